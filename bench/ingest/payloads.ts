@@ -1,0 +1,138 @@
+// Signed Instagram message webhooks, each with its own message `mid`, as Meta sends them: compact
+// JSON, non-ASCII escaped as \uXXXX and `/` as `\/`, about 1 KB a body.
+import { randomBytes } from 'node:crypto';
+import { sign } from './signature.ts';
+
+export const ACCOUNT_ID = '17841400000000001';
+const SENDER_POOL = 1000;
+
+const PHRASES = [
+  'Hi! Is the linen shirt still available in size M?',
+  '¿Hacen envíos a Valencia? Necesito el pedido antes del viernes.',
+  'Olá, gostaria de saber o preço da entrega para São Paulo.',
+  'Bonjour, est-ce que la commande n° 4821 est déjà partie ?',
+  'Merci beaucoup, c’est parfait 🙏',
+  'Can I change the delivery address to https://maps.example.com/pin/48213 ?',
+  'Hallo, die Größe passt leider nicht – kann ich umtauschen?',
+  'こんにちは、在庫はありますか？',
+  'Thank you so much!! 😍😍 you are the best',
+  'My order number is #A-20931, it says “shipped” but nothing arrived yet.',
+  'Ciao! Avete anche il colore verde oliva?',
+  'Привет! Сколько стоит доставка?',
+  'ok 👍',
+  'Do you have a store in Zürich or only online?',
+  'Please call me back after 5pm, thanks — Zoë',
+  'İyi günler, kargo ne zaman gelir?',
+];
+
+/** Meta's JSON: JSON.stringify, then every non-ASCII UTF-16 unit as \uXXXX and `/` as `\/`. */
+export function metaJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff/]/g, (ch) =>
+    ch === '/' ? '\\/' : '\\u' + ch.charCodeAt(0).toString(16).padStart(4, '0'),
+  );
+}
+
+function makeTexts(count: number, targetBytes: number): string[] {
+  const texts: string[] = [];
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  for (let t = 0; t < count; t++) {
+    let text = '';
+    while (metaJson(text).length < targetBytes)
+      text += (text === '' ? '' : ' ') + PHRASES[rand(PHRASES.length)];
+    // Trim back to the target on a character boundary that does not split a surrogate pair.
+    while (metaJson(text).length > targetBytes + 40) {
+      const cut = text.length - 1;
+      text = /[\ud800-\udbff]/.test(text[cut - 1] ?? '') ? text.slice(0, cut - 1) : text.slice(0, cut);
+    }
+    texts.push(text);
+  }
+  return texts;
+}
+
+export interface SignedBody {
+  body: Buffer;
+  signature: string;
+}
+
+/**
+ * A feed of distinct signed bodies. Bodies are generated ahead with `ensure()` so the load
+ * generator only picks them up; `take()` still generates one on demand if the stock runs out,
+ * so a mid is never repeated.
+ */
+export class WebhookFeed {
+  readonly secret: string;
+  readonly runId = randomBytes(6).toString('hex');
+  readonly #texts = makeTexts(256, 800);
+  readonly #epoch = Date.now();
+  readonly #senders: string[] = [];
+  readonly #bodies: Buffer[] = [];
+  readonly #signatures: string[] = [];
+  #next = 0;
+  generatedOnDemand = 0;
+
+  constructor(secret: string) {
+    this.secret = secret;
+    for (let i = 0; i < SENDER_POOL; i++) this.#senders.push(String(6_100_000_000_000_000 + i * 7_919_113));
+  }
+
+  /** How many bodies were handed out since the last `rewind()`. */
+  get taken(): number {
+    return this.#next;
+  }
+
+  get stock(): number {
+    return this.#bodies.length;
+  }
+
+  /** Make sure at least `count` not yet taken bodies are ready. */
+  ensure(count: number): void {
+    while (this.#bodies.length < this.#next + count) this.#generate();
+  }
+
+  take(): SignedBody {
+    if (this.#next >= this.#bodies.length) {
+      this.#generate();
+      this.generatedOnDemand++;
+    }
+    const i = this.#next++;
+    return { body: this.#bodies[i]!, signature: this.#signatures[i]! };
+  }
+
+  /** Start again from the first body (for a new server with an empty store). */
+  rewind(): void {
+    this.#next = 0;
+  }
+
+  #generate(): void {
+    const n = this.#bodies.length;
+    // Strictly increasing Meta timestamps, so per-conversation order is well defined.
+    const timestamp = this.#epoch + n;
+    const mid = Buffer.from(`ig_message_item:1:IGMessage:${ACCOUNT_ID}:bench-${this.runId}-${n}`).toString(
+      'base64url',
+    );
+    const json = metaJson({
+      object: 'instagram',
+      entry: [
+        {
+          time: timestamp + 150,
+          id: ACCOUNT_ID,
+          messaging: [
+            {
+              sender: { id: this.#senders[n % SENDER_POOL] },
+              recipient: { id: ACCOUNT_ID },
+              timestamp,
+              message: { mid, text: this.#texts[n % this.#texts.length] },
+            },
+          ],
+        },
+      ],
+    });
+    const body = Buffer.from(json, 'utf8');
+    this.#bodies.push(body);
+    this.#signatures.push(sign(this.secret, body));
+  }
+}

@@ -1,0 +1,694 @@
+// Ingest benchmark: signed Instagram webhook POSTs per second and acknowledgement latency for a bare
+// node:http ceiling, a seed-style Express handler and igdm itself, measured in one run with one
+// load generator. See README.md beside this file.
+//
+//   npm run bench:ingest
+//   BENCH_ONLY=bare,express BENCH_DURATION=5 npm run bench:ingest
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createHistogram } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type Instance as AutocannonInstance, type RequestParams } from 'autocannon';
+import { type PacedResult, runPaced } from './paced.ts';
+import { ACCOUNT_ID, WebhookFeed } from './payloads.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const HOST = '127.0.0.1';
+const WEBHOOK_PATH = '/webhooks/meta';
+const SECRET = 'bench-secret-' + randomBytes(8).toString('hex');
+const SERVER_NAMES = ['bare', 'express', 'igdm'] as const;
+type ServerName = (typeof SERVER_NAMES)[number];
+
+const TARGETS = { overBare: 0.85, overExpress: 5, halfP99Ms: 10, rssMB: 200 };
+
+// ---------------------------------------------------------------- options
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function selectedServers(): ServerName[] {
+  const raw = process.env['BENCH_ONLY'];
+  if (raw === undefined || raw.trim() === '') return [...SERVER_NAMES];
+  const names = raw
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  for (const name of names) {
+    if (!(SERVER_NAMES as readonly string[]).includes(name)) {
+      console.error(
+        `BENCH_ONLY: unknown server ${JSON.stringify(name)} (choose from ${SERVER_NAMES.join(', ')})`,
+      );
+      process.exit(2);
+    }
+  }
+  return SERVER_NAMES.filter((name) => names.includes(name));
+}
+
+const halfLoader = process.env['BENCH_HALF_LOADER'] ?? 'paced';
+if (halfLoader !== 'paced' && halfLoader !== 'autocannon') {
+  console.error('BENCH_HALF_LOADER must be paced or autocannon');
+  process.exit(2);
+}
+
+const options = {
+  durationS: envNumber('BENCH_DURATION', 10),
+  connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
+  warmupS: envNumber('BENCH_WARMUP', 3),
+  bodies: Math.round(envNumber('BENCH_BODIES', 200_000)),
+  pipelining: 1,
+  halfLoader: halfLoader as 'paced' | 'autocannon',
+  servers: selectedServers(),
+};
+
+const log = (message: string): void => {
+  process.stderr.write(`[bench:ingest] ${message}\n`);
+};
+
+// ---------------------------------------------------------------- child processes
+
+interface Child {
+  name: ServerName;
+  process: ChildProcess;
+  output: string;
+  exited: boolean;
+  exitDescription: string;
+}
+
+const children = new Set<Child>();
+
+function killGroup(child: Child, signal: NodeJS.Signals): void {
+  const pid = child.process.pid;
+  if (pid === undefined) return;
+  try {
+    // The server runs in its own process group (detached), so anything it spawns goes too.
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+process.on('exit', () => {
+  for (const child of children) killGroup(child, 'SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping`);
+    process.exit(130);
+  });
+}
+
+/** The Node binary that runs the repository (24, pinned in node_modules), not the `npx` wrapper. */
+function nodeBinary(): string {
+  const pinned = path.join(ROOT, 'node_modules', '.bin', 'node');
+  return existsSync(pinned) ? pinned : process.execPath;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function startChild(name: ServerName, args: string[], env: Record<string, string>): Child {
+  const base: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) {
+    const value = process.env[key];
+    if (value !== undefined) base[key] = value;
+  }
+  const proc = spawn(nodeBinary(), args, {
+    cwd: ROOT,
+    env: { ...base, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const child: Child = { name, process: proc, output: '', exited: false, exitDescription: '' };
+  const keep = (chunk: Buffer): void => {
+    child.output = (child.output + chunk.toString('utf8')).slice(-8000);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  proc.on('error', (error) => {
+    child.exited = true;
+    child.exitDescription = `spawn failed: ${error.message}`;
+  });
+  proc.on('exit', (code, signal) => {
+    child.exited = true;
+    child.exitDescription = signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
+  });
+  children.add(child);
+  return child;
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (!child.exited) {
+    const exited = new Promise<void>((resolve) => child.process.once('exit', () => resolve()));
+    killGroup(child, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  killGroup(child, 'SIGKILL'); // stragglers in the group, if any
+  children.delete(child);
+}
+
+async function waitReady(child: Child, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (child.exited) throw new Error(`${child.name} ${child.exitDescription} before it was ready`);
+    try {
+      const response = await fetch(`http://${HOST}:${port}/readyz`, { signal: AbortSignal.timeout(1000) });
+      await response.arrayBuffer();
+      if (response.status === 200) return;
+      last = `GET /readyz answered ${response.status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${child.name} not ready after ${timeoutMs / 1000} s (${last})`);
+}
+
+/** Peak resident set (VmHWM) summed over the server's process group, in MB. */
+function peakRssMB(pid: number): number {
+  let kB = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(entry) !== pid && Number(fields[2]) !== pid) continue; // fields[2] is the pgrp
+      const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'));
+      if (hwm !== null) kB += Number(hwm[1]);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return kB / 1024;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- load
+
+interface LoadResult {
+  durationS: number;
+  requests: number;
+  ok: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  reqPerSec: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** autocannon's own figures (whole milliseconds) for reference. */
+  autocannon?: { p50: number; p99: number; averageReqPerSec: number };
+  targetRate?: number;
+  unsent?: number;
+}
+
+const HEADERS = { 'Content-Type': 'application/json', 'User-Agent': 'facebookexternalua' };
+
+function blast(
+  port: number,
+  feed: WebhookFeed,
+  durationS: number,
+  overallRate?: number,
+): Promise<LoadResult> {
+  const histogram = createHistogram();
+  return new Promise((resolve, reject) => {
+    const instance: AutocannonInstance = autocannon(
+      {
+        url: `http://${HOST}:${port}`,
+        connections: options.connections,
+        pipelining: options.pipelining,
+        duration: durationS,
+        timeout: 10,
+        method: 'POST',
+        headers: HEADERS,
+        ...(overallRate === undefined ? {} : { overallRate }),
+        requests: [
+          {
+            method: 'POST',
+            path: WEBHOOK_PATH,
+            setupRequest: (request: RequestParams) => {
+              const { body, signature } = feed.take();
+              request.body = body;
+              request.headers = { ...request.headers, 'X-Hub-Signature-256': signature };
+              return request;
+            },
+          },
+        ],
+      },
+      (error, result) => {
+        if (error !== null) {
+          reject(error);
+          return;
+        }
+        const count = histogram.count;
+        const ms = (value: number): number => (count > 0 ? value / 1000 : 0);
+        resolve({
+          durationS: result.duration,
+          requests: result.requests.total,
+          ok: result['2xx'],
+          non2xx: result.non2xx,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          reqPerSec: result['2xx'] / result.duration,
+          latencyMs: {
+            p50: ms(histogram.percentile(50)),
+            p90: ms(histogram.percentile(90)),
+            p99: ms(histogram.percentile(99)),
+            max: ms(histogram.max),
+            mean: ms(histogram.mean),
+          },
+          autocannon: {
+            p50: result.latency.p50,
+            p99: result.latency.p99,
+            averageReqPerSec: result.requests.average,
+          },
+          ...(overallRate === undefined ? {} : { targetRate: overallRate }),
+        });
+      },
+    );
+    // Our own histogram in microseconds (autocannon's keeps whole milliseconds), 2xx only like autocannon's.
+    instance.on('response', (_client: unknown, status: number, _bytes: number, responseMs: number) => {
+      if (status >= 200 && status < 300) histogram.record(Math.max(1, Math.round(responseMs * 1000)));
+    });
+  });
+}
+
+function fromPaced(result: PacedResult): LoadResult {
+  return {
+    durationS: result.durationS,
+    requests: result.completed,
+    ok: result.ok,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    reqPerSec: result.ok / result.durationS,
+    latencyMs: result.latencyMs,
+    targetRate: result.targetRate,
+    unsent: result.unsent,
+  };
+}
+
+// ---------------------------------------------------------------- one server
+
+interface ProbeResult {
+  signed: number;
+  badSignature: number;
+  noSignature: number;
+  ok: boolean;
+}
+
+async function probe(port: number, feed: WebhookFeed): Promise<ProbeResult> {
+  const post = async (headers: Record<string, string>, body: Buffer): Promise<number> => {
+    const response = await fetch(`http://${HOST}:${port}${WEBHOOK_PATH}`, {
+      method: 'POST',
+      headers: { ...HEADERS, ...headers },
+      body: new Uint8Array(body),
+      signal: AbortSignal.timeout(5000),
+    });
+    await response.arrayBuffer();
+    return response.status;
+  };
+  const good = feed.take();
+  const signed = await post({ 'X-Hub-Signature-256': good.signature }, good.body);
+  const other = feed.take();
+  const badSignature = await post({ 'X-Hub-Signature-256': 'sha256=' + '0'.repeat(64) }, other.body);
+  const noSignature = await post({}, feed.take().body);
+  return {
+    signed,
+    badSignature,
+    noSignature,
+    ok: signed >= 200 && signed < 300 && badSignature === 401 && noSignature === 401,
+  };
+}
+
+interface ServerResult {
+  name: ServerName;
+  command: string;
+  ok: boolean;
+  error?: string;
+  output?: string;
+  probe?: ProbeResult;
+  warmup?: LoadResult;
+  peak?: LoadResult;
+  half?: LoadResult;
+  peakRssMB?: number;
+  storeMB?: number;
+  bodiesGeneratedDuringLoad?: number;
+  flags: string[];
+}
+
+function flagsFor(label: string, load: LoadResult): string[] {
+  const flags: string[] = [];
+  if (load.errors > 0) flags.push(`${label}: ${load.errors} errors (${load.timeouts} timeouts)`);
+  if (load.non2xx > 0) flags.push(`${label}: ${load.non2xx} non-2xx responses`);
+  if (load.unsent !== undefined && load.unsent > 0)
+    flags.push(`${label}: ${load.unsent} requests never sent`);
+  if (load.targetRate !== undefined && load.reqPerSec < load.targetRate * 0.95) {
+    flags.push(`${label}: achieved ${load.reqPerSec.toFixed(0)} of ${load.targetRate} req/s`);
+  }
+  return flags;
+}
+
+async function benchServer(name: ServerName, feed: WebhookFeed): Promise<ServerResult> {
+  const port = await freePort();
+  let tempDir: string | undefined;
+  let args: string[];
+  const env: Record<string, string> = {
+    PORT: String(port),
+    HOST,
+    APP_SECRET: SECRET,
+    META_APP_SECRET: SECRET,
+  };
+  if (name === 'igdm') {
+    tempDir = mkdtempSync(path.join(os.tmpdir(), 'igdm-bench-'));
+    args = ['bin/igdm.mjs', 'start'];
+    Object.assign(env, {
+      DATABASE_URL: `sqlite:${path.join(tempDir, 'igdm.sqlite')}`,
+      WEBHOOK_VERIFY_TOKEN: 'bench',
+      INSTAGRAM_USER_ID: ACCOUNT_ID,
+      INSTAGRAM_ACCESS_TOKEN: 'bench-token',
+      IGDM_API_KEY: 'bench-key',
+      LOG_LEVEL: 'warn',
+    });
+  } else {
+    args = [path.relative(ROOT, path.join(HERE, `${name}.ts`))];
+  }
+  const result: ServerResult = { name, command: `node ${args.join(' ')}`, ok: false, flags: [] };
+  feed.rewind();
+  const child = startChild(name, args, env);
+  try {
+    log(`${name}: starting on ${HOST}:${port} (${result.command})`);
+    await waitReady(child, port, name === 'igdm' ? 60_000 : 20_000);
+    result.probe = await probe(port, feed);
+    if (!result.probe.ok) {
+      const { signed, badSignature, noSignature } = result.probe;
+      throw new Error(
+        `${name} answered signed ${signed}, bad signature ${badSignature}, no signature ${noSignature}`,
+      );
+    }
+    const onDemandBefore = feed.generatedOnDemand;
+
+    log(`${name}: warm-up ${options.warmupS} s`);
+    result.warmup = await blast(port, feed, options.warmupS);
+    const estimate = Math.max(result.warmup.reqPerSec, 1000);
+    feed.ensure(Math.ceil(estimate * options.durationS * 1.5));
+    await sleep(500);
+
+    log(`${name}: peak ${options.durationS} s, ${options.connections} connections`);
+    result.peak = await blast(port, feed, options.durationS);
+    const halfRate = Math.max(1, Math.round(result.peak.reqPerSec / 2));
+    feed.ensure(Math.ceil(halfRate * options.durationS * 1.1));
+    log(`${name}: peak ${result.peak.reqPerSec.toFixed(0)} req/s`);
+    await sleep(500);
+
+    log(`${name}: half load ${halfRate} req/s for ${options.durationS} s (${options.halfLoader})`);
+    result.half =
+      options.halfLoader === 'paced'
+        ? fromPaced(
+            await runPaced({
+              host: HOST,
+              port,
+              path: WEBHOOK_PATH,
+              rate: halfRate,
+              durationS: options.durationS,
+              connections: options.connections,
+              next: () => feed.take(),
+            }),
+          )
+        : await blast(port, feed, options.durationS, halfRate);
+
+    if (child.exited) throw new Error(`${name} ${child.exitDescription} during the run`);
+    result.peakRssMB = peakRssMB(child.process.pid!);
+    result.bodiesGeneratedDuringLoad = feed.generatedOnDemand - onDemandBefore;
+    result.flags.push(...flagsFor('warm-up', result.warmup), ...flagsFor('peak', result.peak));
+    result.flags.push(...flagsFor('half', result.half));
+    result.ok = true;
+  } catch (error) {
+    result.error = (error as Error).message;
+    result.output = child.output.trim().split('\n').slice(-20).join('\n');
+    log(`${name}: FAILED: ${result.error}`);
+    if (result.output !== '') log(`${name} output (last lines):\n${result.output}`);
+  } finally {
+    await stopChild(child);
+    if (tempDir !== undefined) {
+      result.storeMB = directoryBytes(tempDir) / 1024 / 1024;
+      rmSync(tempDir, { recursive: true, force: true });
+    }
+  }
+  return result;
+}
+
+function directoryBytes(dir: string): number {
+  let bytes = 0;
+  for (const entry of readdirSync(dir)) {
+    try {
+      bytes += statSync(path.join(dir, entry)).size;
+    } catch {
+      // Removed meanwhile.
+    }
+  }
+  return bytes;
+}
+
+// ---------------------------------------------------------------- report
+
+function machine() {
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (model?.[1] !== undefined) cpu = model[1].trim();
+  } catch {
+    // Not Linux.
+  }
+  return {
+    cpu,
+    cores: os.availableParallelism(),
+    ramGiB: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+  };
+}
+
+function commandLine(): string {
+  const set = ['BENCH_ONLY', 'BENCH_DURATION', 'BENCH_CONNECTIONS', 'BENCH_WARMUP', 'BENCH_HALF_LOADER']
+    .filter((name) => (process.env[name] ?? '') !== '')
+    .map((name) => `${name}=${process.env[name]}`);
+  return [...set, 'npm run bench:ingest'].join(' ');
+}
+
+const fixed = (value: number | undefined, digits: number): string =>
+  value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
+
+interface Target {
+  name: string;
+  value: number | undefined;
+  limit: string;
+  holds: boolean | undefined;
+}
+
+function targets(results: ServerResult[]): { ratios: Record<string, number | undefined>; targets: Target[] } {
+  const get = (name: ServerName) => results.find((result) => result.name === name && result.ok);
+  const igdm = get('igdm');
+  const bare = get('bare');
+  const express = get('express');
+  const overBare = igdm && bare ? igdm.peak!.reqPerSec / bare.peak!.reqPerSec : undefined;
+  const overExpress = igdm && express ? igdm.peak!.reqPerSec / express.peak!.reqPerSec : undefined;
+  const p99 = igdm?.half?.latencyMs.p99;
+  const rss = igdm?.peakRssMB;
+  const check = (value: number | undefined, ok: (value: number) => boolean) =>
+    value === undefined ? undefined : ok(value);
+  return {
+    ratios: { igdmOverBare: overBare, igdmOverExpress: overExpress },
+    targets: [
+      {
+        name: 'igdm peak / bare peak',
+        value: overBare,
+        limit: `≥ ${TARGETS.overBare}`,
+        holds: check(overBare, (v) => v >= TARGETS.overBare),
+      },
+      {
+        name: 'igdm peak / express peak',
+        value: overExpress,
+        limit: `≥ ${TARGETS.overExpress}`,
+        holds: check(overExpress, (v) => v >= TARGETS.overExpress),
+      },
+      {
+        name: 'igdm p99 at half peak (ms)',
+        value: p99,
+        limit: `≤ ${TARGETS.halfP99Ms}`,
+        holds: check(p99, (v) => v <= TARGETS.halfP99Ms),
+      },
+      {
+        name: 'igdm peak RSS (MB)',
+        value: rss,
+        limit: `≤ ${TARGETS.rssMB}`,
+        holds: check(rss, (v) => v <= TARGETS.rssMB),
+      },
+    ],
+  };
+}
+
+function row(result: ServerResult): string[] {
+  if (!result.ok) return [result.name, `failed: ${result.error ?? ''}`, '', '', '', '', '', ''];
+  const { peak, half } = result;
+  return [
+    result.name,
+    fixed(peak?.reqPerSec, 0),
+    `${fixed(peak?.latencyMs.p50, 2)} / ${fixed(peak?.latencyMs.p99, 2)}`,
+    fixed(half?.targetRate, 0),
+    `${fixed(half?.latencyMs.p50, 2)} / ${fixed(half?.latencyMs.p99, 2)}`,
+    fixed(result.peakRssMB, 0),
+    String((peak?.errors ?? 0) + (peak?.non2xx ?? 0) + (half?.errors ?? 0) + (half?.non2xx ?? 0)),
+    result.flags.length > 0 ? 'FLAGGED' : 'ok',
+  ];
+}
+
+const HEAD = [
+  'server',
+  'peak req/s',
+  'p50 / p99 at peak (ms)',
+  'half-peak req/s',
+  'p50 / p99 at half (ms)',
+  'peak RSS (MB)',
+  'errors + non-2xx',
+  'run',
+];
+
+function textTable(rows: string[][]): string {
+  const widths = HEAD.map((head, i) =>
+    Math.max(head.length, ...rows.map((cells) => (cells[i] ?? '').length)),
+  );
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
+  return [line(HEAD), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function markdown(report: Report): string {
+  const m = report.machine;
+  const lines = [
+    `### Ingest: signed webhook POSTs (${report.date})`,
+    '',
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}, Node ${m.node}`,
+    `- Command: \`${report.command}\``,
+    `- Load: autocannon ${report.options.connections} connections, pipelining 1, ${report.options.warmupS} s warm-up, ` +
+      `${report.options.durationS} s at max rate; then ${report.options.durationS} s at half of each server's peak ` +
+      `(${report.options.halfLoader === 'paced' ? 'evenly paced open loop' : 'autocannon overallRate'}). ` +
+      'Every request a distinct ~1.1 KB signed Instagram message webhook (unique mid).',
+    '',
+    `| ${HEAD.join(' | ')} |`,
+    `|${HEAD.map((_, i) => (i === 0 || i === HEAD.length - 1 ? '---' : '---:')).join('|')}|`,
+    ...report.servers.map((result) => `| ${row(result).join(' | ')} |`),
+    '',
+  ];
+  const measured = report.targets.filter((target) => target.value !== undefined);
+  if (measured.length > 0) {
+    lines.push('| target | measured | limit | holds |', '|---|---:|---|---|');
+    for (const target of measured) {
+      lines.push(
+        `| ${target.name} | ${fixed(target.value, 2)} | ${target.limit} | ${target.holds ? 'yes' : 'NO'} |`,
+      );
+    }
+    lines.push('');
+  }
+  const flagged = report.servers.filter((result) => result.flags.length > 0 || !result.ok);
+  for (const result of flagged) {
+    const notes = result.ok ? result.flags : [`failed: ${result.error}`];
+    lines.push(`- ${result.name}: ${notes.join('; ')}`);
+  }
+  return lines.join('\n');
+}
+
+interface Report {
+  date: string;
+  machine: ReturnType<typeof machine>;
+  command: string;
+  options: Omit<typeof options, 'servers'> & { servers: ServerName[] };
+  servers: ServerResult[];
+  ratios: Record<string, number | undefined>;
+  targets: Target[];
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  log(
+    `servers: ${options.servers.join(', ')}; ${options.durationS} s per phase, ${options.connections} connections`,
+  );
+  const feed = new WebhookFeed(SECRET);
+  log(`generating ${options.bodies} signed webhook bodies`);
+  feed.ensure(options.bodies);
+
+  const results: ServerResult[] = [];
+  for (const name of options.servers) {
+    results.push(await benchServer(name, feed));
+    await sleep(500);
+  }
+
+  const now = new Date();
+  const report: Report = {
+    date: now.toISOString().slice(0, 10),
+    machine: machine(),
+    command: commandLine(),
+    options,
+    servers: results,
+    ...targets(results),
+  };
+
+  const resultsDir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = now.toISOString().slice(0, 19).replace(/:/g, '').replace('T', '-');
+  const file = path.join(resultsDir, `ingest-${stamp}.json`);
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+
+  const out: string[] = ['', textTable(results.map(row)), ''];
+  for (const target of report.targets.filter((t) => t.value !== undefined)) {
+    out.push(
+      `${target.name}: ${fixed(target.value, 2)} (target ${target.limit}) ${target.holds ? 'holds' : 'FAILS'}`,
+    );
+  }
+  for (const result of results) for (const flag of result.flags) out.push(`FLAG ${result.name}: ${flag}`);
+  out.push('', `results: ${path.relative(ROOT, file)} (${((Date.now() - started) / 1000).toFixed(0)} s)`, '');
+  out.push('Markdown for BENCHMARKS.md:', '', markdown(report), '');
+  process.stdout.write(out.join('\n'));
+  return results.every((result) => result.ok) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    log(`error: ${(error as Error).stack ?? String(error)}`);
+    process.exit(1);
+  },
+);

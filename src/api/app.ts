@@ -1,0 +1,63 @@
+import Fastify, { LogController } from 'fastify';
+import type { IngestWriter } from '../ingest/writer.ts';
+import type { Logger } from '../log.ts';
+import type { Channel } from '../store/channels.ts';
+import type { Store } from '../store/index.ts';
+import { requireApiKey } from './auth.ts';
+import { conversationRoutes } from './conversations.ts';
+import { replyError } from './errors.ts';
+import { webhookRoutes } from './webhooks.ts';
+
+export interface AppDeps {
+  store: Store;
+  writer: IngestWriter;
+  channels: () => readonly Channel[];
+  apiKeyHash: Buffer;
+  log: Logger;
+}
+
+export async function buildApp(deps: AppDeps) {
+  const app = Fastify({
+    loggerInstance: deps.log,
+    // Per-request lines would cost the ingest path; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Meta's bursts arrive on few keep-alive connections; let in-flight requests finish on close.
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    const code =
+      status === 413 ? 'body_too_large' : status >= 500 ? 'internal_error' : (err.code ?? 'bad_request');
+    return replyError(reply, status, code, status >= 500 ? 'Internal error' : err.message);
+  });
+  app.setNotFoundHandler((req, reply) =>
+    replyError(reply, 404, 'not_found', `No route ${req.method} ${req.url}`),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const [store, ingest] = await Promise.all([
+      deps.store.db
+        .selectFrom('settings')
+        .select('key')
+        .limit(1)
+        .execute()
+        .then(() => true)
+        .catch(() => false),
+      deps.writer.ping(),
+    ]);
+    return reply
+      .code(store && ingest ? 200 : 503)
+      .send({ status: store && ingest ? 'ready' : 'not_ready', store, ingest });
+  });
+
+  await app.register(webhookRoutes, { channels: deps.channels, writer: deps.writer, log: deps.log });
+  await app.register(async (v1) => {
+    requireApiKey(v1, deps.apiKeyHash);
+    await conversationRoutes(v1, deps.store.db);
+  });
+  return app;
+}

@@ -1,0 +1,174 @@
+import type { FastifyInstance } from 'fastify';
+import type { Kysely, Selectable } from 'kysely';
+import { z } from 'zod';
+import type { ContactTable, ConversationTable, Database, MessageTable } from '../store/schema.ts';
+import { replyError } from './errors.ts';
+
+// Read API: conversations, newest activity first, and the messages of one conversation.
+
+const WINDOW_MS = 24 * 60 * 60 * 1000;
+const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+const Page = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().optional(),
+});
+
+/** Opaque page cursors: the sort key of the last row returned. */
+const encodeCursor = (key: [number, string]) => Buffer.from(JSON.stringify(key)).toString('base64url');
+function decodeCursor(cursor: string): [number, string] | null {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    return Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'string' ? [v[0], v[1]] : null;
+  } catch {
+    return null;
+  }
+}
+
+export function conversationView(
+  c: Selectable<ConversationTable>,
+  contact: Pick<Selectable<ContactTable>, 'username' | 'name' | 'profilePic'> | null,
+  now = Date.now(),
+) {
+  const lastInbound = c.lastInboundAt === null ? null : Number(c.lastInboundAt);
+  const closes = lastInbound === null ? null : lastInbound + WINDOW_MS;
+  return {
+    id: c.id,
+    channelId: c.channelId,
+    igsid: c.igsid,
+    contact: {
+      id: c.contactId,
+      username: contact?.username ?? null,
+      name: contact?.name ?? null,
+      profilePic: contact?.profilePic ?? null,
+    },
+    status: c.status,
+    threadOwner: c.threadOwner,
+    lastInboundAt: iso(lastInbound),
+    lastMessageAt: iso(c.lastMessageAt),
+    windowClosesAt: iso(closes),
+    windowOpen: closes !== null && closes > now,
+    createdAt: iso(c.createdAt),
+    updatedAt: iso(c.updatedAt),
+  };
+}
+
+export function messageView(m: Selectable<MessageTable>) {
+  return {
+    id: m.id,
+    mid: m.mid,
+    conversationId: m.conversationId,
+    channelId: m.channelId,
+    direction: m.direction,
+    type: m.type,
+    text: m.text,
+    attachments: JSON.parse(m.attachments) as unknown[],
+    replyTo: m.replyTo === null ? null : (JSON.parse(m.replyTo) as unknown),
+    payload: m.payload,
+    referral: m.referral === null ? null : (JSON.parse(m.referral) as unknown),
+    reactions: (
+      JSON.parse(m.reactions) as { by: string; reaction: string; emoji: string | null; at: number }[]
+    ).map((r) => ({ ...r, at: iso(r.at) })),
+    status: m.status,
+    isEcho: m.isEcho === 1,
+    editedAt: iso(m.editedAt),
+    deletedAt: iso(m.deletedAt),
+    seenAt: iso(m.seenAt),
+    createdAt: iso(m.createdAt),
+  };
+}
+
+export async function conversationRoutes(app: FastifyInstance, db: Kysely<Database>) {
+  const ListQuery = Page.extend({
+    status: z.enum(['open', 'pending', 'resolved']).optional(),
+    channelId: z.string().optional(),
+  });
+
+  app.get('/v1/conversations', async (req, reply) => {
+    const q = ListQuery.safeParse(req.query);
+    if (!q.success) return replyError(reply, 400, 'invalid_query', z.prettifyError(q.error));
+    const after = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
+    if (after === null)
+      return replyError(reply, 400, 'invalid_cursor', 'cursor is not one this API returned');
+
+    let query = db
+      .selectFrom('conversations as c')
+      .leftJoin('contacts as ct', 'ct.id', 'c.contactId')
+      .selectAll('c')
+      .select(['ct.username', 'ct.name', 'ct.profilePic'])
+      .orderBy('c.lastMessageAt', 'desc')
+      .orderBy('c.id', 'desc')
+      .limit(q.data.limit + 1);
+    if (q.data.status) query = query.where('c.status', '=', q.data.status);
+    if (q.data.channelId) query = query.where('c.channelId', '=', q.data.channelId);
+    if (after) {
+      const [at, id] = after;
+      query = query.where((eb) =>
+        eb.or([
+          eb('c.lastMessageAt', '<', at),
+          eb.and([eb('c.lastMessageAt', '=', at), eb('c.id', '<', id)]),
+        ]),
+      );
+    }
+    const rows = await query.execute();
+    const page = rows.slice(0, q.data.limit);
+    const last = page.at(-1);
+    return {
+      data: page.map((r) => conversationView(r, r)),
+      nextCursor:
+        rows.length > q.data.limit && last ? encodeCursor([Number(last.lastMessageAt ?? 0), last.id]) : null,
+    };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/conversations/:id', async (req, reply) => {
+    const row = await db
+      .selectFrom('conversations as c')
+      .leftJoin('contacts as ct', 'ct.id', 'c.contactId')
+      .selectAll('c')
+      .select(['ct.username', 'ct.name', 'ct.profilePic'])
+      .where('c.id', '=', req.params.id)
+      .executeTakeFirst();
+    if (!row) return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
+    return conversationView(row, row);
+  });
+
+  const MessagesQuery = Page.extend({ order: z.enum(['asc', 'desc']).default('desc') });
+
+  app.get<{ Params: { id: string } }>('/v1/conversations/:id/messages', async (req, reply) => {
+    const q = MessagesQuery.safeParse(req.query);
+    if (!q.success) return replyError(reply, 400, 'invalid_query', z.prettifyError(q.error));
+    const after = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
+    if (after === null)
+      return replyError(reply, 400, 'invalid_cursor', 'cursor is not one this API returned');
+    const conversation = await db
+      .selectFrom('conversations')
+      .select('id')
+      .where('id', '=', req.params.id)
+      .executeTakeFirst();
+    if (!conversation)
+      return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
+
+    const { order } = q.data;
+    const cmp = order === 'desc' ? '<' : '>';
+    let query = db
+      .selectFrom('messages')
+      .selectAll()
+      .where('conversationId', '=', req.params.id)
+      .orderBy('createdAt', order)
+      .orderBy('id', order)
+      .limit(q.data.limit + 1);
+    if (after) {
+      const [at, id] = after;
+      query = query.where((eb) =>
+        eb.or([eb('createdAt', cmp, at), eb.and([eb('createdAt', '=', at), eb('id', cmp, id)])]),
+      );
+    }
+    const rows = await query.execute();
+    const page = rows.slice(0, q.data.limit);
+    const last = page.at(-1);
+    return {
+      data: page.map(messageView),
+      nextCursor: rows.length > q.data.limit && last ? encodeCursor([Number(last.createdAt), last.id]) : null,
+    };
+  });
+}

@@ -1,0 +1,100 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IngestWriter } from '../ingest/writer.ts';
+import type { Logger } from '../log.ts';
+import { verifySignature } from '../meta/signature.ts';
+import type { Channel } from '../store/channels.ts';
+import { replyError } from './errors.ts';
+
+// The webhook endpoints Meta calls: the GET handshake and signed POST deliveries. A delivery is
+// answered 200 only once its events are on disk; anything unsigned is refused and nothing is kept.
+
+export const WEBHOOK_BODY_LIMIT = 1024 * 1024;
+const KNOWN_OBJECTS = new Set(['instagram', 'page', 'whatsapp_business_account']);
+
+export interface WebhookDeps {
+  channels: () => readonly Channel[];
+  writer: IngestWriter;
+  log: Logger;
+}
+
+type Params = { channelId?: string };
+type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, string | string[] | undefined> }>;
+
+export async function webhookRoutes(app: FastifyInstance, deps: WebhookDeps) {
+  // Signatures are over the raw bytes: take every body as a Buffer, whatever its content type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  /** The channels a request may belong to: the one in the URL, or all of them. */
+  const candidates = (req: Req): readonly Channel[] | null => {
+    const id = req.params.channelId;
+    if (id === undefined) return deps.channels();
+    const channel = deps.channels().find((c) => c.id === id);
+    return channel ? [channel] : null;
+  };
+
+  const handshake = async (req: Req, reply: FastifyReply) => {
+    const channels = candidates(req);
+    if (!channels) return replyError(reply, 404, 'channel_not_found', `No channel "${req.params.channelId}"`);
+    const q = req.query;
+    const token = q['hub.verify_token'];
+    const challenge = q['hub.challenge'];
+    const ok =
+      q['hub.mode'] === 'subscribe' &&
+      typeof token === 'string' &&
+      typeof challenge === 'string' &&
+      channels.some((c) => c.verifyToken !== '' && c.verifyToken === token);
+    if (!ok)
+      return replyError(reply, 403, 'verification_failed', 'hub.mode or hub.verify_token does not match');
+    return reply.code(200).type('text/plain').send(challenge);
+  };
+
+  const receive = async (req: Req, reply: FastifyReply) => {
+    const channels = candidates(req);
+    if (!channels) return replyError(reply, 404, 'channel_not_found', `No channel "${req.params.channelId}"`);
+    const body = req.body;
+    if (!Buffer.isBuffer(body)) return replyError(reply, 400, 'empty_body', 'The request has no body');
+
+    const sha256 = header(req, 'x-hub-signature-256');
+    const sha1 = header(req, 'x-hub-signature');
+    const sha1Channels = channels.filter((c) => c.allowSha1);
+    if (!sha256 && !(sha1 && sha1Channels.length)) {
+      return replyError(reply, 401, 'signature_missing', 'X-Hub-Signature-256 header is missing');
+    }
+    const verifiedBy = sha256
+      ? channels.filter((c) => verifySignature(body, sha256, c.appSecret, 'sha256'))
+      : sha1Channels.filter((c) => verifySignature(body, sha1, c.appSecret, 'sha1'));
+    if (verifiedBy.length === 0) {
+      return replyError(reply, 403, 'signature_invalid', 'The signature does not match the body');
+    }
+
+    const result = await deps.writer.write({
+      body: body.toString('utf8'),
+      channelId: req.params.channelId ?? null,
+      verifiedBy: verifiedBy.map((c) => c.id),
+      receivedAt: Date.now(),
+    });
+    if (result.status === 'malformed') return replyError(reply, 400, 'malformed_json', result.reason);
+    if (result.status === 'failed') {
+      // Not stored: Meta must deliver it again, so do not acknowledge.
+      deps.log.error({ reason: result.reason }, 'webhook not stored');
+      return replyError(reply, 503, 'store_unavailable', 'The event could not be stored; retry later');
+    }
+    for (const object of result.objects) {
+      if (!KNOWN_OBJECTS.has(object)) deps.log.warn({ object }, 'webhook for an unknown object stored raw');
+    }
+    return reply.code(200).type('text/plain').send('EVENT_RECEIVED');
+  };
+
+  for (const path of ['/webhooks/meta', '/webhooks/instagram/:channelId']) {
+    app.get(path, handshake);
+    app.post(path, receive);
+  }
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,62 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../config.ts';
+import { createLogger } from '../log.ts';
+import { replay } from './replay.ts';
+import { start } from './start.ts';
+
+const USAGE = `Usage: igdm <command> [options]
+
+Commands:
+  start                          run the service (the default of npm start)
+  migrate                        bring the store's schema up to date and exit
+  replay [--conversation ID]     re-apply stored webhook events to rebuild conversations and messages
+
+Configuration comes from the environment; see README.md.`;
+
+async function main(argv: string[]) {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return command ? 0 : 1;
+  }
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`igdm: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  switch (command) {
+    case 'start':
+      await start(config, log);
+      return null; // runs until a signal
+    case 'migrate': {
+      const { openStore } = await import('../store/index.ts');
+      const store = await openStore(config.databaseUrl);
+      await store.close();
+      process.stdout.write('igdm: the store is up to date\n');
+      return 0;
+    }
+    case 'replay': {
+      const { values } = parseArgs({ args: rest, options: { conversation: { type: 'string' } } });
+      return replay(config, values.conversation ?? null);
+    }
+    default:
+      process.stderr.write(`igdm: unknown command "${command}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== null) process.exitCode = code;
+  },
+  (err: Error) => {
+    process.stderr.write(`igdm: ${err.message}\n`);
+    process.exitCode = 1;
+  },
+);

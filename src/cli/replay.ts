@@ -1,0 +1,48 @@
+import type { Config } from '../config.ts';
+import { applyPending } from '../engine/apply.ts';
+import { openStore } from '../store/index.ts';
+
+/**
+ * Re-applies stored raw events to rebuild state: every conversation, or one. Messages are rebuilt
+ * from the event log; conversation and contact ids stay as they are.
+ */
+export async function replay(config: Config, conversationId: string | null): Promise<number> {
+  const store = await openStore(config.databaseUrl);
+  const { db } = store;
+  try {
+    const scope = conversationId
+      ? await db
+          .selectFrom('conversations')
+          .select(['id', 'channelId', 'igsid'])
+          .where('id', '=', conversationId)
+          .executeTakeFirst()
+      : null;
+    if (conversationId && !scope) {
+      process.stderr.write(`igdm: no conversation "${conversationId}" (see GET /v1/conversations)\n`);
+      return 2;
+    }
+    await db.transaction().execute(async (trx) => {
+      let messages = trx.deleteFrom('messages');
+      let conversations = trx.updateTable('conversations').set({ lastInboundAt: null });
+      let events = trx.updateTable('webhookEvents').set({ appliedAt: null, applyError: null });
+      if (scope) {
+        messages = messages.where('conversationId', '=', scope.id);
+        conversations = conversations.where('id', '=', scope.id);
+        events = events.where('channelId', '=', scope.channelId).where('igsid', '=', scope.igsid);
+      }
+      await messages.execute();
+      await conversations.execute();
+      await events.execute();
+    });
+    let total = 0;
+    for (;;) {
+      const r = await applyPending(db, { maxEvents: 1000, budgetMs: 1000 });
+      total += r.events;
+      if (!r.more) break;
+    }
+    process.stdout.write(`igdm: replayed ${total} events${scope ? ` of conversation ${scope.id}` : ''}\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

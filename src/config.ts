@@ -1,0 +1,149 @@
+import { z } from 'zod';
+
+// The service is configured from the environment, with the names the seed documents use and their
+// aliases. Everything is checked at start; a problem is reported by the variable's name.
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = problems;
+  }
+}
+
+export interface ChannelSettings {
+  id: string;
+  appSecret: string;
+  verifyToken: string;
+  accessToken: string | null;
+  accountId: string | null;
+  pageId: string | null;
+  graphApiUrl: string;
+  graphApiVersion: string;
+  allowSha1: boolean;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  redisUrl: string | null;
+  apiKey: string | null;
+  configPath: string | null;
+  secretKey: string | null;
+  logLevel: string;
+  /** The `default` channel, when credentials are set. */
+  channel: ChannelSettings | null;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** The first set variable among a name and its aliases, with the name it was found under. */
+function pick(env: Env, ...names: string[]): { name: string; value: string } | null {
+  for (const name of names) {
+    const value = env[name]?.trim();
+    if (value) return { name, value };
+  }
+  return null;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+
+  const portText = pick(env, 'PORT')?.value ?? '3000';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535)
+    problems.push(`PORT must be a port number (0-65535), got "${portText}"`);
+
+  const databaseUrl = pick(env, 'DATABASE_URL')?.value ?? 'sqlite:./data/igdm.sqlite';
+  if (!/^sqlite:.+/.test(databaseUrl) && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be sqlite:PATH (e.g. sqlite:./data/igdm.sqlite) or postgres://...');
+  }
+
+  const redisUrl = pick(env, 'REDIS_URL')?.value ?? null;
+  if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
+    problems.push('REDIS_URL must start with redis:// or rediss://');
+
+  const apiKey = pick(env, 'IGDM_API_KEY')?.value ?? null;
+  if (apiKey && apiKey.length < 16) problems.push('IGDM_API_KEY must be at least 16 characters long');
+
+  const logLevel = pick(env, 'LOG_LEVEL')?.value ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const secretKey = pick(env, 'IGDM_SECRET_KEY')?.value ?? null;
+  if (secretKey && !/^[0-9a-fA-F]{64}$/.test(secretKey)) {
+    problems.push(
+      'IGDM_SECRET_KEY must be 64 hex characters (32 bytes); generate one with: openssl rand -hex 32',
+    );
+  }
+
+  const channel = loadChannel(env, problems);
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    port,
+    host: pick(env, 'HOST')?.value ?? '0.0.0.0',
+    databaseUrl,
+    redisUrl,
+    apiKey,
+    configPath: pick(env, 'IGDM_CONFIG')?.value ?? null,
+    secretKey,
+    logLevel,
+    channel,
+  };
+}
+
+const CREDENTIALS = {
+  appSecret: ['META_APP_SECRET', 'INSTAGRAM_APP_SECRET'],
+  verifyToken: ['WEBHOOK_VERIFY_TOKEN'],
+  accessToken: ['INSTAGRAM_ACCESS_TOKEN', 'PAGE_ACCESS_TOKEN'],
+  accountId: ['INSTAGRAM_USER_ID', 'INSTAGRAM_ACCOUNT_ID'],
+  pageId: ['INSTAGRAM_PAGE_ID'],
+} as const;
+
+function loadChannel(env: Env, problems: string[]): ChannelSettings | null {
+  const found = Object.fromEntries(
+    Object.entries(CREDENTIALS).map(([key, names]) => [key, pick(env, ...names)]),
+  ) as Record<keyof typeof CREDENTIALS, { name: string; value: string } | null>;
+  if (Object.values(found).every((v) => v === null)) return null;
+
+  // Some credentials are set: the `default` channel is wanted, so what it cannot work without must be set.
+  const missing = (key: keyof typeof CREDENTIALS) => {
+    if (!found[key])
+      problems.push(`${CREDENTIALS[key].join(' (or ')}${CREDENTIALS[key].length > 1 ? ')' : ''} is required`);
+  };
+  missing('appSecret');
+  missing('verifyToken');
+  if (!found.accountId && !found.pageId) {
+    problems.push('INSTAGRAM_USER_ID (or INSTAGRAM_ACCOUNT_ID, or INSTAGRAM_PAGE_ID) is required');
+  }
+  for (const key of ['accountId', 'pageId'] as const) {
+    const v = found[key];
+    if (v && !/^\d+$/.test(v.value)) problems.push(`${v.name} must be a numeric id, got "${v.value}"`);
+  }
+
+  const url = pick(env, 'INSTAGRAM_GRAPH_API_URL', 'INSTAGRAM_API_URL');
+  const graphApiUrl = (url?.value ?? 'https://graph.instagram.com').replace(/\/+$/, '');
+  if (!z.url({ protocol: /^https?$/ }).safeParse(graphApiUrl).success) {
+    problems.push(`${url?.name ?? 'INSTAGRAM_GRAPH_API_URL'} must be an http(s) URL`);
+  }
+  const version = pick(env, 'GRAPH_API_VERSION')?.value ?? 'v24.0';
+  if (!/^v\d+\.\d+$/.test(version)) problems.push(`GRAPH_API_VERSION must look like v24.0, got "${version}"`);
+
+  const allowSha1 = pick(env, 'WEBHOOK_ALLOW_SHA1')?.value ?? 'false';
+  if (!['true', 'false', '1', '0'].includes(allowSha1))
+    problems.push('WEBHOOK_ALLOW_SHA1 must be true or false');
+
+  return {
+    id: 'default',
+    appSecret: found.appSecret?.value ?? '',
+    verifyToken: found.verifyToken?.value ?? '',
+    accessToken: found.accessToken?.value ?? null,
+    accountId: found.accountId?.value ?? null,
+    pageId: found.pageId?.value ?? null,
+    graphApiUrl,
+    graphApiVersion: version,
+    allowSha1: allowSha1 === 'true' || allowSha1 === '1',
+  };
+}

@@ -1,0 +1,43 @@
+// Messages between the HTTP thread and the ingest worker.
+
+/** Where an entry id may route events: a channel's account or Page id. */
+export interface ChannelRoute {
+  id: string;
+  accountId: string | null;
+  pageId: string | null;
+}
+
+export interface WriteRequest {
+  type: 'write';
+  id: number;
+  /** The raw body, already signature-checked. */
+  body: string;
+  /** The channel named by the URL (/webhooks/instagram/:channelId), if any. */
+  channelId: string | null;
+  /** Channels whose secret verified the signature: the fallback route for unknown entry ids. */
+  verifiedBy: string[];
+  receivedAt: number;
+}
+
+export type WriteResult =
+  | { status: 'stored'; events: number; inserted: number; objects: string[] }
+  | { status: 'malformed'; reason: string }
+  | { status: 'failed'; reason: string };
+
+export type ToWorker =
+  | WriteRequest
+  | { type: 'channels'; routes: ChannelRoute[] }
+  | { type: 'ping'; id: number }
+  | { type: 'close' };
+
+export type FromWorker =
+  | { type: 'written'; id: number; result: WriteResult }
+  | { type: 'pong'; id: number }
+  | { type: 'applied'; events: number; conversations: string[] }
+  | { type: 'error'; message: string }
+  | { type: 'closed' };
+
+export interface WorkerData {
+  sqlitePath: string;
+  routes: ChannelRoute[];
+}

@@ -1,0 +1,159 @@
+import { setImmediate as yieldToEvents } from 'node:timers/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { applyPending } from '../engine/apply.ts';
+import { splitWebhook } from '../meta/webhook.ts';
+import { kyselyOver } from '../store/index.ts';
+import { openSqlite } from '../store/sqlite.ts';
+import type {
+  ChannelRoute,
+  FromWorker,
+  ToWorker,
+  WorkerData,
+  WriteRequest,
+  WriteResult,
+} from './protocol.ts';
+
+// The ingest worker owns the durable write path. The HTTP thread hands it signature-checked bodies;
+// it splits them into events and inserts them, every request that arrived meanwhile in one
+// transaction (group commit), so one fsync acknowledges many requests and the HTTP thread never
+// waits on the disk. Between commits it applies stored events to conversations.
+
+const port = parentPort!;
+const data = workerData as WorkerData;
+const sqlite = openSqlite(data.sqlitePath);
+const db = kyselyOver(sqlite);
+
+const insert = sqlite.prepare(
+  `insert into webhook_events (dedup_key, channel_id, object, source, kind, entry_id, entry_time, igsid,
+     meta_timestamp, payload, received_at)
+   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+   on conflict (dedup_key) do nothing`,
+);
+
+let routes = new Map<string, string>();
+function setRoutes(list: ChannelRoute[]) {
+  routes = new Map();
+  for (const r of list) {
+    if (r.accountId) routes.set(r.accountId, r.id);
+    if (r.pageId) routes.set(r.pageId, r.id);
+  }
+}
+setRoutes(data.routes);
+
+function send(msg: FromWorker) {
+  port.postMessage(msg);
+}
+
+/** Inserts one request's events inside the open transaction. */
+function store(req: WriteRequest): WriteResult {
+  let body: unknown;
+  try {
+    body = JSON.parse(req.body);
+  } catch (err) {
+    return { status: 'malformed', reason: `body is not valid JSON: ${(err as Error).message}` };
+  }
+  const events = splitWebhook(body);
+  const fallback = req.verifiedBy.length === 1 ? req.verifiedBy[0]! : null;
+  let inserted = 0;
+  const objects = new Set<string>();
+  for (const e of events) {
+    objects.add(e.object);
+    const channelId = req.channelId ?? (e.entryId !== null ? routes.get(e.entryId) : undefined) ?? fallback;
+    const result = insert.run(
+      e.dedupKey,
+      channelId,
+      e.object,
+      e.source,
+      e.kind,
+      e.entryId,
+      e.entryTime,
+      e.igsid,
+      e.timestamp,
+      JSON.stringify(e.payload) ?? 'null',
+      req.receivedAt,
+    );
+    inserted += Number(result.changes);
+  }
+  return { status: 'stored', events: events.length, inserted, objects: [...objects] };
+}
+
+/** One transaction for every waiting request; each request atomic on its own (a savepoint). */
+function commitGroup(batch: WriteRequest[]) {
+  const results: WriteResult[] = [];
+  try {
+    sqlite.exec('begin immediate');
+    for (const req of batch) {
+      sqlite.exec('savepoint req');
+      try {
+        results.push(store(req));
+        sqlite.exec('release req');
+      } catch (err) {
+        sqlite.exec('rollback to req');
+        sqlite.exec('release req');
+        results.push({ status: 'failed', reason: (err as Error).message });
+      }
+    }
+    sqlite.exec('commit');
+  } catch (err) {
+    if (sqlite.isTransaction) sqlite.exec('rollback');
+    const failed: WriteResult = { status: 'failed', reason: (err as Error).message };
+    for (const req of batch) send({ type: 'written', id: req.id, result: failed });
+    return;
+  }
+  for (const [i, req] of batch.entries()) send({ type: 'written', id: req.id, result: results[i]! });
+  if (results.some((r) => r.status === 'stored' && r.inserted > 0)) applyWanted = true;
+}
+
+const inbox: ToWorker[] = [];
+let wake: (() => void) | null = null;
+let applyWanted = true; // events left unapplied by a previous run are applied at start
+let closing = false;
+
+port.on('message', (msg: ToWorker) => {
+  inbox.push(msg);
+  wake?.();
+});
+
+async function run() {
+  for (;;) {
+    if (inbox.length) {
+      const writes: WriteRequest[] = [];
+      for (const msg of inbox.splice(0)) {
+        if (msg.type === 'write') writes.push(msg);
+        else if (msg.type === 'channels') setRoutes(msg.routes);
+        else if (msg.type === 'ping') send({ type: 'pong', id: msg.id });
+        else closing = true;
+      }
+      if (writes.length) commitGroup(writes);
+      // Let requests that arrived during the commit join the next group before applying.
+      await yieldToEvents();
+      continue;
+    }
+    if (closing) break;
+    if (applyWanted) {
+      try {
+        const applied = await applyPending(db, { maxEvents: 200, budgetMs: 4 });
+        applyWanted = applied.more;
+        if (applied.events)
+          send({ type: 'applied', events: applied.events, conversations: applied.conversations });
+      } catch (err) {
+        applyWanted = false;
+        send({ type: 'error', message: `applying events failed: ${(err as Error).message}` });
+      }
+      await yieldToEvents();
+      continue;
+    }
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    wake = null;
+  }
+  sqlite.close();
+  send({ type: 'closed' });
+  port.close();
+}
+
+run().catch((err) => {
+  send({ type: 'error', message: (err as Error).stack ?? String(err) });
+  process.exit(1);
+});

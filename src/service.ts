@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { buildApp } from './api/app.ts';
+import { hashApiKey } from './api/auth.ts';
+import type { Config } from './config.ts';
+import { IngestWriter } from './ingest/writer.ts';
+import type { Logger } from './log.ts';
+import { type Channel, loadChannels, saveChannel } from './store/channels.ts';
+import { openStore, type Store } from './store/index.ts';
+import { SecretBox } from './store/secret-box.ts';
+
+// The running service: the store, the ingest worker and the HTTP app, started and stopped together.
+
+export interface Service {
+  app: Awaited<ReturnType<typeof buildApp>>;
+  store: Store;
+  writer: IngestWriter;
+  /** The address the HTTP server listens on. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The API key: IGDM_API_KEY, or one generated on first start and printed once (only its hash is kept). */
+async function apiKeyHash(store: Store, config: Config, log: Logger): Promise<Buffer> {
+  if (config.apiKey) return hashApiKey(config.apiKey);
+  const stored = await store.db
+    .selectFrom('settings')
+    .select('value')
+    .where('key', '=', 'api_key_sha256')
+    .executeTakeFirst();
+  if (stored) return Buffer.from(stored.value, 'hex');
+  const key = `igdm_${randomBytes(24).toString('base64url')}`;
+  const hash = hashApiKey(key);
+  await store.db
+    .insertInto('settings')
+    .values({ key: 'api_key_sha256', value: hash.toString('hex') })
+    .execute();
+  // Printed on stdout, not logged: it is shown this once and never stored in clear.
+  process.stdout.write(
+    `\nigdm generated an API key (shown once; set IGDM_API_KEY to choose your own):\n\n  ${key}\n\n`,
+  );
+  log.info('generated an API key (printed above)');
+  return hash;
+}
+
+export async function startService(config: Config, log: Logger): Promise<Service> {
+  const store = await openStore(config.databaseUrl);
+  const box = SecretBox.fromHexOrFile(
+    config.secretKey,
+    join(dirname(resolve(store.sqlitePath)), 'secret.key'),
+  );
+  if (config.channel) await saveChannel(store.db, box, config.channel);
+  let channels: Channel[] = await loadChannels(store.db, box);
+  if (channels.length === 0)
+    log.warn('no channel is configured: set META_APP_SECRET, WEBHOOK_VERIFY_TOKEN and INSTAGRAM_USER_ID');
+  if (config.redisUrl) log.warn('REDIS_URL is set but this version uses the embedded queue only');
+
+  const writer = new IngestWriter(store.sqlitePath, channels);
+  writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
+  const app = await buildApp({
+    store,
+    writer,
+    channels: () => channels,
+    apiKeyHash: await apiKeyHash(store, config, log),
+    log,
+  });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+
+  return {
+    app,
+    store,
+    writer,
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      await app.close(); // stop accepting, finish in-flight requests
+      await writer.close(); // finish the writes handed over
+      await store.close();
+      channels = [];
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import { type Kysely, sql } from 'kysely';
+import { type Migration, Migrator } from 'kysely/migration';
+
+// Versioned migrations, run at start. Written once for both stores: only the id column of the
+// event log differs (SQLite's rowid alias vs PostgreSQL's identity column).
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+function migrations(kind: StoreKind): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('channels')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.unique())
+          .addColumn('page_id', 'text')
+          .addColumn('secrets', 'text', (c) => c.notNull())
+          .addColumn('graph_api_url', 'text', (c) => c.notNull())
+          .addColumn('graph_api_version', 'text', (c) => c.notNull())
+          .addColumn('allow_sha1', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('status', 'text', (c) => c.notNull().defaultTo('ok'))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('webhook_events')
+          .addColumn('id', kind === 'sqlite' ? 'integer' : 'bigint', (c) =>
+            kind === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedAlwaysAsIdentity(),
+          )
+          .addColumn('dedup_key', 'text', (c) => c.notNull().unique())
+          .addColumn('channel_id', 'text')
+          .addColumn('object', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('entry_id', 'text')
+          .addColumn('entry_time', 'bigint')
+          .addColumn('igsid', 'text')
+          .addColumn('meta_timestamp', 'bigint', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .addColumn('applied_at', 'bigint')
+          .addColumn('apply_error', 'text')
+          .execute();
+        // The applier's work list: events not applied yet, in Meta's order.
+        await sql`create index webhook_events_unapplied on webhook_events (meta_timestamp, id) where applied_at is null`.execute(
+          db,
+        );
+        await db.schema
+          .createIndex('webhook_events_conversation')
+          .on('webhook_events')
+          .columns(['channel_id', 'igsid', 'meta_timestamp'])
+          .execute();
+
+        await db.schema
+          .createTable('contacts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('channel_id', 'text', (c) => c.notNull().references('channels.id'))
+          .addColumn('igsid', 'text', (c) => c.notNull())
+          .addColumn('username', 'text')
+          .addColumn('name', 'text')
+          .addColumn('profile_pic', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addUniqueConstraint('contacts_channel_igsid', ['channel_id', 'igsid'])
+          .execute();
+
+        await db.schema
+          .createTable('conversations')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('channel_id', 'text', (c) => c.notNull().references('channels.id'))
+          .addColumn('igsid', 'text', (c) => c.notNull())
+          .addColumn('contact_id', 'text', (c) => c.notNull().references('contacts.id'))
+          .addColumn('status', 'text', (c) => c.notNull().defaultTo('open'))
+          .addColumn('thread_owner', 'text', (c) => c.notNull().defaultTo('bot'))
+          .addColumn('last_inbound_at', 'bigint')
+          .addColumn('last_message_at', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addUniqueConstraint('conversations_channel_igsid', ['channel_id', 'igsid'])
+          .execute();
+        await db.schema
+          .createIndex('conversations_recent')
+          .on('conversations')
+          .columns(['last_message_at', 'id'])
+          .execute();
+
+        await db.schema
+          .createTable('messages')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('channel_id', 'text', (c) => c.notNull().references('channels.id'))
+          .addColumn('conversation_id', 'text', (c) => c.notNull().references('conversations.id'))
+          .addColumn('mid', 'text', (c) => c.notNull())
+          .addColumn('direction', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('text', 'text')
+          .addColumn('attachments', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('reply_to', 'text')
+          .addColumn('payload', 'text')
+          .addColumn('referral', 'text')
+          .addColumn('reactions', 'text', (c) => c.notNull().defaultTo('[]'))
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('is_echo', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('edited_at', 'bigint')
+          .addColumn('deleted_at', 'bigint')
+          .addColumn('seen_at', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addUniqueConstraint('messages_channel_mid', ['channel_id', 'mid'])
+          .execute();
+        await db.schema
+          .createIndex('messages_conversation')
+          .on('messages')
+          .columns(['conversation_id', 'created_at', 'id'])
+          .execute();
+
+        await db.schema
+          .createTable('settings')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+export async function migrate(db: Kysely<unknown>, kind: StoreKind): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations(kind) } });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    const reason = error instanceof Error ? error.message : String(error ?? '');
+    throw new Error(`Store migration ${failed?.migrationName ?? ''} failed: ${reason}`);
+  }
+}

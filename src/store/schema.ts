@@ -1,0 +1,99 @@
+import type { Generated } from 'kysely';
+
+// The store's tables as Kysely sees them (camelCase here, snake_case in SQL via CamelCasePlugin).
+// Times are milliseconds since the epoch (bigint columns); JSON is kept as text, so the same schema
+// runs on SQLite and PostgreSQL.
+
+export interface ChannelTable {
+  id: string;
+  kind: string;
+  accountId: string | null;
+  pageId: string | null;
+  /** Encrypted JSON: { appSecret, verifyToken, accessToken }. Never leaves the store in clear. */
+  secrets: string;
+  graphApiUrl: string;
+  graphApiVersion: string;
+  allowSha1: number;
+  status: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface WebhookEventTable {
+  id: Generated<number>;
+  dedupKey: string;
+  channelId: string | null;
+  object: string;
+  source: string;
+  kind: string;
+  entryId: string | null;
+  entryTime: number | null;
+  igsid: string | null;
+  metaTimestamp: number;
+  /** The event exactly as Meta sent it (one item of the batch), as JSON. */
+  payload: string;
+  receivedAt: number;
+  appliedAt: number | null;
+  applyError: string | null;
+}
+
+export interface ContactTable {
+  id: string;
+  channelId: string;
+  igsid: string;
+  username: string | null;
+  name: string | null;
+  profilePic: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ConversationTable {
+  id: string;
+  channelId: string;
+  igsid: string;
+  contactId: string;
+  status: string;
+  threadOwner: string;
+  lastInboundAt: number | null;
+  lastMessageAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface MessageTable {
+  id: string;
+  channelId: string;
+  conversationId: string;
+  mid: string;
+  direction: string;
+  type: string;
+  text: string | null;
+  attachments: string;
+  replyTo: string | null;
+  /** A quick reply or postback payload. */
+  payload: string | null;
+  referral: string | null;
+  reactions: string;
+  status: string;
+  isEcho: number;
+  editedAt: number | null;
+  deletedAt: number | null;
+  seenAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface SettingTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  channels: ChannelTable;
+  webhookEvents: WebhookEventTable;
+  contacts: ContactTable;
+  conversations: ConversationTable;
+  messages: MessageTable;
+  settings: SettingTable;
+}
