@@ -6,6 +6,7 @@
 // Here requests are released evenly, a few per 1 ms tick, onto keep-alive connections (one request
 // in flight on each, like pipelining 1). A request's latency runs from its release to the end of
 // its response, so time spent waiting for a free connection counts (no coordinated omission).
+// An optional warm-up at the same rate opens the connections and warms the JIT before measuring.
 import { connect, type Socket } from 'node:net';
 import { createHistogram } from 'node:perf_hooks';
 import type { SignedBody } from './payloads.ts';
@@ -17,6 +18,8 @@ export interface PacedOptions {
   /** Requests per second. */
   rate: number;
   durationS: number;
+  /** Seconds at the same rate before the measured window; not counted except for errors. */
+  warmupS?: number;
   connections: number;
   timeoutS?: number;
   next: () => SignedBody;
@@ -25,14 +28,17 @@ export interface PacedOptions {
 export interface PacedResult {
   targetRate: number;
   durationS: number;
+  /** Released and sent, warm-up included. */
   released: number;
   sent: number;
+  /** Responses and 2xx responses to requests released in the measured window. */
   completed: number;
   ok: number;
+  /** Non-2xx responses, errors and timeouts, warm-up included. */
   non2xx: number;
   errors: number;
   timeouts: number;
-  /** Released in the window but never sent, because every connection stayed busy. */
+  /** Released but never sent by the end, because every connection stayed busy. */
   unsent: number;
   achievedRate: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
@@ -66,7 +72,8 @@ export function runPaced(options: PacedOptions): Promise<PacedResult> {
   let stopping = false;
   let finished = false;
   const t0 = performance.now();
-  const end = t0 + durationS * 1000;
+  const measureFrom = t0 + (options.warmupS ?? 0) * 1000;
+  const end = measureFrom + durationS * 1000;
 
   return new Promise((resolve) => {
     const open = (): void => {
@@ -123,24 +130,27 @@ export function runPaced(options: PacedOptions): Promise<PacedResult> {
           return;
         }
         buf = buf.subarray(endAt);
-        if (conn.busy) finish(conn, status);
         if (/\r\nconnection:\s*close/i.test(head)) {
-          conn.socket.destroy();
+          conn.socket.destroy(); // before finish(), so the connection is not reused
           conn.buf = null;
+          if (conn.busy) finish(conn, status);
           return;
         }
+        if (conn.busy) finish(conn, status);
       }
       conn.buf = buf.length === 0 ? null : buf;
     };
 
     const finish = (conn: Conn, status: number): void => {
       conn.busy = false;
-      completed++;
-      if (status >= 200 && status < 300) {
-        ok++;
-        histogram.record(Math.max(1, Math.round((performance.now() - conn.releasedAt) * 1000)));
-      } else {
-        non2xx++;
+      const good = status >= 200 && status < 300;
+      if (!good) non2xx++;
+      if (conn.releasedAt >= measureFrom) {
+        completed++;
+        if (good) {
+          ok++;
+          histogram.record(Math.max(1, Math.round((performance.now() - conn.releasedAt) * 1000)));
+        }
       }
       if (!conn.untilClose && !conn.socket.destroyed) idle.push(conn);
       dispatch();

@@ -429,7 +429,7 @@ async function benchServer(name: ServerName, feed: WebhookFeed): Promise<ServerR
     log(`${name}: peak ${options.durationS} s, ${options.connections} connections`);
     result.peak = await blast(port, feed, options.durationS);
     const halfRate = Math.max(1, Math.round(result.peak.reqPerSec / 2));
-    feed.ensure(Math.ceil(halfRate * options.durationS * 1.1));
+    feed.ensure(Math.ceil(halfRate * (options.durationS + 1) * 1.1));
     log(`${name}: peak ${result.peak.reqPerSec.toFixed(0)} req/s`);
     await sleep(500);
 
@@ -443,6 +443,7 @@ async function benchServer(name: ServerName, feed: WebhookFeed): Promise<ServerR
               path: WEBHOOK_PATH,
               rate: halfRate,
               durationS: options.durationS,
+              warmupS: 1,
               connections: options.connections,
               next: () => feed.take(),
             }),

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+const creds = {
+  META_APP_SECRET: 'secret',
+  WEBHOOK_VERIFY_TOKEN: 'token',
+  INSTAGRAM_USER_ID: '17841400000000001',
+  INSTAGRAM_ACCESS_TOKEN: 'IGAA...',
+};
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('has working defaults with no environment at all', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 3000,
+      databaseUrl: 'sqlite:./data/igdm.sqlite',
+      redisUrl: null,
+      channel: null,
+    });
+  });
+
+  it('makes the default channel from the seed names', () => {
+    const c = loadConfig(creds);
+    expect(c.channel).toMatchObject({
+      id: 'default',
+      appSecret: 'secret',
+      verifyToken: 'token',
+      accountId: '17841400000000001',
+      accessToken: 'IGAA...',
+      graphApiUrl: 'https://graph.instagram.com',
+      graphApiVersion: 'v24.0',
+      allowSha1: false,
+    });
+  });
+
+  it('accepts the aliases (the sandbox pair and the Facebook Login names)', () => {
+    const c = loadConfig({
+      INSTAGRAM_APP_SECRET: 's',
+      WEBHOOK_VERIFY_TOKEN: 't',
+      INSTAGRAM_ACCOUNT_ID: '123',
+      PAGE_ACCESS_TOKEN: 'p',
+      INSTAGRAM_API_URL: 'http://127.0.0.1:4000/',
+    });
+    expect(c.channel).toMatchObject({
+      appSecret: 's',
+      accountId: '123',
+      accessToken: 'p',
+      graphApiUrl: 'http://127.0.0.1:4000',
+    });
+  });
+
+  it('names every missing or malformed variable', () => {
+    expect(problems({ PORT: 'eighty' })).toEqual([expect.stringContaining('PORT')]);
+    expect(problems({ PORT: '70000' })).toEqual([expect.stringContaining('PORT')]);
+    expect(problems({ DATABASE_URL: 'mysql://x' })).toEqual([expect.stringContaining('DATABASE_URL')]);
+    expect(problems({ REDIS_URL: 'localhost:6379' })).toEqual([expect.stringContaining('REDIS_URL')]);
+    expect(problems({ IGDM_API_KEY: 'short' })).toEqual([expect.stringContaining('IGDM_API_KEY')]);
+    expect(problems({ IGDM_SECRET_KEY: 'abc' })).toEqual([expect.stringContaining('IGDM_SECRET_KEY')]);
+    expect(problems({ ...creds, GRAPH_API_VERSION: '24' })).toEqual([
+      expect.stringContaining('GRAPH_API_VERSION'),
+    ]);
+    expect(problems({ ...creds, INSTAGRAM_USER_ID: '@shop' })).toEqual([
+      expect.stringContaining('INSTAGRAM_USER_ID'),
+    ]);
+    expect(problems({ ...creds, INSTAGRAM_GRAPH_API_URL: 'ftp://x' })).toEqual([
+      expect.stringContaining('INSTAGRAM_GRAPH_API_URL'),
+    ]);
+  });
+
+  it('asks for what the default channel cannot work without once any credential is set', () => {
+    const p = problems({ INSTAGRAM_ACCESS_TOKEN: 'x' });
+    expect(p).toHaveLength(3);
+    expect(p.join('\n')).toMatch(/META_APP_SECRET/);
+    expect(p.join('\n')).toMatch(/WEBHOOK_VERIFY_TOKEN/);
+    expect(p.join('\n')).toMatch(/INSTAGRAM_USER_ID/);
+  });
+
+  it('never puts a secret value in an error message', () => {
+    const p = problems({ META_APP_SECRET: 'super-secret-value', PORT: 'x' });
+    expect(p.join('\n')).not.toContain('super-secret-value');
+  });
+});

@@ -1,0 +1,118 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Config, loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { sign } from '../../src/meta/signature.ts';
+import { type Service, startService } from '../../src/service.ts';
+
+// A real igdm service on a fresh embedded store and a free port, for tests that go through HTTP.
+
+export const APP_SECRET = 'test-app-secret';
+export const VERIFY_TOKEN = 'test-verify-token';
+export const ACCOUNT_ID = '17841400000000001';
+export const API_KEY = 'test-api-key-0123456789';
+
+export const testEnv = (dir: string, extra: Record<string, string> = {}) => ({
+  PORT: '0',
+  HOST: '127.0.0.1',
+  DATABASE_URL: `sqlite:${join(dir, 'igdm.sqlite')}`,
+  META_APP_SECRET: APP_SECRET,
+  WEBHOOK_VERIFY_TOKEN: VERIFY_TOKEN,
+  INSTAGRAM_USER_ID: ACCOUNT_ID,
+  INSTAGRAM_ACCESS_TOKEN: 'test-access-token',
+  IGDM_API_KEY: API_KEY,
+  LOG_LEVEL: 'silent',
+  ...extra,
+});
+
+export interface TestService extends Service {
+  dir: string;
+  config: Config;
+  /** POSTs a body to a webhook path, signed with the app secret unless headers say otherwise. */
+  post(
+    body: string | object,
+    opts?: { path?: string; headers?: Record<string, string>; secret?: string },
+  ): Promise<Response>;
+  api(path: string, init?: RequestInit): Promise<Response>;
+  /** Number of stored webhook events. */
+  eventCount(): Promise<number>;
+  /** Resolves when every stored event has been applied. */
+  settled(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startTestService(
+  extraEnv: Record<string, string> = {},
+  dir?: string,
+): Promise<TestService> {
+  const root = dir ?? mkdtempSync(join(tmpdir(), 'igdm-test-'));
+  const config = loadConfig(testEnv(root, extraEnv));
+  const service = await startService(config, createLogger('silent'));
+  let stopped = false;
+  return {
+    ...service,
+    dir: root,
+    config,
+    async post(body, opts = {}) {
+      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'x-hub-signature-256': sign(text, opts.secret ?? APP_SECRET),
+        ...opts.headers,
+      };
+      for (const [k, v] of Object.entries(headers)) if (v === '') delete headers[k];
+      return fetch(`${service.url}${opts.path ?? '/webhooks/meta'}`, { method: 'POST', headers, body: text });
+    },
+    api(path, init = {}) {
+      return fetch(`${service.url}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${API_KEY}`, ...(init.headers as Record<string, string>) },
+      });
+    },
+    async eventCount() {
+      const r = await service.store.db
+        .selectFrom('webhookEvents')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      return Number(r.n);
+    },
+    async settled() {
+      for (let i = 0; i < 500; i++) {
+        const r = await service.store.db
+          .selectFrom('webhookEvents')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('appliedAt', 'is', null)
+          .executeTakeFirstOrThrow();
+        if (Number(r.n) === 0) return;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+      throw new Error('events were not applied within 5 s');
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await service.close();
+      if (!dir) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+let seq = 0;
+/** A unique message id. */
+export const mid = (prefix = 'mid') => `${prefix}.${process.pid}.${Date.now()}.${++seq}`;
+
+/** An Instagram webhook body with the given messaging items. */
+export function igBody(messaging: object[], entryId = ACCOUNT_ID) {
+  return { object: 'instagram', entry: [{ id: entryId, time: Date.now(), messaging }] };
+}
+
+/** A customer's text message as Meta delivers it. */
+export function textEvent(igsid: string, text: string, opts: { mid?: string; timestamp?: number } = {}) {
+  return {
+    sender: { id: igsid },
+    recipient: { id: ACCOUNT_ID },
+    timestamp: opts.timestamp ?? Date.now(),
+    message: { mid: opts.mid ?? mid(), text },
+  };
+}
