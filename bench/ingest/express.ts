@@ -36,3 +36,6 @@ app.post('/webhooks/meta', (req, res) => {
 
 const server = app.listen(port, host);
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
+// The benchmark runs servers in their own process group; leave if it dies without stopping us.
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && process.exit(0), 1000).unref();

@@ -22,8 +22,8 @@ import path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Instance as AutocannonInstance, type RequestParams } from 'autocannon';
-import { type PacedResult, runPaced } from './paced.ts';
 import { ACCOUNT_ID, WebhookFeed } from './payloads.ts';
+import { type RawLoadResult, runRawLoad } from './raw-load.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -66,10 +66,13 @@ function selectedServers(): ServerName[] {
   return SERVER_NAMES.filter((name) => names.includes(name));
 }
 
-const halfLoader = process.env['BENCH_HALF_LOADER'] ?? 'paced';
-if (halfLoader !== 'paced' && halfLoader !== 'autocannon') {
-  console.error('BENCH_HALF_LOADER must be paced or autocannon');
-  process.exit(2);
+function choice<T extends string>(name: string, allowed: readonly T[]): T {
+  const value = process.env[name] ?? allowed[0]!;
+  if (!(allowed as readonly string[]).includes(value)) {
+    console.error(`${name} must be one of ${allowed.join(', ')}`);
+    process.exit(2);
+  }
+  return value as T;
 }
 
 const options = {
@@ -78,7 +81,10 @@ const options = {
   warmupS: envNumber('BENCH_WARMUP', 3),
   bodies: Math.round(envNumber('BENCH_BODIES', 200_000)),
   pipelining: 1,
-  halfLoader: halfLoader as 'paced' | 'autocannon',
+  /** Generator for the warm-up and the peak: autocannon, or the leaner raw closed loop. */
+  loader: choice('BENCH_LOADER', ['autocannon', 'raw'] as const),
+  /** Generator for half load: an evenly paced open loop, or autocannon's bursty overallRate. */
+  halfLoader: choice('BENCH_HALF_LOADER', ['paced', 'autocannon'] as const),
   servers: selectedServers(),
 };
 
@@ -197,22 +203,46 @@ async function waitReady(child: Child, port: number, timeoutMs: number): Promise
   throw new Error(`${child.name} not ready after ${timeoutMs / 1000} s (${last})`);
 }
 
-/** Peak resident set (VmHWM) summed over the server's process group, in MB. */
-function peakRssMB(pid: number): number {
-  let kB = 0;
+interface Memory {
+  /** Peak resident set (VmHWM), summed over the server's process group. */
+  peakRssMB: number;
+  /** The resident set now (at the end of the run), split as the kernel reports it. */
+  rssMB: number;
+  anonMB: number;
+  fileMB: number;
+  shmemMB: number;
+  processes: number;
+}
+
+/** Memory of the server's process group (the server and anything it spawned), from /proc. */
+function memory(pid: number): Memory {
+  const kB = { VmHWM: 0, VmRSS: 0, RssAnon: 0, RssFile: 0, RssShmem: 0 };
+  let processes = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(entry) !== pid && Number(fields[2]) !== pid) continue; // fields[2] is the pgrp
-      const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'));
-      if (hwm !== null) kB += Number(hwm[1]);
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      for (const key of Object.keys(kB) as (keyof typeof kB)[]) {
+        const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+        if (match !== null) kB[key] += Number(match[1]);
+      }
+      processes++;
     } catch {
       // The process ended while we looked.
     }
   }
-  return kB / 1024;
+  const mb = (value: number): number => Number((value / 1024).toFixed(1));
+  return {
+    peakRssMB: mb(kB.VmHWM),
+    rssMB: mb(kB.VmRSS),
+    anonMB: mb(kB.RssAnon),
+    fileMB: mb(kB.RssFile),
+    shmemMB: mb(kB.RssShmem),
+    processes,
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -220,14 +250,22 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 // ---------------------------------------------------------------- load
 
 interface LoadResult {
+  loader: string;
   durationS: number;
   requests: number;
   ok: number;
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** 2xx responses per second. */
   reqPerSec: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /**
+   * CPU used during the phase, in cores: the server's process group, this process (the generator),
+   * the whole machine (busy, from /proc/stat), and time stolen by the hypervisor. `machine` well
+   * above `server + loadgen` means something else was running (or kernel work charged to no one).
+   */
+  cpuCores?: { server: number; loadgen: number; machine: number; steal: number };
   /** autocannon's own figures (whole milliseconds) for reference. */
   autocannon?: { p50: number; p99: number; averageReqPerSec: number };
   targetRate?: number;
@@ -236,7 +274,7 @@ interface LoadResult {
 
 const HEADERS = { 'Content-Type': 'application/json', 'User-Agent': 'facebookexternalua' };
 
-function blast(
+function autocannonLoad(
   port: number,
   feed: WebhookFeed,
   durationS: number,
@@ -258,10 +296,11 @@ function blast(
           {
             method: 'POST',
             path: WEBHOOK_PATH,
+            // Called for every request: the next distinct body and its signature.
             setupRequest: (request: RequestParams) => {
               const { body, signature } = feed.take();
               request.body = body;
-              request.headers = { ...request.headers, 'X-Hub-Signature-256': signature };
+              request.headers!['X-Hub-Signature-256'] = signature; // a fresh object per request
               return request;
             },
           },
@@ -275,6 +314,7 @@ function blast(
         const count = histogram.count;
         const ms = (value: number): number => (count > 0 ? value / 1000 : 0);
         resolve({
+          loader: overallRate === undefined ? 'autocannon' : 'autocannon overallRate',
           durationS: result.duration,
           requests: result.requests.total,
           ok: result['2xx'],
@@ -298,15 +338,32 @@ function blast(
         });
       },
     );
-    // Our own histogram in microseconds (autocannon's keeps whole milliseconds), 2xx only like autocannon's.
+    // Our own histogram in microseconds (autocannon's keeps whole milliseconds); 2xx only, like autocannon's.
     instance.on('response', (_client: unknown, status: number, _bytes: number, responseMs: number) => {
       if (status >= 200 && status < 300) histogram.record(Math.max(1, Math.round(responseMs * 1000)));
     });
   });
 }
 
-function fromPaced(result: PacedResult): LoadResult {
+async function rawLoad(
+  port: number,
+  feed: WebhookFeed,
+  durationS: number,
+  rate?: number,
+  warmupS?: number,
+): Promise<LoadResult> {
+  const result: RawLoadResult = await runRawLoad({
+    host: HOST,
+    port,
+    path: WEBHOOK_PATH,
+    durationS,
+    connections: options.connections,
+    next: () => feed.take(),
+    ...(rate === undefined ? {} : { rate }),
+    ...(warmupS === undefined ? {} : { warmupS }),
+  });
   return {
+    loader: rate === undefined ? 'raw closed loop' : 'raw paced open loop',
     durationS: result.durationS,
     requests: result.completed,
     ok: result.ok,
@@ -315,9 +372,67 @@ function fromPaced(result: PacedResult): LoadResult {
     timeouts: result.timeouts,
     reqPerSec: result.ok / result.durationS,
     latencyMs: result.latencyMs,
-    targetRate: result.targetRate,
-    unsent: result.unsent,
+    ...(rate === undefined ? {} : { targetRate: rate, unsent: result.unsent }),
   };
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** utime + stime in seconds of the process group led by `pid` (a server), or of this process. */
+function cpuSeconds(pid: number | 'self'): number {
+  let ticks = 0;
+  const entries = pid === 'self' ? ['self'] : readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  for (const entry of entries) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (pid !== 'self' && Number(entry) !== pid && Number(fields[2]) !== pid) continue; // [2] is the pgrp
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Gone meanwhile, or not Linux.
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+/** Busy and stolen seconds of the whole machine, all CPUs together. */
+function machineSeconds(): { busy: number; steal: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return {
+      busy: (user! + nice! + system! + irq! + softirq!) / CLOCK_TICKS,
+      steal: (steal ?? 0) / CLOCK_TICKS,
+    };
+  } catch {
+    return { busy: 0, steal: 0 };
+  }
+}
+
+/** CPU the rest of the machine uses over one second while the benchmark idles. */
+async function backgroundCores(): Promise<number> {
+  const before = machineSeconds().busy - cpuSeconds('self');
+  await sleep(1000);
+  return Number((machineSeconds().busy - cpuSeconds('self') - before).toFixed(2));
+}
+
+/** Runs one load phase and adds the CPU the server, the generator and the machine used during it. */
+async function phase(serverPid: number, load: () => Promise<LoadResult>): Promise<LoadResult> {
+  const server0 = cpuSeconds(serverPid);
+  const self0 = cpuSeconds('self');
+  const machine0 = machineSeconds();
+  const started = performance.now();
+  const result = await load();
+  const seconds = (performance.now() - started) / 1000;
+  const machine1 = machineSeconds();
+  const cores = (value: number): number => Number((value / seconds).toFixed(2));
+  result.cpuCores = {
+    server: cores(cpuSeconds(serverPid) - server0),
+    loadgen: cores(cpuSeconds('self') - self0),
+    machine: cores(machine1.busy - machine0.busy),
+    steal: cores(machine1.steal - machine0.steal),
+  };
+  return result;
 }
 
 // ---------------------------------------------------------------- one server
@@ -329,6 +444,9 @@ interface ProbeResult {
   ok: boolean;
 }
 
+const rejected = (status: number): boolean => status >= 400 && status < 500;
+
+/** One signed request must be accepted; a wrong and a missing signature must be rejected. */
 async function probe(port: number, feed: WebhookFeed): Promise<ProbeResult> {
   const post = async (headers: Record<string, string>, body: Buffer): Promise<number> => {
     const response = await fetch(`http://${HOST}:${port}${WEBHOOK_PATH}`, {
@@ -349,7 +467,8 @@ async function probe(port: number, feed: WebhookFeed): Promise<ProbeResult> {
     signed,
     badSignature,
     noSignature,
-    ok: signed >= 200 && signed < 300 && badSignature === 401 && noSignature === 401,
+    // bare and express answer 401; any 4xx counts as a rejection (igdm may choose 403).
+    ok: signed >= 200 && signed < 300 && rejected(badSignature) && rejected(noSignature),
   };
 }
 
@@ -364,10 +483,14 @@ interface ServerResult {
   peak?: LoadResult;
   half?: LoadResult;
   peakRssMB?: number;
+  memory?: Memory;
   storeMB?: number;
   bodiesGeneratedDuringLoad?: number;
   flags: string[];
 }
+
+/** CPU used by other processes during a phase above which its figures are flagged as unreliable. */
+const BACKGROUND_LIMIT_CORES = 0.25;
 
 function flagsFor(label: string, load: LoadResult): string[] {
   const flags: string[] = [];
@@ -377,6 +500,15 @@ function flagsFor(label: string, load: LoadResult): string[] {
     flags.push(`${label}: ${load.unsent} requests never sent`);
   if (load.targetRate !== undefined && load.reqPerSec < load.targetRate * 0.95) {
     flags.push(`${label}: achieved ${load.reqPerSec.toFixed(0)} of ${load.targetRate} req/s`);
+  }
+  const cpu = load.cpuCores;
+  if (cpu !== undefined) {
+    const background = cpu.machine - cpu.server - cpu.loadgen;
+    if (background > BACKGROUND_LIMIT_CORES) {
+      flags.push(`${label}: ${background.toFixed(2)} cores busy outside the benchmark (machine not quiet)`);
+    }
+    if (cpu.steal > BACKGROUND_LIMIT_CORES)
+      flags.push(`${label}: ${cpu.steal} cores stolen by the hypervisor`);
   }
   return flags;
 }
@@ -399,7 +531,7 @@ async function benchServer(name: ServerName, feed: WebhookFeed): Promise<ServerR
       WEBHOOK_VERIFY_TOKEN: 'bench',
       INSTAGRAM_USER_ID: ACCOUNT_ID,
       INSTAGRAM_ACCESS_TOKEN: 'bench-token',
-      IGDM_API_KEY: 'bench-key',
+      IGDM_API_KEY: 'bench-key-0123456789abcdef', // igdm wants at least 16 characters
       LOG_LEVEL: 'warn',
     });
   } else {
@@ -420,38 +552,36 @@ async function benchServer(name: ServerName, feed: WebhookFeed): Promise<ServerR
     }
     const onDemandBefore = feed.generatedOnDemand;
 
+    const pid = child.process.pid!;
+    const peakLoad = (durationS: number) => () =>
+      options.loader === 'raw' ? rawLoad(port, feed, durationS) : autocannonLoad(port, feed, durationS);
+
     log(`${name}: warm-up ${options.warmupS} s`);
-    result.warmup = await blast(port, feed, options.warmupS);
+    result.warmup = await phase(pid, peakLoad(options.warmupS));
     const estimate = Math.max(result.warmup.reqPerSec, 1000);
     feed.ensure(Math.ceil(estimate * options.durationS * 1.5));
     await sleep(500);
 
-    log(`${name}: peak ${options.durationS} s, ${options.connections} connections`);
-    result.peak = await blast(port, feed, options.durationS);
+    log(`${name}: peak ${options.durationS} s, ${options.connections} connections (${options.loader})`);
+    result.peak = await phase(pid, peakLoad(options.durationS));
     const halfRate = Math.max(1, Math.round(result.peak.reqPerSec / 2));
     feed.ensure(Math.ceil(halfRate * (options.durationS + 1) * 1.1));
-    log(`${name}: peak ${result.peak.reqPerSec.toFixed(0)} req/s`);
+    const { server, loadgen } = result.peak.cpuCores!;
+    log(
+      `${name}: peak ${result.peak.reqPerSec.toFixed(0)} req/s (CPU cores: server ${server}, generator ${loadgen})`,
+    );
     await sleep(500);
 
     log(`${name}: half load ${halfRate} req/s for ${options.durationS} s (${options.halfLoader})`);
-    result.half =
+    result.half = await phase(pid, () =>
       options.halfLoader === 'paced'
-        ? fromPaced(
-            await runPaced({
-              host: HOST,
-              port,
-              path: WEBHOOK_PATH,
-              rate: halfRate,
-              durationS: options.durationS,
-              warmupS: 1,
-              connections: options.connections,
-              next: () => feed.take(),
-            }),
-          )
-        : await blast(port, feed, options.durationS, halfRate);
+        ? rawLoad(port, feed, options.durationS, halfRate, 1)
+        : autocannonLoad(port, feed, options.durationS, halfRate),
+    );
 
     if (child.exited) throw new Error(`${name} ${child.exitDescription} during the run`);
-    result.peakRssMB = peakRssMB(child.process.pid!);
+    result.memory = memory(child.process.pid!);
+    result.peakRssMB = result.memory.peakRssMB;
     result.bodiesGeneratedDuringLoad = feed.generatedOnDemand - onDemandBefore;
     result.flags.push(...flagsFor('warm-up', result.warmup), ...flagsFor('peak', result.peak));
     result.flags.push(...flagsFor('half', result.half));
@@ -503,7 +633,14 @@ function machine() {
 }
 
 function commandLine(): string {
-  const set = ['BENCH_ONLY', 'BENCH_DURATION', 'BENCH_CONNECTIONS', 'BENCH_WARMUP', 'BENCH_HALF_LOADER']
+  const set = [
+    'BENCH_ONLY',
+    'BENCH_DURATION',
+    'BENCH_CONNECTIONS',
+    'BENCH_WARMUP',
+    'BENCH_LOADER',
+    'BENCH_HALF_LOADER',
+  ]
     .filter((name) => (process.env[name] ?? '') !== '')
     .map((name) => `${name}=${process.env[name]}`);
   return [...set, 'npm run bench:ingest'].join(' ');
@@ -562,12 +699,13 @@ function targets(results: ServerResult[]): { ratios: Record<string, number | und
 }
 
 function row(result: ServerResult): string[] {
-  if (!result.ok) return [result.name, `failed: ${result.error ?? ''}`, '', '', '', '', '', ''];
+  if (!result.ok) return [result.name, '–', '–', '–', '–', '–', '–', '–', 'FAILED'];
   const { peak, half } = result;
   return [
     result.name,
     fixed(peak?.reqPerSec, 0),
     `${fixed(peak?.latencyMs.p50, 2)} / ${fixed(peak?.latencyMs.p99, 2)}`,
+    `${fixed(peak?.cpuCores?.server, 2)} / ${fixed(peak?.cpuCores?.loadgen, 2)}`,
     fixed(half?.targetRate, 0),
     `${fixed(half?.latencyMs.p50, 2)} / ${fixed(half?.latencyMs.p99, 2)}`,
     fixed(result.peakRssMB, 0),
@@ -580,6 +718,7 @@ const HEAD = [
   'server',
   'peak req/s',
   'p50 / p99 at peak (ms)',
+  'CPU at peak: server / loadgen (cores)',
   'half-peak req/s',
   'p50 / p99 at half (ms)',
   'peak RSS (MB)',
@@ -597,14 +736,17 @@ function textTable(rows: string[][]): string {
 
 function markdown(report: Report): string {
   const m = report.machine;
+  const o = report.options;
   const lines = [
     `### Ingest: signed webhook POSTs (${report.date})`,
     '',
-    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}, Node ${m.node}`,
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}, Node ${m.node} ` +
+      `(${m.backgroundCoresAtStart} cores busy elsewhere at start)`,
     `- Command: \`${report.command}\``,
-    `- Load: autocannon ${report.options.connections} connections, pipelining 1, ${report.options.warmupS} s warm-up, ` +
-      `${report.options.durationS} s at max rate; then ${report.options.durationS} s at half of each server's peak ` +
-      `(${report.options.halfLoader === 'paced' ? 'evenly paced open loop' : 'autocannon overallRate'}). ` +
+    `- Load: ${o.loader === 'raw' ? 'raw closed loop' : 'autocannon'} (in-process, sharing the machine with the ` +
+      `server), ${o.connections} connections, pipelining 1, ${o.warmupS} s warm-up, ${o.durationS} s at max rate; ` +
+      `then ${o.durationS} s at half of each server's peak ` +
+      `(${o.halfLoader === 'paced' ? 'evenly paced open loop, 1 s warm-up' : 'autocannon overallRate'}). ` +
       'Every request a distinct ~1.1 KB signed Instagram message webhook (unique mid).',
     '',
     `| ${HEAD.join(' | ')} |`,
@@ -632,7 +774,7 @@ function markdown(report: Report): string {
 
 interface Report {
   date: string;
-  machine: ReturnType<typeof machine>;
+  machine: ReturnType<typeof machine> & { backgroundCoresAtStart: number };
   command: string;
   options: Omit<typeof options, 'servers'> & { servers: ServerName[] };
   servers: ServerResult[];
@@ -650,6 +792,10 @@ async function main(): Promise<number> {
   const feed = new WebhookFeed(SECRET);
   log(`generating ${options.bodies} signed webhook bodies`);
   feed.ensure(options.bodies);
+  const background = await backgroundCores();
+  if (background > BACKGROUND_LIMIT_CORES) {
+    log(`warning: ${background} cores busy before starting; other work on this machine skews the figures`);
+  }
 
   const results: ServerResult[] = [];
   for (const name of options.servers) {
@@ -660,7 +806,7 @@ async function main(): Promise<number> {
   const now = new Date();
   const report: Report = {
     date: now.toISOString().slice(0, 10),
-    machine: machine(),
+    machine: { ...machine(), backgroundCoresAtStart: background },
     command: commandLine(),
     options,
     servers: results,
@@ -679,7 +825,10 @@ async function main(): Promise<number> {
       `${target.name}: ${fixed(target.value, 2)} (target ${target.limit}) ${target.holds ? 'holds' : 'FAILS'}`,
     );
   }
-  for (const result of results) for (const flag of result.flags) out.push(`FLAG ${result.name}: ${flag}`);
+  for (const result of results) {
+    if (!result.ok) out.push(`FAILED ${result.name}: ${result.error}`);
+    for (const flag of result.flags) out.push(`FLAG ${result.name}: ${flag}`);
+  }
   out.push('', `results: ${path.relative(ROOT, file)} (${((Date.now() - started) / 1000).toFixed(0)} s)`, '');
   out.push('Markdown for BENCHMARKS.md:', '', markdown(report), '');
   process.stdout.write(out.join('\n'));

@@ -9,7 +9,7 @@ export const hashApiKey = (key: string) => createHash('sha256').update(key).dige
 export function requireApiKey(app: FastifyInstance, keyHash: Buffer) {
   app.addHook('onRequest', async (req, reply) => {
     const auth = req.headers.authorization;
-    const given = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : null;
+    const given = auth && /^bearer /i.test(auth) ? auth.slice(7).trim() : null;
     if (!given || !timingSafeEqual(hashApiKey(given), keyHash)) {
       return replyError(
         reply,

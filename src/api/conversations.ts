@@ -7,7 +7,11 @@ import { replyError } from './errors.ts';
 // Read API: conversations, newest activity first, and the messages of one conversation.
 
 const WINDOW_MS = 24 * 60 * 60 * 1000;
-const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+/** ISO time, or null for a time a Date cannot hold (Meta's timestamps are not trusted blindly). */
+const iso = (ms: number | null) => {
+  const d = new Date(Number(ms));
+  return ms === null || Number.isNaN(d.getTime()) ? null : d.toISOString();
+};
 
 const Page = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -19,7 +23,7 @@ const encodeCursor = (key: [number, string]) => Buffer.from(JSON.stringify(key))
 function decodeCursor(cursor: string): [number, string] | null {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'string' ? [v[0], v[1]] : null;
+    return Array.isArray(v) && Number.isFinite(v[0]) && typeof v[1] === 'string' ? [v[0], v[1]] : null;
   } catch {
     return null;
   }

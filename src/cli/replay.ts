@@ -1,12 +1,18 @@
+import { existsSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { applyPending } from '../engine/apply.ts';
-import { openStore } from '../store/index.ts';
+import { openStore, sqlitePathOf } from '../store/index.ts';
 
 /**
  * Re-applies stored raw events to rebuild state: every conversation, or one. Messages are rebuilt
  * from the event log; conversation and contact ids stay as they are.
  */
 export async function replay(config: Config, conversationId: string | null): Promise<number> {
+  const path = sqlitePathOf(config.databaseUrl);
+  if (!existsSync(path)) {
+    process.stderr.write(`igdm: no store at ${path}; set DATABASE_URL to the store igdm start uses\n`);
+    return 2;
+  }
   const store = await openStore(config.databaseUrl);
   const { db } = store;
   try {
@@ -23,7 +29,9 @@ export async function replay(config: Config, conversationId: string | null): Pro
     }
     await db.transaction().execute(async (trx) => {
       let messages = trx.deleteFrom('messages');
-      let conversations = trx.updateTable('conversations').set({ lastInboundAt: null });
+      let conversations = trx
+        .updateTable('conversations')
+        .set({ lastInboundAt: null, lastMessageAt: null, readUpTo: null, readAt: null });
       let events = trx.updateTable('webhookEvents').set({ appliedAt: null, applyError: null });
       if (scope) {
         messages = messages.where('conversationId', '=', scope.id);
@@ -40,6 +48,12 @@ export async function replay(config: Config, conversationId: string | null): Pro
       total += r.events;
       if (!r.more) break;
     }
+    // A conversation with no message event left (only a referral, say) sorts by when it began.
+    await db
+      .updateTable('conversations')
+      .set((eb) => ({ lastMessageAt: eb.ref('createdAt') }))
+      .where('lastMessageAt', 'is', null)
+      .execute();
     process.stdout.write(`igdm: replayed ${total} events${scope ? ` of conversation ${scope.id}` : ''}\n`);
     return 0;
   } finally {

@@ -132,6 +132,7 @@ export async function applyEvent(
         at,
       });
       await touchConversation(db, conversationId, at, false);
+      await markSeen(db, conversationId);
       break;
     case 'postback':
       await upsertMessage(db, channelId, conversationId, event.mid ?? eventKey, {
@@ -172,12 +173,13 @@ export async function applyEvent(
       break;
     }
     case 'reaction': {
+      // A reaction can overtake its message: the row is made now and filled when the message comes.
+      const id = await ensureMessageRow(db, channelId, conversationId, event.mid, at);
       const row = await db
         .selectFrom('messages')
         .select(['id', 'reactions'])
-        .where('id', '=', messageIdOf(channelId, event.mid))
-        .executeTakeFirst();
-      if (!row) return null; // a reaction to a message igdm never saw
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
       const reactions = (JSON.parse(row.reactions) as Reaction[]).filter((r) => r.by !== igsid || r.at > at);
       const newer = (JSON.parse(row.reactions) as Reaction[]).some((r) => r.by === igsid && r.at > at);
       if (event.action === 'react' && !newer) {
@@ -200,14 +202,13 @@ export async function applyEvent(
             .executeTakeFirst()
         : undefined;
       const upTo = read ? Number(read.createdAt) : (event.watermark ?? at);
+      // Kept on the conversation, so echoes that arrive after the read are seen too.
       await db
-        .updateTable('messages')
-        .set({ status: 'seen', seenAt: at, updatedAt: Date.now() })
-        .where('conversationId', '=', conversationId)
-        .where('direction', '=', 'outbound')
-        .where('createdAt', '<=', upTo)
-        .where('seenAt', 'is', null)
+        .updateTable('conversations')
+        .set((eb) => ({ readUpTo: later(eb.ref('readUpTo'), upTo), readAt: later(eb.ref('readAt'), at) }))
+        .where('id', '=', conversationId)
         .execute();
+      await markSeen(db, conversationId);
       break;
     }
   }
@@ -219,6 +220,24 @@ interface Reaction {
   reaction: string;
   emoji: string | null;
   at: number;
+}
+
+/** Marks the outbound messages the customer has read (up to the conversation's read mark) as seen. */
+async function markSeen(db: Db, conversationId: string) {
+  const c = await db
+    .selectFrom('conversations')
+    .select(['readUpTo', 'readAt'])
+    .where('id', '=', conversationId)
+    .executeTakeFirstOrThrow();
+  if (c.readUpTo === null || c.readAt === null) return;
+  await db
+    .updateTable('messages')
+    .set({ status: 'seen', seenAt: Number(c.readAt), updatedAt: Date.now() })
+    .where('conversationId', '=', conversationId)
+    .where('direction', '=', 'outbound')
+    .where('createdAt', '<=', Number(c.readUpTo))
+    .where('seenAt', 'is', null)
+    .execute();
 }
 
 /** The message type the API shows: text, story_mention, story_reply, image, ig_reel, ... */
@@ -264,6 +283,8 @@ async function ensureConversation(db: Db, channelId: string, igsid: string, at: 
       threadOwner: 'bot',
       lastInboundAt: null,
       lastMessageAt: at || now,
+      readUpTo: null,
+      readAt: null,
       createdAt: Math.min(now, at || now),
       updatedAt: now,
     })
@@ -346,6 +367,8 @@ async function upsertMessage(
       oc.columns(['channelId', 'mid']).doUpdateSet({
         ...content,
         text: sql<string | null>`coalesce(messages.text, excluded.text)`,
+        // A placeholder (made by an update that overtook the message) takes the message's status.
+        status: sql<string>`case when messages.type = 'unknown' then excluded.status else messages.status end`,
       }),
     )
     .execute();

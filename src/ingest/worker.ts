@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { applyPending } from '../engine/apply.ts';
-import { splitWebhook } from '../meta/webhook.ts';
+import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
 import { kyselyOver } from '../store/index.ts';
 import { openSqlite } from '../store/sqlite.ts';
 import type {
@@ -52,7 +53,7 @@ function store(req: WriteRequest): WriteResult {
   } catch (err) {
     return { status: 'malformed', reason: `body is not valid JSON: ${(err as Error).message}` };
   }
-  const events = splitWebhook(body);
+  const events = split(body, req.body);
   const fallback = req.verifiedBy.length === 1 ? req.verifiedBy[0]! : null;
   let inserted = 0;
   const objects = new Set<string>();
@@ -69,12 +70,33 @@ function store(req: WriteRequest): WriteResult {
       e.entryTime,
       e.igsid,
       e.timestamp,
-      JSON.stringify(e.payload) ?? 'null',
+      e.json,
       req.receivedAt,
     );
     inserted += Number(result.changes);
   }
   return { status: 'stored', events: events.length, inserted, objects: [...objects] };
+}
+
+/** The body's events with their payloads as JSON. A body too deeply nested to re-serialise is kept whole. */
+function split(body: unknown, text: string): (SplitEvent & { json: string })[] {
+  try {
+    return splitWebhook(body).map((e) => ({ ...e, json: JSON.stringify(e.payload) ?? 'null' }));
+  } catch {
+    const key = `hash:${createHash('sha256').update(text).digest('base64url')}`;
+    const e: SplitEvent = {
+      object: 'unknown',
+      entryId: null,
+      entryTime: null,
+      source: 'unknown',
+      payload: text,
+      dedupKey: key,
+      kind: 'unknown',
+      igsid: null,
+      timestamp: 0,
+    };
+    return [{ ...e, json: JSON.stringify(text) }];
+  }
 }
 
 /** One transaction for every waiting request; each request atomic on its own (a savepoint). */

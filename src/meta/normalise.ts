@@ -12,6 +12,7 @@ import type {
   UnknownEvent,
 } from './events.ts';
 import {
+  attachmentSchema,
   changeSchema,
   commentValueSchema,
   mentionValueSchema,
@@ -27,12 +28,12 @@ import {
   storyInsightsValueSchema,
   takeThreadControlItemSchema,
   timestampSchema,
-  type WireAttachment,
   type WireMessagingEnvelope,
   type WireReferral,
   type WireReplyTo,
   type WireThreadControl,
 } from './schemas.ts';
+import { toMillis } from './webhook.ts';
 
 type BaseFields = Pick<UnknownEvent, 'accountId' | 'igsid' | 'timestamp' | 'standby'>;
 
@@ -133,8 +134,7 @@ function normaliseMessaging(ctx: Context, item: unknown): DomainEvent[] {
     const echo = m.is_echo === true;
     const base = baseOf(ctx, it, echo ? it.recipient?.id : it.sender?.id);
     if (m.is_deleted === true) return [{ ...base, kind: 'unsend', mid: m.mid }];
-    const rawAttachments = Array.isArray(rawMessage['attachments']) ? rawMessage['attachments'] : [];
-    const attachments = (m.attachments ?? []).map((a, i) => toAttachment(a, rawAttachments[i]));
+    const attachments = (m.attachments ?? []).map(toAttachment);
     const replyTo = m.reply_to === undefined ? undefined : toReplyTo(m.reply_to);
     if (echo) {
       return [
@@ -309,12 +309,25 @@ function baseOf(ctx: Context, item: WireMessagingEnvelope, igsid: string | undef
   return { accountId: ctx.accountId, igsid: igsid ?? null, timestamp, standby: ctx.standby };
 }
 
-function toAttachment(parsed: WireAttachment, rawAttachment: unknown): Attachment {
+function toAttachment(rawAttachment: unknown): Attachment {
   const rawPayload =
     isRecord(rawAttachment) && isRecord(rawAttachment['payload']) ? rawAttachment['payload'] : {};
-  const p: Record<string, unknown> = parsed.payload ?? {};
+  const parsed = attachmentSchema.safeParse(rawAttachment);
+  if (!parsed.success) {
+    // Not an attachment shape we know: keep it whole rather than drop the message around it.
+    const type =
+      isRecord(rawAttachment) && typeof rawAttachment['type'] === 'string'
+        ? rawAttachment['type']
+        : 'unknown';
+    return {
+      type,
+      payload:
+        isRecord(rawAttachment) && isRecord(rawAttachment['payload']) ? rawPayload : { value: rawAttachment },
+    };
+  }
+  const p: Record<string, unknown> = parsed.data.payload ?? {};
   return defined({
-    type: parsed.type,
+    type: parsed.data.type,
     url: typeof p['url'] === 'string' ? p['url'] : undefined,
     title: typeof p['title'] === 'string' ? p['title'] : undefined,
     mediaId: idOf(p['reel_video_id']) ?? idOf(p['ig_post_media_id']) ?? idOf(p['id']),
@@ -458,9 +471,7 @@ function finiteNumber(v: unknown): number | undefined {
 }
 
 /** Seconds to milliseconds; values that already look like milliseconds (> 1e12) are kept. */
-function toMs(t: number): number {
-  return Math.abs(t) > 1e12 ? t : t * 1000;
-}
+const toMs = toMillis;
 
 function idOf(v: unknown): string | undefined {
   if (typeof v === 'string') return v;

@@ -129,7 +129,8 @@ export const replyToSchema = z.union([
 export const messageSchema = z.looseObject({
   mid: idSchema,
   text: z.string().optional(),
-  attachments: z.array(attachmentSchema).optional(),
+  // Each attachment is checked on its own (normalise.ts): one odd attachment must not cost the message.
+  attachments: z.array(z.unknown()).optional(),
   quick_reply: z.looseObject({ payload: z.string() }).optional(),
   reply_to: replyToSchema.optional(),
   referral: referralSchema.optional(),

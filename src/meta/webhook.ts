@@ -22,10 +22,12 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const idOf = (v: unknown): string | null =>
   isObject(v) && (typeof v.id === 'string' || typeof v.id === 'number') ? String(v.id) : null;
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+/** A usable time value: a finite, non-negative number within what a Date can hold. */
+const num = (v: unknown): number | null =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 8.64e15 ? v : null;
 
-/** Seconds (changes) or milliseconds (messaging) → milliseconds. */
-export const toMillis = (t: number): number => (t < 1e11 ? Math.round(t * 1000) : Math.round(t));
+/** Seconds (changes) or milliseconds (messaging) → milliseconds: 1e12 ms is 2001, 1e12 s is far future. */
+export const toMillis = (t: number): number => (Math.abs(t) < 1e12 ? Math.round(t * 1000) : Math.round(t));
 
 const ENTRY_LISTS: ReadonlyArray<Exclude<RawSource, 'unknown'>> = ['messaging', 'standby', 'changes'];
 
@@ -67,6 +69,8 @@ function describe(raw: RawEvent): SplitEvent {
   if (raw.source === 'changes') {
     const field = typeof p.field === 'string' ? p.field : 'change';
     const value = isObject(p.value) ? p.value : {};
+    // Messaging events can come as changes too (Meta's dashboard test sends field "messages").
+    if (isObject(value.sender)) return describeMessaging(raw, value, fallbackTime);
     const igsid = idOf(value.from);
     const time = num(value.timestamp) ?? num(value.created_time);
     return {
@@ -80,7 +84,14 @@ function describe(raw: RawEvent): SplitEvent {
   if (raw.source === 'unknown')
     return { ...raw, kind: 'unknown', igsid: null, timestamp: fallbackTime, dedupKey: hashKey(raw) };
 
-  const timestamp = num(p.timestamp) ?? fallbackTime;
+  return describeMessaging(raw, p, fallbackTime);
+}
+
+function describeMessaging(raw: RawEvent, p: Json, fallbackTime: number): SplitEvent {
+  const t =
+    num(p.timestamp) ??
+    (typeof p.timestamp === 'string' && /^\d+$/.test(p.timestamp) ? num(Number(p.timestamp)) : null);
+  const timestamp = t === null ? fallbackTime : toMillis(t);
   const sender = idOf(p.sender);
   const recipient = idOf(p.recipient);
   const message = isObject(p.message) ? p.message : null;
@@ -89,7 +100,9 @@ function describe(raw: RawEvent): SplitEvent {
     const echo = message.is_echo === true;
     const kind = message.is_deleted === true ? 'unsend' : echo ? 'echo' : 'message';
     const igsid = echo ? recipient : sender;
-    return { ...raw, kind, igsid, timestamp, dedupKey: mid ? `${kind}:${mid}` : hashKey(raw) };
+    // A mid that is not well-formed Unicode would lose characters in the store: hash those.
+    const key = mid?.isWellFormed() ? `${kind}:${mid}` : hashKey(raw);
+    return { ...raw, kind, igsid, timestamp, dedupKey: key };
   }
   const edit = isObject(p.message_edit) ? p.message_edit : null;
   if (edit && typeof edit.mid === 'string') {

@@ -77,6 +77,8 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .addColumn('thread_owner', 'text', (c) => c.notNull().defaultTo('bot'))
           .addColumn('last_inbound_at', 'bigint')
           .addColumn('last_message_at', 'bigint')
+          .addColumn('read_up_to', 'bigint')
+          .addColumn('read_at', 'bigint')
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .addColumn('updated_at', 'bigint', (c) => c.notNull())
           .addUniqueConstraint('conversations_channel_igsid', ['channel_id', 'igsid'])

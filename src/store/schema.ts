@@ -57,6 +57,10 @@ export interface ConversationTable {
   threadOwner: string;
   lastInboundAt: number | null;
   lastMessageAt: number | null;
+  /** The customer has seen outbound messages up to this time (kept for echoes that arrive after the read). */
+  readUpTo: number | null;
+  /** When the customer last read. */
+  readAt: number | null;
   createdAt: number;
   updatedAt: number;
 }

@@ -1,22 +1,27 @@
-// An open-loop load generator at a fixed request rate, for latency below saturation.
+// A lean HTTP/1.1 load generator on raw keep-alive sockets (one request in flight on each, like
+// autocannon with pipelining 1): open loop at a fixed rate, or closed loop as fast as answers come.
 //
-// autocannon's `overallRate` gives every connection a quota per one-second window that it spends
+// Open loop is what the half-load phase needs: autocannon's `overallRate` gives every connection a quota per one-second window that it spends
 // back to back as fast as the server answers, then idles: at half of the peak rate the server sees
 // a full-speed burst for about half of each second, so latency "at half load" is latency at peak.
-// Here requests are released evenly, a few per 1 ms tick, onto keep-alive connections (one request
-// in flight on each, like pipelining 1). A request's latency runs from its release to the end of
-// its response, so time spent waiting for a free connection counts (no coordinated omission).
-// An optional warm-up at the same rate opens the connections and warms the JIT before measuring.
+// Here requests are released evenly, a few per 1 ms tick, onto the connections. A request's latency
+// runs from its release to the end of its response, so time spent waiting for a free connection
+// counts (no coordinated omission). An optional warm-up at the same rate opens the connections and
+// warms the JIT before measuring.
+//
+// Closed loop (no rate) sends the next request on a connection as soon as its answer arrives. It
+// costs about half the CPU per request of autocannon's dynamic-request path, which matters when
+// the generator and the server share two cores (BENCH_LOADER=raw).
 import { connect, type Socket } from 'node:net';
 import { createHistogram } from 'node:perf_hooks';
 import type { SignedBody } from './payloads.ts';
 
-export interface PacedOptions {
+export interface RawLoadOptions {
   host: string;
   port: number;
   path: string;
-  /** Requests per second. */
-  rate: number;
+  /** Requests per second; undefined for closed loop. */
+  rate?: number;
   durationS: number;
   /** Seconds at the same rate before the measured window; not counted except for errors. */
   warmupS?: number;
@@ -25,8 +30,8 @@ export interface PacedOptions {
   next: () => SignedBody;
 }
 
-export interface PacedResult {
-  targetRate: number;
+export interface RawLoadResult {
+  targetRate: number | undefined;
   durationS: number;
   /** Released and sent, warm-up included. */
   released: number;
@@ -54,7 +59,7 @@ interface Conn {
   untilCloseStatus: number;
 }
 
-export function runPaced(options: PacedOptions): Promise<PacedResult> {
+export function runRawLoad(options: RawLoadOptions): Promise<RawLoadResult> {
   const { host, port, path, rate, durationS, connections } = options;
   const timeoutMs = (options.timeoutS ?? 10) * 1000;
   const histogram = createHistogram();
@@ -173,6 +178,13 @@ export function runPaced(options: PacedOptions): Promise<PacedResult> {
     };
 
     const dispatch = (): void => {
+      if (rate === undefined) {
+        if (stopping || idle.length === 0) return;
+        const now = performance.now();
+        if (now >= end) stopping = true;
+        else while (idle.length > 0) send(idle.pop()!, now);
+        return;
+      }
       while (pendingHead < pending.length && idle.length > 0) {
         send(idle.pop()!, pending[pendingHead++]!);
       }
@@ -184,7 +196,10 @@ export function runPaced(options: PacedOptions): Promise<PacedResult> {
 
     const tick = (): void => {
       const now = performance.now();
-      if (!stopping) {
+      if (!stopping && rate === undefined) {
+        dispatch();
+        if (now >= end) stopping = true;
+      } else if (!stopping && rate !== undefined) {
         const due = Math.floor((Math.min(now, end) - t0) * (rate / 1000));
         while (released < due) {
           pending.push(now);
