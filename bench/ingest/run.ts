@@ -558,8 +558,8 @@ async function benchServer(name: ServerName, feed: WebhookFeed): Promise<ServerR
 
     log(`${name}: warm-up ${options.warmupS} s`);
     result.warmup = await phase(pid, peakLoad(options.warmupS));
-    const estimate = Math.max(result.warmup.reqPerSec, 1000);
-    feed.ensure(Math.ceil(estimate * options.durationS * 1.5));
+    // Bodies for the peak, made now so the generator only picks them up (the warm-up runs colder).
+    feed.ensure(Math.ceil(Math.max(result.warmup.reqPerSec, 1000) * options.durationS * 2));
     await sleep(500);
 
     log(`${name}: peak ${options.durationS} s, ${options.connections} connections (${options.loader})`);

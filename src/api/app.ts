@@ -23,7 +23,7 @@ export async function buildApp(deps: AppDeps) {
     logController: new LogController({ disableRequestLogging: true }),
     // Meta's bursts arrive on few keep-alive connections; let in-flight requests finish on close.
     return503OnClosing: true,
-    maxParamLength: 500,
+    routerOptions: { maxParamLength: 500 },
     forceCloseConnections: 'idle',
   });
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../config.ts';
-import { applyPending } from '../engine/apply.ts';
+import { Applier } from '../engine/apply.ts';
 import { openStore, sqlitePathOf } from '../store/index.ts';
 
 /**
@@ -42,12 +42,7 @@ export async function replay(config: Config, conversationId: string | null): Pro
       await conversations.execute();
       await events.execute();
     });
-    let total = 0;
-    for (;;) {
-      const r = await applyPending(db, { maxEvents: 1000, budgetMs: 1000 });
-      total += r.events;
-      if (!r.more) break;
-    }
+    const total = new Applier(store.sqlite).applyAll();
     // A conversation with no message event left (only a referral, say) sorts by when it began.
     await db
       .updateTable('conversations')

@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
-import { type Expression, type Kysely, sql, type Transaction } from 'kysely';
+import type { DatabaseSync } from 'node:sqlite';
+import { type Expression, sql } from 'kysely';
 import type { Attachment, DomainEvent, MessageEvent, RawEvent, RawSource } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
-import type { Database } from '../store/schema.ts';
+import { kyselyOver } from '../store/index.ts';
+import { param as p, prepare } from '../store/prepared.ts';
 
 // Applying stored webhook events to contacts, conversations and messages. Every step is an upsert
 // keyed by Meta's ids, so applying an event twice, or replaying the whole log, gives the same state;
-// and events that arrive out of order (an unsend before its message) still end in the right state.
-
-type Db = Kysely<Database> | Transaction<Database>;
+// and events that arrive out of order (an unsend or a reaction before its message, an echo after
+// the read) still end in the right state. It runs at the ingest rate, so its statements are
+// prepared once (see store/prepared.ts).
 
 const hashId = (prefix: string, ...parts: string[]) =>
   `${prefix}_${createHash('sha256').update(parts.join('\u0000')).digest('base64url').slice(0, 22)}`;
@@ -25,194 +27,15 @@ export interface ApplyResult {
   conversations: string[];
 }
 
-/** Applies the oldest unapplied events (by Meta's timestamp), within a count and a time budget. */
-export async function applyPending(
-  db: Kysely<Database>,
-  limits: { maxEvents: number; budgetMs: number },
-): Promise<ApplyResult> {
-  const rows = await db
-    .selectFrom('webhookEvents')
-    .selectAll()
-    .where('appliedAt', 'is', null)
-    .orderBy('metaTimestamp')
-    .orderBy('id')
-    .limit(limits.maxEvents)
-    .execute();
-  if (rows.length === 0) return { events: 0, more: false, conversations: [] };
-
-  const touched = new Set<string>();
-  const started = performance.now();
-  let done = 0;
-  await db.transaction().execute(async (trx) => {
-    for (const row of rows) {
-      let error: string | null = null;
-      if (row.object === 'instagram' && row.channelId) {
-        // A savepoint per event: an event that cannot be applied leaves no partial state behind.
-        await sql`savepoint apply_event`.execute(trx);
-        try {
-          const raw: RawEvent = {
-            object: row.object,
-            entryId: row.entryId,
-            entryTime: row.entryTime === null ? null : Number(row.entryTime),
-            source: row.source as RawSource,
-            payload: JSON.parse(row.payload),
-          };
-          for (const event of normalise(raw)) {
-            const id = await applyEvent(trx, row.channelId, event, row.dedupKey);
-            if (id) touched.add(id);
-          }
-          await sql`release apply_event`.execute(trx);
-        } catch (err) {
-          await sql`rollback to apply_event`.execute(trx);
-          await sql`release apply_event`.execute(trx);
-          error = (err as Error).message;
-        }
-      }
-      await trx
-        .updateTable('webhookEvents')
-        .set({ appliedAt: Date.now(), applyError: error })
-        .where('id', '=', row.id)
-        .execute();
-      done++;
-      if (performance.now() - started > limits.budgetMs) break;
-    }
-  });
-  return {
-    events: done,
-    more: done < rows.length || rows.length === limits.maxEvents,
-    conversations: [...touched],
-  };
-}
-
-/** Applies one domain event; returns the conversation it changed, if any. */
-export async function applyEvent(
-  db: Db,
-  channelId: string,
-  event: DomainEvent,
-  eventKey: string,
-): Promise<string | null> {
-  // Comments, mentions, insights, handover and unknown events are kept in the event log only (for now).
-  if (
-    !['message', 'echo', 'unsend', 'edit', 'reaction', 'read', 'postback', 'referral'].includes(event.kind)
-  ) {
-    return null;
-  }
-  const igsid = event.igsid;
-  if (!igsid || igsid === event.accountId) return null;
-  const conversationId = await ensureConversation(db, channelId, igsid, event.timestamp);
-  const at = event.timestamp;
-
-  switch (event.kind) {
-    case 'message':
-      await upsertMessage(db, channelId, conversationId, event.mid, {
-        direction: 'inbound',
-        type: messageType(event),
-        text: event.text ?? null,
-        attachments: event.attachments,
-        replyTo: event.replyTo ?? null,
-        payload: event.quickReplyPayload ?? null,
-        referral: event.referral?.raw ?? null,
-        status: 'received',
-        isEcho: 0,
-        at,
-      });
-      await touchConversation(db, conversationId, at, true);
-      break;
-    case 'echo':
-      await upsertMessage(db, channelId, conversationId, event.mid, {
-        direction: 'outbound',
-        type: messageType({ ...event, isUnsupported: false }),
-        text: event.text ?? null,
-        attachments: event.attachments,
-        replyTo: event.replyTo ?? null,
-        payload: null,
-        referral: null,
-        status: 'sent',
-        isEcho: 1,
-        at,
-      });
-      await touchConversation(db, conversationId, at, false);
-      await markSeen(db, conversationId);
-      break;
-    case 'postback':
-      await upsertMessage(db, channelId, conversationId, event.mid ?? eventKey, {
-        direction: 'inbound',
-        type: 'postback',
-        text: event.title ?? null,
-        attachments: [],
-        replyTo: null,
-        payload: event.payload,
-        referral: event.referral?.raw ?? null,
-        status: 'received',
-        isEcho: 0,
-        at,
-      });
-      await touchConversation(db, conversationId, at, true);
-      break;
-    case 'referral':
-      // An ig.me link or an ad opened the thread: the customer is there, so the window opens.
-      await touchConversation(db, conversationId, at, true, false);
-      break;
-    case 'unsend': {
-      const id = await ensureMessageRow(db, channelId, conversationId, event.mid, at);
-      await db
-        .updateTable('messages')
-        .set({ deletedAt: at, updatedAt: Date.now() })
-        .where('id', '=', id)
-        .execute();
-      break;
-    }
-    case 'edit': {
-      const id = await ensureMessageRow(db, channelId, conversationId, event.mid, at);
-      await db
-        .updateTable('messages')
-        .set({ text: event.text, editedAt: at, updatedAt: Date.now() })
-        .where('id', '=', id)
-        .where((eb) => eb.or([eb('editedAt', 'is', null), eb('editedAt', '<=', at)]))
-        .execute();
-      break;
-    }
-    case 'reaction': {
-      // A reaction can overtake its message: the row is made now and filled when the message comes.
-      const id = await ensureMessageRow(db, channelId, conversationId, event.mid, at);
-      const row = await db
-        .selectFrom('messages')
-        .select(['id', 'reactions'])
-        .where('id', '=', id)
-        .executeTakeFirstOrThrow();
-      const reactions = (JSON.parse(row.reactions) as Reaction[]).filter((r) => r.by !== igsid || r.at > at);
-      const newer = (JSON.parse(row.reactions) as Reaction[]).some((r) => r.by === igsid && r.at > at);
-      if (event.action === 'react' && !newer) {
-        reactions.push({ by: igsid, reaction: event.reaction ?? 'other', emoji: event.emoji ?? null, at });
-      }
-      await db
-        .updateTable('messages')
-        .set({ reactions: JSON.stringify(reactions), updatedAt: Date.now() })
-        .where('id', '=', row.id)
-        .execute();
-      break;
-    }
-    case 'read': {
-      // Seen up to the message read (or the watermark, or the event time).
-      const read = event.mid
-        ? await db
-            .selectFrom('messages')
-            .select('createdAt')
-            .where('id', '=', messageIdOf(channelId, event.mid))
-            .executeTakeFirst()
-        : undefined;
-      const upTo = read ? Number(read.createdAt) : (event.watermark ?? at);
-      // Kept on the conversation, so echoes that arrive after the read are seen too.
-      await db
-        .updateTable('conversations')
-        .set((eb) => ({ readUpTo: later(eb.ref('readUpTo'), upTo), readAt: later(eb.ref('readAt'), at) }))
-        .where('id', '=', conversationId)
-        .execute();
-      await markSeen(db, conversationId);
-      break;
-    }
-  }
-  return conversationId;
+interface PendingRow {
+  id: number;
+  dedupKey: string;
+  channelId: string | null;
+  object: string;
+  source: string;
+  entryId: string | null;
+  entryTime: number | null;
+  payload: string;
 }
 
 interface Reaction {
@@ -222,186 +45,461 @@ interface Reaction {
   at: number;
 }
 
-/** Marks the outbound messages the customer has read (up to the conversation's read mark) as seen. */
-async function markSeen(db: Db, conversationId: string) {
-  const c = await db
-    .selectFrom('conversations')
-    .select(['readUpTo', 'readAt'])
-    .where('id', '=', conversationId)
-    .executeTakeFirstOrThrow();
-  if (c.readUpTo === null || c.readAt === null) return;
-  await db
-    .updateTable('messages')
-    .set({ status: 'seen', seenAt: Number(c.readAt), updatedAt: Date.now() })
-    .where('conversationId', '=', conversationId)
-    .where('direction', '=', 'outbound')
-    .where('createdAt', '<=', Number(c.readUpTo))
-    .where('seenAt', 'is', null)
-    .execute();
+/** The later of a column and a time (portable: SQLite's max(a, b) is PostgreSQL's greatest). */
+const later = (column: Expression<number | null>, at: number) =>
+  sql<number>`case when ${column} is not null and ${column} > ${at} then ${column} else ${at} end`;
+
+type MessageArgs = {
+  id: string;
+  channelId: string;
+  conversationId: string;
+  mid: string;
+  direction: string;
+  type: string;
+  text: string | null;
+  attachments: string;
+  replyTo: string | null;
+  payload: string | null;
+  referral: string | null;
+  status: string;
+  isEcho: number;
+  at: number;
+  now: number;
+};
+
+function statements(sqlite: DatabaseSync) {
+  const db = kyselyOver(sqlite);
+  const at = p<number>('at');
+  const now = p<number>('now');
+  const id = p<string>('id');
+  const messageValues = {
+    id,
+    channelId: p<string>('channelId'),
+    conversationId: p<string>('conversationId'),
+    mid: p<string>('mid'),
+    direction: p<string>('direction'),
+    type: p<string>('type'),
+    text: p<string | null>('text'),
+    attachments: p<string>('attachments'),
+    replyTo: p<string | null>('replyTo'),
+    payload: p<string | null>('payload'),
+    referral: p<string | null>('referral'),
+    reactions: '[]',
+    status: p<string>('status'),
+    isEcho: p<number>('isEcho'),
+    editedAt: null,
+    deletedAt: null,
+    seenAt: null,
+    createdAt: at,
+    updatedAt: now,
+  };
+  return {
+    pending: prepare<{ limit: number }>(
+      sqlite,
+      db
+        .selectFrom('webhookEvents')
+        .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
+        .where('appliedAt', 'is', null)
+        .orderBy('metaTimestamp')
+        .orderBy('id')
+        .limit(p<number>('limit')),
+    ),
+    markApplied: prepare<{ id: number; now: number; error: string | null }>(
+      sqlite,
+      db
+        .updateTable('webhookEvents')
+        .set({ appliedAt: now, applyError: p<string | null>('error') })
+        .where('id', '=', p<number>('id')),
+    ),
+    conversation: prepare<{ id: string }>(
+      sqlite,
+      db.selectFrom('conversations').select(['id', 'readUpTo', 'readAt']).where('id', '=', id),
+    ),
+    insertContact: prepare<{ id: string; channelId: string; igsid: string; now: number }>(
+      sqlite,
+      db
+        .insertInto('contacts')
+        .values({
+          id,
+          channelId: p('channelId'),
+          igsid: p('igsid'),
+          username: null,
+          name: null,
+          profilePic: null,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    ),
+    insertConversation: prepare<{
+      id: string;
+      channelId: string;
+      igsid: string;
+      contactId: string;
+      at: number;
+      now: number;
+    }>(
+      sqlite,
+      db
+        .insertInto('conversations')
+        .values({
+          id,
+          channelId: p('channelId'),
+          igsid: p('igsid'),
+          contactId: p('contactId'),
+          status: 'open',
+          threadOwner: 'bot',
+          lastInboundAt: null,
+          lastMessageAt: at,
+          readUpTo: null,
+          readAt: null,
+          createdAt: at,
+          updatedAt: now,
+        })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    ),
+    /** Moves the clocks forward only: events can arrive out of order. */
+    touch: prepare<{ id: string; at: number; now: number; inbound: number; message: number }>(
+      sqlite,
+      db
+        .updateTable('conversations')
+        .set((eb) => ({
+          updatedAt: now,
+          lastMessageAt: sql<number>`case when ${p('message')} = 1 then ${later(eb.ref('lastMessageAt'), at)} else ${eb.ref('lastMessageAt')} end`,
+          lastInboundAt: sql<number>`case when ${p('inbound')} = 1 then ${later(eb.ref('lastInboundAt'), at)} else ${eb.ref('lastInboundAt')} end`,
+        }))
+        .where('id', '=', id),
+    ),
+    upsertMessage: prepare<MessageArgs>(
+      sqlite,
+      db
+        .insertInto('messages')
+        .values(messageValues)
+        // A row made earlier by an update that overtook its message (a placeholder) gets the content
+        // now; its deletion, edit and reactions stay.
+        .onConflict((oc) =>
+          // The id is a hash of (channel, mid): it is the message's natural key.
+          oc.column('id').doUpdateSet((eb) => ({
+            direction: eb.ref('excluded.direction'),
+            type: eb.ref('excluded.type'),
+            text: sql<string | null>`coalesce(messages.text, excluded.text)`,
+            attachments: eb.ref('excluded.attachments'),
+            replyTo: eb.ref('excluded.replyTo'),
+            payload: eb.ref('excluded.payload'),
+            referral: eb.ref('excluded.referral'),
+            isEcho: eb.ref('excluded.isEcho'),
+            createdAt: eb.ref('excluded.createdAt'),
+            updatedAt: eb.ref('excluded.updatedAt'),
+            status: sql<string>`case when messages.type = 'unknown' then excluded.status else messages.status end`,
+          })),
+        ),
+    ),
+    /** The message's row, as a placeholder when an update overtakes the message itself. */
+    ensureMessage: prepare<
+      Omit<
+        MessageArgs,
+        | 'direction'
+        | 'type'
+        | 'text'
+        | 'attachments'
+        | 'replyTo'
+        | 'payload'
+        | 'referral'
+        | 'status'
+        | 'isEcho'
+      >
+    >(
+      sqlite,
+      db
+        .insertInto('messages')
+        .values({
+          ...messageValues,
+          direction: 'inbound',
+          type: 'unknown',
+          text: null,
+          attachments: '[]',
+          replyTo: null,
+          payload: null,
+          referral: null,
+          status: 'received',
+          isEcho: 0,
+        })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    ),
+    message: prepare<{ id: string }>(
+      sqlite,
+      db.selectFrom('messages').select(['id', 'createdAt', 'reactions']).where('id', '=', id),
+    ),
+    setDeleted: prepare<{ id: string; at: number; now: number }>(
+      sqlite,
+      db.updateTable('messages').set({ deletedAt: at, updatedAt: now }).where('id', '=', id),
+    ),
+    setEdited: prepare<{ id: string; text: string; at: number; now: number }>(
+      sqlite,
+      db
+        .updateTable('messages')
+        .set({ text: p('text'), editedAt: at, updatedAt: now })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('editedAt', 'is', null), eb('editedAt', '<=', at)])),
+    ),
+    setReactions: prepare<{ id: string; reactions: string; now: number }>(
+      sqlite,
+      db
+        .updateTable('messages')
+        .set({ reactions: p('reactions'), updatedAt: now })
+        .where('id', '=', id),
+    ),
+    setReadMark: prepare<{ id: string; upTo: number; at: number; now: number }>(
+      sqlite,
+      db
+        .updateTable('conversations')
+        .set((eb) => ({
+          readUpTo: later(eb.ref('readUpTo'), p('upTo')),
+          readAt: later(eb.ref('readAt'), at),
+          updatedAt: now,
+        }))
+        .where('id', '=', id),
+    ),
+    /** Marks the outbound messages up to the conversation's read mark as seen. */
+    markSeen: prepare<{ conversationId: string; upTo: number; readAt: number; now: number }>(
+      sqlite,
+      db
+        .updateTable('messages')
+        .set({ status: 'seen', seenAt: p('readAt'), updatedAt: now })
+        .where('conversationId', '=', p<string>('conversationId'))
+        .where('direction', '=', 'outbound')
+        .where('createdAt', '<=', p<number>('upTo'))
+        .where('seenAt', 'is', null),
+    ),
+  };
+}
+
+/** Applies stored events to conversations, on one SQLite connection. */
+export class Applier {
+  readonly #sqlite: DatabaseSync;
+  readonly #q: ReturnType<typeof statements>;
+
+  constructor(sqlite: DatabaseSync) {
+    this.#sqlite = sqlite;
+    this.#q = statements(sqlite);
+  }
+
+  /** Applies the oldest unapplied events (by Meta's timestamp) in one transaction, within a count and a time budget. */
+  applyPending(limits: { maxEvents: number; budgetMs: number }): ApplyResult {
+    const rows = this.#q.pending.all<PendingRow>({ limit: limits.maxEvents });
+    if (rows.length === 0) return { events: 0, more: false, conversations: [] };
+    const touched = new Set<string>();
+    const started = performance.now();
+    let done = 0;
+    this.#sqlite.exec('begin immediate');
+    try {
+      for (const row of rows) {
+        const error = this.#applyRow(row, touched);
+        this.#q.markApplied.run({ id: row.id, now: Date.now(), error });
+        done++;
+        if (performance.now() - started > limits.budgetMs) break;
+      }
+      this.#sqlite.exec('commit');
+    } catch (err) {
+      if (this.#sqlite.isTransaction) this.#sqlite.exec('rollback');
+      throw err;
+    }
+    return {
+      events: done,
+      more: done < rows.length || rows.length === limits.maxEvents,
+      conversations: [...touched],
+    };
+  }
+
+  /** Applies every unapplied event. */
+  applyAll(): number {
+    let total = 0;
+    for (;;) {
+      const r = this.applyPending({ maxEvents: 1000, budgetMs: 1000 });
+      total += r.events;
+      if (!r.more) return total;
+    }
+  }
+
+  /** One stored event; returns why it could not be applied, or null. */
+  #applyRow(row: PendingRow, touched: Set<string>): string | null {
+    if (row.object !== 'instagram' || !row.channelId) return null; // kept raw only
+    // A savepoint per event: an event that cannot be applied leaves no partial state behind.
+    this.#sqlite.exec('savepoint apply_event');
+    try {
+      const raw: RawEvent = {
+        object: row.object,
+        entryId: row.entryId,
+        entryTime: row.entryTime === null ? null : Number(row.entryTime),
+        source: row.source as RawSource,
+        payload: JSON.parse(row.payload),
+      };
+      for (const event of normalise(raw)) {
+        const id = this.applyEvent(row.channelId, event, row.dedupKey);
+        if (id) touched.add(id);
+      }
+      this.#sqlite.exec('release apply_event');
+      return null;
+    } catch (err) {
+      this.#sqlite.exec('rollback to apply_event');
+      this.#sqlite.exec('release apply_event');
+      return (err as Error).message;
+    }
+  }
+
+  /** Applies one domain event; returns the conversation it changed, if any. */
+  applyEvent(channelId: string, event: DomainEvent, eventKey: string): string | null {
+    // Comments, mentions, insights, handover and unknown events are kept in the event log only (for now).
+    if (!CONVERSATION_KINDS.has(event.kind)) return null;
+    const igsid = event.igsid;
+    if (!igsid || igsid === event.accountId) return null;
+    const q = this.#q;
+    const at = event.timestamp;
+    const now = Date.now();
+    const conversationId = this.#ensureConversation(channelId, igsid, at);
+    const touch = (inbound: boolean, message = true) =>
+      q.touch.run({ id: conversationId, at, now, inbound: inbound ? 1 : 0, message: message ? 1 : 0 });
+    const message = (mid: string) => ({
+      id: messageIdOf(channelId, mid),
+      channelId,
+      conversationId,
+      mid,
+      at,
+      now,
+    });
+    const placeholder = (mid: string) => {
+      const m = message(mid);
+      q.ensureMessage.run(m);
+      return m.id;
+    };
+
+    switch (event.kind) {
+      case 'message':
+        q.upsertMessage.run({
+          ...message(event.mid),
+          ...content(event),
+          type: messageType(event),
+          payload: event.quickReplyPayload ?? null,
+          referral: event.referral ? JSON.stringify(event.referral.raw) : null,
+          direction: 'inbound',
+          status: 'received',
+          isEcho: 0,
+        });
+        touch(true);
+        break;
+      case 'echo':
+        q.upsertMessage.run({
+          ...message(event.mid),
+          ...content(event),
+          type: messageType({ ...event, isUnsupported: false }),
+          payload: null,
+          referral: null,
+          direction: 'outbound',
+          status: 'sent',
+          isEcho: 1,
+        });
+        touch(false);
+        this.#markSeen(conversationId, now);
+        break;
+      case 'postback':
+        q.upsertMessage.run({
+          ...message(event.mid ?? eventKey),
+          text: event.title ?? null,
+          attachments: '[]',
+          replyTo: null,
+          type: 'postback',
+          payload: event.payload,
+          referral: event.referral ? JSON.stringify(event.referral.raw) : null,
+          direction: 'inbound',
+          status: 'received',
+          isEcho: 0,
+        });
+        touch(true);
+        break;
+      case 'referral':
+        // An ig.me link or an ad opened the thread: the customer is there, so the window opens.
+        touch(true, false);
+        break;
+      case 'unsend':
+        q.setDeleted.run({ id: placeholder(event.mid), at, now });
+        break;
+      case 'edit':
+        q.setEdited.run({ id: placeholder(event.mid), text: event.text, at, now });
+        break;
+      case 'reaction': {
+        // A reaction can overtake its message: the row is made now and filled when the message comes.
+        const id = placeholder(event.mid);
+        const row = q.message.get<{ reactions: string }>({ id })!;
+        const all = JSON.parse(row.reactions) as Reaction[];
+        const newer = all.some((r) => r.by === igsid && r.at > at);
+        const reactions = all.filter((r) => r.by !== igsid || r.at > at);
+        if (event.action === 'react' && !newer) {
+          reactions.push({ by: igsid, reaction: event.reaction ?? 'other', emoji: event.emoji ?? null, at });
+        }
+        q.setReactions.run({ id, reactions: JSON.stringify(reactions), now });
+        break;
+      }
+      case 'read': {
+        // Seen up to the message read (or the watermark, or the event time), kept on the
+        // conversation so that echoes arriving after the read are seen too.
+        const read = event.mid
+          ? q.message.get<{ createdAt: number }>({ id: messageIdOf(channelId, event.mid) })
+          : undefined;
+        const upTo = read ? Number(read.createdAt) : (event.watermark ?? at);
+        q.setReadMark.run({ id: conversationId, upTo, at, now });
+        this.#markSeen(conversationId, now);
+        break;
+      }
+    }
+    return conversationId;
+  }
+
+  #ensureConversation(channelId: string, igsid: string, at: number): string {
+    const id = conversationIdOf(channelId, igsid);
+    if (this.#q.conversation.get({ id })) return id;
+    const now = Date.now();
+    const contactId = contactIdOf(channelId, igsid);
+    this.#q.insertContact.run({ id: contactId, channelId, igsid, now });
+    this.#q.insertConversation.run({ id, channelId, igsid, contactId, at: at || now, now });
+    return id;
+  }
+
+  #markSeen(conversationId: string, now: number) {
+    const c = this.#q.conversation.get<{ readUpTo: number | null; readAt: number | null }>({
+      id: conversationId,
+    });
+    if (!c || c.readUpTo === null || c.readAt === null) return;
+    this.#q.markSeen.run({ conversationId, upTo: Number(c.readUpTo), readAt: Number(c.readAt), now });
+  }
+}
+
+const CONVERSATION_KINDS = new Set([
+  'message',
+  'echo',
+  'unsend',
+  'edit',
+  'reaction',
+  'read',
+  'postback',
+  'referral',
+]);
+
+function content(m: { text?: string; attachments: Attachment[]; replyTo?: unknown }) {
+  return {
+    text: m.text ?? null,
+    attachments: JSON.stringify(m.attachments),
+    replyTo: m.replyTo === undefined ? null : JSON.stringify(m.replyTo),
+  };
 }
 
 /** The message type the API shows: text, story_mention, story_reply, image, ig_reel, ... */
 function messageType(m: Pick<MessageEvent, 'text' | 'attachments' | 'replyTo' | 'isUnsupported'>): string {
   if (m.isUnsupported) return 'unsupported';
-  const types = m.attachments.map((a: Attachment) => a.type);
+  const types = m.attachments.map((a) => a.type);
   if (types.includes('story_mention')) return 'story_mention';
   // Since Nov 2025 a shared post carries both `share` and `ig_post`; the specific one wins.
   if (types.includes('ig_post')) return 'ig_post';
   if (types[0]) return types[0];
   if (m.replyTo && 'story' in m.replyTo) return 'story_reply';
   return 'text';
-}
-
-async function ensureConversation(db: Db, channelId: string, igsid: string, at: number): Promise<string> {
-  const id = conversationIdOf(channelId, igsid);
-  const exists = await db.selectFrom('conversations').select('id').where('id', '=', id).executeTakeFirst();
-  if (exists) return id;
-  const now = Date.now();
-  const contactId = contactIdOf(channelId, igsid);
-  await db
-    .insertInto('contacts')
-    .values({
-      id: contactId,
-      channelId,
-      igsid,
-      username: null,
-      name: null,
-      profilePic: null,
-      createdAt: now,
-      updatedAt: now,
-    })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  await db
-    .insertInto('conversations')
-    .values({
-      id,
-      channelId,
-      igsid,
-      contactId,
-      status: 'open',
-      threadOwner: 'bot',
-      lastInboundAt: null,
-      lastMessageAt: at || now,
-      readUpTo: null,
-      readAt: null,
-      createdAt: Math.min(now, at || now),
-      updatedAt: now,
-    })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  return id;
-}
-
-/** The later of a column and a time (portable: SQLite's max(a, b) is PostgreSQL's greatest). */
-const later = (column: Expression<number | null>, at: number) =>
-  sql<number>`case when ${column} is not null and ${column} > ${at} then ${column} else ${at} end`;
-
-/** Moves the conversation's clocks forward (never back: events can arrive out of order). */
-async function touchConversation(db: Db, id: string, at: number, inbound: boolean, isMessage = true) {
-  await db
-    .updateTable('conversations')
-    .set((eb) => ({
-      updatedAt: Date.now(),
-      ...(isMessage && {
-        lastMessageAt: later(eb.ref('lastMessageAt'), at),
-      }),
-      ...(inbound && {
-        lastInboundAt: later(eb.ref('lastInboundAt'), at),
-      }),
-    }))
-    .where('id', '=', id)
-    .execute();
-}
-
-interface MessageContent {
-  direction: 'inbound' | 'outbound';
-  type: string;
-  text: string | null;
-  attachments: Attachment[];
-  replyTo: unknown;
-  payload: string | null;
-  referral: unknown;
-  status: string;
-  isEcho: number;
-  at: number;
-}
-
-async function upsertMessage(
-  db: Db,
-  channelId: string,
-  conversationId: string,
-  mid: string,
-  c: MessageContent,
-) {
-  const now = Date.now();
-  const content = {
-    direction: c.direction,
-    type: c.type,
-    text: c.text,
-    attachments: JSON.stringify(c.attachments),
-    replyTo: c.replyTo === null ? null : JSON.stringify(c.replyTo),
-    payload: c.payload,
-    referral: c.referral === null ? null : JSON.stringify(c.referral),
-    isEcho: c.isEcho,
-    createdAt: c.at,
-    updatedAt: now,
-  };
-  await db
-    .insertInto('messages')
-    .values({
-      id: messageIdOf(channelId, mid),
-      channelId,
-      conversationId,
-      mid,
-      ...content,
-      reactions: '[]',
-      status: c.status,
-      editedAt: null,
-      deletedAt: null,
-      seenAt: null,
-    })
-    // A row made earlier by an unsend or edit that overtook its message gets the content now;
-    // its deletion, edit and reactions stay.
-    .onConflict((oc) =>
-      oc.columns(['channelId', 'mid']).doUpdateSet({
-        ...content,
-        text: sql<string | null>`coalesce(messages.text, excluded.text)`,
-        // A placeholder (made by an update that overtook the message) takes the message's status.
-        status: sql<string>`case when messages.type = 'unknown' then excluded.status else messages.status end`,
-      }),
-    )
-    .execute();
-}
-
-/** The message's row, created as a placeholder when an update overtakes the message itself. */
-async function ensureMessageRow(db: Db, channelId: string, conversationId: string, mid: string, at: number) {
-  const id = messageIdOf(channelId, mid);
-  const now = Date.now();
-  await db
-    .insertInto('messages')
-    .values({
-      id,
-      channelId,
-      conversationId,
-      mid,
-      direction: 'inbound',
-      type: 'unknown',
-      text: null,
-      attachments: '[]',
-      replyTo: null,
-      payload: null,
-      referral: null,
-      reactions: '[]',
-      status: 'received',
-      isEcho: 0,
-      editedAt: null,
-      deletedAt: null,
-      seenAt: null,
-      createdAt: at,
-      updatedAt: now,
-    })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .execute();
-  return id;
 }

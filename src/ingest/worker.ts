@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { applyPending } from '../engine/apply.ts';
+import { Applier } from '../engine/apply.ts';
 import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
-import { kyselyOver } from '../store/index.ts';
 import { openSqlite } from '../store/sqlite.ts';
 import type {
   ChannelRoute,
@@ -22,7 +21,7 @@ import type {
 const port = parentPort!;
 const data = workerData as WorkerData;
 const sqlite = openSqlite(data.sqlitePath);
-const db = kyselyOver(sqlite);
+const applier = new Applier(sqlite);
 
 const insert = sqlite.prepare(
   `insert into webhook_events (dedup_key, channel_id, object, source, kind, entry_id, entry_time, igsid,
@@ -126,6 +125,15 @@ function commitGroup(batch: WriteRequest[]) {
   if (results.some((r) => r.status === 'stored' && r.inserted > 0)) applyWanted = true;
 }
 
+function applySlice() {
+  sqlite.exec('pragma synchronous = normal');
+  try {
+    return applier.applyPending({ maxEvents: 100, budgetMs: 2 });
+  } finally {
+    sqlite.exec('pragma synchronous = full');
+  }
+}
+
 const inbox: ToWorker[] = [];
 let wake: (() => void) | null = null;
 let applyWanted = true; // events left unapplied by a previous run are applied at start
@@ -154,7 +162,11 @@ async function run() {
     if (closing) break;
     if (applyWanted) {
       try {
-        const applied = await applyPending(db, { maxEvents: 200, budgetMs: 4 });
+        // A short slice, so that waiting acknowledgements are not held up for long. Applied state is
+        // derived from the event log (an event and its applied mark commit together), so it needs no
+        // fsync of its own: the next durable commit syncs the WAL, and a power loss only means
+        // re-applying. A process crash loses nothing either way in WAL mode.
+        const applied = applySlice();
         applyWanted = applied.more;
         if (applied.events)
           send({ type: 'applied', events: applied.events, conversations: applied.conversations });

@@ -11,6 +11,8 @@ export interface Store {
   db: Kysely<Database>;
   /** The SQLite file, for the ingest worker's own connection. */
   sqlitePath: string;
+  /** The same connection as `db`, for prepared statements (store/prepared.ts). */
+  sqlite: DatabaseSync;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,8 @@ export function kyselyOver(sqlite: DatabaseSync): Kysely<Database> {
 /** Opens the store named by DATABASE_URL and brings its schema up to date. */
 export async function openStore(databaseUrl: string): Promise<Store> {
   const sqlitePath = sqlitePathOf(databaseUrl);
-  const db = kyselyOver(openSqlite(sqlitePath));
+  const sqlite = openSqlite(sqlitePath);
+  const db = kyselyOver(sqlite);
   await migrate(db as Kysely<unknown>, 'sqlite');
-  return { kind: 'sqlite', db, sqlitePath, close: () => db.destroy() };
+  return { kind: 'sqlite', db, sqlitePath, sqlite, close: () => db.destroy() };
 }

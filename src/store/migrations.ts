@@ -48,11 +48,6 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await sql`create index webhook_events_unapplied on webhook_events (meta_timestamp, id) where applied_at is null`.execute(
           db,
         );
-        await db.schema
-          .createIndex('webhook_events_conversation')
-          .on('webhook_events')
-          .columns(['channel_id', 'igsid', 'meta_timestamp'])
-          .execute();
 
         await db.schema
           .createTable('contacts')
@@ -110,7 +105,6 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .addColumn('seen_at', 'bigint')
           .addColumn('created_at', 'bigint', (c) => c.notNull())
           .addColumn('updated_at', 'bigint', (c) => c.notNull())
-          .addUniqueConstraint('messages_channel_mid', ['channel_id', 'mid'])
           .execute();
         await db.schema
           .createIndex('messages_conversation')

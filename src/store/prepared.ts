@@ -1,0 +1,55 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { Compilable } from 'kysely';
+
+// Statements written once with Kysely (so the SQL follows the store's dialect) and run many times as
+// prepared statements: building a query costs ~50 µs, running a prepared one a few. Mark the values
+// that change with param('name'); everything else is bound as written.
+
+const MARK = '\u0000igdm-param:';
+
+/** A named parameter of a prepared statement. */
+export const param = <T>(name: string): T => `${MARK}${name}` as T;
+
+type Slot = { name: string } | { value: unknown };
+type Bindable = null | number | bigint | string | Uint8Array;
+
+export interface Prepared<A> {
+  run(args: A): { changes: number };
+  get<R>(args: A): R | undefined;
+  all<R>(args: A): R[];
+}
+
+export function prepare<A extends Record<string, unknown> = Record<string, never>>(
+  sqlite: DatabaseSync,
+  query: Compilable,
+): Prepared<A> {
+  const { sql, parameters } = query.compile();
+  const slots: Slot[] = parameters.map((v) =>
+    typeof v === 'string' && v.startsWith(MARK) ? { name: v.slice(MARK.length) } : { value: v },
+  );
+  const stmt = sqlite.prepare(sql);
+  const bind = (args: A) => slots.map((s) => toBindable('name' in s ? args[s.name] : s.value));
+  return {
+    run: (args) => ({ changes: Number(stmt.run(...bind(args)).changes) }),
+    get: <R>(args: A) => {
+      const row = stmt.get(...bind(args));
+      return row === undefined ? undefined : (camel(row) as R);
+    },
+    all: <R>(args: A) => stmt.all(...bind(args)).map((row) => camel(row) as R),
+  };
+}
+
+function toBindable(v: unknown): Bindable {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || v instanceof Uint8Array)
+    return v;
+  return JSON.stringify(v);
+}
+
+/** Rows come back with the SQL's snake_case names; the code uses camelCase (as Kysely's CamelCasePlugin). */
+function camel(row: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in row) out[key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())] = row[key];
+  return out;
+}
