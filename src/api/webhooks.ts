@@ -64,8 +64,8 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookDeps) {
       return replyError(reply, 401, 'signature_missing', 'X-Hub-Signature-256 header is missing');
     }
     const verifiedBy = sha256
-      ? channels.filter((c) => verifySignature(body, sha256, c.appSecret, 'sha256'))
-      : sha1Channels.filter((c) => verifySignature(body, sha1, c.appSecret, 'sha1'));
+      ? signedBy(channels, (secret) => verifySignature(body, sha256, secret, 'sha256'))
+      : signedBy(sha1Channels, (secret) => verifySignature(body, sha1, secret, 'sha1'));
     if (verifiedBy.length === 0) {
       return replyError(reply, 403, 'signature_invalid', 'The signature does not match the body');
     }
@@ -92,6 +92,15 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookDeps) {
     app.get(path, handshake);
     app.post(path, receive);
   }
+}
+
+/** The channels whose secret verifies the signature: one HMAC per distinct secret (many accounts share an app). */
+function signedBy(channels: readonly Channel[], verify: (secret: string) => boolean): Channel[] {
+  const verdicts = new Map<string, boolean>();
+  return channels.filter((c) => {
+    if (!verdicts.has(c.appSecret)) verdicts.set(c.appSecret, verify(c.appSecret));
+    return verdicts.get(c.appSecret) === true;
+  });
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {
