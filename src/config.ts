@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { META_LIMITS, type RateLimits } from './graph/rate-limit.ts';
 
 // The service is configured from the environment, with the names the seed documents use and their
 // aliases. Everything is checked at start; a problem is reported by the variable's name.
@@ -34,6 +35,8 @@ export interface Config {
   logLevel: string;
   /** The `default` channel, when credentials are set. */
   channel: ChannelSettings | null;
+  /** Send rate limits per account: Meta's, and the operator's own caps. */
+  rateLimits: RateLimits;
 }
 
 type Env = Record<string, string | undefined>;
@@ -80,6 +83,19 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const channel = loadChannel(env, problems);
+  const rate = (name: string, fallback?: number) => {
+    const v = pick(env, name)?.value;
+    if (v === undefined) return fallback;
+    if (!/^\d+$/.test(v) || Number(v) < 1) problems.push(`${name} must be a whole number of at least 1`);
+    return Number(v);
+  };
+  const rateLimits: RateLimits = {
+    sendPerSecond: rate('IGDM_RATE_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
+    mediaPerSecond: rate('IGDM_RATE_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
+    perMinute: rate('IGDM_RATE_PER_MINUTE'),
+    perHour: rate('IGDM_RATE_PER_HOUR'),
+    perRecipientPerDay: rate('IGDM_RATE_PER_RECIPIENT_PER_DAY'),
+  };
   if (problems.length) throw new ConfigError(problems);
   return {
     port,
@@ -91,6 +107,7 @@ export function loadConfig(env: Env = process.env): Config {
     secretKey,
     logLevel,
     channel,
+    rateLimits,
   };
 }
 

@@ -3,9 +3,11 @@ import { dirname, join, resolve } from 'node:path';
 import { buildApp } from './api/app.ts';
 import { hashApiKey } from './api/auth.ts';
 import type { Config } from './config.ts';
+import { Sender } from './engine/sender.ts';
+import { RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
-import { type Channel, loadChannels, saveChannel } from './store/channels.ts';
+import { type Channel, loadChannels, saveChannel, setChannelStatus } from './store/channels.ts';
 import { openStore, type Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
 
@@ -15,6 +17,7 @@ export interface Service {
   app: Awaited<ReturnType<typeof buildApp>>;
   store: Store;
   writer: IngestWriter;
+  sender: Sender;
   /** The address the HTTP server listens on. */
   url: string;
   close(): Promise<void>;
@@ -57,14 +60,28 @@ export async function startService(config: Config, log: Logger): Promise<Service
 
   const writer = new IngestWriter(store.sqlitePath, channels);
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
+  const sender = new Sender({
+    db: store.db,
+    channels: () => channels,
+    limiter: new RateLimiter(config.rateLimits),
+    log,
+    onHealth: (id, health) => {
+      log.warn({ channel: id, health }, 'channel health changed');
+      setChannelStatus(store.db, id, health).catch((err) =>
+        log.error({ err }, 'could not save channel health'),
+      );
+    },
+  });
   const app = await buildApp({
     store,
     writer,
     channels: () => channels,
     apiKeyHash: await apiKeyHash(store, config, log),
     log,
+    queued: () => sender.wake(),
   });
   await app.listen({ port: config.port, host: config.host });
+  await sender.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
 
@@ -73,8 +90,10 @@ export async function startService(config: Config, log: Logger): Promise<Service
     store,
     writer,
     url: `http://127.0.0.1:${port}`,
+    sender,
     async close() {
       await app.close(); // stop accepting, finish in-flight requests
+      await sender.stop(); // the send in flight is recorded; queued ones wait for the next start
       await writer.close(); // finish the writes handed over
       await store.close();
       channels = [];

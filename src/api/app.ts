@@ -4,8 +4,10 @@ import type { Logger } from '../log.ts';
 import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
 import { requireApiKey } from './auth.ts';
+import { channelRoutes } from './channels.ts';
 import { conversationRoutes } from './conversations.ts';
 import { replyError } from './errors.ts';
+import { messageRoutes } from './messages.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
@@ -14,6 +16,8 @@ export interface AppDeps {
   channels: () => readonly Channel[];
   apiKeyHash: Buffer;
   log: Logger;
+  /** Tells the sender that the outbox has work. */
+  queued: () => void;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -59,6 +63,8 @@ export async function buildApp(deps: AppDeps) {
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeyHash);
     await conversationRoutes(v1, deps.store.db);
+    await messageRoutes(v1, { db: deps.store.db, channels: deps.channels, queued: deps.queued });
+    await channelRoutes(v1, deps.channels);
   });
   return app;
 }

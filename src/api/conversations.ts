@@ -74,6 +74,7 @@ export function messageView(m: Selectable<MessageTable>) {
       JSON.parse(m.reactions) as { by: string; reaction: string; emoji: string | null; at: number }[]
     ).map((r) => ({ ...r, at: iso(r.at) })),
     status: m.status,
+    error: m.error === null ? null : (JSON.parse(m.error) as unknown),
     isEcho: m.isEcho === 1,
     editedAt: iso(m.editedAt),
     deletedAt: iso(m.deletedAt),

@@ -25,7 +25,8 @@ const https = z
   .string()
   .refine((u) => URL.canParse(u) && new URL(u).protocol === 'https:', 'must be an https:// URL');
 
-const nonEmpty = z.string().trim().min(1, 'must not be empty');
+// Checked, never rewritten: a trimmed payload would no longer match the one the caller expects back.
+const nonEmpty = z.string().refine((s) => s.trim() !== '', 'must not be empty');
 const maxChars = (n: number) => nonEmpty.refine((s) => chars(s) <= n, `must be at most ${n} characters`);
 
 const QuickReply = z.strictObject({
@@ -157,12 +158,20 @@ export class SendValidationError extends Error {
 export function parseContent(input: unknown): Content {
   const parsed = Content.safeParse(input);
   if (parsed.success) return parsed.data;
-  throw new SendValidationError(
-    parsed.error.issues.map((i) => ({
-      path: ['content', ...i.path].join('.').replace(/\.(\d+)/g, '[$1]'),
-      message: i.message,
-    })),
-  );
+  throw new SendValidationError(parsed.error.issues.flatMap(toIssues));
+}
+
+const fieldPath = (path: PropertyKey[]) =>
+  path.reduce<string>((p, k) => (typeof k === 'number' ? `${p}[${k}]` : `${p}.${String(k)}`), 'content');
+
+// Each issue names the field itself: an unknown key by its own path, a list that is too long by its
+// first item past the limit (content.quickReplies[13]).
+function toIssues(i: z.core.$ZodIssue): { path: string; message: string }[] {
+  if (i.code === 'unrecognized_keys')
+    return i.keys.map((k) => ({ path: fieldPath([...i.path, k]), message: 'unknown field' }));
+  if (i.code === 'too_big' && i.origin === 'array')
+    return [{ path: fieldPath([...i.path, Number(i.maximum)]), message: i.message }];
+  return [{ path: fieldPath(i.path), message: i.message }];
 }
 
 /** Sender actions (typing, seen, reactions) are sent alone: no text, no tag, no quote. */

@@ -48,11 +48,16 @@ export async function saveChannel(db: Kysely<Database>, box: SecretBox, s: Chann
     allowSha1: s.allowSha1 ? 1 : 0,
     updatedAt: now,
   };
+  // Settings given anew (a new token, say) start the channel afresh.
   await db
     .insertInto('channels')
     .values({ id: s.id, ...row, status: 'ok', createdAt: now })
-    .onConflict((oc) => oc.column('id').doUpdateSet(row))
+    .onConflict((oc) => oc.column('id').doUpdateSet({ ...row, status: 'ok' }))
     .execute();
+}
+
+export async function setChannelStatus(db: Kysely<Database>, id: string, status: string): Promise<void> {
+  await db.updateTable('channels').set({ status, updatedAt: Date.now() }).where('id', '=', id).execute();
 }
 
 export async function loadChannels(db: Kysely<Database>, box: SecretBox): Promise<Channel[]> {

@@ -89,7 +89,7 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('channel_id', 'text', (c) => c.notNull().references('channels.id'))
           .addColumn('conversation_id', 'text', (c) => c.notNull().references('conversations.id'))
-          .addColumn('mid', 'text', (c) => c.notNull())
+          .addColumn('mid', 'text') // null until Meta accepts a message igdm sends
           .addColumn('direction', 'text', (c) => c.notNull())
           .addColumn('type', 'text', (c) => c.notNull())
           .addColumn('text', 'text')
@@ -117,6 +117,41 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .addColumn('key', 'text', (c) => c.primaryKey())
           .addColumn('value', 'text', (c) => c.notNull())
           .execute();
+      },
+    },
+    '0002_outbox': {
+      async up(db: Kysely<unknown>) {
+        // Every send is a row here before any network call, so a queued send survives a crash.
+        await db.schema
+          .createTable('outbox')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('channel_id', 'text', (c) => c.notNull().references('channels.id'))
+          .addColumn('message_id', 'text') // null for sender actions (typing, seen, reactions)
+          .addColumn('conversation_id', 'text')
+          .addColumn('recipient', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('human', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+          .addColumn('mid', 'text')
+          .addColumn('error', 'text')
+          .addColumn('caused_by', 'text', (c) => c.unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('sent_at', 'bigint')
+          .execute();
+        await db.schema
+          .createIndex('outbox_due')
+          .on('outbox')
+          .columns(['status', 'next_attempt_at'])
+          .execute();
+        // Echoes of what igdm sent are found by Meta's mid.
+        await sql`create unique index outbox_mid on outbox (channel_id, mid) where mid is not null`.execute(
+          db,
+        );
+        await db.schema.alterTable('messages').addColumn('error', 'text').execute();
       },
     },
   };

@@ -69,7 +69,8 @@ export interface MessageTable {
   id: string;
   channelId: string;
   conversationId: string;
-  mid: string;
+  /** Meta's message id; null while a message igdm sends is queued. */
+  mid: string | null;
   direction: string;
   type: string;
   text: string | null;
@@ -84,8 +85,34 @@ export interface MessageTable {
   editedAt: number | null;
   deletedAt: number | null;
   seenAt: number | null;
+  /** Why a message igdm sent failed: { reason, message, code?, subcode? }, as JSON. */
+  error: string | null;
   createdAt: number;
   updatedAt: number;
+}
+
+export interface OutboxTable {
+  id: string;
+  channelId: string;
+  messageId: string | null;
+  conversationId: string | null;
+  /** { id } or { comment_id }, as JSON. */
+  recipient: string;
+  /** The content type (text, image, reaction, ...), for rate classes and logs. */
+  kind: string;
+  /** The Send API body, as JSON. */
+  body: string;
+  human: number;
+  status: 'queued' | 'sending' | 'sent' | 'failed';
+  attempts: number;
+  nextAttemptAt: number;
+  mid: string | null;
+  error: string | null;
+  /** What caused this send (an event and a rule), so that it is made once. */
+  causedBy: string | null;
+  createdAt: number;
+  updatedAt: number;
+  sentAt: number | null;
 }
 
 export interface SettingTable {
@@ -99,5 +126,6 @@ export interface Database {
   contacts: ContactTable;
   conversations: ConversationTable;
   messages: MessageTable;
+  outbox: OutboxTable;
   settings: SettingTable;
 }

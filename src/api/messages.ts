@@ -1,0 +1,73 @@
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { PolicyError, queueSend } from '../engine/outbox.ts';
+import { SendValidationError } from '../meta/send.ts';
+import type { Channel } from '../store/channels.ts';
+import type { Database } from '../store/schema.ts';
+import { messageView } from './conversations.ts';
+import { replyError } from './errors.ts';
+
+// Sending: POST /v1/messages queues a message (202) or says why it cannot go (422); the sender
+// delivers it. GET /v1/messages/:id follows it: queued, sent (with Meta's mid), seen, or failed.
+
+const SendRequest = z.strictObject({
+  channelId: z.string().min(1).default('default'),
+  to: z.string().regex(/^\d+$/, "must be the customer's IGSID (digits)"),
+  content: z.unknown(),
+  humanAgent: z.boolean().default(false),
+  replyTo: z.string().min(1).optional(),
+});
+
+export interface MessageDeps {
+  db: Kysely<Database>;
+  channels: () => readonly Channel[];
+  /** Tells the sender there is work. */
+  queued: () => void;
+}
+
+export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
+  app.post('/v1/messages', async (req, reply) => {
+    const parsed = SendRequest.safeParse(req.body);
+    if (!parsed.success) {
+      return replyError(reply, 400, 'invalid_request', z.prettifyError(parsed.error));
+    }
+    const { channelId, to, content, humanAgent, replyTo } = parsed.data;
+    const channel = deps.channels().find((c) => c.id === channelId);
+    if (!channel) return replyError(reply, 404, 'channel_not_found', `No channel "${channelId}"`);
+    try {
+      const queued = await queueSend(deps.db, channel, { to, content, humanAgent, replyTo });
+      deps.queued();
+      if (!queued.messageId) {
+        return reply.code(202).send({ id: queued.outboxId, type: queued.content.type, status: 'queued' });
+      }
+      const row = await deps.db
+        .selectFrom('messages')
+        .selectAll()
+        .where('id', '=', queued.messageId)
+        .executeTakeFirstOrThrow();
+      return reply.code(202).send(messageView(row));
+    } catch (err) {
+      if (err instanceof SendValidationError) {
+        return reply
+          .code(422)
+          .send({ error: { code: 'invalid_content', message: err.message, issues: err.issues } });
+      }
+      if (err instanceof PolicyError) return replyError(reply, 422, err.reason, err.message);
+      throw err;
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/messages/:id', async (req, reply) => {
+    const { id } = req.params;
+    if (id.startsWith('out_')) {
+      // A sender action (typing, seen, reaction) has no message of its own: its outbox row tells.
+      const o = await deps.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!o) return replyError(reply, 404, 'message_not_found', `No message "${id}"`);
+      return { id: o.id, type: o.kind, status: o.status, error: o.error ? JSON.parse(o.error) : null };
+    }
+    const row = await deps.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return replyError(reply, 404, 'message_not_found', `No message "${id}"`);
+    return messageView(row);
+  });
+}

@@ -1,0 +1,212 @@
+import { classifyGraphError, type GraphFailure } from '../meta/graph-errors.ts';
+import type { SendBody } from '../meta/send.ts';
+
+// The HTTP client for Meta's Graph API (graph.instagram.com with Instagram Login, graph.facebook.com
+// with a Page token, or igdm's sandbox). One call, one request with a timeout; what a failure
+// means (retry, throttle, reauthorise, give up) comes from meta/graph-errors.ts, and the outbox
+// decides what to do about it.
+
+export interface GraphTarget {
+  graphApiUrl: string;
+  graphApiVersion: string;
+  accessToken: string | null;
+  /** The Instagram professional account id (Instagram Login). */
+  accountId: string | null;
+  /** The linked Page id (Facebook Login). */
+  pageId: string | null;
+}
+
+export class GraphError extends Error {
+  readonly failure: GraphFailure;
+  constructor(failure: GraphFailure) {
+    super(failure.message);
+    this.failure = failure;
+  }
+}
+
+export interface GraphResponse<T> {
+  data: T;
+  /** The usage headers Meta sends with every answer (x-app-usage, x-business-use-case-usage). */
+  headers: Record<string, string | undefined>;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+export interface Profile {
+  id?: string;
+  name?: string;
+  username?: string;
+  profile_pic?: string;
+  follower_count?: number;
+  is_user_follow_business?: boolean;
+  is_business_follow_user?: boolean;
+  is_verified_user?: boolean;
+}
+
+export interface IceBreaker {
+  question: string;
+  payload: string;
+}
+
+export const PROFILE_FIELDS =
+  'name,username,profile_pic,follower_count,is_user_follow_business,is_business_follow_user,is_verified_user';
+
+export class GraphClient {
+  readonly #target: GraphTarget;
+  readonly #timeoutMs: number;
+
+  constructor(target: GraphTarget, options: { timeoutMs?: number } = {}) {
+    this.#target = target;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  /** The base URL with its version: a version already in the configured URL wins. */
+  get base(): string {
+    const url = this.#target.graphApiUrl.replace(/\/+$/, '');
+    return /\/v\d+\.\d+$/.test(url) ? url : `${url}/${this.#target.graphApiVersion}`;
+  }
+
+  /** The node that sends: the Page with Facebook Login, the IG account with Instagram Login. */
+  get sender(): string {
+    const t = this.#target;
+    if (t.pageId && /graph\.facebook\.com/.test(t.graphApiUrl)) return t.pageId;
+    return t.accountId ?? t.pageId ?? 'me';
+  }
+
+  async call<T>(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    opts: { query?: Query; body?: unknown } = {},
+  ) {
+    const url = new URL(`${this.base}/${path.replace(/^\/+/, '')}`);
+    for (const [k, v] of Object.entries(opts.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#target.accessToken) headers.authorization = `Bearer ${this.#target.accessToken}`;
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (err) {
+      const timedOut = (err as Error).name === 'TimeoutError';
+      throw new GraphError(classifyGraphError({ status: null, timedOut }));
+    }
+    const responseHeaders = Object.fromEntries(res.headers.entries());
+    const text = await res.text().catch(() => '');
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: kept as text for the classification
+    }
+    if (!res.ok || (typeof body === 'object' && body !== null && 'error' in body)) {
+      throw new GraphError(classifyGraphError({ status: res.status, body, headers: responseHeaders }));
+    }
+    return { data: body as T, headers: responseHeaders } satisfies GraphResponse<T>;
+  }
+
+  /** POST /{sender}/messages: returns Meta's message id (none for sender actions). */
+  async sendMessage(
+    body: SendBody,
+  ): Promise<{ recipientId?: string; messageId?: string; headers: GraphResponse<unknown>['headers'] }> {
+    const r = await this.call<{ recipient_id?: string; message_id?: string }>(
+      'POST',
+      `${this.sender}/messages`,
+      { body },
+    );
+    return { recipientId: r.data?.recipient_id, messageId: r.data?.message_id, headers: r.headers };
+  }
+
+  /** A customer's profile (only after they have written; else code 230). */
+  async profile(igsid: string): Promise<Profile> {
+    return (await this.call<Profile>('GET', encodeURIComponent(igsid), { query: { fields: PROFILE_FIELDS } }))
+      .data;
+  }
+
+  /** The story of a story mention, once the CDN URL has expired. */
+  async story(mid: string): Promise<{ story?: { mention?: { link?: string; id?: string } } }> {
+    return (
+      await this.call<{ story?: { mention?: { link?: string; id?: string } } }>(
+        'GET',
+        encodeURIComponent(mid),
+        { query: { fields: 'story' } },
+      )
+    ).data;
+  }
+
+  async setIceBreakers(iceBreakers: IceBreaker[]): Promise<void> {
+    await this.call('POST', 'me/messenger_profile', {
+      query: { platform: 'instagram' },
+      body: { platform: 'instagram', ice_breakers: [{ locale: 'default', call_to_actions: iceBreakers }] },
+    });
+  }
+
+  async deleteIceBreakers(): Promise<void> {
+    await this.call('DELETE', 'me/messenger_profile', {
+      query: { platform: 'instagram' },
+      body: { fields: ['ice_breakers'] },
+    });
+  }
+
+  async setPersistentMenu(menu: unknown[]): Promise<void> {
+    await this.call('POST', 'me/messenger_profile', {
+      query: { platform: 'instagram' },
+      body: { platform: 'instagram', persistent_menu: menu },
+    });
+  }
+
+  /** Conversation routing (the Handover Protocol's calls; Meta keeps them compatible). */
+  async routing(
+    action: 'pass' | 'take' | 'release' | 'request',
+    igsid: string,
+    opts: { targetAppId?: string; metadata?: string } = {},
+  ) {
+    await this.call('POST', `me/${action}_thread_control`, {
+      body: {
+        recipient: { id: igsid },
+        ...(opts.targetAppId && { target_app_id: opts.targetAppId }),
+        ...(opts.metadata && { metadata: opts.metadata }),
+      },
+    });
+  }
+
+  async threadOwner(igsid: string): Promise<string | null> {
+    const r = await this.call<{ data?: { thread_owner?: { app_id?: string } }[] }>('GET', 'me/thread_owner', {
+      query: { recipient: igsid },
+    });
+    return r.data?.data?.[0]?.thread_owner?.app_id ?? null;
+  }
+
+  /** Uploads media once, for sending many times by attachment id. */
+  async uploadAttachment(type: 'image' | 'video' | 'audio' | 'file', url: string): Promise<string> {
+    const r = await this.call<{ attachment_id: string }>('POST', `${this.sender}/message_attachments`, {
+      body: { platform: 'instagram', message: { attachment: { type, payload: { url, is_reusable: true } } } },
+    });
+    return r.data.attachment_id;
+  }
+
+  async subscribe(fields: string[]): Promise<void> {
+    await this.call('POST', `${this.sender}/subscribed_apps`, {
+      query: { subscribed_fields: fields.join(',') },
+    });
+  }
+
+  async subscriptions(): Promise<unknown> {
+    return (await this.call('GET', `${this.sender}/subscribed_apps`)).data;
+  }
+
+  /** Who the token belongs to: a cheap token check. */
+  async me(): Promise<{ id?: string; username?: string; name?: string }> {
+    return (
+      await this.call<{ id?: string; username?: string; name?: string }>('GET', 'me', {
+        query: { fields: 'id,username,name' },
+      })
+    ).data;
+  }
+}
