@@ -5,7 +5,7 @@ import { openStore, sqlitePathOf } from '../store/index.ts';
 
 /**
  * Re-applies stored raw events to rebuild state: every conversation, or one. Messages are rebuilt
- * from the event log; conversation and contact ids stay as they are.
+ * from the event log (those igdm sent stay, from the outbox); conversation and contact ids stay.
  */
 export async function replay(config: Config, conversationId: string | null): Promise<number> {
   const path = sqlitePathOf(config.databaseUrl);
@@ -28,7 +28,10 @@ export async function replay(config: Config, conversationId: string | null): Pro
       return 2;
     }
     await db.transaction().execute(async (trx) => {
-      let messages = trx.deleteFrom('messages');
+      // Messages igdm sent are not in the event log: they stay (their echoes find them again).
+      let messages = trx
+        .deleteFrom('messages')
+        .where('id', 'not in', trx.selectFrom('outbox').select('messageId').where('messageId', 'is not', null));
       let conversations = trx
         .updateTable('conversations')
         .set({ lastInboundAt: null, lastMessageAt: null, readUpTo: null, readAt: null });

@@ -226,6 +226,14 @@ function statements(sqlite: DatabaseSync) {
         })
         .onConflict((oc) => oc.column('id').doNothing()),
     ),
+    sentByIgdm: prepare<{ channelId: string; mid: string }>(
+      sqlite,
+      db
+        .selectFrom('outbox')
+        .select('messageId')
+        .where('channelId', '=', p<string>('channelId'))
+        .where('mid', '=', p<string>('mid')),
+    ),
     message: prepare<{ id: string }>(
       sqlite,
       db.selectFrom('messages').select(['id', 'createdAt', 'reactions']).where('id', '=', id),
@@ -359,8 +367,13 @@ export class Applier {
     const conversationId = this.#ensureConversation(channelId, igsid, at);
     const touch = (inbound: boolean, message = true) =>
       q.touch.run({ id: conversationId, at, now, inbound: inbound ? 1 : 0, message: message ? 1 : 0 });
-    const message = (mid: string) => ({
-      id: messageIdOf(channelId, mid),
+    // Customers' messages are keyed by a hash of their mid; messages igdm sent keep the id the API
+    // gave them when queued, found through the outbox by the mid Meta assigned.
+    const rowId = (mid: string) =>
+      q.sentByIgdm.get<{ messageId: string | null }>({ channelId, mid })?.messageId ??
+      messageIdOf(channelId, mid);
+    const message = (mid: string, inbound = false) => ({
+      id: inbound ? messageIdOf(channelId, mid) : rowId(mid),
       channelId,
       conversationId,
       mid,
@@ -376,7 +389,7 @@ export class Applier {
     switch (event.kind) {
       case 'message':
         q.upsertMessage.run({
-          ...message(event.mid),
+          ...message(event.mid, true),
           ...content(event),
           type: messageType(event),
           payload: event.quickReplyPayload ?? null,
@@ -403,7 +416,7 @@ export class Applier {
         break;
       case 'postback':
         q.upsertMessage.run({
-          ...message(event.mid ?? eventKey),
+          ...message(event.mid ?? eventKey, true),
           text: event.title ?? null,
           attachments: '[]',
           replyTo: null,
@@ -442,9 +455,7 @@ export class Applier {
       case 'read': {
         // Seen up to the message read (or the watermark, or the event time), kept on the
         // conversation so that echoes arriving after the read are seen too.
-        const read = event.mid
-          ? q.message.get<{ createdAt: number }>({ id: messageIdOf(channelId, event.mid) })
-          : undefined;
+        const read = event.mid ? q.message.get<{ createdAt: number }>({ id: rowId(event.mid) }) : undefined;
         const upTo = read ? Number(read.createdAt) : (event.watermark ?? at);
         q.setReadMark.run({ id: conversationId, upTo, at, now });
         this.#markSeen(conversationId, now);

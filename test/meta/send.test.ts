@@ -116,7 +116,10 @@ const MESSAGES: [name: string, content: ContentInput, message: Record<string, un
           },
           { title: 'Only a subtitle', subtitle: 'and nothing else' },
           { title: 'Only an image', imageUrl: 'https://example.com/i.png' },
-          { title: 'Only a default action', defaultAction: { type: 'web_url', url: 'https://example.com/d' } },
+          {
+            title: 'Only a default action',
+            defaultAction: { type: 'web_url', url: 'https://example.com/d' },
+          },
           { title: 'Only buttons', buttons: [{ type: 'postback', title: 'Yes', payload: 'YES' }] },
         ],
       },
@@ -139,7 +142,10 @@ const MESSAGES: [name: string, content: ContentInput, message: Record<string, un
             },
             { title: 'Only a subtitle', subtitle: 'and nothing else' },
             { title: 'Only an image', image_url: 'https://example.com/i.png' },
-            { title: 'Only a default action', default_action: { type: 'web_url', url: 'https://example.com/d' } },
+            {
+              title: 'Only a default action',
+              default_action: { type: 'web_url', url: 'https://example.com/d' },
+            },
             { title: 'Only buttons', buttons: [{ type: 'postback', title: 'Yes', payload: 'YES' }] },
           ],
         },
@@ -356,7 +362,9 @@ describe('Meta limits', () => {
         ),
       ).toEqual(['content.quickReplies[0].contentType']);
       expect(
-        refusedContent(text('Pick', { quickReplies: [{ title: 'T', payload: 'P', imageUrl: 'https://x.y' }] })),
+        refusedContent(
+          text('Pick', { quickReplies: [{ title: 'T', payload: 'P', imageUrl: 'https://x.y' }] }),
+        ),
       ).toEqual(['content.quickReplies[0].imageUrl']);
     });
   });
@@ -379,7 +387,9 @@ describe('Meta limits', () => {
       expect(refusedContent(generic([element({ subtitle: 's'.repeat(81) })]))).toEqual([
         'content.template.elements[0].subtitle',
       ]);
-      expect(refusedContent(generic([element({ title: '' })]))).toEqual(['content.template.elements[0].title']);
+      expect(refusedContent(generic([element({ title: '' })]))).toEqual([
+        'content.template.elements[0].title',
+      ]);
     });
 
     it('a title plus at least one more field', () => {
@@ -404,9 +414,9 @@ describe('Meta limits', () => {
       expect(refusedContent(generic([element({ imageUrl: 'http://example.com/a.jpg' })]))).toEqual([
         'content.template.elements[0].imageUrl',
       ]);
-      expect(
-        refusedContent(generic([element({ defaultAction: { url: 'http://example.com' } })])),
-      ).toEqual(['content.template.elements[0].defaultAction.url']);
+      expect(refusedContent(generic([element({ defaultAction: { url: 'http://example.com' } })]))).toEqual([
+        'content.template.elements[0].defaultAction.url',
+      ]);
       expect(
         refusedContent(generic([element({ defaultAction: { type: 'postback', url: 'https://x.y' } })])),
       ).toEqual(['content.template.elements[0].defaultAction.type']);
@@ -417,15 +427,17 @@ describe('Meta limits', () => {
     it('text: 640 characters, not empty', () => {
       accepted(buttonTemplate('t'.repeat(640), [postback()]));
       accepted(buttonTemplate('é'.repeat(640), [postback()]));
-      expect(refusedContent(buttonTemplate('t'.repeat(641), [postback()]))).toEqual(['content.template.text']);
+      expect(refusedContent(buttonTemplate('t'.repeat(641), [postback()]))).toEqual([
+        'content.template.text',
+      ]);
       expect(refusedContent(buttonTemplate('', [postback()]))).toEqual(['content.template.text']);
     });
 
     it('1 to 3 buttons', () => {
       accepted(buttonTemplate('Pick', [postback(0), postback(1), webUrl]));
-      expect(refusedContent(buttonTemplate('Pick', [postback(0), postback(1), postback(2), webUrl]))).toEqual([
-        'content.template.buttons[3]',
-      ]);
+      expect(refusedContent(buttonTemplate('Pick', [postback(0), postback(1), postback(2), webUrl]))).toEqual(
+        ['content.template.buttons[3]'],
+      );
       expect(refusedContent(buttonTemplate('Pick', []))).toEqual(['content.template.buttons']);
       expect(refusedContent({ type: 'template', template: { type: 'button', text: 'Pick' } })).toEqual([
         'content.template.buttons',
@@ -441,9 +453,9 @@ describe('Meta limits', () => {
       expect(refusedContent(buttonTemplate('Pick', [{ ...postback(), payload: 'p'.repeat(1001) }]))).toEqual([
         'content.template.buttons[0].payload',
       ]);
-      expect(
-        refusedContent(buttonTemplate('Pick', [{ ...webUrl, url: 'http://example.com' }])),
-      ).toEqual(['content.template.buttons[0].url']);
+      expect(refusedContent(buttonTemplate('Pick', [{ ...webUrl, url: 'http://example.com' }]))).toEqual([
+        'content.template.buttons[0].url',
+      ]);
       expect(
         refusedContent(buttonTemplate('Pick', [{ type: 'phone_number', title: 'Call', payload: '+1555' }])),
       ).toEqual(['content.template.buttons[0].type']);
@@ -468,9 +480,9 @@ describe('Meta limits', () => {
     });
 
     it('exactly one of url or attachmentId', () => {
-      expect(refusedContent(image({ url: 'https://example.com/a.jpg', attachmentId: '1857777774821032' }))).toEqual(
-        ['content.image'],
-      );
+      expect(
+        refusedContent(image({ url: 'https://example.com/a.jpg', attachmentId: '1857777774821032' })),
+      ).toEqual(['content.image']);
       expect(refusedContent(image({}))).toEqual(['content.image']);
       expect(refusedContent(image({ isReusable: true }))).toEqual(['content.image']);
       expect(refusedContent(image({ attachmentId: '' }))).toEqual(['content.image.attachmentId']);
@@ -492,7 +504,9 @@ describe('Meta limits', () => {
     });
 
     it('a media share needs the post id', () => {
-      expect(refusedContent({ type: 'media_share', mediaShare: { id: '' } })).toEqual(['content.mediaShare.id']);
+      expect(refusedContent({ type: 'media_share', mediaShare: { id: '' } })).toEqual([
+        'content.mediaShare.id',
+      ]);
       expect(refusedContent({ type: 'media_share', mediaShare: {} })).toEqual(['content.mediaShare.id']);
     });
   });
