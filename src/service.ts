@@ -46,7 +46,17 @@ async function apiKeyHash(store: Store, config: Config, log: Logger): Promise<Bu
   return hash;
 }
 
-export async function startService(config: Config, log: Logger): Promise<Service> {
+export interface ServiceOptions {
+  /** The clock of the policy and the sender; tests move it instead of waiting days. */
+  now?: () => number;
+}
+
+export async function startService(
+  config: Config,
+  log: Logger,
+  options: ServiceOptions = {},
+): Promise<Service> {
+  const now = options.now ?? Date.now;
   const store = await openStore(config.databaseUrl);
   const box = SecretBox.fromHexOrFile(
     config.secretKey,
@@ -65,6 +75,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     channels: () => channels,
     limiter: new RateLimiter(config.rateLimits),
     log,
+    now,
     onHealth: (id, health) => {
       log.warn({ channel: id, health }, 'channel health changed');
       setChannelStatus(store.db, id, health).catch((err) =>
@@ -79,6 +90,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     apiKeyHash: await apiKeyHash(store, config, log),
     log,
     queued: () => sender.wake(),
+    now,
   });
   await app.listen({ port: config.port, host: config.host });
   await sender.start();

@@ -18,6 +18,8 @@ export interface AppDeps {
   log: Logger;
   /** Tells the sender that the outbox has work. */
   queued: () => void;
+  /** The clock of the policy (tests move it). */
+  now: () => number;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -63,7 +65,12 @@ export async function buildApp(deps: AppDeps) {
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeyHash);
     await conversationRoutes(v1, deps.store.db);
-    await messageRoutes(v1, { db: deps.store.db, channels: deps.channels, queued: deps.queued });
+    await messageRoutes(v1, {
+      db: deps.store.db,
+      channels: deps.channels,
+      queued: deps.queued,
+      now: deps.now,
+    });
     await channelRoutes(v1, deps.channels);
   });
   return app;

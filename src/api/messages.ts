@@ -24,6 +24,7 @@ export interface MessageDeps {
   channels: () => readonly Channel[];
   /** Tells the sender there is work. */
   queued: () => void;
+  now: () => number;
 }
 
 export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
@@ -36,7 +37,7 @@ export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
     const channel = deps.channels().find((c) => c.id === channelId);
     if (!channel) return replyError(reply, 404, 'channel_not_found', `No channel "${channelId}"`);
     try {
-      const queued = await queueSend(deps.db, channel, { to, content, humanAgent, replyTo });
+      const queued = await queueSend(deps.db, channel, { to, content, humanAgent, replyTo }, deps.now());
       deps.queued();
       if (!queued.messageId) {
         return reply.code(202).send({ id: queued.outboxId, type: queued.content.type, status: 'queued' });
