@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { sign } from '../../src/meta/signature.ts';
-import { type Service, startService } from '../../src/service.ts';
+import { type Service, type ServiceOptions, startService } from '../../src/service.ts';
 
 // A real igdm service on a fresh embedded store and a free port, for tests that go through HTTP.
 
@@ -45,10 +45,11 @@ export interface TestService extends Service {
 export async function startTestService(
   extraEnv: Record<string, string> = {},
   dir?: string,
+  options: ServiceOptions = {},
 ): Promise<TestService> {
   const root = dir ?? mkdtempSync(join(tmpdir(), 'igdm-test-'));
   const config = loadConfig(testEnv(root, extraEnv));
-  const service = await startService(config, createLogger('silent'));
+  const service = await startService(config, createLogger('silent'), options);
   let stopped = false;
   return {
     ...service,
