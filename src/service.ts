@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { buildApp } from './api/app.ts';
 import { hashApiKey } from './api/auth.ts';
-import type { Config } from './config.ts';
+import type { ChannelSettings, Config } from './config.ts';
 import { Sender } from './engine/sender.ts';
 import { RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
+import { createSandboxState, type SandboxState } from './sandbox/index.ts';
 import { type Channel, loadChannels, saveChannel, setChannelStatus } from './store/channels.ts';
 import { openStore, type Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
@@ -18,10 +19,30 @@ export interface Service {
   store: Store;
   writer: IngestWriter;
   sender: Sender;
+  /** The sandbox, when igdm runs without credentials. */
+  sandbox?: SandboxState;
   /** The address the HTTP server listens on. */
   url: string;
   close(): Promise<void>;
 }
+
+/** The demo channel of sandbox mode: fresh secrets each start, the Graph API of the sandbox. */
+function sandboxChannelSettings(base: string): ChannelSettings {
+  const secret = () => randomBytes(24).toString('base64url');
+  return {
+    id: 'default',
+    appSecret: secret(),
+    verifyToken: secret(),
+    accessToken: secret(),
+    accountId: SANDBOX_ACCOUNT_ID,
+    pageId: null,
+    graphApiUrl: `${base}/sandbox/graph`,
+    graphApiVersion: 'v24.0',
+    allowSha1: false,
+  };
+}
+
+export const SANDBOX_ACCOUNT_ID = '17841400000000000';
 
 /** The API key: IGDM_API_KEY, or one generated on first start and printed once (only its hash is kept). */
 async function apiKeyHash(store: Store, config: Config, log: Logger): Promise<Buffer> {
@@ -62,10 +83,21 @@ export async function startService(
     config.secretKey,
     join(dirname(resolve(store.sqlitePath)), 'secret.key'),
   );
-  if (config.channel) await saveChannel(store.db, box, config.channel);
+  // Without credentials igdm runs against its sandbox: an emulated Graph API on the same port.
+  let listening = `http://127.0.0.1:${config.port}`;
+  const sandboxChannel = config.channel ? null : sandboxChannelSettings(listening);
+  const sandbox = sandboxChannel
+    ? createSandboxState({
+        appSecret: sandboxChannel.appSecret,
+        accessToken: sandboxChannel.accessToken!,
+        accountId: sandboxChannel.accountId!,
+        webhookUrl: () => `${listening}/webhooks/meta`,
+        now,
+      })
+    : undefined;
+  const channelSettings = config.channel ?? sandboxChannel;
+  if (channelSettings) await saveChannel(store.db, box, channelSettings);
   let channels: Channel[] = await loadChannels(store.db, box);
-  if (channels.length === 0)
-    log.warn('no channel is configured: set META_APP_SECRET, WEBHOOK_VERIFY_TOKEN and INSTAGRAM_USER_ID');
   if (config.redisUrl) log.warn('REDIS_URL is set but this version uses the embedded queue only');
 
   const writer = new IngestWriter(store.sqlitePath, channels);
@@ -91,11 +123,23 @@ export async function startService(
     log,
     queued: () => sender.wake(),
     now,
+    sandbox,
   });
   await app.listen({ port: config.port, host: config.host });
   await sender.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  listening = `http://127.0.0.1:${port}`;
+  if (sandboxChannel) {
+    // The port is known now (it may have been 0): point the sandbox channel at it.
+    await saveChannel(store.db, box, { ...sandboxChannel, graphApiUrl: `${listening}/sandbox/graph` });
+    channels = await loadChannels(store.db, box);
+    writer.setRoutes(channels);
+    log.info(
+      { sandbox: `${listening}/sandbox` },
+      'no Instagram credentials set: running the sandbox (an emulated Graph API with simulated customers); see README',
+    );
+  }
 
   return {
     app,
@@ -103,6 +147,7 @@ export async function startService(
     writer,
     url: `http://127.0.0.1:${port}`,
     sender,
+    sandbox,
     async close() {
       await app.close(); // stop accepting, finish in-flight requests
       await sender.stop(); // the send in flight is recorded; queued ones wait for the next start

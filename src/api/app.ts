@@ -1,6 +1,7 @@
 import Fastify, { LogController } from 'fastify';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
+import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
 import { requireApiKey } from './auth.ts';
@@ -20,6 +21,8 @@ export interface AppDeps {
   queued: () => void;
   /** The clock of the policy (tests move it). */
   now: () => number;
+  /** The emulated Graph API and simulated customers, when igdm runs without credentials. */
+  sandbox?: SandboxState;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -61,6 +64,13 @@ export async function buildApp(deps: AppDeps) {
       .send({ status: store && ingest ? 'ready' : 'not_ready', store, ingest });
   });
 
+  if (deps.sandbox) {
+    await app.register(sandboxPlugin, {
+      prefix: '/sandbox',
+      state: deps.sandbox,
+      protectControl: (scope) => requireApiKey(scope, deps.apiKeyHash),
+    });
+  }
   await app.register(webhookRoutes, { channels: deps.channels, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeyHash);

@@ -31,7 +31,11 @@ export async function replay(config: Config, conversationId: string | null): Pro
       // Messages igdm sent are not in the event log: they stay (their echoes find them again).
       let messages = trx
         .deleteFrom('messages')
-        .where('id', 'not in', trx.selectFrom('outbox').select('messageId').where('messageId', 'is not', null));
+        .where(
+          'id',
+          'not in',
+          trx.selectFrom('outbox').select('messageId').where('messageId', 'is not', null),
+        );
       let conversations = trx
         .updateTable('conversations')
         .set({ lastInboundAt: null, lastMessageAt: null, readUpTo: null, readAt: null });
