@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { replay } from './replay.ts';
+import { sandbox } from './sandbox.ts';
 import { start } from './start.ts';
 
 const USAGE = `Usage: igdm <command> [options]
@@ -10,6 +11,8 @@ Commands:
   start                          run the service (the default of npm start)
   migrate                        bring the store's schema up to date and exit
   replay [--conversation ID]     re-apply stored webhook events to rebuild conversations and messages
+  sandbox [--port 4000] [--webhook URL]
+                                 run the emulated Graph API and simulated customers on their own
 
 Configuration comes from the environment; see README.md.`;
 
@@ -45,6 +48,8 @@ async function main(argv: string[]) {
       const { values } = parseArgs({ args: rest, options: { conversation: { type: 'string' } } });
       return replay(config, values.conversation ?? null);
     }
+    case 'sandbox':
+      return sandbox(config, log, rest);
     default:
       process.stderr.write(`igdm: unknown command "${command}"\n\n${USAGE}\n`);
       return 2;
