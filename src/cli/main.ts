@@ -11,7 +11,7 @@ Commands:
   start                          run the service (the default of npm start)
   migrate                        bring the store's schema up to date and exit
   replay [--conversation ID]     re-apply stored webhook events to rebuild conversations and messages
-  sandbox [--port 4000] [--webhook URL]
+  sandbox [--port 4000] [--host 127.0.0.1] [--webhook URL]
                                  run the emulated Graph API and simulated customers on their own
 
 Configuration comes from the environment; see README.md.`;

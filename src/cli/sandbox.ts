@@ -27,7 +27,7 @@ export async function sandbox(config: Config, log: Logger, args: string[]): Prom
   const accountId = c?.accountId ?? SANDBOX_ACCOUNT_ID;
   const server = await runSandboxServer({
     port,
-    host: config.host,
+    host: values.host,
     appSecret,
     accessToken,
     accountId,
