@@ -12,7 +12,11 @@ import { SANDBOX_ACCOUNT_ID } from '../service.ts';
 export async function sandbox(config: Config, log: Logger, args: string[]): Promise<number | null> {
   const { values } = parseArgs({
     args,
-    options: { port: { type: 'string', default: '4000' }, webhook: { type: 'string' } },
+    options: {
+      port: { type: 'string', default: '4000' },
+      host: { type: 'string', default: '127.0.0.1' },
+      webhook: { type: 'string' },
+    },
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
