@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { buildApp } from './api/app.ts';
 import { hashApiKey } from './api/auth.ts';
 import type { ChannelSettings, Config } from './config.ts';
+import { Profiles } from './engine/profiles.ts';
 import { Sender } from './engine/sender.ts';
 import { RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
@@ -102,6 +103,8 @@ export async function startService(
 
   const writer = new IngestWriter(store.sqlitePath, channels);
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
+  const profiles = new Profiles({ db: store.db, channels: () => channels, log, now });
+  writer.on('applied', ({ conversations }) => profiles.touched(conversations));
   const sender = new Sender({
     db: store.db,
     channels: () => channels,
@@ -152,6 +155,7 @@ export async function startService(
       await app.close(); // stop accepting, finish in-flight requests
       await sender.stop(); // the send in flight is recorded; queued ones wait for the next start
       await writer.close(); // finish the writes handed over
+      await profiles.idle();
       await store.close();
       channels = [];
     },

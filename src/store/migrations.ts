@@ -152,6 +152,8 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           db,
         );
         await db.schema.alterTable('messages').addColumn('error', 'text').execute();
+        // When the contact's profile was last asked of Meta (it is refreshed daily).
+        await db.schema.alterTable('contacts').addColumn('profile_checked_at', 'bigint').execute();
       },
     },
   };

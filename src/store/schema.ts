@@ -44,6 +44,7 @@ export interface ContactTable {
   username: string | null;
   name: string | null;
   profilePic: string | null;
+  profileCheckedAt: number | null;
   createdAt: number;
   updatedAt: number;
 }
