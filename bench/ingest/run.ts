@@ -525,7 +525,7 @@ async function benchServer(name: ServerName, feed: WebhookFeed): Promise<ServerR
   };
   if (name === 'igdm') {
     tempDir = mkdtempSync(path.join(os.tmpdir(), 'igdm-bench-'));
-    args = ['bin/igdm.mjs', 'start'];
+    args = ['--max-semi-space-size=4', 'bin/igdm.mjs', 'start']; // as npm start
     Object.assign(env, {
       DATABASE_URL: `sqlite:${path.join(tempDir, 'igdm.sqlite')}`,
       WEBHOOK_VERIFY_TOKEN: 'bench',

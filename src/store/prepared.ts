@@ -29,13 +29,24 @@ export function prepare<A extends Record<string, unknown> = Record<string, never
   );
   const stmt = sqlite.prepare(sql);
   const bind = (args: A) => slots.map((s) => toBindable('name' in s ? args[s.name] : s.value));
+  // Rows come back as arrays and become camelCase objects with names worked out once here: making
+  // node:sqlite's snake_case row object and renaming every key per row was a large share of what
+  // the ingest worker allocated.
+  const names = stmt.columns().map((c) => camel(c.name));
+  stmt.setReturnArrays(true);
+  const toRow = (values: unknown[]) => {
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
+    return row;
+  };
   return {
     run: (args) => ({ changes: Number(stmt.run(...bind(args)).changes) }),
     get: <R>(args: A) => {
-      const row = stmt.get(...bind(args));
-      return row === undefined ? undefined : (camel(row) as R);
+      const values = stmt.get(...bind(args)) as unknown as unknown[] | undefined;
+      return values === undefined ? undefined : (toRow(values) as R);
     },
-    all: <R>(args: A) => stmt.all(...bind(args)).map((row) => camel(row) as R),
+    all: <R>(args: A) =>
+      (stmt.all(...bind(args)) as unknown as unknown[][]).map((values) => toRow(values) as R),
   };
 }
 
@@ -47,9 +58,7 @@ function toBindable(v: unknown): Bindable {
   return JSON.stringify(v);
 }
 
-/** Rows come back with the SQL's snake_case names; the code uses camelCase (as Kysely's CamelCasePlugin). */
-function camel(row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key in row) out[key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())] = row[key];
-  return out;
+/** SQL's snake_case names → the camelCase the code uses (as Kysely's CamelCasePlugin). */
+function camel(name: string): string {
+  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
