@@ -1,4 +1,5 @@
-// Profiles igdm under a closed-loop load: CPU profiles of every thread land in PROFILE_DIR.
+// Profiles igdm under a closed-loop load: CPU profiles of every thread land in PROFILE_DIR (PROFILE_OFF=1
+// for none); prints the rate, latency, idle and peak RSS and the bytes written to disk per request.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ const profileDir = process.env.PROFILE_DIR ?? join(dir, 'profiles');
 const proc = spawn(
   process.execPath,
   [
+    '--max-semi-space-size=4', // as npm start
     ...(process.env.PROFILE_NODE_FLAGS ?? '').split(' ').filter(Boolean),
     ...(process.env.PROFILE_OFF ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]),
     'bin/igdm.mjs',
