@@ -13,7 +13,6 @@ export function openSqlite(path: string): DatabaseSync {
   db.exec('PRAGMA journal_mode = WAL');
   db.exec('PRAGMA synchronous = FULL');
   db.exec('PRAGMA foreign_keys = ON');
-  db.exec('PRAGMA wal_autocheckpoint = 10000');
   return db;
 }
 
