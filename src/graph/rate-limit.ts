@@ -73,6 +73,11 @@ export class RateLimiter {
     for (let ms = this.wait(account, kind, recipient); ms > 0; ms = this.wait(account, kind, recipient)) {
       await this.#sleep(ms);
     }
+    this.record(account, kind, recipient);
+  }
+
+  /** Counts a send (for a caller that waited with wait() itself). */
+  record(account: string, kind: string, recipient: string | null): void {
     const now = this.#now();
     for (const w of this.#windows(account, kind, recipient)) {
       const hits = this.#hits.get(w.key) ?? [];
