@@ -28,6 +28,7 @@ const proc = spawn(
       META_APP_SECRET: 'bench-secret',
       WEBHOOK_VERIFY_TOKEN: 'bench',
       INSTAGRAM_USER_ID: '17841400000000001',
+      INSTAGRAM_GRAPH_API_URL: 'http://127.0.0.1:9', // profile lookups stay on this machine
       IGDM_API_KEY: 'bench-key-0123456789abcdef',
       LOG_LEVEL: 'warn',
     },

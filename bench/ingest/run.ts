@@ -531,6 +531,7 @@ async function benchServer(name: ServerName, feed: WebhookFeed): Promise<ServerR
       WEBHOOK_VERIFY_TOKEN: 'bench',
       INSTAGRAM_USER_ID: ACCOUNT_ID,
       INSTAGRAM_ACCESS_TOKEN: 'bench-token',
+      INSTAGRAM_GRAPH_API_URL: 'http://127.0.0.1:9', // profile lookups stay on this machine (and fail at once)
       IGDM_API_KEY: 'bench-key-0123456789abcdef', // igdm wants at least 16 characters
       LOG_LEVEL: 'warn',
     });

@@ -21,6 +21,9 @@ export const testEnv = (dir: string, extra: Record<string, string> = {}) => ({
   WEBHOOK_VERIFY_TOKEN: VERIFY_TOKEN,
   INSTAGRAM_USER_ID: ACCOUNT_ID,
   INSTAGRAM_ACCESS_TOKEN: 'test-access-token',
+  // Nothing leaves the machine: Graph calls (profiles) go to a closed loopback port unless a test
+  // points them at a sandbox.
+  INSTAGRAM_GRAPH_API_URL: 'http://127.0.0.1:9',
   IGDM_API_KEY: API_KEY,
   LOG_LEVEL: 'silent',
   ...extra,
