@@ -175,7 +175,7 @@ function statements(sqlite: DatabaseSync) {
       db
         .insertInto('messages')
         .values(messageValues)
-        // A row made earlier by an update that overtook its message (a placeholder) gets the content
+        // A row made earlier by an update that overtook its message (an early row) gets the content
         // now; its deletion, edit and reactions stay.
         .onConflict((oc) =>
           // The id is a hash of (channel, mid): it is the message's natural key.
@@ -194,7 +194,7 @@ function statements(sqlite: DatabaseSync) {
           })),
         ),
     ),
-    /** The message's row, as a placeholder when an update overtakes the message itself. */
+    /** The message's row, made early when an update overtakes the message itself. */
     ensureMessage: prepare<
       Omit<
         MessageArgs,
@@ -380,7 +380,7 @@ export class Applier {
       at,
       now,
     });
-    const placeholder = (mid: string) => {
+    const earlyRow = (mid: string) => {
       const m = message(mid);
       q.ensureMessage.run(m);
       return m.id;
@@ -434,14 +434,14 @@ export class Applier {
         touch(true, false);
         break;
       case 'unsend':
-        q.setDeleted.run({ id: placeholder(event.mid), at, now });
+        q.setDeleted.run({ id: earlyRow(event.mid), at, now });
         break;
       case 'edit':
-        q.setEdited.run({ id: placeholder(event.mid), text: event.text, at, now });
+        q.setEdited.run({ id: earlyRow(event.mid), text: event.text, at, now });
         break;
       case 'reaction': {
         // A reaction can overtake its message: the row is made now and filled when the message comes.
-        const id = placeholder(event.mid);
+        const id = earlyRow(event.mid);
         const row = q.message.get<{ reactions: string }>({ id })!;
         const all = JSON.parse(row.reactions) as Reaction[];
         const newer = all.some((r) => r.by === igsid && r.at > at);

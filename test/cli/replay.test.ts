@@ -232,8 +232,8 @@ describe('igdm replay', () => {
     expect(await stateOf(dir)).toEqual(before);
   });
 
-  // BUG (reported): replay resets last_inbound_at but not last_message_at, and the applier only
-  // moves clocks forward, so a wrong (too new) last_message_at survives a rebuild.
+  // The applier only moves clocks forward, so replay must reset them: a wrong (too new)
+  // last_message_at must not survive a rebuild.
   it('rebuilds lastMessageAt too', async () => {
     withStore(dir, (db) => {
       db.prepare('update conversations set last_message_at = ? where id = ?').run(

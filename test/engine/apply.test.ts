@@ -394,8 +394,7 @@ describe('reactions', () => {
     expect(messages[0]!.reactions).toMatchObject([{ by: igsid, reaction: 'wow', at: iso(reactAt) }]);
   });
 
-  // BUG (reported): a reaction that overtakes its message is marked applied and dropped, unlike an
-  // unsend or an edit, which leave a placeholder row. Flip to `it` when src/engine/apply.ts keeps it.
+  // Updates can overtake their message: the reaction waits on an early row the message then fills.
   it('a reaction delivered before its message still attaches to it', async () => {
     const igsid = newIgsid();
     const m = mid();
@@ -441,9 +440,8 @@ describe('unsend and edit', () => {
     expect(conversation.lastInboundAt).toBe(iso(at));
   });
 
-  // BUG (reported): the placeholder row an early unsend leaves is inbound/'received'; the echo that
-  // arrives afterwards fixes the direction but not the status. (Meta's shape for a business unsend,
-  // an echo with is_deleted, is unverified.)
+  // The early row an unsend leaves takes the echo's direction and status when the echo comes. (Meta's
+  // shape for a business unsend, an echo with is_deleted, is unverified.)
   it('an unsend that overtakes an echo leaves the echo with status sent', async () => {
     const igsid = newIgsid();
     const echo = echoItem(igsid, ts(), { text: 'sent by mistake' });
@@ -534,8 +532,7 @@ describe('read receipts', () => {
       ['two', 'sent', null],
     ]);
   });
-  // BUG (reported): a read that overtakes the message it reads marks only what is already stored;
-  // the message arriving afterwards stays 'sent' (a replay, applying in timestamp order, says 'seen').
+  // The read mark stays on the conversation, so a message arriving after the read is seen too.
   it('a read delivered before the message it reads still marks that message seen', async () => {
     const igsid = newIgsid();
     const e1 = echoItem(igsid, ts(), { text: 'one' });
