@@ -13,6 +13,8 @@ Commands:
   replay [--conversation ID]     re-apply stored webhook events to rebuild conversations and messages
   sandbox [--port 4000] [--host 127.0.0.1] [--webhook URL]
                                  run the emulated Graph API and simulated customers on their own
+  doctor [--fix]                 check the account's token, permissions and webhook subscription;
+                                 --fix subscribes the app to the webhook fields igdm needs
 
 Configuration comes from the environment; see README.md.`;
 
@@ -21,6 +23,11 @@ async function main(argv: string[]) {
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return command ? 0 : 1;
+  }
+  if (command === 'doctor') {
+    // Reads the configuration itself: an invalid one is one of the checks it reports.
+    const { doctor } = await import('./doctor.ts');
+    return doctor(rest);
   }
   let config: ReturnType<typeof loadConfig>;
   try {
