@@ -1,0 +1,560 @@
+// Send benchmark: how fast igdm's sender delivers queued text messages to the Send API, and whether
+// its rate limit holds at Meta's end. igdm runs in sandbox mode (no credentials: the emulated Graph
+// API on the same port records every Send API call with its arrival time). See README.md beside this file.
+//
+//   npm run bench:send
+//   BENCH_SEND_CUSTOMERS=20 npm run bench:send
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const HOST = '127.0.0.1';
+const API_KEY = 'bench-key-0123456789abcdef'; // igdm wants at least 16 characters
+/** The sandbox's own Send API limit (createSandboxState's default; service.ts does not set it). */
+const SANDBOX_SEND_LIMIT = 100;
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const options = {
+  customers: Math.round(envNumber('BENCH_SEND_CUSTOMERS', 50)),
+  connections: Math.round(envNumber('BENCH_SEND_CONNECTIONS', 8)),
+  /** Messages queued in the unlimited run. */
+  lifted: Math.round(envNumber('BENCH_SEND_LIFTED', 2000)),
+  /** How long a run may take before it is cut (seconds). */
+  timeoutS: envNumber('BENCH_SEND_TIMEOUT', 45),
+};
+
+interface Scenario {
+  name: string;
+  /** IGDM_RATE_SEND_PER_SECOND. */
+  rate: number;
+  messages: number;
+  /** A limit igdm must keep (the limited runs); the lifted run only measures. */
+  enforced: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  // igdm's limit at Meta's 100/s, the sandbox's fixed limit: above it (e.g. 100000) the sandbox answers
+  // (#4) and igdm holds the channel for as long as the usage headers say (measured: the run stalls).
+  { name: 'lifted', rate: SANDBOX_SEND_LIMIT, messages: options.lifted, enforced: false },
+  { name: 'limit 50/s', rate: 50, messages: 500, enforced: true },
+  { name: 'limit 20/s', rate: 20, messages: 200, enforced: true },
+];
+
+const log = (message: string): void => {
+  process.stderr.write(`[bench:send] ${message}\n`);
+};
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------- the igdm child
+
+interface Child {
+  process: ChildProcess;
+  output: string;
+  exited: boolean;
+  exitDescription: string;
+}
+
+const children = new Set<Child>();
+
+function killGroup(child: Child, signal: NodeJS.Signals): void {
+  const pid = child.process.pid;
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal); // its own process group (detached)
+  } catch {
+    // Already gone.
+  }
+}
+
+process.on('exit', () => {
+  for (const child of children) killGroup(child, 'SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping`);
+    process.exit(130);
+  });
+}
+
+function nodeBinary(): string {
+  const pinned = path.join(ROOT, 'node_modules', '.bin', 'node');
+  return existsSync(pinned) ? pinned : process.execPath;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function startIgdm(env: Record<string, string>): Child {
+  const base: Record<string, string> = {};
+  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) {
+    const value = process.env[key];
+    if (value !== undefined) base[key] = value;
+  }
+  const proc = spawn(nodeBinary(), ['--max-semi-space-size=4', 'bin/igdm.mjs', 'start'], {
+    cwd: ROOT,
+    env: { ...base, ...env }, // no Instagram credentials: sandbox mode
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const child: Child = { process: proc, output: '', exited: false, exitDescription: '' };
+  const keep = (chunk: Buffer): void => {
+    child.output = (child.output + chunk.toString('utf8')).slice(-8000);
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
+  proc.on('error', (error) => {
+    child.exited = true;
+    child.exitDescription = `spawn failed: ${error.message}`;
+  });
+  proc.on('exit', (code, signal) => {
+    child.exited = true;
+    child.exitDescription = signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
+  });
+  children.add(child);
+  return child;
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (!child.exited) {
+    const exited = new Promise<void>((resolve) => child.process.once('exit', () => resolve()));
+    killGroup(child, 'SIGTERM');
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  killGroup(child, 'SIGKILL');
+  children.delete(child);
+}
+
+// ---------------------------------------------------------------- HTTP
+
+class Api {
+  readonly base: string;
+  constructor(port: number) {
+    this.base = `http://${HOST}:${port}`;
+  }
+
+  async call(
+    pathname: string,
+    body?: unknown,
+    method = body === undefined ? 'GET' : 'POST',
+  ): Promise<{ status: number; body: unknown }> {
+    const response = await fetch(this.base + pathname, {
+      method,
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
+  }
+}
+
+async function waitReady(child: Child, api: Api, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (child.exited) throw new Error(`igdm ${child.exitDescription} before it was ready`);
+    try {
+      const { status } = await api.call('/readyz');
+      if (status === 200) return;
+      last = `GET /readyz answered ${status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`igdm not ready after ${timeoutMs / 1000} s (${last})`);
+}
+
+interface SandboxSend {
+  seq: number;
+  time: number;
+  body: unknown;
+  answer: { status: number | null };
+}
+
+/**
+ * The sandbox journal keeps only its newest 1000 entries, so it is read while the run goes on and
+ * merged by sequence number.
+ */
+class OutboxReader {
+  readonly #api: Api;
+  readonly entries = new Map<number, SandboxSend>();
+  constructor(api: Api) {
+    this.#api = api;
+  }
+  async read(): Promise<void> {
+    const { status, body } = await this.#api.call('/sandbox/outbox');
+    if (status !== 200) throw new Error(`GET /sandbox/outbox answered ${status}`);
+    for (const entry of (body as { data: SandboxSend[] }).data) this.entries.set(entry.seq, entry);
+  }
+  async clear(): Promise<void> {
+    await this.#api.call('/sandbox/outbox', undefined, 'DELETE');
+    this.entries.clear();
+  }
+}
+
+// ---------------------------------------------------------------- one run
+
+const percentile = (sorted: number[], p: number): number =>
+  sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+/** The most sends in any window (t − 1 s, t], as the sandbox (and Meta) count them. */
+function maxInWindow(times: number[], windowMs = 1000): number {
+  let max = 0;
+  let start = 0;
+  for (let end = 0; end < times.length; end++) {
+    while (times[start]! <= times[end]! - windowMs) start++;
+    max = Math.max(max, end - start + 1);
+  }
+  return max;
+}
+
+interface RunResult {
+  scenario: Scenario;
+  ok: boolean;
+  error?: string;
+  queued: number;
+  queueErrors: number;
+  /** Seconds to queue all messages through POST /v1/messages. */
+  queueS: number;
+  delivered: number;
+  /** Send API calls the sandbox refused with 429 / (#4) (igdm over the sandbox's limit). */
+  rejected: number;
+  otherAnswers: number;
+  /** Last accepted send − first, in seconds. */
+  spanS: number;
+  /** delivered / span. */
+  ratePerSpan: number;
+  /** delivered / (span + 1 s): a burst of N at L/s fills N/L whole one-second windows. */
+  ratePerWindows: number;
+  maxIn1s: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  /** Achieved / configured: ratePerWindows for a limit igdm keeps, maxIn1s / rate for the 1 s window. */
+  ratio?: number;
+  windowRatio?: number;
+  holds?: boolean;
+}
+
+async function runScenario(scenario: Scenario): Promise<RunResult> {
+  const port = await freePort();
+  const tempDir = mkdtempSync(path.join(os.tmpdir(), 'igdm-bench-send-'));
+  const child = startIgdm({
+    PORT: String(port),
+    HOST,
+    DATABASE_URL: `sqlite:${path.join(tempDir, 'igdm.sqlite')}`,
+    IGDM_API_KEY: API_KEY,
+    LOG_LEVEL: 'warn',
+    IGDM_RATE_SEND_PER_SECOND: String(scenario.rate),
+  });
+  const api = new Api(port);
+  const result: RunResult = {
+    scenario,
+    ok: false,
+    queued: 0,
+    queueErrors: 0,
+    queueS: 0,
+    delivered: 0,
+    rejected: 0,
+    otherAnswers: 0,
+    spanS: 0,
+    ratePerSpan: 0,
+    ratePerWindows: 0,
+    maxIn1s: 0,
+    latencyMs: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+  };
+  try {
+    log(`${scenario.name}: igdm on ${HOST}:${port}, IGDM_RATE_SEND_PER_SECOND=${scenario.rate}`);
+    await waitReady(child, api, 60_000);
+
+    // The customers write first: a send needs an open 24-hour window.
+    const igsids: string[] = [];
+    for (let i = 0; i < options.customers; i++) {
+      const r = await api.call('/sandbox/messages', { from: `Bench Customer ${i}`, text: 'hello' });
+      const body = r.body as { igsid?: string; delivered?: { status: number } };
+      if (r.status !== 200 || body.delivered?.status !== 200 || body.igsid === undefined) {
+        throw new Error(`POST /sandbox/messages answered ${r.status}: ${JSON.stringify(r.body)}`);
+      }
+      igsids.push(body.igsid);
+    }
+    // Applied asynchronously by the ingest worker: wait until the last customer's window is open.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const r = await api.call('/v1/conversations?limit=100');
+      const n = ((r.body as { data?: unknown[] } | undefined)?.data ?? []).length;
+      if (r.status === 200 && n >= Math.min(options.customers, 100)) break;
+      if (Date.now() > deadline) throw new Error(`only ${n} of ${options.customers} conversations applied`);
+      await sleep(50);
+    }
+    const outbox = new OutboxReader(api);
+    await outbox.clear();
+
+    // Queue the burst from a few keep-alive connections; the time each was queued (202) is kept.
+    const queuedAt = new Map<number, number>();
+    let next = 0;
+    const queueStart = performance.now();
+    const tag = `b${Date.now().toString(36)}`;
+    const worker = async (): Promise<void> => {
+      while (next < scenario.messages) {
+        const i = next++;
+        const r = await api.call('/v1/messages', {
+          to: igsids[i % igsids.length],
+          content: { type: 'text', text: `bench ${tag}-${i}. The order ships tomorrow.` },
+        });
+        if (r.status === 202) queuedAt.set(i, Date.now());
+        else {
+          result.queueErrors++;
+          if (result.queueErrors <= 3)
+            log(`POST /v1/messages answered ${r.status}: ${JSON.stringify(r.body)}`);
+        }
+      }
+    };
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        await outbox.read();
+        await sleep(500);
+      }
+    })();
+    await Promise.all(Array.from({ length: options.connections }, worker));
+    result.queueS = (performance.now() - queueStart) / 1000;
+    result.queued = queuedAt.size;
+    log(`${scenario.name}: ${result.queued} queued in ${result.queueS.toFixed(2)} s; waiting for the sends`);
+
+    // Until every queued message reached the sandbox (or the run is cut).
+    const pattern = new RegExp(`${tag}-(\\d+)\\.`);
+    const sentAt = new Map<number, number>();
+    const until = Date.now() + options.timeoutS * 1000;
+    for (;;) {
+      await outbox.read();
+      for (const entry of outbox.entries.values()) {
+        if (entry.answer.status !== 200) continue;
+        const match = pattern.exec(JSON.stringify(entry.body));
+        if (match !== null && !sentAt.has(Number(match[1]))) sentAt.set(Number(match[1]), entry.time);
+      }
+      if (sentAt.size >= result.queued) break;
+      if (child.exited) throw new Error(`igdm ${child.exitDescription} during the run`);
+      if (Date.now() > until) {
+        log(`${scenario.name}: cut after ${options.timeoutS} s with ${sentAt.size} of ${result.queued} sent`);
+        break;
+      }
+      await sleep(250);
+    }
+    reading = false;
+    await reader;
+
+    const entries = [...outbox.entries.values()];
+    result.rejected = entries.filter((e) => e.answer.status === 429 || e.answer.status === 400).length;
+    result.otherAnswers = entries.filter((e) => e.answer.status !== 200).length - result.rejected;
+    const times = entries
+      .filter((e) => e.answer.status === 200)
+      .map((e) => e.time)
+      .sort((a, b) => a - b);
+    result.delivered = times.length;
+    result.spanS = times.length > 1 ? (times.at(-1)! - times[0]!) / 1000 : 0;
+    result.ratePerSpan = result.spanS > 0 ? times.length / result.spanS : Number.NaN;
+    result.ratePerWindows = times.length / (result.spanS + 1);
+    result.maxIn1s = maxInWindow(times);
+    const latencies = [...sentAt]
+      .map(([i, at]) => at - queuedAt.get(i)!)
+      .filter((ms) => Number.isFinite(ms))
+      .sort((a, b) => a - b);
+    result.latencyMs = {
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: latencies.at(-1) ?? Number.NaN,
+    };
+    const effective = Math.min(scenario.rate, SANDBOX_SEND_LIMIT);
+    result.ratio = result.ratePerWindows / effective;
+    result.windowRatio = result.maxIn1s / effective;
+    if (scenario.enforced) {
+      result.holds = result.maxIn1s <= scenario.rate && result.maxIn1s >= scenario.rate * 0.98;
+    }
+    result.ok = result.delivered === result.queued && result.queueErrors === 0;
+    if (!result.ok) result.error = `${result.delivered} of ${scenario.messages} delivered`;
+  } catch (error) {
+    result.error = (error as Error).message;
+    const output = child.output.trim().split('\n').slice(-20).join('\n');
+    log(`${scenario.name}: FAILED: ${result.error}`);
+    if (output !== '') log(`igdm output (last lines):\n${output}`);
+  } finally {
+    await stopChild(child);
+    rmSync(tempDir, { recursive: true, force: true });
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------- report
+
+function machine() {
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (model?.[1] !== undefined) cpu = model[1].trim();
+  } catch {
+    // Not Linux.
+  }
+  return {
+    cpu,
+    cores: os.availableParallelism(),
+    ramGiB: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+  };
+}
+
+function commandLine(): string {
+  const set = ['BENCH_SEND_CUSTOMERS', 'BENCH_SEND_CONNECTIONS', 'BENCH_SEND_LIFTED', 'BENCH_SEND_TIMEOUT']
+    .filter((name) => (process.env[name] ?? '') !== '')
+    .map((name) => `${name}=${process.env[name]}`);
+  return [...set, 'npm run bench:send'].join(' ');
+}
+
+const fixed = (value: number | undefined, digits: number): string =>
+  value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
+
+const HEAD = [
+  'run',
+  'igdm limit (/s)',
+  'sent / queued',
+  '429s',
+  'span (s)',
+  'sent/span (/s)',
+  'sent/(span+1 s) (/s)',
+  'max in 1 s',
+  'achieved / configured',
+  'queue→sent p50 / p99 (ms)',
+  'result',
+];
+
+function row(r: RunResult): string[] {
+  const limit = r.scenario.enforced ? r.scenario.rate : Math.min(r.scenario.rate, SANDBOX_SEND_LIMIT);
+  const verdict = !r.ok ? 'FAILED' : r.holds === undefined ? 'measured' : r.holds ? 'holds' : 'NO';
+  return [
+    r.scenario.name,
+    r.scenario.enforced ? String(r.scenario.rate) : `${r.scenario.rate} (sandbox ${SANDBOX_SEND_LIMIT})`,
+    `${r.delivered} / ${r.queued}`,
+    String(r.rejected),
+    fixed(r.spanS, 2),
+    fixed(r.ratePerSpan, 1),
+    fixed(r.ratePerWindows, 1),
+    String(r.maxIn1s),
+    `${fixed(r.ratio, 3)} (max 1 s: ${r.maxIn1s}/${limit} = ${fixed(r.windowRatio, 3)})`,
+    `${fixed(r.latencyMs.p50, 0)} / ${fixed(r.latencyMs.p99, 0)}`,
+    verdict,
+  ];
+}
+
+function textTable(rows: string[][]): string {
+  const widths = HEAD.map((head, i) =>
+    Math.max(head.length, ...rows.map((cells) => (cells[i] ?? '').length)),
+  );
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
+  return [line(HEAD), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+}
+
+interface Report {
+  date: string;
+  machine: ReturnType<typeof machine>;
+  command: string;
+  options: typeof options;
+  runs: RunResult[];
+}
+
+function markdown(report: Report): string {
+  const m = report.machine;
+  const o = report.options;
+  const lines = [
+    `### Send: queued text messages to the Send API (${report.date})`,
+    '',
+    `- Machine: ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}, Node ${m.node}`,
+    `- Command: \`${report.command}\``,
+    `- igdm in sandbox mode (\`bin/igdm.mjs start\`, fresh SQLite store, one igdm per run); ${o.customers} ` +
+      `simulated customers write first; the burst is queued by POST /v1/messages from ${o.connections} ` +
+      'connections; send times are those the sandbox recorded on arrival (GET /sandbox/outbox). ' +
+      `The sandbox's own limit is ${SANDBOX_SEND_LIMIT}/s and cannot be set from outside ` +
+      '(service.ts does not pass `sendRatePerSecond`), so the "lifted" run is bounded by it.',
+    '- Achieved = sent / (last − first + 1 s): a burst of N at L/s fills N/L one-second windows. ' +
+      '"max in 1 s" is the most sends the sandbox saw in any window (t − 1 s, t].',
+    '',
+    `| ${HEAD.join(' | ')} |`,
+    `|${HEAD.map((_, i) => (i === 0 || i === HEAD.length - 1 ? '---' : '---:')).join('|')}|`,
+    ...report.runs.map((r) => `| ${row(r).join(' | ')} |`),
+    '',
+  ];
+  for (const r of report.runs.filter((run) => !run.ok))
+    lines.push(`- ${r.scenario.name}: failed: ${r.error}`);
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const runs: RunResult[] = [];
+  for (const scenario of SCENARIOS) runs.push(await runScenario(scenario));
+  const now = new Date();
+  const report: Report = {
+    date: now.toISOString().slice(0, 10),
+    machine: machine(),
+    command: commandLine(),
+    options,
+    runs,
+  };
+  const resultsDir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = now.toISOString().slice(0, 19).replace(/:/g, '').replace('T', '-');
+  const file = path.join(resultsDir, `send-${stamp}.json`);
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+
+  const out = ['', textTable(runs.map(row)), ''];
+  for (const r of runs) {
+    if (!r.ok) out.push(`FAILED ${r.scenario.name}: ${r.error}`);
+    if (r.holds === false)
+      out.push(
+        `FLAG ${r.scenario.name}: max ${r.maxIn1s} in 1 s, configured ${r.scenario.rate}/s (must be 98–100 %)`,
+      );
+  }
+  out.push('', `results: ${path.relative(ROOT, file)} (${((Date.now() - started) / 1000).toFixed(0)} s)`, '');
+  out.push('Markdown for BENCHMARKS.md:', '', markdown(report), '');
+  process.stdout.write(out.join('\n'));
+  return runs.every((r) => r.ok && r.holds !== false) ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    log(`error: ${(error as Error).stack ?? String(error)}`);
+    process.exit(1);
+  },
+);
