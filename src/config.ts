@@ -37,6 +37,8 @@ export interface Config {
   channel: ChannelSettings | null;
   /** Send rate limits per account: Meta's, and the operator's own caps. */
   rateLimits: RateLimits;
+  /** The limits the sandbox enforces as Meta would (sandbox mode only). */
+  sandboxRates: { sendPerSecond: number; mediaPerSecond: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -96,6 +98,10 @@ export function loadConfig(env: Env = process.env): Config {
     perHour: rate('IGDM_RATE_PER_HOUR'),
     perRecipientPerDay: rate('IGDM_RATE_PER_RECIPIENT_PER_DAY'),
   };
+  const sandboxRates = {
+    sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
+    mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
+  };
   if (problems.length) throw new ConfigError(problems);
   return {
     port,
@@ -108,6 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     channel,
     rateLimits,
+    sandboxRates,
   };
 }
 

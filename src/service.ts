@@ -94,6 +94,8 @@ export async function startService(
         accountId: sandboxChannel.accountId!,
         webhookUrl: () => `${listening}/webhooks/meta`,
         now,
+        sendRatePerSecond: config.sandboxRates.sendPerSecond,
+        mediaRatePerSecond: config.sandboxRates.mediaPerSecond,
       })
     : undefined;
   const channelSettings = config.channel ?? sandboxChannel;
