@@ -13,7 +13,8 @@ import { replyError } from './errors.ts';
 
 const SendRequest = z.strictObject({
   channelId: z.string().min(1).default('default'),
-  to: z.string().regex(/^\d+$/, "must be the customer's IGSID (digits)"),
+  to: z.string().regex(/^\d+$/, "must be the customer's IGSID (digits)").optional(),
+  commentId: z.string().min(1).optional(),
   content: z.unknown(),
   humanAgent: z.boolean().default(false),
   replyTo: z.string().min(1).optional(),
@@ -33,11 +34,24 @@ export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
     if (!parsed.success) {
       return replyError(reply, 400, 'invalid_request', z.prettifyError(parsed.error));
     }
-    const { channelId, to, content, humanAgent, replyTo } = parsed.data;
+    const { channelId, to, commentId, content, humanAgent, replyTo } = parsed.data;
+    if ((to === undefined) === (commentId === undefined)) {
+      return replyError(
+        reply,
+        400,
+        'invalid_request',
+        'Give exactly one of "to" (an IGSID) or "commentId" (a private reply)',
+      );
+    }
     const channel = deps.channels().find((c) => c.id === channelId);
     if (!channel) return replyError(reply, 404, 'channel_not_found', `No channel "${channelId}"`);
     try {
-      const queued = await queueSend(deps.db, channel, { to, content, humanAgent, replyTo }, deps.now());
+      const queued = await queueSend(
+        deps.db,
+        channel,
+        { to, commentId, content, humanAgent, replyTo },
+        deps.now(),
+      );
       deps.queued();
       if (!queued.messageId) {
         return reply.code(202).send({ id: queued.outboxId, type: queued.content.type, status: 'queued' });

@@ -226,6 +226,33 @@ function statements(sqlite: DatabaseSync) {
         })
         .onConflict((oc) => oc.column('id').doNothing()),
     ),
+    insertComment: prepare<{
+      id: string;
+      channelId: string;
+      commentId: string;
+      igsid: string | null;
+      username: string | null;
+      text: string | null;
+      mediaId: string | null;
+      parentId: string | null;
+      at: number;
+    }>(
+      sqlite,
+      db
+        .insertInto('comments')
+        .values({
+          id,
+          channelId: p('channelId'),
+          commentId: p('commentId'),
+          igsid: p('igsid'),
+          username: p('username'),
+          text: p('text'),
+          mediaId: p('mediaId'),
+          parentId: p('parentId'),
+          createdAt: at,
+        })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    ),
     sentByIgdm: prepare<{ channelId: string; mid: string }>(
       sqlite,
       db
@@ -357,6 +384,20 @@ export class Applier {
 
   /** Applies one domain event; returns the conversation it changed, if any. */
   applyEvent(channelId: string, event: DomainEvent, eventKey: string): string | null {
+    if (event.kind === 'comment') {
+      this.#q.insertComment.run({
+        id: hashId('cmt', channelId, event.commentId),
+        channelId,
+        commentId: event.commentId,
+        igsid: event.igsid,
+        username: event.fromUsername ?? null,
+        text: event.text ?? null,
+        mediaId: event.mediaId ?? null,
+        parentId: event.parentId ?? null,
+        at: event.timestamp,
+      });
+      return null;
+    }
     // Comments, mentions, insights, handover and unknown events are kept in the event log only (for now).
     if (!CONVERSATION_KINDS.has(event.kind)) return null;
     const igsid = event.igsid;

@@ -1,26 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { messagePolicy, type PolicyRefusal } from '../meta/policy.ts';
-import { type Content, isSenderAction, parseContent, sendBody } from '../meta/send.ts';
+import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/policy.ts';
+import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
 import type { Database } from '../store/schema.ts';
-import { conversationIdOf } from './apply.ts';
+import { contactIdOf, conversationIdOf } from './apply.ts';
 
 // Queueing a send: the content is checked against Meta's limits and the policy, then the message
 // and its outbox row are written in one transaction. Nothing touches the network here; the sender
 // (sender.ts) sends what the outbox holds, once.
 
 export class PolicyError extends Error {
-  readonly reason: PolicyRefusal;
-  constructor(reason: PolicyRefusal, message: string) {
+  readonly reason: PolicyRefusal | 'unknown_comment';
+  constructor(reason: PolicyRefusal | 'unknown_comment', message: string) {
     super(message);
     this.reason = reason;
   }
 }
 
 export interface SendRequest {
-  /** The customer's IGSID. */
-  to: string;
+  /** The customer's IGSID (or commentId, for a private reply). */
+  to?: string;
+  /** A private reply to this comment: once per comment, within 7 days of it. */
+  commentId?: string;
   content: unknown;
   /** A person typed this (an agent): it may go out with HUMAN_AGENT between 24 h and 7 days. */
   humanAgent?: boolean;
@@ -39,6 +41,79 @@ export interface Queued {
 
 const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('base64url')}`;
 
+interface Addressed {
+  body: SendBody;
+  /** The customer's IGSID, when known (a comment's author may be unknown). */
+  igsid: string | null;
+}
+
+/** A message to a customer: the 24-hour window, HUMAN_AGENT for people up to 7 days, no cold outreach. */
+async function toCustomer(
+  db: Kysely<Database>,
+  channel: Channel,
+  req: SendRequest,
+  content: Content,
+  now: number,
+): Promise<Addressed> {
+  const igsid = req.to ?? '';
+  const conversation = await db
+    .selectFrom('conversations')
+    .select('lastInboundAt')
+    .where('id', '=', conversationIdOf(channel.id, igsid))
+    .executeTakeFirst();
+  const decision = messagePolicy({
+    lastInboundAt: conversation?.lastInboundAt == null ? null : Number(conversation.lastInboundAt),
+    human: req.humanAgent === true,
+    now,
+  });
+  if (!decision.allowed) throw new PolicyError(decision.reason, decision.message);
+  if (isSenderAction(content) && decision.tag) {
+    throw new PolicyError(
+      'outside_window',
+      `${content.type} can only be sent within 24 hours of the customer's last message`,
+    );
+  }
+  const humanAgent = decision.tag === 'HUMAN_AGENT';
+  return { body: sendBody({ id: igsid }, content, { replyTo: req.replyTo, humanAgent }), igsid };
+}
+
+/** A private reply: one per comment igdm has seen, within 7 days of the comment. */
+async function toComment(
+  db: Kysely<Database>,
+  channel: Channel,
+  req: SendRequest,
+  content: Content,
+  now: number,
+): Promise<Addressed> {
+  const commentId = req.commentId ?? '';
+  const comment = await db
+    .selectFrom('comments')
+    .select(['createdAt', 'igsid'])
+    .where('channelId', '=', channel.id)
+    .where('commentId', '=', commentId)
+    .executeTakeFirst();
+  if (!comment) {
+    throw new PolicyError(
+      'unknown_comment',
+      `No comment "${commentId}" has reached igdm (subscribe to the comments field)`,
+    );
+  }
+  const earlier = await db
+    .selectFrom('outbox')
+    .select('id')
+    .where('channelId', '=', channel.id)
+    .where('recipient', '=', JSON.stringify({ comment_id: commentId }))
+    .where('status', '!=', 'failed')
+    .executeTakeFirst();
+  const decision = privateReplyPolicy({
+    commentedAt: Number(comment.createdAt),
+    alreadyReplied: !!earlier,
+    now,
+  });
+  if (!decision.allowed) throw new PolicyError(decision.reason, decision.message);
+  return { body: sendBody({ commentId }, content, { replyTo: req.replyTo }), igsid: comment.igsid };
+}
+
 /** Validates, applies the policy and queues; throws SendValidationError or PolicyError. */
 export async function queueSend(
   db: Kysely<Database>,
@@ -47,29 +122,10 @@ export async function queueSend(
   now = Date.now(),
 ): Promise<Queued> {
   const content = parseContent(req.content);
-  const conversationId = conversationIdOf(channel.id, req.to);
-  const conversation = await db
-    .selectFrom('conversations')
-    .select(['id', 'lastInboundAt'])
-    .where('id', '=', conversationId)
-    .executeTakeFirst();
-  const decision = messagePolicy({
-    lastInboundAt: conversation?.lastInboundAt == null ? null : Number(conversation.lastInboundAt),
-    human: req.humanAgent === true,
-    now,
-  });
-  if (!decision.allowed) throw new PolicyError(decision.reason, decision.message);
-  const action = isSenderAction(content);
-  if (action && decision.tag) {
-    throw new PolicyError(
-      'outside_window',
-      `${content.type} can only be sent within 24 hours of the customer's last message`,
-    );
-  }
-  const body = sendBody({ id: req.to }, content, {
-    replyTo: req.replyTo,
-    humanAgent: decision.tag === 'HUMAN_AGENT',
-  });
+  const { body, igsid } =
+    req.commentId === undefined
+      ? await toCustomer(db, channel, req, content, now)
+      : await toComment(db, channel, req, content, now);
 
   if (req.causedBy) {
     const earlier = await db
@@ -80,10 +136,46 @@ export async function queueSend(
     if (earlier) return { messageId: earlier.messageId, outboxId: earlier.id, content };
   }
 
-  const messageId = action ? null : newId('msg');
+  const conversationId = igsid ? conversationIdOf(channel.id, igsid) : null;
+  const messageId = isSenderAction(content) || !conversationId ? null : newId('msg');
   const outboxId = newId('out');
   await db.transaction().execute(async (trx) => {
-    if (messageId) {
+    if (messageId && conversationId && igsid) {
+      // A private reply may open a conversation with someone who never wrote: it shows there. (For a
+      // customer, the policy has already found the conversation.)
+      const contactId = contactIdOf(channel.id, igsid);
+      await trx
+        .insertInto('contacts')
+        .values({
+          id: contactId,
+          channelId: channel.id,
+          igsid,
+          username: null,
+          name: null,
+          profilePic: null,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      await trx
+        .insertInto('conversations')
+        .values({
+          id: conversationId,
+          channelId: channel.id,
+          igsid,
+          contactId,
+          status: 'open',
+          threadOwner: 'bot',
+          lastInboundAt: null,
+          lastMessageAt: now,
+          readUpTo: null,
+          readAt: null,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
       const message = body.message as { text?: string; attachment?: unknown };
       await trx
         .insertInto('messages')

@@ -152,6 +152,20 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           db,
         );
         await db.schema.alterTable('messages').addColumn('error', 'text').execute();
+        // Comments on the account's posts: a private reply may answer each once, within 7 days.
+        await db.schema
+          .createTable('comments')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('channel_id', 'text', (c) => c.notNull().references('channels.id'))
+          .addColumn('comment_id', 'text', (c) => c.notNull())
+          .addColumn('igsid', 'text')
+          .addColumn('username', 'text')
+          .addColumn('text', 'text')
+          .addColumn('media_id', 'text')
+          .addColumn('parent_id', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addUniqueConstraint('comments_channel_comment', ['channel_id', 'comment_id'])
+          .execute();
         // When the contact's profile was last asked of Meta (it is refreshed daily).
         await db.schema.alterTable('contacts').addColumn('profile_checked_at', 'bigint').execute();
       },

@@ -116,6 +116,19 @@ export interface OutboxTable {
   sentAt: number | null;
 }
 
+export interface CommentTable {
+  id: string;
+  channelId: string;
+  /** Meta's comment id (recipient.comment_id of a private reply). */
+  commentId: string;
+  igsid: string | null;
+  username: string | null;
+  text: string | null;
+  mediaId: string | null;
+  parentId: string | null;
+  createdAt: number;
+}
+
 export interface SettingTable {
   key: string;
   value: string;
@@ -128,5 +141,6 @@ export interface Database {
   conversations: ConversationTable;
   messages: MessageTable;
   outbox: OutboxTable;
+  comments: CommentTable;
   settings: SettingTable;
 }
