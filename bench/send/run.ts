@@ -255,7 +255,11 @@ interface RunResult {
   spanS: number;
   /** delivered / span. */
   ratePerSpan: number;
-  /** delivered / (span + 1 s): a burst of N at L/s fills N/L whole one-second windows. */
+  /**
+   * The sustained rate: sends from the first of the first window to the first of the last window,
+   * (N − L) / (t[N − L] − t[0]) for a limit of L/s. (N / (span + 1 s) would assume each window's sends
+   * arrive at once; sent one after another, the last window's spread lowers it by ~4 % at 50/s.)
+   */
   ratePerWindows: number;
   maxIn1s: number;
   latencyMs: { p50: number; p99: number; max: number };
@@ -383,7 +387,12 @@ async function runScenario(scenario: Scenario): Promise<RunResult> {
     result.delivered = times.length;
     result.spanS = times.length > 1 ? (times.at(-1)! - times[0]!) / 1000 : 0;
     result.ratePerSpan = result.spanS > 0 ? times.length / result.spanS : Number.NaN;
-    result.ratePerWindows = times.length / (result.spanS + 1);
+    const perWindow = Math.min(scenario.rate, SANDBOX_SEND_LIMIT);
+    const lastWindowStart = times.length - perWindow;
+    result.ratePerWindows =
+      scenario.enforced && lastWindowStart > 0
+        ? lastWindowStart / ((times[lastWindowStart]! - times[0]!) / 1000)
+        : result.ratePerSpan;
     result.maxIn1s = maxInWindow(times);
     const latencies = [...sentAt]
       .map(([i, at]) => at - queuedAt.get(i)!)
@@ -398,7 +407,8 @@ async function runScenario(scenario: Scenario): Promise<RunResult> {
     result.ratio = result.ratePerWindows / effective;
     result.windowRatio = result.maxIn1s / effective;
     if (scenario.enforced) {
-      result.holds = result.maxIn1s <= scenario.rate && result.maxIn1s >= scenario.rate * 0.98;
+      // Never over the limit in any 1 s window, and a sustained rate within 2 % of it.
+      result.holds = result.maxIn1s <= scenario.rate && Math.abs(result.ratio - 1) <= 0.02;
     }
     result.ok = result.delivered === result.queued && result.queueErrors === 0;
     if (!result.ok) result.error = `${result.delivered} of ${scenario.messages} delivered`;
@@ -450,7 +460,7 @@ const HEAD = [
   '429s',
   'span (s)',
   'sent/span (/s)',
-  'sent/(span+1 s) (/s)',
+  'sustained (/s)',
   'max in 1 s',
   'achieved / configured',
   'queue→sent p50 / p99 (ms)',
@@ -503,8 +513,10 @@ function markdown(report: Report): string {
       `simulated customers write first; the burst is queued by POST /v1/messages from ${o.connections} ` +
       'connections; send times are those the sandbox recorded on arrival (GET /sandbox/outbox). ' +
       `In the lifted run both igdm's limit and the sandbox's (SANDBOX_SEND_PER_SECOND) are ${SANDBOX_SEND_LIMIT}/s.`,
-    '- Achieved = sent / (last − first + 1 s): a burst of N at L/s fills N/L one-second windows. ' +
-      '"max in 1 s" is the most sends the sandbox saw in any window (t − 1 s, t].',
+    '- Sustained = (N − L) / (t[N − L] − t[0]) for a limit of L/s: from the first send of the first ' +
+      'one-second window to the first of the last. "Max in 1 s" is the most sends the sandbox saw in any ' +
+      'window (t − 1 s, t]. A limited run holds when no window exceeds the limit and the sustained rate ' +
+      'is within 2 % of it.',
     '',
     `| ${HEAD.join(' | ')} |`,
     `|${HEAD.map((_, i) => (i === 0 || i === HEAD.length - 1 ? '---' : '---:')).join('|')}|`,
