@@ -6,22 +6,13 @@
 //   BENCH_ONLY=bare,express BENCH_DURATION=5 npm run bench:ingest
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Instance as AutocannonInstance, type RequestParams } from 'autocannon';
+import { envNumber, fixed, freePort, machine, nodeBinary, textTable } from '../support.ts';
 import { ACCOUNT_ID, WebhookFeed } from './payloads.ts';
 import { type RawLoadResult, runRawLoad } from './raw-load.ts';
 
@@ -36,17 +27,6 @@ type ServerName = (typeof SERVER_NAMES)[number];
 const TARGETS = { overBare: 0.85, overExpress: 5, halfP99Ms: 10, rssMB: 200 };
 
 // ---------------------------------------------------------------- options
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return value;
-}
 
 function selectedServers(): ServerName[] {
   const raw = process.env['BENCH_ONLY'];
@@ -126,22 +106,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 
 /** The Node binary that runs the repository (24, pinned in node_modules), not the `npx` wrapper. */
-function nodeBinary(): string {
-  const pinned = path.join(ROOT, 'node_modules', '.bin', 'node');
-  return existsSync(pinned) ? pinned : process.execPath;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function startChild(name: ServerName, args: string[], env: Record<string, string>): Child {
   const base: Record<string, string> = {};
@@ -616,23 +580,6 @@ function directoryBytes(dir: string): number {
 
 // ---------------------------------------------------------------- report
 
-function machine() {
-  let cpu = os.cpus()[0]?.model ?? 'unknown';
-  try {
-    const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (model?.[1] !== undefined) cpu = model[1].trim();
-  } catch {
-    // Not Linux.
-  }
-  return {
-    cpu,
-    cores: os.availableParallelism(),
-    ramGiB: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
-    node: process.version,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-  };
-}
-
 function commandLine(): string {
   const set = [
     'BENCH_ONLY',
@@ -646,9 +593,6 @@ function commandLine(): string {
     .map((name) => `${name}=${process.env[name]}`);
   return [...set, 'npm run bench:ingest'].join(' ');
 }
-
-const fixed = (value: number | undefined, digits: number): string =>
-  value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
 
 interface Target {
   name: string;
@@ -726,14 +670,6 @@ const HEAD = [
   'errors + non-2xx',
   'run',
 ];
-
-function textTable(rows: string[][]): string {
-  const widths = HEAD.map((head, i) =>
-    Math.max(head.length, ...rows.map((cells) => (cells[i] ?? '').length)),
-  );
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
-  return [line(HEAD), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
-}
 
 function markdown(report: Report): string {
   const m = report.machine;
@@ -820,7 +756,7 @@ async function main(): Promise<number> {
   const file = path.join(resultsDir, `ingest-${stamp}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
 
-  const out: string[] = ['', textTable(results.map(row)), ''];
+  const out: string[] = ['', textTable(HEAD, results.map(row)), ''];
   for (const target of report.targets.filter((t) => t.value !== undefined)) {
     out.push(
       `${target.name}: ${fixed(target.value, 2)} (target ${target.limit}) ${target.holds ? 'holds' : 'FAILS'}`,

@@ -5,11 +5,11 @@
 //   npm run bench:send
 //   BENCH_SEND_CUSTOMERS=20 npm run bench:send
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { envNumber, fixed, freePort, machine, nodeBinary, textTable } from '../support.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -17,17 +17,6 @@ const HOST = '127.0.0.1';
 const API_KEY = 'bench-key-0123456789abcdef'; // igdm wants at least 16 characters
 /** The sandbox's own Send API limit in the lifted run (SANDBOX_SEND_PER_SECOND): out of the way. */
 const SANDBOX_SEND_LIMIT = 100_000;
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`${name} must be a positive number, got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return value;
-}
 
 const options = {
   customers: Math.round(envNumber('BENCH_SEND_CUSTOMERS', 50)),
@@ -87,23 +76,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     log(`${signal}: stopping`);
     process.exit(130);
-  });
-}
-
-function nodeBinary(): string {
-  const pinned = path.join(ROOT, 'node_modules', '.bin', 'node');
-  return existsSync(pinned) ? pinned : process.execPath;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
   });
 }
 
@@ -426,32 +398,12 @@ async function runScenario(scenario: Scenario): Promise<RunResult> {
 
 // ---------------------------------------------------------------- report
 
-function machine() {
-  let cpu = os.cpus()[0]?.model ?? 'unknown';
-  try {
-    const model = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    if (model?.[1] !== undefined) cpu = model[1].trim();
-  } catch {
-    // Not Linux.
-  }
-  return {
-    cpu,
-    cores: os.availableParallelism(),
-    ramGiB: Number((os.totalmem() / 1024 ** 3).toFixed(1)),
-    node: process.version,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-  };
-}
-
 function commandLine(): string {
   const set = ['BENCH_SEND_CUSTOMERS', 'BENCH_SEND_CONNECTIONS', 'BENCH_SEND_LIFTED', 'BENCH_SEND_TIMEOUT']
     .filter((name) => (process.env[name] ?? '') !== '')
     .map((name) => `${name}=${process.env[name]}`);
   return [...set, 'npm run bench:send'].join(' ');
 }
-
-const fixed = (value: number | undefined, digits: number): string =>
-  value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
 
 const HEAD = [
   'run',
@@ -483,14 +435,6 @@ function row(r: RunResult): string[] {
     `${fixed(r.latencyMs.p50, 0)} / ${fixed(r.latencyMs.p99, 0)}`,
     verdict,
   ];
-}
-
-function textTable(rows: string[][]): string {
-  const widths = HEAD.map((head, i) =>
-    Math.max(head.length, ...rows.map((cells) => (cells[i] ?? '').length)),
-  );
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
-  return [line(HEAD), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
 }
 
 interface Report {
@@ -548,7 +492,7 @@ async function main(): Promise<number> {
   const file = path.join(resultsDir, `send-${stamp}.json`);
   writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
 
-  const out = ['', textTable(runs.map(row)), ''];
+  const out = ['', textTable(HEAD, runs.map(row)), ''];
   for (const r of runs) {
     if (!r.ok) out.push(`FAILED ${r.scenario.name}: ${r.error}`);
     if (r.holds === false)
