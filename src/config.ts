@@ -39,6 +39,8 @@ export interface Config {
   rateLimits: RateLimits;
   /** The limits the sandbox enforces as Meta would (sandbox mode only). */
   sandboxRates: { sendPerSecond: number; mediaPerSecond: number };
+  /** How long a Send API call may take before it counts as failed (and is retried). */
+  graphTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -98,6 +100,7 @@ export function loadConfig(env: Env = process.env): Config {
     perHour: rate('IGDM_RATE_PER_HOUR'),
     perRecipientPerDay: rate('IGDM_RATE_PER_RECIPIENT_PER_DAY'),
   };
+  const graphTimeoutMs = rate('IGDM_GRAPH_TIMEOUT_MS', 10_000)!;
   const sandboxRates = {
     sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
     mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
@@ -115,6 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
     channel,
     rateLimits,
     sandboxRates,
+    graphTimeoutMs,
   };
 }
 

@@ -113,6 +113,7 @@ export async function startService(
     limiter: new RateLimiter(config.rateLimits),
     log,
     now,
+    graphTimeoutMs: config.graphTimeoutMs,
     onHealth: (id, health) => {
       log.warn({ channel: id, health }, 'channel health changed');
       setChannelStatus(store.db, id, health).catch((err) =>
