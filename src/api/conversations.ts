@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
+import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
 import type { ContactTable, ConversationTable, Database, MessageTable } from '../store/schema.ts';
 import { replyError } from './errors.ts';
 
 // Read API: conversations, newest activity first, and the messages of one conversation.
 
-const WINDOW_MS = 24 * 60 * 60 * 1000;
+const WINDOW_MS = STANDARD_WINDOW_MS;
 /** ISO time, or null for a time a Date cannot hold (Meta's timestamps are not trusted blindly). */
 const iso = (ms: number | null) => {
   const d = new Date(Number(ms));
@@ -36,6 +37,7 @@ export function conversationView(
 ) {
   const lastInbound = c.lastInboundAt === null ? null : Number(c.lastInboundAt);
   const closes = lastInbound === null ? null : lastInbound + WINDOW_MS;
+  const humanCloses = lastInbound === null ? null : lastInbound + HUMAN_AGENT_WINDOW_MS;
   return {
     id: c.id,
     channelId: c.channelId,
@@ -48,10 +50,14 @@ export function conversationView(
     },
     status: c.status,
     threadOwner: c.threadOwner,
+    intent: c.intent,
+    tags: JSON.parse(c.tags) as string[],
     lastInboundAt: iso(lastInbound),
     lastMessageAt: iso(c.lastMessageAt),
     windowClosesAt: iso(closes),
     windowOpen: closes !== null && closes > now,
+    /** Until when a human agent may still answer (with HUMAN_AGENT). */
+    humanWindowClosesAt: iso(humanCloses),
     createdAt: iso(c.createdAt),
     updatedAt: iso(c.updatedAt),
   };
@@ -125,14 +131,60 @@ export async function conversationRoutes(app: FastifyInstance, db: Kysely<Databa
     };
   });
 
-  app.get<{ Params: { id: string } }>('/v1/conversations/:id', async (req, reply) => {
-    const row = await db
+  const findView = (id: string) =>
+    db
       .selectFrom('conversations as c')
       .leftJoin('contacts as ct', 'ct.id', 'c.contactId')
       .selectAll('c')
       .select(['ct.username', 'ct.name', 'ct.profilePic'])
-      .where('c.id', '=', req.params.id)
+      .where('c.id', '=', id)
       .executeTakeFirst();
+
+  // Who answers: the bot (automation) or a human (the inbox, or the Instagram app).
+  const Handover = z.strictObject({ to: z.enum(['human', 'bot']) });
+  app.post<{ Params: { id: string } }>('/v1/conversations/:id/handover', async (req, reply) => {
+    const body = Handover.safeParse(req.body);
+    if (!body.success) return replyError(reply, 400, 'invalid_request', z.prettifyError(body.error));
+    const done = await db
+      .updateTable('conversations')
+      .set({ threadOwner: body.data.to, updatedAt: Date.now() })
+      .where('id', '=', req.params.id)
+      .executeTakeFirst();
+    if (Number(done.numUpdatedRows) === 0) {
+      return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
+    }
+    const row = (await findView(req.params.id))!;
+    return conversationView(row, row);
+  });
+
+  const Change = z
+    .strictObject({
+      status: z.enum(['open', 'pending', 'resolved']).optional(),
+      tags: z.array(z.string().trim().min(1).max(64)).max(50).optional(),
+    })
+    .refine((c) => c.status !== undefined || c.tags !== undefined, 'give status or tags');
+  app.patch<{ Params: { id: string } }>('/v1/conversations/:id', async (req, reply) => {
+    const body = Change.safeParse(req.body);
+    if (!body.success) return replyError(reply, 400, 'invalid_request', z.prettifyError(body.error));
+    const { status, tags } = body.data;
+    const done = await db
+      .updateTable('conversations')
+      .set({
+        updatedAt: Date.now(),
+        ...(status && { status }),
+        ...(tags && { tags: JSON.stringify([...new Set(tags)]) }),
+      })
+      .where('id', '=', req.params.id)
+      .executeTakeFirst();
+    if (Number(done.numUpdatedRows) === 0) {
+      return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
+    }
+    const row = (await findView(req.params.id))!;
+    return conversationView(row, row);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/conversations/:id', async (req, reply) => {
+    const row = await findView(req.params.id);
     if (!row) return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
     return conversationView(row, row);
   });

@@ -170,6 +170,16 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.alterTable('contacts').addColumn('profile_checked_at', 'bigint').execute();
       },
     },
+    '0003_conversation_state': {
+      async up(db: Kysely<unknown>) {
+        // What the conversation is about (enquiry, order, collab, support, general) and its tags.
+        await db.schema.alterTable('conversations').addColumn('intent', 'text').execute();
+        await db.schema
+          .alterTable('conversations')
+          .addColumn('tags', 'text', (c) => c.notNull().defaultTo('[]'))
+          .execute();
+      },
+    },
   };
 }
 

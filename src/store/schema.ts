@@ -62,6 +62,10 @@ export interface ConversationTable {
   readUpTo: number | null;
   /** When the customer last read. */
   readAt: number | null;
+  /** enquiry, order, collab, support or general, once classified. */
+  intent: string | null;
+  /** Tags, as a JSON array of strings. */
+  tags: Generated<string>;
   createdAt: number;
   updatedAt: number;
 }
