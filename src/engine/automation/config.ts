@@ -84,7 +84,8 @@ const text = z.string().refine((s) => s.trim() !== '', 'must not be empty');
 const oneOrMany = <T extends z.ZodType>(item: T) =>
   z.union([item, z.array(item).min(1, 'must have at least 1 item')]);
 
-const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+/** A `{{name}}` in a reply's text: the one syntax for validating (here) and filling (rules.ts). */
+export const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
 function regexProblem(source: string): string | null {
   try {

@@ -1,6 +1,6 @@
 import type { DomainEvent } from '../../meta/events.ts';
 import { type Content, LIMITS, parseContent } from '../../meta/send.ts';
-import type { AutomationConfig, Placeholder, Rule, Trigger } from './config.ts';
+import { type AutomationConfig, PLACEHOLDER, type Placeholder, type Rule, type Trigger } from './config.ts';
 
 // Which rule answers an inbound event, and the reply it sends. Pure: the engine gathers the facts
 // (first message? intent? the contact's names) and acts on the match.
@@ -85,11 +85,10 @@ function triggers(when: Trigger, f: Facts): boolean {
   }
 }
 
-const PLACEHOLDER = /\{\{\s*(username|name|text)\s*\}\}/g;
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 const fill = (template: string, vars: ReplyVars) =>
-  template.replace(PLACEHOLDER, (_, key: Placeholder) => vars[key]);
+  template.replace(PLACEHOLDER, (whole, key: string) => (key in vars ? vars[key as Placeholder] : whole));
 
 /** The longest prefix of `s` (whole code points) whose size fits `max`. */
 function cut(s: string, max: number, size: (s: string) => number): string {
