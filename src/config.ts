@@ -41,6 +41,10 @@ export interface Config {
   sandboxRates: { sendPerSecond: number; mediaPerSecond: number };
   /** How long a Send API call may take before it counts as failed (and is retried). */
   graphTimeoutMs: number;
+  /** How long a send interrupted by a crash waits for its echo before it is sent again. */
+  echoGraceMs: number;
+  /** Conversation routing: the app that takes a conversation handed to a human (e.g. an inbox app). */
+  handoverAppId: string | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -101,6 +105,10 @@ export function loadConfig(env: Env = process.env): Config {
     perRecipientPerDay: rate('IGDM_RATE_PER_RECIPIENT_PER_DAY'),
   };
   const graphTimeoutMs = rate('IGDM_GRAPH_TIMEOUT_MS', 10_000)!;
+  const echoGraceMs = rate('IGDM_ECHO_GRACE_MS', 20_000)!;
+  const handoverAppId = pick(env, 'IGDM_HANDOVER_APP_ID')?.value ?? null;
+  if (handoverAppId && !/^\d+$/.test(handoverAppId))
+    problems.push(`IGDM_HANDOVER_APP_ID must be a numeric Meta app id, got "${handoverAppId}"`);
   const sandboxRates = {
     sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
     mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
@@ -119,6 +127,8 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimits,
     sandboxRates,
     graphTimeoutMs,
+    echoGraceMs,
+    handoverAppId,
   };
 }
 

@@ -114,6 +114,7 @@ export async function startService(
     log,
     now,
     graphTimeoutMs: config.graphTimeoutMs,
+    echoGraceMs: config.echoGraceMs,
     onHealth: (id, health) => {
       log.warn({ channel: id, health }, 'channel health changed');
       setChannelStatus(store.db, id, health).catch((err) =>
@@ -121,6 +122,7 @@ export async function startService(
       );
     },
   });
+  writer.on('applied', () => sender.echoesArrived());
   const app = await buildApp({
     store,
     writer,

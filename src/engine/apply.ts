@@ -63,6 +63,7 @@ type MessageArgs = {
   referral: string | null;
   status: string;
   isEcho: number;
+  author: string | null;
   at: number;
   now: number;
 };
@@ -87,6 +88,7 @@ function statements(sqlite: DatabaseSync) {
     reactions: '[]',
     status: p<string>('status'),
     isEcho: p<number>('isEcho'),
+    author: p<string | null>('author'),
     editedAt: null,
     deletedAt: null,
     seenAt: null,
@@ -188,6 +190,7 @@ function statements(sqlite: DatabaseSync) {
             payload: eb.ref('excluded.payload'),
             referral: eb.ref('excluded.referral'),
             isEcho: eb.ref('excluded.isEcho'),
+            author: sql<string | null>`coalesce(messages.author, excluded.author)`,
             createdAt: eb.ref('excluded.createdAt'),
             updatedAt: eb.ref('excluded.updatedAt'),
             status: sql<string>`case when messages.type = 'unknown' then excluded.status else messages.status end`,
@@ -207,6 +210,7 @@ function statements(sqlite: DatabaseSync) {
         | 'referral'
         | 'status'
         | 'isEcho'
+        | 'author'
       >
     >(
       sqlite,
@@ -223,6 +227,7 @@ function statements(sqlite: DatabaseSync) {
           referral: null,
           status: 'received',
           isEcho: 0,
+          author: null,
         })
         .onConflict((oc) => oc.column('id').doNothing()),
     ),
@@ -438,6 +443,7 @@ export class Applier {
           direction: 'inbound',
           status: 'received',
           isEcho: 0,
+          author: 'customer',
         });
         touch(true);
         break;
@@ -451,6 +457,7 @@ export class Applier {
           direction: 'outbound',
           status: 'sent',
           isEcho: 1,
+          author: null, // igdm's own message has its author; another's is decided by the engine
         });
         touch(false);
         this.#markSeen(conversationId, now);
@@ -467,6 +474,7 @@ export class Applier {
           direction: 'inbound',
           status: 'received',
           isEcho: 0,
+          author: 'customer',
         });
         touch(true);
         break;

@@ -30,6 +30,9 @@ export interface SendRequest {
   replyTo?: string;
   /** What caused the send (an event key and a rule): a second request with the same cause is the first. */
   causedBy?: string;
+  /** Who wrote it: bot (automation), human (an agent), api (another system). Default: human when
+   * humanAgent is set, else api. */
+  author?: 'bot' | 'human' | 'api';
 }
 
 export interface Queued {
@@ -198,6 +201,7 @@ export async function queueSend(
           deletedAt: null,
           seenAt: null,
           error: null,
+          author: req.author ?? (req.humanAgent ? 'human' : 'api'),
           createdAt: now,
           updatedAt: now,
         })

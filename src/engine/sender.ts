@@ -37,6 +37,8 @@ export interface SenderDeps {
   /** Called when a channel's health changes, to persist and show it. */
   onHealth?: (channelId: string, health: ChannelHealth) => void;
   graphTimeoutMs?: number;
+  /** How long an interrupted send waits for its echo before it is sent again. */
+  echoGraceMs?: number;
 }
 
 type Row = Pick<
@@ -69,6 +71,9 @@ export class Sender {
       .execute();
     this.wake();
   }
+
+  /** Echoes were applied: interrupted sends may be settled now. */
+  echoesArrived(): void {}
 
   /** Something was queued: look at the outbox now. */
   wake(): void {

@@ -180,6 +180,61 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0004_engine': {
+      async up(db: Kysely<unknown>) {
+        // The embedded queue (src/queue/embedded.ts): one row per unit of work. Only the oldest
+        // unfinished job of a key (a conversation) can be claimed, so one conversation's work runs
+        // one at a time, in Meta's order.
+        await db.schema
+          .createTable('jobs')
+          .addColumn('id', kind === 'sqlite' ? 'integer' : 'bigint', (c) =>
+            kind === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedAlwaysAsIdentity(),
+          )
+          .addColumn('queue', 'text', (c) => c.notNull())
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('order_at', 'bigint', (c) => c.notNull())
+          .addColumn('dedup_key', 'text', (c) => c.notNull().unique())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('run_at', 'bigint', (c) => c.notNull())
+          .addColumn('locked_until', 'bigint')
+          .addColumn('error', 'text')
+          .addColumn('result', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('finished_at', 'bigint')
+          .execute();
+        await sql`create index jobs_unfinished on jobs (queue, key, order_at, id) where status in ('ready', 'active')`.execute(
+          db,
+        );
+        await sql`create index jobs_due on jobs (queue, run_at) where status = 'ready'`.execute(db);
+        await sql`create index jobs_finished on jobs (status, finished_at) where status in ('done', 'dead')`.execute(
+          db,
+        );
+        // Who wrote a message: customer, bot (automation), human (an agent, or the Instagram app),
+        // api (a system through /v1 without humanAgent).
+        await db.schema.alterTable('messages').addColumn('author', 'text').execute();
+        // Story mentions: who mentioned the account in which story, and whether igdm thanked them.
+        await db.schema
+          .createTable('story_mentions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('channel_id', 'text', (c) => c.notNull().references('channels.id'))
+          .addColumn('conversation_id', 'text', (c) => c.notNull())
+          .addColumn('igsid', 'text', (c) => c.notNull())
+          .addColumn('mid', 'text', (c) => c.notNull())
+          .addColumn('story_id', 'text')
+          .addColumn('media_url', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('story_mentions_conversation')
+          .on('story_mentions')
+          .columns(['conversation_id', 'created_at'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -92,6 +92,8 @@ export interface MessageTable {
   seenAt: number | null;
   /** Why a message igdm sent failed: { reason, message, code?, subcode? }, as JSON. */
   error: string | null;
+  /** customer, bot, human (an agent or the Instagram app) or api; null on rows from before 0004. */
+  author: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -108,7 +110,8 @@ export interface OutboxTable {
   /** The Send API body, as JSON. */
   body: string;
   human: number;
-  status: 'queued' | 'sending' | 'sent' | 'failed';
+  /** `unconfirmed`: a send interrupted between Meta's answer and igdm's record, settled by its echo. */
+  status: 'queued' | 'sending' | 'unconfirmed' | 'sent' | 'failed';
   attempts: number;
   nextAttemptAt: number;
   mid: string | null;
@@ -133,6 +136,45 @@ export interface CommentTable {
   createdAt: number;
 }
 
+export type JobStatus = 'ready' | 'active' | 'done' | 'dead';
+
+export interface JobTable {
+  id: Generated<number>;
+  queue: string;
+  /** Jobs of one key run one at a time, in order_at order. */
+  key: string;
+  orderAt: number;
+  /** A second job with the same key is the first. */
+  dedupKey: string;
+  payload: string;
+  status: JobStatus;
+  attempts: number;
+  runAt: number;
+  /** An active job whose lease ran out belongs to a process that died: it is claimed again. */
+  lockedUntil: number | null;
+  /** The last failure. */
+  error: string | null;
+  /** What the job did, as JSON. */
+  result: string | null;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+}
+
+export interface StoryMentionTable {
+  id: string;
+  channelId: string;
+  conversationId: string;
+  igsid: string;
+  mid: string;
+  /** The story's id, from the Graph API's story lookup. */
+  storyId: string | null;
+  /** The story's CDN URL (from the webhook or the lookup); it expires with the story. */
+  mediaUrl: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface SettingTable {
   key: string;
   value: string;
@@ -146,5 +188,7 @@ export interface Database {
   messages: MessageTable;
   outbox: OutboxTable;
   comments: CommentTable;
+  jobs: JobTable;
+  storyMentions: StoryMentionTable;
   settings: SettingTable;
 }
