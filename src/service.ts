@@ -3,11 +3,18 @@ import { dirname, join, resolve } from 'node:path';
 import { buildApp } from './api/app.ts';
 import { hashApiKey } from './api/auth.ts';
 import type { ChannelSettings, Config } from './config.ts';
+import { createAi } from './engine/ai/index.ts';
+import { ENGINE_QUEUE } from './engine/apply.ts';
+import { type AutomationConfig, loadAutomationConfig } from './engine/automation/config.ts';
+import { Engine } from './engine/engine.ts';
+import { handOver } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
 import { Sender } from './engine/sender.ts';
 import { RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
+import { EmbeddedQueue } from './queue/embedded.ts';
+import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState } from './sandbox/index.ts';
 import { type Channel, loadChannels, saveChannel, setChannelStatus } from './store/channels.ts';
 import { openStore, type Store } from './store/index.ts';
@@ -20,6 +27,8 @@ export interface Service {
   store: Store;
   writer: IngestWriter;
   sender: Sender;
+  queue: WorkQueue;
+  engine: Engine;
   /** The sandbox, when igdm runs without credentials. */
   sandbox?: SandboxState;
   /** The address the HTTP server listens on. */
@@ -71,6 +80,8 @@ async function apiKeyHash(store: Store, config: Config, log: Logger): Promise<Bu
 export interface ServiceOptions {
   /** The clock of the policy and the sender; tests move it instead of waiting days. */
   now?: () => number;
+  /** Where the AI providers read their keys and base URLs (default: process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export async function startService(
@@ -79,6 +90,14 @@ export async function startService(
   options: ServiceOptions = {},
 ): Promise<Service> {
   const now = options.now ?? Date.now;
+  // The automation file and the AI keys are checked before anything starts.
+  const automation: AutomationConfig | null = config.configPath
+    ? loadAutomationConfig(config.configPath)
+    : null;
+  const ai = createAi(
+    automation?.ai ?? { provider: 'none', timeoutMs: 10_000, intent: 'offline' },
+    options.env ?? process.env,
+  );
   const store = await openStore(config.databaseUrl);
   const box = SecretBox.fromHexOrFile(
     config.secretKey,
@@ -123,6 +142,35 @@ export async function startService(
     },
   });
   writer.on('applied', () => sender.echoesArrived());
+  // Queue delays are operational time, not the policy clock (which tests may freeze).
+  const queue = new EmbeddedQueue(store.db, { log });
+  const engine = new Engine({
+    db: store.db,
+    channels: () => channels,
+    automation,
+    ai,
+    log,
+    now,
+    queued: () => sender.wake(),
+    handoverAppId: config.handoverAppId,
+    graphTimeoutMs: config.graphTimeoutMs,
+  });
+  writer.on('applied', () => queue.wake());
+  const handoverDeps = {
+    db: store.db,
+    log,
+    now,
+    handoverAppId: config.handoverAppId,
+    graphTimeoutMs: config.graphTimeoutMs,
+  };
+  const conversationChannel = async (conversationId: string) => {
+    const c = await store.db
+      .selectFrom('conversations')
+      .select('channelId')
+      .where('id', '=', conversationId)
+      .executeTakeFirst();
+    return channels.find((ch) => ch.id === c?.channelId);
+  };
   const app = await buildApp({
     store,
     writer,
@@ -132,6 +180,11 @@ export async function startService(
     queued: () => sender.wake(),
     now,
     sandbox,
+    queue,
+    handover: (conversationId, to) =>
+      conversationChannel(conversationId).then((channel) =>
+        handOver(handoverDeps, channel, conversationId, to),
+      ),
   });
   await app.listen({ port: config.port, host: config.host });
   await sender.start();
@@ -149,15 +202,22 @@ export async function startService(
     );
   }
 
+  queue.work(ENGINE_QUEUE, engine.handle, { concurrency: 8 });
+  if (automation)
+    log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);
+
   return {
     app,
     store,
     writer,
     url: `http://127.0.0.1:${port}`,
     sender,
+    queue,
+    engine,
     sandbox,
     async close() {
       await app.close(); // stop accepting, finish in-flight requests
+      await queue.close(); // finish the jobs running; the rest wait for the next start
       await sender.stop(); // the send in flight is recorded; queued ones wait for the next start
       await writer.close(); // finish the writes handed over
       await profiles.idle();

@@ -1,6 +1,8 @@
 import Fastify, { LogController } from 'fastify';
+import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
+import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
@@ -8,6 +10,7 @@ import { requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { conversationRoutes } from './conversations.ts';
 import { replyError } from './errors.ts';
+import { jobRoutes } from './jobs.ts';
 import { messageRoutes } from './messages.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -21,6 +24,9 @@ export interface AppDeps {
   queued: () => void;
   /** The clock of the policy (tests move it). */
   now: () => number;
+  queue: WorkQueue;
+  /** Moves a conversation between the bot and humans (and Meta's thread control, when configured). */
+  handover: (conversationId: string, to: Owner) => Promise<HandoverResult>;
   /** The emulated Graph API and simulated customers, when igdm runs without credentials. */
   sandbox?: SandboxState;
 }
@@ -74,13 +80,15 @@ export async function buildApp(deps: AppDeps) {
   await app.register(webhookRoutes, { channels: deps.channels, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeyHash);
-    await conversationRoutes(v1, deps.store.db);
+    await conversationRoutes(v1, deps.store.db, deps.handover);
     await messageRoutes(v1, {
       db: deps.store.db,
       channels: deps.channels,
       queued: deps.queued,
       now: deps.now,
+      handover: deps.handover,
     });
+    await jobRoutes(v1, deps.queue);
     await channelRoutes(v1, deps.channels);
   });
   return app;

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
+import type { HandoverResult, Owner } from '../engine/handover.ts';
 import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
 import type { ContactTable, ConversationTable, Database, MessageTable } from '../store/schema.ts';
 import { replyError } from './errors.ts';
@@ -82,6 +83,8 @@ export function messageView(m: Selectable<MessageTable>) {
     status: m.status,
     error: m.error === null ? null : (JSON.parse(m.error) as unknown),
     isEcho: m.isEcho === 1,
+    /** customer, bot, human (an agent, or someone in the Instagram app) or api. */
+    author: m.author ?? (m.direction === 'inbound' ? 'customer' : null),
     editedAt: iso(m.editedAt),
     deletedAt: iso(m.deletedAt),
     seenAt: iso(m.seenAt),
@@ -89,7 +92,11 @@ export function messageView(m: Selectable<MessageTable>) {
   };
 }
 
-export async function conversationRoutes(app: FastifyInstance, db: Kysely<Database>) {
+export async function conversationRoutes(
+  app: FastifyInstance,
+  db: Kysely<Database>,
+  handover: (conversationId: string, to: Owner) => Promise<HandoverResult>,
+) {
   const ListQuery = Page.extend({
     status: z.enum(['open', 'pending', 'resolved']).optional(),
     channelId: z.string().optional(),
@@ -145,16 +152,14 @@ export async function conversationRoutes(app: FastifyInstance, db: Kysely<Databa
   app.post<{ Params: { id: string } }>('/v1/conversations/:id/handover', async (req, reply) => {
     const body = Handover.safeParse(req.body);
     if (!body.success) return replyError(reply, 400, 'invalid_request', z.prettifyError(body.error));
-    const done = await db
-      .updateTable('conversations')
-      .set({ threadOwner: body.data.to, updatedAt: Date.now() })
-      .where('id', '=', req.params.id)
-      .executeTakeFirst();
-    if (Number(done.numUpdatedRows) === 0) {
+    if (!(await findView(req.params.id)))
       return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
-    }
+    const moved = await handover(req.params.id, body.data.to);
     const row = (await findView(req.params.id))!;
-    return conversationView(row, row);
+    return {
+      ...conversationView(row, row),
+      ...(moved.routingError && { routingError: moved.routingError }),
+    };
   });
 
   const Change = z

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import { conversationIdOf } from '../engine/apply.ts';
 import { PolicyError, queueSend } from '../engine/outbox.ts';
 import { SendValidationError } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
@@ -26,6 +27,8 @@ export interface MessageDeps {
   /** Tells the sender there is work. */
   queued: () => void;
   now: () => number;
+  /** A person's reply (humanAgent) hands the conversation to humans: the bot falls silent. */
+  handover: (conversationId: string, to: 'human') => Promise<unknown>;
 }
 
 export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
@@ -53,6 +56,7 @@ export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
         deps.now(),
       );
       deps.queued();
+      if (humanAgent && to !== undefined) await deps.handover(conversationIdOf(channel.id, to), 'human');
       if (!queued.messageId) {
         return reply.code(202).send({ id: queued.outboxId, type: queued.content.type, status: 'queued' });
       }

@@ -3,6 +3,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { type Expression, sql } from 'kysely';
 import type { Attachment, DomainEvent, MessageEvent, RawEvent, RawSource } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
+import { prepareEnqueue } from '../queue/embedded.ts';
 import { kyselyOver } from '../store/index.ts';
 import { param as p, prepare } from '../store/prepared.ts';
 
@@ -318,10 +319,12 @@ function statements(sqlite: DatabaseSync) {
 export class Applier {
   readonly #sqlite: DatabaseSync;
   readonly #q: ReturnType<typeof statements>;
+  readonly #enqueue: ReturnType<typeof prepareEnqueue>;
 
   constructor(sqlite: DatabaseSync) {
     this.#sqlite = sqlite;
     this.#q = statements(sqlite);
+    this.#enqueue = prepareEnqueue(sqlite);
   }
 
   /** Applies the oldest unapplied events (by Meta's timestamp) in one transaction, within a count and a time budget. */
@@ -374,10 +377,23 @@ export class Applier {
         source: row.source as RawSource,
         payload: JSON.parse(row.payload),
       };
+      let job: { key: string; orderAt: number } | null = null;
       for (const event of normalise(raw)) {
         const id = this.applyEvent(row.channelId, event, row.dedupKey);
         if (id) touched.add(id);
+        if (!job && ENGINE_KINDS.has(event.kind) && event.igsid && event.igsid !== event.accountId)
+          job = { key: conversationIdOf(row.channelId, event.igsid), orderAt: event.timestamp };
       }
+      // The engine's work for this event, in the same transaction as its state: it is handed over
+      // exactly once, however often the event is delivered or the log replayed (the dedup key).
+      if (job)
+        this.#enqueue({
+          queue: ENGINE_QUEUE,
+          key: job.key,
+          orderAt: job.orderAt,
+          dedupKey: `engine:${row.dedupKey}`,
+          payload: { eventId: Number(row.id) },
+        });
       this.#sqlite.exec('release apply_event');
       return null;
     } catch (err) {
@@ -457,7 +473,9 @@ export class Applier {
           direction: 'outbound',
           status: 'sent',
           isEcho: 1,
-          author: null, // igdm's own message has its author; another's is decided by the engine
+          // igdm's own message keeps its author; any other was typed in the Instagram app (or sent by
+          // another app): a person's reply
+          author: 'human',
         });
         touch(false);
         this.#markSeen(conversationId, now);
@@ -532,6 +550,10 @@ export class Applier {
     this.#q.markSeen.run({ conversationId, upTo: Number(c.readUpTo), readAt: Number(c.readAt), now });
   }
 }
+
+/** The engine's queue: one job per event that automation or handover may act on. */
+export const ENGINE_QUEUE = 'engine';
+const ENGINE_KINDS = new Set(['message', 'postback', 'reaction', 'referral', 'echo', 'handover']);
 
 const CONVERSATION_KINDS = new Set([
   'message',

@@ -31,7 +31,7 @@ export const CustomerAction = z
       .max(10)
       .optional(),
     quickReplyPayload: text.optional(),
-    storyMention: z.strictObject({ url: z.url().optional() }).optional(),
+    storyMention: z.strictObject({ url: z.url().optional(), id: id.optional() }).optional(),
     storyReply: z.strictObject({ url: z.url().optional(), id: id.optional() }).optional(),
     replyTo: id.optional(),
     reaction: z
@@ -199,7 +199,7 @@ function build(
   if (a.storyMention) {
     const link = a.storyMention.url ?? cdnUrl('ig_messaging_cdn');
     message.attachments = [{ type: 'story_mention', payload: { url: link } }];
-    remembered.story = { mention: { link, id: newObjectId() } };
+    remembered.story = { mention: { link, id: a.storyMention.id ?? newObjectId() } };
   } else {
     const textValue = a.text ?? a.quickReplyPayload;
     if (textValue !== undefined) message.text = textValue;

@@ -35,7 +35,7 @@ describe('conversation state', () => {
     expect(c).toMatchObject({
       status: 'open',
       threadOwner: 'bot',
-      intent: null,
+      intent: 'general', // "hello", classified offline
       tags: [],
       lastInboundAt: new Date(at).toISOString(),
       windowClosesAt: new Date(at + 24 * 3_600_000).toISOString(),

@@ -40,7 +40,7 @@ export interface TestService extends Service {
   api(path: string, init?: RequestInit): Promise<Response>;
   /** Number of stored webhook events. */
   eventCount(): Promise<number>;
-  /** Resolves when every stored event has been applied. */
+  /** Resolves when every stored event has been applied and the engine has handled it. */
   settled(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -88,10 +88,21 @@ export async function startTestService(
           .select((eb) => eb.fn.countAll<number>().as('n'))
           .where('appliedAt', 'is', null)
           .executeTakeFirstOrThrow();
-        if (Number(r.n) === 0) return;
+        // ... and the engine has run every job that is due (delayed ones wait on their own).
+        const jobs = await service.store.db
+          .selectFrom('jobs')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where((eb) =>
+            eb.or([
+              eb('status', '=', 'active'),
+              eb.and([eb('status', '=', 'ready'), eb('runAt', '<=', Date.now())]),
+            ]),
+          )
+          .executeTakeFirstOrThrow();
+        if (Number(r.n) === 0 && Number(jobs.n) === 0) return;
         await new Promise((res) => setTimeout(res, 10));
       }
-      throw new Error('events were not applied within 5 s');
+      throw new Error('events were not applied and handled within 5 s');
     },
     async stop() {
       if (stopped) return;

@@ -46,6 +46,8 @@ export interface AiSettings {
   system?: string;
   timeoutMs: number;
   fallback?: AiFallback;
+  /** Who classifies intent: the offline classifier (default) or the provider's LLM. */
+  intent: 'offline' | 'llm';
 }
 
 export interface AutomationConfig {
@@ -179,6 +181,7 @@ const Ai = z.strictObject({
   system: text.optional(),
   timeoutMs: z.number().int('must be a whole number').positive('must be positive').default(10_000),
   fallback: Fallback.optional(),
+  intent: z.enum(['offline', 'llm']).default('offline'),
 });
 
 const FileSchema = z.strictObject({
@@ -370,8 +373,8 @@ function compile(file: FileShape): AutomationConfig {
     if (r.ai) rule.ai = true;
     return rule;
   });
-  const ai = file.ai ?? { provider: 'none', timeoutMs: 10_000 };
-  const settings: AiSettings = { provider: ai.provider, timeoutMs: ai.timeoutMs };
+  const ai = file.ai ?? { provider: 'none', timeoutMs: 10_000, intent: 'offline' };
+  const settings: AiSettings = { provider: ai.provider, timeoutMs: ai.timeoutMs, intent: ai.intent };
   if (ai.model !== undefined) settings.model = ai.model;
   if (ai.system !== undefined) settings.system = ai.system;
   if (ai.fallback)

@@ -38,6 +38,7 @@ const settings = (over: Partial<AiSettings> = {}): AiSettings => ({
   model: 'gpt-4o-mini',
   system: SYSTEM,
   timeoutMs: 2_000,
+  intent: 'offline',
   ...over,
 });
 /** 15 turns, customer first, alternating: c0 b1 c2 b3 ... c14. */

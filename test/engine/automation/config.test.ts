@@ -30,7 +30,11 @@ const ok = lines(
 
 describe('automation config: what it accepts', () => {
   it('defaults the AI to none with a 10 s timeout', () => {
-    expect(parseAutomationConfig(ok, { format: 'yaml' }).ai).toEqual({ provider: 'none', timeoutMs: 10_000 });
+    expect(parseAutomationConfig(ok, { format: 'yaml' }).ai).toEqual({
+      provider: 'none',
+      timeoutMs: 10_000,
+      intent: 'offline',
+    });
   });
 
   it('takes every trigger and action, single values as lists', () => {
@@ -59,7 +63,12 @@ describe('automation config: what it accepts', () => {
     expect(c.rules[1]!.ai).toBe(true);
     expect(c.rules[2]!.webhook).toEqual({ url: 'https://hooks.example/x', secret: 's3' });
     expect(c.rules[3]).toMatchObject({ handover: 'human', tag: ['new', 'lead'] });
-    expect(c.ai).toEqual({ provider: 'anthropic', timeoutMs: 2500, fallback: { handover: 'human' } });
+    expect(c.ai).toEqual({
+      provider: 'anthropic',
+      timeoutMs: 2500,
+      fallback: { handover: 'human' },
+      intent: 'offline',
+    });
   });
 
   it('loads a file by path, YAML or JSON by its extension', () => {

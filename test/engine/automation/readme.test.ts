@@ -58,6 +58,7 @@ describe('the README automation example', () => {
       model: 'gpt-4o-mini',
       system: 'You are a friendly Instagram DM assistant. Max 2 short sentences.',
       timeoutMs: 10_000,
+      intent: 'offline',
     });
     expect(config.rules[0]!.reply).toEqual({
       type: 'text',

@@ -1,0 +1,378 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from '../log.ts';
+import type { DomainEvent, EchoEvent, RawEvent, RawSource } from '../meta/events.ts';
+import { normalise } from '../meta/normalise.ts';
+import { type Content, SendValidationError } from '../meta/send.ts';
+import { type Job, RetryLater } from '../queue/queue.ts';
+import type { Channel } from '../store/channels.ts';
+import type { Database } from '../store/schema.ts';
+import {
+  type AiProvider,
+  type AiTurn,
+  CONTEXT_TURNS,
+  classifyWithFallback,
+  draftWithFallback,
+} from './ai/index.ts';
+import { conversationIdOf } from './apply.ts';
+import type { AutomationConfig, Rule } from './automation/config.ts';
+import { matchRule, type ReplyVars, renderReply } from './automation/rules.ts';
+import { callRuleWebhook } from './automation/webhook.ts';
+import { handOver, type Owner, ownerAfter } from './handover.ts';
+import { classifyIntent } from './intent/classifier.ts';
+import { PolicyError, queueSend } from './outbox.ts';
+import { recordStoryMention } from './story-mentions.ts';
+
+// The conversation engine: one job per event the applier stored (see ENGINE_QUEUE in apply.ts),
+// run by the queue one conversation at a time, in Meta's order. For a customer's event it
+// classifies the intent, then, while the bot owns the conversation, runs the first matching rule
+// (or the AI) and queues the replies. Replies are outbox rows keyed by the event and the rule, so a
+// job run twice (a crash, a redelivery, a replay) queues them once. What a job did is its result,
+// kept with the job (GET /v1/jobs): silence always has a recorded reason.
+
+export interface EngineDeps {
+  db: Kysely<Database>;
+  channels: () => readonly Channel[];
+  /** The rules and AI settings (IGDM_CONFIG); null runs no automation. */
+  automation: AutomationConfig | null;
+  ai: AiProvider;
+  log: Logger;
+  now: () => number;
+  /** Tells the sender that the outbox has work. */
+  queued: () => void;
+  handoverAppId: string | null;
+  graphTimeoutMs?: number;
+}
+
+export interface EngineJob {
+  eventId: number;
+}
+
+/** What the engine did with one event (kept as the job's result). */
+export interface EventOutcome {
+  kind: DomainEvent['kind'];
+  intent?: string;
+  rule?: string;
+  /** Outbox rows queued (or found already queued) for this event. */
+  queued?: string[];
+  /** Replies the policy or the limits refused, with the reason. */
+  refused?: { reason: string; message: string }[];
+  handover?: Owner;
+  tags?: string[];
+  ai?: { kind: string; reason?: string; detail?: string };
+  webhook?: { status: number };
+  echo?: 'igdm' | 'human';
+  storyMention?: { storyId: string | null; lookup?: string };
+  /** Why nothing was sent. */
+  silent?: string;
+}
+
+interface EventRow {
+  id: number;
+  dedupKey: string;
+  channelId: string | null;
+  object: string;
+  source: string;
+  entryId: string | null;
+  entryTime: number | null;
+  payload: string;
+}
+
+/** Waits for a send to settle before deciding whose an echo is. */
+const SENDING_RETRY_MS = 200;
+const UNCONFIRMED_RETRY_MS = 2000;
+
+export class Engine {
+  readonly #d: EngineDeps;
+
+  constructor(deps: EngineDeps) {
+    this.#d = deps;
+  }
+
+  /** The queue's handler for ENGINE_QUEUE jobs. */
+  readonly handle = async (job: Job<EngineJob>): Promise<EventOutcome[]> => {
+    const row = await this.#d.db
+      .selectFrom('webhookEvents')
+      .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
+      .where('id', '=', job.payload.eventId)
+      .executeTakeFirst();
+    if (!row?.channelId) return [];
+    const channel = this.#d.channels().find((c) => c.id === row.channelId);
+    if (!channel) return [];
+    const raw: RawEvent = {
+      object: row.object,
+      entryId: row.entryId,
+      entryTime: row.entryTime === null ? null : Number(row.entryTime),
+      source: row.source as RawSource,
+      payload: JSON.parse(row.payload),
+    };
+    const outcomes: EventOutcome[] = [];
+    for (const event of normalise(raw)) {
+      if (!event.igsid || event.igsid === event.accountId) continue;
+      outcomes.push(await this.#event(channel, row as EventRow, event));
+    }
+    return outcomes;
+  };
+
+  async #event(channel: Channel, row: EventRow, event: DomainEvent): Promise<EventOutcome> {
+    const conversationId = conversationIdOf(channel.id, event.igsid!);
+    switch (event.kind) {
+      case 'echo':
+        return this.#echo(channel, conversationId, event);
+      case 'handover': {
+        const to = ownerAfter(event, this.#d.handoverAppId);
+        if (!to) return { kind: event.kind, silent: 'a request for thread control changes nothing' };
+        // Meta has moved the thread already: only igdm's record follows.
+        await handOver(this.#deps(), channel, conversationId, to, { routing: false });
+        return { kind: event.kind, handover: to };
+      }
+      case 'message':
+      case 'postback':
+      case 'reaction':
+      case 'referral':
+        return this.#inbound(channel, row, conversationId, event);
+      default:
+        return { kind: event.kind };
+    }
+  }
+
+  #deps() {
+    return {
+      db: this.#d.db,
+      log: this.#d.log,
+      now: this.#d.now,
+      handoverAppId: this.#d.handoverAppId,
+      graphTimeoutMs: this.#d.graphTimeoutMs,
+    };
+  }
+
+  /**
+   * An echo of igdm's own send completes it (the applier merged it). Any other echo is a message a
+   * person typed in the Instagram app (or another app sent): a human reply, and the human takes
+   * over. While a send to this customer is unsettled, the echo may be its own: wait for it.
+   */
+  async #echo(channel: Channel, conversationId: string, event: EchoEvent): Promise<EventOutcome> {
+    const { db } = this.#d;
+    const ours = await db
+      .selectFrom('outbox')
+      .select('id')
+      .where('channelId', '=', channel.id)
+      .where('mid', '=', event.mid)
+      .executeTakeFirst();
+    if (ours) return { kind: 'echo', echo: 'igdm' };
+    const unsettled = await db
+      .selectFrom('outbox')
+      .select('status')
+      .where('conversationId', '=', conversationId)
+      .where('status', 'in', ['sending', 'unconfirmed'])
+      .executeTakeFirst();
+    if (unsettled) {
+      throw new RetryLater(
+        unsettled.status === 'sending' ? SENDING_RETRY_MS : UNCONFIRMED_RETRY_MS,
+        'a send to this customer is not settled yet: this echo may be its own',
+      );
+    }
+    const moved = await handOver(this.#deps(), channel, conversationId, 'human');
+    return { kind: 'echo', echo: 'human', ...(moved.changed && { handover: 'human' as const }) };
+  }
+
+  async #inbound(
+    channel: Channel,
+    row: EventRow,
+    conversationId: string,
+    event: Extract<DomainEvent, { kind: 'message' | 'postback' | 'reaction' | 'referral' }>,
+  ): Promise<EventOutcome> {
+    const { db } = this.#d;
+    const out: EventOutcome = { kind: event.kind };
+    const text = event.kind === 'message' ? event.text : undefined;
+    // A mention is thanked once per story, however often it is mentioned: the story is the cause.
+    let cause = row.dedupKey;
+    if (event.kind === 'message' && event.attachments.some((a) => a.type === 'story_mention')) {
+      const mention = await recordStoryMention(this.#deps(), channel, conversationId, event);
+      out.storyMention = { storyId: mention.storyId, ...(mention.lookup && { lookup: mention.lookup }) };
+      cause = `story:${channel.id}:${mention.storyKey}`;
+    }
+    if (text?.trim()) {
+      out.intent = await this.#classify(text);
+      await db
+        .updateTable('conversations')
+        .set({ intent: out.intent })
+        .where('id', '=', conversationId)
+        .execute();
+    }
+
+    const conversation = await db
+      .selectFrom('conversations')
+      .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
+      .select(['conversations.threadOwner', 'contacts.username', 'contacts.name'])
+      .where('conversations.id', '=', conversationId)
+      .executeTakeFirst();
+    if (!conversation) return { ...out, silent: 'no such conversation' };
+    if (event.standby) {
+      // Delivered as standby: another app owns the thread at Meta; igdm only listens.
+      await handOver(this.#deps(), channel, conversationId, 'human', { routing: false });
+      return { ...out, silent: 'standby: another app owns the thread' };
+    }
+    if (conversation.threadOwner !== 'bot') return { ...out, silent: 'a human owns the conversation' };
+    const automation = this.#d.automation;
+    if (!automation) return { ...out, silent: 'no automation configured (IGDM_CONFIG)' };
+
+    const firstMessage = await this.#isFirstMessage(conversationId, event);
+    const match = matchRule(automation, {
+      event,
+      ...(out.intent && { intent: out.intent }),
+      firstMessage,
+      contact: { username: conversation.username, name: conversation.name },
+    });
+    const vars: ReplyVars = {
+      username: conversation.username ?? '',
+      name: conversation.name ?? '',
+      text: text ?? '',
+    };
+    const send = (content: Content, name: string) =>
+      this.#send(channel, event.igsid!, content, `${cause}#${name}`, out);
+
+    if (!match) {
+      if (automation.ai.provider === 'none' || !text?.trim()) return { ...out, silent: 'no rule matched' };
+      await this.#askAi(channel, conversationId, event, out, (c) => send(c, 'ai'));
+      return out;
+    }
+    const rule: Rule = match.rule;
+    out.rule = rule.name;
+    if (rule.tag) out.tags = await this.#tag(conversationId, rule.tag);
+    if (rule.reply) {
+      let content: Content | null = null;
+      try {
+        content = renderReply(rule.reply, vars);
+      } catch (err) {
+        if (!(err instanceof SendValidationError)) throw err;
+        refuse(out, 'invalid_content', err.message);
+      }
+      if (content) await send(content, rule.name);
+    }
+    if (rule.ai) await this.#askAi(channel, conversationId, event, out, (c) => send(c, `${rule.name}:ai`));
+    if (rule.webhook) {
+      const r = await callRuleWebhook(rule.webhook, {
+        delivery: `${cause}#${rule.name}`,
+        rule: rule.name,
+        channelId: channel.id,
+        conversationId,
+        event,
+        intent: out.intent ?? null,
+      });
+      out.webhook = { status: r.status };
+    }
+    if (rule.handover) {
+      await handOver(this.#deps(), channel, conversationId, 'human');
+      out.handover = 'human';
+    }
+    return out;
+  }
+
+  async #classify(text: string): Promise<string> {
+    const settings = this.#d.automation?.ai;
+    if (settings?.intent === 'llm') {
+      return (await classifyWithFallback(this.#d.ai, text, settings.timeoutMs)).intent;
+    }
+    return classifyIntent(text).intent;
+  }
+
+  /** The customer's first message to the account: nothing inbound before it. */
+  async #isFirstMessage(conversationId: string, event: DomainEvent): Promise<boolean> {
+    if (event.kind !== 'message' && event.kind !== 'postback') return false;
+    const earlier = await this.#d.db
+      .selectFrom('messages')
+      .select('id')
+      .where('conversationId', '=', conversationId)
+      .where('direction', '=', 'inbound')
+      .where('createdAt', '<', event.timestamp)
+      .limit(1)
+      .executeTakeFirst();
+    return !earlier;
+  }
+
+  async #tag(conversationId: string, tags: string[]): Promise<string[]> {
+    const { db } = this.#d;
+    const c = await db
+      .selectFrom('conversations')
+      .select('tags')
+      .where('id', '=', conversationId)
+      .executeTakeFirst();
+    const all = [...new Set([...(JSON.parse(c?.tags ?? '[]') as string[]), ...tags])];
+    await db
+      .updateTable('conversations')
+      .set({ tags: JSON.stringify(all), updatedAt: this.#d.now() })
+      .where('id', '=', conversationId)
+      .execute();
+    return all;
+  }
+
+  /** Queues one reply (once per cause); a refusal by the policy is recorded, not retried. */
+  async #send(channel: Channel, igsid: string, content: Content, causedBy: string, out: EventOutcome) {
+    try {
+      const q = await queueSend(
+        this.#d.db,
+        channel,
+        { to: igsid, content, causedBy, author: 'bot' },
+        this.#d.now(),
+      );
+      out.queued = [...(out.queued ?? []), q.messageId ?? q.outboxId];
+      this.#d.queued();
+    } catch (err) {
+      if (err instanceof PolicyError || err instanceof SendValidationError) {
+        const reason = err instanceof PolicyError ? err.reason : 'invalid_content';
+        refuse(out, reason, err.message);
+        this.#d.log.warn({ causedBy, reason }, 'automation reply refused');
+        return;
+      }
+      throw err;
+    }
+  }
+
+  /** The AI's reply with the conversation as context, or the configured fallback (text or human). */
+  async #askAi(
+    channel: Channel,
+    conversationId: string,
+    event: DomainEvent,
+    out: EventOutcome,
+    send: (c: Content) => Promise<void>,
+  ) {
+    const settings = this.#d.automation!.ai;
+    const turns = await this.#turns(conversationId, event.timestamp);
+    const draft = await draftWithFallback(this.#d.ai, settings, { turns });
+    if (draft.kind === 'reply') {
+      out.ai = { kind: 'reply' };
+      await send({ type: 'text', text: draft.text });
+      return;
+    }
+    out.ai = { kind: draft.kind, reason: draft.reason, detail: draft.detail };
+    this.#d.log.warn({ conversation: conversationId, ...out.ai }, 'AI reply fell back');
+    if (draft.kind === 'text') await send({ type: 'text', text: draft.text });
+    else {
+      await handOver(this.#deps(), channel, conversationId, 'human');
+      out.handover = 'human';
+    }
+  }
+
+  /** The conversation up to the event, oldest first, as the AI sees it (the last turns only). */
+  async #turns(conversationId: string, upTo: number): Promise<AiTurn[]> {
+    const rows = await this.#d.db
+      .selectFrom('messages')
+      .select(['direction', 'type', 'text'])
+      .where('conversationId', '=', conversationId)
+      .where('createdAt', '<=', upTo)
+      .where('deletedAt', 'is', null)
+      .where('status', '!=', 'failed')
+      .orderBy('createdAt', 'desc')
+      .orderBy('id', 'desc')
+      .limit(CONTEXT_TURNS)
+      .execute();
+    return rows.reverse().map((m) => ({
+      role: m.direction === 'inbound' ? 'customer' : 'business',
+      text: m.text ?? `[${m.type}]`,
+    }));
+  }
+}
+
+function refuse(out: EventOutcome, reason: string, message: string) {
+  out.refused = [...(out.refused ?? []), { reason, message }];
+}

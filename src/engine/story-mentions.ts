@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { GraphClient } from '../graph/client.ts';
+import type { MessageEvent } from '../meta/events.ts';
+import type { Channel } from '../store/channels.ts';
+import type { HandoverDeps } from './handover.ts';
+
+// Story mentions: someone mentioned the account in their story. The mention is a message (it opens
+// the 24-hour window, like any message) and is recorded here with who, when and which story. The
+// webhook's CDN URL is missing or expires with the story; the story is then looked up by the
+// message's mid. The story is what a thank-you is keyed by: one thank-you per story.
+
+export interface RecordedMention {
+  storyId: string | null;
+  /** Identifies the story for "once per story": its id, else its URL without the signature, else the mid. */
+  storyKey: string;
+  /** Why the lookup failed, when it did. */
+  lookup?: string;
+}
+
+const idOf = (channelId: string, mid: string) =>
+  `sm_${createHash('sha256').update(`${channelId}\u0000${mid}`).digest('base64url').slice(0, 22)}`;
+
+/** The CDN URL without its query (the same story's URL carries a different signature each time). */
+const stableUrl = (url: string) => url.split('?')[0]!;
+
+export async function recordStoryMention(
+  deps: Pick<HandoverDeps, 'db' | 'log' | 'now' | 'graphTimeoutMs'>,
+  channel: Channel,
+  conversationId: string,
+  event: MessageEvent,
+): Promise<RecordedMention> {
+  const attachment = event.attachments.find((a) => a.type === 'story_mention');
+  let storyId = attachment?.mediaId ?? null;
+  let mediaUrl = attachment?.url ?? null;
+  let lookup: string | undefined;
+  if (!storyId || !mediaUrl) {
+    try {
+      const graph = new GraphClient(channel, { timeoutMs: deps.graphTimeoutMs });
+      const found = (await graph.story(event.mid)).story?.mention;
+      storyId ??= found?.id ?? null;
+      mediaUrl ??= found?.link ?? null;
+    } catch (err) {
+      lookup = (err as Error).message;
+      deps.log.warn({ mid: event.mid, err: lookup }, 'story lookup failed; the mention is kept without it');
+    }
+  }
+  const now = deps.now();
+  await deps.db
+    .insertInto('storyMentions')
+    .values({
+      id: idOf(channel.id, event.mid),
+      channelId: channel.id,
+      conversationId,
+      igsid: event.igsid!,
+      mid: event.mid,
+      storyId,
+      mediaUrl,
+      createdAt: event.timestamp,
+      updatedAt: now,
+    })
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet((eb) => ({
+        storyId: eb.fn.coalesce('storyMentions.storyId', eb.ref('excluded.storyId')),
+        mediaUrl: eb.fn.coalesce('storyMentions.mediaUrl', eb.ref('excluded.mediaUrl')),
+        updatedAt: now,
+      })),
+    )
+    .execute();
+  const storyKey = storyId ?? (mediaUrl ? stableUrl(mediaUrl) : `mid:${event.mid}`);
+  return { storyId, storyKey, ...(lookup && { lookup }) };
+}

@@ -1,0 +1,86 @@
+// The work hand-off between parts. A job belongs to a key (a conversation): jobs of one key run one
+// at a time, in `orderAt` order (Meta's timestamp), however they were added; jobs of different keys
+// run in parallel. A job whose process dies is run again; a failing job is retried with backoff and
+// ends `dead` (kept, and shown by the API) after its last attempt.
+//
+// The embedded queue (embedded.ts) keeps jobs in the store; the ingest path adds them in the same
+// transaction as the events that cause them. A Redis-backed queue (BullMQ) implements the same
+// interface: the engine sees only `work` and the handler's outcome.
+
+export type JobStatus = 'ready' | 'active' | 'done' | 'dead';
+
+export interface NewJob {
+  queue: string;
+  /** Ordering key: jobs of one key never run at the same time, and run oldest `orderAt` first. */
+  key: string;
+  orderAt: number;
+  /** Adding a job whose dedupKey exists already does nothing. */
+  dedupKey: string;
+  payload: unknown;
+}
+
+export interface Job<P = unknown> {
+  id: number;
+  queue: string;
+  key: string;
+  orderAt: number;
+  dedupKey: string;
+  payload: P;
+  /** This run included. */
+  attempts: number;
+}
+
+export interface JobView {
+  id: number;
+  queue: string;
+  key: string;
+  orderAt: number;
+  dedupKey: string;
+  payload: unknown;
+  status: JobStatus;
+  attempts: number;
+  runAt: number;
+  error: string | null;
+  result: unknown;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt: number | null;
+}
+
+/** Thrown by a handler: not a failure, the job is not ready yet; run it again after `ms`. Later jobs
+ * of its key keep waiting behind it. */
+export class RetryLater extends Error {
+  readonly ms: number;
+  constructor(ms: number, reason: string) {
+    super(reason);
+    this.name = 'RetryLater';
+    this.ms = ms;
+  }
+}
+
+/** Does the job; its result is kept with the job. Throwing retries it (with backoff) or, after the
+ * last attempt, makes it dead. */
+export type JobHandler<P = unknown> = (job: Job<P>) => Promise<unknown>;
+
+export interface WorkQueue {
+  add(jobs: NewJob[]): Promise<number>;
+  /** Starts running the queue's jobs with `handler`, up to `concurrency` at a time. */
+  work<P>(queue: string, handler: JobHandler<P>, options?: { concurrency?: number }): void;
+  /** New jobs may be ready (e.g. the ingest worker added some). */
+  wake(): void;
+  list(filter: {
+    queue?: string;
+    status?: JobStatus;
+    key?: string;
+    limit: number;
+    before?: number;
+  }): Promise<JobView[]>;
+  get(id: number): Promise<JobView | null>;
+  /** A dead job back to ready, attempts reset. False when there is no such dead job. */
+  retry(id: number): Promise<boolean>;
+  counts(): Promise<Record<JobStatus, number>>;
+  /** Resolves when no handler is running (for tests and shutdown). */
+  idle(): Promise<void>;
+  /** Stops claiming; waits for running handlers. */
+  close(): Promise<void>;
+}
