@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAutomationConfig } from '../../../src/engine/automation/config.ts';
 import { matchRule, type RuleInput, renderReply } from '../../../src/engine/automation/rules.ts';
@@ -51,6 +52,10 @@ function answer(i: RuleInput) {
 }
 
 describe('the README automation example', () => {
+  it('is in the README, as written in issue 4', () => {
+    expect(readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')).toContain(README_EXAMPLE);
+  });
+
   it('parses as written', () => {
     expect(config.rules.map((r) => r.name)).toEqual(['pricing', 'shop', 'mention-thanks', 'agent', 'echo']);
     expect(config.ai).toEqual({
