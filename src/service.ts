@@ -154,6 +154,7 @@ export async function startService(
     queued: () => sender.wake(),
     handoverAppId: config.handoverAppId,
     graphTimeoutMs: config.graphTimeoutMs,
+    profiles,
   });
   writer.on('applied', () => queue.wake());
   const handoverDeps = {

@@ -41,6 +41,8 @@ export interface EngineDeps {
   queued: () => void;
   handoverAppId: string | null;
   graphTimeoutMs?: number;
+  /** Contacts' profiles: asked before a reply that names the contact, when never asked yet. */
+  profiles?: { ensure(contactId: string): Promise<void> };
 }
 
 export interface EngineJob {
@@ -76,6 +78,9 @@ interface EventRow {
   entryTime: number | null;
   payload: string;
 }
+
+/** A reply that names the contact. */
+const NAMES = /\{\{\s*(username|name)\s*\}\}/;
 
 /** Waits for a send to settle before deciding whose an echo is. */
 const SENDING_RETRY_MS = 200;
@@ -203,7 +208,13 @@ export class Engine {
     const conversation = await db
       .selectFrom('conversations')
       .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
-      .select(['conversations.threadOwner', 'contacts.username', 'contacts.name'])
+      .select([
+        'conversations.threadOwner',
+        'contacts.id as contactId',
+        'contacts.username',
+        'contacts.name',
+        'contacts.profileCheckedAt',
+      ])
       .where('conversations.id', '=', conversationId)
       .executeTakeFirst();
     if (!conversation) return { ...out, silent: 'no such conversation' };
@@ -223,6 +234,20 @@ export class Engine {
       firstMessage,
       contact: { username: conversation.username, name: conversation.name },
     });
+    if (
+      match?.rule.reply &&
+      conversation.profileCheckedAt === null &&
+      NAMES.test(JSON.stringify(match.rule.reply))
+    ) {
+      // A first message races the profile lookup: the reply waits for the name it uses.
+      await this.#d.profiles?.ensure(conversation.contactId);
+      const contact = await db
+        .selectFrom('contacts')
+        .select(['username', 'name'])
+        .where('id', '=', conversation.contactId)
+        .executeTakeFirst();
+      Object.assign(conversation, contact);
+    }
     const vars: ReplyVars = {
       username: conversation.username ?? '',
       name: conversation.name ?? '',

@@ -37,6 +37,17 @@ export class Profiles {
     });
   }
 
+  /** The contact's profile, asked now if it never was (a reply is about to use the name). */
+  async ensure(contactId: string): Promise<void> {
+    const contact = await this.#db
+      .selectFrom('contacts')
+      .select(['id', 'channelId', 'igsid'])
+      .where('id', '=', contactId)
+      .where('profileCheckedAt', 'is', null)
+      .executeTakeFirst();
+    if (contact) await this.#refresh(contact);
+  }
+
   /** Resolves when nothing is waiting (for tests and shutdown). */
   async idle(): Promise<void> {
     while (this.#running) await this.#running;
