@@ -1,4 +1,7 @@
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -198,3 +201,42 @@ export function appEcho(svc: SandboxService, igsid: string, text: string, appId?
 }
 
 export { delivered, sleep, until };
+
+// ---------- a rule webhook's receiver ----------
+
+export interface Hook {
+  headers: IncomingHttpHeaders;
+  /** The exact bytes received. */
+  raw: string;
+  // biome-ignore lint/suspicious/noExplicitAny: bodies are read field by field in assertions
+  body: any;
+}
+
+export interface HookReceiver {
+  url: string;
+  received: Hook[];
+  /** The HTTP status of the next answers (default 200). */
+  status: (hook: Hook) => number;
+  close(): Promise<void>;
+}
+
+/** A local HTTP server on 127.0.0.1 that records the POSTs of rule webhooks. */
+export async function startHookReceiver(): Promise<HookReceiver> {
+  const r = { received: [] as Hook[], status: () => 200 } as unknown as HookReceiver;
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const hook: Hook = { headers: req.headers, raw, body: raw ? JSON.parse(raw) : null };
+    r.received.push(hook);
+    res.writeHead(r.status(hook)).end();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  r.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/igdm`;
+  r.close = async () => {
+    server.closeAllConnections();
+    await new Promise((done) => server.close(done));
+  };
+  return r;
+}
