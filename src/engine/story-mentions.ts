@@ -11,7 +11,8 @@ import type { HandoverDeps } from './handover.ts';
 
 export interface RecordedMention {
   storyId: string | null;
-  /** Identifies the story for "once per story": its id, else its URL without the signature, else the mid. */
+  /** Identifies the story for "once per story": the person and the story's id, else its URL
+   * without the signature, else the mid. */
   storyKey: string;
   /** Why the lookup failed, when it did. */
   lookup?: string;
@@ -20,8 +21,21 @@ export interface RecordedMention {
 const idOf = (channelId: string, mid: string) =>
   `sm_${createHash('sha256').update(`${channelId}\u0000${mid}`).digest('base64url').slice(0, 22)}`;
 
-/** The CDN URL without its query (the same story's URL carries a different signature each time). */
-const stableUrl = (url: string) => url.split('?')[0]!;
+/**
+ * The CDN URL without what changes from one delivery to the next (the signature and expiry). Meta's
+ * lookaside URLs name the asset in the query (`.../ig_messaging_cdn/?asset_id=...&signature=...`),
+ * so that is kept; other CDN URLs name it in the path.
+ */
+export function stableUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  const asset = u.searchParams.get('asset_id');
+  return `${u.origin}${u.pathname}${asset ? `?asset_id=${asset}` : ''}`;
+}
 
 export async function recordStoryMention(
   deps: Pick<HandoverDeps, 'db' | 'log' | 'now' | 'graphTimeoutMs'>,
@@ -66,6 +80,7 @@ export async function recordStoryMention(
       })),
     )
     .execute();
-  const storyKey = storyId ?? (mediaUrl ? stableUrl(mediaUrl) : `mid:${event.mid}`);
+  // Per person: one person's mention never stands for another's, whatever the CDN URLs look like.
+  const storyKey = `${event.igsid}:${storyId ?? (mediaUrl ? stableUrl(mediaUrl) : `mid:${event.mid}`)}`;
   return { storyId, storyKey, ...(lookup && { lookup }) };
 }
