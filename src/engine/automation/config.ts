@@ -184,25 +184,35 @@ const Ai = z.strictObject({
   intent: z.enum(['offline', 'llm']).default('offline'),
 });
 
-const FileSchema = z.strictObject({
-  rules: z
-    .array(RuleSchema)
-    .min(1, 'must have at least 1 rule')
-    .superRefine((rules, ctx) => {
-      const seen = new Map<string, number>();
-      rules.forEach((r, i) => {
-        const first = seen.get(r.name);
-        if (first === undefined) seen.set(r.name, i);
-        else
-          ctx.addIssue({
-            code: 'custom',
-            path: [i, 'name'],
-            message: `duplicate rule name "${r.name}" (already used by rules[${first}])`,
-          });
-      });
-    }),
-  ai: Ai.optional(),
-});
+const FileSchema = z
+  .strictObject({
+    rules: z
+      .array(RuleSchema)
+      .min(1, 'must have at least 1 rule')
+      .superRefine((rules, ctx) => {
+        const seen = new Map<string, number>();
+        rules.forEach((r, i) => {
+          const first = seen.get(r.name);
+          if (first === undefined) seen.set(r.name, i);
+          else
+            ctx.addIssue({
+              code: 'custom',
+              path: [i, 'name'],
+              message: `duplicate rule name "${r.name}" (already used by rules[${first}])`,
+            });
+        });
+      }),
+    ai: Ai.optional(),
+  })
+  // Asking an AI that is not there would hand every such conversation to a human: refuse at start.
+  .superRefine((f, ctx) => {
+    if ((f.ai?.provider ?? 'none') !== 'none') return;
+    const need = 'needs an AI provider: set ai.provider to openai or anthropic';
+    f.rules.forEach((r, i) => {
+      if (r.ai) ctx.addIssue({ code: 'custom', path: ['rules', i, 'ai'], message: need });
+    });
+    if (f.ai?.intent === 'llm') ctx.addIssue({ code: 'custom', path: ['ai', 'intent'], message: need });
+  });
 
 type FileShape = z.infer<typeof FileSchema>;
 
