@@ -111,6 +111,7 @@ export async function customerActs(state: SandboxState, input: unknown): Promise
   const now = state.now();
   const { webhook, mid, commentId, opensWindow } = build(state, customer, action, now);
   if (opensWindow) state.customers.wrote(customer, now);
+  asStandbyWhenOwnedElsewhere(state, customer.igsid, webhook);
   const delivered = await state.delivery.deliver('customer', webhook);
   return {
     mid,
@@ -120,6 +121,20 @@ export async function customerActs(state: SandboxState, input: unknown): Promise
     webhook,
     delivered,
   };
+}
+
+/**
+ * Conversation routing: while another app owns the thread (it was passed to it), Meta delivers the
+ * customer's events to this app under `entry[].standby` instead of `entry[].messaging`.
+ */
+function asStandbyWhenOwnedElsewhere(state: SandboxState, igsid: string, webhook: Json): void {
+  const owner = state.threadOwners.get(igsid);
+  if (owner === undefined || owner === state.options.appId) return;
+  for (const entry of webhook.entry as Json[]) {
+    if (!entry.messaging) continue;
+    entry.standby = entry.messaging;
+    delete entry.messaging;
+  }
 }
 
 function build(

@@ -187,6 +187,26 @@ export async function deliverItem(svc: SandboxService, item: Record<string, unkn
   await svc.settled();
 }
 
+/**
+ * Another app (e.g. an inbox) moves the thread at Meta, and Meta tells igdm: `pass` gives the thread
+ * to igdm's app (pass_thread_control reaches the new owner), `take` takes it from igdm's app
+ * (take_thread_control reaches the app that lost it).
+ */
+export async function otherApp(svc: SandboxService, igsid: string, action: 'pass' | 'take', appId: string) {
+  const sandbox = svc.sandbox!;
+  const ours = sandbox.options.appId;
+  if (action === 'pass') sandbox.threadOwners.delete(igsid);
+  else sandbox.threadOwners.set(igsid, appId);
+  const control =
+    action === 'pass'
+      ? { previous_owner_app_id: appId, new_owner_app_id: ours, metadata: 'back to the bot' }
+      : { previous_owner_app_id: ours, new_owner_app_id: appId };
+  await deliverItem(
+    svc,
+    messagingItem(igsid, sandbox.options.accountId, sandbox.now(), { [`${action}_thread_control`]: control }),
+  );
+}
+
 let echoes = 0;
 /** A message the business typed in the Instagram app (not sent by igdm), echoed to igdm. */
 export function appEcho(svc: SandboxService, igsid: string, text: string, appId?: string) {
