@@ -17,6 +17,7 @@ import {
 // answers through its queue, engine, outbox and sender, and the sandbox's Send API records what
 // each customer received. The AI is a local fake OpenAI-compatible server.
 
+const ANSWER = { text: 'We are open 9 to 5, Monday to Friday.' };
 let svc: SandboxService;
 let llm: FakeLlm;
 let n = 0;
@@ -24,7 +25,7 @@ let n = 0;
 const who = () => `readme customer ${++n}`;
 
 beforeAll(async () => {
-  llm = await startFakeLlm(() => ({ text: 'We are open 9 to 5, Monday to Friday.' }));
+  llm = await startFakeLlm(() => ANSWER);
   svc = await startWithConfig(README_CONFIG, { env: fakeOpenAiEnv(llm.origin) });
 });
 afterAll(async () => {
@@ -33,6 +34,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   llm.received.length = 0;
+  llm.answer = () => ANSWER;
 });
 
 const SHOP = 'Here is our shop: https://shop.example';
@@ -118,5 +120,16 @@ describe('the README example', () => {
     });
     expect(await lastOutcome(svc, igsid)).toMatchObject({ ai: { kind: 'reply' } });
     await noMoreThan(svc, igsid, 2);
+  });
+
+  it('the LLM failing, with no fallback configured: a human takes over, and the result says why', async () => {
+    llm.answer = () => ({ status: 500 });
+    const { igsid } = await svc.customer({ from: who(), text: 'When are you open?' });
+    expect(await lastOutcome(svc, igsid)).toMatchObject({
+      ai: { kind: 'handover', reason: 'error' },
+      handover: 'human',
+    });
+    expect(await conversation(svc, igsid)).toMatchObject({ threadOwner: 'human' });
+    await noMoreThan(svc, igsid, 0);
   });
 });
