@@ -80,7 +80,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(webhookRoutes, { channels: deps.channels, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeyHash);
-    await conversationRoutes(v1, deps.store.db, deps.handover);
+    await conversationRoutes(v1, deps.store.db, deps.handover, deps.now);
     await messageRoutes(v1, {
       db: deps.store.db,
       channels: deps.channels,

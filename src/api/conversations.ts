@@ -96,6 +96,7 @@ export async function conversationRoutes(
   app: FastifyInstance,
   db: Kysely<Database>,
   handover: (conversationId: string, to: Owner) => Promise<HandoverResult>,
+  now: () => number = Date.now,
 ) {
   const ListQuery = Page.extend({
     status: z.enum(['open', 'pending', 'resolved']).optional(),
@@ -132,7 +133,7 @@ export async function conversationRoutes(
     const page = rows.slice(0, q.data.limit);
     const last = page.at(-1);
     return {
-      data: page.map((r) => conversationView(r, r)),
+      data: page.map((r) => conversationView(r, r, now())),
       nextCursor:
         rows.length > q.data.limit && last ? encodeCursor([Number(last.lastMessageAt ?? 0), last.id]) : null,
     };
@@ -157,7 +158,7 @@ export async function conversationRoutes(
     const moved = await handover(req.params.id, body.data.to);
     const row = (await findView(req.params.id))!;
     return {
-      ...conversationView(row, row),
+      ...conversationView(row, row, now()),
       ...(moved.routingError && { routingError: moved.routingError }),
     };
   });
@@ -175,7 +176,7 @@ export async function conversationRoutes(
     const done = await db
       .updateTable('conversations')
       .set({
-        updatedAt: Date.now(),
+        updatedAt: now(),
         ...(status && { status }),
         ...(tags && { tags: JSON.stringify([...new Set(tags)]) }),
       })
@@ -185,13 +186,13 @@ export async function conversationRoutes(
       return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
     }
     const row = (await findView(req.params.id))!;
-    return conversationView(row, row);
+    return conversationView(row, row, now());
   });
 
   app.get<{ Params: { id: string } }>('/v1/conversations/:id', async (req, reply) => {
     const row = await findView(req.params.id);
     if (!row) return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
-    return conversationView(row, row);
+    return conversationView(row, row, now());
   });
 
   const MessagesQuery = Page.extend({ order: z.enum(['asc', 'desc']).default('desc') });

@@ -378,13 +378,15 @@ export class Engine {
     }
   }
 
-  /** The conversation up to the event, oldest first, as the AI sees it (the last turns only). */
+  /** The conversation up to the event, oldest first, as the AI sees it (the last turns only). The
+   * customer's later messages are left out (their own jobs answer them); the business's replies are
+   * all in, so that in a burst the answer to one message is context for the next. */
   async #turns(conversationId: string, upTo: number): Promise<AiTurn[]> {
     const rows = await this.#d.db
       .selectFrom('messages')
       .select(['direction', 'type', 'text'])
       .where('conversationId', '=', conversationId)
-      .where('createdAt', '<=', upTo)
+      .where((eb) => eb.or([eb('createdAt', '<=', upTo), eb('direction', '=', 'outbound')]))
       .where('deletedAt', 'is', null)
       .where('status', '!=', 'failed')
       .orderBy('createdAt', 'desc')

@@ -133,10 +133,15 @@ export async function queueSend(
   if (req.causedBy) {
     const earlier = await db
       .selectFrom('outbox')
-      .select(['id', 'messageId'])
+      .select(['id', 'messageId', 'recipient'])
       .where('causedBy', '=', req.causedBy)
       .executeTakeFirst();
-    if (earlier) return { messageId: earlier.messageId, outboxId: earlier.id, content };
+    if (earlier) {
+      // The same cause to someone else is a bug in the caller's key, not a repeat: never merge them.
+      if (earlier.recipient !== JSON.stringify(body.recipient))
+        throw new Error(`causedBy "${req.causedBy}" was already used for another recipient`);
+      return { messageId: earlier.messageId, outboxId: earlier.id, content };
+    }
   }
 
   const conversationId = igsid ? conversationIdOf(channel.id, igsid) : null;
