@@ -253,14 +253,16 @@ export class EmbeddedQueue implements WorkQueue {
     const batch = this.#finished;
     this.#finished = [];
     if (batch.length === 0 && claiming.length === 0) return;
+    // One time for the round: what was not due for the claim is what the timer waits for.
+    const now = this.#now();
     let claimed: [Worker, Job[]][];
     try {
       claimed = await this.#db.transaction().execute(async (trx) => {
-        for (const f of batch) await this.#record(trx, f.job, f.outcome);
+        for (const f of batch) await this.#record(trx, f.job, f.outcome, now);
         const out: [Worker, Job[]][] = [];
         for (const w of claiming) {
           const free = w.concurrency - w.running + batch.filter((f) => f.w === w).length;
-          if (free > 0) out.push([w, await this.#claim(trx, w.queue, free)]);
+          if (free > 0) out.push([w, await this.#claim(trx, w.queue, free, now)]);
         }
         return out;
       });
@@ -278,7 +280,7 @@ export class EmbeddedQueue implements WorkQueue {
     for (const [w, jobs] of claimed) for (const job of jobs) this.#start(w, job);
     if (this.#closed) return;
     await this.#prune();
-    await this.#scheduleNext();
+    await this.#scheduleNext(now);
   }
 
   #release(f: Finished) {
@@ -307,8 +309,7 @@ export class EmbeddedQueue implements WorkQueue {
   }
 
   /** Up to `limit` jobs of `queue` that may run now, marked active. */
-  async #claim(trx: Transaction<Database>, queue: string, limit: number): Promise<Job[]> {
-    const now = this.#now();
+  async #claim(trx: Transaction<Database>, queue: string, limit: number, now: number): Promise<Job[]> {
     const rows = await trx
       .selectFrom('jobs as j')
       .select(['j.id', 'j.queue', 'j.key', 'j.orderAt', 'j.dedupKey', 'j.payload', 'j.attempts'])
@@ -375,8 +376,7 @@ export class EmbeddedQueue implements WorkQueue {
   }
 
   /** Done, retried later, or dead. */
-  async #record(trx: Transaction<Database>, job: Job, outcome: Outcome) {
-    const now = this.#now();
+  async #record(trx: Transaction<Database>, job: Job, outcome: Outcome, now: number) {
     if (outcome.ok) {
       await trx
         .updateTable('jobs')
@@ -429,12 +429,14 @@ export class EmbeddedQueue implements WorkQueue {
       .execute();
   }
 
-  /** Sleeps until the next delayed job (a retry, a RetryLater) is due, or a lease runs out. A due
-   * job that was not claimed is blocked behind an earlier job of its key: running (its end wakes the
-   * queue) or delayed (counted here), so only future times matter and nothing spins. */
-  async #scheduleNext() {
+  /** Sleeps until the next delayed job (a retry, a RetryLater) is due, or a lease runs out. A job
+   * that was due at `claimedAt` and not claimed is blocked behind an earlier job of its key: running
+   * (its end wakes the queue) or delayed (counted here), so only later times matter and nothing
+   * spins. Counting from the claim's time, not from now, keeps a job that fell due meanwhile (the
+   * round took longer than its delay) from being missed. */
+  async #scheduleNext(claimedAt: number) {
     if (this.#closed || this.#workers.size === 0) return;
-    const now = this.#now();
+    const now = claimedAt;
     const next = await this.#db
       .selectFrom('jobs')
       .select((eb) => eb.fn.min('runAt').as('at'))
@@ -452,7 +454,7 @@ export class EmbeddedQueue implements WorkQueue {
       next?.at == null ? Number.POSITIVE_INFINITY : Number(next.at),
       expiring?.at == null ? Number.POSITIVE_INFINITY : Number(expiring.at),
     );
-    if (Number.isFinite(at)) this.#schedule(Math.max(at - now, 10));
+    if (Number.isFinite(at)) this.#schedule(Math.max(at - this.#now(), 10));
   }
 
   /** Deletes done jobs older than keepDoneMs, at most hourly, in small batches. */

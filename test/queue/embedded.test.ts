@@ -227,6 +227,21 @@ describe('retries and dead letters', () => {
     expect(await q.counts()).toEqual({ ready: 0, active: 0, done: 3, dead: 0 });
   });
 
+  it('a retry that falls due while the queue is still busy with the round is not forgotten', async () => {
+    const s = await queueStore();
+    // Every reading of the clock is 20 ms later: each round takes longer than the 5 ms backoff.
+    let t = Date.UTC(2026, 0, 1);
+    const q = s.queue({ now: () => (t += 20), backoffMs: () => 5 });
+    const ran: string[] = [];
+    await q.add([job('a', 1), job('a', 2)]);
+    q.work('q', async (j) => {
+      ran.push(`${nameOf(j)}#${j.attempts}`);
+      if (j.attempts === 1 && nameOf(j) === 'a@1') throw new Error('once');
+    });
+    await until(() => ran.length === 3, 'the retry ran', 2000);
+    expect(ran).toEqual(['a@1#1', 'a@1#2', 'a@2#1']);
+  });
+
   it('jobBackoffMs doubles from 1 s up to 5 min, with jitter', () => {
     expect(jobBackoffMs(1, () => 0.5)).toBe(1000);
     expect(jobBackoffMs(2, () => 0.5)).toBe(2000);
