@@ -209,8 +209,7 @@ export class EmbeddedQueue implements WorkQueue {
       });
   }
 
-  /** Jobs left active by a process that died are ready again (their attempt counted). The leases
-   * of the jobs this process runs are renewed first, so a slow handler is never run twice. */
+  /** Renews the leases of the jobs this process runs, then takes back those whose lease ran out. */
   async #recover(): Promise<void> {
     const now = this.#now();
     const mine = [...this.#mine];
@@ -222,14 +221,49 @@ export class EmbeddedQueue implements WorkQueue {
         .where('status', '=', ACTIVE)
         .execute();
     }
-    let expired = this.#db
-      .updateTable('jobs')
-      .set({ status: 'ready', runAt: now, lockedUntil: null, updatedAt: now })
-      .where('status', 'in', UNFINISHED)
-      .where('status', '=', ACTIVE)
-      .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]));
-    if (mine.length > 0) expired = expired.where('id', 'not in', mine);
-    await expired.execute();
+    await this.#takeBack(now, { expiredOnly: true, except: mine });
+  }
+
+  /**
+   * Jobs left active by a process that died run again (their attempt counted). One that was on its
+   * last attempt is dead instead: it may be what killed the process, and running it at every start
+   * would crash igdm again and again.
+   */
+  async #takeBack(now: number, scope: { expiredOnly: boolean; except: number[] }): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      let q = trx
+        .selectFrom('jobs')
+        .select(['id', 'attempts'])
+        .where('status', 'in', UNFINISHED)
+        .where('status', '=', ACTIVE);
+      if (scope.expiredOnly)
+        q = q.where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]));
+      if (scope.except.length > 0) q = q.where('id', 'not in', scope.except);
+      const rows = await q.execute();
+      const last = rows.filter((r) => r.attempts >= this.#maxAttempts).map((r) => r.id);
+      const again = rows.filter((r) => r.attempts < this.#maxAttempts).map((r) => r.id);
+      if (last.length > 0) {
+        this.#log?.error({ jobs: last }, 'queue: jobs interrupted on their last attempt are dead');
+        await trx
+          .updateTable('jobs')
+          .set({
+            status: 'dead',
+            error: 'interrupted on its last attempt: the process running it stopped',
+            lockedUntil: null,
+            updatedAt: now,
+            finishedAt: now,
+          })
+          .where('id', 'in', last)
+          .execute();
+      }
+      if (again.length > 0) {
+        await trx
+          .updateTable('jobs')
+          .set({ status: 'ready', runAt: now, lockedUntil: null, updatedAt: now })
+          .where('id', 'in', again)
+          .execute();
+      }
+    });
   }
 
   /**
@@ -241,13 +275,10 @@ export class EmbeddedQueue implements WorkQueue {
     if (claiming.length > 0) {
       // At the first pump, every active job is from an earlier process (this one has claimed none).
       // A queue that only adds jobs (no worker) leaves the running ones alone.
-      this.#recovered ??= this.#db
-        .updateTable('jobs')
-        .set({ status: 'ready', runAt: this.#now(), lockedUntil: null })
-        .where('status', 'in', UNFINISHED)
-        .where('status', '=', ACTIVE)
-        .execute()
-        .then(() => {});
+      this.#recovered ??= this.#takeBack(this.#now(), { expiredOnly: false, except: [] }).catch((err) => {
+        this.#recovered = null; // tried again at the next pump
+        throw err;
+      });
       await this.#recovered;
     }
     const batch = this.#finished;

@@ -3,6 +3,10 @@
 // run in parallel. A job whose process dies is run again; a failing job is retried with backoff and
 // ends `dead` (kept, and shown by the API) after its last attempt.
 //
+// A dead job no longer holds its key back: the later jobs of its conversation run, and retry() runs
+// it again after them. A job whose process died on its last attempt is dead too (it may be what
+// killed the process).
+//
 // The embedded queue (embedded.ts) keeps jobs in the store; the ingest path adds them in the same
 // transaction as the events that cause them. A Redis-backed queue (BullMQ) implements the same
 // interface: the engine sees only `work` and the handler's outcome.

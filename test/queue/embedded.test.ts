@@ -344,6 +344,50 @@ describe('a process that dies', () => {
     expect(ran).toEqual(['a@1#2', 'a@2#1']);
   });
 
+  it('a job whose process died on its last attempt is dead, not run at every start', async () => {
+    const s = await queueStore();
+    const now = Date.now();
+    const row = (dedupKey: string, key: string, attempts: number) => ({
+      queue: 'q',
+      key,
+      orderAt: 1,
+      dedupKey,
+      payload: JSON.stringify({ name: dedupKey }),
+      status: 'active' as const,
+      attempts,
+      runAt: now - 1000,
+      lockedUntil: now + 600_000,
+      error: null,
+      result: null,
+      createdAt: now - 1000,
+      updatedAt: now - 1000,
+      finishedAt: null,
+    });
+    // maxAttempts is 3: the poison pill was on its third attempt, the other on its second.
+    await s.store.db
+      .insertInto('jobs')
+      .values([row('poison', 'a', 3), row('second-try', 'b', 2)])
+      .execute();
+    const q = s.queue();
+    await q.add([job('a', 2)]);
+    const ran: string[] = [];
+    q.work('q', async (j) => {
+      ran.push(`${nameOf(j)}#${j.attempts}`);
+    });
+    await until(() => ran.length === 2, 'the others ran');
+    await sleep(30);
+    expect(ran.sort()).toEqual(['a@2#1', 'second-try#3']);
+    const [dead] = await q.list({ status: 'dead', limit: 10 });
+    expect(dead).toMatchObject({
+      dedupKey: 'poison',
+      attempts: 3,
+      error: 'interrupted on its last attempt: the process running it stopped',
+    });
+    // It can still be run again by hand.
+    expect(await q.retry(dead!.id)).toBe(true);
+    await until(() => ran.includes('poison#1'), 'retried');
+  });
+
   it('a queue that only adds jobs (no worker) leaves the running jobs of the store alone', async () => {
     const s = await queueStore();
     const worker = s.queue();
