@@ -214,12 +214,20 @@ export class EmbeddedQueue implements WorkQueue {
     const now = this.#now();
     const mine = [...this.#mine];
     if (mine.length > 0) {
-      await this.#db
+      const renewed = await this.#db
         .updateTable('jobs')
         .set({ lockedUntil: now + this.#leaseMs })
         .where('id', 'in', mine)
         .where('status', '=', ACTIVE)
+        .where('lockedUntil', '<=', now)
+        .returning('id')
         .execute();
+      // A handler that long holds its conversation back (every later job of its key waits).
+      if (renewed.length > 0)
+        this.#log?.warn(
+          { jobs: renewed.map((r) => r.id), leaseMs: this.#leaseMs },
+          'queue: jobs running longer than their lease',
+        );
     }
     await this.#takeBack(now, { expiredOnly: true, except: mine });
   }

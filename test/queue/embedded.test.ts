@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Logger } from '../../src/log.ts';
 import { jobBackoffMs } from '../../src/queue/embedded.ts';
 import { type Job, RetryLater } from '../../src/queue/queue.ts';
 import { closeAll, gate, job, queueStore, Recorder, sleep, until } from './support.ts';
@@ -410,7 +411,13 @@ describe('a process that dies', () => {
 
   it('a handler slower than the lease is not run a second time (its lease is renewed)', async () => {
     const s = await queueStore();
-    const q = s.queue({ leaseMs: 60 });
+    const warned: string[] = [];
+    const log = {
+      warn: (_: unknown, msg: string) => warned.push(msg),
+      error() {},
+      info() {},
+    } as unknown as Logger;
+    const q = s.queue({ leaseMs: 60, log });
     const rec = new Recorder();
     await q.add([job('a', 1), job('a', 2)]);
     q.work('q', async (j) => {
@@ -422,6 +429,7 @@ describe('a process that dies', () => {
     await sleep(100);
     expect(rec.started).toEqual(['a@1', 'a@2']);
     expect(rec.overlaps.size).toBe(0);
+    expect(warned).toContain('queue: jobs running longer than their lease');
   });
 });
 
