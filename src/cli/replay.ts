@@ -49,7 +49,8 @@ export async function replay(config: Config, conversationId: string | null): Pro
       await conversations.execute();
       await events.execute();
     });
-    const total = new Applier(store.sqlite).applyAll();
+    // State only: the engine's effects (replies, handovers, webhooks) happened once already.
+    const total = new Applier(store.sqlite, { engine: false }).applyAll();
     // A conversation with no message event left (only a referral, say) sorts by when it began.
     await db
       .updateTable('conversations')

@@ -321,10 +321,14 @@ export class Applier {
   readonly #q: ReturnType<typeof statements>;
   readonly #enqueue: ReturnType<typeof prepareEnqueue>;
 
-  constructor(sqlite: DatabaseSync) {
+  readonly #handOver: boolean;
+
+  /** `engine: false` (a replay) rebuilds state only: the engine already handled these events once. */
+  constructor(sqlite: DatabaseSync, options: { engine?: boolean } = {}) {
     this.#sqlite = sqlite;
     this.#q = statements(sqlite);
     this.#enqueue = prepareEnqueue(sqlite);
+    this.#handOver = options.engine ?? true;
   }
 
   /** Applies the oldest unapplied events (by Meta's timestamp) in one transaction, within a count and a time budget. */
@@ -386,7 +390,7 @@ export class Applier {
       }
       // The engine's work for this event, in the same transaction as its state: it is handed over
       // exactly once, however often the event is delivered or the log replayed (the dedup key).
-      if (job)
+      if (job && this.#handOver)
         this.#enqueue({
           queue: ENGINE_QUEUE,
           key: job.key,

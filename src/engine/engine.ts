@@ -13,7 +13,7 @@ import {
   classifyWithFallback,
   draftWithFallback,
 } from './ai/index.ts';
-import { conversationIdOf } from './apply.ts';
+import { conversationIdOf, messageIdOf } from './apply.ts';
 import type { AutomationConfig, Rule } from './automation/config.ts';
 import { matchRule, type ReplyVars, renderReply } from './automation/rules.ts';
 import { callRuleWebhook } from './automation/webhook.ts';
@@ -62,7 +62,8 @@ export interface EventOutcome {
   tags?: string[];
   ai?: { kind: string; reason?: string; detail?: string };
   webhook?: { status: number };
-  echo?: 'igdm' | 'human';
+  /** igdm-retry: an earlier attempt of a send igdm made again (its echo came too late). */
+  echo?: 'igdm' | 'human' | 'igdm-retry';
   storyMention?: { storyId: string | null; lookup?: string };
   /** Why nothing was sent. */
   silent?: string;
@@ -78,6 +79,9 @@ interface EventRow {
   entryTime: number | null;
   payload: string;
 }
+
+/** How far back a late echo is matched to a retried send. */
+const LATE_ECHO_MS = 24 * 60 * 60 * 1000;
 
 /** A reply that names the contact. */
 const NAMES = /\{\{\s*(username|name)\s*\}\}/;
@@ -175,6 +179,27 @@ export class Engine {
         unsettled.status === 'sending' ? SENDING_RETRY_MS : UNCONFIRMED_RETRY_MS,
         'a send to this customer is not settled yet: this echo may be its own',
       );
+    }
+    // An echo that comes after its send was settled without it (the send was then made again) is
+    // an earlier attempt of igdm's own reply, not a person: the same text as a retried send.
+    if (event.text !== undefined) {
+      const retried = await db
+        .selectFrom('outbox')
+        .innerJoin('messages', 'messages.id', 'outbox.messageId')
+        .select(['messages.author'])
+        .where('outbox.conversationId', '=', conversationId)
+        .where('outbox.attempts', '>', 1)
+        .where('messages.text', '=', event.text)
+        .where('outbox.createdAt', '>=', event.timestamp - LATE_ECHO_MS)
+        .executeTakeFirst();
+      if (retried) {
+        await db
+          .updateTable('messages')
+          .set({ author: retried.author, updatedAt: this.#d.now() })
+          .where('id', '=', messageIdOf(channel.id, event.mid))
+          .execute();
+        return { kind: 'echo', echo: 'igdm-retry' };
+      }
     }
     const moved = await handOver(this.#deps(), channel, conversationId, 'human');
     return { kind: 'echo', echo: 'human', ...(moved.changed && { handover: 'human' as const }) };

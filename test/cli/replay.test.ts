@@ -226,6 +226,15 @@ describe('igdm replay', () => {
     expect(await stateOf(dir)).toEqual(before);
   });
 
+  it('rebuilds state only: the engine does not handle the events again', async () => {
+    // Even with the engine's record of them gone (pruned), replayed events make no new jobs.
+    withStore(dir, (db) => db.prepare('delete from jobs').run());
+    expect((await igdm(dir, 'replay')).code).toBe(0);
+    withStore(dir, (db) => {
+      expect(db.prepare('select count(*) as n from jobs').get()).toEqual({ n: 0 });
+    });
+  });
+
   it('replaying twice changes nothing', async () => {
     expect((await igdm(dir, 'replay')).code).toBe(0);
     expect((await igdm(dir, 'replay', '--conversation', bobId)).code).toBe(0);
