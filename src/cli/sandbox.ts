@@ -36,6 +36,8 @@ export async function sandbox(config: Config, log: Logger, args: string[]): Prom
     accessToken,
     accountId,
     webhookUrl,
+    sendRatePerSecond: config.sandboxRates.sendPerSecond,
+    mediaRatePerSecond: config.sandboxRates.mediaPerSecond,
     log,
   });
   if (!c) {

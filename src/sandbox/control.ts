@@ -46,7 +46,14 @@ export async function controlRoutes(app: FastifyInstance, opts: { state: Sandbox
     }
   });
 
-  app.get('/outbox', async () => ({ data: state.outbox.list() }));
+  // ?after=SEQ: only the calls after that sequence number, for a reader that follows the journal
+  // (it keeps the newest 1000) while a run goes on.
+  app.get<{ Querystring: { after?: string } }>('/outbox', async (req, reply) => {
+    const after = req.query.after;
+    if (after === undefined) return { data: state.outbox.list() };
+    if (!/^\d+$/.test(after)) return replyError(reply, 400, 'bad_request', 'after must be a sequence number');
+    return { data: state.outbox.after(Number(after)) };
+  });
   app.delete('/outbox', async () => ({ cleared: state.outbox.clear() }));
   app.get('/calls', async () => ({ data: state.calls.list() }));
   app.delete('/calls', async () => ({ cleared: state.calls.clear() }));

@@ -22,6 +22,19 @@ export class Journal<T> {
     return this.#items;
   }
 
+  /** The records after sequence number `seq`, oldest first. */
+  after(seq: number): readonly (T & { seq: number })[] {
+    const items = this.#items;
+    let lo = 0;
+    let hi = items.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (items[mid]!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return items.slice(lo);
+  }
+
   clear(): number {
     const n = this.#items.length;
     this.#items = [];

@@ -496,4 +496,16 @@ describe('outbox', () => {
     expect((await sandbox.control('DELETE', '/outbox')).body).toEqual({ cleared: 2 });
     expect((await sandbox.control('GET', '/outbox')).body).toEqual({ data: [] });
   });
+
+  it('?after=SEQ lists only the calls after that one (a reader following a long run)', async () => {
+    await send(text('one'));
+    await send(text('two'));
+    await send(text('three'));
+    const all = (await sandbox.control('GET', '/outbox')).body.data as { seq: number; body: unknown }[];
+    const after = await sandbox.control('GET', `/outbox?after=${all[0]!.seq}`);
+    expect(after.body.data.map((e: { body: unknown }) => e.body)).toEqual([text('two'), text('three')]);
+    expect((await sandbox.control('GET', `/outbox?after=${all[2]!.seq}`)).body).toEqual({ data: [] });
+    expect((await sandbox.control('GET', '/outbox?after=0')).body.data).toHaveLength(3);
+    expect((await sandbox.control('GET', '/outbox?after=x')).status).toBe(400);
+  });
 });
