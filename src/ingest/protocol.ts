@@ -40,4 +40,6 @@ export type FromWorker =
 export interface WorkerData {
   sqlitePath: string;
   routes: ChannelRoute[];
+  /** The store's write gate (store/sqlite.ts), shared with the main thread. */
+  gate: SharedArrayBuffer;
 }

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Applier } from '../engine/apply.ts';
 import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
-import { openSqlite } from '../store/sqlite.ts';
+import { openSqlite, syncWal, useWriteGate, walPathOf } from '../store/sqlite.ts';
 import type {
   ChannelRoute,
   FromWorker,
@@ -17,11 +18,21 @@ import type {
 // it splits them into events and inserts them, every request that arrived meanwhile in one
 // transaction (group commit), so one fsync acknowledges many requests and the HTTP thread never
 // waits on the disk. Between commits it applies stored events to conversations.
+//
+// It holds the store's write gate (store/sqlite.ts) only while it writes: the fsync that makes a
+// group durable comes after the commit, outside the gate, so the main thread's writes need not wait
+// for the disk. Checkpoints are made here too, outside the gate, rather than by whichever commit
+// crosses SQLite's threshold (on the main thread, that would stop its event loop).
 
 const port = parentPort!;
 const data = workerData as WorkerData;
-const sqlite = openSqlite(data.sqlitePath);
+const gate = useWriteGate(data.sqlitePath, data.gate);
+const sqlite = openSqlite(data.sqlitePath, { autocheckpoint: 0 });
 const applier = new Applier(sqlite);
+const wal = walPathOf(data.sqlitePath);
+/** A passive checkpoint at most this often, once the WAL is this big. */
+const CHECKPOINT_INTERVAL_MS = 1000;
+const CHECKPOINT_MIN_BYTES = 1024 * 1024;
 
 const insert = sqlite.prepare(
   `insert into webhook_events (dedup_key, channel_id, object, source, kind, entry_id, entry_time, igsid,
@@ -102,21 +113,28 @@ function split(body: unknown, text: string): (SplitEvent & { json: string })[] {
 function commitGroup(batch: WriteRequest[]) {
   const results: WriteResult[] = [];
   try {
-    sqlite.exec('begin immediate');
-    for (const req of batch) {
-      sqlite.exec('savepoint req');
-      try {
-        results.push(store(req));
-        sqlite.exec('release req');
-      } catch (err) {
-        sqlite.exec('rollback to req');
-        sqlite.exec('release req');
-        results.push({ status: 'failed', reason: (err as Error).message });
+    gate.lockSync();
+    try {
+      sqlite.exec('begin immediate');
+      for (const req of batch) {
+        sqlite.exec('savepoint req');
+        try {
+          results.push(store(req));
+          sqlite.exec('release req');
+        } catch (err) {
+          sqlite.exec('rollback to req');
+          sqlite.exec('release req');
+          results.push({ status: 'failed', reason: (err as Error).message });
+        }
       }
+      sqlite.exec('commit');
+    } finally {
+      if (sqlite.isTransaction) sqlite.exec('rollback');
+      gate.unlock();
     }
-    sqlite.exec('commit');
+    // On disk before anything is acknowledged.
+    syncWal(data.sqlitePath);
   } catch (err) {
-    if (sqlite.isTransaction) sqlite.exec('rollback');
     const failed: WriteResult = { status: 'failed', reason: (err as Error).message };
     for (const req of batch) send({ type: 'written', id: req.id, result: failed });
     return;
@@ -126,11 +144,37 @@ function commitGroup(batch: WriteRequest[]) {
 }
 
 function applySlice() {
-  sqlite.exec('pragma synchronous = normal');
+  gate.lockSync();
   try {
     return applier.applyPending({ maxEvents: 100, budgetMs: 2 });
   } finally {
-    sqlite.exec('pragma synchronous = full');
+    gate.unlock();
+  }
+}
+
+let lastCheckpoint = 0;
+
+/**
+ * Copies the WAL into the database (PASSIVE: writers and readers go on) at most once a second, once
+ * it has grown. SQLite reuses the WAL from its start after a checkpoint, so its size only says that
+ * it has been written to; the interval keeps it within a second or so of writes.
+ */
+function checkpointIfDue() {
+  if (!wal) return;
+  const now = Date.now();
+  if (now - lastCheckpoint < CHECKPOINT_INTERVAL_MS) return;
+  let size = 0;
+  try {
+    size = statSync(wal).size;
+  } catch {
+    return;
+  }
+  if (size < CHECKPOINT_MIN_BYTES) return;
+  lastCheckpoint = now;
+  try {
+    sqlite.exec('PRAGMA wal_checkpoint(PASSIVE)');
+  } catch (err) {
+    send({ type: 'error', message: `checkpoint failed: ${(err as Error).message}` });
   }
 }
 
@@ -138,11 +182,32 @@ const inbox: ToWorker[] = [];
 let wake: (() => void) | null = null;
 let applyWanted = true; // events left unapplied by a previous run are applied at start
 let closing = false;
+let lastApplied = 0;
+/** The longest a backlog of unapplied events waits for a quiet moment before a slice is applied. */
+const APPLY_WAIT_MS = 5;
 
 port.on('message', (msg: ToWorker) => {
   inbox.push(msg);
   wake?.();
 });
+
+/** Applies one slice of the stored events not applied yet, and tells the main thread. */
+function applyOnce() {
+  lastApplied = performance.now();
+  try {
+    // A short slice, so that waiting acknowledgements are not held up for long. Applied state is
+    // derived from the event log (an event and its applied mark commit together), so it needs no
+    // fsync of its own: the next durable commit syncs the WAL, and a power loss only means
+    // re-applying. A process crash loses nothing either way in WAL mode.
+    const applied = applySlice();
+    applyWanted = applied.more;
+    if (applied.events)
+      send({ type: 'applied', events: applied.events, conversations: applied.conversations });
+  } catch (err) {
+    applyWanted = false;
+    send({ type: 'error', message: `applying events failed: ${(err as Error).message}` });
+  }
+}
 
 async function run() {
   for (;;) {
@@ -157,29 +222,24 @@ async function run() {
       if (writes.length) commitGroup(writes);
       // Let requests that arrived during the commit join the next group before applying.
       await yieldToEvents();
+      // Under a steady stream the inbox is seldom empty: applying waits for that, but not for long.
+      if (applyWanted && inbox.length && performance.now() - lastApplied > APPLY_WAIT_MS) applyOnce();
       continue;
     }
     if (closing) break;
+    checkpointIfDue();
     if (applyWanted) {
-      try {
-        // A short slice, so that waiting acknowledgements are not held up for long. Applied state is
-        // derived from the event log (an event and its applied mark commit together), so it needs no
-        // fsync of its own: the next durable commit syncs the WAL, and a power loss only means
-        // re-applying. A process crash loses nothing either way in WAL mode.
-        const applied = applySlice();
-        applyWanted = applied.more;
-        if (applied.events)
-          send({ type: 'applied', events: applied.events, conversations: applied.conversations });
-      } catch (err) {
-        applyWanted = false;
-        send({ type: 'error', message: `applying events failed: ${(err as Error).message}` });
-      }
+      applyOnce();
       await yieldToEvents();
       continue;
     }
+    // Idle: looked at again within a second, for a WAL that grows with the main thread's writes.
+    let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       wake = resolve;
+      timer = setTimeout(resolve, 1000);
     });
+    clearTimeout(timer);
     wake = null;
   }
   sqlite.close();

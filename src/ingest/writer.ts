@@ -1,6 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import type { ChannelRoute, FromWorker, ToWorker, WriteRequest, WriteResult } from './protocol.ts';
+import { writeGateFor } from '../store/sqlite.ts';
+import type {
+  ChannelRoute,
+  FromWorker,
+  ToWorker,
+  WorkerData,
+  WriteRequest,
+  WriteResult,
+} from './protocol.ts';
 
 // The HTTP thread's side of the ingest worker: hands bodies over and resolves when they are on disk.
 
@@ -19,9 +27,8 @@ export class IngestWriter extends EventEmitter<IngestWriterEvents> {
 
   constructor(sqlitePath: string, routes: ChannelRoute[]) {
     super();
-    this.#worker = new Worker(new URL('./worker.ts', import.meta.url), {
-      workerData: { sqlitePath, routes },
-    });
+    const workerData: WorkerData = { sqlitePath, routes, gate: writeGateFor(sqlitePath).buffer };
+    this.#worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData });
     this.#worker.on('message', (msg: FromWorker) => this.#receive(msg));
     this.#worker.on('error', (err) => this.#fail(err));
     this.#worker.on('exit', (code) => {

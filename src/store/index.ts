@@ -1,8 +1,8 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { CamelCasePlugin, Kysely, SqliteDialect } from 'kysely';
+import { CamelCasePlugin, Kysely } from 'kysely';
 import { migrate, type StoreKind } from './migrations.ts';
 import type { Database } from './schema.ts';
-import { kyselySqlite, openSqlite } from './sqlite.ts';
+import { openSqlite, sqliteDialect } from './sqlite.ts';
 
 export type { Database } from './schema.ts';
 
@@ -11,7 +11,10 @@ export interface Store {
   db: Kysely<Database>;
   /** The SQLite file, for the ingest worker's own connection. */
   sqlitePath: string;
-  /** The same connection as `db`, for prepared statements (store/prepared.ts). */
+  /**
+   * The same connection as `db`, for prepared statements (store/prepared.ts). Its commits are not
+   * synced (synchronous=NORMAL; see sqlite.ts): writes that must be durable go through `db`.
+   */
   sqlite: DatabaseSync;
   close(): Promise<void>;
 }
@@ -27,7 +30,7 @@ export function sqlitePathOf(databaseUrl: string): string {
 
 export function kyselyOver(sqlite: DatabaseSync): Kysely<Database> {
   return new Kysely<Database>({
-    dialect: new SqliteDialect({ database: kyselySqlite(sqlite) }),
+    dialect: sqliteDialect(sqlite),
     plugins: [new CamelCasePlugin()],
   });
 }
@@ -35,7 +38,9 @@ export function kyselyOver(sqlite: DatabaseSync): Kysely<Database> {
 /** Opens the store named by DATABASE_URL and brings its schema up to date. */
 export async function openStore(databaseUrl: string): Promise<Store> {
   const sqlitePath = sqlitePathOf(databaseUrl);
-  const sqlite = openSqlite(sqlitePath);
+  // Checkpoints are the ingest worker's, off the event loop; this one is a backstop for a WAL that
+  // grows while no worker runs (see worker.ts).
+  const sqlite = openSqlite(sqlitePath, { autocheckpoint: 10_000 });
   const db = kyselyOver(sqlite);
   await migrate(db as Kysely<unknown>, 'sqlite');
   return { kind: 'sqlite', db, sqlitePath, sqlite, close: () => db.destroy() };

@@ -1,48 +1,487 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  type QueryResult,
+  SqliteAdapter,
+  SqliteDialect,
+} from 'kysely';
 
-// The embedded store: SQLite through Node's built-in node:sqlite, WAL mode, durable commits
-// (synchronous=FULL). Kysely's SQLite dialect expects better-sqlite3's statement interface; this
-// adapts node:sqlite to it and caches prepared statements.
+// The embedded store: SQLite through Node's built-in node:sqlite, in WAL mode.
+//
+// Two threads write to it: the ingest worker (webhook events, applied state) and the main thread
+// (the queue, the engine, the sender, the API). Two things keep them from stalling each other:
+//
+// - A write gate shared by the threads of the process (WriteGate): whoever writes holds it. The main
+//   thread waits for it without blocking its event loop, and is woken the moment it is free. SQLite's
+//   own lock stays (other processes), but within igdm it is never contended, so no thread sleeps in
+//   SQLite's busy handler (1, 2, 5, 10 ... ms while the event loop stands still), and a deferred
+//   transaction that reads, then writes, is never refused because the other thread wrote meanwhile.
+// - Commits are durable without an fsync on the event loop: connections run with synchronous=NORMAL
+//   (a commit writes the WAL, no fsync), and whoever needs durability syncs the WAL file itself. On
+//   the main thread the Kysely driver below does it for every write before the write's promise
+//   resolves, on libuv's thread pool, one fsync for every commit made meanwhile; the ingest worker
+//   syncs before it acknowledges (syncWal). The WAL is a log: a sync makes every earlier commit
+//   durable too. A process crash loses nothing either way (the OS has the writes).
+//
+// So on the main thread a write is visible to other readers as soon as it is committed, a moment
+// before the writer's `await` returns (while its fsync runs), and others use the connection in that
+// moment: state that a writer changes after the write (in memory, or in a later write) may lag.
 
-export function openSqlite(path: string): DatabaseSync {
+export interface OpenOptions {
+  /** WAL pages after which a commit on this connection checkpoints (SQLite's default: 1000). */
+  autocheckpoint?: number;
+}
+
+export function openSqlite(path: string, options: OpenOptions = {}): DatabaseSync {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path, { timeout: 5000 });
   db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA synchronous = FULL');
+  // Durability comes from syncing the WAL (syncWal, WalSync), not from each commit.
+  db.exec('PRAGMA synchronous = NORMAL');
   db.exec('PRAGMA foreign_keys = ON');
+  if (options.autocheckpoint !== undefined) db.exec(`PRAGMA wal_autocheckpoint = ${options.autocheckpoint}`);
   return db;
 }
 
-export function kyselySqlite(db: DatabaseSync): SqliteDatabase {
-  const cache = new Map<string, SqliteStatement>();
-  return {
-    close: () => db.close(),
-    prepare(sql: string): SqliteStatement {
-      let stmt = cache.get(sql);
-      if (!stmt) {
-        stmt = adapt(db.prepare(sql));
-        if (cache.size > 500) cache.clear();
-        cache.set(sql, stmt);
+/** The WAL file of a database path (null for an in-memory database). */
+export const walPathOf = (path: string): string | null =>
+  path === ':memory:' || path === '' ? null : `${resolve(path)}-wal`;
+
+/** Makes every commit so far durable, blocking (for the ingest worker's thread). */
+export function syncWal(path: string): void {
+  const wal = walPathOf(path);
+  if (!wal) return;
+  let fd: number;
+  try {
+    fd = openSync(wal, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing written yet
+    throw err;
+  }
+  try {
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Makes commits durable without blocking the event loop: sync() resolves once an fdatasync of the
+ * WAL that started after the call has finished. Calls made while one runs share the next one.
+ */
+export class WalSync {
+  readonly #wal: string | null;
+  /** The WAL, kept open (SQLite keeps the file while a connection is open). */
+  #fd: number | null = null;
+  #running: Promise<void> | null = null;
+  #next: Promise<void> | null = null;
+
+  constructor(path: string) {
+    this.#wal = walPathOf(path);
+  }
+
+  sync(): Promise<void> {
+    if (!this.#wal) return Promise.resolve();
+    if (!this.#running) return this.#start();
+    // The one running may have started before the caller's commit: the caller waits for the next.
+    this.#next ??= this.#running.then(
+      () => this.#startNext(),
+      () => this.#startNext(),
+    );
+    return this.#next;
+  }
+
+  /** After the syncs under way. */
+  async close(): Promise<void> {
+    await Promise.allSettled([this.#running, this.#next]);
+    if (this.#fd !== null) closeSync(this.#fd);
+    this.#fd = null;
+  }
+
+  #startNext(): Promise<void> {
+    this.#next = null;
+    return this.#start();
+  }
+
+  #start(): Promise<void> {
+    if (this.#fd === null) {
+      try {
+        this.#fd = openSync(this.#wal!, 'r+');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Promise.resolve(); // nothing written
+        return Promise.reject(err);
       }
-      return stmt;
-    },
-  };
+    }
+    const run = new Promise<void>((resolve, reject) => {
+      fdatasync(this.#fd!, (err) => (err ? reject(err) : resolve()));
+    });
+    this.#running = run;
+    const clear = () => {
+      if (this.#running === run) this.#running = null;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+}
+
+// ---------------------------------------------------------------- the write gate
+
+// Int32 slots of the gate's shared memory.
+const LOCK = 0; // 0 free, or the holder (MAIN, WORKER)
+const SEQ = 1; // bumped at each release: what waiters wait on
+const WANTS_MAIN = 2;
+const WANTS_WORKER = 3;
+const TURN = 4; // who goes next when both want it (0: whoever comes first)
+const MAIN = 1;
+const WORKER = 2;
+const GATE_TIMEOUT_MS = 5000; // as the connections' busy timeout
+/** How long the worker leaves the gate to a main thread whose turn it is (its wake-up is a task). */
+const WORKER_PATIENCE_MS = 2;
+
+/**
+ * One writer at a time between the two threads of this process that write to one SQLite file: the
+ * main thread, which waits without blocking its event loop (lock), and the ingest worker, which waits
+ * blocking (lockSync). Fair: a thread that releases the gate while the other waits lets it go next.
+ */
+export class WriteGate {
+  readonly buffer: SharedArrayBuffer;
+  readonly #s: Int32Array;
+
+  constructor(buffer = new SharedArrayBuffer(5 * Int32Array.BYTES_PER_ELEMENT)) {
+    this.buffer = buffer;
+    this.#s = new Int32Array(buffer);
+  }
+
+  #take(me: number): boolean {
+    const s = this.#s;
+    const turn = Atomics.load(s, TURN);
+    if (turn !== 0 && turn !== me && Atomics.load(s, me === MAIN ? WANTS_WORKER : WANTS_MAIN)) return false;
+    if (Atomics.compareExchange(s, LOCK, 0, me) !== 0) return false;
+    Atomics.store(s, TURN, 0);
+    return true;
+  }
+
+  /** The main thread's wait: its event loop goes on meanwhile. */
+  async lock(): Promise<void> {
+    if (this.#take(MAIN)) return;
+    const s = this.#s;
+    const deadline = Date.now() + GATE_TIMEOUT_MS;
+    Atomics.store(s, WANTS_MAIN, 1);
+    try {
+      for (;;) {
+        const seq = Atomics.load(s, SEQ);
+        if (this.#take(MAIN)) return;
+        if (Date.now() > deadline) throw new Error('database is locked (write gate)');
+        const wait = Atomics.waitAsync(s, SEQ, seq, 50);
+        if (wait.async) await wait.value;
+      }
+    } finally {
+      Atomics.store(s, WANTS_MAIN, 0);
+    }
+  }
+
+  /** The worker's wait, blocking its thread. */
+  lockSync(): void {
+    if (this.#take(WORKER)) return;
+    const s = this.#s;
+    const now = Date.now();
+    const deadline = now + GATE_TIMEOUT_MS;
+    const patience = now + WORKER_PATIENCE_MS;
+    Atomics.store(s, WANTS_WORKER, 1);
+    try {
+      for (;;) {
+        const seq = Atomics.load(s, SEQ);
+        if (this.#take(WORKER)) return;
+        // The main thread's turn, but it has not come for it yet (its event loop is busy).
+        if (Date.now() > patience && Atomics.compareExchange(s, LOCK, 0, WORKER) === 0) return;
+        if (Date.now() > deadline) throw new Error('database is locked (write gate)');
+        Atomics.wait(s, SEQ, seq, 1);
+      }
+    } finally {
+      Atomics.store(s, WANTS_WORKER, 0);
+    }
+  }
+
+  unlock(): void {
+    const s = this.#s;
+    const holder = Atomics.load(s, LOCK);
+    const other = holder === MAIN ? WORKER : MAIN;
+    if (Atomics.load(s, other === MAIN ? WANTS_MAIN : WANTS_WORKER)) Atomics.store(s, TURN, other);
+    Atomics.store(s, LOCK, 0);
+    Atomics.add(s, SEQ, 1);
+    Atomics.notify(s, SEQ);
+  }
+}
+
+/** The gate of each database file this thread writes to (a worker registers the one it was given). */
+const gates = new Map<string, WriteGate>();
+const gateKey = (path: string) => (path === ':memory:' ? `:memory:${gates.size}` : resolve(path));
+
+export function writeGateFor(path: string): WriteGate {
+  const key = gateKey(path);
+  let gate = gates.get(key);
+  if (!gate) {
+    gate = new WriteGate();
+    gates.set(key, gate);
+  }
+  return gate;
+}
+
+/** In a worker thread: the gate the main thread handed over for `path`. */
+export function useWriteGate(path: string, buffer: SharedArrayBuffer): WriteGate {
+  const gate = new WriteGate(buffer);
+  gates.set(gateKey(path), gate);
+  return gate;
+}
+
+// ---------------------------------------------------------------- Kysely
+
+/**
+ * Kysely's SQLite dialect over node:sqlite, with the write gate and durable commits. Kysely sees
+ * connections it may use at once; they share the one SQLite connection, which lets a statement or a
+ * transaction in only while no other transaction is open (as Kysely's own lock would), but the wait
+ * for the disk comes after that lock is released: a write (or a transaction that wrote) resolves
+ * once the WAL is synced, while others use the connection meanwhile. Writes hold the gate; reads
+ * outside transactions hold nothing (WAL readers never wait).
+ */
+export function sqliteDialect(db: DatabaseSync): SqliteDialect {
+  const shared = new SharedConnection(db, writeGateFor(db.location() ?? ':memory:'));
+  return new (class extends SqliteDialect {
+    override createDriver(): Driver {
+      return new StoreDriver(shared);
+    }
+    override createAdapter(): SqliteAdapter {
+      return new (class extends SqliteAdapter {
+        // The driver orders access itself (see SharedConnection): Kysely's lock would be held
+        // while a write waits for the disk.
+        override get supportsMultipleConnections() {
+          return true;
+        }
+      })();
+    }
+  })({ database: {} as never });
 }
 
 type Param = null | number | bigint | string | Uint8Array;
 
-function adapt(stmt: StatementSync): SqliteStatement {
-  const params = (p: ReadonlyArray<unknown>) => p.map(toParam);
-  return {
-    reader: stmt.columns().length > 0,
-    all: (p) => stmt.all(...params(p)),
-    run: (p) => stmt.run(...params(p)),
-    iterate: (p) => stmt.iterate(...params(p)),
-  };
+const READ_ONLY_RAW = /^\s*(select|explain)\b/i;
+
+/** True for statements that may write: not a SELECT (Kysely's, or raw SQL starting with one). */
+function writes(query: CompiledQuery): boolean {
+  const kind = query.query.kind;
+  if (kind === 'SelectQueryNode') return false;
+  if (kind === 'RawNode') return !READ_ONLY_RAW.test(query.sql);
+  return true;
 }
+
+/** The SQLite connection of the main thread, shared by every Kysely connection over it. */
+class SharedConnection {
+  readonly #db: DatabaseSync;
+  readonly #gate: WriteGate;
+  readonly #wal: WalSync;
+  readonly #cache = new Map<string, { stmt: StatementSync; reader: boolean }>();
+  /** Held by a transaction from begin to end, and by a write outside transactions. */
+  #held = false;
+  readonly #queue: (() => void)[] = [];
+  /** A transaction is open: reads outside it wait. */
+  #open: Promise<void> | null = null;
+  #closeOpen: (() => void) | null = null;
+
+  constructor(db: DatabaseSync, gate: WriteGate) {
+    this.#db = db;
+    this.#gate = gate;
+    this.#wal = new WalSync(db.location() ?? ':memory:');
+  }
+
+  async #lock(): Promise<void> {
+    if (!this.#held) {
+      this.#held = true;
+    } else {
+      await new Promise<void>((resolve) => this.#queue.push(resolve)); // handed over by #unlock
+    }
+    try {
+      await this.#gate.lock();
+    } catch (err) {
+      this.#unlock();
+      throw err;
+    }
+  }
+
+  #unlock(): void {
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#held = false;
+  }
+
+  /** Resolves when no transaction is open (a statement outside one would run inside it). */
+  async outsideTransactions(): Promise<void> {
+    while (this.#open) await this.#open;
+  }
+
+  async read<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    await this.outsideTransactions();
+    return this.run<R>(query);
+  }
+
+  async write<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    await this.#lock();
+    let result: QueryResult<R>;
+    try {
+      result = this.run<R>(query);
+    } finally {
+      this.#gate.unlock();
+      this.#unlock();
+    }
+    await this.#wal.sync();
+    return result;
+  }
+
+  async begin(): Promise<void> {
+    await this.#lock();
+    try {
+      this.#db.exec('begin');
+    } catch (err) {
+      this.#gate.unlock();
+      this.#unlock();
+      throw err;
+    }
+    this.#open = new Promise<void>((resolve) => {
+      this.#closeOpen = resolve;
+    });
+  }
+
+  async end(commit: boolean, wrote: boolean): Promise<void> {
+    try {
+      if (commit) this.#db.exec('commit');
+    } finally {
+      // A rollback, or a commit that failed (SQLITE_BUSY from another process): Kysely will not
+      // try again, so the transaction is rolled back.
+      if (this.#db.isTransaction) this.#db.exec('rollback');
+      this.#closeOpen?.();
+      this.#open = null;
+      this.#closeOpen = null;
+      this.#gate.unlock();
+      this.#unlock();
+    }
+    if (commit && wrote) await this.#wal.sync();
+  }
+
+  run<R>(query: CompiledQuery): QueryResult<R> {
+    const { stmt, reader } = this.#prepare(query.sql);
+    const params = query.parameters.map(toParam);
+    if (reader) return { rows: stmt.all(...params) as R[] };
+    const { changes, lastInsertRowid } = stmt.run(...params);
+    return {
+      insertId: lastInsertRowid == null ? undefined : BigInt(lastInsertRowid),
+      numAffectedRows: changes == null ? undefined : BigInt(changes),
+      rows: [],
+    };
+  }
+
+  iterate(query: CompiledQuery): IterableIterator<unknown> {
+    return this.#prepare(query.sql).stmt.iterate(...query.parameters.map(toParam));
+  }
+
+  async close(): Promise<void> {
+    this.#db.close();
+    await this.#wal.close();
+  }
+
+  #prepare(sql: string) {
+    let entry = this.#cache.get(sql);
+    if (!entry) {
+      const stmt = this.#db.prepare(sql);
+      entry = { stmt, reader: stmt.columns().length > 0 };
+      if (this.#cache.size > 500) this.#cache.clear();
+      this.#cache.set(sql, entry);
+    }
+    return entry;
+  }
+}
+
+/** One Kysely connection: inside a transaction, its statements run in it. */
+class StoreConnection implements DatabaseConnection {
+  readonly #shared: SharedConnection;
+  inTransaction = false;
+  wrote = false;
+
+  constructor(shared: SharedConnection) {
+    this.#shared = shared;
+  }
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    const write = writes(query);
+    if (this.inTransaction) {
+      if (write) this.wrote = true;
+      return this.#shared.run<R>(query);
+    }
+    return write ? this.#shared.write<R>(query) : this.#shared.read<R>(query);
+  }
+
+  async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    if (query.query.kind !== 'SelectQueryNode') throw new Error('only SELECT queries can be streamed');
+    if (!this.inTransaction) await this.#shared.outsideTransactions();
+    for (const row of this.#shared.iterate(query)) yield { rows: [row as R] };
+  }
+}
+
+class StoreDriver implements Driver {
+  readonly #shared: SharedConnection;
+
+  constructor(shared: SharedConnection) {
+    this.#shared = shared;
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    return new StoreConnection(this.#shared);
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    const c = connection as StoreConnection;
+    await this.#shared.begin();
+    c.inTransaction = true;
+    c.wrote = false;
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await this.#end(connection as StoreConnection, true);
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await this.#end(connection as StoreConnection, false);
+  }
+
+  async #end(c: StoreConnection, commit: boolean): Promise<void> {
+    c.inTransaction = false;
+    await this.#shared.end(commit, c.wrote);
+  }
+
+  async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`savepoint ${quote(name)}`));
+  }
+
+  async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`rollback to ${quote(name)}`));
+  }
+
+  async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`release ${quote(name)}`));
+  }
+
+  async releaseConnection(): Promise<void> {}
+
+  async destroy(): Promise<void> {
+    await this.#shared.close();
+  }
+}
+
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 function toParam(v: unknown): Param {
   if (v === undefined || v === null) return null;

@@ -1,0 +1,24 @@
+// A worker thread for test/store/sqlite.test.ts: the ingest worker's side of the write gate
+// (lockSync), incrementing a shared counter non-atomically while it holds the gate.
+import { workerData } from 'node:worker_threads';
+import { WriteGate } from '../../src/store/sqlite.ts';
+
+const {
+  gate: buffer,
+  counter: counterBuffer,
+  times,
+} = workerData as {
+  gate: SharedArrayBuffer;
+  counter: SharedArrayBuffer;
+  times: number;
+};
+const gate = new WriteGate(buffer);
+const counter = new Int32Array(counterBuffer);
+for (let i = 0; i < times; i++) {
+  gate.lockSync();
+  const n = counter[0]!;
+  const until = performance.now() + 0.2;
+  while (performance.now() < until) {} // held a moment, as a commit would
+  counter[0] = n + 1;
+  gate.unlock();
+}

@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/store/index.ts';
+import { WriteGate } from '../../src/store/sqlite.ts';
+
+// The store's main-thread connection (src/store/sqlite.ts): Kysely's connections share one SQLite
+// connection, so a transaction keeps everyone else out until it ends, writes and transactions hold
+// the write gate shared with the ingest worker, and a write resolves once it is on disk.
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function store(): Promise<Store> {
+  const dir = mkdtempSync(join(tmpdir(), 'igdm-store-'));
+  dirs.push(dir);
+  const s = await openStore(`sqlite:${join(dir, 'igdm.sqlite')}`);
+  stores.push(s);
+  await s.db.insertInto('settings').values({ key: 'n', value: '0' }).execute();
+  return s;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const value = async (s: Store) =>
+  (await s.db.selectFrom('settings').select('value').where('key', '=', 'n').executeTakeFirstOrThrow()).value;
+
+describe('one connection, many Kysely users', () => {
+  it('reads outside an open transaction wait for its end (they would run inside it)', async () => {
+    const s = await store();
+    let read: string | undefined;
+    await s.db.transaction().execute(async (trx) => {
+      await trx.updateTable('settings').set({ value: 'inside' }).where('key', '=', 'n').execute();
+      void value(s).then((v) => {
+        read = v;
+      });
+      await sleep(30); // a macrotask: the read would run now if nothing held it
+      expect(read).toBeUndefined();
+      await trx.updateTable('settings').set({ value: 'committed' }).where('key', '=', 'n').execute();
+    });
+    await sleep(5);
+    expect(read).toBe('committed');
+  });
+
+  it('transactions and writes from concurrent callers never interleave; a rollback leaves nothing', async () => {
+    const s = await store();
+    const increment = () =>
+      s.db.transaction().execute(async (trx) => {
+        const row = await trx
+          .selectFrom('settings')
+          .select('value')
+          .where('key', '=', 'n')
+          .executeTakeFirstOrThrow();
+        await sleep(1);
+        await trx
+          .updateTable('settings')
+          .set({ value: String(Number(row.value) + 1) })
+          .where('key', '=', 'n')
+          .execute();
+      });
+    const failing = s.db
+      .transaction()
+      .execute(async (trx) => {
+        await trx.updateTable('settings').set({ value: '1000' }).where('key', '=', 'n').execute();
+        throw new Error('no');
+      })
+      .catch((err: Error) => err.message);
+    const writes = Array.from({ length: 10 }, () =>
+      s.db
+        .insertInto('settings')
+        .values({ key: `k${Math.random()}`, value: 'x' })
+        .execute(),
+    );
+    await Promise.all([...Array.from({ length: 20 }, increment), failing, ...writes]);
+    expect(await failing).toBe('no');
+    expect(await value(s)).toBe('20');
+    expect(
+      await s.db
+        .selectFrom('settings')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirst(),
+    ).toEqual({
+      n: 11,
+    });
+  });
+});
+
+describe('the write gate', () => {
+  it('keeps the main thread and a worker thread out of each other (no lost update)', async () => {
+    const gate = new WriteGate();
+    const counter = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(new URL('./gate-worker.ts', import.meta.url), {
+      workerData: { gate: gate.buffer, counter: counter.buffer, times: 200 },
+    });
+    const done = new Promise((resolve, reject) => {
+      worker.once('exit', resolve);
+      worker.once('error', reject);
+    });
+    for (let i = 0; i < 200; i++) {
+      await gate.lock();
+      const n = counter[0]!;
+      await sleep(0); // the main thread's holder awaits meanwhile, as a transaction does
+      counter[0] = n + 1;
+      gate.unlock();
+    }
+    await done;
+    expect(counter[0]).toBe(400);
+  });
+});
