@@ -161,13 +161,14 @@ export class Engine {
    */
   async #echo(channel: Channel, conversationId: string, event: EchoEvent): Promise<EventOutcome> {
     const { db } = this.#d;
-    const ours = await db
-      .selectFrom('outbox')
-      .select('id')
-      .where('channelId', '=', channel.id)
-      .where('mid', '=', event.mid)
-      .executeTakeFirst();
-    if (ours) return { kind: 'echo', echo: 'igdm' };
+    const ours = () =>
+      db
+        .selectFrom('outbox')
+        .select('id')
+        .where('channelId', '=', channel.id)
+        .where('mid', '=', event.mid)
+        .executeTakeFirst();
+    if (await ours()) return { kind: 'echo', echo: 'igdm' };
     const unsettled = await db
       .selectFrom('outbox')
       .select('status')
@@ -180,15 +181,17 @@ export class Engine {
         'a send to this customer is not settled yet: this echo may be its own',
       );
     }
-    // An echo that comes after its send was settled without it (the send was then made again) is
-    // an earlier attempt of igdm's own reply, not a person: the same text as a retried send.
+    // Settled meanwhile (by this very echo, say): its mid tells.
+    if (await ours()) return { kind: 'echo', echo: 'igdm' };
+    // An echo that comes after its send was settled without it (the send is then made again) is an
+    // earlier attempt of igdm's own reply, not a person: the same text as a send igdm attempted.
     if (event.text !== undefined) {
       const retried = await db
         .selectFrom('outbox')
         .innerJoin('messages', 'messages.id', 'outbox.messageId')
         .select(['messages.author'])
         .where('outbox.conversationId', '=', conversationId)
-        .where('outbox.attempts', '>', 1)
+        .where('outbox.attempts', '>=', 1)
         .where('messages.text', '=', event.text)
         .where('outbox.createdAt', '>=', event.timestamp - LATE_ECHO_MS)
         .executeTakeFirst();

@@ -287,4 +287,4 @@ it(`${CUSTOMERS} customers × ${SEQS} messages, igdm SIGKILLed twice while reply
   const { counts } = await api(igdm, '/v1/jobs?limit=1');
   expect(counts).toMatchObject({ dead: 0, ready: 0, active: 0 });
   console.log(JSON.stringify({ kills, counts, calls: sandbox.state.outbox.list().length }));
-});
+}, 120_000); // two restarts and an echo grace: ~20 s alone, longer on a loaded 2-core machine
