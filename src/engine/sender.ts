@@ -1,6 +1,6 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
-import type { RateLimiter } from '../graph/rate-limit.ts';
+import type { RateLimiter, Reservation } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { GraphFailure } from '../meta/graph-errors.ts';
 import { messagePolicy } from '../meta/policy.ts';
@@ -8,12 +8,16 @@ import type { SendBody } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { messageIdOf } from './apply.ts';
+import { markInterrupted, markSent, settleUnconfirmed } from './reconcile.ts';
 
 // The sender works through the outbox: each due row is checked against the policy again (time has
 // passed since it was queued), waits for the rate limit, goes to the Graph API once, and its outcome
-// is recorded before the next row. Failures follow their class: retry with backoff and jitter,
-// throttle (wait as long as Meta says), reauthorise (the channel stops until it has a new token),
-// pause (368), or give up with the reason on the message.
+// is recorded. Up to `concurrency` rows are in flight at once, each to a different recipient: a
+// recipient's rows (its lane) go one at a time, oldest first, and a row waits until every earlier
+// row to the same recipient is settled (sent or failed), so a customer never reads replies out of
+// order. Failures follow their class: retry with backoff and jitter, throttle (wait as long as Meta
+// says), reauthorise (the channel stops until it has a new token), pause (368), or give up with the
+// reason on the message. A send interrupted by a crash waits for its echo (reconcile.ts).
 
 export type ChannelHealth = 'ok' | 'throttled' | 'needs_token' | 'paused';
 
@@ -39,138 +43,302 @@ export interface SenderDeps {
   graphTimeoutMs?: number;
   /** How long an interrupted send waits for its echo before it is sent again. */
   echoGraceMs?: number;
+  /** Rows sent at once (to different recipients). */
+  concurrency?: number;
 }
 
 type Row = Pick<
   OutboxTable,
-  'id' | 'channelId' | 'messageId' | 'conversationId' | 'kind' | 'body' | 'human' | 'attempts'
->;
+  'id' | 'channelId' | 'messageId' | 'conversationId' | 'kind' | 'body' | 'human' | 'attempts' | 'createdAt'
+> & { lane: string };
+
+/**
+ * How a send ended for its lane: `settled` (sent or failed: the recipient's next row may go),
+ * `waiting` (back in the outbox for later: the rows behind it wait too) or `missed` (the row was no
+ * longer queued). After either of the last two the outbox is read again.
+ */
+type Outcome = 'settled' | 'waiting' | 'missed';
+
+const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_ECHO_GRACE_MS = 20_000;
+/** Rows read from the outbox at a time, and at most this many of one recipient. */
+const BATCH = 200;
+const LANE_AHEAD = 8;
+
+/**
+ * A row's lane: its recipient. The conversation, or for a private reply to a comment whose author
+ * igdm does not know, the recipient itself. Rows of a lane go one at a time, oldest first.
+ */
+const LANE = sql<string>`coalesce(conversation_id, channel_id || '|' || recipient)`;
+
+const ROW_COLUMNS = [
+  'id',
+  'channelId',
+  'messageId',
+  'conversationId',
+  'kind',
+  'body',
+  'human',
+  'attempts',
+  'createdAt',
+] as const;
+
+/** (createdAt, id) order. */
+const before = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }) =>
+  Number(a.createdAt) < Number(b.createdAt) || (Number(a.createdAt) === Number(b.createdAt) && a.id < b.id);
 
 export class Sender {
   readonly #d: SenderDeps;
   readonly #now: () => number;
+  readonly #concurrency: number;
   /** Per channel: not before this time (throttle, pause, open breaker). */
   readonly #holdUntil = new Map<string, number>();
   readonly #failuresInRow = new Map<string, number>();
-  #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
+  readonly #commit: GroupCommit;
+  /** Rows read ahead, per lane, oldest first; none of them started. */
+  #lanes = new Map<string, Row[]>();
+  /** The lanes with a row in flight, and that row's id. */
+  readonly #busy = new Map<string, string>();
+  readonly #tasks = new Set<Promise<void>>();
+  /** The outbox changed in a way the lanes do not show: read it again. */
+  #stale = true;
+  /** The last read filled its batch: other recipients' rows may be unread. */
+  #more = false;
+  /** Lanes read with LANE_AHEAD rows: more of theirs may be unread. */
+  #full = new Set<string>();
+  #filling: Promise<void> | null = null;
   #again = false;
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Number.POSITIVE_INFINITY;
   #stopped = false;
+  /** Unconfirmed rows (interrupted sends) waiting for their echo, and when the first gives up. */
+  #unconfirmed = 0;
+  #unconfirmedDue = Number.POSITIVE_INFINITY;
+  #echoes = false;
 
   constructor(deps: SenderDeps) {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
+    this.#concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
+    this.#commit = new GroupCommit(deps.db);
   }
 
-  /** Rows left 'sending' by a crash are sent again (the echo check that avoids a duplicate comes with the engine). */
+  /**
+   * Rows left `sending` by a crash may have reached the customer: they wait for their echo as
+   * `unconfirmed` (see reconcile.ts) and keep the rows behind them waiting too.
+   */
   async start(): Promise<void> {
-    await this.#d.db
-      .updateTable('outbox')
-      .set({ status: 'queued' })
-      .where('status', '=', 'sending')
-      .execute();
+    const now = this.#now();
+    this.#unconfirmed = await markInterrupted(this.#d.db, now, this.#d.echoGraceMs ?? DEFAULT_ECHO_GRACE_MS);
+    if (this.#unconfirmed > 0) {
+      this.#d.log.info({ unconfirmed: this.#unconfirmed }, 'interrupted sends wait for their echo');
+      this.#echoes = true; // the echo may already be in the store
+    }
     this.wake();
   }
 
   /** Echoes were applied: interrupted sends may be settled now. */
-  echoesArrived(): void {}
+  echoesArrived(): void {
+    if (this.#unconfirmed === 0) return;
+    this.#echoes = true;
+    this.#pump();
+  }
 
   /** Something was queued: look at the outbox now. */
   wake(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    this.#running = this.#drain().finally(() => {
-      this.#running = null;
-      if (this.#again) {
-        this.#again = false;
-        this.wake();
-      }
-    });
+    this.#stale = true;
+    this.#pump();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#running;
+    this.#timer = null;
+    await this.#filling;
+    await Promise.all(this.#tasks); // the sends in flight are recorded
   }
 
-  /** Sends every due row; then sleeps until the next one is due. */
-  async #drain(): Promise<void> {
-    try {
-      for (;;) {
-        const now = this.#now();
-        const held = [...this.#holdUntil].filter(([, until]) => until > now).map(([id]) => id);
-        const blocked = [
-          ...held,
-          ...this.#d
-            .channels()
-            .filter((c) => c.status === 'needs_token')
-            .map((c) => c.id),
-        ];
-        let query = this.#d.db
-          .selectFrom('outbox')
-          .select(['id', 'channelId', 'messageId', 'conversationId', 'kind', 'body', 'human', 'attempts'])
-          .where('status', '=', 'queued')
-          .where('nextAttemptAt', '<=', now)
-          .orderBy('nextAttemptAt')
-          .orderBy('createdAt')
-          .limit(50);
-        if (blocked.length) query = query.where('channelId', 'not in', blocked);
-        const rows = await query.execute();
-        if (rows.length === 0 || this.#stopped) break;
-        for (const row of rows) {
-          if (this.#stopped) return;
-          if ((this.#holdUntil.get(row.channelId) ?? 0) > this.#now()) continue;
-          await this.#sendOne(row);
-        }
-      }
-    } catch (err) {
-      this.#d.log.error({ err }, 'sender failed; retrying in 1 s');
-      this.#schedule(1000);
+  /** One fill at a time; a call meanwhile makes another once it is done. */
+  #pump(): void {
+    if (this.#stopped) return;
+    if (this.#filling) {
+      this.#again = true;
       return;
     }
-    await this.#scheduleNext();
+    this.#again = false;
+    this.#filling = this.#fill()
+      .catch((err: unknown) => {
+        this.#d.log.error({ err }, 'sender failed; retrying in 1 s');
+        this.#stale = true;
+        this.#wakeAt(this.#now() + 1000);
+      })
+      .finally(() => {
+        this.#filling = null;
+        if (this.#again) this.#pump();
+      });
   }
 
   /**
-   * Wakes up when the next row can actually go: its own time, or its channel's hold (throttle,
-   * pause, open breaker) if later. Rows of a channel waiting for a new token do not wake it (the new
-   * token comes with a restart); without this, such rows were due "now" and the sender polled the
-   * store every 10 ms until then.
+   * Settles what echoes allow, starts what the lanes hold, and reads the outbox only if slots are
+   * still free and it may hold more. Rows queued meanwhile are newer than those read, so the lanes
+   * go first (oldest first); reading on every wake made each send sort the whole backlog.
    */
-  async #scheduleNext() {
-    if (this.#stopped) return;
-    const waitingForToken = this.#d
-      .channels()
-      .filter((c) => c.status === 'needs_token')
-      .map((c) => c.id);
-    let query = this.#d.db
-      .selectFrom('outbox')
-      .select((eb) => ['channelId', eb.fn.min('nextAttemptAt').as('next')])
-      .where('status', '=', 'queued')
-      .groupBy('channelId');
-    if (waitingForToken.length) query = query.where('channelId', 'not in', waitingForToken);
-    const rows = await query.execute();
-    let at = Number.POSITIVE_INFINITY;
-    for (const r of rows) {
-      at = Math.min(at, Math.max(Number(r.next), this.#holdUntil.get(r.channelId) ?? 0));
+  async #fill(): Promise<void> {
+    if (this.#unconfirmed > 0 && (this.#echoes || this.#now() >= this.#unconfirmedDue))
+      await this.#reconcile();
+    this.#startLanes();
+    if (this.#busy.size < this.#concurrency && (this.#stale || this.#more)) {
+      this.#stale = false;
+      await this.#read();
+      this.#startLanes();
     }
-    if (Number.isFinite(at)) this.#schedule(Math.max(10, at - this.#now()));
   }
 
-  #schedule(ms: number) {
+  async #reconcile(): Promise<void> {
+    this.#echoes = false;
+    const r = await settleUnconfirmed(this.#d.db, this.#now());
+    this.#unconfirmed = r.waiting;
+    this.#unconfirmedDue = r.nextAt ?? Number.POSITIVE_INFINITY;
+    if (r.nextAt !== null) this.#wakeAt(r.nextAt);
+    if (r.sent || r.requeued) {
+      this.#d.log.info({ sent: r.sent, requeued: r.requeued }, 'interrupted sends settled');
+      this.#stale = true; // their lanes may go on
+    }
+  }
+
+  /** Channels that may not send now: held (throttle, pause, open breaker) or waiting for a new token. */
+  #blockedChannels(now: number): Set<string> {
+    const blocked = new Set([...this.#holdUntil].filter(([, until]) => until > now).map(([id]) => id));
+    for (const c of this.#d.channels()) if (c.status === 'needs_token') blocked.add(c.id);
+    return blocked;
+  }
+
+  /**
+   * Reads the due rows into lanes: the first few of each recipient, oldest first, cut at the first
+   * row of the lane that is still unsettled elsewhere (in backoff, rescheduled, unconfirmed, or
+   * being sent by an earlier start) so that no row overtakes an earlier one to the same recipient.
+   * One read transaction: the rows and the rows they wait for are seen at the same moment.
+   */
+  async #read(): Promise<void> {
+    const now = this.#now();
+    const blocked = this.#blockedChannels(now);
+    await this.#d.db.transaction().execute(async (trx) => {
+      const due = await trx
+        .selectFrom((eb) => {
+          let q = eb
+            .selectFrom('outbox')
+            .select([
+              ...ROW_COLUMNS,
+              LANE.as('lane'),
+              sql<number>`row_number() over (partition by ${LANE} order by created_at, id)`.as('n'),
+            ])
+            .where('status', '=', 'queued')
+            .where('nextAttemptAt', '<=', now);
+          if (blocked.size) q = q.where('channelId', 'not in', [...blocked]);
+          return q.as('due');
+        })
+        .selectAll()
+        .where('n', '<=', LANE_AHEAD)
+        .orderBy('createdAt')
+        .orderBy('id')
+        .limit(BATCH)
+        .execute();
+      const unsettled = await trx
+        .selectFrom('outbox')
+        .select(['id', 'channelId', 'status', 'nextAttemptAt', 'createdAt', LANE.as('lane')])
+        .where((eb) =>
+          eb.or([
+            eb('status', 'in', ['sending', 'unconfirmed']),
+            eb.and([eb('status', '=', 'queued'), eb('nextAttemptAt', '>', now)]),
+          ]),
+        )
+        .execute();
+
+      const inFlight = new Set(this.#busy.values());
+      const firstUnsettled = new Map<string, { createdAt: number; id: string }>();
+      let next = Number.POSITIVE_INFINITY;
+      for (const u of unsettled) {
+        if (inFlight.has(u.id)) continue; // its lane is busy here: the rows behind it wait for it in memory
+        const first = firstUnsettled.get(u.lane);
+        if (!first || before(u, first)) firstUnsettled.set(u.lane, u);
+        if (u.status !== 'sending' && !blocked.has(u.channelId))
+          next = Math.min(next, Number(u.nextAttemptAt));
+      }
+      const lanes = new Map<string, Row[]>();
+      for (const row of due) {
+        if (inFlight.has(row.id)) continue;
+        const first = firstUnsettled.get(row.lane);
+        if (first && before(first, row)) continue;
+        const lane = lanes.get(row.lane);
+        if (lane) lane.push(row);
+        else lanes.set(row.lane, [row]);
+      }
+      this.#lanes = lanes;
+      this.#more = due.length === BATCH;
+      this.#full = new Set(due.filter((r) => Number(r.n) === LANE_AHEAD).map((r) => r.lane));
+      for (const id of blocked) next = Math.min(next, this.#holdUntil.get(id) ?? Number.POSITIVE_INFINITY);
+      this.#wakeAt(next);
+    });
+  }
+
+  #startLanes(): void {
     if (this.#stopped) return;
+    const blocked = this.#blockedChannels(this.#now());
+    for (const [lane, rows] of this.#lanes) {
+      if (this.#busy.size >= this.#concurrency) return;
+      if (this.#busy.has(lane)) continue;
+      const row = rows[0]!;
+      if (blocked.has(row.channelId)) {
+        this.#lanes.delete(lane); // read again when the hold ends
+        continue;
+      }
+      rows.shift();
+      if (rows.length === 0) {
+        this.#lanes.delete(lane);
+        if (this.#full.delete(lane)) this.#stale = true; // its next rows are still to be read
+      }
+      this.#start(lane, row);
+    }
+  }
+
+  #start(lane: string, row: Row): void {
+    this.#busy.set(lane, row.id);
+    const task: Promise<void> = this.#sendOne(row)
+      .catch((err: unknown): Outcome => {
+        this.#d.log.error({ err, outbox: row.id }, 'send failed unexpectedly; retrying in 1 s');
+        this.#wakeAt(this.#now() + 1000);
+        return 'waiting';
+      })
+      .then((outcome) => {
+        if (outcome === 'settled') return;
+        this.#lanes.delete(lane); // the rest of the lane waits behind it
+        // A read made while this row was in flight left it out: read again, to see it as it is now.
+        this.#stale = true;
+      })
+      .finally(() => {
+        this.#busy.delete(lane);
+        this.#tasks.delete(task);
+        this.#pump();
+      });
+    this.#tasks.add(task);
+  }
+
+  /** Looks at the outbox again at `at` (or sooner, if already planned). */
+  #wakeAt(at: number): void {
+    if (this.#stopped || !Number.isFinite(at) || at >= this.#timerAt) return;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.wake(), Math.min(ms, 60_000));
+    // Timers are capped at a minute: the clock may be moved (tests), and a later read sets the next.
+    const ms = Math.min(Math.max(10, at - this.#now()), 60_000);
+    this.#timerAt = this.#now() + ms;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      this.wake();
+    }, ms);
     this.#timer.unref();
   }
 
-  async #sendOne(row: Row): Promise<void> {
+  async #sendOne(row: Row): Promise<Outcome> {
     const { db } = this.#d;
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
     if (!channel)
@@ -197,10 +365,11 @@ export class Sender {
       }
     }
 
-    // Meta counts a call when it arrives, somewhere between leaving igdm and its answer. So wait
-    // for room now but count the call once its answer is back: counted on leaving, a call slow in
-    // transit and a fast one sent a second later could land in one window at Meta's end (seen: 6 in
-    // 1 s with a limit of 5). The sender is the limiter's only user and makes one call at a time.
+    // Meta counts a call when it arrives, somewhere between leaving igdm and its answer. So the call
+    // holds a place in the windows from before it leaves (with others in flight, none may overfill
+    // a window) and is counted once its answer is back: counted on leaving, a call slow in transit
+    // and a fast one sent a second later could land in one window at Meta's end (seen: 6 in 1 s
+    // with a limit of 5).
     const account = channel.accountId ?? channel.id;
     const recipient = 'id' in body.recipient ? body.recipient.id : null;
     const { limiter } = this.#d;
@@ -208,65 +377,96 @@ export class Sender {
     if (ms > MAX_INLINE_WAIT_MS) {
       // Over a per-minute, per-hour or per-recipient cap: the row waits in the outbox, not the
       // sender (which would hold up every other customer and channel, and shutdown, meanwhile).
-      await db
-        .updateTable('outbox')
-        .set({ nextAttemptAt: this.#now() + ms, updatedAt: this.#now() })
-        .where('id', '=', row.id)
-        .where('status', '=', 'queued')
-        .execute();
-      return;
+      const at = this.#now() + ms;
+      await this.#commit.run((trx) =>
+        trx
+          .updateTable('outbox')
+          .set({ nextAttemptAt: at, updatedAt: this.#now() })
+          .where('id', '=', row.id)
+          .where('status', '=', 'queued')
+          .execute(),
+      );
+      this.#wakeAt(at);
+      return 'waiting';
     }
     while (ms > 0 && !this.#stopped) {
       await new Promise((resolve) => setTimeout(resolve, ms));
       ms = limiter.wait(account, row.kind, recipient);
     }
-    if (this.#stopped) return;
-    const claimed = await db
-      .updateTable('outbox')
-      .set({ status: 'sending', attempts: row.attempts + 1, updatedAt: this.#now() })
-      .where('id', '=', row.id)
-      .where('status', '=', 'queued')
-      .executeTakeFirst();
-    if (Number(claimed.numUpdatedRows) === 0) return; // someone else has it
+    if (this.#stopped) return 'waiting';
+    if ((this.#holdUntil.get(channel.id) ?? 0) > this.#now() || channel.status === 'needs_token')
+      return 'waiting'; // another send of the channel met a hold meanwhile
+    const place = limiter.reserve(account, row.kind, recipient);
+    let claimed: { numUpdatedRows: bigint };
+    try {
+      // Durable before the call: after a crash, a row still `queued` would be sent again blindly.
+      claimed = await this.#commit.run((trx) =>
+        trx
+          .updateTable('outbox')
+          .set({ status: 'sending', attempts: row.attempts + 1, updatedAt: this.#now() })
+          .where('id', '=', row.id)
+          .where('status', '=', 'queued')
+          .executeTakeFirst(),
+      );
+    } catch (err) {
+      place.release();
+      throw err;
+    }
+    if (Number(claimed.numUpdatedRows) === 0) {
+      place.release();
+      return 'missed'; // someone else has it, or it was settled meanwhile
+    }
 
     try {
+      return await this.#call(row, channel, body, place);
+    } catch (err) {
+      // Not recorded (the store failed?): the send may have reached Meta, so its echo decides, as
+      // after a crash. Left `sending`, the row would hold up its customer until the next start.
+      await this.#interrupted(row).catch(() => {});
+      throw err;
+    }
+  }
+
+  async #call(row: Row, channel: Channel, body: SendBody, place: Reservation): Promise<Outcome> {
+    try {
       const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
-      const sent = await client.sendMessage(body).finally(() => limiter.record(account, row.kind, recipient));
+      const sent = await client.sendMessage(body).finally(() => place.record());
       await this.#sent(row, channel, body, sent.messageId ?? null);
       this.#failuresInRow.delete(channel.id);
       if (channel.status !== 'ok') this.#health(channel, 'ok');
+      return 'settled';
     } catch (err) {
       if (!(err instanceof GraphError)) throw err;
-      await this.#failed(row, channel, err.failure);
+      return this.#failed(row, channel, err.failure);
     }
+  }
+
+  /**
+   * A claimed row whose outcome could not be recorded waits for its echo (reconcile.ts); a sender
+   * action, which has none, is simply queued again.
+   */
+  async #interrupted(row: Row): Promise<void> {
+    const now = this.#now();
+    const echoed = (JSON.parse(row.body) as SendBody).message !== undefined;
+    const due = echoed ? now + (this.#d.echoGraceMs ?? DEFAULT_ECHO_GRACE_MS) : now + 1000;
+    const r = await this.#d.db
+      .updateTable('outbox')
+      .set({ status: echoed ? 'unconfirmed' : 'queued', nextAttemptAt: due })
+      .where('id', '=', row.id)
+      .where('status', '=', 'sending')
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return;
+    if (echoed) {
+      this.#unconfirmed++;
+      this.#unconfirmedDue = Math.min(this.#unconfirmedDue, due);
+    }
+    this.#wakeAt(due);
   }
 
   async #sent(row: Row, channel: Channel, body: SendBody, mid: string | null) {
     const now = this.#now();
-    await this.#d.db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('outbox')
-        .set({ status: 'sent', mid, sentAt: now, updatedAt: now, error: null })
-        .where('id', '=', row.id)
-        .execute();
-      if (row.messageId) {
-        let echoed = false;
-        if (mid) {
-          // Meta's echo may have been applied before this answer was recorded: it made a row of its
-          // own under the mid, which this message now replaces (and so it has been echoed).
-          const deleted = await trx
-            .deleteFrom('messages')
-            .where('id', '=', messageIdOf(channel.id, mid))
-            .where('id', '!=', row.messageId)
-            .executeTakeFirst();
-          echoed = Number(deleted.numDeletedRows) > 0;
-        }
-        await trx
-          .updateTable('messages')
-          .set({ status: 'sent', mid, error: null, updatedAt: now, ...(echoed && { isEcho: 1 }) })
-          .where('id', '=', row.messageId)
-          .execute();
-      }
+    await this.#commit.run(async (trx) => {
+      await markSent(trx, row, mid, now);
       if (body.sender_action === 'react' || body.sender_action === 'unreact') {
         await this.#reacted(trx, channel, body, now);
       }
@@ -291,7 +491,7 @@ export class Sender {
       .execute();
   }
 
-  async #failed(row: Row, channel: Channel, f: GraphFailure) {
+  async #failed(row: Row, channel: Channel, f: GraphFailure): Promise<Outcome> {
     const now = this.#now();
     const attempts = row.attempts + 1;
     this.#d.log.warn(
@@ -303,13 +503,13 @@ export class Sender {
         const inRow = (this.#failuresInRow.get(channel.id) ?? 0) + 1;
         this.#failuresInRow.set(channel.id, inRow);
         // The circuit breaker: a Graph API failing again and again is left alone for a while.
-        if (inRow >= BREAKER_THRESHOLD) this.#holdUntil.set(channel.id, now + BREAKER_OPEN_MS);
+        if (inRow >= BREAKER_THRESHOLD) this.#hold(channel, now + BREAKER_OPEN_MS);
         if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
         return this.#requeue(row, now + backoffMs(attempts), f);
       }
       case 'throttle': {
         const wait = f.retryAfterMs ?? 60_000;
-        this.#holdUntil.set(channel.id, now + wait);
+        this.#hold(channel, now + wait);
         this.#health(channel, 'throttled');
         return this.#requeue(row, now + wait, f, row.attempts); // a throttled try does not count
       }
@@ -317,7 +517,7 @@ export class Sender {
         this.#health(channel, 'needs_token');
         return this.#requeue(row, now, f, row.attempts); // waits for the new token
       case 'pause':
-        this.#holdUntil.set(channel.id, now + PAUSE_MS);
+        this.#hold(channel, now + PAUSE_MS);
         this.#health(channel, 'paused');
         return this.#fail(row, f);
       default:
@@ -326,10 +526,10 @@ export class Sender {
   }
 
   /** Back in the queue; the message shows the last failure meanwhile (still `queued`). */
-  async #requeue(row: Row, at: number, f: GraphFailure, attempts?: number) {
+  async #requeue(row: Row, at: number, f: GraphFailure, attempts?: number): Promise<Outcome> {
     const now = this.#now();
     const error = JSON.stringify(errorView(f));
-    await this.#d.db.transaction().execute(async (trx) => {
+    await this.#commit.run(async (trx) => {
       await trx
         .updateTable('outbox')
         .set({
@@ -349,12 +549,17 @@ export class Sender {
           .execute();
       }
     });
+    this.#wakeAt(at);
+    return 'waiting';
   }
 
-  async #fail(row: Row, f: Pick<GraphFailure, 'reason' | 'message'> & Partial<GraphFailure>) {
+  async #fail(
+    row: Row,
+    f: Pick<GraphFailure, 'reason' | 'message'> & Partial<GraphFailure>,
+  ): Promise<Outcome> {
     const now = this.#now();
     const error = JSON.stringify(errorView(f));
-    await this.#d.db.transaction().execute(async (trx) => {
+    await this.#commit.run(async (trx) => {
       await trx
         .updateTable('outbox')
         .set({ status: 'failed', error, updatedAt: now })
@@ -368,11 +573,62 @@ export class Sender {
           .execute();
       }
     });
+    return 'settled';
+  }
+
+  /** The channel sends nothing until then; its rows are read again when the hold ends. */
+  #hold(channel: Channel, until: number) {
+    this.#holdUntil.set(channel.id, until);
+    this.#wakeAt(until);
   }
 
   #health(channel: Channel, health: ChannelHealth) {
     channel.status = health;
     this.#d.onHealth?.(channel.id, health);
+  }
+}
+
+/**
+ * The writes of sends that reach the same point together (claims, outcomes) share one commit. Each
+ * commit waits for the disk (synchronous=FULL), and one or two commits per send were most of the
+ * sender's time. If the shared transaction fails, each write is tried again on its own, so that one
+ * bad write fails alone.
+ */
+class GroupCommit {
+  readonly #db: Kysely<Database>;
+  #batch: {
+    work: (trx: Kysely<Database>) => Promise<unknown>;
+    resolve: (value: unknown) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  run<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.#batch.length === 0) setImmediate(() => void this.#flush());
+      this.#batch.push({ work, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#batch;
+    this.#batch = [];
+    try {
+      const values = await this.#db.transaction().execute(async (trx) => {
+        const out: unknown[] = [];
+        for (const item of batch) out.push(await item.work(trx));
+        return out;
+      });
+      for (const [i, item] of batch.entries()) item.resolve(values[i]);
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.reject(err);
+      for (const item of batch) {
+        await this.#db.transaction().execute(item.work).then(item.resolve, item.reject);
+      }
+    }
   }
 }
 

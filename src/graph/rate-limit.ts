@@ -1,7 +1,8 @@
 // Send rate limits per account: Meta's (100 calls/s for text, links, reactions and stickers; 10/s
 // for audio and video) and the caps an operator adds (per hour, per minute, per recipient per day).
 // Sliding windows: no window of the period ever holds more than the limit, and a send waits for
-// capacity instead of failing.
+// capacity instead of failing. A call in flight (reserved, not yet answered) occupies a place in
+// every window it falls in, so concurrent calls cannot overfill a window between leaving and their answer.
 
 export interface RateLimits {
   /** Text, links, templates, reactions, stickers, sender actions. */
@@ -26,9 +27,19 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
+/** A call's place in its windows while it is in flight; settle it once, with record() or release(). */
+export interface Reservation {
+  /** The call was made: it counts from now (its answer is back) for each window's period. */
+  record(): void;
+  /** The call never left: its place is free again. */
+  release(): void;
+}
+
 export class RateLimiter {
   readonly #limits: RateLimits;
   readonly #hits = new Map<string, number[]>();
+  /** Calls in flight per window key. */
+  readonly #inFlight = new Map<string, number>();
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
 
@@ -57,15 +68,39 @@ export class RateLimiter {
     return windows;
   }
 
-  /** Milliseconds until a send fits in every window (0: now). */
+  /**
+   * Milliseconds until a send fits in every window (0: now). Calls in flight count as sent now and
+   * leave no sooner than a full period from now (their answer, when they are counted, is still to come).
+   */
   wait(account: string, kind: string, recipient: string | null): number {
     const now = this.#now();
     let wait = 0;
     for (const w of this.#windows(account, kind, recipient)) {
       const hits = this.#prune(w, now);
-      if (hits.length >= w.limit) wait = Math.max(wait, hits[hits.length - w.limit]! + w.periodMs - now);
+      // How many counted calls must leave the window before one more fits.
+      const over = hits.length + (this.#inFlight.get(w.key) ?? 0) - w.limit;
+      if (over < 0) continue;
+      wait = Math.max(wait, over < hits.length ? hits[over]! + w.periodMs - now : w.periodMs);
     }
     return wait;
+  }
+
+  /** Takes a place for a call about to be made (after wait() said 0), until it is settled. */
+  reserve(account: string, kind: string, recipient: string | null): Reservation {
+    const keys = this.#windows(account, kind, recipient).map((w) => w.key);
+    for (const key of keys) this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
+    let settled = false;
+    const settle = (counted: boolean) => {
+      if (settled) return;
+      settled = true;
+      for (const key of keys) {
+        const n = (this.#inFlight.get(key) ?? 1) - 1;
+        if (n > 0) this.#inFlight.set(key, n);
+        else this.#inFlight.delete(key);
+      }
+      if (counted) this.record(account, kind, recipient);
+    };
+    return { record: () => settle(true), release: () => settle(false) };
   }
 
   /** Waits for capacity, then counts the send. */

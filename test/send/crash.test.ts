@@ -9,6 +9,8 @@ import { until } from './support.ts';
 
 // The outbox survives a crash: igdm (a child process) is SIGKILLed while its send hangs at the
 // Graph API (a standalone sandbox in this process), and the restarted igdm sends the message once.
+// The interrupted send first waits for an echo that never comes (Meta never got it), for a short
+// grace here (IGDM_ECHO_GRACE_MS); test/send/reconcile.test.ts has the sends Meta did get.
 
 const TOKEN = 'test-access-token'; // testEnv's INSTAGRAM_ACCESS_TOKEN
 let dir: string;
@@ -28,7 +30,7 @@ beforeAll(async () => {
     webhookUrl: `http://127.0.0.1:${port}/webhooks/meta`,
     timeoutHoldMs: 60_000, // the send hangs until igdm is killed
   });
-  env = { INSTAGRAM_GRAPH_API_URL: sandbox.graphApiUrl, LOG_LEVEL: 'error' };
+  env = { INSTAGRAM_GRAPH_API_URL: sandbox.graphApiUrl, LOG_LEVEL: 'error', IGDM_ECHO_GRACE_MS: '300' };
 });
 afterAll(async () => {
   await killSpawned();

@@ -1,0 +1,225 @@
+import { type Kysely, sql } from 'kysely';
+import type { Attachment } from '../meta/events.ts';
+import type { SendBody } from '../meta/send.ts';
+import type { Database } from '../store/schema.ts';
+import { messageIdOf } from './apply.ts';
+
+// Sends interrupted by a crash. The Send API has no idempotency key: a row left `sending` may have
+// reached the customer (Meta accepted it, igdm died before recording the answer) or not. Sending it
+// again could show the reply twice, so it waits as `unconfirmed` for Meta's echo, which comes for
+// every message sent. An echo igdm cannot place (its mid is no outbox row's) is kept by the applier
+// as a message of its own; one that matches the row settles it as sent. No echo within the grace
+// period: Meta most likely never got the send, and it goes back in the queue.
+
+/** How long before the claim an echo may date from and still be the row's (Meta's clock vs igdm's). */
+const ECHO_LOOKBACK_MS = 60_000;
+
+/**
+ * At start: rows left `sending` become `unconfirmed` until `now + graceMs` (their updatedAt, the
+ * claim time, stays: it bounds the echo search). Sender actions have no echo; typing, seen and
+ * reactions are harmless to repeat, so they are simply queued again. Returns the unconfirmed rows
+ * now waiting (those of an earlier start included).
+ */
+export async function markInterrupted(db: Kysely<Database>, now: number, graceMs: number): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .selectFrom('outbox')
+      .select(['id', 'body'])
+      .where('status', '=', 'sending')
+      .execute();
+    const hasEcho = (body: string) => (JSON.parse(body) as SendBody).message !== undefined;
+    const actions = rows.filter((r) => !hasEcho(r.body)).map((r) => r.id);
+    const messages = rows.filter((r) => hasEcho(r.body)).map((r) => r.id);
+    if (actions.length) {
+      await trx
+        .updateTable('outbox')
+        .set({ status: 'queued', nextAttemptAt: now })
+        .where('id', 'in', actions)
+        .execute();
+    }
+    if (messages.length) {
+      await trx
+        .updateTable('outbox')
+        .set({ status: 'unconfirmed', nextAttemptAt: now + graceMs })
+        .where('id', 'in', messages)
+        .execute();
+    }
+    const n = await trx
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'unconfirmed')
+      .executeTakeFirstOrThrow();
+    return Number(n.n);
+  });
+}
+
+/**
+ * Records a send as sent with Meta's mid. Meta's echo may have been applied before this: it made a
+ * row of its own under the mid, which igdm's message now replaces (and so it has been echoed). A
+ * message the customer has already seen stays `seen`.
+ */
+export async function markSent(
+  trx: Kysely<Database>,
+  row: { id: string; channelId: string; messageId: string | null },
+  mid: string | null,
+  now: number,
+  sentAt = now,
+): Promise<void> {
+  await trx
+    .updateTable('outbox')
+    .set({ status: 'sent', mid, sentAt, updatedAt: now, error: null })
+    .where('id', '=', row.id)
+    .execute();
+  if (!row.messageId) return;
+  let echoed = false;
+  if (mid) {
+    const deleted = await trx
+      .deleteFrom('messages')
+      .where('id', '=', messageIdOf(row.channelId, mid))
+      .where('id', '!=', row.messageId)
+      .executeTakeFirst();
+    echoed = Number(deleted.numDeletedRows) > 0;
+  }
+  await trx
+    .updateTable('messages')
+    .set({
+      status: sql<string>`case when seen_at is null then 'sent' else 'seen' end`,
+      mid,
+      error: null,
+      updatedAt: now,
+      ...(echoed && { isEcho: 1 }),
+    })
+    .where('id', '=', row.messageId)
+    .execute();
+}
+
+export interface Reconciled {
+  /** Settled as sent by their echo. */
+  sent: number;
+  /** No echo by the deadline: queued again. */
+  requeued: number;
+  /** Still waiting for an echo. */
+  waiting: number;
+  /** The earliest deadline of those still waiting. */
+  nextAt: number | null;
+}
+
+interface EchoRow {
+  id: string;
+  mid: string | null;
+  text: string | null;
+  attachments: string;
+  createdAt: number;
+}
+
+/** Settles the unconfirmed rows: sent when their echo is in the store, queued again past their deadline. */
+export async function settleUnconfirmed(db: Kysely<Database>, now: number): Promise<Reconciled> {
+  const rows = await db
+    .selectFrom('outbox')
+    .select(['id', 'channelId', 'messageId', 'conversationId', 'body', 'updatedAt', 'nextAttemptAt'])
+    .where('status', '=', 'unconfirmed')
+    .orderBy('createdAt')
+    .orderBy('id')
+    .execute();
+  const result: Reconciled = { sent: 0, requeued: 0, waiting: 0, nextAt: null };
+  const taken = new Set<string>(); // an echo settles one row
+  for (const row of rows) {
+    const message = (JSON.parse(row.body) as SendBody).message;
+    const echo = message && (await echoOf(db, row, message, taken));
+    if (echo?.mid) {
+      taken.add(echo.mid);
+      const mid = echo.mid;
+      const settled = await db.transaction().execute(async (trx) => {
+        // Still unconfirmed (nothing else settled it meanwhile).
+        const claimed = await trx
+          .updateTable('outbox')
+          .set({ updatedAt: now })
+          .where('id', '=', row.id)
+          .where('status', '=', 'unconfirmed')
+          .executeTakeFirst();
+        if (Number(claimed.numUpdatedRows) === 0) return false;
+        await markSent(trx, row, mid, now, Number(echo.createdAt));
+        return true;
+      });
+      if (settled) result.sent++;
+    } else if (Number(row.nextAttemptAt) <= now) {
+      await db
+        .updateTable('outbox')
+        .set({ status: 'queued', nextAttemptAt: now, updatedAt: now })
+        .where('id', '=', row.id)
+        .where('status', '=', 'unconfirmed')
+        .execute();
+      result.requeued++;
+    } else {
+      result.waiting++;
+      result.nextAt = Math.min(result.nextAt ?? Number.POSITIVE_INFINITY, Number(row.nextAttemptAt));
+    }
+  }
+  return result;
+}
+
+/**
+ * The echo that settles a row: an echo kept as a message of its own (its id is the hash of its mid,
+ * and no outbox row has its mid) in the row's conversation, from no earlier than a minute before the
+ * claim, with the row's content. The oldest such echo wins; one with the very attachment (its URL)
+ * before one of the same type only (Meta echoes media under its own CDN URL).
+ */
+async function echoOf(
+  db: Kysely<Database>,
+  row: { channelId: string; conversationId: string | null; updatedAt: number },
+  message: Record<string, unknown>,
+  taken: ReadonlySet<string>,
+): Promise<EchoRow | undefined> {
+  let query = db
+    .selectFrom('messages')
+    .select(['id', 'mid', 'text', 'attachments', 'createdAt'])
+    .where('direction', '=', 'outbound')
+    .where('isEcho', '=', 1)
+    .where('mid', 'is not', null)
+    .where('createdAt', '>=', Number(row.updatedAt) - ECHO_LOOKBACK_MS)
+    .orderBy('createdAt')
+    .orderBy('id');
+  // A private reply to a comment whose author igdm did not know: its echo opened a conversation
+  // igdm could not name beforehand, so the channel's echoes are searched (rare; not indexed).
+  query = row.conversationId
+    ? query.where('conversationId', '=', row.conversationId)
+    : query.where('channelId', '=', row.channelId);
+  const echoes = (await query.execute()).filter(
+    (m) => m.mid !== null && !taken.has(m.mid) && m.id === messageIdOf(row.channelId, m.mid),
+  );
+  if (echoes.length === 0) return undefined;
+  const recorded = await db
+    .selectFrom('outbox')
+    .select('mid')
+    .where('channelId', '=', row.channelId)
+    .where(
+      'mid',
+      'in',
+      echoes.map((m) => m.mid!),
+    )
+    .execute();
+  const known = new Set(recorded.map((r) => r.mid));
+  const free = echoes.filter((m) => !known.has(m.mid));
+  return free.find((m) => sameContent(message, m, true)) ?? free.find((m) => sameContent(message, m, false));
+}
+
+/** Whether an echo shows what was sent: the same text; or an attachment of the same type (and URL, when `exact`). */
+function sameContent(sent: Record<string, unknown>, echo: EchoRow, exact: boolean): boolean {
+  if (typeof sent.text === 'string') return echo.text === sent.text;
+  const a = sent.attachment as { type: string; payload?: Record<string, unknown> } | undefined;
+  if (!a) return false;
+  const shown = (JSON.parse(echo.attachments) as Attachment[])[0];
+  if (!shown || !echoTypes(a.type).includes(shown.type)) return false;
+  if (!exact) return true;
+  const p = a.payload ?? {};
+  if (typeof p.url === 'string') return shown.url === p.url || shown.payload?.url === p.url;
+  if (p.attachment_id !== undefined) return shown.payload?.attachment_id === p.attachment_id;
+  return true;
+}
+
+/** The attachment types an echo may show for a sent attachment type. */
+function echoTypes(type: string): string[] {
+  const t = type.toLowerCase();
+  if (t === 'media_share') return ['share', 'ig_post'];
+  return [t];
+}

@@ -1,0 +1,355 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterEach, expect, it } from 'vitest';
+import { queueSend } from '../../src/engine/outbox.ts';
+import { runSandboxServer, type SandboxServer } from '../../src/sandbox/index.ts';
+import type { Channel } from '../../src/store/channels.ts';
+import { openStore } from '../../src/store/index.ts';
+import { allMessages, conversationOf } from '../support/conversations.ts';
+import { freePort } from '../support/http.ts';
+import { ACCOUNT_ID, APP_SECRET, startTestService, type TestService } from '../support/service.ts';
+import { sleep, until } from './support.ts';
+
+// Sends interrupted by a crash, settled by Meta's echo. The crash is written into the store while
+// igdm is down: an outbox row left `sending` (claimed, attempt 1), which the standalone sandbox
+// either did get (the test sends its body to the sandbox's Graph API itself, so the sandbox sends
+// the echo) or never got. The restarted igdm must not show the customer a reply twice, nor lose one.
+
+const TOKEN = 'test-access-token'; // testEnv's INSTAGRAM_ACCESS_TOKEN
+
+interface Stack {
+  sandbox: SandboxServer;
+  svc: TestService;
+  dir: string;
+  port: number;
+  env: Record<string, string>;
+}
+let stack: Stack | undefined;
+
+afterEach(async () => {
+  if (stack) await stop(stack);
+  await stack?.sandbox.close();
+  if (stack) rmSync(stack.dir, { recursive: true, force: true });
+  stack = undefined;
+});
+
+/** A standalone sandbox and igdm (credentials set, Graph API = the sandbox) on a store that survives restarts. */
+async function start(opts: { echoDelayMs?: number; env?: Record<string, string> } = {}): Promise<Stack> {
+  const port = await freePort();
+  const sandbox = await runSandboxServer({
+    port: 0,
+    host: '127.0.0.1',
+    appSecret: APP_SECRET,
+    accessToken: TOKEN,
+    accountId: ACCOUNT_ID,
+    webhookUrl: `http://127.0.0.1:${port}/webhooks/meta`,
+    echoDelayMs: opts.echoDelayMs ?? 0,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'igdm-reconcile-'));
+  const env = { PORT: String(port), INSTAGRAM_GRAPH_API_URL: sandbox.graphApiUrl, ...opts.env };
+  stack = { sandbox, dir, port, env, svc: await startTestService(env, dir) };
+  return stack;
+}
+
+/**
+ * Stops igdm once the sandbox's webhook deliveries are done: one still in flight when igdm closes
+ * keeps its connection (and so the close) open for Fastify's keep-alive timeout.
+ */
+async function stop(s: Stack): Promise<void> {
+  await s.sandbox.state.delivery.settled();
+  await s.svc.stop();
+}
+
+async function restart(s: Stack): Promise<TestService> {
+  s.svc = await startTestService(s.env, s.dir);
+  return s.svc;
+}
+
+/** A simulated customer writes; resolves once igdm has applied it. */
+async function customer(s: Stack, name: string): Promise<string> {
+  const res = await fetch(`${s.sandbox.url}/sandbox/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ from: name, text: 'hi' }),
+  });
+  const { igsid } = (await res.json()) as { igsid: string };
+  await s.svc.settled();
+  return igsid;
+}
+
+interface Crashed {
+  messageId: string;
+  outboxId: string;
+  body: string;
+}
+
+/**
+ * Rows written into the store of a stopped igdm, oldest first: each queued as the API does, then
+ * left `sending` (claimed, attempt 1) unless `queued`.
+ */
+async function crashState(
+  s: Stack,
+  rows: { to: string; text?: string; typing?: boolean; queued?: boolean }[],
+): Promise<Crashed[]> {
+  const store = await openStore(s.svc.config.databaseUrl);
+  try {
+    const channel = { id: 'default' } as Channel;
+    const out: Crashed[] = [];
+    let now = Date.now();
+    for (const r of rows) {
+      now++; // (createdAt, id) order is the order given
+      const content = r.typing ? { type: 'typing' } : { type: 'text', text: r.text };
+      const q = await queueSend(store.db, channel, { to: r.to, content }, now);
+      if (!r.queued) {
+        await store.db
+          .updateTable('outbox')
+          .set({ status: 'sending', attempts: 1, updatedAt: now })
+          .where('id', '=', q.outboxId)
+          .execute();
+      }
+      const row = await store.db
+        .selectFrom('outbox')
+        .select('body')
+        .where('id', '=', q.outboxId)
+        .executeTakeFirstOrThrow();
+      out.push({ messageId: q.messageId ?? q.outboxId, outboxId: q.outboxId, body: row.body });
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+/** What Meta got before igdm died: the body, sent to the sandbox's Send API directly. Returns the mid. */
+async function metaGot(s: Stack, body: string): Promise<string> {
+  const res = await fetch(`${s.sandbox.graphApiUrl}/v24.0/${ACCOUNT_ID}/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body,
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { message_id: string }).message_id;
+}
+
+const delivered = (s: Stack) => s.sandbox.state.outbox.list().filter((e) => e.answer.status === 200);
+const textsDelivered = (s: Stack) =>
+  delivered(s).map((e) => (e.body as { message?: { text?: string } }).message?.text ?? '(action)');
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
+async function message(svc: TestService, id: string): Promise<any> {
+  return (await svc.api(`/v1/messages/${id}`)).json();
+}
+
+async function outboxRow(svc: TestService, id: string) {
+  return svc.store.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+}
+
+async function outbound(svc: TestService, igsid: string) {
+  await stack!.sandbox.state.delivery.settled();
+  await svc.settled();
+  const conversation = await conversationOf(svc, igsid);
+  return (await allMessages(svc, conversation!.id)).filter((m) => m.direction === 'outbound');
+}
+
+it('(a) Meta got it and its echo was stored before the restart: sent once, with the mid, one message', async () => {
+  const s = await start();
+  const igsid = await customer(s, 'echoed customer');
+  // Meta got the send; its echo reached igdm, which kept it as a message of its own.
+  const body = {
+    recipient: { id: igsid },
+    messaging_type: 'RESPONSE',
+    message: { text: 'Your order shipped' },
+  };
+  const mid = await metaGot(s, JSON.stringify(body));
+  await s.sandbox.state.delivery.settled();
+  expect(await outbound(s.svc, igsid)).toEqual([expect.objectContaining({ mid, isEcho: true })]);
+  // ... and igdm died before recording the answer.
+  await stop(s);
+  const [row] = await crashState(s, [{ to: igsid, text: 'Your order shipped' }]);
+  expect(JSON.parse(row!.body)).toEqual(body);
+  await restart(s);
+
+  const sent = await until(
+    () => message(s.svc, row!.messageId),
+    (m) => m.status === 'sent',
+    'settled by the echo',
+  );
+  expect(sent).toMatchObject({ status: 'sent', mid, isEcho: true, text: 'Your order shipped' });
+  expect(await outboxRow(s.svc, row!.outboxId)).toMatchObject({ status: 'sent', mid, attempts: 1 });
+  expect(await outbound(s.svc, igsid)).toEqual([
+    expect.objectContaining({ id: row!.messageId, mid, isEcho: true, status: 'sent' }),
+  ]);
+  await sleep(300);
+  expect(delivered(s)).toHaveLength(1); // the customer got it once
+});
+
+it('(a) the echo arrives after the restart: settled as soon as it is applied, long before the grace ends', async () => {
+  const s = await start({ echoDelayMs: 1500 }); // the echo comes once igdm is back
+  const igsid = await customer(s, 'late echo customer');
+  await stop(s);
+  const [row] = await crashState(s, [{ to: igsid, text: 'We open at 9' }]);
+  const mid = await metaGot(s, row!.body); // igdm is down; Meta answered, the echo follows
+  const started = Date.now();
+  await restart(s);
+  expect(await outboxRow(s.svc, row!.outboxId)).toMatchObject({ status: 'unconfirmed', attempts: 1 });
+
+  const sent = await until(
+    () => message(s.svc, row!.messageId),
+    (m) => m.status === 'sent',
+    'settled by the echo',
+  );
+  expect(Date.now() - started).toBeLessThan(5000); // the grace is 20 s
+  expect(sent).toMatchObject({ mid, isEcho: true });
+  expect(await outbound(s.svc, igsid)).toEqual([expect.objectContaining({ id: row!.messageId, mid })]);
+  expect(delivered(s)).toHaveLength(1);
+});
+
+it('(b) Meta never got it: no echo, so it is sent again once the grace has passed, once', async () => {
+  const s = await start({ env: { IGDM_ECHO_GRACE_MS: '500' } });
+  const igsid = await customer(s, 'unlucky customer');
+  await stop(s);
+  const [row] = await crashState(s, [{ to: igsid, text: 'Sorry for the wait' }]);
+  const started = Date.now();
+  await restart(s);
+  expect(await outboxRow(s.svc, row!.outboxId)).toMatchObject({ status: 'unconfirmed' });
+  await sleep(250);
+  expect(delivered(s)).toEqual([]); // still waiting for an echo
+
+  const sent = await until(
+    () => message(s.svc, row!.messageId),
+    (m) => m.status === 'sent',
+    'sent after the grace',
+  );
+  expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+  const calls = delivered(s);
+  expect(calls).toHaveLength(1);
+  expect(sent).toMatchObject({ mid: calls[0]!.messageId });
+  expect(await outboxRow(s.svc, row!.outboxId)).toMatchObject({ status: 'sent', attempts: 2 });
+  expect(await outbound(s.svc, igsid)).toEqual([
+    expect.objectContaining({ id: row!.messageId, isEcho: true, status: 'sent' }),
+  ]);
+});
+
+it('(c) a later row to the same customer waits behind the unconfirmed one; another customer does not', async () => {
+  const s = await start({ env: { IGDM_ECHO_GRACE_MS: '800' } });
+  const ana = await customer(s, 'ana waits');
+  const bea = await customer(s, 'bea does not');
+  await stop(s);
+  const [first, second, other] = await crashState(s, [
+    { to: ana, text: 'first' },
+    { to: ana, text: 'second', queued: true },
+    { to: bea, text: 'for bea', queued: true },
+  ]);
+  await restart(s);
+  await until(
+    () => textsDelivered(s),
+    (t) => t.includes('for bea'),
+    'the other customer served at once',
+  );
+  await sleep(300);
+  expect(textsDelivered(s)).toEqual(['for bea']);
+  expect(await outboxRow(s.svc, second!.outboxId)).toMatchObject({ status: 'queued', attempts: 0 });
+
+  await until(
+    () => textsDelivered(s),
+    (t) => t.length === 3,
+    'both of ana’s sent after the grace',
+  );
+  expect(textsDelivered(s)).toEqual(['for bea', 'first', 'second']);
+  for (const r of [first, second, other]) {
+    expect(
+      await until(
+        () => message(s.svc, r!.messageId),
+        (m) => m.status === 'sent',
+        'sent',
+      ),
+    ).toMatchObject({
+      status: 'sent',
+    });
+  }
+});
+
+it('(c) the row behind an unconfirmed one goes as soon as the echo settles it', async () => {
+  const s = await start({ echoDelayMs: 1000 }); // grace 20 s
+  const igsid = await customer(s, 'patient customer');
+  await stop(s);
+  const [first, second] = await crashState(s, [
+    { to: igsid, text: 'one' },
+    { to: igsid, text: 'two', queued: true },
+  ]);
+  const mid = await metaGot(s, first!.body);
+  const started = Date.now();
+  await restart(s);
+  await sleep(300);
+  expect(textsDelivered(s)).toEqual(['one']); // only Meta's copy of the first
+
+  const sent = await until(
+    () => message(s.svc, second!.messageId),
+    (m) => m.status === 'sent',
+    'the second sent',
+  );
+  expect(Date.now() - started).toBeLessThan(5000);
+  expect(textsDelivered(s)).toEqual(['one', 'two']);
+  expect(await message(s.svc, first!.messageId)).toMatchObject({ status: 'sent', mid });
+  expect(sent.mid).toBe(delivered(s)[1]!.messageId);
+});
+
+it('a sender action left sending has no echo: it is sent again at once', async () => {
+  const s = await start(); // grace 20 s
+  const igsid = await customer(s, 'typing customer');
+  await stop(s);
+  const [typing] = await crashState(s, [{ to: igsid, typing: true }]);
+  await restart(s);
+  const row = await until(
+    () => outboxRow(s.svc, typing!.outboxId),
+    (r) => r.status === 'sent',
+    'typing sent',
+    3000,
+  );
+  expect(row.attempts).toBe(2);
+  expect(delivered(s).map((e) => e.body)).toEqual([{ recipient: { id: igsid }, sender_action: 'typing_on' }]);
+});
+
+it('a send whose outcome cannot be recorded waits for its echo too, and its customer’s next reply behind it', async () => {
+  const s = await start({ echoDelayMs: 800 });
+  const igsid = await customer(s, 'unrecorded customer');
+  // The store refuses to record this one message as sent (the disk is full, say).
+  await sql`create trigger refuse_boom before update of mid on messages
+    when new.mid is not null and new.text = 'boom'
+    begin select raise(abort, 'the disk is full'); end`.execute(s.svc.store.db);
+  const send = async (text: string) => {
+    const res = await s.svc.api('/v1/messages', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: igsid, content: { type: 'text', text } }),
+    });
+    expect(res.status).toBe(202);
+    return ((await res.json()) as { id: string }).id;
+  };
+  const boom = await send('boom');
+  const row = await until(
+    () =>
+      s.svc.store.db.selectFrom('outbox').selectAll().where('messageId', '=', boom).executeTakeFirstOrThrow(),
+    (r) => r.status !== 'queued' && r.status !== 'sending',
+    'the send is unconfirmed',
+  );
+  expect(row).toMatchObject({ status: 'unconfirmed', attempts: 1, mid: null });
+  expect(textsDelivered(s)).toEqual(['boom']); // Meta got it
+  const next = await send('after boom');
+  await sql`drop trigger refuse_boom`.execute(s.svc.store.db);
+  await sleep(200);
+  expect(textsDelivered(s)).toEqual(['boom']); // the next waits behind the unconfirmed one
+
+  // The echo comes, settles it, and the next reply goes.
+  const sent = await until(
+    () => message(s.svc, next),
+    (m) => m.status === 'sent',
+    'the next reply sent',
+  );
+  expect(textsDelivered(s)).toEqual(['boom', 'after boom']);
+  const [first, second] = delivered(s);
+  expect(await message(s.svc, boom)).toMatchObject({ status: 'sent', mid: first!.messageId, isEcho: true });
+  expect(sent.mid).toBe(second!.messageId);
+});
