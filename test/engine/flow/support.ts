@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,28 +20,12 @@ import {
 // igdm in sandbox mode with an automation file: the engine's tests talk to it only through the
 // sandbox's simulated customers, the HTTP API and the sandbox's record of Send API calls.
 
-/** The README's example automation file, as written there. */
-export const README_CONFIG = `rules:
-  - name: pricing
-    when: { keyword: [price, pricing, cost] }
-    reply: { type: text, text: "Hi {{username}}! Prices start at $10.", quickReplies: [{ title: "Shop now", payload: SHOP }] }
-  - name: shop
-    when: { payload: SHOP }          # a quick reply or postback payload
-    reply: { type: text, text: "Here is our shop: https://shop.example" }
-  - name: mention-thanks
-    when: { event: story_mention }
-    reply: { type: text, text: "Thanks for the mention, @{{username}}!" }
-  - name: agent
-    when: { keyword: [human, agent] }
-    handover: human
-  - name: echo
-    when: { regex: "^seq \\\\d+$" }
-    reply: { type: text, text: "ack {{text}}" }
-ai:
-  provider: openai            # openai | anthropic | none (default none)
-  model: gpt-4o-mini
-  system: "You are a friendly Instagram DM assistant. Max 2 short sentences."
-`;
+/** The README's example automation file, as written there (its Automation section's YAML block). */
+export const README_CONFIG = (() => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('## Automation'));
+  return /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+})();
 
 /** Variables the AI providers read (from process.env, as in production), not the service config. */
 const AI_ENV = /^(OPENAI|ANTHROPIC)_/;
