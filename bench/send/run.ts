@@ -15,7 +15,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 const HOST = '127.0.0.1';
 const API_KEY = 'bench-key-0123456789abcdef'; // igdm wants at least 16 characters
-/** The sandbox's own Send API limit in the lifted run (SANDBOX_SEND_PER_SECOND): out of the way. */
+/** The sandbox's own Send API limit in the lifted and backlog runs (SANDBOX_SEND_PER_SECOND): out of the way. */
 const SANDBOX_SEND_LIMIT = 100_000;
 
 const options = {
@@ -25,6 +25,11 @@ const options = {
   lifted: Math.round(envNumber('BENCH_SEND_LIFTED', 2000)),
   /** How long a run may take before it is cut (seconds). */
   timeoutS: envNumber('BENCH_SEND_TIMEOUT', 45),
+  /** The runs to make, by name (comma-separated); all by default. */
+  runs: (process.env.BENCH_SEND_RUNS ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== ''),
 };
 
 interface Scenario {
@@ -34,11 +39,22 @@ interface Scenario {
   messages: number;
   /** A limit igdm must keep (the limited runs); the lifted run only measures. */
   enforced: boolean;
+  /**
+   * The whole burst is queued while the channel is held (a throttle answer from the sandbox: one
+   * minute), and then sent: the sender's own speed with a backlog, without the API's queueing
+   * running beside it.
+   */
+  backlog?: boolean;
 }
 
+/** How long the sandbox's throttle answer holds the channel in the backlog run. */
+const BACKLOG_HOLD_MS = 60_000;
+
 const SCENARIOS: Scenario[] = [
-  // Both igdm's limit and the sandbox's lifted: the sender's own speed.
+  // Both igdm's limit and the sandbox's lifted: queueing and sending at once.
   { name: 'lifted', rate: SANDBOX_SEND_LIMIT, messages: options.lifted, enforced: false },
+  // The same burst queued first, then sent: the sender's own speed.
+  { name: 'backlog', rate: SANDBOX_SEND_LIMIT, messages: options.lifted, enforced: false, backlog: true },
   { name: 'limit 50/s', rate: 50, messages: 500, enforced: true },
   { name: 'limit 20/s', rate: 20, messages: 200, enforced: true },
 ];
@@ -179,13 +195,17 @@ interface SandboxSend {
 class OutboxReader {
   readonly #api: Api;
   readonly entries = new Map<number, SandboxSend>();
+  #last = 0;
   constructor(api: Api) {
     this.#api = api;
   }
   async read(): Promise<void> {
-    const { status, body } = await this.#api.call('/sandbox/outbox');
+    const { status, body } = await this.#api.call(`/sandbox/outbox?after=${this.#last}`);
     if (status !== 200) throw new Error(`GET /sandbox/outbox answered ${status}`);
-    for (const entry of (body as { data: SandboxSend[] }).data) this.entries.set(entry.seq, entry);
+    for (const entry of (body as { data: SandboxSend[] }).data) {
+      this.entries.set(entry.seq, entry);
+      this.#last = Math.max(this.#last, entry.seq);
+    }
   }
   async clear(): Promise<void> {
     await this.#api.call('/sandbox/outbox', undefined, 'DELETE');
@@ -220,6 +240,8 @@ interface RunResult {
   /** Seconds to queue all messages through POST /v1/messages. */
   queueS: number;
   delivered: number;
+  /** The sends the rates are measured on (a backlog's: those after the hold). */
+  drained: number;
   /** Send API calls the sandbox refused with 429 / (#4) (igdm over the sandbox's limit). */
   rejected: number;
   otherAnswers: number;
@@ -261,6 +283,7 @@ async function runScenario(scenario: Scenario): Promise<RunResult> {
     queueErrors: 0,
     queueS: 0,
     delivered: 0,
+    drained: 0,
     rejected: 0,
     otherAnswers: 0,
     spanS: 0,
@@ -294,6 +317,17 @@ async function runScenario(scenario: Scenario): Promise<RunResult> {
     }
     const outbox = new OutboxReader(api);
     await outbox.clear();
+    if (scenario.backlog) {
+      // The first send is answered "throttled, try again in a minute": the channel is held and
+      // the burst waits in the outbox.
+      const r = await api.call('/sandbox/failures', {
+        kind: 'throttle',
+        count: 1,
+        path: 'messages',
+        regainAccessMinutes: BACKLOG_HOLD_MS / 60_000,
+      });
+      if (r.status !== 201) throw new Error(`POST /sandbox/failures answered ${r.status}`);
+    }
 
     // Queue the burst from a few keep-alive connections; the time each was queued (202) is kept.
     const queuedAt = new Map<number, number>();
@@ -330,7 +364,7 @@ async function runScenario(scenario: Scenario): Promise<RunResult> {
     // Until every queued message reached the sandbox (or the run is cut).
     const pattern = new RegExp(`${tag}-(\\d+)\\.`);
     const sentAt = new Map<number, number>();
-    const until = Date.now() + options.timeoutS * 1000;
+    const until = Date.now() + options.timeoutS * 1000 + (scenario.backlog ? BACKLOG_HOLD_MS : 0);
     for (;;) {
       await outbox.read();
       for (const entry of outbox.entries.values()) {
@@ -352,11 +386,19 @@ async function runScenario(scenario: Scenario): Promise<RunResult> {
     const entries = [...outbox.entries.values()];
     result.rejected = entries.filter((e) => e.answer.status === 429 || e.answer.status === 400).length;
     result.otherAnswers = entries.filter((e) => e.answer.status !== 200).length - result.rejected;
-    const times = entries
+    const allTimes = entries
       .filter((e) => e.answer.status === 200)
       .map((e) => e.time)
       .sort((a, b) => a - b);
-    result.delivered = times.length;
+    result.delivered = allTimes.length;
+    // A backlog's sends are those after the hold: the few already in flight when the throttle
+    // answer came went through at once, before it.
+    const heldAt = entries.find((e) => e.answer.status !== 200)?.time;
+    const times =
+      scenario.backlog && heldAt !== undefined
+        ? allTimes.filter((t) => t > heldAt + BACKLOG_HOLD_MS / 2)
+        : allTimes;
+    result.drained = times.length;
     result.spanS = times.length > 1 ? (times.at(-1)! - times[0]!) / 1000 : 0;
     result.ratePerSpan = result.spanS > 0 ? times.length / result.spanS : Number.NaN;
     const perWindow = Math.min(scenario.rate, SANDBOX_SEND_LIMIT);
@@ -399,7 +441,13 @@ async function runScenario(scenario: Scenario): Promise<RunResult> {
 // ---------------------------------------------------------------- report
 
 function commandLine(): string {
-  const set = ['BENCH_SEND_CUSTOMERS', 'BENCH_SEND_CONNECTIONS', 'BENCH_SEND_LIFTED', 'BENCH_SEND_TIMEOUT']
+  const set = [
+    'BENCH_SEND_CUSTOMERS',
+    'BENCH_SEND_CONNECTIONS',
+    'BENCH_SEND_LIFTED',
+    'BENCH_SEND_TIMEOUT',
+    'BENCH_SEND_RUNS',
+  ]
     .filter((name) => (process.env[name] ?? '') !== '')
     .map((name) => `${name}=${process.env[name]}`);
   return [...set, 'npm run bench:send'].join(' ');
@@ -409,6 +457,7 @@ const HEAD = [
   'run',
   'igdm limit (/s)',
   'sent / queued',
+  'queued (/s)',
   '429s',
   'span (s)',
   'sent/span (/s)',
@@ -425,14 +474,18 @@ function row(r: RunResult): string[] {
   return [
     r.scenario.name,
     r.scenario.enforced ? String(r.scenario.rate) : `${r.scenario.rate} (sandbox ${SANDBOX_SEND_LIMIT})`,
-    `${r.delivered} / ${r.queued}`,
+    r.scenario.backlog
+      ? `${r.delivered} / ${r.queued} (${r.drained} after the hold)`
+      : `${r.delivered} / ${r.queued}`,
+    fixed(r.queueS > 0 ? r.queued / r.queueS : Number.NaN, 0),
     String(r.rejected),
     fixed(r.spanS, 2),
     fixed(r.ratePerSpan, 1),
     fixed(r.ratePerWindows, 1),
     String(r.maxIn1s),
     `${fixed(r.ratio, 3)} (max 1 s: ${r.maxIn1s}/${limit} = ${fixed(r.windowRatio, 3)})`,
-    `${fixed(r.latencyMs.p50, 0)} / ${fixed(r.latencyMs.p99, 0)}`,
+    // A backlog's latency is the hold it was queued behind.
+    r.scenario.backlog ? '—' : `${fixed(r.latencyMs.p50, 0)} / ${fixed(r.latencyMs.p99, 0)}`,
     verdict,
   ];
 }
@@ -456,7 +509,9 @@ function markdown(report: Report): string {
     `- igdm in sandbox mode (\`bin/igdm.mjs start\`, fresh SQLite store, one igdm per run); ${o.customers} ` +
       `simulated customers write first; the burst is queued by POST /v1/messages from ${o.connections} ` +
       'connections; send times are those the sandbox recorded on arrival (GET /sandbox/outbox). ' +
-      `In the lifted run both igdm's limit and the sandbox's (SANDBOX_SEND_PER_SECOND) are ${SANDBOX_SEND_LIMIT}/s.`,
+      `In the lifted and backlog runs both igdm's limit and the sandbox's (SANDBOX_SEND_PER_SECOND) are ${SANDBOX_SEND_LIMIT}/s. ` +
+      'The backlog run queues its burst while the channel is held (a throttle answer: one minute) and measures ' +
+      'the sends after it: the sender alone, without the API queueing beside it.',
     '- Sustained = (N − L) / (t[N − L] − t[0]) for a limit of L/s: from the first send of the first ' +
       'one-second window to the first of the last. "Max in 1 s" is the most sends the sandbox saw in any ' +
       'window (t − 1 s, t]. A limited run holds when no window exceeds the limit and the sustained rate ' +
@@ -477,7 +532,9 @@ function markdown(report: Report): string {
 async function main(): Promise<number> {
   const started = Date.now();
   const runs: RunResult[] = [];
-  for (const scenario of SCENARIOS) runs.push(await runScenario(scenario));
+  const chosen = SCENARIOS.filter((s) => options.runs.length === 0 || options.runs.includes(s.name));
+  if (chosen.length === 0) throw new Error(`BENCH_SEND_RUNS: no run named ${options.runs.join(', ')}`);
+  for (const scenario of chosen) runs.push(await runScenario(scenario));
   const now = new Date();
   const report: Report = {
     date: now.toISOString().slice(0, 10),
