@@ -213,7 +213,8 @@ export class WriteGate {
     if (Atomics.load(s, other === MAIN ? WANTS_MAIN : WANTS_WORKER)) Atomics.store(s, TURN, other);
     Atomics.store(s, LOCK, 0);
     Atomics.add(s, SEQ, 1);
-    Atomics.notify(s, SEQ);
+    // A waiter says so before it reads SEQ: one that does after this sees the new SEQ and the gate free.
+    if (Atomics.load(s, WANTS_MAIN) || Atomics.load(s, WANTS_WORKER)) Atomics.notify(s, SEQ);
   }
 }
 
