@@ -43,6 +43,8 @@ export interface Config {
   graphTimeoutMs: number;
   /** How long a send interrupted by a crash waits for its echo before it is sent again. */
   echoGraceMs: number;
+  /** Send API calls in flight at once (to different customers). */
+  sendConcurrency: number;
   /** Conversation routing: the app that takes a conversation handed to a human (e.g. an inbox app). */
   handoverAppId: string | null;
 }
@@ -106,6 +108,7 @@ export function loadConfig(env: Env = process.env): Config {
   };
   const graphTimeoutMs = rate('IGDM_GRAPH_TIMEOUT_MS', 10_000)!;
   const echoGraceMs = rate('IGDM_ECHO_GRACE_MS', 20_000)!;
+  const sendConcurrency = rate('IGDM_SEND_CONCURRENCY', 8)!;
   const handoverAppId = pick(env, 'IGDM_HANDOVER_APP_ID')?.value ?? null;
   if (handoverAppId && !/^\d+$/.test(handoverAppId))
     problems.push(`IGDM_HANDOVER_APP_ID must be a numeric Meta app id, got "${handoverAppId}"`);
@@ -128,6 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
     sandboxRates,
     graphTimeoutMs,
     echoGraceMs,
+    sendConcurrency,
     handoverAppId,
   };
 }

@@ -134,6 +134,7 @@ export async function startService(
     now,
     graphTimeoutMs: config.graphTimeoutMs,
     echoGraceMs: config.echoGraceMs,
+    concurrency: config.sendConcurrency,
     onHealth: (id, health) => {
       log.warn({ channel: id, health }, 'channel health changed');
       setChannelStatus(store.db, id, health).catch((err) =>
