@@ -235,6 +235,18 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0005_job_claims': {
+      async up(db: Kysely<unknown>) {
+        // A claim walks ready jobs in order and stops at the first claimable ones; without this it
+        // sorted every ready job (and checked each one's key) on every claim, so a backlog made each
+        // claim slower (13 ms with a few thousand waiting, measured by bench/e2e).
+        await sql`create index jobs_ready_order on jobs (queue, order_at, id) where status = 'ready'`.execute(
+          db,
+        );
+        // The lease timer's min(locked_until) over running jobs only.
+        await sql`create index jobs_active_lease on jobs (locked_until) where status = 'active'`.execute(db);
+      },
+    },
   };
 }
 
