@@ -2,7 +2,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { CamelCasePlugin, Kysely } from 'kysely';
 import { migrate, type StoreKind } from './migrations.ts';
 import type { Database } from './schema.ts';
-import { openSqlite, sqliteDialect } from './sqlite.ts';
+import { type DialectOptions, openSqlite, sqliteDialect } from './sqlite.ts';
 
 export type { Database } from './schema.ts';
 
@@ -11,6 +11,12 @@ export interface Store {
   db: Kysely<Database>;
   /** The SQLite file, for the ingest worker's own connection. */
   sqlitePath: string;
+  /**
+   * `db` without waiting for the disk: a write resolves once committed (see DialectOptions in
+   * sqlite.ts). For state re-derived from what is durable, such as the queue's bookkeeping and what
+   * a job writes before an effect outside igdm (whose own write, durable, covers it).
+   */
+  relaxed: Kysely<Database>;
   /**
    * The same connection as `db`, for prepared statements (store/prepared.ts). Its commits are not
    * synced (synchronous=NORMAL; see sqlite.ts): writes that must be durable go through `db`.
@@ -28,9 +34,9 @@ export function sqlitePathOf(databaseUrl: string): string {
   return databaseUrl.slice('sqlite:'.length);
 }
 
-export function kyselyOver(sqlite: DatabaseSync): Kysely<Database> {
+export function kyselyOver(sqlite: DatabaseSync, options: DialectOptions = {}): Kysely<Database> {
   return new Kysely<Database>({
-    dialect: sqliteDialect(sqlite),
+    dialect: sqliteDialect(sqlite, options),
     plugins: [new CamelCasePlugin()],
   });
 }
@@ -43,5 +49,6 @@ export async function openStore(databaseUrl: string): Promise<Store> {
   const sqlite = openSqlite(sqlitePath, { autocheckpoint: 10_000 });
   const db = kyselyOver(sqlite);
   await migrate(db as Kysely<unknown>, 'sqlite');
-  return { kind: 'sqlite', db, sqlitePath, sqlite, close: () => db.destroy() };
+  const relaxed = kyselyOver(sqlite, { durable: false });
+  return { kind: 'sqlite', db, relaxed, sqlitePath, sqlite, close: () => db.destroy() };
 }

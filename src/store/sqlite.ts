@@ -51,43 +51,63 @@ export function openSqlite(path: string, options: OpenOptions = {}): DatabaseSyn
 export const walPathOf = (path: string): string | null =>
   path === ':memory:' || path === '' ? null : `${resolve(path)}-wal`;
 
-/** Makes every commit so far durable, blocking (for the ingest worker's thread). */
-export function syncWal(path: string): void {
+const walFds = new Map<string, number>();
+
+/**
+ * Makes every commit so far durable, blocking (for the ingest worker's thread). The gate counts it,
+ * so that the main thread's writes committed before it need no fsync of their own.
+ */
+export function syncWal(path: string, gate: WriteGate): void {
   const wal = walPathOf(path);
   if (!wal) return;
-  let fd: number;
-  try {
-    fd = openSync(wal, 'r+');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing written yet
-    throw err;
+  let fd = walFds.get(wal);
+  if (fd === undefined) {
+    try {
+      fd = openSync(wal, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing written yet
+      throw err;
+    }
+    walFds.set(wal, fd);
   }
-  try {
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  const n = gate.syncStarting();
+  fdatasyncSync(fd);
+  gate.syncDone(n);
 }
+
+/** A write waits this long for the ingest worker's next fsync, if the worker synced this recently. */
+const PIGGYBACK_MS = 5;
 
 /**
  * Makes commits durable without blocking the event loop: sync() resolves once an fdatasync of the
- * WAL that started after the call has finished. Calls made while one runs share the next one.
+ * WAL that started after the call has finished. While the ingest worker syncs its group commits
+ * (every few ms under load), its next fsync does; otherwise one on libuv's thread pool, shared by
+ * the calls made meanwhile.
  */
 export class WalSync {
   readonly #wal: string | null;
+  readonly #gate: WriteGate;
   /** The WAL, kept open (SQLite keeps the file while a connection is open). */
   #fd: number | null = null;
   #running: Promise<void> | null = null;
+  /** The number the gate gave the fsync running. */
+  #runningNo = 0;
   #next: Promise<void> | null = null;
 
-  constructor(path: string) {
+  constructor(path: string, gate: WriteGate) {
     this.#wal = walPathOf(path);
+    this.#gate = gate;
   }
 
-  sync(): Promise<void> {
-    if (!this.#wal) return Promise.resolve();
+  async sync(): Promise<void> {
+    if (!this.#wal) return;
+    // Any fsync numbered after this started after the caller's commit.
+    const after = this.#gate.syncsStarted();
+    if (this.#gate.syncedWithin(PIGGYBACK_MS * 4) && (await this.#gate.waitSynced(after, PIGGYBACK_MS)))
+      return;
+    if (this.#running && this.#runningNo > after) return this.#running;
     if (!this.#running) return this.#start();
-    // The one running may have started before the caller's commit: the caller waits for the next.
+    // The one running started before the caller's commit: the caller waits for the next.
     this.#next ??= this.#running.then(
       () => this.#startNext(),
       () => this.#startNext(),
@@ -116,10 +136,16 @@ export class WalSync {
         return Promise.reject(err);
       }
     }
+    const n = this.#gate.syncStarting();
     const run = new Promise<void>((resolve, reject) => {
-      fdatasync(this.#fd!, (err) => (err ? reject(err) : resolve()));
+      fdatasync(this.#fd!, (err) => {
+        if (err) return reject(err);
+        this.#gate.syncDone(n);
+        resolve();
+      });
     });
     this.#running = run;
+    this.#runningNo = n;
     const clear = () => {
       if (this.#running === run) this.#running = null;
     };
@@ -136,11 +162,26 @@ const SEQ = 1; // bumped at each release: what waiters wait on
 const WANTS_MAIN = 2;
 const WANTS_WORKER = 3;
 const TURN = 4; // who goes next when both want it (0: whoever comes first)
+const SYNC_STARTED = 5; // fsyncs of the WAL started, by either thread (each gets the next number)
+const SYNC_DONE = 6; // the highest number of an fsync finished
+const SYNC_AT = 7; // when one last finished (Date.now() in 31 bits)
 const MAIN = 1;
 const WORKER = 2;
 const GATE_TIMEOUT_MS = 5000; // as the connections' busy timeout
 /** How long the worker leaves the gate to a main thread whose turn it is (its wake-up is a task). */
 const WORKER_PATIENCE_MS = 2;
+
+/** Atomics.waitAsync, keeping the process alive meanwhile (a pending waitAsync does not). */
+async function waitAsync(s: Int32Array, index: number, value: number, ms: number): Promise<void> {
+  const wait = Atomics.waitAsync(s, index, value, ms);
+  if (!wait.async) return;
+  const alive = setTimeout(() => {}, ms + 1);
+  try {
+    await wait.value;
+  } finally {
+    clearTimeout(alive);
+  }
+}
 
 /**
  * One writer at a time between the two threads of this process that write to one SQLite file: the
@@ -151,7 +192,7 @@ export class WriteGate {
   readonly buffer: SharedArrayBuffer;
   readonly #s: Int32Array;
 
-  constructor(buffer = new SharedArrayBuffer(5 * Int32Array.BYTES_PER_ELEMENT)) {
+  constructor(buffer = new SharedArrayBuffer(8 * Int32Array.BYTES_PER_ELEMENT)) {
     this.buffer = buffer;
     this.#s = new Int32Array(buffer);
   }
@@ -176,8 +217,7 @@ export class WriteGate {
         const seq = Atomics.load(s, SEQ);
         if (this.#take(MAIN)) return;
         if (Date.now() > deadline) throw new Error('database is locked (write gate)');
-        const wait = Atomics.waitAsync(s, SEQ, seq, 50);
-        if (wait.async) await wait.value;
+        await waitAsync(s, SEQ, seq, 50);
       }
     } finally {
       Atomics.store(s, WANTS_MAIN, 0);
@@ -203,6 +243,45 @@ export class WriteGate {
       }
     } finally {
       Atomics.store(s, WANTS_WORKER, 0);
+    }
+  }
+
+  // The WAL's fsyncs, counted for both threads: a commit is durable once an fsync that started
+  // after it has finished, whoever made it.
+
+  /** Numbers an fsync about to start. */
+  syncStarting(): number {
+    return Atomics.add(this.#s, SYNC_STARTED, 1) + 1;
+  }
+
+  syncsStarted(): number {
+    return Atomics.load(this.#s, SYNC_STARTED);
+  }
+
+  syncDone(n: number): void {
+    const s = this.#s;
+    for (let done = Atomics.load(s, SYNC_DONE); done < n; done = Atomics.load(s, SYNC_DONE)) {
+      if (Atomics.compareExchange(s, SYNC_DONE, done, n) === done) break;
+    }
+    Atomics.store(s, SYNC_AT, Date.now() & 0x7fffffff);
+    Atomics.notify(s, SYNC_DONE);
+  }
+
+  /** An fsync finished within the last `ms`. */
+  syncedWithin(ms: number): boolean {
+    return ((Date.now() - Atomics.load(this.#s, SYNC_AT)) & 0x7fffffff) < ms;
+  }
+
+  /** True once an fsync numbered above `after` has finished; false if none has within `ms`. */
+  async waitSynced(after: number, ms: number): Promise<boolean> {
+    const s = this.#s;
+    const deadline = performance.now() + ms;
+    for (;;) {
+      const done = Atomics.load(s, SYNC_DONE);
+      if (done > after) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      await waitAsync(s, SYNC_DONE, done, left);
     }
   }
 
@@ -241,6 +320,22 @@ export function useWriteGate(path: string, buffer: SharedArrayBuffer): WriteGate
 
 // ---------------------------------------------------------------- Kysely
 
+export interface DialectOptions {
+  /**
+   * false: writes resolve once committed, without waiting for the disk. For state derived from
+   * what is durable already (a job's claim or outcome, what a handler writes before its next
+   * durable write): a crash of the process loses none of it, and a power loss may roll back the
+   * newest of these writes but never one that a later durable write followed (the WAL is a log).
+   * The same connection, order and gate as the durable dialect over the same database.
+   */
+  durable?: boolean;
+}
+
+const sharedConnections = new WeakMap<DatabaseSync, SharedConnection>();
+
+/** The longest the main thread keeps the gate for writes queued one after another. */
+const GATE_BURST_MS = 2;
+
 /**
  * Kysely's SQLite dialect over node:sqlite, with the write gate and durable commits. Kysely sees
  * connections it may use at once; they share the one SQLite connection, which lets a statement or a
@@ -249,11 +344,17 @@ export function useWriteGate(path: string, buffer: SharedArrayBuffer): WriteGate
  * once the WAL is synced, while others use the connection meanwhile. Writes hold the gate; reads
  * outside transactions hold nothing (WAL readers never wait).
  */
-export function sqliteDialect(db: DatabaseSync): SqliteDialect {
-  const shared = new SharedConnection(db, writeGateFor(db.location() ?? ':memory:'));
+export function sqliteDialect(db: DatabaseSync, options: DialectOptions = {}): SqliteDialect {
+  let shared = sharedConnections.get(db);
+  if (!shared) {
+    shared = new SharedConnection(db, writeGateFor(db.location() ?? ':memory:'));
+    sharedConnections.set(db, shared);
+  }
+  const connection = shared;
+  const durable = options.durable ?? true;
   return new (class extends SqliteDialect {
     override createDriver(): Driver {
-      return new StoreDriver(shared);
+      return new StoreDriver(connection, durable);
     }
     override createAdapter(): SqliteAdapter {
       return new (class extends SqliteAdapter {
@@ -287,6 +388,9 @@ class SharedConnection {
   readonly #cache = new Map<string, { stmt: StatementSync; reader: boolean }>();
   /** Held by a transaction from begin to end, and by a write outside transactions. */
   #held = false;
+  /** The holder holds the gate too (since #gateSince). */
+  #hasGate = false;
+  #gateSince = 0;
   readonly #queue: (() => void)[] = [];
   /** A transaction is open: reads outside it wait. */
   #open: Promise<void> | null = null;
@@ -295,25 +399,37 @@ class SharedConnection {
   constructor(db: DatabaseSync, gate: WriteGate) {
     this.#db = db;
     this.#gate = gate;
-    this.#wal = new WalSync(db.location() ?? ':memory:');
+    this.#wal = new WalSync(db.location() ?? ':memory:', gate);
   }
 
   async #lock(): Promise<void> {
     if (!this.#held) {
       this.#held = true;
     } else {
-      await new Promise<void>((resolve) => this.#queue.push(resolve)); // handed over by #unlock
+      await new Promise<void>((resolve) => this.#queue.push(resolve)); // handed over by #release
     }
+    if (this.#hasGate) return; // handed over with it
     try {
       await this.#gate.lock();
     } catch (err) {
-      this.#unlock();
+      this.#release();
       throw err;
     }
+    this.#hasGate = true;
+    this.#gateSince = performance.now();
   }
 
-  #unlock(): void {
+  /**
+   * Hands the connection to the next writer waiting, with the gate if it has been held for less
+   * than GATE_BURST_MS: the writes queued meanwhile go one after another without waiting for the
+   * gate again (and for the worker's turn) each time.
+   */
+  #release(): void {
     const next = this.#queue.shift();
+    if (this.#hasGate && !(next && performance.now() - this.#gateSince < GATE_BURST_MS)) {
+      this.#gate.unlock();
+      this.#hasGate = false;
+    }
     if (next) next();
     else this.#held = false;
   }
@@ -328,16 +444,15 @@ class SharedConnection {
     return this.run<R>(query);
   }
 
-  async write<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+  async write<R>(query: CompiledQuery, durable: boolean): Promise<QueryResult<R>> {
     await this.#lock();
     let result: QueryResult<R>;
     try {
       result = this.run<R>(query);
     } finally {
-      this.#gate.unlock();
-      this.#unlock();
+      this.#release();
     }
-    await this.#wal.sync();
+    if (durable) await this.#wal.sync();
     return result;
   }
 
@@ -346,8 +461,7 @@ class SharedConnection {
     try {
       this.#db.exec('begin');
     } catch (err) {
-      this.#gate.unlock();
-      this.#unlock();
+      this.#release();
       throw err;
     }
     this.#open = new Promise<void>((resolve) => {
@@ -355,7 +469,7 @@ class SharedConnection {
     });
   }
 
-  async end(commit: boolean, wrote: boolean): Promise<void> {
+  async end(commit: boolean, wrote: boolean, durable: boolean): Promise<void> {
     try {
       if (commit) this.#db.exec('commit');
     } finally {
@@ -365,10 +479,9 @@ class SharedConnection {
       this.#closeOpen?.();
       this.#open = null;
       this.#closeOpen = null;
-      this.#gate.unlock();
-      this.#unlock();
+      this.#release();
     }
-    if (commit && wrote) await this.#wal.sync();
+    if (commit && wrote && durable) await this.#wal.sync();
   }
 
   run<R>(query: CompiledQuery): QueryResult<R> {
@@ -387,7 +500,9 @@ class SharedConnection {
     return this.#prepare(query.sql).stmt.iterate(...query.parameters.map(toParam));
   }
 
+  /** Once, whichever Kysely over it is destroyed first. */
   async close(): Promise<void> {
+    if (!this.#db.isOpen) return;
     this.#db.close();
     await this.#wal.close();
   }
@@ -407,11 +522,13 @@ class SharedConnection {
 /** One Kysely connection: inside a transaction, its statements run in it. */
 class StoreConnection implements DatabaseConnection {
   readonly #shared: SharedConnection;
+  readonly #durable: boolean;
   inTransaction = false;
   wrote = false;
 
-  constructor(shared: SharedConnection) {
+  constructor(shared: SharedConnection, durable: boolean) {
     this.#shared = shared;
+    this.#durable = durable;
   }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
@@ -420,7 +537,7 @@ class StoreConnection implements DatabaseConnection {
       if (write) this.wrote = true;
       return this.#shared.run<R>(query);
     }
-    return write ? this.#shared.write<R>(query) : this.#shared.read<R>(query);
+    return write ? this.#shared.write<R>(query, this.#durable) : this.#shared.read<R>(query);
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
@@ -432,15 +549,17 @@ class StoreConnection implements DatabaseConnection {
 
 class StoreDriver implements Driver {
   readonly #shared: SharedConnection;
+  readonly #durable: boolean;
 
-  constructor(shared: SharedConnection) {
+  constructor(shared: SharedConnection, durable: boolean) {
     this.#shared = shared;
+    this.#durable = durable;
   }
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    return new StoreConnection(this.#shared);
+    return new StoreConnection(this.#shared, this.#durable);
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -460,7 +579,7 @@ class StoreDriver implements Driver {
 
   async #end(c: StoreConnection, commit: boolean): Promise<void> {
     c.inTransaction = false;
-    await this.#shared.end(commit, c.wrote);
+    await this.#shared.end(commit, c.wrote, this.#durable);
   }
 
   async savepoint(connection: DatabaseConnection, name: string): Promise<void> {

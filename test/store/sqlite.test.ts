@@ -112,3 +112,38 @@ describe('the write gate', () => {
     expect(counter[0]).toBe(400);
   });
 });
+
+describe('relaxed writes', () => {
+  it('share the connection with db: they wait for its transaction, and each sees the other', async () => {
+    const s = await store();
+    let done = false;
+    await s.db.transaction().execute(async (trx) => {
+      await trx.updateTable('settings').set({ value: 'from db' }).where('key', '=', 'n').execute();
+      void s.relaxed
+        .insertInto('settings')
+        .values({ key: 'relaxed', value: 'x' })
+        .execute()
+        .then(() => {
+          done = true;
+        });
+      await sleep(20);
+      expect(done).toBe(false); // it would have joined the transaction
+    });
+    await until(() => done);
+    expect(
+      await s.relaxed.selectFrom('settings').select('value').where('key', '=', 'n').executeTakeFirst(),
+    ).toEqual({
+      value: 'from db',
+    });
+    expect(
+      await s.db.selectFrom('settings').select('key').where('key', '=', 'relaxed').executeTakeFirst(),
+    ).toEqual({
+      key: 'relaxed',
+    });
+  });
+});
+
+async function until(check: () => boolean) {
+  for (let i = 0; i < 200 && !check(); i++) await sleep(5);
+  expect(check()).toBe(true);
+}
