@@ -9,8 +9,9 @@ import type { GraphCall } from './graph.ts';
 import type { SandboxState } from './state.ts';
 import { graphTime, type Json } from './wire.ts';
 
-// GET /{id}: the account itself ("me"), a customer's profile (only once they have written), or a
-// message (a story mention's story). And GET /debug_token for a token check.
+// GET /{id}: the account itself ("me"), a customer's profile (only once they have written), a
+// message (a story mention's story), or a conversation (its messages). The Conversations API's
+// list, GET /{id}/conversations. And GET /debug_token for a token check.
 
 /** The fields asked for, or the node's default fields. */
 function fieldsOf(params: Record<string, unknown>, defaults: string[]): string[] {
@@ -38,6 +39,25 @@ export function getNode(call: GraphCall): GraphAnswer {
   const o = state.options;
   if (node === 'me' || node === o.accountId || node === o.pageId) {
     return pick(accountFields(state, node), fieldsOf(params, ['username']), 'User');
+  }
+  const conversation = customerOfConversation(node);
+  if (conversation !== null && state.customers.get(conversation)?.firstInboundAt != null) {
+    // Newest first (the later one first at the same time); Meta lets only the 20 newest be read.
+    const messages = [...state.messages.values()]
+      .filter((m) => m.igsid === conversation)
+      .reverse()
+      .sort((a, b) => b.time - a.time)
+      .slice(0, 20)
+      .map((m) => ({ id: m.mid, created_time: graphTime(m.time) }));
+    return pick(
+      {
+        id: node,
+        messages: { data: messages },
+        updated_time: graphTime(messages.length ? Date.parse(messages[0]!.created_time) : 0),
+      },
+      fieldsOf(params, ['updated_time']),
+      'Conversation',
+    );
   }
   const message = state.messages.get(node);
   if (message) {
@@ -81,6 +101,32 @@ export function getNode(call: GraphCall): GraphAnswer {
   // An IGSID-looking id of someone who never wrote: Meta needs their consent (a message) first.
   if (/^\d{5,}$/.test(node)) return consentRequired();
   return unsupportedRequest('GET', node);
+}
+
+/** A conversation's id: opaque, as Meta's are, but the sandbox can tell whose it is. */
+export const conversationIdOf = (igsid: string) =>
+  `aWdf${Buffer.from(`sandbox-conversation:${igsid}`).toString('base64url')}`;
+
+function customerOfConversation(id: string): string | null {
+  if (!id.startsWith('aWdf')) return null;
+  const text = Buffer.from(id.slice(4), 'base64url').toString();
+  return text.startsWith('sandbox-conversation:') ? text.slice('sandbox-conversation:'.length) : null;
+}
+
+/** GET /{account}/conversations?platform=instagram[&user_id=]: the account's conversations, newest first. */
+export function getConversations({ state, params }: GraphCall): GraphAnswer {
+  if (params.platform !== 'instagram') return paramError('The parameter platform is required (instagram)');
+  const latest = new Map<string, number>();
+  for (const m of state.messages.values()) latest.set(m.igsid, Math.max(latest.get(m.igsid) ?? 0, m.time));
+  const userId = typeof params.user_id === 'string' ? params.user_id : null;
+  const data = [...latest]
+    .filter(
+      ([igsid]) =>
+        (userId === null || igsid === userId) && state.customers.get(igsid)?.firstInboundAt != null,
+    )
+    .sort((a, b) => b[1] - a[1])
+    .map(([igsid, time]) => ({ id: conversationIdOf(igsid), updated_time: graphTime(time) }));
+  return { status: 200, body: { data } };
 }
 
 function accountFields(state: SandboxState, node: string): Json {

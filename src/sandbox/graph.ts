@@ -21,7 +21,7 @@ import {
   postSubscribedApps,
   threadControl,
 } from './graph-account.ts';
-import { debugToken, getNode } from './graph-nodes.ts';
+import { debugToken, getConversations, getNode } from './graph-nodes.ts';
 import { sendMessage } from './graph-send.ts';
 import { appUsageHeader } from './rate-limit.ts';
 import type { SandboxState } from './state.ts';
@@ -179,6 +179,7 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
     route('POST', `/:version/:node/${edge}`, edge, threadControl, account);
   }
   route('GET', '/:version/:node/thread_owner', 'thread_owner', getThreadOwner, account);
+  route('GET', '/:version/:node/conversations', 'conversations', getConversations, account);
   route('GET', '/:version/debug_token', 'debug_token', debugToken, { appToken: true });
   route('GET', '/:version/:node', 'node', getNode);
 }

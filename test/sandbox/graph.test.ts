@@ -95,6 +95,41 @@ describe('profiles and messages', () => {
   });
 });
 
+describe('the Conversations API', () => {
+  it("GET /{account}/conversations?platform=instagram&user_id=, then the conversation's messages, newest first", async () => {
+    const sent = await sandbox.graph('POST', 'me/messages', {
+      body: { recipient: { id: igsid }, message: { text: 'Thanks for writing' } },
+    });
+    expect(sent.status).toBe(200);
+    const list = await sandbox.graph('GET', `${ACCOUNT}/conversations`, {
+      query: { platform: 'instagram', user_id: igsid },
+    });
+    expect(list.status).toBe(200);
+    expect(list.body.data).toEqual([
+      { id: expect.stringMatching(/^aWdf/), updated_time: expect.any(String) },
+    ]);
+    const conversation = await sandbox.graph('GET', list.body.data[0].id, { query: { fields: 'messages' } });
+    expect(conversation.status).toBe(200);
+    const mids = conversation.body.messages.data.map((m: { id: string }) => m.id);
+    expect(mids[0]).toBe(sent.body.message_id);
+    expect(mids.length).toBeGreaterThanOrEqual(2); // the customer's first message too
+    const message = await sandbox.graph('GET', mids[0], {
+      query: { fields: 'id,created_time,from,message' },
+    });
+    expect(message.body).toMatchObject({ id: mids[0], from: { id: ACCOUNT }, message: 'Thanks for writing' });
+  });
+
+  it('someone who never wrote has no conversation; platform is required', async () => {
+    const none = await sandbox.graph('GET', `${ACCOUNT}/conversations`, {
+      query: { platform: 'instagram', user_id: '1789999999' },
+    });
+    expect(none.body).toEqual({ data: [] });
+    const noPlatform = await sandbox.graph('GET', `${ACCOUNT}/conversations`);
+    expect(noPlatform.status).toBe(400);
+    expect(noPlatform.body.error).toMatchObject({ code: 100 });
+  });
+});
+
 describe('account and token', () => {
   it('GET /me and /{page-id}', async () => {
     expect((await sandbox.graph('GET', 'me', { query: { fields: 'id,username,name' } })).body).toEqual({
