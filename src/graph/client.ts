@@ -1,3 +1,4 @@
+import { type Answer, request } from '../http-client.ts';
 import { classifyGraphError, type GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
 
@@ -85,27 +86,32 @@ export class GraphClient {
     if (this.#target.accessToken) headers.authorization = `Bearer ${this.#target.accessToken}`;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
 
-    let res: Response;
+    let res: Answer;
+    const signal = AbortSignal.timeout(this.#timeoutMs);
     try {
-      res = await fetch(url, {
+      res = await request(url, {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal,
       });
-    } catch (err) {
-      const timedOut = (err as Error).name === 'TimeoutError';
+    } catch {
+      const timedOut = signal.aborted && (signal.reason as Error | undefined)?.name === 'TimeoutError';
       throw new GraphError(classifyGraphError({ status: null, timedOut }));
     }
-    const responseHeaders = Object.fromEntries(res.headers.entries());
-    const text = await res.text().catch(() => '');
+    const responseHeaders = res.headers;
+    const text = res.text;
     let body: unknown = text;
     try {
       body = text ? JSON.parse(text) : undefined;
     } catch {
       // not JSON: kept as text for the classification
     }
-    if (!res.ok || (typeof body === 'object' && body !== null && 'error' in body)) {
+    if (
+      res.status < 200 ||
+      res.status > 299 ||
+      (typeof body === 'object' && body !== null && 'error' in body)
+    ) {
       throw new GraphError(classifyGraphError({ status: res.status, body, headers: responseHeaders }));
     }
     return { data: body as T, headers: responseHeaders } satisfies GraphResponse<T>;

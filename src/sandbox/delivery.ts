@@ -1,3 +1,4 @@
+import { request } from '../http-client.ts';
 import { sign } from '../meta/signature.ts';
 import { Journal } from './journal.ts';
 import { metaJson } from './wire.ts';
@@ -61,7 +62,7 @@ export class WebhookDelivery {
     if (this.#closed) return this.#record({ status: 0, error: 'sandbox closed' }, kind, url, payload, time);
     const abort = new AbortController();
     const timeout = setTimeout(() => abort.abort(new Error('timed out')), DELIVERY_TIMEOUT_MS);
-    const attempt = fetch(url, {
+    const attempt = request(url, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -72,10 +73,7 @@ export class WebhookDelivery {
       body: payload,
       signal: abort.signal,
     }).then(
-      async (res): Promise<DeliveryResult> => ({
-        status: res.status,
-        body: (await res.text().catch(() => '')).slice(0, 500),
-      }),
+      (res): DeliveryResult => ({ status: res.status, body: res.text.slice(0, 500) }),
       (err: unknown): DeliveryResult => ({ status: 0, error: reason(err, abort.signal) }),
     );
     this.#inFlight.set(attempt, abort);
@@ -127,6 +125,6 @@ export class WebhookDelivery {
 
 function reason(err: unknown, signal: AbortSignal): string {
   if (signal.aborted) return String((signal.reason as Error)?.message ?? 'aborted');
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+  const e = err as Error & { code?: string; cause?: { code?: string; message?: string } };
+  return e.code ?? e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
 }
