@@ -45,6 +45,8 @@ export interface Config {
   echoGraceMs: number;
   /** Send API calls in flight at once (to different customers). */
   sendConcurrency: number;
+  /** Done jobs are deleted this many days after they finished (null: kept for ever). */
+  jobRetentionDays: number | null;
   /** Conversation routing: the app that takes a conversation handed to a human (e.g. an inbox app). */
   handoverAppId: string | null;
 }
@@ -108,7 +110,11 @@ export function loadConfig(env: Env = process.env): Config {
   };
   const graphTimeoutMs = rate('IGDM_GRAPH_TIMEOUT_MS', 10_000)!;
   const echoGraceMs = rate('IGDM_ECHO_GRACE_MS', 20_000)!;
-  const sendConcurrency = rate('IGDM_SEND_CONCURRENCY', 8)!;
+  const sendConcurrency = rate('IGDM_SEND_CONCURRENCY', 32)!;
+  const retention = pick(env, 'IGDM_JOB_RETENTION_DAYS')?.value;
+  if (retention !== undefined && !/^\d+$/.test(retention))
+    problems.push(`IGDM_JOB_RETENTION_DAYS must be a whole number of days (0 keeps done jobs for ever)`);
+  const jobRetentionDays = retention === undefined ? 7 : Number(retention) === 0 ? null : Number(retention);
   const handoverAppId = pick(env, 'IGDM_HANDOVER_APP_ID')?.value ?? null;
   if (handoverAppId && !/^\d+$/.test(handoverAppId))
     problems.push(`IGDM_HANDOVER_APP_ID must be a numeric Meta app id, got "${handoverAppId}"`);
@@ -132,6 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
     graphTimeoutMs,
     echoGraceMs,
     sendConcurrency,
+    jobRetentionDays,
     handoverAppId,
   };
 }

@@ -128,6 +128,7 @@ export async function startService(
   writer.on('applied', ({ conversations }) => profiles.touched(conversations));
   const sender = new Sender({
     db: store.db,
+    relaxed: store.relaxed,
     channels: () => channels,
     limiter: new RateLimiter(config.rateLimits),
     log,
@@ -144,9 +145,16 @@ export async function startService(
   });
   writer.on('applied', () => sender.echoesArrived());
   // Queue delays are operational time, not the policy clock (which tests may freeze).
-  const queue = new EmbeddedQueue(store.db, { log });
+  // The queue's bookkeeping and the engine's writes need not wait for the disk: a job whose outcome
+  // is lost runs again (its effects are keyed), and what it queued becomes durable with the sender's
+  // claim, which does wait, before anything leaves igdm (see store.relaxed).
+  const queue = new EmbeddedQueue(store.relaxed, {
+    log,
+    // A done job is history by then: a redelivered event is caught by the event log's dedup key.
+    ...(config.jobRetentionDays !== null && { keepDoneMs: config.jobRetentionDays * 86_400_000 }),
+  });
   const engine = new Engine({
-    db: store.db,
+    db: store.relaxed,
     channels: () => channels,
     automation,
     ai,

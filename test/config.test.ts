@@ -29,6 +29,15 @@ describe('configuration', () => {
     });
   });
 
+  it('IGDM_JOB_RETENTION_DAYS: 7 days by default, 0 keeps done jobs for ever, anything else is refused', () => {
+    expect(loadConfig({}).jobRetentionDays).toBe(7);
+    expect(loadConfig({ IGDM_JOB_RETENTION_DAYS: '30' }).jobRetentionDays).toBe(30);
+    expect(loadConfig({ IGDM_JOB_RETENTION_DAYS: '0' }).jobRetentionDays).toBeNull();
+    expect(problems({ IGDM_JOB_RETENTION_DAYS: 'a week' })).toEqual([
+      'IGDM_JOB_RETENTION_DAYS must be a whole number of days (0 keeps done jobs for ever)',
+    ]);
+  });
+
   it('makes the default channel from the seed names', () => {
     const c = loadConfig(creds);
     expect(c.channel).toMatchObject({

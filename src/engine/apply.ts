@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
-import { type Expression, sql } from 'kysely';
+import { type Expression, type Kysely, sql } from 'kysely';
 import type { Attachment, DomainEvent, MessageEvent, RawEvent, RawSource } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import { prepareEnqueue } from '../queue/embedded.ts';
 import { kyselyOver } from '../store/index.ts';
 import { param as p, prepare } from '../store/prepared.ts';
+import type { Database } from '../store/schema.ts';
 
 // Applying stored webhook events to contacts, conversations and messages. Every step is an upsert
 // keyed by Meta's ids, so applying an event twice, or replaying the whole log, gives the same state;
@@ -49,6 +50,52 @@ interface Reaction {
 /** The later of a column and a time (portable: SQLite's max(a, b) is PostgreSQL's greatest). */
 const later = (column: Expression<number | null>, at: number) =>
   sql<number>`case when ${column} is not null and ${column} > ${at} then ${column} else ${at} end`;
+
+export type NewContact = { id: string; channelId: string; igsid: string; now: number };
+export type NewConversation = {
+  id: string;
+  channelId: string;
+  igsid: string;
+  contactId: string;
+  at: number;
+  now: number;
+};
+
+/** A contact first seen (kept if there already), for prepare() or compile(). */
+export const insertContact = (db: Kysely<Database>) =>
+  db
+    .insertInto('contacts')
+    .values({
+      id: p('id'),
+      channelId: p('channelId'),
+      igsid: p('igsid'),
+      username: null,
+      name: null,
+      profilePic: null,
+      createdAt: p('now'),
+      updatedAt: p('now'),
+    })
+    .onConflict((oc) => oc.column('id').doNothing());
+
+/** A conversation first seen, owned by the bot (kept if there already), for prepare() or compile(). */
+export const insertConversation = (db: Kysely<Database>) =>
+  db
+    .insertInto('conversations')
+    .values({
+      id: p('id'),
+      channelId: p('channelId'),
+      igsid: p('igsid'),
+      contactId: p('contactId'),
+      status: 'open',
+      threadOwner: 'bot',
+      lastInboundAt: null,
+      lastMessageAt: p('at'),
+      readUpTo: null,
+      readAt: null,
+      createdAt: p('at'),
+      updatedAt: p('now'),
+    })
+    .onConflict((oc) => oc.column('id').doNothing());
 
 type MessageArgs = {
   id: string;
@@ -118,49 +165,8 @@ function statements(sqlite: DatabaseSync) {
       sqlite,
       db.selectFrom('conversations').select(['id', 'readUpTo', 'readAt']).where('id', '=', id),
     ),
-    insertContact: prepare<{ id: string; channelId: string; igsid: string; now: number }>(
-      sqlite,
-      db
-        .insertInto('contacts')
-        .values({
-          id,
-          channelId: p('channelId'),
-          igsid: p('igsid'),
-          username: null,
-          name: null,
-          profilePic: null,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .onConflict((oc) => oc.column('id').doNothing()),
-    ),
-    insertConversation: prepare<{
-      id: string;
-      channelId: string;
-      igsid: string;
-      contactId: string;
-      at: number;
-      now: number;
-    }>(
-      sqlite,
-      db
-        .insertInto('conversations')
-        .values({
-          id,
-          channelId: p('channelId'),
-          igsid: p('igsid'),
-          contactId: p('contactId'),
-          status: 'open',
-          threadOwner: 'bot',
-          lastInboundAt: null,
-          lastMessageAt: at,
-          readUpTo: null,
-          readAt: null,
-          createdAt: at,
-          updatedAt: now,
-        })
-        .onConflict((oc) => oc.column('id').doNothing()),
-    ),
+    insertContact: prepare<NewContact>(sqlite, insertContact(db)),
+    insertConversation: prepare<NewConversation>(sqlite, insertConversation(db)),
     /** Moves the clocks forward only: events can arrive out of order. */
     touch: prepare<{ id: string; at: number; now: number; inbound: number; message: number }>(
       sqlite,
@@ -383,8 +389,11 @@ export class Applier {
       };
       let job: { key: string; orderAt: number } | null = null;
       for (const event of normalise(raw)) {
-        const id = this.applyEvent(row.channelId, event, row.dedupKey);
-        if (id) touched.add(id);
+        const applied = this.applyEvent(row.channelId, event, row.dedupKey);
+        if (applied.conversation) touched.add(applied.conversation);
+        // The echo of a send whose answer igdm has recorded completes it here: the engine has
+        // nothing to decide. One that comes first, or that igdm did not send, goes to the engine.
+        if (applied.ownEcho) continue;
         if (!job && ENGINE_KINDS.has(event.kind) && event.igsid && event.igsid !== event.accountId)
           job = { key: conversationIdOf(row.channelId, event.igsid), orderAt: event.timestamp };
       }
@@ -407,8 +416,8 @@ export class Applier {
     }
   }
 
-  /** Applies one domain event; returns the conversation it changed, if any. */
-  applyEvent(channelId: string, event: DomainEvent, eventKey: string): string | null {
+  /** Applies one domain event. */
+  applyEvent(channelId: string, event: DomainEvent, eventKey: string): Applied {
     if (event.kind === 'comment') {
       this.#q.insertComment.run({
         id: hashId('cmt', channelId, event.commentId),
@@ -421,12 +430,12 @@ export class Applier {
         parentId: event.parentId ?? null,
         at: event.timestamp,
       });
-      return null;
+      return NOTHING;
     }
     // Comments, mentions, insights, handover and unknown events are kept in the event log only (for now).
-    if (!CONVERSATION_KINDS.has(event.kind)) return null;
+    if (!CONVERSATION_KINDS.has(event.kind)) return NOTHING;
     const igsid = event.igsid;
-    if (!igsid || igsid === event.accountId) return null;
+    if (!igsid || igsid === event.accountId) return NOTHING;
     const q = this.#q;
     const at = event.timestamp;
     const now = Date.now();
@@ -435,9 +444,12 @@ export class Applier {
       q.touch.run({ id: conversationId, at, now, inbound: inbound ? 1 : 0, message: message ? 1 : 0 });
     // Customers' messages are keyed by a hash of their mid; messages igdm sent keep the id the API
     // gave them when queued, found through the outbox by the mid Meta assigned.
-    const rowId = (mid: string) =>
-      q.sentByIgdm.get<{ messageId: string | null }>({ channelId, mid })?.messageId ??
-      messageIdOf(channelId, mid);
+    let sentByIgdm = false;
+    const rowId = (mid: string) => {
+      const sent = q.sentByIgdm.get<{ messageId: string | null }>({ channelId, mid });
+      if (sent) sentByIgdm = true;
+      return sent?.messageId ?? messageIdOf(channelId, mid);
+    };
     const message = (mid: string, inbound = false) => ({
       id: inbound ? messageIdOf(channelId, mid) : rowId(mid),
       channelId,
@@ -533,7 +545,8 @@ export class Applier {
         break;
       }
     }
-    return conversationId;
+    // An echo's row is looked up by its own mid only.
+    return { conversation: conversationId, ownEcho: event.kind === 'echo' && sentByIgdm };
   }
 
   #ensureConversation(channelId: string, igsid: string, at: number): string {
@@ -554,6 +567,15 @@ export class Applier {
     this.#q.markSeen.run({ conversationId, upTo: Number(c.readUpTo), readAt: Number(c.readAt), now });
   }
 }
+
+export interface Applied {
+  /** The conversation the event changed, if any. */
+  conversation: string | null;
+  /** An echo of a send igdm has recorded (by its mid). */
+  ownEcho: boolean;
+}
+
+const NOTHING: Applied = { conversation: null, ownEcho: false };
 
 /** The engine's queue: one job per event that automation or handover may act on. */
 export const ENGINE_QUEUE = 'engine';

@@ -5,6 +5,8 @@ import { normalise } from '../meta/normalise.ts';
 import { type Content, SendValidationError } from '../meta/send.ts';
 import { type Job, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
+import { builder } from '../store/index.ts';
+import { compile, param as p } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
 import {
   type AiProvider,
@@ -90,6 +92,62 @@ const NAMES = /\{\{\s*(username|name)\s*\}\}/;
 const SENDING_RETRY_MS = 200;
 const UNCONFIRMED_RETRY_MS = 2000;
 
+/** The statements of every job, compiled once (store/prepared.ts). */
+const q = {
+  event: compile<{ id: number }, EventRow>(
+    builder
+      .selectFrom('webhookEvents')
+      .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
+      .where('id', '=', p<number>('id')),
+  ),
+  setIntent: compile<{ id: string; intent: string }>(
+    builder
+      .updateTable('conversations')
+      .set({ intent: p<string>('intent') })
+      .where('id', '=', p<string>('id'))
+      // Most messages keep the intent: no write (and no WAL pages) for those.
+      .where((eb) => eb.or([eb('intent', 'is', null), eb('intent', '!=', p<string>('intent'))])),
+  ),
+  conversation: compile<
+    { id: string },
+    {
+      threadOwner: string;
+      contactId: string;
+      username: string | null;
+      name: string | null;
+      profileCheckedAt: number | null;
+    }
+  >(
+    builder
+      .selectFrom('conversations')
+      .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
+      .select([
+        'conversations.threadOwner',
+        'contacts.id as contactId',
+        'contacts.username',
+        'contacts.name',
+        'contacts.profileCheckedAt',
+      ])
+      .where('conversations.id', '=', p<string>('id')),
+  ),
+  earlierInbound: compile<{ conversationId: string; before: number }>(
+    builder
+      .selectFrom('messages')
+      .select('id')
+      .where('conversationId', '=', p<string>('conversationId'))
+      .where('direction', '=', 'inbound')
+      .where('createdAt', '<', p<number>('before'))
+      .limit(1),
+  ),
+  sentByIgdm: compile<{ channelId: string; mid: string }>(
+    builder
+      .selectFrom('outbox')
+      .select('id')
+      .where('channelId', '=', p<string>('channelId'))
+      .where('mid', '=', p<string>('mid')),
+  ),
+};
+
 export class Engine {
   readonly #d: EngineDeps;
 
@@ -99,11 +157,7 @@ export class Engine {
 
   /** The queue's handler for ENGINE_QUEUE jobs. */
   readonly handle = async (job: Job<EngineJob>): Promise<EventOutcome[]> => {
-    const row = await this.#d.db
-      .selectFrom('webhookEvents')
-      .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
-      .where('id', '=', job.payload.eventId)
-      .executeTakeFirst();
+    const row = await q.event.first(this.#d.db, { id: job.payload.eventId });
     if (!row?.channelId) return [];
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
     if (!channel) return [];
@@ -161,13 +215,7 @@ export class Engine {
    */
   async #echo(channel: Channel, conversationId: string, event: EchoEvent): Promise<EventOutcome> {
     const { db } = this.#d;
-    const ours = () =>
-      db
-        .selectFrom('outbox')
-        .select('id')
-        .where('channelId', '=', channel.id)
-        .where('mid', '=', event.mid)
-        .executeTakeFirst();
+    const ours = () => q.sentByIgdm.first(db, { channelId: channel.id, mid: event.mid });
     if (await ours()) return { kind: 'echo', echo: 'igdm' };
     const unsettled = await db
       .selectFrom('outbox')
@@ -226,25 +274,10 @@ export class Engine {
     }
     if (text?.trim()) {
       out.intent = await this.#classify(text);
-      await db
-        .updateTable('conversations')
-        .set({ intent: out.intent })
-        .where('id', '=', conversationId)
-        .execute();
+      await q.setIntent.run(db, { id: conversationId, intent: out.intent });
     }
 
-    const conversation = await db
-      .selectFrom('conversations')
-      .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
-      .select([
-        'conversations.threadOwner',
-        'contacts.id as contactId',
-        'contacts.username',
-        'contacts.name',
-        'contacts.profileCheckedAt',
-      ])
-      .where('conversations.id', '=', conversationId)
-      .executeTakeFirst();
+    const conversation = await q.conversation.first(db, { id: conversationId });
     if (!conversation) return { ...out, silent: 'no such conversation' };
     if (event.standby) {
       // Delivered as standby: another app owns the thread at Meta; igdm only listens.
@@ -332,15 +365,7 @@ export class Engine {
   /** The customer's first message to the account: nothing inbound before it. */
   async #isFirstMessage(conversationId: string, event: DomainEvent): Promise<boolean> {
     if (event.kind !== 'message' && event.kind !== 'postback') return false;
-    const earlier = await this.#d.db
-      .selectFrom('messages')
-      .select('id')
-      .where('conversationId', '=', conversationId)
-      .where('direction', '=', 'inbound')
-      .where('createdAt', '<', event.timestamp)
-      .limit(1)
-      .executeTakeFirst();
-    return !earlier;
+    return !(await q.earlierInbound.first(this.#d.db, { conversationId, before: event.timestamp }));
   }
 
   async #tag(conversationId: string, tags: string[]): Promise<string[]> {

@@ -3,8 +3,17 @@ import type { Kysely } from 'kysely';
 import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/policy.ts';
 import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
+import { builder } from '../store/index.ts';
+import { compile, param as p } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
-import { contactIdOf, conversationIdOf } from './apply.ts';
+import {
+  contactIdOf,
+  conversationIdOf,
+  insertContact,
+  insertConversation,
+  type NewContact,
+  type NewConversation,
+} from './apply.ts';
 
 // Queueing a send: the content is checked against Meta's limits and the policy, then the message
 // and its outbox row are written in one transaction. Nothing touches the network here; the sender
@@ -42,12 +51,112 @@ export interface Queued {
   content: Content;
 }
 
-const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('base64url')}`;
+const at = p<number>('now');
+/** The statements of every send, compiled once (store/prepared.ts). */
+const q = {
+  lastInbound: compile<{ id: string }, { lastInboundAt: number | null }>(
+    builder.selectFrom('conversations').select('lastInboundAt').where('id', '=', p<string>('id')),
+  ),
+  byCause: compile<{ causedBy: string }, { id: string; messageId: string | null; recipient: string }>(
+    builder
+      .selectFrom('outbox')
+      .select(['id', 'messageId', 'recipient'])
+      .where('causedBy', '=', p<string>('causedBy')),
+  ),
+  insertContact: compile<NewContact>(insertContact(builder)),
+  insertConversation: compile<NewConversation>(insertConversation(builder)),
+  insertMessage: compile<{
+    id: string;
+    channelId: string;
+    conversationId: string;
+    type: string;
+    text: string | null;
+    attachments: string;
+    replyTo: string | null;
+    author: string;
+    now: number;
+  }>(
+    builder.insertInto('messages').values({
+      id: p('id'),
+      channelId: p('channelId'),
+      conversationId: p('conversationId'),
+      mid: null,
+      direction: 'outbound',
+      type: p('type'),
+      text: p('text'),
+      attachments: p('attachments'),
+      replyTo: p('replyTo'),
+      payload: null,
+      referral: null,
+      reactions: '[]',
+      status: 'queued',
+      isEcho: 0,
+      editedAt: null,
+      deletedAt: null,
+      seenAt: null,
+      error: null,
+      author: p('author'),
+      createdAt: at,
+      updatedAt: at,
+    }),
+  ),
+  touchConversation: compile<{ id: string; now: number }>(
+    builder
+      .updateTable('conversations')
+      .set({ lastMessageAt: at, updatedAt: at })
+      .where('id', '=', p<string>('id')),
+  ),
+  insertOutbox: compile<{
+    id: string;
+    channelId: string;
+    messageId: string | null;
+    conversationId: string | null;
+    recipient: string;
+    kind: string;
+    body: string;
+    human: number;
+    causedBy: string | null;
+    now: number;
+  }>(
+    builder.insertInto('outbox').values({
+      id: p('id'),
+      channelId: p('channelId'),
+      messageId: p('messageId'),
+      conversationId: p('conversationId'),
+      recipient: p('recipient'),
+      kind: p('kind'),
+      body: p('body'),
+      human: p('human'),
+      status: 'queued',
+      attempts: 0,
+      nextAttemptAt: at,
+      mid: null,
+      error: null,
+      causedBy: p('causedBy'),
+      createdAt: at,
+      updatedAt: at,
+      sentAt: null,
+    }),
+  ),
+};
+
+let lastSeq = 0;
+/**
+ * Ids that sort in the order they were made in this process (a time in µs, never repeated, then
+ * random bytes): a customer's rows go out in (created_at, id) order, and rows queued within one
+ * millisecond (or under a frozen clock) tie on created_at.
+ */
+const newId = (prefix: string) => {
+  lastSeq = Math.max(Date.now() * 1000, lastSeq + 1);
+  return `${prefix}_${lastSeq.toString(36).padStart(11, '0')}${randomBytes(12).toString('base64url')}`;
+};
 
 interface Addressed {
   body: SendBody;
   /** The customer's IGSID, when known (a comment's author may be unknown). */
   igsid: string | null;
+  /** The conversation with them is stored already. */
+  conversationExists?: boolean;
 }
 
 /** A message to a customer: the 24-hour window, HUMAN_AGENT for people up to 7 days, no cold outreach. */
@@ -59,11 +168,7 @@ async function toCustomer(
   now: number,
 ): Promise<Addressed> {
   const igsid = req.to ?? '';
-  const conversation = await db
-    .selectFrom('conversations')
-    .select('lastInboundAt')
-    .where('id', '=', conversationIdOf(channel.id, igsid))
-    .executeTakeFirst();
+  const conversation = await q.lastInbound.first(db, { id: conversationIdOf(channel.id, igsid) });
   const decision = messagePolicy({
     lastInboundAt: conversation?.lastInboundAt == null ? null : Number(conversation.lastInboundAt),
     human: req.humanAgent === true,
@@ -77,7 +182,11 @@ async function toCustomer(
     );
   }
   const humanAgent = decision.tag === 'HUMAN_AGENT';
-  return { body: sendBody({ id: igsid }, content, { replyTo: req.replyTo, humanAgent }), igsid };
+  return {
+    body: sendBody({ id: igsid }, content, { replyTo: req.replyTo, humanAgent }),
+    igsid,
+    conversationExists: conversation !== undefined,
+  };
 }
 
 /** A private reply: one per comment igdm has seen, within 7 days of the comment. */
@@ -125,17 +234,13 @@ export async function queueSend(
   now = Date.now(),
 ): Promise<Queued> {
   const content = parseContent(req.content);
-  const { body, igsid } =
+  const { body, igsid, conversationExists } =
     req.commentId === undefined
       ? await toCustomer(db, channel, req, content, now)
       : await toComment(db, channel, req, content, now);
 
   if (req.causedBy) {
-    const earlier = await db
-      .selectFrom('outbox')
-      .select(['id', 'messageId', 'recipient'])
-      .where('causedBy', '=', req.causedBy)
-      .executeTakeFirst();
+    const earlier = await q.byCause.first(db, { causedBy: req.causedBy });
     if (earlier) {
       // The same cause to someone else is a bug in the caller's key, not a repeat: never merge them.
       if (earlier.recipient !== JSON.stringify(body.recipient))
@@ -151,94 +256,44 @@ export async function queueSend(
     if (messageId && conversationId && igsid) {
       // A private reply may open a conversation with someone who never wrote: it shows there. (For a
       // customer, the policy has already found the conversation.)
-      const contactId = contactIdOf(channel.id, igsid);
-      await trx
-        .insertInto('contacts')
-        .values({
-          id: contactId,
-          channelId: channel.id,
-          igsid,
-          username: null,
-          name: null,
-          profilePic: null,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
-      await trx
-        .insertInto('conversations')
-        .values({
+      if (!conversationExists) {
+        const contactId = contactIdOf(channel.id, igsid);
+        await q.insertContact.run(trx, { id: contactId, channelId: channel.id, igsid, now });
+        await q.insertConversation.run(trx, {
           id: conversationId,
           channelId: channel.id,
           igsid,
           contactId,
-          status: 'open',
-          threadOwner: 'bot',
-          lastInboundAt: null,
-          lastMessageAt: now,
-          readUpTo: null,
-          readAt: null,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
+          at: now,
+          now,
+        });
+      }
       const message = body.message as { text?: string; attachment?: unknown };
-      await trx
-        .insertInto('messages')
-        .values({
-          id: messageId,
-          channelId: channel.id,
-          conversationId,
-          mid: null,
-          direction: 'outbound',
-          type: content.type,
-          text: message.text ?? null,
-          attachments: JSON.stringify(message.attachment ? [message.attachment] : []),
-          replyTo: req.replyTo ? JSON.stringify({ mid: req.replyTo }) : null,
-          payload: null,
-          referral: null,
-          reactions: '[]',
-          status: 'queued',
-          isEcho: 0,
-          editedAt: null,
-          deletedAt: null,
-          seenAt: null,
-          error: null,
-          author: req.author ?? (req.humanAgent ? 'human' : 'api'),
-          createdAt: now,
-          updatedAt: now,
-        })
-        .execute();
-      await trx
-        .updateTable('conversations')
-        .set({ lastMessageAt: now, updatedAt: now })
-        .where('id', '=', conversationId)
-        .execute();
-    }
-    await trx
-      .insertInto('outbox')
-      .values({
-        id: outboxId,
+      await q.insertMessage.run(trx, {
+        id: messageId,
         channelId: channel.id,
-        messageId,
         conversationId,
-        recipient: JSON.stringify(body.recipient),
-        kind: content.type,
-        body: JSON.stringify(body),
-        human: req.humanAgent ? 1 : 0,
-        status: 'queued',
-        attempts: 0,
-        nextAttemptAt: now,
-        mid: null,
-        error: null,
-        causedBy: req.causedBy ?? null,
-        createdAt: now,
-        updatedAt: now,
-        sentAt: null,
-      })
-      .execute();
+        type: content.type,
+        text: message.text ?? null,
+        attachments: JSON.stringify(message.attachment ? [message.attachment] : []),
+        replyTo: req.replyTo ? JSON.stringify({ mid: req.replyTo }) : null,
+        author: req.author ?? (req.humanAgent ? 'human' : 'api'),
+        now,
+      });
+      await q.touchConversation.run(trx, { id: conversationId, now });
+    }
+    await q.insertOutbox.run(trx, {
+      id: outboxId,
+      channelId: channel.id,
+      messageId,
+      conversationId,
+      recipient: JSON.stringify(body.recipient),
+      kind: content.type,
+      body: JSON.stringify(body),
+      human: req.humanAgent ? 1 : 0,
+      causedBy: req.causedBy ?? null,
+      now,
+    });
   });
   return { messageId, outboxId, content };
 }

@@ -1,6 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 import type { Attachment } from '../meta/events.ts';
 import type { SendBody } from '../meta/send.ts';
+import { builder } from '../store/index.ts';
+import { compile, param as p } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
 import { messageIdOf } from './apply.ts';
 
@@ -10,6 +12,41 @@ import { messageIdOf } from './apply.ts';
 // every message sent. An echo igdm cannot place (its mid is no outbox row's) is kept by the applier
 // as a message of its own; one that matches the row settles it as sent. No echo within the grace
 // period: Meta most likely never got the send, and it goes back in the queue.
+
+/** The statements of every send's record, compiled once (store/prepared.ts). */
+const q = {
+  outboxSent: compile<{ id: string; mid: string | null; sentAt: number; now: number }>(
+    builder
+      .updateTable('outbox')
+      .set({
+        status: 'sent',
+        mid: p<string | null>('mid'),
+        sentAt: p<number>('sentAt'),
+        updatedAt: p<number>('now'),
+        error: null,
+      })
+      .where('id', '=', p<string>('id')),
+  ),
+  /** The echo's own row, made before the send was recorded. */
+  deleteEchoRow: compile<{ echoId: string; messageId: string }>(
+    builder
+      .deleteFrom('messages')
+      .where('id', '=', p<string>('echoId'))
+      .where('id', '!=', p<string>('messageId')),
+  ),
+  messageSent: compile<{ id: string; mid: string | null; echoed: number; now: number }>(
+    builder
+      .updateTable('messages')
+      .set({
+        status: sql<string>`case when seen_at is null then 'sent' else 'seen' end`,
+        mid: p<string | null>('mid'),
+        error: null,
+        updatedAt: p<number>('now'),
+        isEcho: sql<number>`case when ${p<number>('echoed')} = 1 then 1 else is_echo end`,
+      })
+      .where('id', '=', p<string>('id')),
+  ),
+};
 
 /** How long before the claim an echo may date from and still be the row's (Meta's clock vs igdm's). */
 const ECHO_LOOKBACK_MS = 60_000;
@@ -65,32 +102,15 @@ export async function markSent(
   now: number,
   sentAt = now,
 ): Promise<void> {
-  await trx
-    .updateTable('outbox')
-    .set({ status: 'sent', mid, sentAt, updatedAt: now, error: null })
-    .where('id', '=', row.id)
-    .execute();
+  await q.outboxSent.run(trx, { id: row.id, mid, sentAt, now });
   if (!row.messageId) return;
-  let echoed = false;
-  if (mid) {
-    const deleted = await trx
-      .deleteFrom('messages')
-      .where('id', '=', messageIdOf(row.channelId, mid))
-      .where('id', '!=', row.messageId)
-      .executeTakeFirst();
-    echoed = Number(deleted.numDeletedRows) > 0;
-  }
-  await trx
-    .updateTable('messages')
-    .set({
-      status: sql<string>`case when seen_at is null then 'sent' else 'seen' end`,
-      mid,
-      error: null,
-      updatedAt: now,
-      ...(echoed && { isEcho: 1 }),
-    })
-    .where('id', '=', row.messageId)
-    .execute();
+  const echoed =
+    mid !== null &&
+    (await q.deleteEchoRow.changes(trx, {
+      echoId: messageIdOf(row.channelId, mid),
+      messageId: row.messageId,
+    })) > 0;
+  await q.messageSent.run(trx, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now });
 }
 
 export interface Reconciled {

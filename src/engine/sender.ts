@@ -6,6 +6,8 @@ import type { GraphFailure } from '../meta/graph-errors.ts';
 import { messagePolicy } from '../meta/policy.ts';
 import type { SendBody } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
+import { builder } from '../store/index.ts';
+import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { messageIdOf } from './apply.ts';
 import { markInterrupted, markSent, settleUnconfirmed } from './reconcile.ts';
@@ -34,6 +36,12 @@ export const backoffMs = (attempt: number, random = Math.random) =>
 
 export interface SenderDeps {
   db: Kysely<Database>;
+  /**
+   * `db` without waiting for the disk (store.relaxed), for recording a send as sent: if a power
+   * loss takes that record, the row is left `sending` and its echo settles it (reconcile.ts), and
+   * the next durable write (the next claim) makes it durable anyway. Default: db.
+   */
+  relaxed?: Kysely<Database>;
   channels: () => readonly Channel[];
   limiter: RateLimiter;
   log: Logger;
@@ -59,7 +67,9 @@ type Row = Pick<
  */
 type Outcome = 'settled' | 'waiting' | 'missed';
 
-const DEFAULT_CONCURRENCY = 8;
+// Calls in flight cover the Send API's answer time: at Meta's ~0.3 s and its 100 calls/s per
+// account, about 30 (with 8, igdm itself capped the rate: see BENCHMARKS.md, e2e).
+const DEFAULT_CONCURRENCY = 32;
 const DEFAULT_ECHO_GRACE_MS = 20_000;
 /** Rows read from the outbox at a time, and at most this many of one recipient. */
 const BATCH = 200;
@@ -83,6 +93,59 @@ const ROW_COLUMNS = [
   'createdAt',
 ] as const;
 
+/** The statements of every send, compiled once (store/prepared.ts). */
+const q = {
+  /** Due rows, the first LANE_AHEAD of each lane, oldest first; `blocked`: a JSON array of channel ids. */
+  due: compile<{ now: number; blocked: string; limit: number }, Row & { n: number }>(
+    builder
+      .selectFrom((eb) =>
+        eb
+          .selectFrom('outbox')
+          .select([
+            ...ROW_COLUMNS,
+            LANE.as('lane'),
+            sql<number>`row_number() over (partition by ${LANE} order by created_at, id)`.as('n'),
+          ])
+          .where('status', '=', 'queued')
+          .where('nextAttemptAt', '<=', p<number>('now'))
+          // One statement for any set of held channels: SQLite's json_each (PostgreSQL's would be
+          // json_array_elements_text).
+          .where('channelId', 'not in', sql<string>`(select value from json_each(${p<string>('blocked')}))`)
+          .as('due'),
+      )
+      .selectAll()
+      .where('n', '<=', LANE_AHEAD)
+      .orderBy('createdAt')
+      .orderBy('id')
+      .limit(p<number>('limit')),
+  ),
+  /** Rows that hold up the rows behind them: in flight, waiting for an echo, or due later. */
+  unsettled: compile<
+    { now: number },
+    Pick<OutboxTable, 'id' | 'channelId' | 'status' | 'nextAttemptAt' | 'createdAt'> & { lane: string }
+  >(
+    builder
+      .selectFrom('outbox')
+      .select(['id', 'channelId', 'status', 'nextAttemptAt', 'createdAt', LANE.as('lane')])
+      .where((eb) =>
+        eb.or([
+          eb('status', 'in', ['sending', 'unconfirmed']),
+          eb.and([eb('status', '=', 'queued'), eb('nextAttemptAt', '>', p<number>('now'))]),
+        ]),
+      ),
+  ),
+  lastInbound: compile<{ id: string }, { lastInboundAt: number | null }>(
+    builder.selectFrom('conversations').select('lastInboundAt').where('id', '=', p<string>('id')),
+  ),
+  claim: compile<{ id: string; attempts: number; now: number }>(
+    builder
+      .updateTable('outbox')
+      .set({ status: 'sending', attempts: p<number>('attempts'), updatedAt: p<number>('now') })
+      .where('id', '=', p<string>('id'))
+      .where('status', '=', 'queued'),
+  ),
+};
+
 /** (createdAt, id) order. */
 const before = (a: { createdAt: number; id: string }, b: { createdAt: number; id: string }) =>
   Number(a.createdAt) < Number(b.createdAt) || (Number(a.createdAt) === Number(b.createdAt) && a.id < b.id);
@@ -95,6 +158,8 @@ export class Sender {
   readonly #holdUntil = new Map<string, number>();
   readonly #failuresInRow = new Map<string, number>();
   readonly #commit: GroupCommit;
+  /** Records of sends that reached Meta (see SenderDeps.relaxed). */
+  readonly #record: GroupCommit;
   /** Rows read ahead, per lane, oldest first; none of them started. */
   #lanes = new Map<string, Row[]>();
   /** The lanes with a row in flight, and that row's id. */
@@ -121,6 +186,7 @@ export class Sender {
     this.#now = deps.now ?? Date.now;
     this.#concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
     this.#commit = new GroupCommit(deps.db);
+    this.#record = new GroupCommit(deps.relaxed ?? deps.db);
   }
 
   /**
@@ -217,68 +283,40 @@ export class Sender {
    * Reads the due rows into lanes: the first few of each recipient, oldest first, cut at the first
    * row of the lane that is still unsettled elsewhere (in backoff, rescheduled, unconfirmed, or
    * being sent by an earlier start) so that no row overtakes an earlier one to the same recipient.
-   * One read transaction: the rows and the rows they wait for are seen at the same moment.
+   * Two reads, not a transaction (which would wait for the write gate): only this thread changes
+   * a row's status, and what it changes between them is a row this sender has in flight (its lane
+   * is busy in memory) or a row queued meanwhile (the next read takes it).
    */
   async #read(): Promise<void> {
     const now = this.#now();
     const blocked = this.#blockedChannels(now);
-    await this.#d.db.transaction().execute(async (trx) => {
-      const due = await trx
-        .selectFrom((eb) => {
-          let q = eb
-            .selectFrom('outbox')
-            .select([
-              ...ROW_COLUMNS,
-              LANE.as('lane'),
-              sql<number>`row_number() over (partition by ${LANE} order by created_at, id)`.as('n'),
-            ])
-            .where('status', '=', 'queued')
-            .where('nextAttemptAt', '<=', now);
-          if (blocked.size) q = q.where('channelId', 'not in', [...blocked]);
-          return q.as('due');
-        })
-        .selectAll()
-        .where('n', '<=', LANE_AHEAD)
-        .orderBy('createdAt')
-        .orderBy('id')
-        .limit(BATCH)
-        .execute();
-      const unsettled = await trx
-        .selectFrom('outbox')
-        .select(['id', 'channelId', 'status', 'nextAttemptAt', 'createdAt', LANE.as('lane')])
-        .where((eb) =>
-          eb.or([
-            eb('status', 'in', ['sending', 'unconfirmed']),
-            eb.and([eb('status', '=', 'queued'), eb('nextAttemptAt', '>', now)]),
-          ]),
-        )
-        .execute();
+    const { db } = this.#d;
+    const due = await q.due.all(db, { now, blocked: JSON.stringify([...blocked]), limit: BATCH });
+    const unsettled = await q.unsettled.all(db, { now });
 
-      const inFlight = new Set(this.#busy.values());
-      const firstUnsettled = new Map<string, { createdAt: number; id: string }>();
-      let next = Number.POSITIVE_INFINITY;
-      for (const u of unsettled) {
-        if (inFlight.has(u.id)) continue; // its lane is busy here: the rows behind it wait for it in memory
-        const first = firstUnsettled.get(u.lane);
-        if (!first || before(u, first)) firstUnsettled.set(u.lane, u);
-        if (u.status !== 'sending' && !blocked.has(u.channelId))
-          next = Math.min(next, Number(u.nextAttemptAt));
-      }
-      const lanes = new Map<string, Row[]>();
-      for (const row of due) {
-        if (inFlight.has(row.id)) continue;
-        const first = firstUnsettled.get(row.lane);
-        if (first && before(first, row)) continue;
-        const lane = lanes.get(row.lane);
-        if (lane) lane.push(row);
-        else lanes.set(row.lane, [row]);
-      }
-      this.#lanes = lanes;
-      this.#more = due.length === BATCH;
-      this.#full = new Set(due.filter((r) => Number(r.n) === LANE_AHEAD).map((r) => r.lane));
-      for (const id of blocked) next = Math.min(next, this.#holdUntil.get(id) ?? Number.POSITIVE_INFINITY);
-      this.#wakeAt(next);
-    });
+    const inFlight = new Set(this.#busy.values());
+    const firstUnsettled = new Map<string, { createdAt: number; id: string }>();
+    let next = Number.POSITIVE_INFINITY;
+    for (const u of unsettled) {
+      if (inFlight.has(u.id)) continue; // its lane is busy here: the rows behind it wait for it in memory
+      const first = firstUnsettled.get(u.lane);
+      if (!first || before(u, first)) firstUnsettled.set(u.lane, u);
+      if (u.status !== 'sending' && !blocked.has(u.channelId)) next = Math.min(next, Number(u.nextAttemptAt));
+    }
+    const lanes = new Map<string, Row[]>();
+    for (const row of due) {
+      if (inFlight.has(row.id)) continue;
+      const first = firstUnsettled.get(row.lane);
+      if (first && before(first, row)) continue;
+      const lane = lanes.get(row.lane);
+      if (lane) lane.push(row);
+      else lanes.set(row.lane, [row]);
+    }
+    this.#lanes = lanes;
+    this.#more = due.length === BATCH;
+    this.#full = new Set(due.filter((r) => Number(r.n) === LANE_AHEAD).map((r) => r.lane));
+    for (const id of blocked) next = Math.min(next, this.#holdUntil.get(id) ?? Number.POSITIVE_INFINITY);
+    this.#wakeAt(next);
   }
 
   #startLanes(): void {
@@ -347,11 +385,7 @@ export class Sender {
 
     // The window may have closed while the message waited.
     if (row.conversationId && 'id' in body.recipient) {
-      const c = await db
-        .selectFrom('conversations')
-        .select('lastInboundAt')
-        .where('id', '=', row.conversationId)
-        .executeTakeFirst();
+      const c = await q.lastInbound.first(db, { id: row.conversationId });
       const decision = messagePolicy({
         lastInboundAt: c?.lastInboundAt == null ? null : Number(c.lastInboundAt),
         human: row.human === 1,
@@ -397,22 +431,17 @@ export class Sender {
     if ((this.#holdUntil.get(channel.id) ?? 0) > this.#now() || channel.status === 'needs_token')
       return 'waiting'; // another send of the channel met a hold meanwhile
     const place = limiter.reserve(account, row.kind, recipient);
-    let claimed: { numUpdatedRows: bigint };
+    let claimed: number;
     try {
       // Durable before the call: after a crash, a row still `queued` would be sent again blindly.
       claimed = await this.#commit.run((trx) =>
-        trx
-          .updateTable('outbox')
-          .set({ status: 'sending', attempts: row.attempts + 1, updatedAt: this.#now() })
-          .where('id', '=', row.id)
-          .where('status', '=', 'queued')
-          .executeTakeFirst(),
+        q.claim.changes(trx, { id: row.id, attempts: row.attempts + 1, now: this.#now() }),
       );
     } catch (err) {
       place.release();
       throw err;
     }
-    if (Number(claimed.numUpdatedRows) === 0) {
+    if (claimed === 0) {
       place.release();
       return 'missed'; // someone else has it, or it was settled meanwhile
     }
@@ -465,7 +494,7 @@ export class Sender {
 
   async #sent(row: Row, channel: Channel, body: SendBody, mid: string | null) {
     const now = this.#now();
-    await this.#commit.run(async (trx) => {
+    await this.#record.run(async (trx) => {
       await markSent(trx, row, mid, now);
       if (body.sender_action === 'react' || body.sender_action === 'unreact') {
         await this.#reacted(trx, channel, body, now);

@@ -133,7 +133,7 @@ function commitGroup(batch: WriteRequest[]) {
       gate.unlock();
     }
     // On disk before anything is acknowledged.
-    syncWal(data.sqlitePath, gate);
+    syncWal(data.sqlitePath);
   } catch (err) {
     const failed: WriteResult = { status: 'failed', reason: (err as Error).message };
     for (const req of batch) send({ type: 'written', id: req.id, result: failed });

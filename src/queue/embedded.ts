@@ -1,8 +1,8 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
-import { kyselyOver } from '../store/index.ts';
-import { param as p, prepare } from '../store/prepared.ts';
+import { builder, kyselyOver } from '../store/index.ts';
+import { type Compiled, compile, param as p, prepare } from '../store/prepared.ts';
 import type { Database, JobTable } from '../store/schema.ts';
 import {
   type Job,
@@ -33,7 +33,9 @@ export interface EmbeddedQueueOptions {
   /** The delay before retrying a job that failed its `attempt`th attempt (default jobBackoffMs). */
   backoffMs?: (attempt: number) => number;
   /** Done jobs finished longer ago than this are deleted (at most hourly, while the queue works).
-   * Off by default: a done job's dedup key is what keeps a replayed event from running again. */
+   * Off by default (the service sets it from IGDM_JOB_RETENTION_DAYS): a job's dedup key keeps a
+   * second job for the same key out only while the job is kept. Engine jobs need it only briefly:
+   * the event log's own dedup key stops a redelivered event before it makes a job. */
   keepDoneMs?: number;
   now?: () => number;
   log?: Logger;
@@ -90,6 +92,124 @@ export function prepareEnqueue(sqlite: DatabaseSync) {
   return (job: NewJob, now = Date.now()): boolean =>
     insert.run({ ...job, payload: JSON.stringify(job.payload), now }).changes > 0;
 }
+
+/** The statements of every round, compiled once (store/prepared.ts). */
+const q = {
+  /**
+   * Jobs that may run now, in claim order. Unary + keeps SQLite from using run_at's index: walking
+   * jobs_ready_order in order and stopping at `limit` claimable jobs beats sorting every ready job
+   * on each claim.
+   */
+  claimable: compile<
+    { queue: string; now: number; limit: number },
+    Pick<Selectable<JobTable>, 'id' | 'queue' | 'key' | 'orderAt' | 'dedupKey' | 'payload' | 'attempts'>
+  >(
+    builder
+      .selectFrom('jobs as j')
+      .select(['j.id', 'j.queue', 'j.key', 'j.orderAt', 'j.dedupKey', 'j.payload', 'j.attempts'])
+      .where('j.queue', '=', p<string>('queue'))
+      .where('j.status', '=', READY)
+      .where(sql<number>`+${sql.ref('j.runAt')}`, '<=', p<number>('now'))
+      // The oldest unfinished job of its key (an index range up to this job's order_at) ...
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('jobs as k')
+              .select(sql`1`.as('one'))
+              .whereRef('k.queue', '=', 'j.queue')
+              .whereRef('k.key', '=', 'j.key')
+              .where('k.status', 'in', UNFINISHED)
+              .whereRef('k.orderAt', '<=', 'j.orderAt')
+              .where((eb) =>
+                eb.or([eb('k.orderAt', '<', eb.ref('j.orderAt')), eb('k.id', '<', eb.ref('j.id'))]),
+              ),
+          ),
+        ),
+      )
+      // ... and none of its key running (a later job may have started before this one was added).
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('jobs as a')
+              .select(sql`1`.as('one'))
+              .whereRef('a.queue', '=', 'j.queue')
+              .whereRef('a.key', '=', 'j.key')
+              .where('a.status', 'in', UNFINISHED)
+              .where('a.status', '=', ACTIVE),
+          ),
+        ),
+      )
+      .orderBy('j.orderAt')
+      .orderBy('j.id')
+      .limit(p<number>('limit')),
+  ),
+  markActive: compile<{ id: number; lockedUntil: number; now: number }>(
+    builder
+      .updateTable('jobs')
+      .set((eb) => ({
+        status: 'active',
+        attempts: eb('attempts', '+', 1),
+        lockedUntil: p<number>('lockedUntil'),
+        updatedAt: p<number>('now'),
+      }))
+      .where('id', '=', p<number>('id')),
+  ),
+  markDone: compile<{ id: number; result: string | null; now: number }>(
+    builder
+      .updateTable('jobs')
+      .set({
+        status: 'done',
+        result: p<string | null>('result'),
+        lockedUntil: null,
+        updatedAt: p<number>('now'),
+        finishedAt: p<number>('now'),
+      })
+      .where('id', '=', p<number>('id')),
+  ),
+  /** When the next delayed job of a queue is due. */
+  nextDue: compile<{ queue: string; after: number }, { at: number | null }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.min('runAt').as('at'))
+      .where('status', '=', READY)
+      .where('queue', '=', p<string>('queue'))
+      .where('runAt', '>', p<number>('after')),
+  ),
+  countReady: compile<Record<string, never>, { n: number }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', READY),
+  ),
+  countActive: compile<Record<string, never>, { n: number }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', ACTIVE),
+  ),
+  countDone: compile<Record<string, never>, { n: number }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', 'in', [DONE, status('dead')])
+      .where('status', '=', DONE),
+  ),
+  countDead: compile<Record<string, never>, { n: number }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', 'in', [DONE, status('dead')])
+      .where('status', '=', status('dead')),
+  ),
+  /** When the first lease runs out. */
+  nextLease: compile<Record<string, never>, { at: number | null }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.min('lockedUntil').as('at'))
+      .where('status', 'in', UNFINISHED)
+      .where('status', '=', ACTIVE),
+  ),
+};
 
 interface Worker {
   queue: string;
@@ -349,62 +469,8 @@ export class EmbeddedQueue implements WorkQueue {
 
   /** Up to `limit` jobs of `queue` that may run now, marked active. */
   async #claim(trx: Transaction<Database>, queue: string, limit: number, now: number): Promise<Job[]> {
-    const rows = await trx
-      .selectFrom('jobs as j')
-      .select(['j.id', 'j.queue', 'j.key', 'j.orderAt', 'j.dedupKey', 'j.payload', 'j.attempts'])
-      .where('j.queue', '=', queue)
-      .where('j.status', '=', READY)
-      // Unary + keeps SQLite from using run_at's index here: walking jobs_ready_order in order and
-      // stopping at `limit` claimable jobs beats sorting every ready job on each claim.
-      .where(sql<number>`+${sql.ref('j.runAt')}`, '<=', now)
-      // The oldest unfinished job of its key (an index range up to this job's order_at) ...
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('jobs as k')
-              .select(sql`1`.as('one'))
-              .whereRef('k.queue', '=', 'j.queue')
-              .whereRef('k.key', '=', 'j.key')
-              .where('k.status', 'in', UNFINISHED)
-              .whereRef('k.orderAt', '<=', 'j.orderAt')
-              .where((eb) =>
-                eb.or([eb('k.orderAt', '<', eb.ref('j.orderAt')), eb('k.id', '<', eb.ref('j.id'))]),
-              ),
-          ),
-        ),
-      )
-      // ... and none of its key running (a later job may have started before this one was added).
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('jobs as a')
-              .select(sql`1`.as('one'))
-              .whereRef('a.queue', '=', 'j.queue')
-              .whereRef('a.key', '=', 'j.key')
-              .where('a.status', 'in', UNFINISHED)
-              .where('a.status', '=', ACTIVE),
-          ),
-        ),
-      )
-      .orderBy('j.orderAt')
-      .orderBy('j.id')
-      .limit(limit)
-      .execute();
-    if (rows.length === 0) return [];
-    await trx
-      .updateTable('jobs')
-      .set((eb) => ({
-        status: 'active',
-        attempts: eb('attempts', '+', 1),
-        lockedUntil: now + this.#leaseMs,
-        updatedAt: now,
-      }))
-      .where(
-        'id',
-        'in',
-        rows.map((r) => r.id),
-      )
-      .execute();
+    const rows = await q.claimable.all(trx, { queue, now, limit });
+    for (const r of rows) await q.markActive.run(trx, { id: r.id, lockedUntil: now + this.#leaseMs, now });
     return rows.map((r) => ({
       id: Number(r.id),
       queue: r.queue,
@@ -419,17 +485,8 @@ export class EmbeddedQueue implements WorkQueue {
   /** Done, retried later, or dead. */
   async #record(trx: Transaction<Database>, job: Job, outcome: Outcome, now: number) {
     if (outcome.ok) {
-      await trx
-        .updateTable('jobs')
-        .set({
-          status: 'done',
-          result: outcome.result === undefined ? null : JSON.stringify(outcome.result),
-          lockedUntil: null,
-          updatedAt: now,
-          finishedAt: now,
-        })
-        .where('id', '=', job.id)
-        .execute();
+      const result = outcome.result === undefined ? null : JSON.stringify(outcome.result);
+      await q.markDone.run(trx, { id: job.id, result, now });
       return;
     }
     const { err } = outcome;
@@ -477,24 +534,10 @@ export class EmbeddedQueue implements WorkQueue {
    * round took longer than its delay) from being missed. */
   async #scheduleNext(claimedAt: number) {
     if (this.#closed || this.#workers.size === 0) return;
-    const now = claimedAt;
-    const next = await this.#db
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.min('runAt').as('at'))
-      .where('status', '=', READY)
-      .where('queue', 'in', [...this.#workers.keys()])
-      .where('runAt', '>', now)
-      .executeTakeFirst();
-    const expiring = await this.#db
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.min('lockedUntil').as('at'))
-      .where('status', 'in', UNFINISHED)
-      .where('status', '=', ACTIVE)
-      .executeTakeFirst();
-    const at = Math.min(
-      next?.at == null ? Number.POSITIVE_INFINITY : Number(next.at),
-      expiring?.at == null ? Number.POSITIVE_INFINITY : Number(expiring.at),
-    );
+    const times = [(await q.nextLease.first(this.#db, {}))?.at];
+    for (const queue of this.#workers.keys())
+      times.push((await q.nextDue.first(this.#db, { queue, after: claimedAt }))?.at);
+    const at = Math.min(...times.map((t) => (t == null ? Number.POSITIVE_INFINITY : Number(t))));
     if (Number.isFinite(at)) this.#schedule(Math.max(at - this.#now(), 10));
   }
 
@@ -578,15 +621,16 @@ export class EmbeddedQueue implements WorkQueue {
     return Number(done.numUpdatedRows) > 0;
   }
 
+  /** One count per status, each over the partial index of its status rather than the whole table. */
   async counts(): Promise<Record<JobStatus, number>> {
-    const rows = await this.#db
-      .selectFrom('jobs')
-      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
-      .groupBy('status')
-      .execute();
-    const counts: Record<JobStatus, number> = { ready: 0, active: 0, done: 0, dead: 0 };
-    for (const r of rows) counts[r.status] = Number(r.n);
-    return counts;
+    const count = async (c: Compiled<Record<string, never>, { n: number }>) =>
+      Number((await c.first(this.#db, {}))?.n ?? 0);
+    return {
+      ready: await count(q.countReady),
+      active: await count(q.countActive),
+      done: await count(q.countDone),
+      dead: await count(q.countDead),
+    };
   }
 
   async idle(): Promise<void> {

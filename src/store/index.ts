@@ -1,5 +1,12 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { CamelCasePlugin, Kysely } from 'kysely';
+import {
+  CamelCasePlugin,
+  DummyDriver,
+  Kysely,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+} from 'kysely';
 import { migrate, type StoreKind } from './migrations.ts';
 import type { Database } from './schema.ts';
 import { type DialectOptions, openSqlite, sqliteDialect } from './sqlite.ts';
@@ -40,6 +47,17 @@ export function kyselyOver(sqlite: DatabaseSync, options: DialectOptions = {}): 
     plugins: [new CamelCasePlugin()],
   });
 }
+
+/** Builds queries to compile once (store/prepared.ts compile()); it never runs one. */
+export const builder = new Kysely<Database>({
+  dialect: {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new SqliteIntrospector(db),
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+  },
+  plugins: [new CamelCasePlugin()],
+});
 
 /** Opens the store named by DATABASE_URL and brings its schema up to date. */
 export async function openStore(databaseUrl: string): Promise<Store> {

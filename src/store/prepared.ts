@@ -1,9 +1,14 @@
 import type { DatabaseSync } from 'node:sqlite';
-import type { Compilable } from 'kysely';
+import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
 
-// Statements written once with Kysely (so the SQL follows the store's dialect) and run many times as
-// prepared statements: building a query costs ~50 µs, running a prepared one a few. Mark the values
-// that change with param('name'); everything else is bound as written.
+// Statements written once with Kysely (so the SQL follows the store's dialect) and run many times:
+// building a query costs ~50 µs and a good share of the garbage, running a prepared one a few µs.
+// Mark the values that change with param('name'); everything else is bound as written.
+//
+// - prepare(): a node:sqlite statement, run synchronously on a connection the caller owns (the
+//   ingest worker's).
+// - compile(): a compiled Kysely query, run through a Kysely instance or transaction, so that it
+//   keeps the main thread's connection order, write gate and durability (store/sqlite.ts).
 
 const MARK = '\u0000igdm-param:';
 
@@ -24,9 +29,7 @@ export function prepare<A extends Record<string, unknown> = Record<string, never
   query: Compilable,
 ): Prepared<A> {
   const { sql, parameters } = query.compile();
-  const slots: Slot[] = parameters.map((v) =>
-    typeof v === 'string' && v.startsWith(MARK) ? { name: v.slice(MARK.length) } : { value: v },
-  );
+  const slots = slotsOf(parameters);
   const stmt = sqlite.prepare(sql);
   const bind = (args: A) => slots.map((s) => toBindable('name' in s ? args[s.name] : s.value));
   // Rows come back as arrays and become camelCase objects with names worked out once here: making
@@ -49,6 +52,41 @@ export function prepare<A extends Record<string, unknown> = Record<string, never
       (stmt.all(...bind(args)) as unknown as unknown[][]).map((values) => toRow(values) as R),
   };
 }
+
+/** A Kysely query compiled once; `run(db, args)` executes it with args bound, through `db`. */
+export interface Compiled<A, R> {
+  run(db: Executor, args: A): Promise<QueryResult<R>>;
+  /** The first row, if any. */
+  first(db: Executor, args: A): Promise<R | undefined>;
+  all(db: Executor, args: A): Promise<R[]>;
+  /** Rows changed by a write. */
+  changes(db: Executor, args: A): Promise<number>;
+}
+
+type Executor = { executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>> };
+
+export function compile<A extends Record<string, unknown>, R = unknown>(
+  query: Compilable<R>,
+): Compiled<A, R> {
+  const compiled = query.compile();
+  const slots = slotsOf(compiled.parameters);
+  const bind = (args: A): CompiledQuery<R> => ({
+    ...compiled,
+    parameters: slots.map((s) => ('name' in s ? args[s.name] : s.value)),
+  });
+  const run = (db: Executor, args: A) => db.executeQuery<R>(bind(args));
+  return {
+    run,
+    first: async (db, args) => (await run(db, args)).rows[0],
+    all: async (db, args) => (await run(db, args)).rows,
+    changes: async (db, args) => Number((await run(db, args)).numAffectedRows ?? 0),
+  };
+}
+
+const slotsOf = (parameters: readonly unknown[]): Slot[] =>
+  parameters.map((v) =>
+    typeof v === 'string' && v.startsWith(MARK) ? { name: v.slice(MARK.length) } : { value: v },
+  );
 
 function toBindable(v: unknown): Bindable {
   if (v === undefined || v === null) return null;

@@ -53,11 +53,8 @@ export const walPathOf = (path: string): string | null =>
 
 const walFds = new Map<string, number>();
 
-/**
- * Makes every commit so far durable, blocking (for the ingest worker's thread). The gate counts it,
- * so that the main thread's writes committed before it need no fsync of their own.
- */
-export function syncWal(path: string, gate: WriteGate): void {
+/** Makes every commit so far durable, blocking (for the ingest worker's thread). */
+export function syncWal(path: string): void {
   const wal = walPathOf(path);
   if (!wal) return;
   let fd = walFds.get(wal);
@@ -70,44 +67,30 @@ export function syncWal(path: string, gate: WriteGate): void {
     }
     walFds.set(wal, fd);
   }
-  const n = gate.syncStarting();
   fdatasyncSync(fd);
-  gate.syncDone(n);
 }
-
-/** A write waits this long for the ingest worker's next fsync, if the worker synced this recently. */
-const PIGGYBACK_MS = 5;
 
 /**
  * Makes commits durable without blocking the event loop: sync() resolves once an fdatasync of the
- * WAL that started after the call has finished. While the ingest worker syncs its group commits
- * (every few ms under load), its next fsync does; otherwise one on libuv's thread pool, shared by
- * the calls made meanwhile.
+ * WAL that started after the call has finished, on libuv's thread pool, one for every call made
+ * meanwhile. (Waiting for the ingest worker's next fsync instead was tried: no faster, with an fsync
+ * taking ~0.2 ms here; BENCHMARKS.md, e2e.)
  */
 export class WalSync {
   readonly #wal: string | null;
-  readonly #gate: WriteGate;
   /** The WAL, kept open (SQLite keeps the file while a connection is open). */
   #fd: number | null = null;
   #running: Promise<void> | null = null;
-  /** The number the gate gave the fsync running. */
-  #runningNo = 0;
   #next: Promise<void> | null = null;
 
-  constructor(path: string, gate: WriteGate) {
+  constructor(path: string) {
     this.#wal = walPathOf(path);
-    this.#gate = gate;
   }
 
-  async sync(): Promise<void> {
-    if (!this.#wal) return;
-    // Any fsync numbered after this started after the caller's commit.
-    const after = this.#gate.syncsStarted();
-    if (this.#gate.syncedWithin(PIGGYBACK_MS * 4) && (await this.#gate.waitSynced(after, PIGGYBACK_MS)))
-      return;
-    if (this.#running && this.#runningNo > after) return this.#running;
+  sync(): Promise<void> {
+    if (!this.#wal) return Promise.resolve();
     if (!this.#running) return this.#start();
-    // The one running started before the caller's commit: the caller waits for the next.
+    // The one running may have started before the caller's commit: the caller waits for the next.
     this.#next ??= this.#running.then(
       () => this.#startNext(),
       () => this.#startNext(),
@@ -136,16 +119,10 @@ export class WalSync {
         return Promise.reject(err);
       }
     }
-    const n = this.#gate.syncStarting();
     const run = new Promise<void>((resolve, reject) => {
-      fdatasync(this.#fd!, (err) => {
-        if (err) return reject(err);
-        this.#gate.syncDone(n);
-        resolve();
-      });
+      fdatasync(this.#fd!, (err) => (err ? reject(err) : resolve()));
     });
     this.#running = run;
-    this.#runningNo = n;
     const clear = () => {
       if (this.#running === run) this.#running = null;
     };
@@ -162,9 +139,6 @@ const SEQ = 1; // bumped at each release: what waiters wait on
 const WANTS_MAIN = 2;
 const WANTS_WORKER = 3;
 const TURN = 4; // who goes next when both want it (0: whoever comes first)
-const SYNC_STARTED = 5; // fsyncs of the WAL started, by either thread (each gets the next number)
-const SYNC_DONE = 6; // the highest number of an fsync finished
-const SYNC_AT = 7; // when one last finished (Date.now() in 31 bits)
 const MAIN = 1;
 const WORKER = 2;
 const GATE_TIMEOUT_MS = 5000; // as the connections' busy timeout
@@ -192,7 +166,7 @@ export class WriteGate {
   readonly buffer: SharedArrayBuffer;
   readonly #s: Int32Array;
 
-  constructor(buffer = new SharedArrayBuffer(8 * Int32Array.BYTES_PER_ELEMENT)) {
+  constructor(buffer = new SharedArrayBuffer(5 * Int32Array.BYTES_PER_ELEMENT)) {
     this.buffer = buffer;
     this.#s = new Int32Array(buffer);
   }
@@ -243,45 +217,6 @@ export class WriteGate {
       }
     } finally {
       Atomics.store(s, WANTS_WORKER, 0);
-    }
-  }
-
-  // The WAL's fsyncs, counted for both threads: a commit is durable once an fsync that started
-  // after it has finished, whoever made it.
-
-  /** Numbers an fsync about to start. */
-  syncStarting(): number {
-    return Atomics.add(this.#s, SYNC_STARTED, 1) + 1;
-  }
-
-  syncsStarted(): number {
-    return Atomics.load(this.#s, SYNC_STARTED);
-  }
-
-  syncDone(n: number): void {
-    const s = this.#s;
-    for (let done = Atomics.load(s, SYNC_DONE); done < n; done = Atomics.load(s, SYNC_DONE)) {
-      if (Atomics.compareExchange(s, SYNC_DONE, done, n) === done) break;
-    }
-    Atomics.store(s, SYNC_AT, Date.now() & 0x7fffffff);
-    Atomics.notify(s, SYNC_DONE);
-  }
-
-  /** An fsync finished within the last `ms`. */
-  syncedWithin(ms: number): boolean {
-    return ((Date.now() - Atomics.load(this.#s, SYNC_AT)) & 0x7fffffff) < ms;
-  }
-
-  /** True once an fsync numbered above `after` has finished; false if none has within `ms`. */
-  async waitSynced(after: number, ms: number): Promise<boolean> {
-    const s = this.#s;
-    const deadline = performance.now() + ms;
-    for (;;) {
-      const done = Atomics.load(s, SYNC_DONE);
-      if (done > after) return true;
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
-      await waitAsync(s, SYNC_DONE, done, left);
     }
   }
 
@@ -399,7 +334,7 @@ class SharedConnection {
   constructor(db: DatabaseSync, gate: WriteGate) {
     this.#db = db;
     this.#gate = gate;
-    this.#wal = new WalSync(db.location() ?? ':memory:', gate);
+    this.#wal = new WalSync(db.location() ?? ':memory:');
   }
 
   async #lock(): Promise<void> {

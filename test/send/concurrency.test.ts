@@ -146,7 +146,7 @@ function busiestWindow(times: number[], periodMs: number) {
 }
 
 it('many customers at once: all sent, in parallel, each customer’s replies one at a time and in order', async () => {
-  const CUSTOMERS = 16;
+  const CUSTOMERS = 40;
   const EACH = 5;
   const s = await start(40); // each answer 40 ms late: calls overlap when they can
   const igsids = await customers(s, CUSTOMERS);
@@ -168,8 +168,18 @@ it('many customers at once: all sent, in parallel, each customer’s replies one
   }
   expect(s.flight.mostToOne).toBe(1);
   expect(s.flight.most).toBeGreaterThanOrEqual(4);
-  expect(s.flight.most).toBeLessThanOrEqual(8); // the default concurrency
+  expect(s.flight.most).toBeLessThanOrEqual(32); // the default concurrency
 
+  // The sandbox has answered every call; igdm records each answer once it has it (40 ms later here).
+  const status = async (id: string) =>
+    ((await (await s.svc.api(`/v1/messages/${id}`)).json()) as { status: string }).status;
+  for (const id of ids)
+    await until(
+      () => status(id),
+      (st) => st === 'sent',
+      `message ${id} sent`,
+      5_000,
+    );
   for (const id of ids) {
     const m = (await (await s.svc.api(`/v1/messages/${id}`)).json()) as { status: string; mid: string };
     expect(m.status).toBe('sent');

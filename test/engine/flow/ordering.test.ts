@@ -175,8 +175,10 @@ it(`${CUSTOMERS} customers × ${SEQS} messages and questions, concurrent and red
   const { counts } = await jobs('?limit=1');
   expect(counts.dead).toBe(0);
   expect((await jobs('?status=dead')).data).toEqual([]);
-  // One job per distinct inbound message (redeliveries add none), one per echo of a reply.
-  expect(counts.done).toBe(total * 2);
+  // One job per distinct inbound message (redeliveries add none), and one per echo of a reply that
+  // came before Meta's answer to the send (the others are matched as they are stored).
+  expect(counts.done).toBeGreaterThanOrEqual(total);
+  expect(counts.done).toBeLessThanOrEqual(total * 2);
 });
 
 it('one body with ten messages of one customer in shuffled order: replies in timestamp order', async () => {
