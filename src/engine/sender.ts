@@ -195,12 +195,48 @@ export class Sender {
    */
   async start(): Promise<void> {
     const now = this.#now();
+    await this.#primeLimiter(now);
     this.#unconfirmed = await markInterrupted(this.#d.db, now, this.#d.echoGraceMs ?? DEFAULT_ECHO_GRACE_MS);
     if (this.#unconfirmed > 0) {
       this.#d.log.info({ unconfirmed: this.#unconfirmed }, 'interrupted sends wait for their echo');
       this.#echoes = true; // the echo may already be in the store
     }
     this.wake();
+  }
+
+  /**
+   * The calls an earlier process made within the limiter's longest window count here too: Meta's
+   * windows did not restart with igdm, and a quick restart with a backlog would overfill them (and
+   * be throttled). A sent row counts at its sentAt; an interrupted one (sending, unconfirmed) at its
+   * claim.
+   */
+  async #primeLimiter(now: number): Promise<void> {
+    const since = now - this.#d.limiter.longestPeriodMs();
+    const { db } = this.#d;
+    const columns = ['channelId', 'kind', 'recipient'] as const;
+    const sent = await db
+      .selectFrom('outbox')
+      .select([...columns, 'sentAt as at'])
+      .where('sentAt', '>', since)
+      .execute();
+    const interrupted = await db
+      .selectFrom('outbox')
+      .select([...columns, 'updatedAt as at'])
+      .where('status', 'in', ['sending', 'unconfirmed'])
+      .where('updatedAt', '>', since)
+      .execute();
+    const accounts = new Map(this.#d.channels().map((c) => [c.id, c.accountId ?? c.id]));
+    this.#d.limiter.prime(
+      [...sent, ...interrupted].map((r) => {
+        const recipient = JSON.parse(r.recipient) as { id?: string };
+        return {
+          account: accounts.get(r.channelId) ?? r.channelId,
+          kind: r.kind,
+          recipient: recipient.id ?? null,
+          at: Number(r.at),
+        };
+      }),
+    );
   }
 
   /** Echoes were applied: interrupted sends may be settled now. */

@@ -111,6 +111,27 @@ export class RateLimiter {
     this.record(account, kind, recipient);
   }
 
+  /** The longest window: calls older than this no longer count anywhere. */
+  longestPeriodMs(): number {
+    const l = this.#limits;
+    return l.perRecipientPerDay ? DAY : l.perHour ? HOUR : l.perMinute ? MINUTE : SECOND;
+  }
+
+  /**
+   * Counts calls made before this limiter existed (by an earlier process, read back from the store),
+   * so that a restart does not start from empty windows and overfill Meta's.
+   */
+  prime(calls: { account: string; kind: string; recipient: string | null; at: number }[]): void {
+    for (const c of [...calls].sort((a, b) => a.at - b.at)) {
+      for (const w of this.#windows(c.account, c.kind, c.recipient)) {
+        const hits = this.#hits.get(w.key) ?? [];
+        hits.push(c.at);
+        this.#hits.set(w.key, hits);
+      }
+    }
+    for (const hits of this.#hits.values()) hits.sort((a, b) => a - b);
+  }
+
   /** Counts a send (for a caller that waited with wait() itself). */
   record(account: string, kind: string, recipient: string | null): void {
     const now = this.#now();

@@ -44,6 +44,11 @@ export interface UsageHeaders {
 }
 
 export const DEFAULT_THROTTLE_MS = 60_000;
+/**
+ * The wait when Meta's estimate is 0 minutes: a per-second limit (the Send API's 100 calls/s), over
+ * within a second. Waiting by how full the hourly allowance looks would hold every send for minutes.
+ */
+export const SHORT_THROTTLE_MS = 1000;
 /** No wait is longer than a day, whatever a header says: the sender looks again then. */
 export const MAX_WAIT_MS = 24 * 60 * 60_000;
 
@@ -175,13 +180,15 @@ function usage(o: Record<string, unknown>): Usage {
 }
 
 // Meta's own estimate first (the longest over every business use case), then Retry-After, then
-// how full the allowance is, then the default.
+// an estimate of 0 (a per-second limit), then how full the allowance is, then the default.
 function throttleWait(h: Map<string, string>): number {
   const { app, businessUseCase } = usageOf(h);
-  const minutes = Math.max(0, ...businessUseCase.map((b) => b.estimatedTimeToRegainAccessMinutes ?? 0));
+  const estimates = businessUseCase.flatMap((b) => b.estimatedTimeToRegainAccessMinutes ?? []);
+  const minutes = Math.max(0, ...estimates);
   if (minutes > 0) return minutes * 60_000;
   const explicit = retryAfter(h);
   if (explicit !== undefined) return explicit;
+  if (estimates.length > 0) return SHORT_THROTTLE_MS;
   const peak = Math.max(
     0,
     ...[app ?? {}, ...businessUseCase].flatMap((u) => [

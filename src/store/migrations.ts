@@ -247,6 +247,13 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await sql`create index jobs_active_lease on jobs (locked_until) where status = 'active'`.execute(db);
       },
     },
+    '0006_outbox_sent': {
+      async up(db: Kysely<unknown>) {
+        // The sends of the last rate-limit window, read at start so that a restart does not begin
+        // with empty windows (sender.ts, primeLimiter).
+        await sql`create index outbox_sent on outbox (sent_at) where sent_at is not null`.execute(db);
+      },
+    },
   };
 }
 

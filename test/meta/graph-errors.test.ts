@@ -7,6 +7,7 @@ import {
   type GraphFailureInput,
   MAX_WAIT_MS,
   parseUsageHeaders,
+  SHORT_THROTTLE_MS,
 } from '../../src/meta/graph-errors.ts';
 
 // Error bodies take Meta's documented shape (Graph API "Handling Errors", Messenger Platform error
@@ -345,6 +346,20 @@ describe('usage headers', () => {
     expect(throttled({ 'x-business-use-case-usage': bucNoEstimate, 'x-app-usage': APP_USAGE })).toBe(
       15 * MINUTE,
     );
+  });
+
+  it('throttle: an estimate of 0 minutes (a per-second limit) waits a second, however full the hour looks', () => {
+    const zero = (callCount: number) =>
+      JSON.stringify({
+        '1': [{ type: 'instagram', call_count: callCount, estimated_time_to_regain_access: 0 }],
+      });
+    expect(throttled({ 'x-business-use-case-usage': zero(100) })).toBe(SHORT_THROTTLE_MS);
+    expect(throttled({ 'x-business-use-case-usage': zero(100), 'x-app-usage': APP_USAGE })).toBe(
+      SHORT_THROTTLE_MS,
+    );
+    expect(SHORT_THROTTLE_MS).toBe(1000);
+    // Retry-After, when Meta sends one, still decides.
+    expect(throttled({ 'x-business-use-case-usage': zero(100), 'retry-after': '7' })).toBe(7000);
   });
 
   it('throttle: the default when the headers are missing or malformed', () => {

@@ -1,15 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, expect, it } from 'vitest';
 import { queueSend } from '../../src/engine/outbox.ts';
-import { runSandboxServer, type SandboxServer } from '../../src/sandbox/index.ts';
 import type { Channel } from '../../src/store/channels.ts';
 import { openStore } from '../../src/store/index.ts';
 import { allMessages, conversationOf } from '../support/conversations.ts';
-import { freePort } from '../support/http.ts';
-import { ACCOUNT_ID, APP_SECRET, startTestService, type TestService } from '../support/service.ts';
+import { ACCOUNT_ID, type TestService } from '../support/service.ts';
+import { closeStack, customerWrites, restartIgdm, type Stack, startStack, stopIgdm, TOKEN } from './stack.ts';
 import { sleep, until } from './support.ts';
 
 // Sends interrupted by a crash, settled by Meta's echo. The crash is written into the store while
@@ -17,67 +13,17 @@ import { sleep, until } from './support.ts';
 // either did get (the test sends its body to the sandbox's Graph API itself, so the sandbox sends
 // the echo) or never got. The restarted igdm must not show the customer a reply twice, nor lose one.
 
-const TOKEN = 'test-access-token'; // testEnv's INSTAGRAM_ACCESS_TOKEN
-
-interface Stack {
-  sandbox: SandboxServer;
-  svc: TestService;
-  dir: string;
-  port: number;
-  env: Record<string, string>;
-}
 let stack: Stack | undefined;
 
 afterEach(async () => {
-  if (stack) await stop(stack);
-  await stack?.sandbox.close();
-  if (stack) rmSync(stack.dir, { recursive: true, force: true });
+  if (stack) await closeStack(stack);
   stack = undefined;
 });
 
-/** A standalone sandbox and igdm (credentials set, Graph API = the sandbox) on a store that survives restarts. */
-async function start(opts: { echoDelayMs?: number; env?: Record<string, string> } = {}): Promise<Stack> {
-  const port = await freePort();
-  const sandbox = await runSandboxServer({
-    port: 0,
-    host: '127.0.0.1',
-    appSecret: APP_SECRET,
-    accessToken: TOKEN,
-    accountId: ACCOUNT_ID,
-    webhookUrl: `http://127.0.0.1:${port}/webhooks/meta`,
-    echoDelayMs: opts.echoDelayMs ?? 0,
-  });
-  const dir = mkdtempSync(join(tmpdir(), 'igdm-reconcile-'));
-  const env = { PORT: String(port), INSTAGRAM_GRAPH_API_URL: sandbox.graphApiUrl, ...opts.env };
-  stack = { sandbox, dir, port, env, svc: await startTestService(env, dir) };
-  return stack;
-}
-
-/**
- * Stops igdm once the sandbox's webhook deliveries are done: one still in flight when igdm closes
- * keeps its connection (and so the close) open for Fastify's keep-alive timeout.
- */
-async function stop(s: Stack): Promise<void> {
-  await s.sandbox.state.delivery.settled();
-  await s.svc.stop();
-}
-
-async function restart(s: Stack): Promise<TestService> {
-  s.svc = await startTestService(s.env, s.dir);
-  return s.svc;
-}
-
-/** A simulated customer writes; resolves once igdm has applied it. */
-async function customer(s: Stack, name: string): Promise<string> {
-  const res = await fetch(`${s.sandbox.url}/sandbox/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ from: name, text: 'hi' }),
-  });
-  const { igsid } = (await res.json()) as { igsid: string };
-  await s.svc.settled();
-  return igsid;
-}
+const start = async (opts?: Parameters<typeof startStack>[0]) => (stack = await startStack(opts));
+const stop = stopIgdm;
+const restart = restartIgdm;
+const customer = customerWrites;
 
 interface Crashed {
   messageId: string;
