@@ -10,7 +10,7 @@ import { Engine } from './engine/engine.ts';
 import { handOver } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
 import { Sender } from './engine/sender.ts';
-import { RateLimiter } from './graph/rate-limit.ts';
+import { CONVERSATIONS_API_PER_SECOND, Pacer, RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
@@ -126,7 +126,10 @@ export async function startService(
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
   const profiles = new Profiles({ db: store.db, channels: () => channels, log, now });
   writer.on('applied', ({ conversations }) => profiles.touched(conversations));
+  // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
+  const conversationsApi = new Pacer(CONVERSATIONS_API_PER_SECOND);
   const sender = new Sender({
+    conversationsApi,
     db: store.db,
     relaxed: store.relaxed,
     channels: () => channels,
@@ -164,6 +167,7 @@ export async function startService(
     handoverAppId: config.handoverAppId,
     graphTimeoutMs: config.graphTimeoutMs,
     profiles,
+    conversationsApi,
   });
   writer.on('applied', () => queue.wake());
   const handoverDeps = {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { Pacer } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { DomainEvent, EchoEvent, RawEvent, RawSource } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
@@ -45,6 +46,8 @@ export interface EngineDeps {
   graphTimeoutMs?: number;
   /** Contacts' profiles: asked before a reply that names the contact, when never asked yet. */
   profiles?: { ensure(contactId: string): Promise<void> };
+  /** Paces Conversations API calls (story lookups), shared with the sender. */
+  conversationsApi?: Pacer;
 }
 
 export interface EngineJob {
@@ -268,7 +271,12 @@ export class Engine {
     // A mention is thanked once per story, however often it is mentioned: the story is the cause.
     let cause = row.dedupKey;
     if (event.kind === 'message' && event.attachments.some((a) => a.type === 'story_mention')) {
-      const mention = await recordStoryMention(this.#deps(), channel, conversationId, event);
+      const mention = await recordStoryMention(
+        { ...this.#deps(), conversationsApi: this.#d.conversationsApi },
+        channel,
+        conversationId,
+        event,
+      );
       out.storyMention = { storyId: mention.storyId, ...(mention.lookup && { lookup: mention.lookup }) };
       cause = `story:${channel.id}:${mention.storyKey}`;
     }

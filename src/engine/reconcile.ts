@@ -11,7 +11,8 @@ import { messageIdOf } from './apply.ts';
 // again could show the reply twice, so it waits as `unconfirmed` for Meta's echo, which comes for
 // every message sent. An echo igdm cannot place (its mid is no outbox row's) is kept by the applier
 // as a message of its own; one that matches the row settles it as sent. No echo within the grace
-// period: Meta most likely never got the send, and it goes back in the queue.
+// period: the sender asks Meta's Conversations API (ask-meta.ts); if Meta does not have it either,
+// it goes back in the queue.
 
 /** The statements of every send's record, compiled once (store/prepared.ts). */
 const q = {
@@ -49,7 +50,7 @@ const q = {
 };
 
 /** How long before the claim an echo may date from and still be the row's (Meta's clock vs igdm's). */
-const ECHO_LOOKBACK_MS = 60_000;
+export const ECHO_LOOKBACK_MS = 60_000;
 
 /**
  * At start: rows left `sending` become `unconfirmed` until `now + graceMs` (their updatedAt, the
@@ -116,12 +117,23 @@ export async function markSent(
 export interface Reconciled {
   /** Settled as sent by their echo. */
   sent: number;
-  /** No echo by the deadline: queued again. */
-  requeued: number;
-  /** Still waiting for an echo. */
+  /** No echo by the deadline: Meta is to be asked (ask-meta.ts) before the row goes again. */
+  overdue: Unconfirmed[];
+  /** Still waiting for an echo (those being asked about included). */
   waiting: number;
   /** The earliest deadline of those still waiting. */
   nextAt: number | null;
+}
+
+export interface Unconfirmed {
+  id: string;
+  channelId: string;
+  messageId: string | null;
+  conversationId: string | null;
+  recipient: string;
+  body: string;
+  /** The claim. */
+  updatedAt: number;
 }
 
 interface EchoRow {
@@ -132,50 +144,112 @@ interface EchoRow {
   createdAt: number;
 }
 
-/** Settles the unconfirmed rows: sent when their echo is in the store, queued again past their deadline. */
-export async function settleUnconfirmed(db: Kysely<Database>, now: number): Promise<Reconciled> {
+/**
+ * Settles the unconfirmed rows: sent when their echo is in the store; past their deadline, overdue
+ * (but not those in `asking`, already being asked about).
+ */
+export async function settleUnconfirmed(
+  db: Kysely<Database>,
+  now: number,
+  asking: ReadonlySet<string> = new Set(),
+): Promise<Reconciled> {
   const rows = await db
     .selectFrom('outbox')
-    .select(['id', 'channelId', 'messageId', 'conversationId', 'body', 'updatedAt', 'nextAttemptAt'])
+    .select([
+      'id',
+      'channelId',
+      'messageId',
+      'conversationId',
+      'recipient',
+      'body',
+      'updatedAt',
+      'nextAttemptAt',
+    ])
     .where('status', '=', 'unconfirmed')
     .orderBy('createdAt')
     .orderBy('id')
     .execute();
-  const result: Reconciled = { sent: 0, requeued: 0, waiting: 0, nextAt: null };
+  const result: Reconciled = { sent: 0, overdue: [], waiting: 0, nextAt: null };
   const taken = new Set<string>(); // an echo settles one row
   for (const row of rows) {
     const message = (JSON.parse(row.body) as SendBody).message;
     const echo = message && (await echoOf(db, row, message, taken));
     if (echo?.mid) {
       taken.add(echo.mid);
-      const mid = echo.mid;
-      const settled = await db.transaction().execute(async (trx) => {
-        // Still unconfirmed (nothing else settled it meanwhile).
-        const claimed = await trx
-          .updateTable('outbox')
-          .set({ updatedAt: now })
-          .where('id', '=', row.id)
-          .where('status', '=', 'unconfirmed')
-          .executeTakeFirst();
-        if (Number(claimed.numUpdatedRows) === 0) return false;
-        await markSent(trx, row, mid, now, Number(echo.createdAt));
-        return true;
-      });
-      if (settled) result.sent++;
+      if (await settleSent(db, row, echo.mid, Number(echo.createdAt), now)) result.sent++;
+    } else if (asking.has(row.id)) {
+      result.waiting++;
     } else if (Number(row.nextAttemptAt) <= now) {
-      await db
-        .updateTable('outbox')
-        .set({ status: 'queued', nextAttemptAt: now, updatedAt: now })
-        .where('id', '=', row.id)
-        .where('status', '=', 'unconfirmed')
-        .execute();
-      result.requeued++;
+      result.overdue.push({ ...row, updatedAt: Number(row.updatedAt) });
+      result.waiting++;
     } else {
       result.waiting++;
       result.nextAt = Math.min(result.nextAt ?? Number.POSITIVE_INFINITY, Number(row.nextAttemptAt));
     }
   }
   return result;
+}
+
+/** An unconfirmed row was sent after all (Meta has it, under `mid`); false if it is no longer unconfirmed. */
+export async function settleSent(
+  db: Kysely<Database>,
+  row: { id: string; channelId: string; messageId: string | null },
+  mid: string,
+  sentAt: number,
+  now: number,
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    // Still unconfirmed (nothing else settled it meanwhile).
+    const claimed = await trx
+      .updateTable('outbox')
+      .set({ updatedAt: now })
+      .where('id', '=', row.id)
+      .where('status', '=', 'unconfirmed')
+      .executeTakeFirst();
+    if (Number(claimed.numUpdatedRows) === 0) return false;
+    await markSent(trx, row, mid, now, sentAt);
+    return true;
+  });
+}
+
+/** Settles one unconfirmed row by its echo, if the store has it now. */
+export async function settleByEcho(db: Kysely<Database>, row: Unconfirmed, now: number): Promise<boolean> {
+  const message = (JSON.parse(row.body) as SendBody).message;
+  const echo = message && (await echoOf(db, row, message, new Set()));
+  return echo?.mid ? settleSent(db, row, echo.mid, Number(echo.createdAt), now) : false;
+}
+
+/** An unconfirmed row Meta does not have: queued to go again (false if it is no longer unconfirmed). */
+export async function requeueUnconfirmed(db: Kysely<Database>, id: string, now: number): Promise<boolean> {
+  const r = await db
+    .updateTable('outbox')
+    .set({ status: 'queued', nextAttemptAt: now, updatedAt: now })
+    .where('id', '=', id)
+    .where('status', '=', 'unconfirmed')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** The mids of `mids` that igdm has: a message (inbound, or an echo) or a send it recorded. */
+export async function knownMids(
+  db: Kysely<Database>,
+  channelId: string,
+  mids: string[],
+): Promise<Set<string>> {
+  if (mids.length === 0) return new Set();
+  const recorded = await db
+    .selectFrom('outbox')
+    .select('mid')
+    .where('channelId', '=', channelId)
+    .where('mid', 'in', mids)
+    .execute();
+  const ids = new Map(mids.map((mid) => [messageIdOf(channelId, mid), mid]));
+  const stored = await db
+    .selectFrom('messages')
+    .select('id')
+    .where('id', 'in', [...ids.keys()])
+    .execute();
+  return new Set([...recorded.map((r) => r.mid!), ...stored.map((m) => ids.get(m.id)!)]);
 }
 
 /**

@@ -1,6 +1,11 @@
 import { type Kysely, sql } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
-import type { RateLimiter, Reservation } from '../graph/rate-limit.ts';
+import {
+  CONVERSATIONS_API_PER_SECOND,
+  Pacer,
+  type RateLimiter,
+  type Reservation,
+} from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { GraphFailure } from '../meta/graph-errors.ts';
 import { messagePolicy } from '../meta/policy.ts';
@@ -10,7 +15,18 @@ import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { messageIdOf } from './apply.ts';
-import { markInterrupted, markSent, settleUnconfirmed } from './reconcile.ts';
+import { findSent } from './ask-meta.ts';
+import {
+  ECHO_LOOKBACK_MS,
+  knownMids,
+  markInterrupted,
+  markSent,
+  requeueUnconfirmed,
+  settleByEcho,
+  settleSent,
+  settleUnconfirmed,
+  type Unconfirmed,
+} from './reconcile.ts';
 
 // The sender works through the outbox: each due row is checked against the policy again (time has
 // passed since it was queued), waits for the rate limit, goes to the Graph API once, and its outcome
@@ -19,7 +35,8 @@ import { markInterrupted, markSent, settleUnconfirmed } from './reconcile.ts';
 // row to the same recipient is settled (sent or failed), so a customer never reads replies out of
 // order. Failures follow their class: retry with backoff and jitter, throttle (wait as long as Meta
 // says), reauthorise (the channel stops until it has a new token), pause (368), or give up with the
-// reason on the message. A send interrupted by a crash waits for its echo (reconcile.ts).
+// reason on the message. A send interrupted by a crash waits for its echo (reconcile.ts), then, if
+// none came, for Meta's Conversations API to say whether it was sent (ask-meta.ts).
 
 export type ChannelHealth = 'ok' | 'throttled' | 'needs_token' | 'paused';
 
@@ -53,6 +70,8 @@ export interface SenderDeps {
   echoGraceMs?: number;
   /** Rows sent at once (to different recipients). */
   concurrency?: number;
+  /** Paces Conversations API calls (shared with the engine's story lookups). */
+  conversationsApi?: Pacer;
 }
 
 type Row = Pick<
@@ -71,6 +90,9 @@ type Outcome = 'settled' | 'waiting' | 'missed';
 // account, about 30 (with 8, igdm itself capped the rate: see BENCHMARKS.md, e2e).
 const DEFAULT_CONCURRENCY = 32;
 const DEFAULT_ECHO_GRACE_MS = 20_000;
+/** Questions about one interrupted send, when Meta fails to answer (transient, throttled). */
+const ASK_TRIES = 3;
+const MAX_ASK_WAIT_MS = 30_000;
 /** Rows read from the outbox at a time, and at most this many of one recipient. */
 const BATCH = 200;
 const LANE_AHEAD = 8;
@@ -180,6 +202,11 @@ export class Sender {
   #unconfirmed = 0;
   #unconfirmedDue = Number.POSITIVE_INFINITY;
   #echoes = false;
+  /** Overdue unconfirmed rows Meta is asked about, one at a time (their ids: `#asking`). */
+  #toAsk: Unconfirmed[] = [];
+  readonly #asking = new Set<string>();
+  readonly #conversationsApi: Pacer;
+  #askingDone: Promise<void> | null = null;
 
   constructor(deps: SenderDeps) {
     this.#d = deps;
@@ -187,6 +214,7 @@ export class Sender {
     this.#concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
     this.#commit = new GroupCommit(deps.db);
     this.#record = new GroupCommit(deps.relaxed ?? deps.db);
+    this.#conversationsApi = deps.conversationsApi ?? new Pacer(CONVERSATIONS_API_PER_SECOND);
   }
 
   /**
@@ -258,6 +286,7 @@ export class Sender {
     this.#timer = null;
     await this.#filling;
     await Promise.all(this.#tasks); // the sends in flight are recorded
+    await this.#askingDone; // the question in flight: the rest stay unconfirmed until the next start
   }
 
   /** One fill at a time; a call meanwhile makes another once it is done. */
@@ -298,14 +327,92 @@ export class Sender {
 
   async #reconcile(): Promise<void> {
     this.#echoes = false;
-    const r = await settleUnconfirmed(this.#d.db, this.#now());
+    const r = await settleUnconfirmed(this.#d.db, this.#now(), this.#asking);
     this.#unconfirmed = r.waiting;
     this.#unconfirmedDue = r.nextAt ?? Number.POSITIVE_INFINITY;
     if (r.nextAt !== null) this.#wakeAt(r.nextAt);
-    if (r.sent || r.requeued) {
-      this.#d.log.info({ sent: r.sent, requeued: r.requeued }, 'interrupted sends settled');
+    if (r.sent) {
+      this.#d.log.info({ sent: r.sent }, 'interrupted sends settled by their echo');
       this.#stale = true; // their lanes may go on
     }
+    if (r.overdue.length > 0) {
+      for (const row of r.overdue) this.#asking.add(row.id);
+      this.#toAsk.push(...r.overdue);
+      this.#askingDone ??= this.#askMeta().finally(() => {
+        this.#askingDone = null;
+      });
+    }
+  }
+
+  /**
+   * Asks Meta about the overdue rows, one at a time: sent after all (its echo is late) or queued to
+   * go again. A transient failure or a throttle is asked again (up to ASK_TRIES in all); when Meta
+   * still cannot tell, the row goes again: a reply shown twice is better than one lost. Their lanes
+   * wait meanwhile; others do not.
+   */
+  async #askMeta(): Promise<void> {
+    const tries = new Map<string, number>();
+    for (let row = this.#toAsk.shift(); row && !this.#stopped; row = this.#toAsk.shift()) {
+      const outcome = await this.#askAbout(row).catch(async (err: unknown) => {
+        const failure = err instanceof GraphError ? err.failure : null;
+        const tried = (tries.get(row!.id) ?? 0) + 1;
+        tries.set(row!.id, tried);
+        if (failure && (failure.action === 'retry' || failure.action === 'throttle') && tried < ASK_TRIES) {
+          await new Promise((resolve) =>
+            setTimeout(resolve, Math.min(failure.retryAfterMs ?? backoffMs(tried), MAX_ASK_WAIT_MS)),
+          );
+          return 'again' as const;
+        }
+        this.#d.log.warn(
+          { outbox: row!.id, reason: failure?.reason ?? (err as Error).message },
+          'could not ask Meta whether an interrupted send went; sending it again',
+        );
+        return 'unknown' as const;
+      });
+      if (this.#stopped) break;
+      if (outcome === 'again') {
+        this.#toAsk.push(row);
+        continue;
+      }
+      const now = this.#now();
+      const { db, log } = this.#d;
+      if (outcome !== 'unknown' && outcome !== null) {
+        if (await settleSent(db, row, outcome.mid, outcome.at, now))
+          log.info({ outbox: row.id }, 'interrupted send found at Meta: recorded as sent');
+      } else if (await settleByEcho(db, row, now)) {
+        // Its echo came while Meta was asked (and so its mid was known, and passed over).
+        log.info({ outbox: row.id }, 'interrupted send settled by its echo');
+      } else if (await requeueUnconfirmed(db, row.id, now)) {
+        log.info({ outbox: row.id }, 'interrupted send not at Meta: sent again');
+      }
+      this.#asking.delete(row.id);
+      this.#stale = true;
+      this.#echoes = true; // the count of unconfirmed rows is read again
+      this.#pump();
+    }
+    for (const row of this.#toAsk.splice(0)) this.#asking.delete(row.id);
+  }
+
+  async #askAbout(row: Unconfirmed) {
+    const message = (JSON.parse(row.body) as SendBody).message;
+    const recipient = JSON.parse(row.recipient) as { id?: string };
+    const channel = this.#d.channels().find((c) => c.id === row.channelId);
+    // A private reply to a comment names no customer to look up; nothing to ask either way.
+    if (!message || !recipient.id || !channel) return 'unknown' as const;
+    const account = channel.accountId ?? channel.id;
+    const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
+    return findSent(
+      client,
+      {
+        igsid: recipient.id,
+        text: typeof message.text === 'string' ? message.text : null,
+        since: row.updatedAt - ECHO_LOOKBACK_MS,
+      },
+      {
+        paced: (call) => this.#conversationsApi.run(account, call),
+        known: (mids) => knownMids(this.#d.db, row.channelId, mids),
+      },
+    );
   }
 
   /** Channels that may not send now: held (throttle, pause, open breaker) or waiting for a new token. */

@@ -189,6 +189,37 @@ export class GraphClient {
     return r.data?.data?.[0]?.thread_owner?.app_id ?? null;
   }
 
+  /** The Conversations API: the id of the conversation with a customer (null: none). */
+  async conversationWith(igsid: string): Promise<string | null> {
+    const r = await this.call<{ data?: { id?: string }[] }>('GET', `${this.sender}/conversations`, {
+      query: { platform: 'instagram', user_id: igsid },
+    });
+    return r.data?.data?.[0]?.id ?? null;
+  }
+
+  /** A conversation's messages, newest first (Meta gives the 20 newest): ids and times. */
+  async conversationMessages(conversationId: string): Promise<{ id: string; createdTime: number }[]> {
+    const r = await this.call<{ messages?: { data?: { id?: string; created_time?: string }[] } }>(
+      'GET',
+      encodeURIComponent(conversationId),
+      { query: { fields: 'messages' } },
+    );
+    return (r.data?.messages?.data ?? []).flatMap((m) =>
+      typeof m.id === 'string' ? [{ id: m.id, createdTime: Date.parse(m.created_time ?? '') }] : [],
+    );
+  }
+
+  /** One message of a conversation: who sent it, and its text (empty for an attachment). */
+  async message(mid: string): Promise<{ from?: { id?: string }; message?: string; created_time?: string }> {
+    return (
+      await this.call<{ from?: { id?: string }; message?: string; created_time?: string }>(
+        'GET',
+        encodeURIComponent(mid),
+        { query: { fields: 'id,created_time,from,message' } },
+      )
+    ).data;
+  }
+
   /** Uploads media once, for sending many times by attachment id. */
   async uploadAttachment(type: 'image' | 'video' | 'audio' | 'file', url: string): Promise<string> {
     const r = await this.call<{ attachment_id: string }>('POST', `${this.sender}/message_attachments`, {

@@ -152,3 +152,33 @@ export class RateLimiter {
     return hits;
   }
 }
+
+/** Meta's Conversations API (conversations, their messages, a message's details): per account. */
+export const CONVERSATIONS_API_PER_SECOND = 2;
+
+/**
+ * Calls to one API kept within a per-account rate, one place each from before the call leaves
+ * until its answer, counted from the answer (as sends are): Meta, which counts on arrival, never
+ * sees one too many in a window.
+ */
+export class Pacer {
+  readonly #limiter: RateLimiter;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(perSecond: number, clock: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {}) {
+    this.#limiter = new RateLimiter({ sendPerSecond: perSecond, mediaPerSecond: perSecond }, clock);
+    this.#sleep = clock.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms)));
+  }
+
+  async run<T>(account: string, call: () => Promise<T>): Promise<T> {
+    const limiter = this.#limiter;
+    for (let ms = limiter.wait(account, 'text', null); ms > 0; ms = limiter.wait(account, 'text', null))
+      await this.#sleep(ms);
+    const place = limiter.reserve(account, 'text', null);
+    try {
+      return await call();
+    } finally {
+      place.record();
+    }
+  }
+}

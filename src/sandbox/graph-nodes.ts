@@ -1,4 +1,5 @@
 import {
+  appRateLimited,
   consentRequired,
   type GraphAnswer,
   nonexistingField,
@@ -6,6 +7,7 @@ import {
   unsupportedRequest,
 } from './errors.ts';
 import type { GraphCall } from './graph.ts';
+import { businessUsageHeader } from './rate-limit.ts';
 import type { SandboxState } from './state.ts';
 import { graphTime, type Json } from './wire.ts';
 
@@ -41,6 +43,11 @@ export function getNode(call: GraphCall): GraphAnswer {
     return pick(accountFields(state, node), fieldsOf(params, ['username']), 'User');
   }
   const conversation = customerOfConversation(node);
+  if (
+    (conversation !== null || state.messages.has(node)) &&
+    !state.limiter.take('conversations', state.now())
+  )
+    return conversationsLimited(state);
   if (conversation !== null && state.customers.get(conversation)?.firstInboundAt != null) {
     // Newest first (the later one first at the same time); Meta lets only the 20 newest be read.
     const messages = [...state.messages.values()]
@@ -103,6 +110,10 @@ export function getNode(call: GraphCall): GraphAnswer {
   return unsupportedRequest('GET', node);
 }
 
+/** Over the Conversations API's 2 calls/s: throttled, access back within the minute. */
+const conversationsLimited = (state: SandboxState) =>
+  appRateLimited({ 'x-business-use-case-usage': businessUsageHeader(state.options.accountId, 100, 0) });
+
 /** A conversation's id: opaque, as Meta's are, but the sandbox can tell whose it is. */
 export const conversationIdOf = (igsid: string) =>
   `aWdf${Buffer.from(`sandbox-conversation:${igsid}`).toString('base64url')}`;
@@ -115,6 +126,7 @@ function customerOfConversation(id: string): string | null {
 
 /** GET /{account}/conversations?platform=instagram[&user_id=]: the account's conversations, newest first. */
 export function getConversations({ state, params }: GraphCall): GraphAnswer {
+  if (!state.limiter.take('conversations', state.now())) return conversationsLimited(state);
   if (params.platform !== 'instagram') return paramError('The parameter platform is required (instagram)');
   const latest = new Map<string, number>();
   for (const m of state.messages.values()) latest.set(m.igsid, Math.max(latest.get(m.igsid) ?? 0, m.time));

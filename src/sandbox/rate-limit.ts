@@ -1,18 +1,22 @@
 // Meta's Send API limits per professional account, over a sliding one-second window: text, links,
-// reactions and stickers share one rate, audio and video another. And the usage headers Meta puts
+// reactions and stickers share one rate, audio and video another; the Conversations API has its own
+// (2 calls/s). And the usage headers Meta puts
 // on its answers (percentages of the allowance used). Separate from graph/rate-limit.ts on purpose:
 // the emulator checks igdm's sender, so it must not share its code.
 
-export type RateBucket = 'send' | 'media';
+export type RateBucket = 'send' | 'media' | 'conversations';
+
+/** Meta's Conversations API limit per account. */
+export const CONVERSATIONS_PER_SECOND = 2;
 
 export const WINDOW_MS = 1000;
 
 export class SendLimiter {
   readonly #limits: Record<RateBucket, number>;
-  readonly #hits: Record<RateBucket, number[]> = { send: [], media: [] };
+  readonly #hits: Record<RateBucket, number[]> = { send: [], media: [], conversations: [] };
 
-  constructor(limits: Record<RateBucket, number>) {
-    this.#limits = limits;
+  constructor(limits: Omit<Record<RateBucket, number>, 'conversations'> & { conversations?: number }) {
+    this.#limits = { conversations: CONVERSATIONS_PER_SECOND, ...limits };
   }
 
   /** Counts a call at `now` if the bucket has room; false (and not counted) when over the limit. */

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { RateLimiter } from '../../src/graph/rate-limit.ts';
+import { Pacer, RateLimiter } from '../../src/graph/rate-limit.ts';
 
 // The limiter's windows with calls in flight: a reserved call occupies its place from before it
 // leaves until its answer, and is counted from the answer on.
@@ -55,4 +55,25 @@ it('media and other sends have windows of their own; caps per recipient count ca
   expect(limiter.wait('acct', 'audio', 'b')).toBe(1000);
   expect(limiter.wait('acct', 'text', 'b')).toBe(0);
   expect(limiter.wait('acct', 'text', 'a')).toBe(24 * 3_600_000); // a's day is taken by the call in flight
+});
+
+it('a pacer keeps calls within the rate as Meta counts them (on arrival): at most 2 in any second', async () => {
+  const c = clock();
+  const pacer = new Pacer(2, { now: c.now, sleep: async (ms) => void c.advance(ms) });
+  const arrivals: number[] = [];
+  // Each call arrives 30 ms after it leaves and is answered 200 ms later; five for one account,
+  // one for another (not held up by the first's).
+  const call = async () => {
+    c.advance(30);
+    arrivals.push(c.now());
+    c.advance(200);
+  };
+  for (let i = 0; i < 5; i++) await pacer.run('acct', call);
+  for (const [i, t] of arrivals.entries()) {
+    const inWindow = arrivals.filter((u) => u > t - 1000 && u <= t);
+    expect(inWindow.length, `call ${i}`).toBeLessThanOrEqual(2);
+  }
+  const before = c.now();
+  await pacer.run('other', call);
+  expect(c.now() - before).toBe(230); // no wait
 });

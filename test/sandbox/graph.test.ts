@@ -1,5 +1,5 @@
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { verifySignature } from '../../src/meta/signature.ts';
 import { createSandboxState, sandboxPlugin } from '../../src/sandbox/index.ts';
 import {
@@ -8,7 +8,6 @@ import {
   type Gateway,
   type Sandbox,
   SECRET,
-  START,
   startGateway,
   startSandbox,
   TOKEN,
@@ -96,6 +95,9 @@ describe('profiles and messages', () => {
 });
 
 describe('the Conversations API', () => {
+  // 2 calls/s per account: each test starts in a fresh second, and moves on a second between pairs.
+  beforeEach(() => clock.advance(1000));
+
   it("GET /{account}/conversations?platform=instagram&user_id=, then the conversation's messages, newest first", async () => {
     const sent = await sandbox.graph('POST', 'me/messages', {
       body: { recipient: { id: igsid }, message: { text: 'Thanks for writing' } },
@@ -113,10 +115,26 @@ describe('the Conversations API', () => {
     const mids = conversation.body.messages.data.map((m: { id: string }) => m.id);
     expect(mids[0]).toBe(sent.body.message_id);
     expect(mids.length).toBeGreaterThanOrEqual(2); // the customer's first message too
+    clock.advance(1000);
     const message = await sandbox.graph('GET', mids[0], {
       query: { fields: 'id,created_time,from,message' },
     });
     expect(message.body).toMatchObject({ id: mids[0], from: { id: ACCOUNT }, message: 'Thanks for writing' });
+  });
+
+  it('takes 2 calls a second per account: a third is throttled (code 4, access back within the minute)', async () => {
+    const list = () =>
+      sandbox.graph('GET', `${ACCOUNT}/conversations`, { query: { platform: 'instagram', user_id: igsid } });
+    expect((await list()).status).toBe(200);
+    expect((await list()).status).toBe(200);
+    const third = await list();
+    expect(third.status).toBe(400);
+    expect(third.body.error).toMatchObject({ code: 4 });
+    expect(JSON.parse(third.headers.get('x-business-use-case-usage')!)[ACCOUNT][0]).toMatchObject({
+      estimated_time_to_regain_access: 0,
+    });
+    clock.advance(1000);
+    expect((await list()).status).toBe(200);
   });
 
   it('someone who never wrote has no conversation; platform is required', async () => {
@@ -292,7 +310,7 @@ describe('subscriptions and routing', () => {
     const calls = (await sandbox.control('GET', '/calls')).body.data;
     expect(calls.at(-1)).toEqual({
       seq: expect.any(Number),
-      time: START,
+      time: clock.now(), // moved on by the Conversations API tests
       method: 'POST',
       path: '/v24.0/me/take_thread_control',
       edge: 'take_thread_control',

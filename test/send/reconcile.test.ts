@@ -178,6 +178,104 @@ it('(b) Meta never got it: no echo, so it is sent again once the grace has passe
   ]);
 });
 
+it('(b) and Meta cannot be asked (its Conversations API fails): sent again, once, rather than lost', async () => {
+  const s = await start({ env: { IGDM_ECHO_GRACE_MS: '500' } });
+  const igsid = await customer(s, 'unasked customer');
+  await stop(s);
+  const [row] = await crashState(s, [{ to: igsid, text: 'Anything else?' }]);
+  const failing = await fetch(`${s.sandbox.url}/sandbox/failures`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ kind: '5xx', path: 'conversations', count: 3 }), // every try
+  });
+  expect(failing.status).toBe(201);
+  await restart(s);
+
+  await until(
+    () => message(s.svc, row!.messageId),
+    (m) => m.status === 'sent',
+    'sent again after the grace',
+  );
+  const asked = s.sandbox.state.calls.list().filter((c) => c.edge === 'conversations');
+  expect(asked.map((c) => c.status)).toEqual([500, 500, 500]);
+  expect(textsDelivered(s)).toEqual(['Anything else?']);
+});
+
+it('(d) Meta got it but its echo is late (past the grace): the Conversations API finds it; not sent again', async () => {
+  const s = await start({ env: { IGDM_ECHO_GRACE_MS: '500' } });
+  const igsid = await customer(s, 'echo lost customer');
+  await stop(s);
+  // Meta could not deliver the echo (igdm was down): it will retry, but only much later.
+  const lost: unknown[] = [];
+  const delivery = s.sandbox.state.delivery;
+  const deliver = delivery.deliver.bind(delivery);
+  delivery.deliver = async (kind, body) => {
+    const r = await deliver(kind, body);
+    if (kind === 'echo' && r.status !== 200) lost.push(body);
+    return r;
+  };
+  const [row] = await crashState(s, [{ to: igsid, text: 'Your order has shipped' }]);
+  const mid = await metaGot(s, row!.body);
+  await delivery.settled();
+  expect(lost).toHaveLength(1);
+  await restart(s);
+
+  const sent = await until(
+    () => message(s.svc, row!.messageId),
+    (m) => m.status === 'sent',
+    'found at Meta after the grace',
+  );
+  expect(sent).toMatchObject({ mid });
+  expect(await outboxRow(s.svc, row!.outboxId)).toMatchObject({ status: 'sent', mid, attempts: 1 });
+  await sleep(300);
+  expect(delivered(s)).toHaveLength(1); // the customer got it once: no second send
+  // Meta's retry of the echo, at last: it completes the same message, no second one.
+  for (const body of lost) expect((await deliver('echo', body)).status).toBe(200);
+  const shown = await until(
+    () => outbound(s.svc, igsid),
+    (m) => m.length === 1 && m[0]!.isEcho === true,
+    'the late echo merged',
+  );
+  expect(shown).toEqual([expect.objectContaining({ id: row!.messageId, mid, status: 'sent' })]);
+});
+
+it('(d) three such sends: all found, none sent again, and Meta never asked more than 2 times a second', async () => {
+  const s = await start({ env: { IGDM_ECHO_GRACE_MS: '300' } });
+  const customers: string[] = [];
+  for (const name of ['ana', 'bea', 'cem']) customers.push(await customer(s, `${name} lost echo`));
+  await stop(s); // the echoes of what Meta gets now are not delivered
+  const rows = await crashState(
+    s,
+    customers.map((to, i) => ({ to, text: `Shipped, order ${i}` })),
+  );
+  const mids: string[] = [];
+  for (const row of rows) mids.push(await metaGot(s, row.body));
+  await s.sandbox.state.delivery.settled();
+  const since = Date.now();
+  await restart(s);
+
+  for (const [i, row] of rows.entries())
+    await until(
+      () => message(s.svc, row.messageId),
+      (m) => m.status === 'sent' && m.mid === mids[i],
+      `row ${i} found at Meta`,
+      15_000,
+    );
+  expect(delivered(s)).toHaveLength(3); // metaGot's three: nothing sent again
+  const asked = s.sandbox.state.calls
+    .list()
+    // The Conversations API: the list, then the conversation's node (aWdf…) and a message's.
+    .filter(
+      (c) =>
+        c.time >= since &&
+        (c.edge === 'conversations' ||
+          c.path.includes('/aWdf') ||
+          mids.some((mid) => c.path.includes(encodeURIComponent(mid)))),
+    );
+  expect(asked.length).toBeGreaterThanOrEqual(9); // a list, the messages and one message, per row
+  expect(asked.filter((c) => c.status !== 200)).toEqual([]); // never throttled
+});
+
 it('(c) a later row to the same customer waits behind the unconfirmed one; another customer does not', async () => {
   const s = await start({ env: { IGDM_ECHO_GRACE_MS: '800' } });
   const ana = await customer(s, 'ana waits');
