@@ -5,7 +5,7 @@ import { type Content, isSenderAction, parseContent, type SendBody, sendBody } f
 import type { Channel } from '../store/channels.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
-import type { Database } from '../store/schema.ts';
+import type { Database, OutboxTable } from '../store/schema.ts';
 import {
   contactIdOf,
   conversationIdOf,
@@ -106,18 +106,20 @@ const q = {
       .set({ lastMessageAt: at, updatedAt: at })
       .where('id', '=', p<string>('id')),
   ),
-  insertOutbox: compile<{
-    id: string;
-    channelId: string;
-    messageId: string | null;
-    conversationId: string | null;
-    recipient: string;
-    kind: string;
-    body: string;
-    human: number;
-    causedBy: string | null;
-    now: number;
-  }>(
+  insertOutbox: compile<
+    Pick<
+      OutboxTable,
+      | 'id'
+      | 'channelId'
+      | 'messageId'
+      | 'conversationId'
+      | 'recipient'
+      | 'kind'
+      | 'body'
+      | 'human'
+      | 'causedBy'
+    > & { now: number }
+  >(
     builder.insertInto('outbox').values({
       id: p('id'),
       channelId: p('channelId'),

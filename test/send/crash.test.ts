@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runSandboxServer, type SandboxServer } from '../../src/sandbox/index.ts';
+import type { SandboxServer } from '../../src/sandbox/index.ts';
 import { freePort, type IgdmProcess, killSpawned, spawnIgdm } from '../support/http.ts';
-import { ACCOUNT_ID, API_KEY, APP_SECRET } from '../support/service.ts';
+import { API_KEY } from '../support/service.ts';
+import { runTestSandbox } from './stack.ts';
 import { until } from './support.ts';
 
 // The outbox survives a crash: igdm (a child process) is SIGKILLed while its send hangs at the
@@ -12,7 +13,6 @@ import { until } from './support.ts';
 // The interrupted send first waits for an echo that never comes (Meta never got it), for a short
 // grace here (IGDM_ECHO_GRACE_MS); test/send/reconcile.test.ts has the sends Meta did get.
 
-const TOKEN = 'test-access-token'; // testEnv's INSTAGRAM_ACCESS_TOKEN
 let dir: string;
 let port: number;
 let sandbox: SandboxServer;
@@ -21,13 +21,7 @@ let env: Record<string, string>;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'igdm-send-crash-'));
   port = await freePort();
-  sandbox = await runSandboxServer({
-    port: 0,
-    host: '127.0.0.1',
-    appSecret: APP_SECRET,
-    accessToken: TOKEN,
-    accountId: ACCOUNT_ID,
-    webhookUrl: `http://127.0.0.1:${port}/webhooks/meta`,
+  sandbox = await runTestSandbox(port, {
     timeoutHoldMs: 60_000, // the send hangs until igdm is killed
   });
   env = { INSTAGRAM_GRAPH_API_URL: sandbox.graphApiUrl, LOG_LEVEL: 'error', IGDM_ECHO_GRACE_MS: '300' };

@@ -18,17 +18,27 @@ export interface Stack {
   env: Record<string, string>;
 }
 
-export async function startStack(
-  opts: { echoDelayMs?: number; sendRatePerSecond?: number; env?: Record<string, string> } = {},
-): Promise<Stack> {
-  const port = await freePort();
-  const sandbox = await runSandboxServer({
+/** A standalone sandbox for the test service's account, delivering webhooks to igdm on `port`. */
+export function runTestSandbox(
+  port: number,
+  options: Partial<Parameters<typeof runSandboxServer>[0]> = {},
+): Promise<SandboxServer> {
+  return runSandboxServer({
     port: 0,
     host: '127.0.0.1',
     appSecret: APP_SECRET,
     accessToken: TOKEN,
     accountId: ACCOUNT_ID,
     webhookUrl: `http://127.0.0.1:${port}/webhooks/meta`,
+    ...options,
+  });
+}
+
+export async function startStack(
+  opts: { echoDelayMs?: number; sendRatePerSecond?: number; env?: Record<string, string> } = {},
+): Promise<Stack> {
+  const port = await freePort();
+  const sandbox = await runTestSandbox(port, {
     echoDelayMs: opts.echoDelayMs ?? 0,
     ...(opts.sendRatePerSecond !== undefined && { sendRatePerSecond: opts.sendRatePerSecond }),
   });

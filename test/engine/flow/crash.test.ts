@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { DeliveryKind, DeliveryResult } from '../../../src/sandbox/delivery.ts';
-import { runSandboxServer, type SandboxServer } from '../../../src/sandbox/index.ts';
+import type { SandboxServer } from '../../../src/sandbox/index.ts';
 import { messagingItem } from '../../../src/sandbox/wire.ts';
+import { runTestSandbox } from '../../send/stack.ts';
 import { sleep, until } from '../../send/support.ts';
 import { freePort, type IgdmProcess, killSpawned, spawnIgdm } from '../../support/http.ts';
-import { ACCOUNT_ID, API_KEY, APP_SECRET } from '../../support/service.ts';
+import { ACCOUNT_ID, API_KEY } from '../../support/service.ts';
 import { README_CONFIG } from './support.ts';
 
 // Every inbound message answered exactly once across SIGKILLs: igdm (a child process with the
@@ -22,7 +23,6 @@ import { README_CONFIG } from './support.ts';
 // does. The sandbox's Send API must have received exactly one "ack seq N" per message: none missing,
 // none twice, and each customer's in order.
 
-const TOKEN = 'test-access-token'; // testEnv's INSTAGRAM_ACCESS_TOKEN
 const CUSTOMERS = 30;
 const SEQS = 8;
 /** Kill when the sandbox has answered this many acks (of CUSTOMERS × SEQS). */
@@ -96,13 +96,7 @@ async function graphProxy(target: string, holdMs: number): Promise<GraphProxy> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'igdm-engine-crash-'));
   port = await freePort();
-  sandbox = await runSandboxServer({
-    port: 0,
-    host: '127.0.0.1',
-    appSecret: APP_SECRET,
-    accessToken: TOKEN,
-    accountId: ACCOUNT_ID,
-    webhookUrl: `http://127.0.0.1:${port}/webhooks/meta`,
+  sandbox = await runTestSandbox(port, {
     // The echo comes after the (held) answer would have: a kill during the hold loses it, and it is
     // delivered again after the restart.
     echoDelayMs: 40,
