@@ -110,10 +110,10 @@ beforeAll(async () => {
     // The README's file names the OpenAI provider; every message here matches a rule.
     OPENAI_API_KEY: 'unused',
     OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
-    // A send cut by the kill waits this long for its echo before it is sent again. The grace counts
-    // from the sender's start, before igdm takes webhooks again (/readyz: the ingest worker), which
-    // took 2 to 5 s on a busy machine: with 1.5 s the echoes delivered again after readiness came
-    // too late, and the customer got the reply twice.
+    // A send cut by the kill waits this long for its echo; then igdm asks the Conversations API
+    // (2 calls/s, three calls a send) before it sends again. The grace counts from the sender's
+    // start, before igdm takes webhooks again (/readyz: the ingest worker, 2 to 5 s on a busy
+    // machine), so a short one would have most sends asked about, one at a time: slow, not wrong.
     IGDM_ECHO_GRACE_MS: String(ECHO_GRACE_MS),
     LOG_LEVEL: 'info', // printed when the test fails
   };
