@@ -111,9 +111,9 @@ beforeAll(async () => {
     OPENAI_API_KEY: 'unused',
     OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
     // A send cut by the kill waits this long for its echo; then igdm asks the Conversations API
-    // (2 calls/s, three calls a send) before it sends again. The grace counts from the sender's
-    // start, before igdm takes webhooks again (/readyz: the ingest worker, 2 to 5 s on a busy
-    // machine), so a short one would have most sends asked about, one at a time: slow, not wrong.
+    // before it sends again (that path: test/send/reconcile.test.ts). The grace counts from the
+    // sender's start, before igdm takes webhooks again (/readyz: 2 to 5 s on a busy machine); 8 s
+    // keeps this test on the echo path.
     IGDM_ECHO_GRACE_MS: String(ECHO_GRACE_MS),
     LOG_LEVEL: 'info', // printed when the test fails
   };
