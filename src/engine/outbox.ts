@@ -142,6 +142,15 @@ const q = {
   ),
 };
 
+/** A conversation's window: when the customer last wrote (null: never); undefined if there is no such conversation. */
+export async function conversationWindow(
+  db: Kysely<Database>,
+  conversationId: string,
+): Promise<{ lastInboundAt: number | null } | undefined> {
+  const c = await q.lastInbound.first(db, { id: conversationId });
+  return c && { lastInboundAt: c.lastInboundAt == null ? null : Number(c.lastInboundAt) };
+}
+
 let lastSeq = 0;
 /**
  * Ids that sort in the order they were made in this process (a time in µs, never repeated, then
@@ -170,9 +179,9 @@ async function toCustomer(
   now: number,
 ): Promise<Addressed> {
   const igsid = req.to ?? '';
-  const conversation = await q.lastInbound.first(db, { id: conversationIdOf(channel.id, igsid) });
+  const conversation = await conversationWindow(db, conversationIdOf(channel.id, igsid));
   const decision = messagePolicy({
-    lastInboundAt: conversation?.lastInboundAt == null ? null : Number(conversation.lastInboundAt),
+    lastInboundAt: conversation?.lastInboundAt ?? null,
     human: req.humanAgent === true,
     now,
   });

@@ -16,6 +16,7 @@ import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { messageIdOf } from './apply.ts';
 import { findSent } from './ask-meta.ts';
+import { conversationWindow } from './outbox.ts';
 import {
   ECHO_LOOKBACK_MS,
   knownMids,
@@ -155,9 +156,6 @@ const q = {
           eb.and([eb('status', '=', 'queued'), eb('nextAttemptAt', '>', p<number>('now'))]),
         ]),
       ),
-  ),
-  lastInbound: compile<{ id: string }, { lastInboundAt: number | null }>(
-    builder.selectFrom('conversations').select('lastInboundAt').where('id', '=', p<string>('id')),
   ),
   claim: compile<{ id: string; attempts: number; now: number }>(
     builder
@@ -528,9 +526,8 @@ export class Sender {
 
     // The window may have closed while the message waited.
     if (row.conversationId && 'id' in body.recipient) {
-      const c = await q.lastInbound.first(db, { id: row.conversationId });
       const decision = messagePolicy({
-        lastInboundAt: c?.lastInboundAt == null ? null : Number(c.lastInboundAt),
+        lastInboundAt: (await conversationWindow(db, row.conversationId))?.lastInboundAt ?? null,
         human: row.human === 1,
         now: this.#now(),
       });
