@@ -1,10 +1,3 @@
-// Ingest benchmark: signed Instagram webhook POSTs per second and acknowledgement latency for a bare
-// node:http ceiling, a seed-style Express handler and igdm itself, measured in one run with one
-// load generator. See README.md beside this file.
-//
-//   npm run bench:ingest
-//   BENCH_ONLY=bare,express BENCH_DURATION=5 npm run bench:ingest
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +5,16 @@ import path from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Instance as AutocannonInstance, type RequestParams } from 'autocannon';
-import { envNumber, fixed, freePort, machine, nodeBinary, textTable } from '../support.ts';
+import {
+  type Child,
+  envNumber,
+  fixed,
+  freePort,
+  machine,
+  startChild,
+  stopChild,
+  textTable,
+} from '../support.ts';
 import { ACCOUNT_ID, WebhookFeed } from './payloads.ts';
 import { type RawLoadResult, runRawLoad } from './raw-load.ts';
 
@@ -73,81 +75,6 @@ const log = (message: string): void => {
 };
 
 // ---------------------------------------------------------------- child processes
-
-interface Child {
-  name: ServerName;
-  process: ChildProcess;
-  output: string;
-  exited: boolean;
-  exitDescription: string;
-}
-
-const children = new Set<Child>();
-
-function killGroup(child: Child, signal: NodeJS.Signals): void {
-  const pid = child.process.pid;
-  if (pid === undefined) return;
-  try {
-    // The server runs in its own process group (detached), so anything it spawns goes too.
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
-
-process.on('exit', () => {
-  for (const child of children) killGroup(child, 'SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    log(`${signal}: stopping`);
-    process.exit(130);
-  });
-}
-
-/** The Node binary that runs the repository (24, pinned in node_modules), not the `npx` wrapper. */
-
-function startChild(name: ServerName, args: string[], env: Record<string, string>): Child {
-  const base: Record<string, string> = {};
-  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) {
-    const value = process.env[key];
-    if (value !== undefined) base[key] = value;
-  }
-  const proc = spawn(nodeBinary(), args, {
-    cwd: ROOT,
-    env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const child: Child = { name, process: proc, output: '', exited: false, exitDescription: '' };
-  const keep = (chunk: Buffer): void => {
-    child.output = (child.output + chunk.toString('utf8')).slice(-8000);
-  };
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  proc.on('error', (error) => {
-    child.exited = true;
-    child.exitDescription = `spawn failed: ${error.message}`;
-  });
-  proc.on('exit', (code, signal) => {
-    child.exited = true;
-    child.exitDescription = signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
-  });
-  children.add(child);
-  return child;
-}
-
-async function stopChild(child: Child): Promise<void> {
-  if (!child.exited) {
-    const exited = new Promise<void>((resolve) => child.process.once('exit', () => resolve()));
-    killGroup(child, 'SIGTERM');
-    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  killGroup(child, 'SIGKILL'); // stragglers in the group, if any
-  children.delete(child);
-}
 
 async function waitReady(child: Child, port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,15 +1,17 @@
-// Send benchmark: how fast igdm's sender delivers queued text messages to the Send API, and whether
-// its rate limit holds at Meta's end. igdm runs in sandbox mode (no credentials: the emulated Graph
-// API on the same port records every Send API call with its arrival time). See README.md beside this file.
-//
-//   npm run bench:send
-//   BENCH_SEND_CUSTOMERS=20 npm run bench:send
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envNumber, fixed, freePort, machine, nodeBinary, textTable } from '../support.ts';
+import {
+  type Child,
+  envNumber,
+  fixed,
+  freePort,
+  machine,
+  startChild,
+  stopChild,
+  textTable,
+} from '../support.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -66,75 +68,9 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 // ---------------------------------------------------------------- the igdm child
 
-interface Child {
-  process: ChildProcess;
-  output: string;
-  exited: boolean;
-  exitDescription: string;
-}
-
-const children = new Set<Child>();
-
-function killGroup(child: Child, signal: NodeJS.Signals): void {
-  const pid = child.process.pid;
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, signal); // its own process group (detached)
-  } catch {
-    // Already gone.
-  }
-}
-
-process.on('exit', () => {
-  for (const child of children) killGroup(child, 'SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    log(`${signal}: stopping`);
-    process.exit(130);
-  });
-}
-
 function startIgdm(env: Record<string, string>): Child {
-  const base: Record<string, string> = {};
-  for (const key of ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR']) {
-    const value = process.env[key];
-    if (value !== undefined) base[key] = value;
-  }
-  const proc = spawn(nodeBinary(), ['--max-semi-space-size=4', 'bin/igdm.mjs', 'start'], {
-    cwd: ROOT,
-    env: { ...base, ...env }, // no Instagram credentials: sandbox mode
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const child: Child = { process: proc, output: '', exited: false, exitDescription: '' };
-  const keep = (chunk: Buffer): void => {
-    child.output = (child.output + chunk.toString('utf8')).slice(-8000);
-  };
-  proc.stdout?.on('data', keep);
-  proc.stderr?.on('data', keep);
-  proc.on('error', (error) => {
-    child.exited = true;
-    child.exitDescription = `spawn failed: ${error.message}`;
-  });
-  proc.on('exit', (code, signal) => {
-    child.exited = true;
-    child.exitDescription = signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
-  });
-  children.add(child);
-  return child;
-}
-
-async function stopChild(child: Child): Promise<void> {
-  if (!child.exited) {
-    const exited = new Promise<void>((resolve) => child.process.once('exit', () => resolve()));
-    killGroup(child, 'SIGTERM');
-    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  killGroup(child, 'SIGKILL');
-  children.delete(child);
+  // No Instagram credentials: sandbox mode.
+  return startChild('igdm', ['--max-semi-space-size=4', 'bin/igdm.mjs', 'start'], env);
 }
 
 // ---------------------------------------------------------------- HTTP
