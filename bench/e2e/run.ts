@@ -7,7 +7,7 @@
 //   npm run bench:e2e
 //   BENCH_E2E_MODE=fixed BENCH_E2E_RATE=300 npm run bench:e2e
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,24 +79,15 @@ const options = {
   profileDir: process.env.BENCH_E2E_PROFILE_DIR ? path.resolve(process.env.BENCH_E2E_PROFILE_DIR) : '',
 };
 
-/** The README's rules (AI off): every inbound "seq N" goes through the keyword rules to `echo`. */
-const AUTOMATION = `rules:
-  - name: pricing
-    when: { keyword: [price, pricing, cost] }
-    reply: { type: text, text: "Hi {{username}}! Prices start at $10.", quickReplies: [{ title: "Shop now", payload: SHOP }] }
-  - name: shop
-    when: { payload: SHOP }
-    reply: { type: text, text: "Here is our shop: https://shop.example" }
-  - name: mention-thanks
-    when: { event: story_mention }
-    reply: { type: text, text: "Thanks for the mention, @{{username}}!" }
-  - name: agent
-    when: { keyword: [human, agent] }
-    handover: human
-  - name: echo
-    when: { regex: "^seq \\\\d+$" }
-    reply: { type: text, text: "ack {{text}}" }
-`;
+/**
+ * The README's automation example, its rules only (no AI): every inbound "seq N" goes through the
+ * keyword rules to `echo`.
+ */
+const AUTOMATION = (() => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const example = /```yaml\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Automation')))![1]!;
+  return example.slice(0, example.indexOf('\nai:') + 1);
+})();
 
 const log = (message: string): void => {
   process.stderr.write(`[bench:e2e] ${message}\n`);
