@@ -10,7 +10,7 @@ import { Engine } from './engine/engine.ts';
 import { handOver } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
 import { Sender } from './engine/sender.ts';
-import { CONVERSATIONS_API_PER_SECOND, Pacer, RateLimiter } from './graph/rate-limit.ts';
+import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
@@ -127,7 +127,7 @@ export async function startService(
   const profiles = new Profiles({ db: store.db, channels: () => channels, log, now });
   writer.on('applied', ({ conversations }) => profiles.touched(conversations));
   // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
-  const conversationsApi = new Pacer(CONVERSATIONS_API_PER_SECOND);
+  const conversationsApi = conversationsApiLimiter();
   const sender = new Sender({
     conversationsApi,
     db: store.db,

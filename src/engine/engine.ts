@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Pacer } from '../graph/rate-limit.ts';
+import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { DomainEvent, EchoEvent, RawEvent, RawSource } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
@@ -47,7 +47,7 @@ export interface EngineDeps {
   /** Contacts' profiles: asked before a reply that names the contact, when never asked yet. */
   profiles?: { ensure(contactId: string): Promise<void> };
   /** Paces Conversations API calls (story lookups), shared with the sender. */
-  conversationsApi?: Pacer;
+  conversationsApi: RateLimiter;
 }
 
 export interface EngineJob {

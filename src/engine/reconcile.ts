@@ -172,11 +172,9 @@ export async function settleUnconfirmed(
   const result: Reconciled = { sent: 0, overdue: [], waiting: 0, nextAt: null };
   const taken = new Set<string>(); // an echo settles one row
   for (const row of rows) {
-    const message = (JSON.parse(row.body) as SendBody).message;
-    const echo = message && (await echoOf(db, row, message, taken));
-    if (echo?.mid) {
-      taken.add(echo.mid);
-      if (await settleSent(db, row, echo.mid, Number(echo.createdAt), now)) result.sent++;
+    const settled = await settleByEcho(db, { ...row, updatedAt: Number(row.updatedAt) }, now, taken);
+    if (settled !== null) {
+      if (settled) result.sent++;
     } else if (asking.has(row.id)) {
       result.waiting++;
     } else if (Number(row.nextAttemptAt) <= now) {
@@ -212,11 +210,21 @@ export async function settleSent(
   });
 }
 
-/** Settles one unconfirmed row by its echo, if the store has it now. */
-export async function settleByEcho(db: Kysely<Database>, row: Unconfirmed, now: number): Promise<boolean> {
+/**
+ * Settles one unconfirmed row by its echo, if the store has one (not in `taken`, which it joins):
+ * true, or false if the row was settled meanwhile; null when there is no echo.
+ */
+export async function settleByEcho(
+  db: Kysely<Database>,
+  row: Unconfirmed,
+  now: number,
+  taken = new Set<string>(),
+): Promise<boolean | null> {
   const message = (JSON.parse(row.body) as SendBody).message;
-  const echo = message && (await echoOf(db, row, message, new Set()));
-  return echo?.mid ? settleSent(db, row, echo.mid, Number(echo.createdAt), now) : false;
+  const echo = message && (await echoOf(db, row, message, taken));
+  if (!echo?.mid) return null;
+  taken.add(echo.mid);
+  return settleSent(db, row, echo.mid, Number(echo.createdAt), now);
 }
 
 /** An unconfirmed row Meta does not have: queued to go again (false if it is no longer unconfirmed). */

@@ -1,21 +1,17 @@
 import { type Kysely, sql } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
-import {
-  CONVERSATIONS_API_PER_SECOND,
-  Pacer,
-  type RateLimiter,
-  type Reservation,
-} from '../graph/rate-limit.ts';
+import type { RateLimiter, Reservation } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { GraphFailure } from '../meta/graph-errors.ts';
 import { messagePolicy } from '../meta/policy.ts';
 import type { SendBody } from '../meta/send.ts';
+import { backoffMs } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { messageIdOf } from './apply.ts';
-import { findSent } from './ask-meta.ts';
+import { type Found, findSent } from './ask-meta.ts';
 import { conversationWindow } from './outbox.ts';
 import {
   ECHO_LOOKBACK_MS,
@@ -48,10 +44,6 @@ const PAUSE_MS = 60 * 60 * 1000;
 /** A rate-limit wait up to this (the per-second windows) is slept through; a longer one is rescheduled. */
 const MAX_INLINE_WAIT_MS = 1000;
 
-/** 1 s, 2 s, 4 s ... up to 5 min, with ±25 % jitter so that retries do not arrive together. */
-export const backoffMs = (attempt: number, random = Math.random) =>
-  Math.round(Math.min(300_000, 1000 * 2 ** Math.max(0, attempt - 1)) * (0.75 + random() * 0.5));
-
 export interface SenderDeps {
   db: Kysely<Database>;
   /**
@@ -72,7 +64,7 @@ export interface SenderDeps {
   /** Rows sent at once (to different recipients). */
   concurrency?: number;
   /** Paces Conversations API calls (shared with the engine's story lookups). */
-  conversationsApi?: Pacer;
+  conversationsApi: RateLimiter;
 }
 
 type Row = Pick<
@@ -203,7 +195,6 @@ export class Sender {
   /** Overdue unconfirmed rows Meta is asked about, one at a time (their ids: `#asking`). */
   #toAsk: Unconfirmed[] = [];
   readonly #asking = new Set<string>();
-  readonly #conversationsApi: Pacer;
   #askingDone: Promise<void> | null = null;
 
   constructor(deps: SenderDeps) {
@@ -212,7 +203,6 @@ export class Sender {
     this.#concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
     this.#commit = new GroupCommit(deps.db);
     this.#record = new GroupCommit(deps.relaxed ?? deps.db);
-    this.#conversationsApi = deps.conversationsApi ?? new Pacer(CONVERSATIONS_API_PER_SECOND);
   }
 
   /**
@@ -344,38 +334,16 @@ export class Sender {
 
   /**
    * Asks Meta about the overdue rows, one at a time: sent after all (its echo is late) or queued to
-   * go again. A transient failure or a throttle is asked again (up to ASK_TRIES in all); when Meta
-   * still cannot tell, the row goes again: a reply shown twice is better than one lost. Their lanes
-   * wait meanwhile; others do not.
+   * go again. Their lanes wait meanwhile; others do not.
    */
   async #askMeta(): Promise<void> {
-    const tries = new Map<string, number>();
     for (let row = this.#toAsk.shift(); row && !this.#stopped; row = this.#toAsk.shift()) {
-      const outcome = await this.#askAbout(row).catch(async (err: unknown) => {
-        const failure = err instanceof GraphError ? err.failure : null;
-        const tried = (tries.get(row!.id) ?? 0) + 1;
-        tries.set(row!.id, tried);
-        if (failure && (failure.action === 'retry' || failure.action === 'throttle') && tried < ASK_TRIES) {
-          await new Promise((resolve) =>
-            setTimeout(resolve, Math.min(failure.retryAfterMs ?? backoffMs(tried), MAX_ASK_WAIT_MS)),
-          );
-          return 'again' as const;
-        }
-        this.#d.log.warn(
-          { outbox: row!.id, reason: failure?.reason ?? (err as Error).message },
-          'could not ask Meta whether an interrupted send went; sending it again',
-        );
-        return 'unknown' as const;
-      });
+      const found = await this.#askAbout(row);
       if (this.#stopped) break;
-      if (outcome === 'again') {
-        this.#toAsk.push(row);
-        continue;
-      }
       const now = this.#now();
       const { db, log } = this.#d;
-      if (outcome !== 'unknown' && outcome !== null) {
-        if (await settleSent(db, row, outcome.mid, outcome.at, now))
+      if (found) {
+        if (await settleSent(db, row, found.mid, found.at, now))
           log.info({ outbox: row.id }, 'interrupted send found at Meta: recorded as sent');
       } else if (await settleByEcho(db, row, now)) {
         // Its echo came while Meta was asked (and so its mid was known, and passed over).
@@ -391,26 +359,43 @@ export class Sender {
     for (const row of this.#toAsk.splice(0)) this.#asking.delete(row.id);
   }
 
-  async #askAbout(row: Unconfirmed) {
+  /**
+   * The send as Meta has it, or null: Meta does not have it, or cannot tell. A transient failure or
+   * a throttle is asked again (ASK_TRIES in all); then the row goes again, as a reply shown twice is
+   * better than one lost. A private reply to a comment names no customer to look up.
+   */
+  async #askAbout(row: Unconfirmed): Promise<Found | null> {
     const message = (JSON.parse(row.body) as SendBody).message;
     const recipient = JSON.parse(row.recipient) as { id?: string };
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
-    // A private reply to a comment names no customer to look up; nothing to ask either way.
-    if (!message || !recipient.id || !channel) return 'unknown' as const;
+    if (!message || !recipient.id || !channel) return null;
     const account = channel.accountId ?? channel.id;
     const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
-    return findSent(
-      client,
-      {
-        igsid: recipient.id,
-        text: typeof message.text === 'string' ? message.text : null,
-        since: row.updatedAt - ECHO_LOOKBACK_MS,
-      },
-      {
-        paced: (call) => this.#conversationsApi.run(account, call),
-        known: (mids) => knownMids(this.#d.db, row.channelId, mids),
-      },
-    );
+    const sought = {
+      igsid: recipient.id,
+      text: typeof message.text === 'string' ? message.text : null,
+      since: row.updatedAt - ECHO_LOOKBACK_MS,
+    };
+    for (let tried = 1; ; tried++) {
+      try {
+        return await findSent(client, sought, {
+          paced: (call) => this.#d.conversationsApi.run(account, call),
+          known: (mids) => knownMids(this.#d.db, row.channelId, mids),
+        });
+      } catch (err) {
+        const failure = err instanceof GraphError ? err.failure : null;
+        if (failure && (failure.action === 'retry' || failure.action === 'throttle') && tried < ASK_TRIES) {
+          const ms = Math.min(failure.retryAfterMs ?? backoffMs(tried), MAX_ASK_WAIT_MS);
+          await new Promise((resolve) => setTimeout(resolve, ms));
+          continue;
+        }
+        this.#d.log.warn(
+          { outbox: row.id, reason: failure?.reason ?? (err as Error).message },
+          'could not ask Meta whether an interrupted send went; sending it again',
+        );
+        return null;
+      }
+    }
   }
 
   /** Channels that may not send now: held (throttle, pause, open breaker) or waiting for a new token. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GraphClient } from '../graph/client.ts';
-import type { Pacer } from '../graph/rate-limit.ts';
+import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { MessageEvent } from '../meta/events.ts';
 import type { Channel } from '../store/channels.ts';
 import type { HandoverDeps } from './handover.ts';
@@ -41,7 +41,7 @@ export function stableUrl(url: string): string {
 export async function recordStoryMention(
   deps: Pick<HandoverDeps, 'db' | 'log' | 'now' | 'graphTimeoutMs'> & {
     /** The story is read through the Conversations API (a message's node): paced within its rate. */
-    conversationsApi?: Pacer;
+    conversationsApi: RateLimiter;
   },
   channel: Channel,
   conversationId: string,
@@ -54,10 +54,8 @@ export async function recordStoryMention(
   if (!storyId || !mediaUrl) {
     try {
       const graph = new GraphClient(channel, { timeoutMs: deps.graphTimeoutMs });
-      const lookup = () => graph.story(event.mid);
       const account = channel.accountId ?? channel.id;
-      const found = (await (deps.conversationsApi ? deps.conversationsApi.run(account, lookup) : lookup()))
-        .story?.mention;
+      const found = (await deps.conversationsApi.run(account, () => graph.story(event.mid))).story?.mention;
       storyId ??= found?.id ?? null;
       mediaUrl ??= found?.link ?? null;
     } catch (err) {

@@ -103,12 +103,25 @@ export class RateLimiter {
     return { record: () => settle(true), release: () => settle(false) };
   }
 
-  /** Waits for capacity, then counts the send. */
-  async take(account: string, kind: string, recipient: string | null): Promise<void> {
+  /**
+   * Makes `call` once it fits: it holds its place from before it leaves until its answer, and counts
+   * from then, so Meta, which counts calls on arrival, never sees one too many in a window.
+   */
+  async run<T>(
+    account: string,
+    call: () => Promise<T>,
+    kind = 'text',
+    recipient: string | null = null,
+  ): Promise<T> {
     for (let ms = this.wait(account, kind, recipient); ms > 0; ms = this.wait(account, kind, recipient)) {
       await this.#sleep(ms);
     }
-    this.record(account, kind, recipient);
+    const place = this.reserve(account, kind, recipient);
+    try {
+      return await call();
+    } finally {
+      place.record();
+    }
   }
 
   /** The longest window: calls older than this no longer count anywhere. */
@@ -153,32 +166,6 @@ export class RateLimiter {
   }
 }
 
-/** Meta's Conversations API (conversations, their messages, a message's details): per account. */
-export const CONVERSATIONS_API_PER_SECOND = 2;
-
-/**
- * Calls to one API kept within a per-account rate, one place each from before the call leaves
- * until its answer, counted from the answer (as sends are): Meta, which counts on arrival, never
- * sees one too many in a window.
- */
-export class Pacer {
-  readonly #limiter: RateLimiter;
-  readonly #sleep: (ms: number) => Promise<void>;
-
-  constructor(perSecond: number, clock: { now?: () => number; sleep?: (ms: number) => Promise<void> } = {}) {
-    this.#limiter = new RateLimiter({ sendPerSecond: perSecond, mediaPerSecond: perSecond }, clock);
-    this.#sleep = clock.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms)));
-  }
-
-  async run<T>(account: string, call: () => Promise<T>): Promise<T> {
-    const limiter = this.#limiter;
-    for (let ms = limiter.wait(account, 'text', null); ms > 0; ms = limiter.wait(account, 'text', null))
-      await this.#sleep(ms);
-    const place = limiter.reserve(account, 'text', null);
-    try {
-      return await call();
-    } finally {
-      place.record();
-    }
-  }
-}
+/** Meta's Conversations API (conversations, their messages, a message's details): 2 calls/s per account. */
+export const conversationsApiLimiter = (clock?: ConstructorParameters<typeof RateLimiter>[1]) =>
+  new RateLimiter({ sendPerSecond: 2, mediaPerSecond: 2 }, clock);

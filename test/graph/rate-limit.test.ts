@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { Pacer, RateLimiter } from '../../src/graph/rate-limit.ts';
+import { conversationsApiLimiter, RateLimiter } from '../../src/graph/rate-limit.ts';
 
 // The limiter's windows with calls in flight: a reserved call occupies its place from before it
 // leaves until its answer, and is counted from the answer on.
@@ -57,9 +57,9 @@ it('media and other sends have windows of their own; caps per recipient count ca
   expect(limiter.wait('acct', 'text', 'a')).toBe(24 * 3_600_000); // a's day is taken by the call in flight
 });
 
-it('a pacer keeps calls within the rate as Meta counts them (on arrival): at most 2 in any second', async () => {
+it('run() keeps calls within the rate as Meta counts them (on arrival): at most 2 a second for the Conversations API', async () => {
   const c = clock();
-  const pacer = new Pacer(2, { now: c.now, sleep: async (ms) => void c.advance(ms) });
+  const pacer = conversationsApiLimiter({ now: c.now, sleep: async (ms: number) => void c.advance(ms) });
   const arrivals: number[] = [];
   // Each call arrives 30 ms after it leaves and is answered 200 ms later; five for one account,
   // one for another (not held up by the first's).
