@@ -2,9 +2,10 @@ import type { DatabaseSync } from 'node:sqlite';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
 import { builder, kyselyOver } from '../store/index.ts';
-import { type Compiled, compile, param as p, prepare } from '../store/prepared.ts';
+import { compile, param as p, prepare } from '../store/prepared.ts';
 import type { Database, JobTable } from '../store/schema.ts';
 import {
+  backoffMs,
   type Job,
   type JobHandler,
   type JobStatus,
@@ -30,7 +31,7 @@ export interface EmbeddedQueueOptions {
   /** An active job whose lease ran out belongs to a process that died; this process renews the
    * leases of the jobs it runs, however long they take. */
   leaseMs?: number;
-  /** The delay before retrying a job that failed its `attempt`th attempt (default jobBackoffMs). */
+  /** The delay before retrying a job that failed its `attempt`th attempt (default backoffMs). */
   backoffMs?: (attempt: number) => number;
   /** Done jobs finished longer ago than this are deleted (at most hourly, while the queue works).
    * Off by default (the service sets it from IGDM_JOB_RETENTION_DAYS): a job's dedup key keeps a
@@ -52,10 +53,6 @@ const ADD_CHUNK = 500;
 /** Pruning runs at most this often, deleting at most PRUNE_BATCH rows per statement. */
 const PRUNE_EVERY_MS = 3_600_000;
 const PRUNE_BATCH = 1000;
-
-/** 1 s, 2 s, 4 s ... up to 5 min, with ±25 % jitter. */
-export const jobBackoffMs = (attempt: number, random = Math.random) =>
-  Math.round(Math.min(300_000, 1000 * 2 ** Math.max(0, attempt - 1)) * (0.75 + random() * 0.5));
 
 /** A prepared insert for adding jobs inside a caller's transaction (the ingest worker's). */
 export function prepareEnqueue(sqlite: DatabaseSync) {
@@ -92,6 +89,16 @@ export function prepareEnqueue(sqlite: DatabaseSync) {
   return (job: NewJob, now = Date.now()): boolean =>
     insert.run({ ...job, payload: JSON.stringify(job.payload), now }).changes > 0;
 }
+
+/** How many jobs have status `s`; done and dead are matched as jobs_finished's condition is written. */
+const countOf = (s: JobStatus) =>
+  compile<Record<string, never>, { n: number }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .$if(s === 'done' || s === 'dead', (qb) => qb.where('status', 'in', [DONE, status('dead')]))
+      .where('status', '=', status(s)),
+  );
 
 /** The statements of every round, compiled once (store/prepared.ts). */
 const q = {
@@ -175,32 +182,13 @@ const q = {
       .where('queue', '=', p<string>('queue'))
       .where('runAt', '>', p<number>('after')),
   ),
-  countReady: compile<Record<string, never>, { n: number }>(
-    builder
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', '=', READY),
-  ),
-  countActive: compile<Record<string, never>, { n: number }>(
-    builder
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', '=', ACTIVE),
-  ),
-  countDone: compile<Record<string, never>, { n: number }>(
-    builder
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', 'in', [DONE, status('dead')])
-      .where('status', '=', DONE),
-  ),
-  countDead: compile<Record<string, never>, { n: number }>(
-    builder
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', 'in', [DONE, status('dead')])
-      .where('status', '=', status('dead')),
-  ),
+  /** Jobs of each status, counted over the status's own partial index. */
+  count: {
+    ready: countOf('ready'),
+    active: countOf('active'),
+    done: countOf('done'),
+    dead: countOf('dead'),
+  },
   /** When the first lease runs out. */
   nextLease: compile<Record<string, never>, { at: number | null }>(
     builder
@@ -254,7 +242,7 @@ export class EmbeddedQueue implements WorkQueue {
     this.#db = db;
     this.#maxAttempts = options.maxAttempts ?? 8;
     this.#leaseMs = options.leaseMs ?? 5 * 60_000;
-    this.#backoffMs = options.backoffMs ?? jobBackoffMs;
+    this.#backoffMs = options.backoffMs ?? backoffMs;
     this.#keepDoneMs = options.keepDoneMs ?? null;
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
@@ -623,14 +611,10 @@ export class EmbeddedQueue implements WorkQueue {
 
   /** One count per status, each over the partial index of its status rather than the whole table. */
   async counts(): Promise<Record<JobStatus, number>> {
-    const count = async (c: Compiled<Record<string, never>, { n: number }>) =>
-      Number((await c.first(this.#db, {}))?.n ?? 0);
-    return {
-      ready: await count(q.countReady),
-      active: await count(q.countActive),
-      done: await count(q.countDone),
-      dead: await count(q.countDead),
-    };
+    const counts: Record<JobStatus, number> = { ready: 0, active: 0, done: 0, dead: 0 };
+    for (const s of Object.keys(counts) as JobStatus[])
+      counts[s] = Number((await q.count[s].first(this.#db, {}))?.n ?? 0);
+    return counts;
   }
 
   async idle(): Promise<void> {

@@ -13,6 +13,10 @@
 
 export type JobStatus = 'ready' | 'active' | 'done' | 'dead';
 
+/** A retry's delay: 1 s, 2 s, 4 s ... up to 5 min, with ±25 % jitter so that retries do not arrive together. */
+export const backoffMs = (attempt: number, random = Math.random) =>
+  Math.round(Math.min(300_000, 1000 * 2 ** Math.max(0, attempt - 1)) * (0.75 + random() * 0.5));
+
 export interface NewJob {
   queue: string;
   /** Ordering key: jobs of one key never run at the same time, and run oldest `orderAt` first. */

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log.ts';
-import { jobBackoffMs } from '../../src/queue/embedded.ts';
-import { type Job, RetryLater } from '../../src/queue/queue.ts';
+import { backoffMs, type Job, RetryLater } from '../../src/queue/queue.ts';
 import { closeAll, gate, job, queueStore, Recorder, sleep, until } from './support.ts';
 
 // The embedded queue's guarantees, on a real store: one key's jobs one at a time in orderAt order,
@@ -243,13 +242,13 @@ describe('retries and dead letters', () => {
     expect(ran).toEqual(['a@1#1', 'a@1#2', 'a@2#1']);
   });
 
-  it('jobBackoffMs doubles from 1 s up to 5 min, with jitter', () => {
-    expect(jobBackoffMs(1, () => 0.5)).toBe(1000);
-    expect(jobBackoffMs(2, () => 0.5)).toBe(2000);
-    expect(jobBackoffMs(4, () => 0.5)).toBe(8000);
-    expect(jobBackoffMs(30, () => 0.5)).toBe(300_000);
-    expect(jobBackoffMs(1, () => 0)).toBe(750);
-    expect(jobBackoffMs(1, () => 0.999_999)).toBe(1250);
+  it('backoffMs doubles from 1 s up to 5 min, with jitter', () => {
+    expect(backoffMs(1, () => 0.5)).toBe(1000);
+    expect(backoffMs(2, () => 0.5)).toBe(2000);
+    expect(backoffMs(4, () => 0.5)).toBe(8000);
+    expect(backoffMs(30, () => 0.5)).toBe(300_000);
+    expect(backoffMs(1, () => 0)).toBe(750);
+    expect(backoffMs(1, () => 0.999_999)).toBe(1250);
   });
 });
 
