@@ -4,7 +4,7 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Applier } from '../engine/apply.ts';
 import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
-import { openSqlite, syncWal, useWriteGate, walPathOf } from '../store/sqlite.ts';
+import { openSqlite, releaseWal, syncWal, useWriteGate, walPathOf } from '../store/sqlite.ts';
 import type {
   ChannelRoute,
   FromWorker,
@@ -242,6 +242,7 @@ async function run() {
     clearTimeout(timer);
     wake = null;
   }
+  releaseWal(data.sqlitePath);
   sqlite.close();
   send({ type: 'closed' });
   port.close();

@@ -53,6 +53,15 @@ export const walPathOf = (path: string): string | null =>
 
 const walFds = new Map<string, number>();
 
+/** Closes the WAL descriptor syncWal keeps (before its connection closes, which may delete the file). */
+export function releaseWal(path: string): void {
+  const wal = walPathOf(path);
+  const fd = wal === null ? undefined : walFds.get(wal);
+  if (wal === null || fd === undefined) return;
+  walFds.delete(wal);
+  closeSync(fd);
+}
+
 /** Makes every commit so far durable, blocking (for the ingest worker's thread). */
 export function syncWal(path: string): void {
   const wal = walPathOf(path);
