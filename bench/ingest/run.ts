@@ -11,6 +11,7 @@ import {
   fixed,
   freePort,
   machine,
+  machineSeconds,
   startChild,
   stopChild,
   textTable,
@@ -284,20 +285,6 @@ function cpuSeconds(pid: number | 'self'): number {
     }
   }
   return ticks / CLOCK_TICKS;
-}
-
-/** Busy and stolen seconds of the whole machine, all CPUs together. */
-function machineSeconds(): { busy: number; steal: number } {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    return {
-      busy: (user! + nice! + system! + irq! + softirq!) / CLOCK_TICKS,
-      steal: (steal ?? 0) / CLOCK_TICKS,
-    };
-  } catch {
-    return { busy: 0, steal: 0 };
-  }
 }
 
 /** CPU the rest of the machine uses over one second while the benchmark idles. */
