@@ -9,7 +9,7 @@ import {
 } from 'kysely';
 import { migrate, type StoreKind } from './migrations.ts';
 import type { Database } from './schema.ts';
-import { type DialectOptions, openSqlite, sqliteDialect } from './sqlite.ts';
+import { type DialectOptions, openSqlite, StoreCamelCase, sqliteDialect } from './sqlite.ts';
 
 export type { Database } from './schema.ts';
 
@@ -44,7 +44,7 @@ export function sqlitePathOf(databaseUrl: string): string {
 export function kyselyOver(sqlite: DatabaseSync, options: DialectOptions = {}): Kysely<Database> {
   return new Kysely<Database>({
     dialect: sqliteDialect(sqlite, options),
-    plugins: [new CamelCasePlugin()],
+    plugins: [new StoreCamelCase()],
   });
 }
 

@@ -1,5 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
+import { camelCase, toRow } from './sqlite.ts';
 
 // Statements written once with Kysely (so the SQL follows the store's dialect) and run many times:
 // building a query costs ~50 µs and a good share of the garbage, running a prepared one a few µs.
@@ -35,21 +36,16 @@ export function prepare<A extends Record<string, unknown> = Record<string, never
   // Rows come back as arrays and become camelCase objects with names worked out once here: making
   // node:sqlite's snake_case row object and renaming every key per row was a large share of what
   // the ingest worker allocated.
-  const names = stmt.columns().map((c) => camel(c.name));
+  const names = stmt.columns().map((c) => camelCase(c.name));
   stmt.setReturnArrays(true);
-  const toRow = (values: unknown[]) => {
-    const row: Record<string, unknown> = {};
-    for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
-    return row;
-  };
   return {
     run: (args) => ({ changes: Number(stmt.run(...bind(args)).changes) }),
     get: <R>(args: A) => {
       const values = stmt.get(...bind(args)) as unknown as unknown[] | undefined;
-      return values === undefined ? undefined : (toRow(values) as R);
+      return values === undefined ? undefined : toRow<R>(names, values);
     },
     all: <R>(args: A) =>
-      (stmt.all(...bind(args)) as unknown as unknown[][]).map((values) => toRow(values) as R),
+      (stmt.all(...bind(args)) as unknown as unknown[][]).map((values) => toRow<R>(names, values)),
   };
 }
 
@@ -94,9 +90,4 @@ function toBindable(v: unknown): Bindable {
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || v instanceof Uint8Array)
     return v;
   return JSON.stringify(v);
-}
-
-/** SQL's snake_case names → the camelCase the code uses (as Kysely's CamelCasePlugin). */
-function camel(name: string): string {
-  return name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }

@@ -2,12 +2,15 @@ import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:f
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
+  CamelCasePlugin,
   CompiledQuery,
   type DatabaseConnection,
   type Driver,
+  type PluginTransformResultArgs,
   type QueryResult,
   SqliteAdapter,
   SqliteDialect,
+  type UnknownRow,
 } from 'kysely';
 
 // The embedded store: SQLite through Node's built-in node:sqlite, in WAL mode.
@@ -324,12 +327,45 @@ function writes(query: CompiledQuery): boolean {
   return true;
 }
 
+/**
+ * Kysely's CamelCasePlugin for the SQL it builds; the rows are camelCase already: the driver names
+ * their columns once per statement (the plugin renamed every key of every row, a large share of what
+ * the main thread allocated).
+ */
+export class StoreCamelCase extends CamelCasePlugin {
+  override async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+
+  /** A column's snake_case name in camelCase, as the plugin would have renamed it. */
+  columnName(name: string): string {
+    return this.camelCase(name);
+  }
+}
+
+const namer = new StoreCamelCase();
+export const camelCase = (name: string): string => namer.columnName(name);
+
+/** A row from node:sqlite's array of values (setReturnArrays) and its columns' names. */
+export function toRow<R>(names: string[], values: unknown[]): R {
+  const row: Record<string, unknown> = {};
+  for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
+  return row as R;
+}
+
+interface Statement {
+  stmt: StatementSync;
+  /** The result's column names, camelCase. */
+  names: string[];
+  reader: boolean;
+}
+
 /** The SQLite connection of the main thread, shared by every Kysely connection over it. */
 class SharedConnection {
   readonly #db: DatabaseSync;
   readonly #gate: WriteGate;
   readonly #wal: WalSync;
-  readonly #cache = new Map<string, { stmt: StatementSync; reader: boolean }>();
+  readonly #cache = new Map<string, Statement>();
   /** Held by a transaction from begin to end, and by a write outside transactions. */
   #held = false;
   /** The holder holds the gate too (since #gateSince). */
@@ -429,9 +465,10 @@ class SharedConnection {
   }
 
   run<R>(query: CompiledQuery): QueryResult<R> {
-    const { stmt, reader } = this.#prepare(query.sql);
+    const { stmt, names, reader } = this.#prepare(query.sql);
     const params = query.parameters.map(toParam);
-    if (reader) return { rows: stmt.all(...params) as R[] };
+    if (reader)
+      return { rows: (stmt.all(...params) as unknown as unknown[][]).map((v) => toRow<R>(names, v)) };
     const { changes, lastInsertRowid } = stmt.run(...params);
     return {
       insertId: lastInsertRowid == null ? undefined : BigInt(lastInsertRowid),
@@ -440,8 +477,10 @@ class SharedConnection {
     };
   }
 
-  iterate(query: CompiledQuery): IterableIterator<unknown> {
-    return this.#prepare(query.sql).stmt.iterate(...query.parameters.map(toParam));
+  *iterate(query: CompiledQuery): IterableIterator<unknown> {
+    const { stmt, names } = this.#prepare(query.sql);
+    for (const values of stmt.iterate(...query.parameters.map(toParam)))
+      yield toRow(names, values as unknown as unknown[]);
   }
 
   /** Once, whichever Kysely over it is destroyed first. */
@@ -451,11 +490,14 @@ class SharedConnection {
     await this.#wal.close();
   }
 
-  #prepare(sql: string) {
+  #prepare(sql: string): Statement {
     let entry = this.#cache.get(sql);
     if (!entry) {
       const stmt = this.#db.prepare(sql);
-      entry = { stmt, reader: stmt.columns().length > 0 };
+      const names = stmt.columns().map((c) => camelCase(c.name));
+      // Rows come back as arrays and become objects under names worked out once (StoreCamelCase).
+      stmt.setReturnArrays(true);
+      entry = { stmt, names, reader: names.length > 0 };
       if (this.#cache.size > 500) this.#cache.clear();
       this.#cache.set(sql, entry);
     }
@@ -491,9 +533,13 @@ class StoreConnection implements DatabaseConnection {
   }
 }
 
+/** Connection objects kept for reuse: Kysely takes one per statement (and remembers each it saw). */
+const MAX_IDLE_CONNECTIONS = 64;
+
 class StoreDriver implements Driver {
   readonly #shared: SharedConnection;
   readonly #durable: boolean;
+  readonly #idle: StoreConnection[] = [];
 
   constructor(shared: SharedConnection, durable: boolean) {
     this.#shared = shared;
@@ -503,7 +549,7 @@ class StoreDriver implements Driver {
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    return new StoreConnection(this.#shared, this.#durable);
+    return this.#idle.pop() ?? new StoreConnection(this.#shared, this.#durable);
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -538,7 +584,9 @@ class StoreDriver implements Driver {
     await connection.executeQuery(CompiledQuery.raw(`release ${quote(name)}`));
   }
 
-  async releaseConnection(): Promise<void> {}
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    if (this.#idle.length < MAX_IDLE_CONNECTIONS) this.#idle.push(connection as StoreConnection);
+  }
 
   async destroy(): Promise<void> {
     await this.#shared.close();
