@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
-import { camelCase, toRow } from './sqlite.ts';
+import { camelCase, executeCompiled, toRow } from './sqlite.ts';
 
 // Statements written once with Kysely (so the SQL follows the store's dialect) and run many times:
 // building a query costs ~50 µs and a good share of the garbage, running a prepared one a few µs.
@@ -59,7 +59,7 @@ export interface Compiled<A, R> {
   changes(db: Executor, args: A): Promise<number>;
 }
 
-type Executor = { executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>> };
+type Executor = Parameters<typeof executeCompiled>[0];
 
 export function compile<A extends Record<string, unknown>, R = unknown>(
   query: Compilable<R>,
@@ -70,7 +70,7 @@ export function compile<A extends Record<string, unknown>, R = unknown>(
     ...compiled,
     parameters: slots.map((s) => ('name' in s ? args[s.name] : s.value)),
   });
-  const run = (db: Executor, args: A) => db.executeQuery<R>(bind(args));
+  const run = (db: Executor, args: A) => executeCompiled<R>(db, bind(args));
   return {
     run,
     first: async (db, args) => (await run(db, args)).rows[0],

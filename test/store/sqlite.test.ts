@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../src/store/index.ts';
+import { builder, openStore, type Store } from '../../src/store/index.ts';
+import { compile, param } from '../../src/store/prepared.ts';
 import { WriteGate } from '../../src/store/sqlite.ts';
 
 // The store's main-thread connection (src/store/sqlite.ts): Kysely's connections share one SQLite
@@ -87,6 +88,48 @@ describe('one connection, many Kysely users', () => {
     ).toEqual({
       n: 11,
     });
+  });
+});
+
+describe('compiled statements (store/prepared.ts), run on the connection directly', () => {
+  const read = compile<{ key: string }, { value: string }>(
+    builder.selectFrom('settings').select('value').where('key', '=', param<string>('key')),
+  );
+  const set = compile<{ key: string; value: string }>(
+    builder
+      .updateTable('settings')
+      .set({ value: param<string>('value') })
+      .where('key', '=', param<string>('key')),
+  );
+
+  it('run inside the transaction they are given, and roll back with it', async () => {
+    const s = await store();
+    const failed = await s.db
+      .transaction()
+      .execute(async (trx) => {
+        expect(await set.changes(trx, { key: 'n', value: 'inside' })).toBe(1);
+        expect(await read.first(trx, { key: 'n' })).toEqual({ value: 'inside' });
+        throw new Error('rolled back');
+      })
+      .catch((err: Error) => err.message);
+    expect(failed).toBe('rolled back');
+    expect(await read.all(s.db, { key: 'n' })).toEqual([{ value: '0' }]);
+  });
+
+  it('outside a transaction, wait for the open one to end, reads and writes alike', async () => {
+    const s = await store();
+    const seen: string[] = [];
+    await s.db.transaction().execute(async (trx) => {
+      await trx.updateTable('settings').set({ value: 'inside' }).where('key', '=', 'n').execute();
+      void read.first(s.db, { key: 'n' }).then((r) => seen.push(`read ${r?.value}`));
+      void set.run(s.relaxed, { key: 'n', value: 'after' }).then(() => seen.push('write'));
+      await sleep(30);
+      expect(seen).toEqual([]);
+      await trx.updateTable('settings').set({ value: 'committed' }).where('key', '=', 'n').execute();
+    });
+    await sleep(5);
+    expect(seen.sort()).toEqual(['read committed', 'write']);
+    expect(await value(s)).toBe('after');
   });
 });
 
