@@ -8,6 +8,8 @@ import type { Database } from '../store/schema.ts';
 // customer first writes and again after a day. One request at a time: profiles are not urgent.
 
 const DAY = 24 * 60 * 60 * 1000;
+/** Conversations remembered as fresh; past this the memory starts again (and asks the store). */
+const MAX_FRESH = 100_000;
 
 export class Profiles {
   readonly #db: Kysely<Database>;
@@ -15,6 +17,8 @@ export class Profiles {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #waiting = new Set<string>();
+  /** Per conversation: its contact's profile was checked and is not due again before then. */
+  readonly #freshUntil = new Map<string, number>();
   #running: Promise<void> | null = null;
 
   constructor(deps: {
@@ -55,22 +59,35 @@ export class Profiles {
 
   async #work() {
     while (this.#waiting.size) {
-      const ids = [...this.#waiting].slice(0, 100);
-      for (const id of ids) this.#waiting.delete(id);
-      const due = await this.#db
+      const now = this.#now();
+      const ids: string[] = [];
+      for (const id of this.#waiting) {
+        this.#waiting.delete(id);
+        if ((this.#freshUntil.get(id) ?? 0) <= now) ids.push(id);
+        if (ids.length === 100) break;
+      }
+      if (ids.length === 0) continue;
+      const contacts = await this.#db
         .selectFrom('conversations as c')
         .innerJoin('contacts as ct', 'ct.id', 'c.contactId')
-        .select(['ct.id', 'ct.channelId', 'ct.igsid'])
+        .select(['c.id as conversationId', 'ct.id', 'ct.channelId', 'ct.igsid', 'ct.profileCheckedAt'])
         .where('c.id', 'in', ids)
-        .where((eb) =>
-          eb.or([eb('ct.profileCheckedAt', 'is', null), eb('ct.profileCheckedAt', '<', this.#now() - DAY)]),
-        )
         .execute();
-      for (const contact of due) await this.#refresh(contact);
+      for (const contact of contacts) {
+        const checkedAt = contact.profileCheckedAt === null ? null : Number(contact.profileCheckedAt);
+        if (checkedAt === null || checkedAt < now - DAY) await this.#refresh(contact);
+        else this.#fresh(contact.conversationId, checkedAt + DAY);
+      }
     }
   }
 
-  async #refresh(contact: { id: string; channelId: string; igsid: string }) {
+  /** Conversations whose contact need not be looked at before `until` (kept in memory, bounded). */
+  #fresh(conversationId: string, until: number) {
+    if (this.#freshUntil.size >= MAX_FRESH) this.#freshUntil.clear();
+    this.#freshUntil.set(conversationId, until);
+  }
+
+  async #refresh(contact: { id: string; channelId: string; igsid: string; conversationId?: string }) {
     const channel = this.#channels().find((c) => c.id === contact.channelId);
     if (!channel?.accessToken || channel.status === 'needs_token') return;
     const now = this.#now();
@@ -97,5 +114,6 @@ export class Profiles {
         .execute();
       this.#log.info({ contact: contact.id, reason: err.failure.reason }, 'profile not available');
     }
+    if (contact.conversationId) this.#fresh(contact.conversationId, now + DAY);
   }
 }

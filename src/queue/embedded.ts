@@ -189,14 +189,6 @@ const q = {
     done: countOf('done'),
     dead: countOf('dead'),
   },
-  /** When the first lease runs out. */
-  nextLease: compile<Record<string, never>, { at: number | null }>(
-    builder
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.min('lockedUntil').as('at'))
-      .where('status', 'in', UNFINISHED)
-      .where('status', '=', ACTIVE),
-  ),
 };
 
 interface Worker {
@@ -228,8 +220,14 @@ export class EmbeddedQueue implements WorkQueue {
   readonly #workers = new Map<string, Worker>();
   /** One promise per claimed job: it settles once the job's outcome is written (or given up). */
   readonly #running = new Set<Promise<void>>();
-  /** Ids of the jobs this process is running (their leases are renewed, never recovered). */
-  readonly #mine = new Set<number>();
+  /** The jobs this process is running, and when their leases run out (renewed, never recovered). */
+  readonly #mine = new Map<number, number>();
+  /**
+   * When the next delayed job (a retry, a RetryLater) is due, as far as this process knows: read
+   * from the store when unknown (at the first round, and after the timer fired), else kept up to
+   * date by the delays this process records (the only other source of delayed jobs).
+   */
+  #nextDueAt: number | null = null;
   #finished: Finished[] = [];
   #prunedAt = 0;
   #pumping: Promise<void> | null = null;
@@ -320,7 +318,7 @@ export class EmbeddedQueue implements WorkQueue {
   /** Renews the leases of the jobs this process runs, then takes back those whose lease ran out. */
   async #recover(): Promise<void> {
     const now = this.#now();
-    const mine = [...this.#mine];
+    const mine = [...this.#mine.keys()];
     if (mine.length > 0) {
       const renewed = await this.#db
         .updateTable('jobs')
@@ -330,6 +328,8 @@ export class EmbeddedQueue implements WorkQueue {
         .where('lockedUntil', '<=', now)
         .returning('id')
         .execute();
+      for (const r of renewed)
+        if (this.#mine.has(Number(r.id))) this.#mine.set(Number(r.id), now + this.#leaseMs);
       // A handler that long holds its conversation back (every later job of its key waits).
       if (renewed.length > 0)
         this.#log?.warn(
@@ -424,7 +424,7 @@ export class EmbeddedQueue implements WorkQueue {
       throw err;
     }
     for (const f of batch) this.#release(f);
-    for (const [w, jobs] of claimed) for (const job of jobs) this.#start(w, job);
+    for (const [w, jobs] of claimed) for (const job of jobs) this.#start(w, job, now + this.#leaseMs);
     if (this.#closed) return;
     await this.#prune();
     await this.#scheduleNext(now);
@@ -436,9 +436,9 @@ export class EmbeddedQueue implements WorkQueue {
     f.recorded();
   }
 
-  #start(w: Worker, job: Job) {
+  #start(w: Worker, job: Job, lockedUntil: number) {
     w.running++;
-    this.#mine.add(job.id);
+    this.#mine.set(job.id, lockedUntil);
     const run = (async () => {
       let outcome: Outcome;
       try {
@@ -480,12 +480,14 @@ export class EmbeddedQueue implements WorkQueue {
     const { err } = outcome;
     if (err instanceof RetryLater) {
       // Not a failure: the attempt is given back.
+      const runAt = now + Math.max(10, err.ms);
+      this.#delayed(runAt);
       await trx
         .updateTable('jobs')
         .set((eb) => ({
           status: 'ready',
           // Never sooner than 10 ms: a handler that keeps answering "later" must not spin.
-          runAt: now + Math.max(10, err.ms),
+          runAt,
           attempts: eb('attempts', '-', 1),
           lockedUntil: null,
           error: err.message,
@@ -497,6 +499,7 @@ export class EmbeddedQueue implements WorkQueue {
     }
     const message = err instanceof Error ? err.message : String(err);
     const dead = job.attempts >= this.#maxAttempts;
+    if (!dead) this.#delayed(now + this.#backoffMs(job.attempts));
     this.#log?.warn(
       { job: job.id, queue: job.queue, attempts: job.attempts, err: message },
       dead ? 'job failed for the last time: dead' : 'job failed; will retry',
@@ -515,6 +518,11 @@ export class EmbeddedQueue implements WorkQueue {
       .execute();
   }
 
+  /** A job of this process's was put off until `runAt`. */
+  #delayed(runAt: number) {
+    if (this.#nextDueAt !== null) this.#nextDueAt = Math.min(this.#nextDueAt, runAt);
+  }
+
   /** Sleeps until the next delayed job (a retry, a RetryLater) is due, or a lease runs out. A job
    * that was due at `claimedAt` and not claimed is blocked behind an earlier job of its key: running
    * (its end wakes the queue) or delayed (counted here), so only later times matter and nothing
@@ -522,10 +530,16 @@ export class EmbeddedQueue implements WorkQueue {
    * round took longer than its delay) from being missed. */
   async #scheduleNext(claimedAt: number) {
     if (this.#closed || this.#workers.size === 0) return;
-    const times = [(await q.nextLease.first(this.#db, {}))?.at];
-    for (const queue of this.#workers.keys())
-      times.push((await q.nextDue.first(this.#db, { queue, after: claimedAt }))?.at);
-    const at = Math.min(...times.map((t) => (t == null ? Number.POSITIVE_INFINITY : Number(t))));
+    if (this.#nextDueAt === null) {
+      let at = Number.POSITIVE_INFINITY;
+      for (const queue of this.#workers.keys()) {
+        const due = (await q.nextDue.first(this.#db, { queue, after: claimedAt }))?.at;
+        if (due != null) at = Math.min(at, Number(due));
+      }
+      this.#nextDueAt = at;
+    }
+    // Leases: only this process's jobs are active (the first round took back any others).
+    const at = Math.min(this.#nextDueAt, ...this.#mine.values());
     if (Number.isFinite(at)) this.#schedule(Math.max(at - this.#now(), 10));
   }
 
@@ -569,6 +583,7 @@ export class EmbeddedQueue implements WorkQueue {
     this.#timer = setTimeout(
       async () => {
         this.#timer = null;
+        this.#nextDueAt = null; // what was due is claimed now: read when the next is
         await this.#recover().catch((err) => this.#log?.error({ err }, 'queue: recovering leases failed'));
         this.wake();
       },

@@ -312,6 +312,27 @@ describe('a process that dies', () => {
     hang.open();
   });
 
+  it('a retry put off by an earlier process runs when it is due, with nothing else to wake the queue', async () => {
+    const first = await queueStore();
+    const q1 = first.queue({ backoffMs: () => 300 });
+    const ran: string[] = [];
+    await q1.add([job('a', 1)]);
+    q1.work('q', async (j) => {
+      ran.push(`1:${nameOf(j)}#${j.attempts}`);
+      throw new Error('later');
+    });
+    await until(async () => (await q1.list({ key: 'a', limit: 1 }))[0]?.attempts === 1, 'the first attempt');
+    await q1.close();
+
+    const second = await first.reopen();
+    const q2 = second.queue();
+    q2.work('q', async (j) => {
+      ran.push(`2:${nameOf(j)}#${j.attempts}`);
+    });
+    await until(() => ran.includes('2:a@1#2'), 'the retry, in the second process');
+    expect(ran).toEqual(['1:a@1#1', '2:a@1#2']);
+  });
+
   it('an active row left by a killed process (as written in the store) is run again', async () => {
     const s = await queueStore();
     const now = Date.now();
