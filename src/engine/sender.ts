@@ -149,6 +149,24 @@ const q = {
         ]),
       ),
   ),
+  /** The newest row so far (rowids grow as rows are added: the outbox never deletes). */
+  top: compile<Record<string, never>, { top: number | null }>(
+    builder.selectFrom('outbox').select(sql<number | null>`max(rowid)`.as('top')),
+  ),
+  /**
+   * Queued rows added after `after`, oldest first. (SQLite's rowid: the scale-out store will need a
+   * sequence column.)
+   */
+  added: compile<{ after: number }, Row & { rowid: number; nextAttemptAt: number }>(
+    builder
+      .selectFrom('outbox')
+      .select([...ROW_COLUMNS, 'nextAttemptAt', LANE.as('lane'), sql<number>`rowid`.as('rowid')])
+      .where(sql<number>`rowid`, '>', p<number>('after'))
+      .where('status', '=', 'queued')
+      .orderBy('createdAt')
+      .orderBy('id')
+      .limit(BATCH),
+  ),
   claim: compile<{ id: string; attempts: number; now: number }>(
     builder
       .updateTable('outbox')
@@ -179,6 +197,13 @@ export class Sender {
   readonly #tasks = new Set<Promise<void>>();
   /** The outbox changed in a way the lanes do not show: read it again. */
   #stale = true;
+  /** Rows were added: read those after `#after` (the newest row the lanes account for). */
+  #added = false;
+  #after: number | null = null;
+  /** Lanes whose next row waits elsewhere (in backoff, unconfirmed, not due): rows added wait too. */
+  #held = new Set<string>();
+  /** Channels the last read left out (held, waiting for a token): rows added wait for the next read. */
+  #left = new Set<string>();
   /** The last read filled its batch: other recipients' rows may be unread. */
   #more = false;
   /** Lanes read with LANE_AHEAD rows: more of theirs may be unread. */
@@ -262,9 +287,18 @@ export class Sender {
     this.#pump();
   }
 
-  /** Something was queued: look at the outbox now. */
+  /** The outbox changed: read it again now. */
   wake(): void {
     this.#stale = true;
+    this.#pump();
+  }
+
+  /**
+   * Rows were added to the outbox: read the rows added since the last read, not the whole outbox
+   * (which was most of the sender's time at hundreds of replies a second).
+   */
+  queued(): void {
+    this.#added = true;
     this.#pump();
   }
 
@@ -306,9 +340,13 @@ export class Sender {
     if (this.#unconfirmed > 0 && (this.#echoes || this.#now() >= this.#unconfirmedDue))
       await this.#reconcile();
     this.#startLanes();
-    if (this.#busy.size < this.#concurrency && (this.#stale || this.#more)) {
-      this.#stale = false;
-      await this.#read();
+    if (this.#busy.size < this.#concurrency && (this.#stale || this.#more || this.#added)) {
+      this.#added = false;
+      if (!this.#stale && !this.#more && this.#after !== null) await this.#readAdded();
+      if (this.#stale || this.#more || this.#after === null) {
+        this.#stale = false;
+        await this.#read();
+      }
       this.#startLanes();
     }
   }
@@ -417,6 +455,8 @@ export class Sender {
     const now = this.#now();
     const blocked = this.#blockedChannels(now);
     const { db } = this.#d;
+    // Before the rows: a row added in between is read twice (and known), never missed.
+    const top = Number((await q.top.first(db, {}))?.top ?? 0);
     const due = await q.due.all(db, { now, blocked: JSON.stringify([...blocked]), limit: BATCH });
     const unsettled = await q.unsettled.all(db, { now });
 
@@ -441,8 +481,44 @@ export class Sender {
     this.#lanes = lanes;
     this.#more = due.length === BATCH;
     this.#full = new Set(due.filter((r) => Number(r.n) === LANE_AHEAD).map((r) => r.lane));
+    this.#after = top;
+    this.#held = new Set(firstUnsettled.keys());
+    this.#left = blocked;
     for (const id of blocked) next = Math.min(next, this.#holdUntil.get(id) ?? Number.POSITIVE_INFINITY);
     this.#wakeAt(next);
+  }
+
+  /**
+   * Adds the rows added since the last read to their lanes, behind the rows there. A row whose lane
+   * or channel the lanes do not hold in full waits for the next full read: its lane is held, full
+   * (rows of it unread) or its channel left out (held; once the hold is over, read in full now).
+   */
+  async #readAdded(): Promise<void> {
+    const added = await q.added.all(this.#d.db, { after: this.#after! });
+    if (added.length === 0) return;
+    if (added.length === BATCH) this.#stale = true; // a backlog: read as a whole (oldest first)
+    const now = this.#now();
+    const blocked = this.#blockedChannels(now);
+    const known = new Set(this.#busy.values());
+    for (const rows of this.#lanes.values()) for (const r of rows) known.add(r.id);
+    for (const row of added) {
+      this.#after = Math.max(this.#after!, Number(row.rowid));
+      if (known.has(row.id)) continue;
+      if (this.#left.has(row.channelId) || blocked.has(row.channelId)) {
+        if (!blocked.has(row.channelId)) this.#stale = true;
+        this.#left.add(row.channelId);
+        continue;
+      }
+      if (this.#held.has(row.lane) || this.#full.has(row.lane)) continue;
+      if (Number(row.nextAttemptAt) > now) {
+        this.#held.add(row.lane); // the rows behind it wait for it
+        this.#wakeAt(Number(row.nextAttemptAt));
+        continue;
+      }
+      const lane = this.#lanes.get(row.lane);
+      if (lane) lane.push(row);
+      else this.#lanes.set(row.lane, [row]);
+    }
   }
 
   #startLanes(): void {
@@ -454,6 +530,7 @@ export class Sender {
       const row = rows[0]!;
       if (blocked.has(row.channelId)) {
         this.#lanes.delete(lane); // read again when the hold ends
+        this.#left.add(row.channelId);
         continue;
       }
       rows.shift();

@@ -20,6 +20,12 @@ async function setup() {
   return { svc, clock, igsid };
 }
 
+/** The texts the customer was sent, in the order they reached the Send API. */
+const textsTo = async (s: SandboxService, igsid: string) =>
+  delivered(await s.outbox())
+    .filter((e) => e.recipientId === igsid)
+    .map((e) => (e.body as { message?: { text?: string } }).message?.text);
+
 const health = async (s: SandboxService) => (await s.json('/v1/channels/default')).body.status as string;
 const attempts = async (s: SandboxService) =>
   (await s.outbox()).map((e) => [e.answer.status, e.failure] as [number | null, string | null]);
@@ -74,6 +80,21 @@ describe('5xx', () => {
       expect.objectContaining({ id: r.body.id, isEcho: true, text: 'third time lucky' }),
     ]);
     expect(await health(svc)).toBe('ok');
+  });
+
+  it('a message queued while an earlier one to the customer waits for its retry goes after it', async () => {
+    const { svc, clock, igsid } = await setup();
+    await svc.inject({ kind: '5xx', count: 1, path: 'messages' });
+    const a = await svc.send({ to: igsid, content: { type: 'text', text: 'A' } });
+    await svc.waitOutbox(a.body.id, (o) => o.status === 'queued' && o.attempts === 1);
+    const b = await svc.send({ to: igsid, content: { type: 'text', text: 'B' } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await textsTo(svc, igsid)).toEqual([]); // B waits behind A's retry
+
+    skip(svc, clock, 60_000);
+    await svc.waitMessage(a.body.id);
+    await svc.waitMessage(b.body.id);
+    expect(await textsTo(svc, igsid)).toEqual(['A', 'B']);
   });
 
   it('a bare 5xx (no body) and a connection reset are retried the same way', async () => {
@@ -157,6 +178,25 @@ describe('throttle', () => {
     ]);
     // A throttled try does not count as an attempt.
     expect(await svc.waitOutbox(r.body.id, () => true)).toMatchObject({ attempts: 1 });
+  });
+
+  it('what is queued for others meanwhile goes once the hold is over, in order, before the sender looks again', async () => {
+    const { svc, clock, igsid } = await setup();
+    const { igsid: other } = await svc.customer({ from: 'another customer', text: 'hello' });
+    await svc.inject({ kind: 'throttle', count: 1, path: 'messages' });
+    const held = await svc.send({ to: igsid, content: { type: 'text', text: 'slow down' } });
+    await svc.waitOutbox(held.body.id, (o) => o.error?.reason === 'rate_limited');
+    const b = await svc.send({ to: other, content: { type: 'text', text: 'B' } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await textsTo(svc, other)).toEqual([]);
+
+    // The hold is over by the clock; the sender's own timer for it is still far off (real time).
+    clock.advance(61_000);
+    const c = await svc.send({ to: other, content: { type: 'text', text: 'C' } });
+    await svc.waitMessage(b.body.id);
+    await svc.waitMessage(c.body.id);
+    expect(await textsTo(svc, other)).toEqual(['B', 'C']);
+    await svc.waitMessage(held.body.id);
   });
 });
 
