@@ -107,9 +107,7 @@ const q = {
     builder
       .updateTable('conversations')
       .set({ intent: p<string>('intent') })
-      .where('id', '=', p<string>('id'))
-      // Most messages keep the intent: no write (and no WAL pages) for those.
-      .where((eb) => eb.or([eb('intent', 'is', null), eb('intent', '!=', p<string>('intent'))])),
+      .where('id', '=', p<string>('id')),
   ),
   conversation: compile<
     { id: string },
@@ -119,6 +117,7 @@ const q = {
       username: string | null;
       name: string | null;
       profileCheckedAt: number | null;
+      intent: string | null;
     }
   >(
     builder
@@ -126,6 +125,7 @@ const q = {
       .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
       .select([
         'conversations.threadOwner',
+        'conversations.intent',
         'contacts.id as contactId',
         'contacts.username',
         'contacts.name',
@@ -280,13 +280,12 @@ export class Engine {
       out.storyMention = { storyId: mention.storyId, ...(mention.lookup && { lookup: mention.lookup }) };
       cause = `story:${channel.id}:${mention.storyKey}`;
     }
-    if (text?.trim()) {
-      out.intent = await this.#classify(text);
-      await q.setIntent.run(db, { id: conversationId, intent: out.intent });
-    }
-
+    if (text?.trim()) out.intent = await this.#classify(text);
     const conversation = await q.conversation.first(db, { id: conversationId });
     if (!conversation) return { ...out, silent: 'no such conversation' };
+    // Most messages keep the intent: no write for those.
+    if (out.intent && out.intent !== conversation.intent)
+      await q.setIntent.run(db, { id: conversationId, intent: out.intent });
     if (event.standby) {
       // Delivered as standby: another app owns the thread at Meta; igdm only listens.
       await handOver(this.#deps(), channel, conversationId, 'human', { routing: false });

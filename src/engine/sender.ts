@@ -516,8 +516,12 @@ export class Sender {
         continue;
       }
       const lane = this.#lanes.get(row.lane);
-      if (lane) lane.push(row);
-      else this.#lanes.set(row.lane, [row]);
+      if (!lane) this.#lanes.set(row.lane, [row]);
+      else if (before(row, lane.at(-1)!)) {
+        // Made earlier than a row already there but committed after it (its transaction waited):
+        // the full read puts the lane in order.
+        this.#stale = true;
+      } else lane.push(row);
     }
   }
 
@@ -551,12 +555,12 @@ export class Sender {
         return 'waiting';
       })
       .then((outcome) => {
-        if (outcome === 'settled') return;
-        this.#lanes.delete(lane); // the rest of the lane waits behind it
-        // A read made while this row was in flight left it out: read again, to see it as it is now.
-        this.#stale = true;
-      })
-      .finally(() => {
+        // One step (a read between them would see the lane free but not held).
+        if (outcome !== 'settled') {
+          this.#lanes.delete(lane); // the rest of the lane waits behind it
+          // A read made while this row was in flight left it out: read again, to see it as it is now.
+          this.#stale = true;
+        }
         this.#busy.delete(lane);
         this.#tasks.delete(task);
         this.#pump();

@@ -173,6 +173,17 @@ const q = {
       })
       .where('id', '=', p<number>('id')),
   ),
+  /** An unfinished job of the key other than `id`. */
+  otherOfKey: compile<{ queue: string; key: string; id: number }, { one: number }>(
+    builder
+      .selectFrom('jobs')
+      .select(sql<number>`1`.as('one'))
+      .where('queue', '=', p<string>('queue'))
+      .where('key', '=', p<string>('key'))
+      .where('status', 'in', UNFINISHED)
+      .where('id', '!=', p<number>('id'))
+      .limit(1),
+  ),
   /** When the next delayed job of a queue is due. */
   nextDue: compile<{ queue: string; after: number }, { at: number | null }>(
     builder
@@ -233,6 +244,11 @@ export class EmbeddedQueue implements WorkQueue {
   #pumping: Promise<void> | null = null;
   #again = false;
   #wakeScheduled = false;
+  /**
+   * A claim may find jobs: some were added (or fell due) since the last, or the last claim took as
+   * many as it could. Otherwise only the end of a job can make one claimable: the next of its key.
+   */
+  #claimDue = true;
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
   #recovered: Promise<void> | null = null;
@@ -293,7 +309,14 @@ export class EmbeddedQueue implements WorkQueue {
     this.wake();
   }
 
+  /** Jobs were added, retried or fell due: claim at the next round. */
   wake(): void {
+    this.#claimDue = true;
+    this.#kick();
+  }
+
+  /** Runs a round now (or once the one under way is done). */
+  #kick(): void {
     // Once closed, only the outcomes of the jobs still running are written.
     if (this.#closed && this.#finished.length === 0) return;
     if (this.#pumping) {
@@ -311,7 +334,7 @@ export class EmbeddedQueue implements WorkQueue {
         this.#pumping = null;
         if (this.#again) {
           this.#again = false;
-          this.wake();
+          this.#kick();
         }
       });
   }
@@ -325,7 +348,7 @@ export class EmbeddedQueue implements WorkQueue {
     this.#wakeScheduled = true;
     setImmediate(() => {
       this.#wakeScheduled = false;
-      this.wake();
+      this.#kick();
     });
   }
 
@@ -414,6 +437,8 @@ export class EmbeddedQueue implements WorkQueue {
     const batch = this.#finished;
     this.#finished = [];
     if (batch.length === 0 && claiming.length === 0) return;
+    const claimDue = this.#claimDue;
+    this.#claimDue = false;
     // One time for the round: what was not due for the claim is what the timer waits for.
     const now = this.#now();
     let claimed: [Worker, Job[]][];
@@ -421,13 +446,18 @@ export class EmbeddedQueue implements WorkQueue {
       claimed = await this.#db.transaction().execute(async (trx) => {
         for (const f of batch) await this.#record(trx, f.job, f.outcome, now);
         const out: [Worker, Job[]][] = [];
+        if (!claimDue && !(await this.#nextOfKeyWaits(trx, batch))) return out;
         for (const w of claiming) {
           const free = w.concurrency - w.running + batch.filter((f) => f.w === w).length;
-          if (free > 0) out.push([w, await this.#claim(trx, w.queue, free, now)]);
+          if (free <= 0) continue;
+          const jobs = await this.#claim(trx, w.queue, free, now);
+          if (jobs.length === free) this.#claimDue = true; // more may be waiting for a free slot
+          out.push([w, jobs]);
         }
         return out;
       });
     } catch (err) {
+      this.#claimDue = true;
       if (this.#closed) {
         // Shutting down: the jobs stay active in the store and run again at the next start.
         this.#log?.error({ err, jobs: batch.map((f) => f.job.id) }, 'queue: could not record job outcomes');
@@ -467,6 +497,14 @@ export class EmbeddedQueue implements WorkQueue {
     })();
     this.#running.add(run);
     run.finally(() => this.#running.delete(run));
+  }
+
+  /** Some job that finished has another unfinished job of its key (which may be claimable now). */
+  async #nextOfKeyWaits(trx: Transaction<Database>, batch: Finished[]): Promise<boolean> {
+    for (const { job } of batch) {
+      if (await q.otherOfKey.first(trx, { queue: job.queue, key: job.key, id: job.id })) return true;
+    }
+    return false;
   }
 
   /** Up to `limit` jobs of `queue` that may run now, marked active. */
@@ -544,6 +582,8 @@ export class EmbeddedQueue implements WorkQueue {
    * round took longer than its delay) from being missed. */
   async #scheduleNext(claimedAt: number) {
     if (this.#closed || this.#workers.size === 0) return;
+    // What was due by the claim is claimed, or waits behind its key: read what is due next.
+    if (this.#nextDueAt !== null && this.#nextDueAt <= claimedAt) this.#nextDueAt = null;
     if (this.#nextDueAt === null) {
       let at = Number.POSITIVE_INFINITY;
       for (const queue of this.#workers.keys()) {

@@ -369,7 +369,8 @@ function writes(query: CompiledQuery): boolean {
 /**
  * Kysely's CamelCasePlugin for the SQL it builds; the rows are camelCase already: the driver names
  * their columns once per statement (the plugin renamed every key of every row, a large share of what
- * the main thread allocated).
+ * the main thread allocated). So rows read without plugins are camelCase too (Kysely's introspector
+ * reads `dflt_value`: igdm does not use it).
  */
 export class StoreCamelCase extends CamelCasePlugin {
   override async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
@@ -467,6 +468,8 @@ class SharedConnection {
 
   /** A statement of the open transaction. */
   runInTransaction<R>(query: CompiledQuery): QueryResult<R> {
+    // Kysely refuses a statement on a transaction that has ended; executeCompiled bypasses it.
+    if (!this.#open) throw new Error('the transaction has already ended');
     if (writes(query)) this.#wrote = true;
     return this.run<R>(query);
   }

@@ -425,6 +425,8 @@ describe('a process that dies', () => {
     await sleep(30);
     expect(await worker.counts()).toMatchObject({ active: 1 });
     hold.open();
+    // Jobs added elsewhere are claimed once the queue is woken (igdm's writers wake it).
+    worker.wake();
     await until(async () => (await worker.counts()).done === 2, 'both done');
     expect(runs).toBe(2);
   });
