@@ -20,7 +20,7 @@ import type {
 //
 // It holds the store's write gate (store/sqlite.ts) only while it writes: the fsync that makes a
 // group durable comes after the commit, outside the gate, so the main thread's writes need not wait
-// for the disk. Checkpoints are made here too, outside the gate, rather than by whichever commit
+// for the disk. Checkpoints are made here too (see checkpointIfDue), rather than by whichever commit
 // crosses SQLite's threshold (on the main thread, that would stop its event loop).
 
 const port = parentPort!;
