@@ -437,10 +437,12 @@ export class EmbeddedQueue implements WorkQueue {
     const batch = this.#finished;
     this.#finished = [];
     if (batch.length === 0 && claiming.length === 0) return;
-    const claimDue = this.#claimDue;
-    this.#claimDue = false;
     // One time for the round: what was not due for the claim is what the timer waits for.
     const now = this.#now();
+    // A delayed job that fell due (or none known yet) may be claimable too: its timer may never
+    // fire, as every round clears it.
+    const claimDue = this.#claimDue || this.#nextDueAt === null || this.#nextDueAt <= now;
+    this.#claimDue = false;
     let claimed: [Worker, Job[]][];
     try {
       claimed = await this.#db.transaction().execute(async (trx) => {

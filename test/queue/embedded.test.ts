@@ -206,6 +206,30 @@ describe('retries and dead letters', () => {
     expect(await q.list({ status: 'dead', limit: 10 })).toEqual([]);
   });
 
+  it('a retry that falls due while another job ends is claimed by that round (its timer is cleared)', async () => {
+    const s = await queueStore();
+    const q = s.queue({ backoffMs: () => 5 }); // due before the timer's 10 ms floor
+    const ran: string[] = [];
+    const failed = gate();
+    await q.add([job('a', 1), job('b', 1)]);
+    q.work(
+      'q',
+      async (j) => {
+        ran.push(`${nameOf(j)}#${j.attempts}`);
+        if (nameOf(j) === 'a@1' && j.attempts === 1) {
+          failed.open();
+          throw new Error('once');
+        }
+        if (nameOf(j) === 'b@1') {
+          await failed.opened;
+          await sleep(7); // ends after a@1's retry is due, before the queue's timer for it
+        }
+      },
+      { concurrency: 2 },
+    );
+    await until(() => ran.includes('a@1#2'), 'the retry of a@1', 2000);
+  });
+
   it('RetryLater does not use an attempt, and keeps the later jobs of its key waiting', async () => {
     const s = await queueStore();
     const q = s.queue({ maxAttempts: 1 });
