@@ -200,7 +200,7 @@ export class Sender {
   /** Rows were added: read those after `#after` (the newest row the lanes account for). */
   #added = false;
   #after: number | null = null;
-  /** Lanes whose next row waits elsewhere (in backoff, unconfirmed, not due): rows added wait too. */
+  /** Lanes whose next row waits elsewhere (in backoff, unconfirmed, due later): rows added wait too. */
   #held = new Set<string>();
   /** Channels the last read left out (held, waiting for a token): rows added wait for the next read. */
   #left = new Set<string>();
@@ -510,18 +510,12 @@ export class Sender {
         continue;
       }
       if (this.#held.has(row.lane) || this.#full.has(row.lane)) continue;
-      if (Number(row.nextAttemptAt) > now) {
-        this.#held.add(row.lane); // the rows behind it wait for it
-        this.#wakeAt(Number(row.nextAttemptAt));
-        continue;
-      }
       const lane = this.#lanes.get(row.lane);
-      if (!lane) this.#lanes.set(row.lane, [row]);
-      else if (before(row, lane.at(-1)!)) {
-        // Made earlier than a row already there but committed after it (its transaction waited):
-        // the full read puts the lane in order.
-        this.#stale = true;
-      } else lane.push(row);
+      // Not due yet, or made earlier than a row already in its lane but committed after it (its
+      // transaction waited): the full read places it.
+      if (Number(row.nextAttemptAt) > now || (lane && before(row, lane.at(-1)!))) this.#stale = true;
+      else if (lane) lane.push(row);
+      else this.#lanes.set(row.lane, [row]);
     }
   }
 

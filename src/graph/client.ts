@@ -49,6 +49,13 @@ export interface IceBreaker {
   payload: string;
 }
 
+/** A message as the Conversations API gives it. */
+export interface ConversationMessage {
+  from?: { id?: string };
+  message?: string;
+  created_time?: string;
+}
+
 export const PROFILE_FIELDS =
   'name,username,profile_pic,follower_count,is_user_follow_business,is_business_follow_user,is_verified_user';
 
@@ -210,14 +217,9 @@ export class GraphClient {
   }
 
   /** One message of a conversation: who sent it, and its text (empty for an attachment). */
-  async message(mid: string): Promise<{ from?: { id?: string }; message?: string; created_time?: string }> {
-    return (
-      await this.call<{ from?: { id?: string }; message?: string; created_time?: string }>(
-        'GET',
-        encodeURIComponent(mid),
-        { query: { fields: 'id,created_time,from,message' } },
-      )
-    ).data;
+  async message(mid: string): Promise<ConversationMessage> {
+    const fields = 'id,created_time,from,message';
+    return (await this.call<ConversationMessage>('GET', encodeURIComponent(mid), { query: { fields } })).data;
   }
 
   /** Uploads media once, for sending many times by attachment id. */

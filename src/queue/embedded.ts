@@ -117,35 +117,27 @@ const q = {
       .where('j.queue', '=', p<string>('queue'))
       .where('j.status', '=', READY)
       .where(sql<number>`+${sql.ref('j.runAt')}`, '<=', p<number>('now'))
-      // The oldest unfinished job of its key (an index range up to this job's order_at) ...
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('jobs as k')
-              .select(sql`1`.as('one'))
-              .whereRef('k.queue', '=', 'j.queue')
-              .whereRef('k.key', '=', 'j.key')
-              .where('k.status', 'in', UNFINISHED)
-              .whereRef('k.orderAt', '<=', 'j.orderAt')
-              .where((eb) =>
-                eb.or([eb('k.orderAt', '<', eb.ref('j.orderAt')), eb('k.id', '<', eb.ref('j.id'))]),
-              ),
+      .where((eb) => {
+        const unfinishedOfKey = () =>
+          eb
+            .selectFrom('jobs as k')
+            .select(sql`1`.as('one'))
+            .whereRef('k.queue', '=', 'j.queue')
+            .whereRef('k.key', '=', 'j.key')
+            .where('k.status', 'in', UNFINISHED);
+        return eb.and([
+          // The oldest unfinished job of its key (an index range up to this job's order_at) ...
+          eb.not(
+            eb.exists(
+              unfinishedOfKey()
+                .whereRef('k.orderAt', '<=', 'j.orderAt')
+                .where((k) => k.or([k('k.orderAt', '<', k.ref('j.orderAt')), k('k.id', '<', k.ref('j.id'))])),
+            ),
           ),
-        ),
-      )
-      // ... and none of its key running (a later job may have started before this one was added).
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('jobs as a')
-              .select(sql`1`.as('one'))
-              .whereRef('a.queue', '=', 'j.queue')
-              .whereRef('a.key', '=', 'j.key')
-              .where('a.status', 'in', UNFINISHED)
-              .where('a.status', '=', ACTIVE),
-          ),
-        ),
-      )
+          // ... and none of its key running (a later job may have started before this one was added).
+          eb.not(eb.exists(unfinishedOfKey().where('k.status', '=', ACTIVE))),
+        ]);
+      })
       .orderBy('j.orderAt')
       .orderBy('j.id')
       .limit(p<number>('limit')),

@@ -1,8 +1,8 @@
 // Meta's Send API limits per professional account, over a sliding one-second window: text, links,
 // reactions and stickers share one rate, audio and video another; the Conversations API has its own
-// (2 calls/s). And the usage headers Meta puts
-// on its answers (percentages of the allowance used). Separate from graph/rate-limit.ts on purpose:
-// the emulator checks igdm's sender, so it must not share its code.
+// (2 calls/s). And the usage headers Meta puts on its answers (percentages of the allowance used).
+// Separate from graph/rate-limit.ts on purpose: the emulator checks igdm's sender, so it must not
+// share its code.
 
 export type RateBucket = 'send' | 'media' | 'conversations';
 

@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
-import { camelCase, executeCompiled, toRow } from './sqlite.ts';
+import { camelCase, executeCompiled, toParam, toRow } from './sqlite.ts';
 
 // Statements written once with Kysely (so the SQL follows the store's dialect) and run many times:
 // building a query costs ~50 µs and a good share of the garbage, running a prepared one a few µs.
@@ -17,7 +17,6 @@ const MARK = '\u0000igdm-param:';
 export const param = <T>(name: string): T => `${MARK}${name}` as T;
 
 type Slot = { name: string } | { value: unknown };
-type Bindable = null | number | bigint | string | Uint8Array;
 
 export interface Prepared<A> {
   run(args: A): { changes: number };
@@ -32,7 +31,7 @@ export function prepare<A extends Record<string, unknown> = Record<string, never
   const { sql, parameters } = query.compile();
   const slots = slotsOf(parameters);
   const stmt = sqlite.prepare(sql);
-  const bind = (args: A) => slots.map((s) => toBindable('name' in s ? args[s.name] : s.value));
+  const bind = (args: A) => slots.map((s) => toParam('name' in s ? args[s.name] : s.value));
   // Rows come back as arrays and become camelCase objects with names worked out once here: making
   // node:sqlite's snake_case row object and renaming every key per row was a large share of what
   // the ingest worker allocated.
@@ -83,11 +82,3 @@ const slotsOf = (parameters: readonly unknown[]): Slot[] =>
   parameters.map((v) =>
     typeof v === 'string' && v.startsWith(MARK) ? { name: v.slice(MARK.length) } : { value: v },
   );
-
-function toBindable(v: unknown): Bindable {
-  if (v === undefined || v === null) return null;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string' || v instanceof Uint8Array)
-    return v;
-  return JSON.stringify(v);
-}

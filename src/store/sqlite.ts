@@ -641,7 +641,8 @@ class StoreDriver implements Driver {
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-function toParam(v: unknown): Param {
+/** A value as SQLite binds it: booleans as 0/1, dates as epoch ms, objects as JSON. */
+export function toParam(v: unknown): Param {
   if (v === undefined || v === null) return null;
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'string') return v;
