@@ -7,12 +7,13 @@
 //   npm run bench:e2e
 //   BENCH_E2E_MODE=fixed BENCH_E2E_RATE=300 npm run bench:e2e
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
+import { README_CONFIG } from '../../test/support/readme.ts';
 import {
   type Child,
   cpuSeconds,
@@ -83,11 +84,7 @@ const options = {
  * The README's automation example, its rules only (no AI): every inbound "seq N" goes through the
  * keyword rules to `echo`.
  */
-const AUTOMATION = (() => {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const example = /```yaml\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Automation')))![1]!;
-  return example.slice(0, example.indexOf('\nai:') + 1);
-})();
+const AUTOMATION = README_CONFIG.slice(0, README_CONFIG.indexOf('\nai:') + 1);
 
 const log = (message: string): void => {
   process.stderr.write(`[bench:e2e] ${message}\n`);

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,12 +20,7 @@ import {
 // igdm in sandbox mode with an automation file: the engine's tests talk to it only through the
 // sandbox's simulated customers, the HTTP API and the sandbox's record of Send API calls.
 
-/** The README's example automation file, as written there (its Automation section's YAML block). */
-export const README_CONFIG = (() => {
-  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-  const section = readme.slice(readme.indexOf('## Automation'));
-  return /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
-})();
+export { README_CONFIG } from '../../support/readme.ts';
 
 /** Variables the AI providers read (from process.env, as in production), not the service config. */
 const AI_ENV = /^(OPENAI|ANTHROPIC)_/;
