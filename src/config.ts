@@ -45,6 +45,8 @@ export interface Config {
   echoGraceMs: number;
   /** Send API calls in flight at once (to different customers). */
   sendConcurrency: number;
+  /** Conversations the engine handles at once (each one's events one at a time, in order). */
+  engineConcurrency: number;
   /** Done jobs are deleted this many days after they finished (null: kept for ever). */
   jobRetentionDays: number | null;
   /** Conversation routing: the app that takes a conversation handed to a human (e.g. an inbox app). */
@@ -111,6 +113,7 @@ export function loadConfig(env: Env = process.env): Config {
   const graphTimeoutMs = rate('IGDM_GRAPH_TIMEOUT_MS', 10_000)!;
   const echoGraceMs = rate('IGDM_ECHO_GRACE_MS', 20_000)!;
   const sendConcurrency = rate('IGDM_SEND_CONCURRENCY', 32)!;
+  const engineConcurrency = rate('IGDM_ENGINE_CONCURRENCY', 32)!;
   const retention = pick(env, 'IGDM_JOB_RETENTION_DAYS')?.value;
   if (retention !== undefined && !/^\d+$/.test(retention))
     problems.push(`IGDM_JOB_RETENTION_DAYS must be a whole number of days (0 keeps done jobs for ever)`);
@@ -138,6 +141,7 @@ export function loadConfig(env: Env = process.env): Config {
     graphTimeoutMs,
     echoGraceMs,
     sendConcurrency,
+    engineConcurrency,
     jobRetentionDays,
     handoverAppId,
   };

@@ -216,7 +216,9 @@ export async function startService(
     );
   }
 
-  queue.work(ENGINE_QUEUE, engine.handle, { concurrency: 8 });
+  // Jobs wait for the store and the network more than for the CPU: at 8 at once, the slots were
+  // what held replies up at 500 events/s (BENCHMARKS.md, e2e).
+  queue.work(ENGINE_QUEUE, engine.handle, { concurrency: config.engineConcurrency });
   if (automation)
     log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);
 

@@ -68,6 +68,14 @@ describe('configuration', () => {
     });
   });
 
+  it('IGDM_ENGINE_CONCURRENCY: 32 conversations at once by default, a whole number of at least 1', () => {
+    expect(loadConfig({}).engineConcurrency).toBe(32);
+    expect(loadConfig({ IGDM_ENGINE_CONCURRENCY: '4' }).engineConcurrency).toBe(4);
+    expect(problems({ IGDM_ENGINE_CONCURRENCY: '0' })).toEqual([
+      'IGDM_ENGINE_CONCURRENCY must be a whole number of at least 1',
+    ]);
+  });
+
   it('names every missing or malformed variable', () => {
     expect(problems({ PORT: 'eighty' })).toEqual([expect.stringContaining('PORT')]);
     expect(problems({ PORT: '70000' })).toEqual([expect.stringContaining('PORT')]);

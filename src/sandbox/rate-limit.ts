@@ -13,7 +13,11 @@ export const WINDOW_MS = 1000;
 
 export class SendLimiter {
   readonly #limits: Record<RateBucket, number>;
-  readonly #hits: Record<RateBucket, number[]> = { send: [], media: [], conversations: [] };
+  readonly #hits: Record<RateBucket, Hits> = {
+    send: new Hits(),
+    media: new Hits(),
+    conversations: new Hits(),
+  };
 
   constructor(limits: Omit<Record<RateBucket, number>, 'conversations'> & { conversations?: number }) {
     this.#limits = { conversations: CONVERSATIONS_PER_SECOND, ...limits };
@@ -21,24 +25,43 @@ export class SendLimiter {
 
   /** Counts a call at `now` if the bucket has room; false (and not counted) when over the limit. */
   take(bucket: RateBucket, now: number): boolean {
-    const hits = this.#prune(bucket, now);
-    if (hits.length >= this.#limits[bucket]) return false;
-    hits.push(now);
+    const hits = this.#hits[bucket];
+    if (hits.within(now) >= this.#limits[bucket]) return false;
+    hits.add(now);
     return true;
   }
 
   /** Percent of the allowance used in the current window, the fuller bucket's. */
   usage(now: number): number {
-    const pct = (b: RateBucket) => (this.#prune(b, now).length / this.#limits[b]) * 100;
+    const pct = (b: RateBucket) => (this.#hits[b].within(now) / this.#limits[b]) * 100;
     return Math.min(100, Math.round(Math.max(pct('send'), pct('media'))));
   }
+}
 
-  #prune(bucket: RateBucket, now: number): number[] {
-    const hits = this.#hits[bucket];
-    // A moved clock may go backwards in tests: drop what is outside [now - window, now] either way.
-    const kept = hits.filter((t) => t > now - WINDOW_MS && t <= now);
-    this.#hits[bucket] = kept;
-    return kept;
+/**
+ * The times of one bucket's calls, oldest first (calls are counted at the clock's time, so they
+ * come in order). Pruned from both ends, not filtered: with the limits lifted (bench/e2e), a
+ * window holds hundreds of calls and every call looked at all of them.
+ */
+class Hits {
+  #times: number[] = [];
+  #start = 0;
+
+  /** How many calls fall in [now - window, now], after dropping the rest. */
+  within(now: number): number {
+    const t = this.#times;
+    while (this.#start < t.length && t[this.#start]! <= now - WINDOW_MS) this.#start++;
+    // A moved clock may go backwards in tests: what lies after `now` goes too.
+    while (t.length > this.#start && t.at(-1)! > now) t.pop();
+    if (this.#start > 1024 && this.#start * 2 > t.length) {
+      this.#times = t.slice(this.#start);
+      this.#start = 0;
+    }
+    return this.#times.length - this.#start;
+  }
+
+  add(now: number): void {
+    this.#times.push(now);
   }
 }
 
