@@ -208,6 +208,7 @@ export class Engine {
       now: this.#d.now,
       handoverAppId: this.#d.handoverAppId,
       graphTimeoutMs: this.#d.graphTimeoutMs,
+      conversationsApi: this.#d.conversationsApi,
     };
   }
 
@@ -271,12 +272,7 @@ export class Engine {
     // A mention is thanked once per story, however often it is mentioned: the story is the cause.
     let cause = row.dedupKey;
     if (event.kind === 'message' && event.attachments.some((a) => a.type === 'story_mention')) {
-      const mention = await recordStoryMention(
-        { ...this.#deps(), conversationsApi: this.#d.conversationsApi },
-        channel,
-        conversationId,
-        event,
-      );
+      const mention = await recordStoryMention(this.#deps(), channel, conversationId, event);
       out.storyMention = { storyId: mention.storyId, ...(mention.lookup && { lookup: mention.lookup }) };
       cause = `story:${channel.id}:${mention.storyKey}`;
     }

@@ -31,8 +31,8 @@ const applier = new Applier(sqlite);
 const wal = walPathOf(data.sqlitePath);
 /**
  * A checkpoint at most this often; the WAL starts again once it holds this many frames. At 500
- * replies a second igdm writes ~9000 frames a second: the main thread's connection checkpoints
- * by itself at 10000 (store/index.ts), which these keep it from reaching.
+ * replies a second igdm writes 9000–16000 frames a second (BENCHMARKS.md, e2e): the main thread's
+ * connection checkpoints by itself at 10000 (store/index.ts), which these keep it from reaching.
  */
 const CHECKPOINT_INTERVAL_MS = 250;
 const RESTART_MIN_FRAMES = 1000;
