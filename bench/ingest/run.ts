@@ -1,3 +1,9 @@
+// Ingest benchmark: signed Instagram webhook POSTs per second and acknowledgement latency for a bare
+// node:http ceiling, a seed-style Express handler and igdm itself, measured in one run with one
+// load generator. See README.md beside this file.
+//
+//   npm run bench:ingest
+//   BENCH_ONLY=bare,express BENCH_DURATION=5 npm run bench:ingest
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

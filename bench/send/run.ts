@@ -1,3 +1,9 @@
+// Send benchmark: how fast igdm's sender delivers queued text messages to the Send API, and whether
+// its rate limit holds at Meta's end. igdm runs in sandbox mode (no credentials: the emulated Graph
+// API on the same port records every Send API call with its arrival time). See README.md beside this file.
+//
+//   npm run bench:send
+//   BENCH_SEND_CUSTOMERS=20 npm run bench:send
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -545,7 +545,9 @@ export class EmbeddedQueue implements WorkQueue {
     }
     const message = err instanceof Error ? err.message : String(err);
     const dead = job.attempts >= this.#maxAttempts;
-    if (!dead) this.#delayed(now + this.#backoffMs(job.attempts));
+    // Drawn once (it is jittered): the timer must wake for the time the row holds.
+    const runAt = dead ? now : now + this.#backoffMs(job.attempts);
+    if (!dead) this.#delayed(runAt);
     this.#log?.warn(
       { job: job.id, queue: job.queue, attempts: job.attempts, err: message },
       dead ? 'job failed for the last time: dead' : 'job failed; will retry',
@@ -554,7 +556,7 @@ export class EmbeddedQueue implements WorkQueue {
       .updateTable('jobs')
       .set({
         status: dead ? 'dead' : 'ready',
-        runAt: dead ? now : now + this.#backoffMs(job.attempts),
+        runAt,
         lockedUntil: null,
         error: message.slice(0, 2000),
         updatedAt: now,

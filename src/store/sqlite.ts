@@ -340,10 +340,8 @@ export function executeCompiled<R>(db: Executes, query: CompiledQuery<R>): Promi
   // getExecutor is Kysely's (marked internal): its adapter tells which store's connection `db` is on.
   const adapter = db.getExecutor?.().adapter;
   if (!(adapter instanceof StoreAdapter)) return db.executeQuery(query);
-  const { shared, durable } = adapter;
   // A transaction's statements run in it (the one open transaction of the connection).
-  if (db.isTransaction) return settle(() => shared.runInTransaction<R>(query));
-  return writes(query) ? shared.write<R>(query, durable) : shared.read<R>(query);
+  return adapter.shared.execute<R>(query, db.isTransaction, adapter.durable);
 }
 
 function settle<T>(run: () => T): Promise<T> {
@@ -461,20 +459,26 @@ class SharedConnection {
     while (this.#open) await this.#open;
   }
 
-  read<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+  /** A statement of the open transaction (inTransaction), or one on its own: a read or a write. */
+  execute<R>(query: CompiledQuery, inTransaction: boolean, durable: boolean): Promise<QueryResult<R>> {
+    if (inTransaction) return settle(() => this.#runInTransaction<R>(query));
+    return writes(query) ? this.#write<R>(query, durable) : this.#read<R>(query);
+  }
+
+  #read<R>(query: CompiledQuery): Promise<QueryResult<R>> {
     if (!this.#open) return settle(() => this.run<R>(query));
-    return this.outsideTransactions().then(() => this.read<R>(query));
+    return this.outsideTransactions().then(() => this.#read<R>(query));
   }
 
   /** A statement of the open transaction. */
-  runInTransaction<R>(query: CompiledQuery): QueryResult<R> {
+  #runInTransaction<R>(query: CompiledQuery): QueryResult<R> {
     // Kysely refuses a statement on a transaction that has ended; executeCompiled bypasses it.
     if (!this.#open) throw new Error('the transaction has already ended');
     if (writes(query)) this.#wrote = true;
     return this.run<R>(query);
   }
 
-  async write<R>(query: CompiledQuery, durable: boolean): Promise<QueryResult<R>> {
+  async #write<R>(query: CompiledQuery, durable: boolean): Promise<QueryResult<R>> {
     await this.#lock();
     let result: QueryResult<R>;
     try {
@@ -569,8 +573,7 @@ class StoreConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    if (this.inTransaction) return this.#shared.runInTransaction<R>(query);
-    return writes(query) ? this.#shared.write<R>(query, this.#durable) : this.#shared.read<R>(query);
+    return this.#shared.execute<R>(query, this.inTransaction, this.#durable);
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {

@@ -230,6 +230,27 @@ describe('retries and dead letters', () => {
     await until(() => ran.includes('a@1#2'), 'the retry of a@1', 2000);
   });
 
+  it('a retry runs when its row says, with a jittered backoff (one delay drawn per failure)', async () => {
+    const s = await queueStore();
+    // Each draw differs, as the default's jitter does: 600 ms first, then 50.
+    let draws = 0;
+    const q = s.queue({ backoffMs: () => (draws++ === 0 ? 600 : 50) });
+    const ran: { name: string; at: number }[] = [];
+    await q.add([job('a', 1)]);
+    q.work('q', async (j) => {
+      ran.push({ name: `${nameOf(j)}#${j.attempts}`, at: Date.now() });
+      if (j.attempts === 1) throw new Error('once');
+    });
+    await until(() => ran.length === 1, 'the first attempt');
+    await until(async () => (await q.list({ key: 'a', limit: 1 }))[0]!.status === 'ready', 'put off');
+    const [row] = await q.list({ key: 'a', limit: 1 });
+    await until(() => ran.length === 2, 'the retry', 3000);
+    expect(ran.map((r) => r.name)).toEqual(['a@1#1', 'a@1#2']);
+    // Not before its time, and not held back by a timer set for another draw.
+    expect(ran[1]!.at).toBeGreaterThanOrEqual(row!.runAt - 5);
+    expect(ran[1]!.at - row!.runAt).toBeLessThan(300);
+  });
+
   it('RetryLater does not use an attempt, and keeps the later jobs of its key waiting', async () => {
     const s = await queueStore();
     const q = s.queue({ maxAttempts: 1 });
