@@ -2,13 +2,11 @@
 // option parsing and table formatting; child processes and what they use (CPU, memory).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const HOST = '127.0.0.1';
 
 export function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -26,17 +24,7 @@ export function nodeBinary(): string {
   return existsSync(pinned) ? pinned : process.execPath;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../test/support/port.ts';
 
 export function machine() {
   let cpu = os.cpus()[0]?.model ?? 'unknown';

@@ -1,5 +1,5 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { verifySignature } from '../../src/meta/signature.ts';
 import { runSandboxServer, type SandboxServer, type SandboxServerOptions } from '../../src/sandbox/index.ts';
 
@@ -145,14 +145,4 @@ export async function writtenCustomer(sandbox: Sandbox, name = 'maria'): Promise
   return r.body.igsid as string;
 }
 
-/** A loopback port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../support/port.ts';

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testEnv } from './service.ts';
+
+export { freePort } from './port.ts';
 
 // Raw HTTP for tests that need control over the bytes and headers (fetch normalises both), and igdm
 // as a real child process for the crash tests.
@@ -57,18 +58,6 @@ export function httpRequest(
 }
 
 /** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
