@@ -3,7 +3,14 @@ import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Applier } from '../engine/apply.ts';
 import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
-import { openSqlite, releaseWal, syncWal, useWriteGate, walPathOf } from '../store/sqlite.ts';
+import {
+  BUSY_TIMEOUT_MS,
+  openSqlite,
+  releaseWal,
+  syncWal,
+  useWriteGate,
+  walPathOf,
+} from '../store/sqlite.ts';
 import type {
   ChannelRoute,
   FromWorker,
@@ -38,7 +45,6 @@ const CHECKPOINT_INTERVAL_MS = 250;
 const RESTART_MIN_FRAMES = 1000;
 /** How long the restart waits for the main thread's readers to leave the WAL (holding the gate). */
 const RESTART_WAIT_MS = 50;
-const BUSY_TIMEOUT_MS = 5000; // as openSqlite's
 const passiveCheckpoint = sqlite.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 
 const insert = sqlite.prepare(

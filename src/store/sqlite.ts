@@ -41,9 +41,12 @@ export interface OpenOptions {
   autocheckpoint?: number;
 }
 
+/** How long a statement waits for another connection's lock (and a thread for the write gate). */
+export const BUSY_TIMEOUT_MS = 5000;
+
 export function openSqlite(path: string, options: OpenOptions = {}): DatabaseSync {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const db = new DatabaseSync(path, { timeout: 5000 });
+  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
   db.exec('PRAGMA journal_mode = WAL');
   // Durability comes from syncing the WAL (syncWal, WalSync), not from each commit.
   db.exec('PRAGMA synchronous = NORMAL');
@@ -155,7 +158,6 @@ const WANTS_WORKER = 3;
 const TURN = 4; // who goes next when both want it (0: whoever comes first)
 const MAIN = 1;
 const WORKER = 2;
-const GATE_TIMEOUT_MS = 5000; // as the connections' busy timeout
 /** How long the worker leaves the gate to a main thread whose turn it is (its wake-up is a task). */
 const WORKER_PATIENCE_MS = 2;
 
@@ -198,7 +200,7 @@ export class WriteGate {
   async lock(): Promise<void> {
     if (this.#take(MAIN)) return;
     const s = this.#s;
-    const deadline = Date.now() + GATE_TIMEOUT_MS;
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
     Atomics.store(s, WANTS_MAIN, 1);
     try {
       for (;;) {
@@ -217,7 +219,7 @@ export class WriteGate {
     if (this.#take(WORKER)) return;
     const s = this.#s;
     const now = Date.now();
-    const deadline = now + GATE_TIMEOUT_MS;
+    const deadline = now + BUSY_TIMEOUT_MS;
     const patience = now + WORKER_PATIENCE_MS;
     Atomics.store(s, WANTS_WORKER, 1);
     try {
