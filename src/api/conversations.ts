@@ -83,6 +83,8 @@ export function messageView(m: Selectable<MessageTable>) {
     status: m.status,
     error: m.error === null ? null : (JSON.parse(m.error) as unknown),
     isEcho: m.isEcho === 1,
+    /** Sent again though Meta could not say whether an earlier try had gone: it may show twice. */
+    possibleDuplicate: m.possibleDuplicate === 1,
     /** customer, bot, human (an agent, or someone in the Instagram app) or api. */
     author: m.author ?? (m.direction === 'inbound' ? 'customer' : null),
     editedAt: iso(m.editedAt),

@@ -66,7 +66,7 @@ function displayUrl(url: string): string {
 }
 
 const failureOf = (err: unknown): GraphFailure | null => (err instanceof GraphError ? err.failure : null);
-const unreachable = (f: GraphFailure) => f.reason === 'network_error' || f.reason === 'timeout';
+const unreachable = (f: GraphFailure) => ['network_error', 'timeout', 'connection_lost'].includes(f.reason);
 const tokenProblem = (f: GraphFailure) => f.action === 'reauthorize';
 const permissionProblem = (f: GraphFailure) =>
   f.reason === 'permission_missing' || (f.code !== undefined && f.code >= 200 && f.code <= 299);

@@ -134,6 +134,9 @@ export interface Unconfirmed {
   body: string;
   /** The claim. */
   updatedAt: number;
+  attempts: number;
+  /** The failure that left it unconfirmed, as JSON (null after a crash). */
+  error: string | null;
 }
 
 interface EchoRow {
@@ -164,6 +167,8 @@ export async function settleUnconfirmed(
       'body',
       'updatedAt',
       'nextAttemptAt',
+      'attempts',
+      'error',
     ])
     .where('status', '=', 'unconfirmed')
     .orderBy('createdAt')
@@ -178,7 +183,7 @@ export async function settleUnconfirmed(
     } else if (asking.has(row.id)) {
       result.waiting++;
     } else if (Number(row.nextAttemptAt) <= now) {
-      result.overdue.push({ ...row, updatedAt: Number(row.updatedAt) });
+      result.overdue.push({ ...row, updatedAt: Number(row.updatedAt), attempts: Number(row.attempts) });
       result.waiting++;
     } else {
       result.waiting++;
@@ -227,15 +232,32 @@ export async function settleByEcho(
   return settleSent(db, row, echo.mid, Number(echo.createdAt), now);
 }
 
-/** An unconfirmed row Meta does not have: queued to go again (false if it is no longer unconfirmed). */
-export async function requeueUnconfirmed(db: Kysely<Database>, id: string, now: number): Promise<boolean> {
-  const r = await db
-    .updateTable('outbox')
-    .set({ status: 'queued', nextAttemptAt: now, updatedAt: now })
-    .where('id', '=', id)
-    .where('status', '=', 'unconfirmed')
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
+/**
+ * An unconfirmed row Meta does not have, or (`unknown`) cannot say it has: queued to go again, the
+ * latter marked on its message as a possible duplicate. False if it is no longer unconfirmed.
+ */
+export async function requeueUnconfirmed(
+  db: Kysely<Database>,
+  row: { id: string; messageId: string | null },
+  now: number,
+  opts: { unknown: boolean },
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const r = await trx
+      .updateTable('outbox')
+      .set({ status: 'queued', nextAttemptAt: now, updatedAt: now })
+      .where('id', '=', row.id)
+      .where('status', '=', 'unconfirmed')
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return false;
+    if (opts.unknown && row.messageId)
+      await trx
+        .updateTable('messages')
+        .set({ possibleDuplicate: 1, updatedAt: now })
+        .where('id', '=', row.messageId)
+        .execute();
+    return true;
+  });
 }
 
 /** The mids of `mids` that igdm has: a message (inbound, or an echo) or a send it recorded. */

@@ -221,6 +221,8 @@ export class Sender {
   #toAsk: Unconfirmed[] = [];
   readonly #asking = new Set<string>();
   #askingDone: Promise<void> | null = null;
+  /** Sends made again though Meta could not say whether the first went (for logs and metrics). */
+  resentUnconfirmed = 0;
 
   constructor(deps: SenderDeps) {
     this.#d = deps;
@@ -371,24 +373,14 @@ export class Sender {
   }
 
   /**
-   * Asks Meta about the overdue rows, one at a time: sent after all (its echo is late) or queued to
+   * Asks Meta about the overdue rows, one at a time: sent after all (its echo is late), or queued to
    * go again. Their lanes wait meanwhile; others do not.
    */
   async #askMeta(): Promise<void> {
     for (let row = this.#toAsk.shift(); row && !this.#stopped; row = this.#toAsk.shift()) {
-      const found = await this.#askAbout(row);
+      const answer = await this.#askAbout(row);
       if (this.#stopped) break;
-      const now = this.#now();
-      const { db, log } = this.#d;
-      if (found) {
-        if (await settleSent(db, row, found.mid, found.at, now))
-          log.info({ outbox: row.id }, 'interrupted send found at Meta: recorded as sent');
-      } else if (await settleByEcho(db, row, now)) {
-        // Its echo came while Meta was asked (and so its mid was known, and passed over).
-        log.info({ outbox: row.id }, 'interrupted send settled by its echo');
-      } else if (await requeueUnconfirmed(db, row.id, now)) {
-        log.info({ outbox: row.id }, 'interrupted send not at Meta: sent again');
-      }
+      await this.#settleAsked(row, answer);
       this.#asking.delete(row.id);
       this.#stale = true;
       this.#echoes = true; // the count of unconfirmed rows is read again
@@ -398,15 +390,51 @@ export class Sender {
   }
 
   /**
-   * The send as Meta has it, or null: Meta does not have it, or cannot tell. A transient failure or
-   * a throttle is asked again (ASK_TRIES in all); then the row goes again, as a reply shown twice is
-   * better than one lost. A private reply to a comment names no customer to look up.
+   * What Meta said of an unconfirmed row: found (sent after all); not there (sent again, or failed
+   * after MAX_ATTEMPTS tries); or it could not say: sent again all the same, as a reply shown twice
+   * is better than one lost, and the message records it (possibleDuplicate).
    */
-  async #askAbout(row: Unconfirmed): Promise<Found | null> {
+  async #settleAsked(row: Unconfirmed, answer: Found | 'absent' | 'unknown'): Promise<void> {
+    const now = this.#now();
+    const { db, log } = this.#d;
+    if (typeof answer === 'object') {
+      if (await settleSent(db, row, answer.mid, answer.at, now))
+        log.info({ outbox: row.id }, 'unconfirmed send found at Meta: recorded as sent');
+    } else if (await settleByEcho(db, row, now)) {
+      // Its echo came while Meta was asked (and so its mid was known, and passed over).
+      log.info({ outbox: row.id }, 'unconfirmed send settled by its echo');
+    } else if (answer === 'absent' && row.attempts >= MAX_ATTEMPTS) {
+      const last = row.error ? (JSON.parse(row.error) as GraphFailure) : null;
+      await this.#fail(
+        row,
+        {
+          reason: last?.reason ?? 'not_delivered',
+          message: `${last?.message ?? 'Not delivered'}; Meta does not have it after ${row.attempts} attempts`,
+        },
+        'unconfirmed',
+      );
+    } else if (await requeueUnconfirmed(db, row, now, { unknown: answer === 'unknown' })) {
+      if (answer === 'absent') log.info({ outbox: row.id }, 'unconfirmed send not at Meta: sent again');
+      else {
+        this.resentUnconfirmed++;
+        log.warn(
+          { outbox: row.id, message: row.messageId, resentUnconfirmed: this.resentUnconfirmed },
+          'Meta could not say whether a send went: sent again, and marked as a possible duplicate',
+        );
+      }
+    }
+  }
+
+  /**
+   * The send as Meta has it; 'absent' when Meta does not have it; 'unknown' when Meta cannot tell
+   * (a transient failure or a throttle is asked again, ASK_TRIES in all). A private reply to a
+   * comment names no customer to look up.
+   */
+  async #askAbout(row: Unconfirmed): Promise<Found | 'absent' | 'unknown'> {
     const message = (JSON.parse(row.body) as SendBody).message;
     const recipient = JSON.parse(row.recipient) as { id?: string };
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
-    if (!message || !recipient.id || !channel) return null;
+    if (!message || !recipient.id || !channel) return 'unknown';
     const account = channel.accountId ?? channel.id;
     const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
     const sought = {
@@ -416,22 +444,25 @@ export class Sender {
     };
     for (let tried = 1; ; tried++) {
       try {
-        return await findSent(client, sought, {
+        const found = await findSent(client, sought, {
           paced: (call) => this.#d.conversationsApi.run(account, call),
           known: (mids) => knownMids(this.#d.db, row.channelId, mids),
         });
+        return found ?? 'absent';
       } catch (err) {
         const failure = err instanceof GraphError ? err.failure : null;
-        if (failure && (failure.action === 'retry' || failure.action === 'throttle') && tried < ASK_TRIES) {
+        // Reads: one without an answer is simply asked again.
+        const again = failure && ['retry', 'throttle', 'ambiguous'].includes(failure.action);
+        if (again && tried < ASK_TRIES) {
           const ms = Math.min(failure.retryAfterMs ?? backoffMs(tried), MAX_ASK_WAIT_MS);
           await new Promise((resolve) => setTimeout(resolve, ms));
           continue;
         }
         this.#d.log.warn(
           { outbox: row.id, reason: failure?.reason ?? (err as Error).message },
-          'could not ask Meta whether an interrupted send went; sending it again',
+          'could not ask Meta whether an unconfirmed send went',
         );
-        return null;
+        return 'unknown';
       }
     }
   }
@@ -671,23 +702,36 @@ export class Sender {
   }
 
   /**
-   * A claimed row whose outcome could not be recorded waits for its echo (reconcile.ts); a sender
-   * action, which has none, is simply queued again.
+   * A claimed row whose outcome igdm cannot know (its answer was lost or unreadable, or could not be
+   * recorded) waits for its echo (reconcile.ts); the message shows why meanwhile. A sender action,
+   * which has no echo and is harmless to repeat, is simply queued again.
    */
-  async #interrupted(row: Row): Promise<void> {
+  async #interrupted(row: Row, f?: GraphFailure): Promise<void> {
     const now = this.#now();
     const echoed = (JSON.parse(row.body) as SendBody).message !== undefined;
     const due = echoed ? now + (this.#d.echoGraceMs ?? DEFAULT_ECHO_GRACE_MS) : now + 1000;
-    const r = await this.#d.db
-      .updateTable('outbox')
-      .set({ status: echoed ? 'unconfirmed' : 'queued', nextAttemptAt: due })
-      .where('id', '=', row.id)
-      .where('status', '=', 'sending')
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) return;
+    const error = f ? JSON.stringify(errorView(f)) : undefined;
+    const updated = await this.#d.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('outbox')
+        .set({ status: echoed ? 'unconfirmed' : 'queued', nextAttemptAt: due, ...(error && { error }) })
+        .where('id', '=', row.id)
+        .where('status', '=', 'sending')
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) > 0 && error && row.messageId)
+        await trx
+          .updateTable('messages')
+          .set({ error, updatedAt: now })
+          .where('id', '=', row.messageId)
+          .execute();
+      return Number(r.numUpdatedRows) > 0;
+    });
+    if (!updated) return;
     if (echoed) {
       this.#unconfirmed++;
       this.#unconfirmedDue = Math.min(this.#unconfirmedDue, due);
+      this.#echoes = true; // its echo may be in the store already (Meta echoes before it answers)
+      this.#pump();
     }
     this.#wakeAt(due);
   }
@@ -728,14 +772,21 @@ export class Sender {
       'send failed',
     );
     switch (f.action) {
-      case 'retry': {
-        const inRow = (this.#failuresInRow.get(channel.id) ?? 0) + 1;
-        this.#failuresInRow.set(channel.id, inRow);
-        // The circuit breaker: a Graph API failing again and again is left alone for a while.
-        if (inRow >= BREAKER_THRESHOLD) this.#hold(channel, now + BREAKER_OPEN_MS);
+      case 'retry':
+        this.#strike(channel, now);
         if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
         return this.#requeue(row, now + backoffMs(attempts), f);
-      }
+      case 'ambiguous':
+        this.#strike(channel, now);
+        // A sender action has no echo and is harmless to repeat: tried again like a transient failure.
+        if ((JSON.parse(row.body) as SendBody).message === undefined) {
+          if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
+          return this.#requeue(row, now + backoffMs(attempts), f);
+        }
+        // Meta may have delivered it: its echo, or Meta itself, settles it (reconcile.ts), never a
+        // blind second send.
+        await this.#interrupted(row, f);
+        return 'waiting';
       case 'throttle': {
         const wait = f.retryAfterMs ?? 60_000;
         this.#hold(channel, now + wait);
@@ -782,18 +833,21 @@ export class Sender {
     return 'waiting';
   }
 
+  /** Failed for good; `from`: only if the row is still in that status (nothing settled it meanwhile). */
   async #fail(
-    row: Row,
+    row: Pick<Row, 'id' | 'messageId'>,
     f: Pick<GraphFailure, 'reason' | 'message'> & Partial<GraphFailure>,
+    from?: OutboxTable['status'],
   ): Promise<Outcome> {
     const now = this.#now();
     const error = JSON.stringify(errorView(f));
     await this.#commit.run(async (trx) => {
-      await trx
+      let update = trx
         .updateTable('outbox')
         .set({ status: 'failed', error, updatedAt: now })
-        .where('id', '=', row.id)
-        .execute();
+        .where('id', '=', row.id);
+      if (from) update = update.where('status', '=', from);
+      if (Number((await update.executeTakeFirst()).numUpdatedRows) === 0) return;
       if (row.messageId) {
         await trx
           .updateTable('messages')
@@ -803,6 +857,13 @@ export class Sender {
       }
     });
     return 'settled';
+  }
+
+  /** The circuit breaker: a Graph API failing again and again is left alone for a while. */
+  #strike(channel: Channel, now: number) {
+    const inRow = (this.#failuresInRow.get(channel.id) ?? 0) + 1;
+    this.#failuresInRow.set(channel.id, inRow);
+    if (inRow >= BREAKER_THRESHOLD) this.#hold(channel, now + BREAKER_OPEN_MS);
   }
 
   /** The channel sends nothing until then; its rows are read again when the hold ends. */

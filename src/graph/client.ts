@@ -1,11 +1,12 @@
-import { type Answer, request } from '../http-client.ts';
-import { classifyGraphError, type GraphFailure } from '../meta/graph-errors.ts';
+import { type Answer, RequestFailed, request } from '../http-client.ts';
+import { ambiguous, classifyGraphError, type GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
 
 // The HTTP client for Meta's Graph API (graph.instagram.com with Instagram Login, graph.facebook.com
 // with a Page token, or igdm's sandbox). One call, one request with a timeout; what a failure
-// means (retry, throttle, reauthorise, give up) comes from meta/graph-errors.ts, and the outbox
-// decides what to do about it.
+// means (retry, throttle, reauthorise, give up, or ambiguous: Meta may have acted on it) comes from
+// meta/graph-errors.ts, and the outbox decides what to do about it. A successful answer must be
+// JSON that can be read: anything else (empty, cut off, an HTML page) leaves the outcome unknown.
 
 export interface GraphTarget {
   graphApiUrl: string;
@@ -94,23 +95,28 @@ export class GraphClient {
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
 
     let res: Answer;
-    const signal = AbortSignal.timeout(this.#timeoutMs);
     try {
       res = await request(url, {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal,
+        signal: AbortSignal.timeout(this.#timeoutMs),
       });
-    } catch {
-      const timedOut = signal.aborted && (signal.reason as Error | undefined)?.name === 'TimeoutError';
-      throw new GraphError(classifyGraphError({ status: null, timedOut }));
+    } catch (err) {
+      if (!(err instanceof RequestFailed)) throw err;
+      if (err.failure === 'answer_too_large')
+        throw new GraphError(ambiguous('answer_too_large', `Graph API answer not read: ${err.message}`));
+      throw new GraphError(
+        classifyGraphError({ status: null, timedOut: err.failure === 'timeout', sent: err.sent }),
+      );
     }
     const responseHeaders = res.headers;
     const text = res.text;
     let body: unknown = text;
+    let json = false;
     try {
       body = text ? JSON.parse(text) : undefined;
+      json = text !== '';
     } catch {
       // not JSON: kept as text for the classification
     }
@@ -121,19 +127,31 @@ export class GraphClient {
     ) {
       throw new GraphError(classifyGraphError({ status: res.status, body, headers: responseHeaders }));
     }
+    if (!json) {
+      throw new GraphError(
+        ambiguous('unreadable_answer', `Graph API answered HTTP ${res.status} with a body that is not JSON`),
+      );
+    }
     return { data: body as T, headers: responseHeaders } satisfies GraphResponse<T>;
   }
 
-  /** POST /{sender}/messages: returns Meta's message id (none for sender actions). */
+  /**
+   * POST /{sender}/messages: returns Meta's message id (none for sender actions). A message answered
+   * without one may or may not have been sent: ambiguous.
+   */
   async sendMessage(
     body: SendBody,
   ): Promise<{ recipientId?: string; messageId?: string; headers: GraphResponse<unknown>['headers'] }> {
-    const r = await this.call<{ recipient_id?: string; message_id?: string }>(
+    const r = await this.call<{ recipient_id?: unknown; message_id?: unknown } | null>(
       'POST',
       `${this.sender}/messages`,
       { body },
     );
-    return { recipientId: r.data?.recipient_id, messageId: r.data?.message_id, headers: r.headers };
+    const messageId = typeof r.data?.message_id === 'string' ? r.data.message_id : undefined;
+    if (body.message !== undefined && !messageId)
+      throw new GraphError(ambiguous('no_message_id', 'Graph API accepted the message without a message id'));
+    const recipientId = typeof r.data?.recipient_id === 'string' ? r.data.recipient_id : undefined;
+    return { recipientId, messageId, headers: r.headers };
   }
 
   /** A customer's profile (only after they have written; else code 230). */

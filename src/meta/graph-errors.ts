@@ -1,8 +1,13 @@
 // A failed Graph API call, classified into what the sender does next. Pure (no I/O, no clock) and
 // total: whatever the input, it answers and never throws. The rules are meta-platform.md's "Errors"
 // table; the waits come from the usage headers of its "Policy" section.
+//
+// `ambiguous`: the request left igdm, but no answer that can be read came back (a timeout, a
+// connection cut after the request was written, an answer cut off or unreadable). Meta may have
+// acted on it, so a send is not simply made again: Meta is asked first (engine/reconcile.ts). A read
+// may be repeated.
 
-export type GraphAction = 'retry' | 'throttle' | 'reauthorize' | 'pause' | 'give_up';
+export type GraphAction = 'retry' | 'throttle' | 'reauthorize' | 'pause' | 'give_up' | 'ambiguous';
 
 export interface GraphFailure {
   action: GraphAction;
@@ -23,6 +28,11 @@ export interface GraphFailureInput {
   body?: unknown;
   headers?: Headers | Record<string, string | undefined>;
   timedOut?: boolean;
+  /**
+   * With no answer: whether the request had left in full (default true, the safe assumption). One
+   * that never left (connection refused, DNS) is simply tried again.
+   */
+  sent?: boolean;
 }
 
 /** Percentages of the app's (or the business use case's) hourly allowance. */
@@ -119,12 +129,26 @@ function decide(status: number, error: GraphErrorBody | undefined): Rule {
   return giveUp('unknown');
 }
 
+/** A call whose outcome igdm cannot know: see `ambiguous` above. */
+export const ambiguous = (reason: string, message: string): GraphFailure => ({
+  action: 'ambiguous',
+  reason,
+  message,
+});
+
 export function classifyGraphError(input: GraphFailureInput): GraphFailure {
-  const { status, body, headers, timedOut } = (isObject(input) ? input : {}) as Partial<GraphFailureInput>;
+  const { status, body, headers, timedOut, sent } = (
+    isObject(input) ? input : {}
+  ) as Partial<GraphFailureInput>;
   if (typeof status !== 'number') {
+    if (sent === false)
+      return { action: 'retry', reason: 'network_error', message: 'Graph API could not be reached' };
     return timedOut === true
-      ? { action: 'retry', reason: 'timeout', message: 'Graph API call timed out' }
-      : { action: 'retry', reason: 'network_error', message: 'Graph API call failed: no response' };
+      ? ambiguous('timeout', 'Graph API call timed out: Meta may have acted on it')
+      : ambiguous(
+          'connection_lost',
+          'Graph API connection lost before the answer: Meta may have acted on it',
+        );
   }
   const h = headerMap(headers);
   const error = graphError(body);

@@ -11,8 +11,11 @@ import {
 import { businessUsageHeader } from './rate-limit.ts';
 
 // Failure injection: "the next n Graph calls (optionally only those to one edge, such as messages)
-// fail this way". Each kind is answered the way Meta (or the network) fails.
+// fail this way". Each kind is answered the way Meta (or the network) fails. The first kinds fail
+// the call itself; those of AFTER_DELIVERY let it do what it asks (a message is sent, its echo is on
+// its way) and lose or spoil only the answer (answer-faults.ts).
 
+export const AFTER_DELIVERY_KINDS = ['late_answer', 'garbled_answer', 'huge_answer', 'cut_answer'] as const;
 export const FAILURE_KINDS = [
   '5xx',
   'timeout',
@@ -21,8 +24,11 @@ export const FAILURE_KINDS = [
   'outside_window',
   'policy_block',
   'network_reset',
+  ...AFTER_DELIVERY_KINDS,
 ] as const;
 export type FailureKind = (typeof FAILURE_KINDS)[number];
+export const isAfterDelivery = (kind: FailureKind): boolean =>
+  (AFTER_DELIVERY_KINDS as readonly string[]).includes(kind);
 
 export const FailureRequest = z.strictObject({
   kind: z.enum(FAILURE_KINDS),
@@ -38,6 +44,19 @@ export const FailureRequest = z.strictObject({
   empty: z.boolean().optional(),
   /** throttle: `estimated_time_to_regain_access` in minutes (default 1). */
   regainAccessMinutes: z.number().int().min(0).max(1440).optional(),
+  /** late_answer: how long after the call the answer comes (default: the timeout hold, 30 s). */
+  delayMs: z.number().int().min(0).max(600_000).optional(),
+  /** garbled_answer: an empty body, JSON cut in the middle, or an HTML page (default truncated). */
+  garble: z.enum(['empty', 'truncated', 'html']).optional(),
+  /** huge_answer: the answer's length in bytes (default 64 MiB). */
+  sizeBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31)
+    .optional(),
+  /** After-delivery kinds: false loses the message's echo webhook too (default true). */
+  echo: z.boolean().optional(),
 });
 export type FailureRequest = z.input<typeof FailureRequest>;
 
@@ -49,6 +68,10 @@ export interface PendingFailure {
   status?: number;
   empty?: boolean;
   regainAccessMinutes?: number;
+  delayMs?: number;
+  garble?: 'empty' | 'truncated' | 'html';
+  sizeBytes?: number;
+  echo?: boolean;
 }
 
 export class FailureQueue {
@@ -108,13 +131,15 @@ export function failureAnswer(
     case 'timeout':
     case 'network_reset':
       return failure.kind;
+    default:
+      throw new Error(`${failure.kind} fails after delivery: see answer-faults.ts`);
   }
 }
 
 /**
- * Requests held open to simulate a Graph API that does not answer. Each is answered 504 after
- * `holdMs`, dropped if the client gives up first, and cut (socket destroyed) when the server closes,
- * so a held request never delays shutdown.
+ * Requests held open to simulate a Graph API that does not answer. Each is answered after `holdMs`
+ * (504, or `answer`), dropped if the client gives up first, and cut (socket destroyed) when the
+ * server closes, so a held request never delays shutdown.
  */
 export class HeldRequests {
   readonly #held = new Set<() => void>();
@@ -123,7 +148,7 @@ export class HeldRequests {
     return this.#held.size;
   }
 
-  hold(reply: FastifyReply, holdMs: number): Promise<void> {
+  hold(reply: FastifyReply, holdMs: number, answer?: (raw: FastifyReply['raw']) => void): Promise<void> {
     reply.hijack();
     const raw = reply.raw;
     return new Promise<void>((resolve) => {
@@ -138,7 +163,9 @@ export class HeldRequests {
         done();
       };
       timer = setTimeout(() => {
-        if (!raw.destroyed) raw.writeHead(504, { 'content-length': '0' }).end();
+        if (raw.destroyed) return done();
+        if (answer) answer(raw);
+        else raw.writeHead(504, { 'content-length': '0' }).end();
         done();
       }, holdMs);
       raw.once('close', done);

@@ -11,7 +11,7 @@ import { type Json, messagingItem, messagingWebhook } from './wire.ts';
 // who has written, or a comment for a private reply), the window, then the answer; a message sent
 // is echoed back to the gateway, as Meta does.
 
-export function sendMessage({ state, params }: GraphCall): GraphAnswer {
+export function sendMessage({ state, params, echo: echoed }: GraphCall): GraphAnswer {
   const o = state.options;
   const now = state.now();
   if (!state.limiter.take(rateBucket(params), now)) {
@@ -43,11 +43,12 @@ export function sendMessage({ state, params }: GraphCall): GraphAnswer {
     ...(typeof echo.text === 'string' && { text: echo.text }),
     ...(Array.isArray(echo.attachments) && { attachments: echo.attachments }),
   });
-  state.delivery.later(
-    'echo',
-    messagingWebhook(o.accountId, now, [messagingItem(o.accountId, recipientId, now, { message: echo })]),
-    o.echoDelayMs,
-  );
+  if (echoed)
+    state.delivery.later(
+      'echo',
+      messagingWebhook(o.accountId, now, [messagingItem(o.accountId, recipientId, now, { message: echo })]),
+      o.echoDelayMs,
+    );
   return { status: 200, body: { recipient_id: recipientId, message_id: mid }, headers: usage };
 }
 

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { spoilAnswer } from './answer-faults.ts';
 import {
   type GraphAnswer,
   paramError,
@@ -9,7 +10,7 @@ import {
   unknownPath,
   unsupportedRequest,
 } from './errors.ts';
-import { failureAnswer, resetConnection } from './failures.ts';
+import { failureAnswer, isAfterDelivery, resetConnection } from './failures.ts';
 import {
   deleteMessengerProfile,
   deleteSubscribedApps,
@@ -44,6 +45,8 @@ export interface GraphCall {
   edge: string;
   /** Query and body parameters merged (JSON-looking values parsed), without access_token. */
   params: Record<string, unknown>;
+  /** False when an injected failure loses the echo webhook of a message this call sends. */
+  echo: boolean;
 }
 
 export type GraphHandler = (call: GraphCall) => GraphAnswer | Promise<GraphAnswer>;
@@ -109,8 +112,8 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
     delete params.access_token;
 
     const record = (status: number | null, body: unknown, failure: string | null) => {
-      state.calls.add({ time: now, method: req.method, path, edge, status, failure });
-      if (edge !== 'messages') return;
+      const call = state.calls.add({ time: now, method: req.method, path, edge, status, failure });
+      if (edge !== 'messages') return call;
       const b = (body ?? {}) as { message_id?: string; recipient_id?: string };
       const r = params.recipient as { id?: unknown } | undefined;
       state.outbox.add({
@@ -123,16 +126,28 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
         recipientId: b.recipient_id ?? (r && typeof r.id === 'string' ? r.id : null),
         failure,
       });
+      return call;
     };
-    const send = (a: GraphAnswer, failure: string | null) => {
-      record(a.status, a.body, failure);
-      reply.code(a.status).header('x-app-usage', appUsageHeader(state.limiter.usage(now)));
+    const failure = state.failures.take(edge);
+    // An after-delivery failure lets the call run and spoils only its answer (answer-faults.ts).
+    const spoil = failure && isAfterDelivery(failure.kind) ? failure : null;
+    const send = async (a: GraphAnswer, failure: string | null) => {
+      const call = record(a.status, a.body, failure);
+      const usageHeader = appUsageHeader(state.limiter.usage(now));
+      if (spoil) {
+        call.answer = await spoilAnswer(reply, a, spoil, {
+          held: state.held,
+          timeoutHoldMs: o.timeoutHoldMs,
+          headers: { 'x-app-usage': usageHeader },
+        });
+        return;
+      }
+      reply.code(a.status).header('x-app-usage', usageHeader);
       for (const [k, v] of Object.entries(a.headers ?? {})) reply.header(k, v);
       return a.body === undefined ? reply.send() : reply.send(a.body);
     };
 
-    const failure = state.failures.take(edge);
-    if (failure) {
+    if (failure && !spoil) {
       const a = failureAnswer(failure, { accountId: o.accountId, now });
       if (a === 'timeout') {
         record(null, null, a);
@@ -144,17 +159,28 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
       }
       return send(a, failure.kind);
     }
-    if (!VERSION.test(version)) return send(unknownPath(path), null);
-    if (token === null) return send(tokenMissing(), null);
+    const spoiled = spoil?.kind ?? null;
+    if (!VERSION.test(version)) return send(unknownPath(path), spoiled);
+    if (token === null) return send(tokenMissing(), spoiled);
     const tokenOk =
       sameSecret(token, o.accessToken) ||
       (ro.appToken === true && sameSecret(token, `${o.appId}|${o.appSecret}`));
-    if (!tokenOk) return send(tokenExpired(now), null);
-    if (!read.ok) return send(read.error, null);
+    if (!tokenOk) return send(tokenExpired(now), spoiled);
+    if (!read.ok) return send(read.error, spoiled);
     if (ro.accountNode && node !== undefined && !isAccount(node))
-      return send(unsupportedRequest(req.method, node), null);
-    const answer = await handler({ state, req, method: req.method, version, node: node ?? '', edge, params });
-    return send(answer, null);
+      return send(unsupportedRequest(req.method, node), spoiled);
+    const echo = spoil?.echo !== false;
+    const answer = await handler({
+      state,
+      req,
+      method: req.method,
+      version,
+      node: node ?? '',
+      edge,
+      params,
+      echo,
+    });
+    return send(answer, spoiled);
   }
 
   const route = (

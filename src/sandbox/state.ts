@@ -76,6 +76,8 @@ export interface CallRecord {
   edge: string;
   status: number | null;
   failure: string | null;
+  /** An answer spoiled after delivery (answer-faults.ts): bytes written, and whether the client cut it. */
+  answer?: { bytes: number; cut: boolean };
 }
 
 export interface SandboxState {

@@ -254,6 +254,15 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await sql`create index outbox_sent on outbox (sent_at) where sent_at is not null`.execute(db);
       },
     },
+    '0007_possible_duplicate': {
+      async up(db: Kysely<unknown>) {
+        // A send made again though Meta could not say whether the first went (engine/sender.ts).
+        await db.schema
+          .alterTable('messages')
+          .addColumn('possible_duplicate', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

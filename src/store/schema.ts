@@ -94,6 +94,11 @@ export interface MessageTable {
   error: string | null;
   /** customer, bot, human (an agent or the Instagram app) or api; null on rows from before 0004. */
   author: string | null;
+  /**
+   * 1: sent again although Meta could not say whether an earlier try, whose answer was lost, had
+   * gone: the customer may see it twice.
+   */
+  possibleDuplicate: Generated<number>;
   createdAt: number;
   updatedAt: number;
 }

@@ -213,17 +213,27 @@ describe('classifyGraphError: no usable body, no answer', () => {
     });
   });
 
-  it('network error and timeout → retry', () => {
-    expect(classifyGraphError({ status: null })).toEqual({
+  it('a request that never left (connection refused, DNS) → retry', () => {
+    expect(classifyGraphError({ status: null, sent: false })).toEqual({
       action: 'retry',
       reason: 'network_error',
-      message: 'Graph API call failed: no response',
+      message: 'Graph API could not be reached',
     });
-    expect(classifyGraphError({ status: null, timedOut: true })).toEqual({
+    expect(classifyGraphError({ status: null, sent: false, timedOut: true })).toMatchObject({
       action: 'retry',
-      reason: 'timeout',
-      message: 'Graph API call timed out',
     });
+  });
+
+  it('no answer to a request that left (a timeout, a cut connection) → ambiguous: Meta may have acted', () => {
+    expect(classifyGraphError({ status: null, timedOut: true })).toMatchObject({
+      action: 'ambiguous',
+      reason: 'timeout',
+    });
+    expect(classifyGraphError({ status: null })).toMatchObject({
+      action: 'ambiguous',
+      reason: 'connection_lost',
+    });
+    expect(classifyGraphError({ status: null, sent: true })).toMatchObject({ action: 'ambiguous' });
   });
 
   it('honours Retry-After (seconds) on a retry', () => {
@@ -387,7 +397,7 @@ describe('usage headers', () => {
 });
 
 describe('classifyGraphError never throws', () => {
-  const ACTIONS: GraphAction[] = ['retry', 'throttle', 'reauthorize', 'pause', 'give_up'];
+  const ACTIONS: GraphAction[] = ['retry', 'throttle', 'reauthorize', 'pause', 'give_up', 'ambiguous'];
   const valid = (input: unknown) => {
     const f = classifyGraphError(input as GraphFailureInput);
     expect(ACTIONS).toContain(f.action);
@@ -447,7 +457,10 @@ describe('classifyGraphError never throws', () => {
     const status = fc.oneof(fc.constant(null), fc.integer({ min: 100, max: 599 }), fc.integer(), fc.double());
     fc.assert(
       fc.property(
-        fc.record({ status, body, headers, timedOut: fc.anything() }, { requiredKeys: ['status'] }),
+        fc.record(
+          { status, body, headers, timedOut: fc.anything(), sent: fc.anything() },
+          { requiredKeys: ['status'] },
+        ),
         valid,
       ),
       { numRuns: 1000 },

@@ -6,6 +6,7 @@ import {
   type Sandbox,
   startGateway,
   startSandbox,
+  TOKEN,
   writtenCustomer,
 } from './support.ts';
 
@@ -100,6 +101,68 @@ describe('each kind fails `count` calls, then calls succeed', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
     expect((await text()).status).toBe(200);
     expect(sandbox.state.held.size).toBe(0);
+  });
+});
+
+describe('after delivery: the message is sent (and echoed), only its answer is spoiled', () => {
+  const known = () => sandbox.state.messages.size;
+  const echoes = () =>
+    gateway.received.filter((r) => JSON.stringify(r.json).includes('"is_echo":true')).length;
+  const rawText = async () => {
+    const res = await fetch(`${sandbox.graphApiUrl}/v24.0/me/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ recipient: { id: igsid }, message: { text: 'x' } }),
+    });
+    return { status: res.status, raw: await res.text() };
+  };
+
+  it.each([
+    ['empty', ''],
+    ['truncated', '{"recipient_id":"'],
+    ['html', '<html>'],
+  ])('garbled_answer %s: HTTP 200 with a body that is no answer', async (garble, start) => {
+    const before = known();
+    await inject({ kind: 'garbled_answer', garble });
+    const r = await rawText();
+    expect(r.status).toBe(200);
+    expect(r.raw.startsWith(start)).toBe(true);
+    expect(r.raw).not.toMatch(/message_id/);
+    expect(known()).toBe(before + 1);
+  });
+
+  it('late_answer: the real answer, after delayMs', async () => {
+    await inject({ kind: 'late_answer', delayMs: 300 });
+    const started = Date.now();
+    const r = await text();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(r.body).toMatchObject({ recipient_id: igsid, message_id: expect.any(String) });
+  });
+
+  it('huge_answer: the real answer inside sizeBytes of padding', async () => {
+    await inject({ kind: 'huge_answer', sizeBytes: 200_000 });
+    const r = await text();
+    expect(r.raw.length).toBe(200_000);
+    expect(r.body).toMatchObject({ message_id: expect.any(String) });
+    const call = sandbox.state.calls.list().at(-1)!;
+    expect(call).toMatchObject({ failure: 'huge_answer', answer: { bytes: 200_000, cut: false } });
+  });
+
+  it('cut_answer: the connection is cut, the message was sent', async () => {
+    const before = known();
+    await inject({ kind: 'cut_answer' });
+    await expect(rawText()).rejects.toThrow();
+    expect(known()).toBe(before + 1);
+  });
+
+  it('echo: false loses the echo webhook; by default it comes', async () => {
+    const base = echoes();
+    await inject({ kind: 'late_answer', delayMs: 0, echo: false });
+    await text();
+    await inject({ kind: 'late_answer', delayMs: 0 });
+    await text();
+    await sandbox.state.delivery.settled();
+    expect(echoes()).toBe(base + 1);
   });
 });
 
