@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IngestWriter } from '../ingest/writer.ts';
@@ -68,6 +69,12 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookDeps) {
       : signedBy(sha1Channels, (secret) => verifySignature(body, sha1, secret, 'sha1'));
     if (verifiedBy.length === 0) {
       return replyError(reply, 403, 'signature_invalid', 'The signature does not match the body');
+    }
+    // Decoding would turn every invalid byte into U+FFFD, so events that differ only there would
+    // share a dedup key and all but one be dropped. Meta escapes every non-ASCII character: its
+    // bodies are ASCII, so this refuses nothing it sends.
+    if (!isUtf8(body)) {
+      return replyError(reply, 400, 'invalid_utf8', 'The body is not valid UTF-8');
     }
 
     const result = await deps.writer.write({
