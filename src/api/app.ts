@@ -8,6 +8,7 @@ import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
 import { requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
+import { clientErrorHandler } from './client-errors.ts';
 import { conversationRoutes } from './conversations.ts';
 import { replyError } from './errors.ts';
 import { jobRoutes } from './jobs.ts';
@@ -40,6 +41,7 @@ export async function buildApp(deps: AppDeps) {
     return503OnClosing: true,
     routerOptions: { maxParamLength: 500 },
     forceCloseConnections: 'idle',
+    clientErrorHandler: clientErrorHandler(deps.log),
   });
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
