@@ -11,6 +11,7 @@ import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { conversationRoutes } from './conversations.ts';
 import { replyError } from './errors.ts';
+import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
 import { messageRoutes } from './messages.ts';
 import { webhookRoutes } from './webhooks.ts';
@@ -30,6 +31,8 @@ export interface AppDeps {
   handover: (conversationId: string, to: Owner) => Promise<HandoverResult>;
   /** The emulated Graph API and simulated customers, when igdm runs without credentials. */
   sandbox?: SandboxState;
+  /** Timeouts and the connection cap that keep the service answering under slow clients. */
+  httpLimits: HttpLimits;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -42,7 +45,9 @@ export async function buildApp(deps: AppDeps) {
     routerOptions: { maxParamLength: 500 },
     forceCloseConnections: 'idle',
     clientErrorHandler: clientErrorHandler(deps.log),
+    ...serverTimeouts(deps.httpLimits),
   });
+  capConnections(app.server, deps.httpLimits.maxConnections, deps.log);
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
