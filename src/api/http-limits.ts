@@ -96,7 +96,10 @@ export function capConnections(server: Server, max: number, log: Logger) {
   });
 }
 
-/** One warning a minute at most while the cap is reached, with what it did meanwhile. */
+/**
+ * One warning a minute at most while the cap is reached, with what it did meanwhile: connections
+ * closed to admit new ones, and new ones refused because every connection was being answered.
+ */
 function capWarning(max: number, log: Logger) {
   let last = 0;
   const counts = { evicted: 0, refused: 0 };
@@ -107,7 +110,7 @@ function capWarning(max: number, log: Logger) {
     last = now;
     log.warn(
       { maxConnections: max, ...counts },
-      'connection cap reached: stale connections closed to admit new ones (IGDM_MAX_CONNECTIONS)',
+      'connection cap reached (IGDM_MAX_CONNECTIONS): stale connections closed to admit new ones',
     );
     counts.evicted = 0;
     counts.refused = 0;
