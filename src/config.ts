@@ -127,8 +127,10 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`IGDM_HANDOVER_APP_ID must be a numeric Meta app id, got "${handoverAppId}"`);
   // Meta gives up on a delivery after 20 s: a body still arriving after 30 s is not Meta's.
   const requestTimeoutMs = rate('IGDM_REQUEST_TIMEOUT_MS', 30_000)!;
-  if (requestTimeoutMs < 1000) problems.push('IGDM_REQUEST_TIMEOUT_MS must be at least 1000');
-  // Below the 1024 open files many hosts allow, with room for the store and outgoing calls.
+  if (requestTimeoutMs >= 1 && requestTimeoutMs < 1000)
+    problems.push('IGDM_REQUEST_TIMEOUT_MS must be at least 1000');
+  // Below a limit of 1024 open files, with room for igdm's own (~35: the store, the worker, pipes)
+  // and its outgoing calls.
   const maxConnections = rate('IGDM_MAX_CONNECTIONS', 768)!;
   const sandboxRates = {
     sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
