@@ -51,6 +51,10 @@ export interface Config {
   jobRetentionDays: number | null;
   /** Conversation routing: the app that takes a conversation handed to a human (e.g. an inbox app). */
   handoverAppId: string | null;
+  /** HTTP: the whole request, headers and body, must arrive within this. */
+  requestTimeoutMs: number;
+  /** HTTP: connections held at once (below the process's open-file limit). */
+  maxConnections: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -121,6 +125,13 @@ export function loadConfig(env: Env = process.env): Config {
   const handoverAppId = pick(env, 'IGDM_HANDOVER_APP_ID')?.value ?? null;
   if (handoverAppId && !/^\d+$/.test(handoverAppId))
     problems.push(`IGDM_HANDOVER_APP_ID must be a numeric Meta app id, got "${handoverAppId}"`);
+  // Meta gives up on a delivery after 20 s: a body still arriving after 30 s is not Meta's.
+  const requestTimeoutMs = rate('IGDM_REQUEST_TIMEOUT_MS', 30_000)!;
+  if (requestTimeoutMs >= 1 && requestTimeoutMs < 1000)
+    problems.push('IGDM_REQUEST_TIMEOUT_MS must be at least 1000');
+  // Below a limit of 1024 open files, with room for igdm's own (~35: the store, the worker, pipes)
+  // and its outgoing calls.
+  const maxConnections = rate('IGDM_MAX_CONNECTIONS', 768)!;
   const sandboxRates = {
     sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
     mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
@@ -144,6 +155,8 @@ export function loadConfig(env: Env = process.env): Config {
     engineConcurrency,
     jobRetentionDays,
     handoverAppId,
+    requestTimeoutMs,
+    maxConnections,
   };
 }
 

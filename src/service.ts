@@ -195,6 +195,7 @@ export async function startService(
     now,
     sandbox,
     queue,
+    httpLimits: { requestTimeoutMs: config.requestTimeoutMs, maxConnections: config.maxConnections },
     handover: (conversationId, to) =>
       conversationChannel(conversationId).then((channel) =>
         handOver(handoverDeps, channel, conversationId, to),

@@ -76,6 +76,20 @@ describe('configuration', () => {
     ]);
   });
 
+  it('IGDM_REQUEST_TIMEOUT_MS (30 s, at least 1 s) and IGDM_MAX_CONNECTIONS (768) bound the HTTP server', () => {
+    expect(loadConfig({})).toMatchObject({ requestTimeoutMs: 30_000, maxConnections: 768 });
+    expect(loadConfig({ IGDM_REQUEST_TIMEOUT_MS: '5000', IGDM_MAX_CONNECTIONS: '4000' })).toMatchObject({
+      requestTimeoutMs: 5000,
+      maxConnections: 4000,
+    });
+    expect(problems({ IGDM_REQUEST_TIMEOUT_MS: '500' })).toEqual([
+      'IGDM_REQUEST_TIMEOUT_MS must be at least 1000',
+    ]);
+    expect(problems({ IGDM_MAX_CONNECTIONS: 'many' })).toEqual([
+      'IGDM_MAX_CONNECTIONS must be a whole number of at least 1',
+    ]);
+  });
+
   it('names every missing or malformed variable', () => {
     expect(problems({ PORT: 'eighty' })).toEqual([expect.stringContaining('PORT')]);
     expect(problems({ PORT: '70000' })).toEqual([expect.stringContaining('PORT')]);

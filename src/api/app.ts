@@ -8,8 +8,10 @@ import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
 import { requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
+import { clientErrorHandler } from './client-errors.ts';
 import { conversationRoutes } from './conversations.ts';
 import { replyError } from './errors.ts';
+import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
 import { messageRoutes } from './messages.ts';
 import { webhookRoutes } from './webhooks.ts';
@@ -29,6 +31,8 @@ export interface AppDeps {
   handover: (conversationId: string, to: Owner) => Promise<HandoverResult>;
   /** The emulated Graph API and simulated customers, when igdm runs without credentials. */
   sandbox?: SandboxState;
+  /** Timeouts and the connection cap that keep the service answering under slow clients. */
+  httpLimits: HttpLimits;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -40,7 +44,10 @@ export async function buildApp(deps: AppDeps) {
     return503OnClosing: true,
     routerOptions: { maxParamLength: 500 },
     forceCloseConnections: 'idle',
+    clientErrorHandler: clientErrorHandler(deps.log),
+    ...serverTimeouts(deps.httpLimits),
   });
+  capConnections(app.server, deps.httpLimits.maxConnections, deps.log);
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;

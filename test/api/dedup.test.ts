@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationIdOf } from '../../src/engine/apply.ts';
+import { sign } from '../../src/meta/signature.ts';
+import { httpRequest } from '../support/http.ts';
 import {
   ACCOUNT_ID,
+  APP_SECRET,
   igBody,
   mid,
   startTestService,
@@ -274,5 +277,32 @@ describe('dedup edge cases', () => {
     await postAll([JSON.stringify(igBody([first]))]);
     await postAll([JSON.stringify(igBody([second]))]);
     expect((await svc.eventCount()) - before).toBe(2);
+  });
+
+  it('refuses signed bodies that are not UTF-8 with 400 rather than merging their events', async () => {
+    // Decoded, 0xff and 0xfe both become U+FFFD: two events whose mids differ only there once got one
+    // dedup key, and the second was acknowledged with 200 and dropped as a redelivery.
+    const igsid = customer();
+    const m = mid('bad');
+    const [head, tail] = JSON.stringify(igBody([textEvent(igsid, 'x', { mid: 'MID' })])).split('MID');
+    const bytesWith = (midBytes: Buffer) => Buffer.concat([Buffer.from(head!), midBytes, Buffer.from(tail!)]);
+    const post = (body: Buffer) =>
+      httpRequest(`${svc.url}/webhooks/meta`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': sign(body, APP_SECRET) },
+        body,
+      });
+    const before = await svc.eventCount();
+    for (const bad of [0xff, 0xfe]) {
+      const res = await post(bytesWith(Buffer.concat([Buffer.from(m), Buffer.from([bad])])));
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.text).error.code).toBe('invalid_utf8');
+    }
+    expect((await svc.eventCount()) - before).toBe(0);
+
+    // Real UTF-8, unescaped, is still taken as it is.
+    const ok = await post(bytesWith(Buffer.from(`${m}.é`)));
+    expect(ok.status).toBe(200);
+    expect(await rowsByKey([`message:${m}.é`])).toEqual({ [`message:${m}.é`]: 1 });
   });
 });

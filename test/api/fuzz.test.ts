@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createHmac } from 'node:crypto';
 import { Agent } from 'node:http';
 import { connect } from 'node:net';
@@ -356,6 +357,7 @@ function validlySigned(
 }
 
 function parses(body: Buffer): { ok: true; value: unknown } | { ok: false } {
+  if (!isUtf8(body)) return { ok: false }; // refused before it is decoded (400 invalid_utf8)
   try {
     return { ok: true, value: JSON.parse(body.toString('utf8')) };
   } catch {

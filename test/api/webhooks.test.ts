@@ -1,5 +1,7 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/meta/signature.ts';
+import { httpRequest } from '../support/http.ts';
 import {
   APP_SECRET,
   igBody,
@@ -54,6 +56,24 @@ describe('GET handshake', () => {
     }
   });
 
+  it('refuses every near miss of the token with 403, whatever its length or encoding', async () => {
+    // The comparison is over digests of one length: no token can make it throw (500).
+    for (const token of [
+      '',
+      VERIFY_TOKEN.slice(0, -1),
+      `${VERIFY_TOKEN}x`,
+      VERIFY_TOKEN.toUpperCase(),
+      `${VERIFY_TOKEN.slice(0, -1)}é`,
+      VERIFY_TOKEN.repeat(50),
+    ]) {
+      const res = await fetch(
+        url('/webhooks/meta', { 'hub.mode': 'subscribe', 'hub.verify_token': token, 'hub.challenge': 'x' }),
+      );
+      expect(res.status).toBe(403);
+      expect((await errorOf(res)).code).toBe('verification_failed');
+    }
+  });
+
   it('answers 404 for an unknown channel', async () => {
     const res = await fetch(
       url('/webhooks/instagram/nope', {
@@ -86,6 +106,60 @@ describe('POST deliveries', () => {
     );
     expect(res.status).toBe(401);
     expect((await errorOf(res)).code).toBe('signature_missing');
+  });
+
+  it('refuses an unsigned POST with 401 whatever its body, and stores nothing', async () => {
+    const bodies: { headers: Record<string, string>; body?: string | Buffer }[] = [
+      { headers: {} }, // no body, no content-type
+      { headers: { 'content-type': 'application/json' }, body: '' },
+      { headers: { 'content-type': 'application/json' }, body: '{"object":' },
+      { headers: { 'content-type': 'text/plain' }, body: 'not json' },
+      { headers: {}, body: Buffer.from([0xff, 0x00, 0xfe]) },
+    ];
+    for (const { headers, body } of bodies) {
+      const res = await storesNothing(async () => {
+        const r = await httpRequest(`${svc.url}/webhooks/meta`, { method: 'POST', headers, body });
+        return new Response(r.text, { status: r.status });
+      });
+      expect(res.status).toBe(401);
+      expect((await errorOf(res)).code).toBe('signature_missing');
+    }
+  });
+
+  it('answers 413 to an unsigned body over 1 MiB, sent with a length or chunked', async () => {
+    const big = Buffer.alloc(2 * 1024 * 1024, 'x');
+    const withLength = await httpRequest(`${svc.url}/webhooks/meta`, { method: 'POST', body: big });
+    expect(withLength.status).toBe(413);
+    expect(JSON.parse(withLength.text).error.code).toBe('body_too_large');
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = request(`${svc.url}/webhooks/meta`, { method: 'POST' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 32; i++) req.write(big.subarray(0, 64 * 1024));
+      req.end();
+    });
+    expect(chunked).toBe(413);
+  });
+
+  it('verifies a signed empty body: 403 when the signature does not match, 400 when it does', async () => {
+    for (const headers of [{}, { 'content-type': 'application/json' }] as Record<string, string>[]) {
+      const post = (signature: string) =>
+        storesNothing(async () => {
+          const r = await httpRequest(`${svc.url}/webhooks/meta`, {
+            method: 'POST',
+            headers: { ...headers, 'x-hub-signature-256': signature },
+          });
+          return new Response(r.text, { status: r.status });
+        });
+      const wrong = await post(sign('{}', APP_SECRET));
+      expect(wrong.status).toBe(403);
+      expect((await errorOf(wrong)).code).toBe('signature_invalid');
+      const right = await post(sign('', APP_SECRET));
+      expect(right.status).toBe(400);
+      expect((await errorOf(right)).code).toBe('malformed_json');
+    }
   });
 
   it('refuses a wrong signature with 403 and stores nothing', async () => {

@@ -74,11 +74,15 @@ export interface IgdmProcess {
 
 const running = new Set<ChildProcess>();
 
-/** `igdm start` as a child process on the store in `dir`; resolves once /readyz answers 200. */
+/**
+ * `igdm start` as a child process on the store in `dir`; resolves once /readyz answers 200.
+ * `openFiles` limits the file descriptors it may hold (soft and hard, as on a host with a low limit).
+ */
 export async function spawnIgdm(
   dir: string,
   port: number,
   extraEnv: Record<string, string> = {},
+  opts: { openFiles?: number } = {},
 ): Promise<IgdmProcess> {
   const env = {
     ...testEnv(dir),
@@ -87,7 +91,12 @@ export async function spawnIgdm(
     PATH: process.env.PATH ?? '',
     ...extraEnv,
   };
-  const child = spawn(NODE_BIN, [join('bin', 'igdm.mjs'), 'start'], {
+  const igdm = [NODE_BIN, join('bin', 'igdm.mjs'), 'start'];
+  // The shell sets the limit and then becomes igdm (exec): the child's pid is igdm's.
+  const [command, ...args] = opts.openFiles
+    ? ['/bin/sh', '-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, ...igdm]
+    : igdm;
+  const child = spawn(command!, args, {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
