@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 // Meta signs the raw request bytes: X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body, app secret)>,
 // and on older apps also X-Hub-Signature: sha1=<hex>. Verify the bytes as received; re-serialised
@@ -27,4 +27,10 @@ export function verifySignature(
   const given = Buffer.from(header.slice(prefix.length).trim().toLowerCase(), 'utf8');
   const expected = Buffer.from(createHmac(algorithm, secret).update(body).digest('hex'), 'utf8');
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** Whether two secrets (tokens, keys) are equal, in constant time: their digests have one length. */
+export function sameSecret(expected: string, given: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(expected), digest(given));
 }

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { sameSecret } from '../meta/signature.ts';
 import { spoilAnswer } from './answer-faults.ts';
 import {
   type GraphAnswer,
@@ -59,8 +59,6 @@ interface RouteOptions {
 }
 
 const VERSION = /^v\d+\.\d+$/;
-const sha = (s: string) => createHash('sha256').update(s).digest();
-const sameSecret = (a: string, b: string) => timingSafeEqual(sha(a), sha(b));
 
 export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxState }) {
   const { state } = opts;
