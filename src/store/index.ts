@@ -7,6 +7,7 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
+import { prepareStoreFiles } from './files.ts';
 import { migrate, type StoreKind } from './migrations.ts';
 import type { Database } from './schema.ts';
 import { type DialectOptions, openSqlite, StoreCamelCase, sqliteDialect } from './sqlite.ts';
@@ -62,6 +63,7 @@ export const builder = new Kysely<Database>({
 /** Opens the store named by DATABASE_URL and brings its schema up to date. */
 export async function openStore(databaseUrl: string): Promise<Store> {
   const sqlitePath = sqlitePathOf(databaseUrl);
+  if (sqlitePath !== ':memory:') prepareStoreFiles(sqlitePath);
   // Checkpoints are the ingest worker's, off the event loop; this one is a backstop for a WAL that
   // grows while no worker runs (see worker.ts).
   const sqlite = openSqlite(sqlitePath, { autocheckpoint: 10_000 });
