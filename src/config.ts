@@ -51,6 +51,8 @@ export interface Config {
   jobRetentionDays: number | null;
   /** Conversation routing: the app that takes a conversation handed to a human (e.g. an inbox app). */
   handoverAppId: string | null;
+  /** /readyz reports not ready while the store's disk has less free space than this. */
+  minFreeDiskBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -121,6 +123,9 @@ export function loadConfig(env: Env = process.env): Config {
   const handoverAppId = pick(env, 'IGDM_HANDOVER_APP_ID')?.value ?? null;
   if (handoverAppId && !/^\d+$/.test(handoverAppId))
     problems.push(`IGDM_HANDOVER_APP_ID must be a numeric Meta app id, got "${handoverAppId}"`);
+  const minFreeDisk = pick(env, 'IGDM_MIN_FREE_DISK_MB')?.value ?? '64';
+  if (!/^\d+$/.test(minFreeDisk))
+    problems.push(`IGDM_MIN_FREE_DISK_MB must be a whole number of MiB (0 turns the check off)`);
   const sandboxRates = {
     sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
     mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
@@ -144,6 +149,7 @@ export function loadConfig(env: Env = process.env): Config {
     engineConcurrency,
     jobRetentionDays,
     handoverAppId,
+    minFreeDiskBytes: Number(minFreeDisk) * 1024 * 1024,
   };
 }
 

@@ -124,6 +124,10 @@ export async function startService(
 
   const writer = new IngestWriter(store.sqlitePath, channels);
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
+  writer.on('applyFailed', ({ message, retryInMs }) =>
+    log.error({ retryInMs }, `applying stored events failed: ${message}`),
+  );
+  writer.on('applyRecovered', () => log.info('applying stored events works again'));
   const profiles = new Profiles({ db: store.db, channels: () => channels, log, now });
   writer.on('applied', ({ conversations }) => profiles.touched(conversations));
   // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
@@ -195,6 +199,7 @@ export async function startService(
     now,
     sandbox,
     queue,
+    minFreeDiskBytes: config.minFreeDiskBytes,
     handover: (conversationId, to) =>
       conversationChannel(conversationId).then((channel) =>
         handOver(handoverDeps, channel, conversationId, to),

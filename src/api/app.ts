@@ -10,6 +10,7 @@ import { requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { conversationRoutes } from './conversations.ts';
 import { replyError } from './errors.ts';
+import { healthRoutes } from './health.ts';
 import { jobRoutes } from './jobs.ts';
 import { messageRoutes } from './messages.ts';
 import { webhookRoutes } from './webhooks.ts';
@@ -29,6 +30,8 @@ export interface AppDeps {
   handover: (conversationId: string, to: Owner) => Promise<HandoverResult>;
   /** The emulated Graph API and simulated customers, when igdm runs without credentials. */
   sandbox?: SandboxState;
+  /** /readyz reports not ready under this much free space on the store's disk. */
+  minFreeDiskBytes: number;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -53,22 +56,7 @@ export async function buildApp(deps: AppDeps) {
     replyError(reply, 404, 'not_found', `No route ${req.method} ${req.url}`),
   );
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const [store, ingest] = await Promise.all([
-      deps.store.db
-        .selectFrom('settings')
-        .select('key')
-        .limit(1)
-        .execute()
-        .then(() => true)
-        .catch(() => false),
-      deps.writer.ping(),
-    ]);
-    return reply
-      .code(store && ingest ? 200 : 503)
-      .send({ status: store && ingest ? 'ready' : 'not_ready', store, ingest });
-  });
+  await app.register(async (health) => healthRoutes(health, deps));
 
   if (deps.sandbox) {
     await app.register(sandboxPlugin, {
