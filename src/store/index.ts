@@ -8,6 +8,7 @@ import {
   SqliteQueryCompiler,
 } from 'kysely';
 import { prepareStoreFiles } from './files.ts';
+import { StoreLock } from './lock.ts';
 import { migrate, type StoreKind } from './migrations.ts';
 import type { Database } from './schema.ts';
 import { type DialectOptions, openSqlite, StoreCamelCase, sqliteDialect } from './sqlite.ts';
@@ -60,15 +61,38 @@ export const builder = new Kysely<Database>({
   plugins: [new CamelCasePlugin()],
 });
 
-/** Opens the store named by DATABASE_URL and brings its schema up to date. */
+/**
+ * Opens the store named by DATABASE_URL for this process alone (throws StoreInUseError while another
+ * process uses it) and brings its schema up to date.
+ */
 export async function openStore(databaseUrl: string): Promise<Store> {
   const sqlitePath = sqlitePathOf(databaseUrl);
-  if (sqlitePath !== ':memory:') prepareStoreFiles(sqlitePath);
-  // Checkpoints are the ingest worker's, off the event loop; this one is a backstop for a WAL that
-  // grows while no worker runs (see worker.ts).
-  const sqlite = openSqlite(sqlitePath, { autocheckpoint: 10_000 });
-  const db = kyselyOver(sqlite);
-  await migrate(db as Kysely<unknown>, 'sqlite');
-  const relaxed = kyselyOver(sqlite, { durable: false });
-  return { kind: 'sqlite', db, relaxed, sqlitePath, sqlite, close: () => db.destroy() };
+  const onDisk = sqlitePath !== ':memory:';
+  if (onDisk) prepareStoreFiles(sqlitePath);
+  const lock = onDisk ? StoreLock.take(sqlitePath) : null;
+  let db: Kysely<Database> | null = null;
+  try {
+    // Checkpoints are the ingest worker's, off the event loop; this one is a backstop for a WAL that
+    // grows while no worker runs (see worker.ts).
+    const sqlite = openSqlite(sqlitePath, { autocheckpoint: 10_000 });
+    db = kyselyOver(sqlite);
+    await migrate(db as Kysely<unknown>, 'sqlite');
+    const relaxed = kyselyOver(sqlite, { durable: false });
+    const opened = db;
+    return {
+      kind: 'sqlite',
+      db,
+      relaxed,
+      sqlitePath,
+      sqlite,
+      async close() {
+        await opened.destroy();
+        lock?.release();
+      },
+    };
+  } catch (err) {
+    await db?.destroy();
+    lock?.release();
+    throw err;
+  }
 }

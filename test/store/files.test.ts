@@ -17,7 +17,7 @@ const modeOf = (path: string) => (statSync(path).mode & 0o777).toString(8);
 
 /** The modes of the store's folder and files, while igdm runs on it (WAL and shared memory exist). */
 function modes(data: string) {
-  const files = ['igdm.sqlite', 'igdm.sqlite-wal', 'igdm.sqlite-shm', 'secret.key'];
+  const files = ['igdm.sqlite', 'igdm.sqlite-wal', 'igdm.sqlite-shm', 'igdm.sqlite.lock', 'secret.key'];
   return { folder: modeOf(data), ...Object.fromEntries(files.map((f) => [f, modeOf(join(data, f))])) };
 }
 
@@ -25,11 +25,12 @@ const OWNER_ONLY = {
   'igdm.sqlite': '600',
   'igdm.sqlite-wal': '600',
   'igdm.sqlite-shm': '600',
+  'igdm.sqlite.lock': '600',
   'secret.key': '600',
 };
 
 describe('the store on disk', () => {
-  it('a folder igdm makes is 0700, and the database, its WAL, shared memory and key are 0600', async () => {
+  it('a folder igdm makes is 0700, and the database, its WAL, shared memory, lock and key are 0600', async () => {
     const root = mkdtempSync(join(tmpdir(), 'igdm-files-'));
     dirs.push(root);
     const data = join(root, 'data');
@@ -52,7 +53,8 @@ describe('the store on disk', () => {
     // A connection of its own keeps the WAL and shared-memory files (as a crash leaves them).
     const other = new DatabaseSync(join(data, 'igdm.sqlite'));
     other.prepare('select count(*) from settings').get();
-    for (const f of ['igdm.sqlite', 'igdm.sqlite-wal', 'igdm.sqlite-shm']) chmodSync(join(data, f), 0o644);
+    for (const f of ['igdm.sqlite', 'igdm.sqlite-wal', 'igdm.sqlite-shm', 'igdm.sqlite.lock'])
+      chmodSync(join(data, f), 0o644);
 
     const svc = await startTestService({}, data);
     other.close();
