@@ -82,6 +82,8 @@ export interface ServiceOptions {
   now?: () => number;
   /** Where the AI providers read their keys and base URLs (default: process.env). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** How long the start waits for the store's integrity check (store/integrity.ts). */
+  integrityBudgetMs?: number;
 }
 
 export async function startService(
@@ -98,7 +100,10 @@ export async function startService(
     automation?.ai ?? { provider: 'none', timeoutMs: 10_000, intent: 'offline' },
     options.env ?? process.env,
   );
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, {
+    integrityBudgetMs: options.integrityBudgetMs,
+    lateDamage: (message) => log.error(message),
+  });
   const box = SecretBox.fromHexOrFile(
     config.secretKey,
     join(dirname(resolve(store.sqlitePath)), 'secret.key'),

@@ -21,6 +21,8 @@ interface Part {
 const ok: Part = { ok: true };
 
 async function storePart(store: Store): Promise<Part> {
+  const damage = store.damage();
+  if (damage) return { ok: false, reason: `damaged: ${damage}` };
   try {
     await store.db.selectFrom('settings').select('key').limit(1).execute();
     return ok;

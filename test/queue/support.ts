@@ -37,6 +37,7 @@ function connectionTo(file: string): Store {
     relaxed,
     sqlitePath: file,
     sqlite,
+    damage: () => null,
     close: () => db.destroy(),
   };
 }
