@@ -15,7 +15,7 @@ const PROTOCOL = 15;
 const NOTADB = 26;
 
 /** SQLite's primary result code of an error thrown by node:sqlite, or null for any other error. */
-export function sqliteCode(err: unknown): number | null {
+function sqliteCode(err: unknown): number | null {
   const code = (err as { errcode?: unknown } | null)?.errcode;
   return typeof code === 'number' ? code & 0xff : null;
 }
@@ -46,4 +46,5 @@ export const isDamage = (err: unknown): boolean => {
   return code === CORRUPT || code === NOTADB;
 };
 
-export const isNotADatabase = (err: unknown): boolean => sqliteCode(err) === NOTADB;
+/** Another connection holds the lock a statement needs. */
+export const isBusy = (err: unknown): boolean => sqliteCode(err) === BUSY;

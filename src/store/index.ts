@@ -73,7 +73,7 @@ export const builder = new Kysely<Database>({
 
 /**
  * Opens the store named by DATABASE_URL for this process alone (throws StoreInUseError while another
- * process uses it), checks it (StoreDamagedError) and brings its schema up to date.
+ * process uses it), checks it (integrity.ts) and brings its schema up to date.
  */
 export async function openStore(databaseUrl: string, options: StoreOptions = {}): Promise<Store> {
   const sqlitePath = sqlitePathOf(databaseUrl);

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 // A damaged store would start, report ready, then answer 500. At start igdm runs SQLite's
@@ -8,8 +8,6 @@ import { Worker } from 'node:worker_threads';
 // the check goes on; damage it finds then makes /readyz report the store not ready.
 
 export type QuickCheckResult = { damage: string | null } | { error: string };
-
-export class StoreDamagedError extends Error {}
 
 /** How long the start waits for the check by default. */
 export const INTEGRITY_BUDGET_MS = 10_000;
@@ -27,7 +25,7 @@ const damagedMessage = (path: string, damage: string) =>
     : `the store ${path} is damaged (PRAGMA quick_check: ${damage}). Stop igdm, then restore the store from a backup, or copy out what can be read: sqlite3 ${path} ".recover" | sqlite3 recovered.sqlite, and set DATABASE_URL=sqlite:recovered.sqlite`;
 
 /**
- * Checks the store at `path`. Throws StoreDamagedError when it finds damage within `budgetMs`; past
+ * Checks the store at `path`. Throws when it finds damage within `budgetMs`; past
  * that, resolves and goes on, calling `lateDamage` if it finds some.
  */
 export async function checkIntegrity(
@@ -36,7 +34,7 @@ export async function checkIntegrity(
   lateDamage: (message: string) => void = () => {},
 ): Promise<IntegrityCheck> {
   const state = { damage: null as string | null, stop: () => {} };
-  if (statSync(path).size === 0) return state; // a new store
+  if (statSync(path).size === 0 && !existsSync(`${path}-wal`)) return state; // a new store
   const worker = new Worker(new URL('./quick-check.ts', import.meta.url), { workerData: { path } });
   worker.unref(); // a check still running does not hold the process up
   state.stop = () => void worker.terminate();
@@ -64,6 +62,6 @@ export async function checkIntegrity(
     return state;
   }
   if ('error' in outcome) throw new Error(`cannot check the store ${path}: ${outcome.error}`);
-  if (outcome.damage) throw new StoreDamagedError(damagedMessage(path, outcome.damage));
+  if (outcome.damage) throw new Error(damagedMessage(path, outcome.damage));
   return state;
 }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { sqliteCode } from './faults.ts';
+import { isBusy } from './faults.ts';
 import { createOwnerOnly } from './files.ts';
 
 // One process at a time per embedded store: two would each run the queue and the sender, and the
@@ -13,7 +13,6 @@ import { createOwnerOnly } from './files.ts';
 // write transaction of their own; the OS drops the lock when the process ends, even on SIGKILL.
 // SQLite also keeps two connections of one process apart.
 
-const BUSY = 5;
 /** How long a commit (or a read of who holds the lock) waits for another process's brief look. */
 const BRIEF_WAIT_MS = 2000;
 
@@ -92,7 +91,7 @@ function tryBegin(db: DatabaseSync): boolean {
     db.exec('begin immediate');
     return true;
   } catch (err) {
-    if (sqliteCode(err) === BUSY) return false;
+    if (isBusy(err)) return false;
     throw err;
   }
 }
