@@ -55,6 +55,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** HTTP: connections held at once (below the process's open-file limit). */
   maxConnections: number;
+  /** /readyz reports not ready while the store's disk has less free space than this. */
+  minFreeDiskBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -132,6 +134,9 @@ export function loadConfig(env: Env = process.env): Config {
   // Below a limit of 1024 open files, with room for igdm's own (~35: the store, the worker, pipes)
   // and its outgoing calls.
   const maxConnections = rate('IGDM_MAX_CONNECTIONS', 768)!;
+  const minFreeDisk = pick(env, 'IGDM_MIN_FREE_DISK_MB')?.value ?? '64';
+  if (!/^\d+$/.test(minFreeDisk))
+    problems.push(`IGDM_MIN_FREE_DISK_MB must be a whole number of MiB (0 turns the check off)`);
   const sandboxRates = {
     sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
     mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
@@ -157,6 +162,7 @@ export function loadConfig(env: Env = process.env): Config {
     handoverAppId,
     requestTimeoutMs,
     maxConnections,
+    minFreeDiskBytes: Number(minFreeDisk) * 1024 * 1024,
   };
 }
 

@@ -82,6 +82,8 @@ export interface ServiceOptions {
   now?: () => number;
   /** Where the AI providers read their keys and base URLs (default: process.env). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** How long the start waits for the store's integrity check (store/integrity.ts). */
+  integrityBudgetMs?: number;
 }
 
 export async function startService(
@@ -98,7 +100,10 @@ export async function startService(
     automation?.ai ?? { provider: 'none', timeoutMs: 10_000, intent: 'offline' },
     options.env ?? process.env,
   );
-  const store = await openStore(config.databaseUrl);
+  const store = await openStore(config.databaseUrl, {
+    integrityBudgetMs: options.integrityBudgetMs,
+    lateDamage: (message) => log.error(message),
+  });
   const box = SecretBox.fromHexOrFile(
     config.secretKey,
     join(dirname(resolve(store.sqlitePath)), 'secret.key'),
@@ -124,6 +129,10 @@ export async function startService(
 
   const writer = new IngestWriter(store.sqlitePath, channels);
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
+  writer.on('applyFailed', ({ message, retryInMs }) =>
+    log.error({ retryInMs }, `applying stored events failed: ${message}`),
+  );
+  writer.on('applyRecovered', () => log.info('applying stored events works again'));
   const profiles = new Profiles({ db: store.db, channels: () => channels, log, now });
   writer.on('applied', ({ conversations }) => profiles.touched(conversations));
   // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
@@ -196,6 +205,7 @@ export async function startService(
     sandbox,
     queue,
     httpLimits: { requestTimeoutMs: config.requestTimeoutMs, maxConnections: config.maxConnections },
+    minFreeDiskBytes: config.minFreeDiskBytes,
     handover: (conversationId, to) =>
       conversationChannel(conversationId).then((channel) =>
         handOver(handoverDeps, channel, conversationId, to),

@@ -29,6 +29,14 @@ describe('configuration', () => {
     });
   });
 
+  it('IGDM_MIN_FREE_DISK_MB: 64 MiB by default, 0 turns the check off, anything else is refused', () => {
+    expect(loadConfig({}).minFreeDiskBytes).toBe(64 * 1024 * 1024);
+    expect(loadConfig({ IGDM_MIN_FREE_DISK_MB: '0' }).minFreeDiskBytes).toBe(0);
+    expect(problems({ IGDM_MIN_FREE_DISK_MB: '1GB' })).toEqual([
+      'IGDM_MIN_FREE_DISK_MB must be a whole number of MiB (0 turns the check off)',
+    ]);
+  });
+
   it('IGDM_JOB_RETENTION_DAYS: 7 days by default, 0 keeps done jobs for ever, anything else is refused', () => {
     expect(loadConfig({}).jobRetentionDays).toBe(7);
     expect(loadConfig({ IGDM_JOB_RETENTION_DAYS: '30' }).jobRetentionDays).toBe(30);

@@ -11,6 +11,7 @@ import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { conversationRoutes } from './conversations.ts';
 import { replyError } from './errors.ts';
+import { healthRoutes } from './health.ts';
 import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
 import { messageRoutes } from './messages.ts';
@@ -33,6 +34,8 @@ export interface AppDeps {
   sandbox?: SandboxState;
   /** Timeouts and the connection cap that keep the service answering under slow clients. */
   httpLimits: HttpLimits;
+  /** /readyz reports not ready under this much free space on the store's disk. */
+  minFreeDiskBytes: number;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -60,22 +63,7 @@ export async function buildApp(deps: AppDeps) {
     replyError(reply, 404, 'not_found', `No route ${req.method} ${req.url}`),
   );
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const [store, ingest] = await Promise.all([
-      deps.store.db
-        .selectFrom('settings')
-        .select('key')
-        .limit(1)
-        .execute()
-        .then(() => true)
-        .catch(() => false),
-      deps.writer.ping(),
-    ]);
-    return reply
-      .code(store && ingest ? 200 : 503)
-      .send({ status: store && ingest ? 'ready' : 'not_ready', store, ingest });
-  });
+  await app.register(async (health) => healthRoutes(health, deps));
 
   if (deps.sandbox) {
     await app.register(sandboxPlugin, {

@@ -4,6 +4,7 @@ import { type Expression, type Kysely, sql } from 'kysely';
 import type { Attachment, DomainEvent, MessageEvent, RawEvent, RawSource } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import { prepareEnqueue } from '../queue/embedded.ts';
+import { isStoreFault } from '../store/faults.ts';
 import { kyselyOver } from '../store/index.ts';
 import { param as p, prepare } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
@@ -374,7 +375,7 @@ export class Applier {
     }
   }
 
-  /** One stored event; returns why it could not be applied, or null. */
+  /** One stored event; returns why it could not be applied, or null. Throws when the store fails. */
   #applyRow(row: PendingRow, touched: Set<string>): string | null {
     if (row.object !== 'instagram' || !row.channelId) return null; // kept raw only
     // A savepoint per event: an event that cannot be applied leaves no partial state behind.
@@ -410,6 +411,9 @@ export class Applier {
       this.#sqlite.exec('release apply_event');
       return null;
     } catch (err) {
+      // A failure of the store (a full disk, an I/O error) is not the event's: the slice rolls back
+      // and is applied again later (SQLite may have rolled the transaction back already).
+      if (isStoreFault(err)) throw err;
       this.#sqlite.exec('rollback to apply_event');
       this.#sqlite.exec('release apply_event');
       return (err as Error).message;

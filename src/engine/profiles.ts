@@ -36,9 +36,12 @@ export class Profiles {
   /** Conversations changed: refresh their contacts' profiles when due. */
   touched(conversationIds: string[]): void {
     for (const id of conversationIds) this.#waiting.add(id);
-    this.#running ??= this.#work().finally(() => {
-      this.#running = null;
-    });
+    this.#running ??= this.#work()
+      // The store failed (a full disk): those contacts are looked at again when they next write.
+      .catch((err) => this.#log.error({ err }, 'could not refresh contact profiles'))
+      .finally(() => {
+        this.#running = null;
+      });
   }
 
   /** The contact's profile, asked now if it never was (a reply is about to use the name). */

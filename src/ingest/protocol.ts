@@ -34,6 +34,10 @@ export type FromWorker =
   | { type: 'written'; id: number; result: WriteResult }
   | { type: 'pong'; id: number }
   | { type: 'applied'; events: number; conversations: string[] }
+  /** A slice of stored events could not be applied (the store failed): tried again in retryInMs. */
+  | { type: 'apply-failed'; message: string; retryInMs: number }
+  /** Applying works again after failures. */
+  | { type: 'apply-recovered' }
   | { type: 'error'; message: string }
   | { type: 'closed' };
 

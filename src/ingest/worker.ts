@@ -221,6 +221,18 @@ let closing = false;
 let lastApplied = 0;
 /** The longest a backlog of unapplied events waits for a quiet moment before a slice is applied. */
 const APPLY_WAIT_MS = 5;
+/**
+ * A slice that failed (a full disk, an I/O error) is applied again after a pause that doubles from
+ * the first to the last, without waiting for a new delivery to ask for it.
+ */
+const APPLY_RETRY_FIRST_MS = 100;
+const APPLY_RETRY_LAST_MS = 30_000;
+let applyRetryMs = APPLY_RETRY_FIRST_MS;
+/** When the failed slice is applied again (performance.now()); 0 while applying works. */
+let applyRetryAt = 0;
+
+/** Unapplied events wait, and no failed slice is pausing. */
+const applyDue = () => applyWanted && performance.now() >= applyRetryAt;
 
 port.on('message', (msg: ToWorker) => {
   inbox.push(msg);
@@ -237,11 +249,18 @@ function applyOnce() {
     // re-applying. A process crash loses nothing either way in WAL mode.
     const applied = applySlice();
     applyWanted = applied.more;
+    if (applyRetryAt) {
+      applyRetryAt = 0;
+      applyRetryMs = APPLY_RETRY_FIRST_MS;
+      send({ type: 'apply-recovered' });
+    }
     if (applied.events)
       send({ type: 'applied', events: applied.events, conversations: applied.conversations });
   } catch (err) {
-    applyWanted = false;
-    send({ type: 'error', message: `applying events failed: ${(err as Error).message}` });
+    // The slice rolled back: its events stay stored, unapplied, and are tried again.
+    send({ type: 'apply-failed', message: (err as Error).message, retryInMs: applyRetryMs });
+    applyRetryAt = performance.now() + applyRetryMs;
+    applyRetryMs = Math.min(applyRetryMs * 2, APPLY_RETRY_LAST_MS);
   }
 }
 
@@ -259,21 +278,23 @@ async function run() {
       // Let requests that arrived during the commit join the next group before applying.
       await yieldToEvents();
       // Under a steady stream the inbox is seldom empty: applying waits for that, but not for long.
-      if (applyWanted && inbox.length && performance.now() - lastApplied > APPLY_WAIT_MS) applyOnce();
+      if (applyDue() && inbox.length && performance.now() - lastApplied > APPLY_WAIT_MS) applyOnce();
       continue;
     }
     if (closing) break;
     checkpointIfDue();
-    if (applyWanted) {
+    if (applyDue()) {
       applyOnce();
       await yieldToEvents();
       continue;
     }
-    // Idle: looked at again within a second, for a WAL that grows with the main thread's writes.
+    // Idle, or pausing after a failed slice: looked at again within a second, for a WAL that grows
+    // with the main thread's writes.
+    const wait = applyWanted ? Math.min(1000, applyRetryAt - performance.now()) : 1000;
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       wake = resolve;
-      timer = setTimeout(resolve, 1000);
+      timer = setTimeout(resolve, wait);
     });
     clearTimeout(timer);
     wake = null;

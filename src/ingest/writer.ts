@@ -14,7 +14,16 @@ import type {
 
 export interface IngestWriterEvents {
   applied: [{ events: number; conversations: string[] }];
+  /** Applying stored events failed; it is tried again in `retryInMs`. */
+  applyFailed: [{ message: string; retryInMs: number }];
+  applyRecovered: [];
   error: [Error];
+}
+
+/** Applying stored events fails: since when (epoch ms) and the latest error. */
+export interface ApplyFailure {
+  since: number;
+  message: string;
 }
 
 export class IngestWriter extends EventEmitter<IngestWriterEvents> {
@@ -24,6 +33,7 @@ export class IngestWriter extends EventEmitter<IngestWriterEvents> {
   #nextId = 1;
   #closed: Promise<void> | null = null;
   #dead: Error | null = null;
+  #applyFailure: ApplyFailure | null = null;
 
   constructor(sqlitePath: string, routes: ChannelRoute[]) {
     super();
@@ -45,6 +55,12 @@ export class IngestWriter extends EventEmitter<IngestWriterEvents> {
       this.#pings.delete(msg.id);
     } else if (msg.type === 'applied') {
       this.emit('applied', { events: msg.events, conversations: msg.conversations });
+    } else if (msg.type === 'apply-failed') {
+      this.#applyFailure = { since: this.#applyFailure?.since ?? Date.now(), message: msg.message };
+      this.emit('applyFailed', { message: msg.message, retryInMs: msg.retryInMs });
+    } else if (msg.type === 'apply-recovered') {
+      this.#applyFailure = null;
+      this.emit('applyRecovered');
     } else if (msg.type === 'error') {
       this.emit('error', new Error(msg.message));
     }
@@ -71,6 +87,11 @@ export class IngestWriter extends EventEmitter<IngestWriterEvents> {
       this.#pending.set(id, resolve);
       this.#post({ type: 'write', id, ...req });
     });
+  }
+
+  /** Set while stored events cannot be applied (they stay invisible meanwhile), null otherwise. */
+  get applyFailure(): ApplyFailure | null {
+    return this.#applyFailure;
   }
 
   setRoutes(routes: ChannelRoute[]) {

@@ -7,6 +7,9 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
+import { prepareStoreFiles } from './files.ts';
+import { checkIntegrity, INTEGRITY_BUDGET_MS, type IntegrityCheck } from './integrity.ts';
+import { StoreLock } from './lock.ts';
 import { migrate, type StoreKind } from './migrations.ts';
 import type { Database } from './schema.ts';
 import { type DialectOptions, openSqlite, StoreCamelCase, sqliteDialect } from './sqlite.ts';
@@ -29,7 +32,16 @@ export interface Store {
    * synced (synchronous=NORMAL; see sqlite.ts): writes that must be durable go through `db`.
    */
   sqlite: DatabaseSync;
+  /** Damage the integrity check found after the store opened (it outlived its time budget), or null. */
+  damage(): string | null;
   close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  /** How long the open waits for the integrity check (see integrity.ts). */
+  integrityBudgetMs?: number;
+  /** Told about damage the integrity check finds after the store opened. */
+  lateDamage?: (message: string) => void;
 }
 
 export function sqlitePathOf(databaseUrl: string): string {
@@ -59,14 +71,48 @@ export const builder = new Kysely<Database>({
   plugins: [new CamelCasePlugin()],
 });
 
-/** Opens the store named by DATABASE_URL and brings its schema up to date. */
-export async function openStore(databaseUrl: string): Promise<Store> {
+/**
+ * Opens the store named by DATABASE_URL for this process alone (throws StoreInUseError while another
+ * process uses it), checks it (integrity.ts) and brings its schema up to date.
+ */
+export async function openStore(databaseUrl: string, options: StoreOptions = {}): Promise<Store> {
   const sqlitePath = sqlitePathOf(databaseUrl);
-  // Checkpoints are the ingest worker's, off the event loop; this one is a backstop for a WAL that
-  // grows while no worker runs (see worker.ts).
-  const sqlite = openSqlite(sqlitePath, { autocheckpoint: 10_000 });
-  const db = kyselyOver(sqlite);
-  await migrate(db as Kysely<unknown>, 'sqlite');
-  const relaxed = kyselyOver(sqlite, { durable: false });
-  return { kind: 'sqlite', db, relaxed, sqlitePath, sqlite, close: () => db.destroy() };
+  const onDisk = sqlitePath !== ':memory:';
+  if (onDisk) prepareStoreFiles(sqlitePath);
+  const lock = onDisk ? StoreLock.take(sqlitePath) : null;
+  let check: IntegrityCheck | null = null;
+  let db: Kysely<Database> | null = null;
+  try {
+    if (onDisk)
+      check = await checkIntegrity(
+        sqlitePath,
+        options.integrityBudgetMs ?? INTEGRITY_BUDGET_MS,
+        options.lateDamage,
+      );
+    // Checkpoints are the ingest worker's, off the event loop; this one is a backstop for a WAL that
+    // grows while no worker runs (see worker.ts).
+    const sqlite = openSqlite(sqlitePath, { autocheckpoint: 10_000 });
+    db = kyselyOver(sqlite);
+    await migrate(db as Kysely<unknown>, 'sqlite');
+    const relaxed = kyselyOver(sqlite, { durable: false });
+    const opened = db;
+    return {
+      kind: 'sqlite',
+      db,
+      relaxed,
+      sqlitePath,
+      sqlite,
+      damage: () => check?.damage ?? null,
+      async close() {
+        check?.stop();
+        await opened.destroy();
+        lock?.release();
+      },
+    };
+  } catch (err) {
+    check?.stop();
+    await db?.destroy();
+    lock?.release();
+    throw err;
+  }
 }

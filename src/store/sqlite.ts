@@ -1,5 +1,5 @@
-import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import {
   CamelCasePlugin,
@@ -45,7 +45,6 @@ export interface OpenOptions {
 export const BUSY_TIMEOUT_MS = 5000;
 
 export function openSqlite(path: string, options: OpenOptions = {}): DatabaseSync {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
   db.exec('PRAGMA journal_mode = WAL');
   // Durability comes from syncing the WAL (syncWal, WalSync), not from each commit.

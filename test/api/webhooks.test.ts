@@ -270,7 +270,13 @@ describe('health', () => {
     expect((await fetch(`${svc.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${svc.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', store: true, ingest: true });
+    expect(await ready.json()).toEqual({
+      status: 'ready',
+      store: { ok: true },
+      ingest: { ok: true },
+      apply: { ok: true },
+      disk: { ok: true, freeBytes: expect.any(Number) },
+    });
   });
 });
 

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,33 +18,14 @@ import {
   referralItem,
   unsendItem,
 } from '../support/conversations.ts';
-import { igBody, mid, startTestService, type TestService, testEnv, textEvent } from '../support/service.ts';
+import { runIgdm } from '../support/http.ts';
+import { igBody, mid, startTestService, type TestService, textEvent } from '../support/service.ts';
 
 // `igdm replay` rebuilds conversations and messages from the stored webhook events. State is built
 // through signed webhooks, corrupted directly in the SQLite file while the service is stopped, rebuilt
 // by the CLI (a child process on the pinned Node), and read back through the REST API.
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const NODE = join(ROOT, 'node_modules/.bin/node');
-
-function igdm(
-  dir: string,
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(NODE, ['bin/igdm.mjs', ...args], { cwd: ROOT, env: testEnv(dir) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const igdm = (dir: string, ...args: string[]) => runIgdm(dir, args);
 
 /** Everything the API shows, minus updatedAt (bookkeeping that a rebuild rightly moves). */
 interface Snapshot {

@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Applier } from '../../src/engine/apply.ts';
 import {
   conversationOf,
   DAY_MS,
@@ -678,5 +683,59 @@ describe('events that are not Instagram direct messages', () => {
     expect(await svc.eventCount()).toBe(before + 3);
     expect(await conversationOf(svc, pageCustomer)).toBeUndefined();
     expect(await conversationOf(svc, commenter)).toBeUndefined();
+  });
+});
+
+describe('a failure of the store while an event is applied', () => {
+  let dir: string;
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("is not the event's fault: the event stays unapplied, and is applied once the store works", async () => {
+    dir = mkdtempSync(join(tmpdir(), 'igdm-apply-fault-'));
+    const igsid = newIgsid();
+    // Long enough to need pages of its own (overflow pages) when its message row is written.
+    const text = 'a long question about the blue jacket '.repeat(600);
+    const first = await startTestService({}, dir);
+    try {
+      await deliver(first, igBody([textEvent(igsid, text)]));
+    } finally {
+      await first.stop();
+    }
+
+    // The event unapplied again (as igdm replay leaves it), and a store that cannot grow: a real
+    // SQLITE_FULL from the statement that writes the message. SQLite rolls the whole transaction
+    // back: the event is neither applied nor marked failed.
+    const db = new DatabaseSync(join(dir, 'igdm.sqlite'));
+    try {
+      db.exec('update webhook_events set applied_at = null; delete from messages; vacuum');
+      const { pages } = db.prepare('select page_count as pages from pragma_page_count').get() as {
+        pages: number;
+      };
+      db.exec(`PRAGMA max_page_count = ${pages}`);
+      expect(() => new Applier(db).applyPending({ maxEvents: 100, budgetMs: 1000 })).toThrow(
+        /database or disk is full/,
+      );
+      const events = db.prepare('select applied_at, apply_error from webhook_events').all();
+      expect(events.map((r) => ({ ...r }))).toEqual([{ applied_at: null, apply_error: null }]);
+    } finally {
+      db.close();
+    }
+
+    // The store can grow again: igdm applies the event at its next start.
+    const second = await startTestService({}, dir);
+    try {
+      await second.settled();
+      expect((await threadOf(second, igsid)).messages.map((m) => m.text)).toEqual([text]);
+      const failed = await second.store.db
+        .selectFrom('webhookEvents')
+        .select('applyError')
+        .where('applyError', 'is not', null)
+        .execute();
+      expect(failed).toEqual([]);
+    } finally {
+      await second.stop();
+    }
   });
 });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { EmbeddedQueue, type EmbeddedQueueOptions } from '../../src/queue/embedded.ts';
 import type { NewJob } from '../../src/queue/queue.ts';
-import { type Database, openStore, type Store } from '../../src/store/index.ts';
+import { type Database, kyselyOver, openStore, type Store } from '../../src/store/index.ts';
+import { openSqlite } from '../../src/store/sqlite.ts';
 
 // The embedded queue on a real store (a fresh SQLite file), and what its tests watch the handlers do.
 
@@ -22,10 +23,29 @@ export interface QueueStore {
 
 const opened: { dir: string; stores: Store[]; queues: EmbeddedQueue[] }[] = [];
 
+/**
+ * Another connection to a store's file, as a second process would have (openStore refuses a store
+ * in use: this process has it already).
+ */
+function connectionTo(file: string): Store {
+  const sqlite = openSqlite(file, { autocheckpoint: 10_000 });
+  const db = kyselyOver(sqlite);
+  const relaxed = kyselyOver(sqlite, { durable: false });
+  return {
+    kind: 'sqlite',
+    db,
+    relaxed,
+    sqlitePath: file,
+    sqlite,
+    damage: () => null,
+    close: () => db.destroy(),
+  };
+}
+
 export async function queueStore(path?: string): Promise<QueueStore> {
   const dir = path ? null : mkdtempSync(join(tmpdir(), 'igdm-queue-'));
   const file = path ?? join(dir!, 'igdm.sqlite');
-  const store = await openStore(`sqlite:${file}`);
+  const store = path ? connectionTo(path) : await openStore(`sqlite:${file}`);
   const entry = { dir: dir ?? '', stores: [store], queues: [] as EmbeddedQueue[] };
   opened.push(entry);
   let count = 0;

@@ -135,6 +135,30 @@ export async function spawnIgdm(
   return { child, url, exited, output: () => out };
 }
 
+/** An igdm command (`replay`, `migrate`, ...) on the store in `dir`, run to its end. */
+export function runIgdm(
+  dir: string,
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(NODE_BIN, [join('bin', 'igdm.mjs'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...testEnv(dir), ...extraEnv },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
 /** SIGKILLs the children spawnIgdm started that are still running (for afterAll). */
 export async function killSpawned(): Promise<void> {
   const waits = [...running].map(
