@@ -117,7 +117,16 @@ describe('secrets in logs', () => {
       [413, '/webhooks/meta', post(json, all.repeat(16 * 1024))],
     ];
     for (const [status, path, init] of requests) {
-      expect((await fetch(`${igdm.url}${path}`, init)).status, path.slice(0, 60)).toBe(status);
+      const answered = await fetch(`${igdm.url}${path}`, init).then(
+        (res) => res.status,
+        (err: Error & { cause?: { code?: string } }) => {
+          // A body over the limit is refused (413) and the connection closed while it is still being
+          // written: the client may see that as EPIPE or a reset instead of the answer.
+          if (status === 413 && ['EPIPE', 'ECONNRESET'].includes(err.cause?.code ?? '')) return 413;
+          throw err;
+        },
+      );
+      expect(answered, path.slice(0, 60)).toBe(status);
     }
 
     // Malformed HTTP: Node's parser fails, and the error it hands over carries the raw bytes.
