@@ -1,39 +1,24 @@
-import { spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runSandboxServer, type SandboxServer } from '../../src/sandbox/index.ts';
+import { type CommandRun, runCommand } from '../support/http.ts';
 
 // `igdm doctor` as a child process on the pinned Node, against a standalone sandbox in this process.
-
-const ROOT = resolve(import.meta.dirname, '../..');
-const NODE = join(ROOT, 'node_modules/.bin/node');
 
 const APP_SECRET = 'doctor-app-secret-5f1c';
 const VERIFY_TOKEN = 'doctor-verify-token-9a2e';
 const ACCESS_TOKEN = 'doctor-access-token-7d3b';
 const ACCOUNT_ID = '17841400000000042';
 
-type Run = { code: number | null; stdout: string; stderr: string };
+type Run = CommandRun;
 
-function igdm(env: Record<string, string>, ...args: string[]): Promise<Run> {
-  return new Promise((done, fail) => {
-    // Only what is given here: no credential from the developer's environment leaks in.
-    const child = spawn(NODE, ['bin/igdm.mjs', 'doctor', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'silent', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
+/** Only what is given here: no credential from the developer's environment leaks in. */
+const igdm = (env: Record<string, string>, ...args: string[]): Promise<Run> =>
+  runCommand(['doctor', ...args], {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    LOG_LEVEL: 'silent',
+    ...env,
   });
-}
 
 const lineOf = (out: string, check: string) =>
   out.split('\n').find((l) => l.slice(2).startsWith(`${check}:`));

@@ -135,17 +135,25 @@ export async function spawnIgdm(
   return { child, url, exited, output: () => out };
 }
 
+export interface CommandRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
 /** An igdm command (`replay`, `migrate`, ...) on the store in `dir`, run to its end. */
 export function runIgdm(
   dir: string,
   args: string[],
   extraEnv: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+): Promise<CommandRun> {
+  return runCommand(args, { ...testEnv(dir), ...extraEnv });
+}
+
+/** `igdm ARGS` on the pinned Node with exactly this environment, run to its end. */
+export function runCommand(args: string[], env: Record<string, string>): Promise<CommandRun> {
   return new Promise((done, fail) => {
-    const child = spawn(NODE_BIN, [join('bin', 'igdm.mjs'), ...args], {
-      cwd: REPO_ROOT,
-      env: { ...testEnv(dir), ...extraEnv },
-    });
+    const child = spawn(NODE_BIN, [join('bin', 'igdm.mjs'), ...args], { cwd: REPO_ROOT, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
