@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../config.ts';
-import { Applier } from '../engine/apply.ts';
+import { Projector } from '../projection/projector.ts';
 import { openStore, sqlitePathOf } from '../store/index.ts';
 
 /**
@@ -50,7 +50,7 @@ export async function replay(config: Config, conversationId: string | null): Pro
       await events.execute();
     });
     // State only: the engine's effects (replies, handovers, webhooks) happened once already.
-    const total = new Applier(store.sqlite, { engine: false }).applyAll();
+    const total = new Projector(store.sqlite).applyAll();
     // A conversation with no message event left (only a referral, say) sorts by when it began.
     await db
       .updateTable('conversations')

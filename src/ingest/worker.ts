@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Applier } from '../engine/apply.ts';
 import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
+import { Projector } from '../projection/projector.ts';
+import { enqueueOn } from '../queue/embedded.ts';
 import {
   BUSY_TIMEOUT_MS,
   openSqlite,
@@ -34,7 +35,8 @@ const port = parentPort!;
 const data = workerData as WorkerData;
 const gate = useWriteGate(data.sqlitePath, data.gate);
 const sqlite = openSqlite(data.sqlitePath, { autocheckpoint: 0 });
-const applier = new Applier(sqlite);
+const enqueue = enqueueOn(sqlite);
+const applier = new Projector(sqlite, { enqueue: (job) => void enqueue(job) });
 const wal = walPathOf(data.sqlitePath);
 /**
  * A checkpoint at most this often; the WAL starts again once it holds this many frames. At 500

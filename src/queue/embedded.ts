@@ -54,8 +54,11 @@ const ADD_CHUNK = 500;
 const PRUNE_EVERY_MS = 3_600_000;
 const PRUNE_BATCH = 1000;
 
-/** A prepared insert for adding jobs inside a caller's transaction (the ingest worker's). */
-export function prepareEnqueue(sqlite: DatabaseSync) {
+/**
+ * The enqueue port on a connection of the caller's own (the projector's, which writes through
+ * prepared statements): adds a job inside the transaction open on it. True when it was new.
+ */
+export function enqueueOn(sqlite: DatabaseSync) {
   const db = kyselyOver(sqlite);
   const insert = prepare<{
     queue: string;
@@ -257,6 +260,13 @@ export class EmbeddedQueue implements WorkQueue {
 
   async add(jobs: NewJob[]): Promise<number> {
     if (jobs.length === 0) return 0;
+    // All or nothing.
+    const added = await this.#db.transaction().execute((trx) => this.enqueue(trx, jobs));
+    this.wake();
+    return added;
+  }
+
+  async enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number> {
     const now = this.#now();
     const rows = jobs.map((j) => ({
       queue: j.queue,
@@ -274,21 +284,17 @@ export class EmbeddedQueue implements WorkQueue {
       updatedAt: now,
       finishedAt: null,
     }));
-    // All or nothing, in statements small enough for SQLite's parameter cap.
-    const added = await this.#db.transaction().execute(async (trx) => {
-      let n = 0;
-      for (let i = 0; i < rows.length; i += ADD_CHUNK) {
-        const result = await trx
-          .insertInto('jobs')
-          .values(rows.slice(i, i + ADD_CHUNK))
-          .onConflict((oc) => oc.column('dedupKey').doNothing())
-          .executeTakeFirst();
-        n += Number(result.numInsertedOrUpdatedRows ?? 0);
-      }
-      return n;
-    });
-    this.wake();
-    return added;
+    let n = 0;
+    // In statements small enough for SQLite's parameter cap.
+    for (let i = 0; i < rows.length; i += ADD_CHUNK) {
+      const result = await trx
+        .insertInto('jobs')
+        .values(rows.slice(i, i + ADD_CHUNK))
+        .onConflict((oc) => oc.column('dedupKey').doNothing())
+        .executeTakeFirst();
+      n += Number(result.numInsertedOrUpdatedRows ?? 0);
+    }
+    return n;
   }
 
   work<P>(queue: string, handler: JobHandler<P>, options: { concurrency?: number } = {}): void {

@@ -7,9 +7,14 @@
 // it again after them. A job whose process died on its last attempt is dead too (it may be what
 // killed the process).
 //
-// The embedded queue (embedded.ts) keeps jobs in the store; the ingest path adds them in the same
-// transaction as the events that cause them. A Redis-backed queue (BullMQ) implements the same
-// interface: the engine sees only `work` and the handler's outcome.
+// Jobs are added in the same transaction as the change that causes them (`enqueue`), so a job
+// exists exactly when its cause does, whatever crashes. The embedded queue (embedded.ts) keeps jobs
+// in the store; on a connection of its own (the projector's prepared statements) `enqueueOn` is the
+// same port. A backend on PostgreSQL implements the same interface: the engine sees only `work` and
+// the handler's outcome.
+
+import type { Transaction } from 'kysely';
+import type { Database } from '../store/schema.ts';
 
 export type JobStatus = 'ready' | 'active' | 'done' | 'dead';
 
@@ -71,7 +76,13 @@ export class RetryLater extends Error {
 export type JobHandler<P = unknown> = (job: Job<P>) => Promise<unknown>;
 
 export interface WorkQueue {
+  /** Adds jobs in a transaction of their own; the number that were new. */
   add(jobs: NewJob[]): Promise<number>;
+  /**
+   * Adds jobs inside the caller's transaction: they exist exactly when its change commits. Call
+   * wake() once it has.
+   */
+  enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number>;
   /** Starts running the queue's jobs with `handler`, up to `concurrency` at a time. */
   work<P>(queue: string, handler: JobHandler<P>, options?: { concurrency?: number }): void;
   /** New jobs may be ready (e.g. the ingest worker added some). */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Applier } from '../../src/engine/apply.ts';
+import { Projector } from '../../src/projection/projector.ts';
 import {
   conversationOf,
   DAY_MS,
@@ -714,7 +714,7 @@ describe('a failure of the store while an event is applied', () => {
         pages: number;
       };
       db.exec(`PRAGMA max_page_count = ${pages}`);
-      expect(() => new Applier(db).applyPending({ maxEvents: 100, budgetMs: 1000 })).toThrow(
+      expect(() => new Projector(db).applyPending({ maxEvents: 100, budgetMs: 1000 })).toThrow(
         /database or disk is full/,
       );
       const events = db.prepare('select applied_at, apply_error from webhook_events').all();

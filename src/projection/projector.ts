@@ -1,0 +1,211 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { DomainEvent, RawEvent, RawSource } from '../meta/events.ts';
+import { normalise } from '../meta/normalise.ts';
+import type { NewJob } from '../queue/queue.ts';
+import { isStoreFault } from '../store/faults.ts';
+import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
+import { engineJobOf } from './engine-jobs.ts';
+import { applyComment, CONVERSATION_HANDLERS, isConversationKind, type Scope } from './kinds.ts';
+import { type Statements, statements } from './statements.ts';
+
+// The projection: stored webhook events applied to contacts, conversations and messages, in Meta's
+// order, each with its handler (kinds.ts). Every step is an upsert keyed by Meta's ids, so applying
+// an event twice, or replaying the whole log, gives the same state; and events that arrive out of
+// order (an unsend or a reaction before its message, an echo after the read) still end in the right
+// state. An event and its applied mark commit together, with the engine's job for it (the queue's
+// enqueue port, in the same transaction).
+
+export interface ProjectResult {
+  events: number;
+  /** More unapplied events are waiting. */
+  more: boolean;
+  /** Conversations whose state changed. */
+  conversations: string[];
+}
+
+export interface ProjectorOptions {
+  /**
+   * Adds a job in the projector's open transaction (the queue's enqueue port, queue/queue.ts); none
+   * for a replay, which rebuilds state only: the engine already handled these events once.
+   */
+  enqueue?: ((job: NewJob) => void) | null;
+}
+
+export interface Limits {
+  maxEvents: number;
+  budgetMs: number;
+  /** Asked after each event: true ends the batch early (someone else waits for the store). */
+  yieldNow?: () => boolean;
+}
+
+interface PendingRow {
+  id: number;
+  dedupKey: string;
+  channelId: string | null;
+  object: string;
+  source: string;
+  entryId: string | null;
+  entryTime: number | null;
+  payload: string;
+}
+
+export interface Applied {
+  /** The conversation the event changed, if any. */
+  conversation: string | null;
+  /** An echo of a send igdm has recorded (by its mid). */
+  ownEcho: boolean;
+}
+
+const NOTHING: Applied = { conversation: null, ownEcho: false };
+
+/** Applies stored events on one SQLite connection, which it owns. */
+export class Projector {
+  readonly #sqlite: DatabaseSync;
+  readonly #q: Statements;
+  readonly #enqueue: ((job: NewJob) => void) | null;
+
+  constructor(sqlite: DatabaseSync, options: ProjectorOptions = {}) {
+    this.#sqlite = sqlite;
+    this.#q = statements(sqlite);
+    this.#enqueue = options.enqueue ?? null;
+  }
+
+  /** Applies the oldest unapplied events (by Meta's timestamp) in one transaction, within the limits. */
+  applyPending(limits: Limits): ProjectResult {
+    const rows = this.#q.pending.all<PendingRow>({ limit: limits.maxEvents });
+    if (rows.length === 0) return { events: 0, more: false, conversations: [] };
+    const touched = new Set<string>();
+    const started = performance.now();
+    let done = 0;
+    this.#sqlite.exec('begin immediate');
+    try {
+      for (const row of rows) {
+        const error = this.#applyRow(row, touched);
+        this.#q.markApplied.run({ id: row.id, now: Date.now(), error });
+        done++;
+        if (performance.now() - started > limits.budgetMs || limits.yieldNow?.()) break;
+      }
+      this.#sqlite.exec('commit');
+    } catch (err) {
+      if (this.#sqlite.isTransaction) this.#sqlite.exec('rollback');
+      throw err;
+    }
+    return {
+      events: done,
+      more: done < rows.length || rows.length === limits.maxEvents,
+      conversations: [...touched],
+    };
+  }
+
+  /** Applies every unapplied event. */
+  applyAll(): number {
+    let total = 0;
+    for (;;) {
+      const r = this.applyPending({ maxEvents: 1000, budgetMs: 1000 });
+      total += r.events;
+      if (!r.more) return total;
+    }
+  }
+
+  /** One stored event; returns why it could not be applied, or null. */
+  #applyRow(row: PendingRow, touched: Set<string>): string | null {
+    if (row.object !== 'instagram' || !row.channelId) return null; // kept raw only
+    // A savepoint per event: an event that cannot be applied leaves no partial state behind.
+    this.#sqlite.exec('savepoint apply_event');
+    try {
+      const raw: RawEvent = {
+        object: row.object,
+        entryId: row.entryId,
+        entryTime: row.entryTime === null ? null : Number(row.entryTime),
+        source: row.source as RawSource,
+        payload: JSON.parse(row.payload),
+      };
+      let job: NewJob | null = null;
+      for (const event of normalise(raw)) {
+        const applied = this.applyEvent(row.channelId, event, row.dedupKey);
+        if (applied.conversation) touched.add(applied.conversation);
+        // The echo of a send whose answer igdm has recorded completes it here: the engine has
+        // nothing to decide. One that comes first, or that igdm did not send, goes to the engine.
+        if (applied.ownEcho) continue;
+        job ??= engineJobOf(row.channelId, event, row);
+      }
+      // The engine's work for this event, in the same transaction as its state: it is handed over
+      // exactly once, however often the event is delivered or the log replayed (the dedup key).
+      if (job) this.#enqueue?.(job);
+      this.#sqlite.exec('release apply_event');
+      return null;
+    } catch (err) {
+      // A failure of the store (a full disk, an I/O error, damage) is not the event's fault: the
+      // whole batch rolls back (SQLite may have done so already) and is applied again later.
+      if (isStoreFault(err)) throw err;
+      this.#sqlite.exec('rollback to apply_event');
+      this.#sqlite.exec('release apply_event');
+      return (err as Error).message;
+    }
+  }
+
+  /** Applies one domain event. */
+  applyEvent(channelId: string, event: DomainEvent, eventKey: string): Applied {
+    if (event.kind === 'comment') {
+      applyComment(this.#q, channelId, event);
+      return NOTHING;
+    }
+    if (!isConversationKind(event.kind)) return NOTHING;
+    const igsid = event.igsid;
+    if (!igsid || igsid === event.accountId) return NOTHING;
+    const scope = this.#scope(channelId, igsid, event.timestamp, eventKey);
+    (CONVERSATION_HANDLERS[event.kind] as (s: Scope, e: DomainEvent) => void)(scope, event);
+    // An echo's row is looked up by its own mid only.
+    return { conversation: scope.conversationId, ownEcho: event.kind === 'echo' && scope.sentByIgdm };
+  }
+
+  #scope(channelId: string, igsid: string, at: number, eventKey: string): Scope & { sentByIgdm: boolean } {
+    const q = this.#q;
+    const now = Date.now();
+    const conversationId = this.#ensureConversation(channelId, igsid, at);
+    const scope = {
+      q,
+      channelId,
+      conversationId,
+      igsid,
+      at,
+      now,
+      eventKey,
+      sentByIgdm: false,
+      touch: (inbound: boolean, message = true) =>
+        q.touch.run({ id: conversationId, at, now, inbound: inbound ? 1 : 0, message: message ? 1 : 0 }),
+      // Customers' messages are keyed by a hash of their mid; messages igdm sent keep the id the
+      // API gave them when queued, found through the outbox by the mid Meta assigned.
+      rowId: (mid: string) => {
+        const sent = q.sentByIgdm.get<{ messageId: string | null }>({ channelId, mid });
+        if (sent) scope.sentByIgdm = true;
+        return sent?.messageId ?? messageIdOf(channelId, mid);
+      },
+      earlyRow: (mid: string) => {
+        const id = scope.rowId(mid);
+        q.ensureMessage.run({ id, channelId, conversationId, mid, at, now });
+        return id;
+      },
+      markSeen: () => this.#markSeen(conversationId, now),
+    };
+    return scope;
+  }
+
+  #ensureConversation(channelId: string, igsid: string, at: number): string {
+    const id = conversationIdOf(channelId, igsid);
+    if (this.#q.conversation.get({ id })) return id;
+    const now = Date.now();
+    const contactId = contactIdOf(channelId, igsid);
+    this.#q.insertContact.run({ id: contactId, channelId, igsid, now });
+    this.#q.insertConversation.run({ id, channelId, igsid, contactId, at: at || now, now });
+    return id;
+  }
+
+  #markSeen(conversationId: string, now: number) {
+    const c = this.#q.conversation.get<{ readUpTo: number | null; readAt: number | null }>({
+      id: conversationId,
+    });
+    if (!c || c.readUpTo === null || c.readAt === null) return;
+    this.#q.markSeen.run({ conversationId, upTo: Number(c.readUpTo), readAt: Number(c.readAt), now });
+  }
+}

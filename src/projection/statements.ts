@@ -1,0 +1,285 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { type Expression, type Kysely, sql } from 'kysely';
+import { kyselyOver } from '../store/index.ts';
+import { param as p, prepare } from '../store/prepared.ts';
+import type { Database } from '../store/schema.ts';
+
+// The projection's statements, written once with Kysely and prepared on the projector's connection
+// (store/prepared.ts): it runs them for every event. Every write is an upsert keyed by Meta's ids, or
+// moves a clock forward only, so that applying an event twice, or out of order, ends the same.
+
+/** The later of a column and a time (portable: SQLite's max(a, b) is PostgreSQL's greatest). */
+const later = (column: Expression<number | null>, at: number) =>
+  sql<number>`case when ${column} is not null and ${column} > ${at} then ${column} else ${at} end`;
+
+export type NewContact = { id: string; channelId: string; igsid: string; now: number };
+export type NewConversation = {
+  id: string;
+  channelId: string;
+  igsid: string;
+  contactId: string;
+  at: number;
+  now: number;
+};
+
+/** A contact first seen (kept if there already), for prepare() or compile(). */
+export const insertContact = (db: Kysely<Database>) =>
+  db
+    .insertInto('contacts')
+    .values({
+      id: p('id'),
+      channelId: p('channelId'),
+      igsid: p('igsid'),
+      username: null,
+      name: null,
+      profilePic: null,
+      createdAt: p('now'),
+      updatedAt: p('now'),
+    })
+    .onConflict((oc) => oc.column('id').doNothing());
+
+/** A conversation first seen, owned by the bot (kept if there already), for prepare() or compile(). */
+export const insertConversation = (db: Kysely<Database>) =>
+  db
+    .insertInto('conversations')
+    .values({
+      id: p('id'),
+      channelId: p('channelId'),
+      igsid: p('igsid'),
+      contactId: p('contactId'),
+      status: 'open',
+      threadOwner: 'bot',
+      lastInboundAt: null,
+      lastMessageAt: p('at'),
+      readUpTo: null,
+      readAt: null,
+      createdAt: p('at'),
+      updatedAt: p('now'),
+    })
+    .onConflict((oc) => oc.column('id').doNothing());
+
+export type MessageArgs = {
+  id: string;
+  channelId: string;
+  conversationId: string;
+  mid: string;
+  direction: string;
+  type: string;
+  text: string | null;
+  attachments: string;
+  replyTo: string | null;
+  payload: string | null;
+  referral: string | null;
+  status: string;
+  isEcho: number;
+  author: string | null;
+  at: number;
+  now: number;
+};
+
+export type Statements = ReturnType<typeof statements>;
+
+export function statements(sqlite: DatabaseSync) {
+  const db = kyselyOver(sqlite);
+  const at = p<number>('at');
+  const now = p<number>('now');
+  const id = p<string>('id');
+  const messageValues = {
+    id,
+    channelId: p<string>('channelId'),
+    conversationId: p<string>('conversationId'),
+    mid: p<string>('mid'),
+    direction: p<string>('direction'),
+    type: p<string>('type'),
+    text: p<string | null>('text'),
+    attachments: p<string>('attachments'),
+    replyTo: p<string | null>('replyTo'),
+    payload: p<string | null>('payload'),
+    referral: p<string | null>('referral'),
+    reactions: '[]',
+    status: p<string>('status'),
+    isEcho: p<number>('isEcho'),
+    author: p<string | null>('author'),
+    editedAt: null,
+    deletedAt: null,
+    seenAt: null,
+    createdAt: at,
+    updatedAt: now,
+  };
+  return {
+    pending: prepare<{ limit: number }>(
+      sqlite,
+      db
+        .selectFrom('webhookEvents')
+        .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
+        .where('appliedAt', 'is', null)
+        .orderBy('metaTimestamp')
+        .orderBy('id')
+        .limit(p<number>('limit')),
+    ),
+    markApplied: prepare<{ id: number; now: number; error: string | null }>(
+      sqlite,
+      db
+        .updateTable('webhookEvents')
+        .set({ appliedAt: now, applyError: p<string | null>('error') })
+        .where('id', '=', p<number>('id')),
+    ),
+    conversation: prepare<{ id: string }>(
+      sqlite,
+      db.selectFrom('conversations').select(['id', 'readUpTo', 'readAt']).where('id', '=', id),
+    ),
+    insertContact: prepare<NewContact>(sqlite, insertContact(db)),
+    insertConversation: prepare<NewConversation>(sqlite, insertConversation(db)),
+    /** Moves the clocks forward only: events can arrive out of order. */
+    touch: prepare<{ id: string; at: number; now: number; inbound: number; message: number }>(
+      sqlite,
+      db
+        .updateTable('conversations')
+        .set((eb) => ({
+          updatedAt: now,
+          lastMessageAt: sql<number>`case when ${p('message')} = 1 then ${later(eb.ref('lastMessageAt'), at)} else ${eb.ref('lastMessageAt')} end`,
+          lastInboundAt: sql<number>`case when ${p('inbound')} = 1 then ${later(eb.ref('lastInboundAt'), at)} else ${eb.ref('lastInboundAt')} end`,
+        }))
+        .where('id', '=', id),
+    ),
+    upsertMessage: prepare<MessageArgs>(
+      sqlite,
+      db
+        .insertInto('messages')
+        .values(messageValues)
+        // A row made earlier by an update that overtook its message (an early row) gets the content
+        // now; its deletion, edit and reactions stay.
+        .onConflict((oc) =>
+          // The id is a hash of (channel, mid): it is the message's natural key.
+          oc.column('id').doUpdateSet((eb) => ({
+            direction: eb.ref('excluded.direction'),
+            type: eb.ref('excluded.type'),
+            text: sql<string | null>`coalesce(messages.text, excluded.text)`,
+            attachments: eb.ref('excluded.attachments'),
+            replyTo: eb.ref('excluded.replyTo'),
+            payload: eb.ref('excluded.payload'),
+            referral: eb.ref('excluded.referral'),
+            isEcho: eb.ref('excluded.isEcho'),
+            author: sql<string | null>`coalesce(messages.author, excluded.author)`,
+            createdAt: eb.ref('excluded.createdAt'),
+            updatedAt: eb.ref('excluded.updatedAt'),
+            status: sql<string>`case when messages.type = 'unknown' then excluded.status else messages.status end`,
+          })),
+        ),
+    ),
+    /** The message's row, made early when an update overtakes the message itself. */
+    ensureMessage: prepare<
+      Omit<
+        MessageArgs,
+        | 'direction'
+        | 'type'
+        | 'text'
+        | 'attachments'
+        | 'replyTo'
+        | 'payload'
+        | 'referral'
+        | 'status'
+        | 'isEcho'
+        | 'author'
+      >
+    >(
+      sqlite,
+      db
+        .insertInto('messages')
+        .values({
+          ...messageValues,
+          direction: 'inbound',
+          type: 'unknown',
+          text: null,
+          attachments: '[]',
+          replyTo: null,
+          payload: null,
+          referral: null,
+          status: 'received',
+          isEcho: 0,
+          author: null,
+        })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    ),
+    insertComment: prepare<{
+      id: string;
+      channelId: string;
+      commentId: string;
+      igsid: string | null;
+      username: string | null;
+      text: string | null;
+      mediaId: string | null;
+      parentId: string | null;
+      at: number;
+    }>(
+      sqlite,
+      db
+        .insertInto('comments')
+        .values({
+          id,
+          channelId: p('channelId'),
+          commentId: p('commentId'),
+          igsid: p('igsid'),
+          username: p('username'),
+          text: p('text'),
+          mediaId: p('mediaId'),
+          parentId: p('parentId'),
+          createdAt: at,
+        })
+        .onConflict((oc) => oc.column('id').doNothing()),
+    ),
+    sentByIgdm: prepare<{ channelId: string; mid: string }>(
+      sqlite,
+      db
+        .selectFrom('outbox')
+        .select('messageId')
+        .where('channelId', '=', p<string>('channelId'))
+        .where('mid', '=', p<string>('mid')),
+    ),
+    message: prepare<{ id: string }>(
+      sqlite,
+      db.selectFrom('messages').select(['id', 'createdAt', 'reactions']).where('id', '=', id),
+    ),
+    setDeleted: prepare<{ id: string; at: number; now: number }>(
+      sqlite,
+      db.updateTable('messages').set({ deletedAt: at, updatedAt: now }).where('id', '=', id),
+    ),
+    setEdited: prepare<{ id: string; text: string; at: number; now: number }>(
+      sqlite,
+      db
+        .updateTable('messages')
+        .set({ text: p('text'), editedAt: at, updatedAt: now })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('editedAt', 'is', null), eb('editedAt', '<=', at)])),
+    ),
+    setReactions: prepare<{ id: string; reactions: string; now: number }>(
+      sqlite,
+      db
+        .updateTable('messages')
+        .set({ reactions: p('reactions'), updatedAt: now })
+        .where('id', '=', id),
+    ),
+    setReadMark: prepare<{ id: string; upTo: number; at: number; now: number }>(
+      sqlite,
+      db
+        .updateTable('conversations')
+        .set((eb) => ({
+          readUpTo: later(eb.ref('readUpTo'), p('upTo')),
+          readAt: later(eb.ref('readAt'), at),
+          updatedAt: now,
+        }))
+        .where('id', '=', id),
+    ),
+    /** Marks the outbound messages up to the conversation's read mark as seen. */
+    markSeen: prepare<{ conversationId: string; upTo: number; readAt: number; now: number }>(
+      sqlite,
+      db
+        .updateTable('messages')
+        .set({ status: 'seen', seenAt: p('readAt'), updatedAt: now })
+        .where('conversationId', '=', p<string>('conversationId'))
+        .where('direction', '=', 'outbound')
+        .where('createdAt', '<=', p<number>('upTo'))
+        .where('seenAt', 'is', null),
+    ),
+  };
+}
