@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
 import { buildApp } from './api/app.ts';
 import { hashApiKey } from './api/auth.ts';
 import type { ChannelSettings, Config } from './config.ts';
@@ -13,6 +14,7 @@ import { Sender } from './engine/sender.ts';
 import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
+import { ProjectionThread } from './projection/thread.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
 import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState } from './sandbox/index.ts';
@@ -26,6 +28,7 @@ export interface Service {
   app: Awaited<ReturnType<typeof buildApp>>;
   store: Store;
   writer: IngestWriter;
+  projection: ProjectionThread;
   sender: Sender;
   queue: WorkQueue;
   engine: Engine;
@@ -51,6 +54,9 @@ function sandboxChannelSettings(base: string): ChannelSettings {
     allowSha1: false,
   };
 }
+
+/** How long the worker threads may take to start. */
+const WORKER_START_MS = 30_000;
 
 export const SANDBOX_ACCOUNT_ID = '17841400000000000';
 
@@ -127,14 +133,14 @@ export async function startService(
   let channels: Channel[] = await loadChannels(store.db, box);
   if (config.redisUrl) log.warn('REDIS_URL is set but this version uses the embedded queue only');
 
-  const writer = new IngestWriter(store.sqlitePath, channels);
+  // The ingest worker appends to the event log; it tells the projector, which applies the events.
+  const stored = new MessageChannel();
+  const writer = new IngestWriter(store.sqlitePath, channels, stored.port1);
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
-  writer.on('applyFailed', ({ message, retryInMs }) =>
-    log.error({ retryInMs }, `applying stored events failed: ${message}`),
-  );
-  writer.on('applyRecovered', () => log.info('applying stored events works again'));
+  const projection = new ProjectionThread(store.sqlitePath, stored.port2, log);
+  projection.on('error', (err) => log.error({ err }, 'projector error'));
   const profiles = new Profiles({ db: store.db, channels: () => channels, log, now });
-  writer.on('applied', ({ conversations }) => profiles.touched(conversations));
+  projection.on('applied', ({ conversations }) => profiles.touched(conversations));
   // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
   const conversationsApi = conversationsApiLimiter();
   const sender = new Sender({
@@ -155,7 +161,7 @@ export async function startService(
       );
     },
   });
-  writer.on('applied', () => sender.echoesArrived());
+  projection.on('applied', () => sender.echoesArrived());
   // Queue delays are operational time, not the policy clock (which tests may freeze).
   // The queue's bookkeeping and the engine's writes need not wait for the disk: a job whose outcome
   // is lost runs again (its effects are keyed), and what it queued becomes durable with the sender's
@@ -178,7 +184,7 @@ export async function startService(
     profiles,
     conversationsApi,
   });
-  writer.on('applied', () => queue.wake());
+  projection.on('applied', () => queue.wake());
   const handoverDeps = {
     db: store.db,
     log,
@@ -197,6 +203,7 @@ export async function startService(
   const app = await buildApp({
     store,
     writer,
+    projection,
     channels: () => channels,
     apiKeyHash: await apiKeyHash(store, config, log),
     log,
@@ -211,6 +218,9 @@ export async function startService(
         handOver(handoverDeps, channel, conversationId, to),
       ),
   });
+  // Both threads answer before the first request comes (they load their code, open the store).
+  const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);
+  if (!started.every(Boolean)) throw new Error('the ingest worker or the projector did not start');
   await app.listen({ port: config.port, host: config.host });
   await sender.start();
   const address = app.server.address();
@@ -237,6 +247,7 @@ export async function startService(
     app,
     store,
     writer,
+    projection,
     url: `http://127.0.0.1:${port}`,
     sender,
     queue,
@@ -247,6 +258,7 @@ export async function startService(
       await queue.close(); // finish the jobs running; the rest wait for the next start
       await sender.stop(); // the send in flight is recorded; queued ones wait for the next start
       await writer.close(); // finish the writes handed over
+      await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)
       await profiles.idle();
       await store.close();
       channels = [];

@@ -2,6 +2,7 @@ import Fastify, { LogController } from 'fastify';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
+import type { ProjectionThread } from '../projection/thread.ts';
 import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Channel } from '../store/channels.ts';
@@ -20,6 +21,7 @@ import { webhookRoutes } from './webhooks.ts';
 export interface AppDeps {
   store: Store;
   writer: IngestWriter;
+  projection: ProjectionThread;
   channels: () => readonly Channel[];
   apiKeyHash: Buffer;
   log: Logger;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { IngestWriter } from '../ingest/writer.ts';
+import { LAG_NOT_READY_MS, type ProjectionThread } from '../projection/thread.ts';
 import { freeDiskBytes } from '../store/files.ts';
 import type { Store } from '../store/index.ts';
 
@@ -9,6 +10,7 @@ import type { Store } from '../store/index.ts';
 export interface HealthDeps {
   store: Store;
   writer: IngestWriter;
+  projection: ProjectionThread;
   /** Less free space than this on the store's disk is not ready (0: not checked). */
   minFreeDiskBytes: number;
 }
@@ -31,14 +33,26 @@ async function storePart(store: Store): Promise<Part> {
   }
 }
 
-function applyPart(writer: IngestWriter): Part & { since?: string } {
-  const failure = writer.applyFailure;
-  if (!failure) return ok;
-  return {
-    ok: false,
-    since: new Date(failure.since).toISOString(),
-    reason: `stored events cannot be applied (retrying): ${failure.message}`,
-  };
+/**
+ * The projection: applying works (a failure is retried), and it is not far behind the event log
+ * (conversations show events late meanwhile; the API reads what is applied).
+ */
+function projectionPart(
+  projection: ProjectionThread,
+): Part & { since?: string; backlog: number; lagMs: number } {
+  const { events, lagMs } = projection.backlog;
+  const failure = projection.applyFailure;
+  if (failure)
+    return {
+      ok: false,
+      backlog: events,
+      lagMs,
+      since: new Date(failure.since).toISOString(),
+      reason: `stored events cannot be applied (retrying): ${failure.message}`,
+    };
+  if (lagMs > LAG_NOT_READY_MS)
+    return { ok: false, backlog: events, lagMs, reason: `${events} stored events wait to be applied` };
+  return { ok: true, backlog: events, lagMs };
 }
 
 function diskPart(store: Store, min: number): Part & { freeBytes: number } {
@@ -55,16 +69,17 @@ function diskPart(store: Store, min: number): Part & { freeBytes: number } {
 export async function healthRoutes(app: FastifyInstance, deps: HealthDeps) {
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const [store, ingest] = await Promise.all([
+    const answers = (ping: Promise<boolean>, who: string) =>
+      ping.then((yes): Part => (yes ? ok : { ok: false, reason: `the ${who} does not answer` }));
+    const [store, ingest, projector] = await Promise.all([
       storePart(deps.store),
-      deps.writer
-        .ping()
-        .then((answers) => (answers ? ok : { ok: false, reason: 'the ingest worker does not answer' })),
+      answers(deps.writer.ping(), 'ingest worker'),
+      answers(deps.projection.ping(), 'projector'),
     ]);
     const parts = {
       store,
       ingest,
-      apply: applyPart(deps.writer),
+      apply: projector.ok ? projectionPart(deps.projection) : projector,
       disk: diskPart(deps.store, deps.minFreeDiskBytes),
     };
     const ready = Object.values(parts).every((p) => p.ok);

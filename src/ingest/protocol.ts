@@ -1,3 +1,5 @@
+import type { MessagePort } from 'node:worker_threads';
+
 // Messages between the HTTP thread and the ingest worker.
 
 /** Where an entry id may route events: a channel's account or Page id. */
@@ -33,17 +35,14 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'written'; id: number; result: WriteResult }
   | { type: 'pong'; id: number }
-  | { type: 'applied'; events: number; conversations: string[] }
-  /** A slice of stored events could not be applied (the store failed): tried again in retryInMs. */
-  | { type: 'apply-failed'; message: string; retryInMs: number }
-  /** Applying works again after failures. */
-  | { type: 'apply-recovered' }
   | { type: 'error'; message: string }
   | { type: 'closed' };
 
 export interface WorkerData {
   sqlitePath: string;
   routes: ChannelRoute[];
-  /** The store's write gate (store/sqlite.ts), shared with the main thread. */
+  /** The store's write gate (store/write-gate.ts), shared with the main thread and the projector. */
   gate: SharedArrayBuffer;
+  /** Where the worker says that it stored new events (after they are on disk): the projector. */
+  stored: MessagePort;
 }

@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
-import { Projector } from '../projection/projector.ts';
-import { enqueueOn } from '../queue/embedded.ts';
 import {
   BUSY_TIMEOUT_MS,
   openSqlite,
@@ -22,9 +20,10 @@ import type {
 } from './protocol.ts';
 
 // The ingest worker owns the durable write path. The HTTP thread hands it signature-checked bodies;
-// it splits them into events and inserts them, every request that arrived meanwhile in one
-// transaction (group commit), so one fsync acknowledges many requests and the HTTP thread never
-// waits on the disk. Between commits it applies stored events to conversations.
+// it splits them into events and appends them to the event log, every request that arrived meanwhile
+// in one transaction (group commit), so one fsync acknowledges many requests and the HTTP thread
+// never waits on the disk. It then tells the projector (src/projection/), which applies the events
+// to conversations in a thread of its own: acknowledgements never wait for that.
 //
 // It holds the store's write gate (store/sqlite.ts) only while it writes: the fsync that makes a
 // group durable comes after the commit, outside the gate, so the main thread's writes need not wait
@@ -33,10 +32,8 @@ import type {
 
 const port = parentPort!;
 const data = workerData as WorkerData;
-const gate = useWriteGate(data.sqlitePath, data.gate);
+const gate = useWriteGate(data.sqlitePath, data.gate, 'ingest');
 const sqlite = openSqlite(data.sqlitePath, { autocheckpoint: 0 });
-const enqueue = enqueueOn(sqlite);
-const applier = new Projector(sqlite, { enqueue: (job) => void enqueue(job) });
 const wal = walPathOf(data.sqlitePath);
 /**
  * A checkpoint at most this often; the WAL starts again once it holds this many frames. At 500
@@ -156,16 +153,7 @@ function commitGroup(batch: WriteRequest[]) {
     return;
   }
   for (const [i, req] of batch.entries()) send({ type: 'written', id: req.id, result: results[i]! });
-  if (results.some((r) => r.status === 'stored' && r.inserted > 0)) applyWanted = true;
-}
-
-function applySlice() {
-  gate.lockSync();
-  try {
-    return applier.applyPending({ maxEvents: 100, budgetMs: 2 });
-  } finally {
-    gate.unlock();
-  }
+  if (results.some((r) => r.status === 'stored' && r.inserted > 0)) data.stored.postMessage('stored');
 }
 
 let lastCheckpoint = 0;
@@ -218,53 +206,12 @@ function restartWal() {
 
 const inbox: ToWorker[] = [];
 let wake: (() => void) | null = null;
-let applyWanted = true; // events left unapplied by a previous run are applied at start
 let closing = false;
-let lastApplied = 0;
-/** The longest a backlog of unapplied events waits for a quiet moment before a slice is applied. */
-const APPLY_WAIT_MS = 5;
-/**
- * A slice that failed (a full disk, an I/O error) is applied again after a pause that doubles from
- * the first to the last, without waiting for a new delivery to ask for it.
- */
-const APPLY_RETRY_FIRST_MS = 100;
-const APPLY_RETRY_LAST_MS = 30_000;
-let applyRetryMs = APPLY_RETRY_FIRST_MS;
-/** When the failed slice is applied again (performance.now()); 0 while applying works. */
-let applyRetryAt = 0;
-
-/** Unapplied events wait, and no failed slice is pausing. */
-const applyDue = () => applyWanted && performance.now() >= applyRetryAt;
 
 port.on('message', (msg: ToWorker) => {
   inbox.push(msg);
   wake?.();
 });
-
-/** Applies one slice of the stored events not applied yet, and tells the main thread. */
-function applyOnce() {
-  lastApplied = performance.now();
-  try {
-    // A short slice, so that waiting acknowledgements are not held up for long. Applied state is
-    // derived from the event log (an event and its applied mark commit together), so it needs no
-    // fsync of its own: the next durable commit syncs the WAL, and a power loss only means
-    // re-applying. A process crash loses nothing either way in WAL mode.
-    const applied = applySlice();
-    applyWanted = applied.more;
-    if (applyRetryAt) {
-      applyRetryAt = 0;
-      applyRetryMs = APPLY_RETRY_FIRST_MS;
-      send({ type: 'apply-recovered' });
-    }
-    if (applied.events)
-      send({ type: 'applied', events: applied.events, conversations: applied.conversations });
-  } catch (err) {
-    // The slice rolled back: its events stay stored, unapplied, and are tried again.
-    send({ type: 'apply-failed', message: (err as Error).message, retryInMs: applyRetryMs });
-    applyRetryAt = performance.now() + applyRetryMs;
-    applyRetryMs = Math.min(applyRetryMs * 2, APPLY_RETRY_LAST_MS);
-  }
-}
 
 async function run() {
   for (;;) {
@@ -277,32 +224,24 @@ async function run() {
         else closing = true;
       }
       if (writes.length) commitGroup(writes);
-      // Let requests that arrived during the commit join the next group before applying.
+      // Let requests that arrived during the commit join the next group.
       await yieldToEvents();
-      // Under a steady stream the inbox is seldom empty: applying waits for that, but not for long.
-      if (applyDue() && inbox.length && performance.now() - lastApplied > APPLY_WAIT_MS) applyOnce();
       continue;
     }
     if (closing) break;
     checkpointIfDue();
-    if (applyDue()) {
-      applyOnce();
-      await yieldToEvents();
-      continue;
-    }
-    // Idle, or pausing after a failed slice: looked at again within a second, for a WAL that grows
-    // with the main thread's writes.
-    const wait = applyWanted ? Math.min(1000, applyRetryAt - performance.now()) : 1000;
+    // Idle: looked at again within a second, for a WAL that grows with the other threads' writes.
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       wake = resolve;
-      timer = setTimeout(resolve, wait);
+      timer = setTimeout(resolve, 1000);
     });
     clearTimeout(timer);
     wake = null;
   }
   releaseWal(data.sqlitePath);
   sqlite.close();
+  data.stored.close();
   send({ type: 'closed' });
   port.close();
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
-import { writeGateFor } from '../store/sqlite.ts';
+import { type MessagePort, Worker } from 'node:worker_threads';
+import { writeGateFor } from '../store/write-gate.ts';
 import type {
   ChannelRoute,
   FromWorker,
@@ -13,17 +13,7 @@ import type {
 // The HTTP thread's side of the ingest worker: hands bodies over and resolves when they are on disk.
 
 export interface IngestWriterEvents {
-  applied: [{ events: number; conversations: string[] }];
-  /** Applying stored events failed; it is tried again in `retryInMs`. */
-  applyFailed: [{ message: string; retryInMs: number }];
-  applyRecovered: [];
   error: [Error];
-}
-
-/** Applying stored events fails: since when (epoch ms) and the latest error. */
-export interface ApplyFailure {
-  since: number;
-  message: string;
 }
 
 export class IngestWriter extends EventEmitter<IngestWriterEvents> {
@@ -33,12 +23,15 @@ export class IngestWriter extends EventEmitter<IngestWriterEvents> {
   #nextId = 1;
   #closed: Promise<void> | null = null;
   #dead: Error | null = null;
-  #applyFailure: ApplyFailure | null = null;
 
-  constructor(sqlitePath: string, routes: ChannelRoute[]) {
+  /** `stored`: where the worker says that it stored new events (the projector listens). */
+  constructor(sqlitePath: string, routes: ChannelRoute[], stored: MessagePort) {
     super();
-    const workerData: WorkerData = { sqlitePath, routes, gate: writeGateFor(sqlitePath).buffer };
-    this.#worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData });
+    const workerData: WorkerData = { sqlitePath, routes, gate: writeGateFor(sqlitePath).buffer, stored };
+    this.#worker = new Worker(new URL('./worker.ts', import.meta.url), {
+      workerData,
+      transferList: [stored],
+    });
     this.#worker.on('message', (msg: FromWorker) => this.#receive(msg));
     this.#worker.on('error', (err) => this.#fail(err));
     this.#worker.on('exit', (code) => {
@@ -53,14 +46,6 @@ export class IngestWriter extends EventEmitter<IngestWriterEvents> {
     } else if (msg.type === 'pong') {
       this.#pings.get(msg.id)?.();
       this.#pings.delete(msg.id);
-    } else if (msg.type === 'applied') {
-      this.emit('applied', { events: msg.events, conversations: msg.conversations });
-    } else if (msg.type === 'apply-failed') {
-      this.#applyFailure = { since: this.#applyFailure?.since ?? Date.now(), message: msg.message };
-      this.emit('applyFailed', { message: msg.message, retryInMs: msg.retryInMs });
-    } else if (msg.type === 'apply-recovered') {
-      this.#applyFailure = null;
-      this.emit('applyRecovered');
     } else if (msg.type === 'error') {
       this.emit('error', new Error(msg.message));
     }
@@ -87,11 +72,6 @@ export class IngestWriter extends EventEmitter<IngestWriterEvents> {
       this.#pending.set(id, resolve);
       this.#post({ type: 'write', id, ...req });
     });
-  }
-
-  /** Set while stored events cannot be applied (they stay invisible meanwhile), null otherwise. */
-  get applyFailure(): ApplyFailure | null {
-    return this.#applyFailure;
   }
 
   setRoutes(routes: ChannelRoute[]) {

@@ -97,6 +97,12 @@ export class Projector {
     };
   }
 
+  /** Events not applied yet (counted up to 100000), and how long the oldest has waited. */
+  backlog(now = Date.now()): { events: number; lagMs: number } {
+    const r = this.#q.backlog.get<{ events: number; oldest: number | null }>({ cap: 100_000 })!;
+    return { events: Number(r.events), lagMs: r.oldest === null ? 0 : Math.max(0, now - Number(r.oldest)) };
+  }
+
   /** Applies every unapplied event. */
   applyAll(): number {
     let total = 0;

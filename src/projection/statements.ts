@@ -117,6 +117,20 @@ export function statements(sqlite: DatabaseSync) {
         .orderBy('id')
         .limit(p<number>('limit')),
     ),
+    /** Events not applied yet (counted up to a cap), and when the oldest of them was received. */
+    backlog: prepare<{ cap: number }>(
+      sqlite,
+      db
+        .selectFrom((eb) =>
+          eb
+            .selectFrom('webhookEvents')
+            .select('receivedAt')
+            .where('appliedAt', 'is', null)
+            .limit(p<number>('cap'))
+            .as('unapplied'),
+        )
+        .select((eb) => [eb.fn.countAll<number>().as('events'), eb.fn.min('receivedAt').as('oldest')]),
+    ),
     markApplied: prepare<{ id: number; now: number; error: string | null }>(
       sqlite,
       db

@@ -14,6 +14,7 @@ import {
   SqliteDialect,
   type UnknownRow,
 } from 'kysely';
+import { BUSY_TIMEOUT_MS, type WriteGate, writeGateFor } from './write-gate.ts';
 
 // The embedded store: SQLite through Node's built-in node:sqlite, in WAL mode.
 //
@@ -41,8 +42,7 @@ export interface OpenOptions {
   autocheckpoint?: number;
 }
 
-/** How long a statement waits for another connection's lock (and a thread for the write gate). */
-export const BUSY_TIMEOUT_MS = 5000;
+export { BUSY_TIMEOUT_MS, useWriteGate, WriteGate, writeGateFor } from './write-gate.ts';
 
 export function openSqlite(path: string, options: OpenOptions = {}): DatabaseSync {
   const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
@@ -145,127 +145,6 @@ export class WalSync {
     run.then(clear, clear);
     return run;
   }
-}
-
-// ---------------------------------------------------------------- the write gate
-
-// Int32 slots of the gate's shared memory.
-const LOCK = 0; // 0 free, or the holder (MAIN, WORKER)
-const SEQ = 1; // bumped at each release: what waiters wait on
-const WANTS_MAIN = 2;
-const WANTS_WORKER = 3;
-const TURN = 4; // who goes next when both want it (0: whoever comes first)
-const MAIN = 1;
-const WORKER = 2;
-/** How long the worker leaves the gate to a main thread whose turn it is (its wake-up is a task). */
-const WORKER_PATIENCE_MS = 2;
-
-/** Atomics.waitAsync, keeping the process alive meanwhile (a pending waitAsync does not). */
-async function waitAsync(s: Int32Array, index: number, value: number, ms: number): Promise<void> {
-  const wait = Atomics.waitAsync(s, index, value, ms);
-  if (!wait.async) return;
-  const alive = setTimeout(() => {}, ms + 1);
-  try {
-    await wait.value;
-  } finally {
-    clearTimeout(alive);
-  }
-}
-
-/**
- * One writer at a time between the two threads of this process that write to one SQLite file: the
- * main thread, which waits without blocking its event loop (lock), and the ingest worker, which waits
- * blocking (lockSync). Fair: a thread that releases the gate while the other waits lets it go next.
- */
-export class WriteGate {
-  readonly buffer: SharedArrayBuffer;
-  readonly #s: Int32Array;
-
-  constructor(buffer = new SharedArrayBuffer(5 * Int32Array.BYTES_PER_ELEMENT)) {
-    this.buffer = buffer;
-    this.#s = new Int32Array(buffer);
-  }
-
-  #take(me: number): boolean {
-    const s = this.#s;
-    const turn = Atomics.load(s, TURN);
-    if (turn !== 0 && turn !== me && Atomics.load(s, me === MAIN ? WANTS_WORKER : WANTS_MAIN)) return false;
-    if (Atomics.compareExchange(s, LOCK, 0, me) !== 0) return false;
-    Atomics.store(s, TURN, 0);
-    return true;
-  }
-
-  /** The main thread's wait: its event loop goes on meanwhile. */
-  async lock(): Promise<void> {
-    if (this.#take(MAIN)) return;
-    const s = this.#s;
-    const deadline = Date.now() + BUSY_TIMEOUT_MS;
-    Atomics.store(s, WANTS_MAIN, 1);
-    try {
-      for (;;) {
-        const seq = Atomics.load(s, SEQ);
-        if (this.#take(MAIN)) return;
-        if (Date.now() > deadline) throw new Error('database is locked (write gate)');
-        await waitAsync(s, SEQ, seq, 50);
-      }
-    } finally {
-      Atomics.store(s, WANTS_MAIN, 0);
-    }
-  }
-
-  /** The worker's wait, blocking its thread. */
-  lockSync(): void {
-    if (this.#take(WORKER)) return;
-    const s = this.#s;
-    const now = Date.now();
-    const deadline = now + BUSY_TIMEOUT_MS;
-    const patience = now + WORKER_PATIENCE_MS;
-    Atomics.store(s, WANTS_WORKER, 1);
-    try {
-      for (;;) {
-        const seq = Atomics.load(s, SEQ);
-        if (this.#take(WORKER)) return;
-        // The main thread's turn, but it has not come for it yet (its event loop is busy).
-        if (Date.now() > patience && Atomics.compareExchange(s, LOCK, 0, WORKER) === 0) return;
-        if (Date.now() > deadline) throw new Error('database is locked (write gate)');
-        Atomics.wait(s, SEQ, seq, 1);
-      }
-    } finally {
-      Atomics.store(s, WANTS_WORKER, 0);
-    }
-  }
-
-  unlock(): void {
-    const s = this.#s;
-    const holder = Atomics.load(s, LOCK);
-    const other = holder === MAIN ? WORKER : MAIN;
-    if (Atomics.load(s, other === MAIN ? WANTS_MAIN : WANTS_WORKER)) Atomics.store(s, TURN, other);
-    Atomics.store(s, LOCK, 0);
-    Atomics.add(s, SEQ, 1);
-    // A waiter says so before it reads SEQ: one that does after this sees the new SEQ and the gate free.
-    if (Atomics.load(s, WANTS_MAIN) || Atomics.load(s, WANTS_WORKER)) Atomics.notify(s, SEQ);
-  }
-}
-
-/** The gate of each database file this thread writes to (a worker registers the one it was given). */
-const gates = new Map<string, WriteGate>();
-const gateKey = (path: string) => (path === ':memory:' ? `:memory:${gates.size}` : resolve(path));
-
-export function writeGateFor(path: string): WriteGate {
-  const key = gateKey(path);
-  let gate = gates.get(key);
-  if (!gate) {
-    gate = new WriteGate();
-    gates.set(key, gate);
-  }
-  return gate;
-}
-
-/** In a worker thread: the gate the main thread handed over for `path`. */
-export function useWriteGate(path: string, buffer: SharedArrayBuffer): WriteGate {
-  const gate = new WriteGate(buffer);
-  gates.set(gateKey(path), gate);
-  return gate;
 }
 
 // ---------------------------------------------------------------- Kysely

@@ -274,7 +274,7 @@ describe('health', () => {
       status: 'ready',
       store: { ok: true },
       ingest: { ok: true },
-      apply: { ok: true },
+      apply: { ok: true, backlog: 0, lagMs: 0 },
       disk: { ok: true, freeBytes: expect.any(Number) },
     });
   });

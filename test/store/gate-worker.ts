@@ -1,5 +1,5 @@
-// A worker thread for test/store/sqlite.test.ts: the ingest worker's side of the write gate
-// (lockSync), incrementing a shared counter non-atomically while it holds the gate.
+// A worker thread for test/store/sqlite.test.ts: a worker's side of the write gate (lockSync, as the
+// ingest worker or the projector), incrementing a shared counter non-atomically while it holds it.
 import { workerData } from 'node:worker_threads';
 import { WriteGate } from '../../src/store/sqlite.ts';
 
@@ -7,12 +7,14 @@ const {
   gate: buffer,
   counter: counterBuffer,
   times,
+  party,
 } = workerData as {
   gate: SharedArrayBuffer;
   counter: SharedArrayBuffer;
   times: number;
+  party: 'ingest' | 'projector';
 };
-const gate = new WriteGate(buffer);
+const gate = new WriteGate(party, buffer);
 const counter = new Int32Array(counterBuffer);
 for (let i = 0; i < times; i++) {
   gate.lockSync();

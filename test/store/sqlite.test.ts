@@ -134,15 +134,17 @@ describe('compiled statements (store/prepared.ts), run on the connection directl
 });
 
 describe('the write gate', () => {
-  it('keeps the main thread and a worker thread out of each other (no lost update)', async () => {
-    const gate = new WriteGate();
+  it('keeps the main thread, the ingest worker and the projector out of each other (no lost update)', async () => {
+    const gate = new WriteGate('main');
     const counter = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(new URL('./gate-worker.ts', import.meta.url), {
-      workerData: { gate: gate.buffer, counter: counter.buffer, times: 200 },
-    });
-    const done = new Promise((resolve, reject) => {
-      worker.once('exit', resolve);
-      worker.once('error', reject);
+    const workers = (['ingest', 'projector'] as const).map((party) => {
+      const worker = new Worker(new URL('./gate-worker.ts', import.meta.url), {
+        workerData: { gate: gate.buffer, counter: counter.buffer, times: 200, party },
+      });
+      return new Promise((resolve, reject) => {
+        worker.once('exit', resolve);
+        worker.once('error', reject);
+      });
     });
     for (let i = 0; i < 200; i++) {
       await gate.lock();
@@ -151,8 +153,8 @@ describe('the write gate', () => {
       counter[0] = n + 1;
       gate.unlock();
     }
-    await done;
-    expect(counter[0]).toBe(400);
+    await Promise.all(workers);
+    expect(counter[0]).toBe(600);
   });
 });
 
