@@ -2,14 +2,8 @@ import { createHash } from 'node:crypto';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
-import {
-  BUSY_TIMEOUT_MS,
-  openSqlite,
-  releaseWal,
-  syncWal,
-  useWriteGate,
-  walPathOf,
-} from '../store/sqlite.ts';
+import { openSqlite, releaseWal, syncWal, walPathOf } from '../store/connection.ts';
+import { BUSY_TIMEOUT_MS, useWriteGate } from '../store/write-gate.ts';
 import type {
   ChannelRoute,
   FromWorker,

@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { type Expression, type Kysely, sql } from 'kysely';
-import { kyselyOver } from '../store/index.ts';
+import { builder } from '../store/builder.ts';
 import { param as p, prepare } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
 
@@ -80,7 +80,7 @@ export type MessageArgs = {
 export type Statements = ReturnType<typeof statements>;
 
 export function statements(sqlite: DatabaseSync) {
-  const db = kyselyOver(sqlite);
+  const db = builder;
   const at = p<number>('at');
   const now = p<number>('now');
   const id = p<string>('id');

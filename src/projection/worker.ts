@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { enqueueOn } from '../queue/embedded.ts';
-import { openSqlite } from '../store/sqlite.ts';
+import { enqueueOn } from '../queue/enqueue-on.ts';
+import { openSqlite } from '../store/connection.ts';
 import { useWriteGate } from '../store/write-gate.ts';
 import { Projector } from './projector.ts';
 import type { FromProjector, ProjectorData, ToProjector } from './protocol.ts';

@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
-import { builder, kyselyOver } from '../store/index.ts';
+import { builder } from '../store/index.ts';
 import { compile, param as p, prepare } from '../store/prepared.ts';
 import type { Database, JobTable } from '../store/schema.ts';
 import {
@@ -53,45 +53,6 @@ const ADD_CHUNK = 500;
 /** Pruning runs at most this often, deleting at most PRUNE_BATCH rows per statement. */
 const PRUNE_EVERY_MS = 3_600_000;
 const PRUNE_BATCH = 1000;
-
-/**
- * The enqueue port on a connection of the caller's own (the projector's, which writes through
- * prepared statements): adds a job inside the transaction open on it. True when it was new.
- */
-export function enqueueOn(sqlite: DatabaseSync) {
-  const db = kyselyOver(sqlite);
-  const insert = prepare<{
-    queue: string;
-    key: string;
-    orderAt: number;
-    dedupKey: string;
-    payload: string;
-    now: number;
-  }>(
-    sqlite,
-    db
-      .insertInto('jobs')
-      .values({
-        queue: p('queue'),
-        key: p('key'),
-        orderAt: p('orderAt'),
-        dedupKey: p('dedupKey'),
-        payload: p('payload'),
-        status: 'ready',
-        attempts: 0,
-        runAt: p('now'),
-        lockedUntil: null,
-        error: null,
-        result: null,
-        createdAt: p('now'),
-        updatedAt: p('now'),
-        finishedAt: null,
-      })
-      .onConflict((oc) => oc.column('dedupKey').doNothing()),
-  );
-  return (job: NewJob, now = Date.now()): boolean =>
-    insert.run({ ...job, payload: JSON.stringify(job.payload), now }).changes > 0;
-}
 
 /** How many jobs have status `s`; done and dead are matched as jobs_finished's condition is written. */
 const countOf = (s: JobStatus) =>

@@ -7,12 +7,13 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
+import { openSqlite } from './connection.ts';
 import { prepareStoreFiles } from './files.ts';
 import { checkIntegrity, INTEGRITY_BUDGET_MS, type IntegrityCheck } from './integrity.ts';
 import { StoreLock } from './lock.ts';
 import { migrate, type StoreKind } from './migrations.ts';
 import type { Database } from './schema.ts';
-import { type DialectOptions, openSqlite, StoreCamelCase, sqliteDialect } from './sqlite.ts';
+import { type DialectOptions, StoreCamelCase, sqliteDialect } from './sqlite.ts';
 
 export type { Database } from './schema.ts';
 
@@ -60,16 +61,7 @@ export function kyselyOver(sqlite: DatabaseSync, options: DialectOptions = {}): 
   });
 }
 
-/** Builds queries to compile once (store/prepared.ts compile()); it never runs one. */
-export const builder = new Kysely<Database>({
-  dialect: {
-    createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new DummyDriver(),
-    createIntrospector: (db) => new SqliteIntrospector(db),
-    createQueryCompiler: () => new SqliteQueryCompiler(),
-  },
-  plugins: [new CamelCasePlugin()],
-});
+export { builder } from './builder.ts';
 
 /**
  * Opens the store named by DATABASE_URL for this process alone (throws StoreInUseError while another

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { EmbeddedQueue, type EmbeddedQueueOptions } from '../../src/queue/embedded.ts';
 import type { NewJob } from '../../src/queue/queue.ts';
+import { openSqlite } from '../../src/store/connection.ts';
 import { type Database, kyselyOver, openStore, type Store } from '../../src/store/index.ts';
-import { openSqlite } from '../../src/store/sqlite.ts';
 
 // The embedded queue on a real store (a fresh SQLite file), and what its tests watch the handlers do.
 

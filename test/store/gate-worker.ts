@@ -1,7 +1,7 @@
 // A worker thread for test/store/sqlite.test.ts: a worker's side of the write gate (lockSync, as the
 // ingest worker or the projector), incrementing a shared counter non-atomically while it holds it.
 import { workerData } from 'node:worker_threads';
-import { WriteGate } from '../../src/store/sqlite.ts';
+import { WriteGate } from '../../src/store/write-gate.ts';
 
 const {
   gate: buffer,

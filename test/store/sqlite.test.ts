@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { builder, openStore, type Store } from '../../src/store/index.ts';
 import { compile, param } from '../../src/store/prepared.ts';
-import { WriteGate } from '../../src/store/sqlite.ts';
+import { WriteGate } from '../../src/store/write-gate.ts';
 
 // The store's main-thread connection (src/store/sqlite.ts): Kysely's connections share one SQLite
 // connection, so a transaction keeps everyone else out until it ends, writes and transactions hold
