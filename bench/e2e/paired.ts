@@ -3,11 +3,10 @@
 // Per run: the max sustained rate (the ramp), CPU-seconds per 1000 replies, the fixed rate's
 // latency if it ran; then the medians of each system, their ratios and the targets.
 import path from 'node:path';
-import { fixed, textTable } from '../support.ts';
+import { fixed, median, textTable } from '../support.ts';
 import { LIFTED, options, ROOT, type SystemKind } from './options.ts';
 import { HEAD, type MachineInfo, machineLine, markdownTable, phaseRows, systemCores } from './report.ts';
 import { type FixedResult, fixedRun, type RampResult, type RampStep, rampRun } from './runs.ts';
-import { median } from './stats.ts';
 
 /** igdm / baseline: at least this sustained rate, at most this CPU per reply. */
 export const TARGETS = { rate: 2, cpu: 0.5 };

@@ -30,16 +30,6 @@ export function distribution(values: number[]): Distribution {
   };
 }
 
-/** The median of the finite values (the mean of the middle two for an even count); undefined if none. */
-export function median(values: (number | undefined)[]): number | undefined {
-  const sorted = values
-    .filter((v): v is number => v !== undefined && Number.isFinite(v))
-    .sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 /** Cores the rest of the machine keeps busy over one second while the runner idles. */
 export async function backgroundCores(): Promise<number> {
   const m0 = machineSeconds().busy;
