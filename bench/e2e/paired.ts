@@ -284,6 +284,16 @@ function notes(report: PairedReport): string[] {
         `BENCH_E2E_RAMP_MAX ${options.rampMax}/s, so the max sustained is a lower bound (≥) and its ratio is not a measurement.`,
     );
   for (const run of report.runs) {
+    const other = Math.max(
+      ...[run.fixed?.figures, ...(run.ramp?.steps ?? []).map((s) => s.figures)].map(
+        (f) => f?.usage.cores.other ?? 0,
+      ),
+    );
+    if (other > 0.25)
+      lines.push(
+        `- pair ${run.pair} ${run.system}: other processes used up to ${other.toFixed(2)} cores during a measured ` +
+          'window (machine not quiet)',
+      );
     for (const [phase, r] of [
       ['fixed', run.fixed],
       ['ramp', run.ramp],
@@ -314,10 +324,14 @@ function pairedMarkdown(report: PairedReport): string {
     '',
     machineLine(report.machine),
     `- Command: \`${report.command}\`${o.igdmRoot === ROOT ? '' : ` (igdm from ${o.igdmRoot})`}`,
-    `- ${o.pairs} pair${o.pairs === 1 ? '' : 's'}, alternating which system goes first; each system runs ${phases} on a fresh instance ` +
-      `against a fresh standalone sandbox (\`igdm sandbox\`, Send API limit lifted to ${LIFTED}/s) with the same ` +
-      `generator: ${o.conversations} customers write once first, then signed webhooks, open loop. Ramp: from ` +
-      `${o.rampStart}/s, ×${o.rampFactor} every ${o.rampStepS} s (after 2 s), while p99 ≤ ${o.p99LimitMs} ms and replies keep up.`,
+    `- ${o.pairs} pair${o.pairs === 1 ? '' : 's'}, alternating which system goes first; each system runs ${phases} ` +
+      `on a fresh instance against a fresh standalone sandbox (\`igdm sandbox\`, Send API limit lifted to ${LIFTED}/s) ` +
+      `with the same generator: ${o.conversations} customers write once first, then signed webhooks, open loop.` +
+      (o.phases === 'ramp' ? '' : ` Fixed run: ${o.durationS} s at ${o.rate}/s after ${o.warmupS} s.`) +
+      (o.phases === 'fixed'
+        ? ''
+        : ` Ramp: from ${o.rampStart}/s, ×${o.rampFactor} every ${o.rampStepS} s (after 2 s), while p99 ≤ ` +
+          `${o.p99LimitMs} ms and replies keep up.`),
     '- igdm: `bin/igdm.mjs start`, fresh SQLite store, README rules, no AI; its CPU is its process. The baseline: ' +
       `\`${path.basename(o.peerDir)}\` (Express server + BullMQ worker, concurrency ${o.peerConcurrency}, Redis); ` +
       'its CPU is the server, the worker and the Redis server together.',
