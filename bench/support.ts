@@ -52,6 +52,16 @@ export function textTable(head: string[], rows: string[][]): string {
   return [line(head), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** The median of the finite values (the mean of the middle two for an even count); undefined if none. */
+export function median(values: (number | undefined)[]): number | undefined {
+  const sorted = values
+    .filter((v): v is number => v !== undefined && Number.isFinite(v))
+    .sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 export const fixed = (value: number | undefined, digits: number): string =>
   value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
 
