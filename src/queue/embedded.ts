@@ -1,8 +1,7 @@
-import type { DatabaseSync } from 'node:sqlite';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
 import { builder } from '../store/index.ts';
-import { compile, param as p, prepare } from '../store/prepared.ts';
+import { compile, param as p } from '../store/prepared.ts';
 import type { Database, JobTable } from '../store/schema.ts';
 import {
   backoffMs,

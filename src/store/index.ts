@@ -1,12 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
-import {
-  CamelCasePlugin,
-  DummyDriver,
-  Kysely,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-} from 'kysely';
+import { Kysely } from 'kysely';
 import { openSqlite } from './connection.ts';
 import { prepareStoreFiles } from './files.ts';
 import { checkIntegrity, INTEGRITY_BUDGET_MS, type IntegrityCheck } from './integrity.ts';
