@@ -1,11 +1,12 @@
-import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
-import { builder } from '../store/index.ts';
-import { compile, param as p } from '../store/prepared.ts';
-import type { Database, JobTable } from '../store/schema.ts';
+import type { Database } from '../store/schema.ts';
+import { EmbeddedJobAdmin } from './job-admin.ts';
+import { ACTIVE, ADD_CHUNK, q, UNFINISHED } from './job-statements.ts';
 import {
   backoffMs,
   type Job,
+  type JobAdmin,
   type JobHandler,
   type JobStatus,
   type JobView,
@@ -19,11 +20,8 @@ import {
 // due. A job is claimable only when it is the oldest unfinished job of its key and no job of its
 // key is active, so one key's jobs run one at a time in order_at order, never relying on retries.
 // A handler's outcome is written in the same transaction as the next claim: one durable commit per
-// round instead of two per job.
-//
-// The statuses in the queries below are SQL literals, not bound parameters: SQLite uses a partial
-// index (jobs_unfinished, jobs_finished) only when the query's condition matches the index's as
-// written, and without them every claim would read every job ever done.
+// round instead of two per job. Its statements are in job-statements.ts, its admin side in
+// job-admin.ts.
 
 export interface EmbeddedQueueOptions {
   maxAttempts?: number;
@@ -40,122 +38,6 @@ export interface EmbeddedQueueOptions {
   now?: () => number;
   log?: Logger;
 }
-
-/** SQL literals for the partial indexes (see above). */
-const status = (s: JobStatus) => sql.lit<JobStatus>(s);
-const READY = status('ready');
-const ACTIVE = status('active');
-const DONE = status('done');
-const UNFINISHED = [READY, ACTIVE];
-/** Rows per insert statement (SQLite caps the parameters of one statement). */
-const ADD_CHUNK = 500;
-/** Pruning runs at most this often, deleting at most PRUNE_BATCH rows per statement. */
-const PRUNE_EVERY_MS = 3_600_000;
-const PRUNE_BATCH = 1000;
-
-/** How many jobs have status `s`; done and dead are matched as jobs_finished's condition is written. */
-const countOf = (s: JobStatus) =>
-  compile<Record<string, never>, { n: number }>(
-    builder
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .$if(s === 'done' || s === 'dead', (qb) => qb.where('status', 'in', [DONE, status('dead')]))
-      .where('status', '=', status(s)),
-  );
-
-/** The statements of every round, compiled once (store/prepared.ts). */
-const q = {
-  /**
-   * Jobs that may run now, in claim order. Unary + keeps SQLite from using run_at's index: walking
-   * jobs_ready_order in order and stopping at `limit` claimable jobs beats sorting every ready job
-   * on each claim.
-   */
-  claimable: compile<
-    { queue: string; now: number; limit: number },
-    Pick<Selectable<JobTable>, 'id' | 'queue' | 'key' | 'orderAt' | 'dedupKey' | 'payload' | 'attempts'>
-  >(
-    builder
-      .selectFrom('jobs as j')
-      .select(['j.id', 'j.queue', 'j.key', 'j.orderAt', 'j.dedupKey', 'j.payload', 'j.attempts'])
-      .where('j.queue', '=', p<string>('queue'))
-      .where('j.status', '=', READY)
-      .where(sql<number>`+${sql.ref('j.runAt')}`, '<=', p<number>('now'))
-      .where((eb) => {
-        const unfinishedOfKey = () =>
-          eb
-            .selectFrom('jobs as k')
-            .select(sql`1`.as('one'))
-            .whereRef('k.queue', '=', 'j.queue')
-            .whereRef('k.key', '=', 'j.key')
-            .where('k.status', 'in', UNFINISHED);
-        return eb.and([
-          // The oldest unfinished job of its key (an index range up to this job's order_at) ...
-          eb.not(
-            eb.exists(
-              unfinishedOfKey()
-                .whereRef('k.orderAt', '<=', 'j.orderAt')
-                .where((k) => k.or([k('k.orderAt', '<', k.ref('j.orderAt')), k('k.id', '<', k.ref('j.id'))])),
-            ),
-          ),
-          // ... and none of its key running (a later job may have started before this one was added).
-          eb.not(eb.exists(unfinishedOfKey().where('k.status', '=', ACTIVE))),
-        ]);
-      })
-      .orderBy('j.orderAt')
-      .orderBy('j.id')
-      .limit(p<number>('limit')),
-  ),
-  markActive: compile<{ id: number; lockedUntil: number; now: number }>(
-    builder
-      .updateTable('jobs')
-      .set((eb) => ({
-        status: 'active',
-        attempts: eb('attempts', '+', 1),
-        lockedUntil: p<number>('lockedUntil'),
-        updatedAt: p<number>('now'),
-      }))
-      .where('id', '=', p<number>('id')),
-  ),
-  markDone: compile<{ id: number; result: string | null; now: number }>(
-    builder
-      .updateTable('jobs')
-      .set({
-        status: 'done',
-        result: p<string | null>('result'),
-        lockedUntil: null,
-        updatedAt: p<number>('now'),
-        finishedAt: p<number>('now'),
-      })
-      .where('id', '=', p<number>('id')),
-  ),
-  /** An unfinished job of the key other than `id`. */
-  otherOfKey: compile<{ queue: string; key: string; id: number }, { one: number }>(
-    builder
-      .selectFrom('jobs')
-      .select(sql<number>`1`.as('one'))
-      .where('queue', '=', p<string>('queue'))
-      .where('key', '=', p<string>('key'))
-      .where('status', 'in', UNFINISHED)
-      .where('id', '!=', p<number>('id'))
-      .limit(1),
-  ),
-  /** When the next delayed job of a queue is due. */
-  nextDue: compile<{ queue: string; after: number }, { at: number | null }>(
-    builder
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.min('runAt').as('at'))
-      .where('status', '=', READY)
-      .where('queue', '=', p<string>('queue'))
-      .where('runAt', '>', p<number>('after')),
-  ),
-  /** Jobs of each status, counted over the status's own partial index. */
-  count: {
-    ready: countOf('ready'),
-    active: countOf('active'),
-    done: countOf('done'),
-    dead: countOf('dead'),
-  },
-};
 
 interface Worker {
   queue: string;
@@ -175,8 +57,12 @@ interface Finished {
   recorded: () => void;
 }
 
+/** Done jobs past their retention are deleted at most this often. */
+const PRUNE_EVERY_MS = 3_600_000;
+
 export class EmbeddedQueue implements WorkQueue {
   readonly #db: Kysely<Database>;
+  readonly #admin: EmbeddedJobAdmin;
   readonly #maxAttempts: number;
   readonly #leaseMs: number;
   readonly #backoffMs: (attempt: number) => number;
@@ -216,6 +102,7 @@ export class EmbeddedQueue implements WorkQueue {
     this.#keepDoneMs = options.keepDoneMs ?? null;
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
+    this.#admin = new EmbeddedJobAdmin(db, this.#now);
   }
 
   async add(jobs: NewJob[]): Promise<number> {
@@ -559,38 +446,14 @@ export class EmbeddedQueue implements WorkQueue {
     if (Number.isFinite(at)) this.#schedule(Math.max(at - this.#now(), 10));
   }
 
-  /** Deletes done jobs older than keepDoneMs, at most hourly, in small batches. */
+  /** Deletes done jobs older than keepDoneMs, at most hourly. */
   async #prune(): Promise<void> {
     if (this.#keepDoneMs === null) return;
     const now = this.#now();
     if (now - this.#prunedAt < PRUNE_EVERY_MS) return;
     this.#prunedAt = now;
-    const n = await this.prune(now - this.#keepDoneMs);
+    const n = await this.#admin.prune(now - this.#keepDoneMs);
     if (n > 0) this.#log?.info({ jobs: n }, 'queue: deleted old done jobs');
-  }
-
-  /** Deletes the done jobs finished before `finishedBefore` (dead ones stay); returns how many. */
-  async prune(finishedBefore: number): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const result = await this.#db
-        .deleteFrom('jobs')
-        .where(
-          'id',
-          'in',
-          this.#db
-            .selectFrom('jobs')
-            .select('id')
-            .where('status', 'in', [DONE, status('dead')])
-            .where('status', '=', DONE)
-            .where('finishedAt', '<', finishedBefore)
-            .limit(PRUNE_BATCH),
-        )
-        .executeTakeFirst();
-      const n = Number(result.numDeletedRows);
-      total += n;
-      if (n < PRUNE_BATCH) return total;
-    }
   }
 
   #schedule(ms: number) {
@@ -608,44 +471,27 @@ export class EmbeddedQueue implements WorkQueue {
     this.#timer.unref();
   }
 
-  async list(filter: {
-    queue?: string;
-    status?: JobStatus;
-    key?: string;
-    limit: number;
-    before?: number;
-  }): Promise<JobView[]> {
-    let q = this.#db.selectFrom('jobs').selectAll().orderBy('id', 'desc').limit(filter.limit);
-    if (filter.queue) q = q.where('queue', '=', filter.queue);
-    if (filter.status) q = q.where('status', '=', filter.status);
-    if (filter.key) q = q.where('key', '=', filter.key);
-    if (filter.before !== undefined) q = q.where('id', '<', filter.before);
-    return (await q.execute()).map(view);
+  list(filter: Parameters<JobAdmin['list']>[0]): Promise<JobView[]> {
+    return this.#admin.list(filter);
   }
 
-  async get(id: number): Promise<JobView | null> {
-    const row = await this.#db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
-    return row ? view(row) : null;
+  get(id: number): Promise<JobView | null> {
+    return this.#admin.get(id);
   }
 
   async retry(id: number): Promise<boolean> {
-    const now = this.#now();
-    const done = await this.#db
-      .updateTable('jobs')
-      .set({ status: 'ready', attempts: 0, runAt: now, finishedAt: null, updatedAt: now })
-      .where('id', '=', id)
-      .where('status', '=', 'dead')
-      .executeTakeFirst();
+    const retried = await this.#admin.retry(id);
     this.wake();
-    return Number(done.numUpdatedRows) > 0;
+    return retried;
   }
 
-  /** One count per status, each over the partial index of its status rather than the whole table. */
-  async counts(): Promise<Record<JobStatus, number>> {
-    const counts: Record<JobStatus, number> = { ready: 0, active: 0, done: 0, dead: 0 };
-    for (const s of Object.keys(counts) as JobStatus[])
-      counts[s] = Number((await q.count[s].first(this.#db, {}))?.n ?? 0);
-    return counts;
+  counts(): Promise<Record<JobStatus, number>> {
+    return this.#admin.counts();
+  }
+
+  /** Deletes the done jobs finished before `finishedBefore` (dead ones stay); returns how many. */
+  prune(finishedBefore: number): Promise<number> {
+    return this.#admin.prune(finishedBefore);
   }
 
   async idle(): Promise<void> {
@@ -665,23 +511,4 @@ export class EmbeddedQueue implements WorkQueue {
     await this.#pumping;
     await Promise.all([...this.#running]);
   }
-}
-
-function view(r: Selectable<JobTable>): JobView {
-  return {
-    id: Number(r.id),
-    queue: r.queue,
-    key: r.key,
-    orderAt: Number(r.orderAt),
-    dedupKey: r.dedupKey,
-    payload: JSON.parse(r.payload),
-    status: r.status,
-    attempts: r.attempts,
-    runAt: Number(r.runAt),
-    error: r.error,
-    result: r.result === null ? null : JSON.parse(r.result),
-    createdAt: Number(r.createdAt),
-    updatedAt: Number(r.updatedAt),
-    finishedAt: r.finishedAt === null ? null : Number(r.finishedAt),
-  };
 }

@@ -75,7 +75,8 @@ export class RetryLater extends Error {
  * last attempt, makes it dead. */
 export type JobHandler<P = unknown> = (job: Job<P>) => Promise<unknown>;
 
-export interface WorkQueue {
+/** Adding jobs: the side the changes that cause work use. */
+export interface JobQueue {
   /** Adds jobs in a transaction of their own; the number that were new. */
   add(jobs: NewJob[]): Promise<number>;
   /**
@@ -83,10 +84,22 @@ export interface WorkQueue {
    * wake() once it has.
    */
   enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number>;
+  /** New jobs may be ready (e.g. the projector added some). */
+  wake(): void;
+}
+
+/** Running jobs. */
+export interface JobWorker {
   /** Starts running the queue's jobs with `handler`, up to `concurrency` at a time. */
   work<P>(queue: string, handler: JobHandler<P>, options?: { concurrency?: number }): void;
-  /** New jobs may be ready (e.g. the ingest worker added some). */
-  wake(): void;
+  /** Resolves when no handler is running (for tests and shutdown). */
+  idle(): Promise<void>;
+  /** Stops claiming; waits for running handlers. */
+  close(): Promise<void>;
+}
+
+/** What the API shows and does with jobs. */
+export interface JobAdmin {
   list(filter: {
     queue?: string;
     status?: JobStatus;
@@ -98,8 +111,7 @@ export interface WorkQueue {
   /** A dead job back to ready, attempts reset. False when there is no such dead job. */
   retry(id: number): Promise<boolean>;
   counts(): Promise<Record<JobStatus, number>>;
-  /** Resolves when no handler is running (for tests and shutdown). */
-  idle(): Promise<void>;
-  /** Stops claiming; waits for running handlers. */
-  close(): Promise<void>;
 }
+
+/** A queue backend: all three sides. */
+export interface WorkQueue extends JobQueue, JobWorker, JobAdmin {}

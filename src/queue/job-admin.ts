@@ -1,0 +1,97 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, JobTable } from '../store/schema.ts';
+import { DONE, q, status } from './job-statements.ts';
+import type { JobAdmin, JobStatus, JobView } from './queue.ts';
+
+// The embedded queue's admin side: what the API shows of jobs, retrying a dead one, and deleting
+// done ones past their retention.
+
+/** Done jobs are deleted at most this many per statement. */
+const PRUNE_BATCH = 1000;
+
+export class EmbeddedJobAdmin implements JobAdmin {
+  readonly #db: Kysely<Database>;
+  readonly #now: () => number;
+
+  constructor(db: Kysely<Database>, now: () => number) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  async list(filter: Parameters<JobAdmin['list']>[0]): Promise<JobView[]> {
+    let query = this.#db.selectFrom('jobs').selectAll().orderBy('id', 'desc').limit(filter.limit);
+    if (filter.queue) query = query.where('queue', '=', filter.queue);
+    if (filter.status) query = query.where('status', '=', filter.status);
+    if (filter.key) query = query.where('key', '=', filter.key);
+    if (filter.before !== undefined) query = query.where('id', '<', filter.before);
+    return (await query.execute()).map(view);
+  }
+
+  async get(id: number): Promise<JobView | null> {
+    const row = await this.#db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? view(row) : null;
+  }
+
+  /** A dead job back to ready, attempts reset (the queue must be woken). */
+  async retry(id: number): Promise<boolean> {
+    const now = this.#now();
+    const done = await this.#db
+      .updateTable('jobs')
+      .set({ status: 'ready', attempts: 0, runAt: now, finishedAt: null, updatedAt: now })
+      .where('id', '=', id)
+      .where('status', '=', 'dead')
+      .executeTakeFirst();
+    return Number(done.numUpdatedRows) > 0;
+  }
+
+  /** One count per status, each over the partial index of its status rather than the whole table. */
+  async counts(): Promise<Record<JobStatus, number>> {
+    const counts: Record<JobStatus, number> = { ready: 0, active: 0, done: 0, dead: 0 };
+    for (const s of Object.keys(counts) as JobStatus[])
+      counts[s] = Number((await q.count[s].first(this.#db, {}))?.n ?? 0);
+    return counts;
+  }
+
+  /** Deletes the done jobs finished before `finishedBefore` (dead ones stay); returns how many. */
+  async prune(finishedBefore: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const result = await this.#db
+        .deleteFrom('jobs')
+        .where(
+          'id',
+          'in',
+          this.#db
+            .selectFrom('jobs')
+            .select('id')
+            .where('status', 'in', [DONE, status('dead')])
+            .where('status', '=', DONE)
+            .where('finishedAt', '<', finishedBefore)
+            .limit(PRUNE_BATCH),
+        )
+        .executeTakeFirst();
+      const n = Number(result.numDeletedRows);
+      total += n;
+      if (n < PRUNE_BATCH) return total;
+    }
+  }
+}
+
+function view(r: Selectable<JobTable>): JobView {
+  return {
+    id: Number(r.id),
+    queue: r.queue,
+    key: r.key,
+    orderAt: Number(r.orderAt),
+    dedupKey: r.dedupKey,
+    payload: JSON.parse(r.payload),
+    status: r.status,
+    attempts: r.attempts,
+    runAt: Number(r.runAt),
+    error: r.error,
+    result: r.result === null ? null : JSON.parse(r.result),
+    createdAt: Number(r.createdAt),
+    updatedAt: Number(r.updatedAt),
+    finishedAt: r.finishedAt === null ? null : Number(r.finishedAt),
+  };
+}

@@ -1,0 +1,124 @@
+import { type Selectable, sql } from 'kysely';
+import { builder } from '../store/builder.ts';
+import { compile, param as p } from '../store/prepared.ts';
+import type { JobTable } from '../store/schema.ts';
+import type { JobStatus } from './queue.ts';
+
+// The embedded queue's statements, compiled once (store/prepared.ts).
+//
+// The statuses below are SQL literals, not bound parameters: SQLite uses a partial index
+// (jobs_unfinished, jobs_finished) only when the query's condition matches the index's as written,
+// and without them every claim would read every job ever done.
+
+/** SQL literals for the partial indexes (see above). */
+export const status = (s: JobStatus) => sql.lit<JobStatus>(s);
+export const READY = status('ready');
+export const ACTIVE = status('active');
+export const DONE = status('done');
+export const UNFINISHED = [READY, ACTIVE];
+/** Rows per insert statement (SQLite caps the parameters of one statement). */
+export const ADD_CHUNK = 500;
+
+/** How many jobs have status `s`; done and dead are matched as jobs_finished's condition is written. */
+const countOf = (s: JobStatus) =>
+  compile<Record<string, never>, { n: number }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .$if(s === 'done' || s === 'dead', (qb) => qb.where('status', 'in', [DONE, status('dead')]))
+      .where('status', '=', status(s)),
+  );
+
+/** The statements of every round, compiled once (store/prepared.ts). */
+export const q = {
+  /**
+   * Jobs that may run now, in claim order. Unary + keeps SQLite from using run_at's index: walking
+   * jobs_ready_order in order and stopping at `limit` claimable jobs beats sorting every ready job
+   * on each claim.
+   */
+  claimable: compile<
+    { queue: string; now: number; limit: number },
+    Pick<Selectable<JobTable>, 'id' | 'queue' | 'key' | 'orderAt' | 'dedupKey' | 'payload' | 'attempts'>
+  >(
+    builder
+      .selectFrom('jobs as j')
+      .select(['j.id', 'j.queue', 'j.key', 'j.orderAt', 'j.dedupKey', 'j.payload', 'j.attempts'])
+      .where('j.queue', '=', p<string>('queue'))
+      .where('j.status', '=', READY)
+      .where(sql<number>`+${sql.ref('j.runAt')}`, '<=', p<number>('now'))
+      .where((eb) => {
+        const unfinishedOfKey = () =>
+          eb
+            .selectFrom('jobs as k')
+            .select(sql`1`.as('one'))
+            .whereRef('k.queue', '=', 'j.queue')
+            .whereRef('k.key', '=', 'j.key')
+            .where('k.status', 'in', UNFINISHED);
+        return eb.and([
+          // The oldest unfinished job of its key (an index range up to this job's order_at) ...
+          eb.not(
+            eb.exists(
+              unfinishedOfKey()
+                .whereRef('k.orderAt', '<=', 'j.orderAt')
+                .where((k) => k.or([k('k.orderAt', '<', k.ref('j.orderAt')), k('k.id', '<', k.ref('j.id'))])),
+            ),
+          ),
+          // ... and none of its key running (a later job may have started before this one was added).
+          eb.not(eb.exists(unfinishedOfKey().where('k.status', '=', ACTIVE))),
+        ]);
+      })
+      .orderBy('j.orderAt')
+      .orderBy('j.id')
+      .limit(p<number>('limit')),
+  ),
+  markActive: compile<{ id: number; lockedUntil: number; now: number }>(
+    builder
+      .updateTable('jobs')
+      .set((eb) => ({
+        status: 'active',
+        attempts: eb('attempts', '+', 1),
+        lockedUntil: p<number>('lockedUntil'),
+        updatedAt: p<number>('now'),
+      }))
+      .where('id', '=', p<number>('id')),
+  ),
+  markDone: compile<{ id: number; result: string | null; now: number }>(
+    builder
+      .updateTable('jobs')
+      .set({
+        status: 'done',
+        result: p<string | null>('result'),
+        lockedUntil: null,
+        updatedAt: p<number>('now'),
+        finishedAt: p<number>('now'),
+      })
+      .where('id', '=', p<number>('id')),
+  ),
+  /** An unfinished job of the key other than `id`. */
+  otherOfKey: compile<{ queue: string; key: string; id: number }, { one: number }>(
+    builder
+      .selectFrom('jobs')
+      .select(sql<number>`1`.as('one'))
+      .where('queue', '=', p<string>('queue'))
+      .where('key', '=', p<string>('key'))
+      .where('status', 'in', UNFINISHED)
+      .where('id', '!=', p<number>('id'))
+      .limit(1),
+  ),
+  /** When the next delayed job of a queue is due. */
+  nextDue: compile<{ queue: string; after: number }, { at: number | null }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.min('runAt').as('at'))
+      .where('status', '=', READY)
+      .where('queue', '=', p<string>('queue'))
+      .where('runAt', '>', p<number>('after')),
+  ),
+  /** Jobs of each status, counted over the status's own partial index. */
+  count: {
+    ready: countOf('ready'),
+    active: countOf('active'),
+    done: countOf('done'),
+    dead: countOf('dead'),
+  },
+};
