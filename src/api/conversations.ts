@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
 import type { ContactTable, ConversationTable, Database, MessageTable } from '../store/schema.ts';
-import { replyError } from './errors.ts';
+import { errors } from './errors.ts';
 
 // Read API: conversations, newest activity first, and the messages of one conversation.
 
@@ -105,12 +105,11 @@ export async function conversationRoutes(
     channelId: z.string().optional(),
   });
 
-  app.get('/v1/conversations', async (req, reply) => {
+  app.get('/v1/conversations', async (req) => {
     const q = ListQuery.safeParse(req.query);
-    if (!q.success) return replyError(reply, 400, 'invalid_query', z.prettifyError(q.error));
+    if (!q.success) throw errors.invalidQuery(z.prettifyError(q.error));
     const after = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
-    if (after === null)
-      return replyError(reply, 400, 'invalid_cursor', 'cursor is not one this API returned');
+    if (after === null) throw errors.invalidCursor();
 
     let query = db
       .selectFrom('conversations as c')
@@ -152,11 +151,10 @@ export async function conversationRoutes(
 
   // Who answers: the bot (automation) or a human (the inbox, or the Instagram app).
   const Handover = z.strictObject({ to: z.enum(['human', 'bot']) });
-  app.post<{ Params: { id: string } }>('/v1/conversations/:id/handover', async (req, reply) => {
+  app.post<{ Params: { id: string } }>('/v1/conversations/:id/handover', async (req) => {
     const body = Handover.safeParse(req.body);
-    if (!body.success) return replyError(reply, 400, 'invalid_request', z.prettifyError(body.error));
-    if (!(await findView(req.params.id)))
-      return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
+    if (!body.success) throw errors.invalidRequest(z.prettifyError(body.error));
+    if (!(await findView(req.params.id))) throw errors.conversationNotFound(req.params.id);
     const moved = await handover(req.params.id, body.data.to);
     const row = (await findView(req.params.id))!;
     return {
@@ -171,9 +169,9 @@ export async function conversationRoutes(
       tags: z.array(z.string().trim().min(1).max(64)).max(50).optional(),
     })
     .refine((c) => c.status !== undefined || c.tags !== undefined, 'give status or tags');
-  app.patch<{ Params: { id: string } }>('/v1/conversations/:id', async (req, reply) => {
+  app.patch<{ Params: { id: string } }>('/v1/conversations/:id', async (req) => {
     const body = Change.safeParse(req.body);
-    if (!body.success) return replyError(reply, 400, 'invalid_request', z.prettifyError(body.error));
+    if (!body.success) throw errors.invalidRequest(z.prettifyError(body.error));
     const { status, tags } = body.data;
     const done = await db
       .updateTable('conversations')
@@ -185,33 +183,31 @@ export async function conversationRoutes(
       .where('id', '=', req.params.id)
       .executeTakeFirst();
     if (Number(done.numUpdatedRows) === 0) {
-      return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
+      throw errors.conversationNotFound(req.params.id);
     }
     const row = (await findView(req.params.id))!;
     return conversationView(row, row, now());
   });
 
-  app.get<{ Params: { id: string } }>('/v1/conversations/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/conversations/:id', async (req) => {
     const row = await findView(req.params.id);
-    if (!row) return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
+    if (!row) throw errors.conversationNotFound(req.params.id);
     return conversationView(row, row, now());
   });
 
   const MessagesQuery = Page.extend({ order: z.enum(['asc', 'desc']).default('desc') });
 
-  app.get<{ Params: { id: string } }>('/v1/conversations/:id/messages', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/conversations/:id/messages', async (req) => {
     const q = MessagesQuery.safeParse(req.query);
-    if (!q.success) return replyError(reply, 400, 'invalid_query', z.prettifyError(q.error));
+    if (!q.success) throw errors.invalidQuery(z.prettifyError(q.error));
     const after = q.data.cursor === undefined ? undefined : decodeCursor(q.data.cursor);
-    if (after === null)
-      return replyError(reply, 400, 'invalid_cursor', 'cursor is not one this API returned');
+    if (after === null) throw errors.invalidCursor();
     const conversation = await db
       .selectFrom('conversations')
       .select('id')
       .where('id', '=', req.params.id)
       .executeTakeFirst();
-    if (!conversation)
-      return replyError(reply, 404, 'conversation_not_found', `No conversation "${req.params.id}"`);
+    if (!conversation) throw errors.conversationNotFound(req.params.id);
 
     const { order } = q.data;
     const cmp = order === 'desc' ? '<' : '>';
