@@ -1,10 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { hashApiKey } from './api-key.ts';
 import { errors, replyError } from './errors.ts';
 
 // Every /v1 route needs `Authorization: Bearer <IGDM_API_KEY>`. Only the key's hash is kept.
-
-export const hashApiKey = (key: string) => createHash('sha256').update(key).digest();
 
 export function requireApiKey(app: FastifyInstance, keyHash: Buffer) {
   app.addHook('onRequest', async (req, reply) => {

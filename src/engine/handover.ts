@@ -56,6 +56,21 @@ export async function handOver(
   }
 }
 
+/** Makes `to` the owner of a conversation known by its id alone (the API's handover). */
+export async function handOverConversation(
+  deps: HandoverDeps & { channels: () => readonly Channel[] },
+  conversationId: string,
+  to: Owner,
+): Promise<HandoverResult> {
+  const c = await conversationAddress(deps.db, conversationId);
+  return handOver(
+    deps,
+    deps.channels().find((ch) => ch.id === c?.channelId),
+    conversationId,
+    to,
+  );
+}
+
 /**
  * The owner a routing webhook implies. Control passed to the handover app, or taken by another app,
  * means a human; control coming back from the handover app, passed to igdm or released means the
