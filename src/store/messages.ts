@@ -12,18 +12,16 @@ export type Message = Selectable<MessageTable>;
 /** A message as the AI reads the conversation. */
 export type Turn = Pick<Message, 'direction' | 'type' | 'text'>;
 
-/** The statements of every engine job, compiled once (store/prepared.ts). */
-const q = {
-  earlierInbound: compile<{ conversationId: string; before: number }>(
-    builder
-      .selectFrom('messages')
-      .select('id')
-      .where('conversationId', '=', p<string>('conversationId'))
-      .where('direction', '=', 'inbound')
-      .where('createdAt', '<', p<number>('before'))
-      .limit(1),
-  ),
-};
+/** Asked by every engine job: compiled once (store/prepared.ts). */
+const earlierInbound = compile<{ conversationId: string; before: number }>(
+  builder
+    .selectFrom('messages')
+    .select('id')
+    .where('conversationId', '=', p<string>('conversationId'))
+    .where('direction', '=', 'inbound')
+    .where('createdAt', '<', p<number>('before'))
+    .limit(1),
+);
 
 export const findMessage = (db: Kysely<Database>, id: string) =>
   db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
@@ -49,7 +47,7 @@ export async function listMessages(
 
 /** The customer wrote in the conversation before `before`. */
 export async function wroteBefore(db: Kysely<Database>, conversationId: string, before: number) {
-  return !!(await q.earlierInbound.first(db, { conversationId, before }));
+  return !!(await earlierInbound.first(db, { conversationId, before }));
 }
 
 /**

@@ -6,23 +6,21 @@ import type { Database } from './schema.ts';
 // The outbox: what igdm sends, one row per send (engine/outbox.ts queues them, the sender sends
 // them). What the API and the engine read of it.
 
-/** The statements of every engine job, compiled once (store/prepared.ts). */
-const q = {
-  byMid: compile<{ channelId: string; mid: string }>(
-    builder
-      .selectFrom('outbox')
-      .select('id')
-      .where('channelId', '=', p<string>('channelId'))
-      .where('mid', '=', p<string>('mid')),
-  ),
-};
+/** Asked for every echo: compiled once (store/prepared.ts). */
+const byMid = compile<{ channelId: string; mid: string }>(
+  builder
+    .selectFrom('outbox')
+    .select('id')
+    .where('channelId', '=', p<string>('channelId'))
+    .where('mid', '=', p<string>('mid')),
+);
 
 export const findOutboxEntry = (db: Kysely<Database>, id: string) =>
   db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
 
 /** igdm sent the message with Meta's id `mid`. */
 export async function sentByIgdm(db: Kysely<Database>, channelId: string, mid: string): Promise<boolean> {
-  return !!(await q.byMid.first(db, { channelId, mid }));
+  return !!(await byMid.first(db, { channelId, mid }));
 }
 
 /** The status of a send to the conversation that is not settled yet (sending, unconfirmed), if any. */

@@ -1,21 +1,15 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { builder } from './index.ts';
 import { compile, param as p } from './prepared.ts';
-import type { Database } from './schema.ts';
+import type { Database, WebhookEventTable } from './schema.ts';
 
 // The event log: every webhook event as Meta sent it, stored by the ingest worker. What the engine
 // reads of an event.
 
-export interface StoredEvent {
-  id: number;
-  dedupKey: string;
-  channelId: string | null;
-  object: string;
-  source: string;
-  entryId: string | null;
-  entryTime: number | null;
-  payload: string;
-}
+export type StoredEvent = Pick<
+  Selectable<WebhookEventTable>,
+  'id' | 'dedupKey' | 'channelId' | 'object' | 'source' | 'entryId' | 'entryTime' | 'payload'
+>;
 
 const byId = compile<{ id: number }, StoredEvent>(
   builder
