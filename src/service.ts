@@ -1,14 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
+import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
-import { hashApiKey } from './api/auth.ts';
-import type { ChannelSettings, Config } from './config.ts';
+import type { Config } from './config.ts';
 import { createAi } from './engine/ai/index.ts';
 import { ENGINE_QUEUE } from './engine/apply.ts';
 import { type AutomationConfig, loadAutomationConfig } from './engine/automation/config.ts';
 import { Engine } from './engine/engine.ts';
-import { handOver } from './engine/handover.ts';
+import { handOverConversation } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
 import { Sender } from './engine/sender.ts';
 import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
@@ -17,7 +16,7 @@ import type { Logger } from './log.ts';
 import { ProjectionThread } from './projection/thread.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
 import type { WorkQueue } from './queue/queue.ts';
-import { createSandboxState, type SandboxState } from './sandbox/index.ts';
+import { createSandboxState, type SandboxState, sandboxChannelSettings } from './sandbox/index.ts';
 import { type Channel, loadChannels, saveChannel, setChannelStatus } from './store/channels.ts';
 import { openStore, type Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
@@ -39,49 +38,8 @@ export interface Service {
   close(): Promise<void>;
 }
 
-/** The demo channel of sandbox mode: fresh secrets each start, the Graph API of the sandbox. */
-function sandboxChannelSettings(base: string): ChannelSettings {
-  const secret = () => randomBytes(24).toString('base64url');
-  return {
-    id: 'default',
-    appSecret: secret(),
-    verifyToken: secret(),
-    accessToken: secret(),
-    accountId: SANDBOX_ACCOUNT_ID,
-    pageId: null,
-    graphApiUrl: `${base}/sandbox/graph`,
-    graphApiVersion: 'v24.0',
-    allowSha1: false,
-  };
-}
-
 /** How long the worker threads may take to start. */
 const WORKER_START_MS = 30_000;
-
-export const SANDBOX_ACCOUNT_ID = '17841400000000000';
-
-/** The API key: IGDM_API_KEY, or one generated on first start and printed once (only its hash is kept). */
-async function apiKeyHash(store: Store, config: Config, log: Logger): Promise<Buffer> {
-  if (config.apiKey) return hashApiKey(config.apiKey);
-  const stored = await store.db
-    .selectFrom('settings')
-    .select('value')
-    .where('key', '=', 'api_key_sha256')
-    .executeTakeFirst();
-  if (stored) return Buffer.from(stored.value, 'hex');
-  const key = `igdm_${randomBytes(24).toString('base64url')}`;
-  const hash = hashApiKey(key);
-  await store.db
-    .insertInto('settings')
-    .values({ key: 'api_key_sha256', value: hash.toString('hex') })
-    .execute();
-  // Printed on stdout, not logged: it is shown this once and never stored in clear.
-  process.stdout.write(
-    `\nigdm generated an API key (shown once; set IGDM_API_KEY to choose your own):\n\n  ${key}\n\n`,
-  );
-  log.info('generated an API key (printed above)');
-  return hash;
-}
 
 export interface ServiceOptions {
   /** The clock of the policy and the sender; tests move it instead of waiting days. */
@@ -187,25 +145,18 @@ export async function startService(
   projection.on('applied', () => queue.wake());
   const handoverDeps = {
     db: store.db,
+    channels: () => channels,
     log,
     now,
     handoverAppId: config.handoverAppId,
     graphTimeoutMs: config.graphTimeoutMs,
-  };
-  const conversationChannel = async (conversationId: string) => {
-    const c = await store.db
-      .selectFrom('conversations')
-      .select('channelId')
-      .where('id', '=', conversationId)
-      .executeTakeFirst();
-    return channels.find((ch) => ch.id === c?.channelId);
   };
   const app = await buildApp({
     store,
     writer,
     projection,
     channels: () => channels,
-    apiKeyHash: await apiKeyHash(store, config, log),
+    apiKeyHash: await apiKeyHash(store.db, config.apiKey, log),
     log,
     queued: () => sender.queued(),
     now,
@@ -213,10 +164,7 @@ export async function startService(
     queue,
     httpLimits: { requestTimeoutMs: config.requestTimeoutMs, maxConnections: config.maxConnections },
     minFreeDiskBytes: config.minFreeDiskBytes,
-    handover: (conversationId, to) =>
-      conversationChannel(conversationId).then((channel) =>
-        handOver(handoverDeps, channel, conversationId, to),
-      ),
+    handover: (conversationId, to) => handOverConversation(handoverDeps, conversationId, to),
   });
   // Both threads answer before the first request comes (they load their code, open the store).
   const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);

@@ -11,7 +11,7 @@ import { requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { conversationRoutes } from './conversations.ts';
-import { replyError } from './errors.ts';
+import { ApiError, answerOf, errors, replyError } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
@@ -55,15 +55,11 @@ export async function buildApp(deps: AppDeps) {
   capConnections(app.server, deps.httpLimits.maxConnections, deps.log);
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status >= 500) req.log.error({ err }, 'request failed');
-    const code =
-      status === 413 ? 'body_too_large' : status >= 500 ? 'internal_error' : (err.code ?? 'bad_request');
-    return replyError(reply, status, code, status >= 500 ? 'Internal error' : err.message);
+    const answer = answerOf(err);
+    if (answer.statusCode >= 500 && !(err instanceof ApiError)) req.log.error({ err }, 'request failed');
+    return replyError(reply, answer);
   });
-  app.setNotFoundHandler((req, reply) =>
-    replyError(reply, 404, 'not_found', `No route ${req.method} ${req.url}`),
-  );
+  app.setNotFoundHandler((req, reply) => replyError(reply, errors.routeNotFound(req.method, req.url)));
 
   await app.register(async (health) => healthRoutes(health, deps));
 

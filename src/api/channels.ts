@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import { type Channel, publicChannel } from '../store/channels.ts';
-import { replyError } from './errors.ts';
+import { errors } from './errors.ts';
 
 // Channels as the API shows them (never their secrets), with their health: ok, throttled,
 // needs_token (Meta refused the token: set a new one and restart) or paused (blocked for policy).
@@ -16,33 +16,27 @@ const IceBreakers = z.strictObject({
 });
 
 export async function channelRoutes(app: FastifyInstance, channels: () => readonly Channel[]) {
-  const find = (id: string) => channels().find((c) => c.id === id);
+  const find = (id: string) => {
+    const channel = channels().find((c) => c.id === id);
+    if (!channel) throw errors.channelNotFound(id);
+    return channel;
+  };
 
   app.get('/v1/channels', async () => ({ data: channels().map(publicChannel) }));
 
-  app.get<{ Params: { id: string } }>('/v1/channels/:id', async (req, reply) => {
-    const channel = find(req.params.id);
-    if (!channel) return replyError(reply, 404, 'channel_not_found', `No channel "${req.params.id}"`);
-    return publicChannel(channel);
-  });
+  app.get<{ Params: { id: string } }>('/v1/channels/:id', async (req) => publicChannel(find(req.params.id)));
 
-  app.put<{ Params: { id: string } }>('/v1/channels/:id/ice-breakers', async (req, reply) => {
+  app.put<{ Params: { id: string } }>('/v1/channels/:id/ice-breakers', async (req) => {
     const channel = find(req.params.id);
-    if (!channel) return replyError(reply, 404, 'channel_not_found', `No channel "${req.params.id}"`);
     const parsed = IceBreakers.safeParse(req.body);
-    if (!parsed.success) return replyError(reply, 422, 'invalid_ice_breakers', z.prettifyError(parsed.error));
+    if (!parsed.success) throw errors.invalidIceBreakers(z.prettifyError(parsed.error));
     const client = new GraphClient(channel);
     try {
       if (parsed.data.iceBreakers.length === 0) await client.deleteIceBreakers();
       else await client.setIceBreakers(parsed.data.iceBreakers);
     } catch (err) {
       if (!(err instanceof GraphError)) throw err;
-      return replyError(
-        reply,
-        502,
-        err.failure.reason,
-        `Meta refused the ice breakers: ${err.failure.message}`,
-      );
+      throw errors.iceBreakersRefused(err.failure.reason, err.failure.message);
     }
     return { iceBreakers: parsed.data.iceBreakers };
   });

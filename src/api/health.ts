@@ -3,6 +3,7 @@ import type { IngestWriter } from '../ingest/writer.ts';
 import { LAG_NOT_READY_MS, type ProjectionThread } from '../projection/thread.ts';
 import { freeDiskBytes } from '../store/files.ts';
 import type { Store } from '../store/index.ts';
+import { probe } from '../store/settings.ts';
 
 // GET /healthz: the process is alive. GET /readyz: igdm can take webhooks and show what they
 // changed; 503 with the reason of each part that cannot.
@@ -26,7 +27,7 @@ async function storePart(store: Store): Promise<Part> {
   const damage = store.damage();
   if (damage) return { ok: false, reason: `damaged: ${damage}` };
   try {
-    await store.db.selectFrom('settings').select('key').limit(1).execute();
+    await probe(store.db);
     return ok;
   } catch (err) {
     return { ok: false, reason: (err as Error).message };

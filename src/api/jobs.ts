@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { JobView, WorkQueue } from '../queue/queue.ts';
-import { replyError } from './errors.ts';
+import { errors } from './errors.ts';
 
 // The queue's jobs: what the engine did with each event (its result), what is waiting, and the
 // dead letters (jobs that failed their last attempt), which can be run again.
@@ -37,9 +37,9 @@ function jobView(j: JobView) {
 }
 
 export async function jobRoutes(app: FastifyInstance, queue: WorkQueue) {
-  app.get('/v1/jobs', async (req, reply) => {
+  app.get('/v1/jobs', async (req) => {
     const q = ListQuery.safeParse(req.query);
-    if (!q.success) return replyError(reply, 400, 'invalid_query', z.prettifyError(q.error));
+    if (!q.success) throw errors.invalidQuery(z.prettifyError(q.error));
     const { status, queue: name, conversationId, limit, cursor } = q.data;
     const rows = await queue.list({
       limit: limit + 1,
@@ -56,27 +56,21 @@ export async function jobRoutes(app: FastifyInstance, queue: WorkQueue) {
     };
   });
 
-  app.get('/v1/jobs/:id', async (req, reply) => {
+  app.get('/v1/jobs/:id', async (req) => {
     const p = Id.safeParse(req.params);
-    if (!p.success) return replyError(reply, 400, 'invalid_request', 'the job id is a number');
+    if (!p.success) throw errors.invalidJobId();
     const job = await queue.get(p.data.id);
-    if (!job) return replyError(reply, 404, 'job_not_found', `No job ${p.data.id}`);
+    if (!job) throw errors.jobNotFound(p.data.id);
     return jobView(job);
   });
 
   /** A dead job runs again (its effects happen once: replies are keyed by the event). */
   app.post('/v1/jobs/:id/retry', async (req, reply) => {
     const p = Id.safeParse(req.params);
-    if (!p.success) return replyError(reply, 400, 'invalid_request', 'the job id is a number');
+    if (!p.success) throw errors.invalidJobId();
     if (!(await queue.retry(p.data.id))) {
       const job = await queue.get(p.data.id);
-      if (!job) return replyError(reply, 404, 'job_not_found', `No job ${p.data.id}`);
-      return replyError(
-        reply,
-        409,
-        'job_not_dead',
-        `Job ${p.data.id} is ${job.status}; only dead jobs are retried`,
-      );
+      throw job ? errors.jobNotDead(p.data.id, job.status) : errors.jobNotFound(p.data.id);
     }
     return reply.code(202).send(jobView((await queue.get(p.data.id))!));
   });

@@ -5,9 +5,11 @@ import { conversationIdOf } from '../engine/apply.ts';
 import { PolicyError, queueSend } from '../engine/outbox.ts';
 import { SendValidationError } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
+import { findMessage } from '../store/messages.ts';
+import { findOutboxEntry } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
-import { messageView } from './conversations.ts';
-import { replyError } from './errors.ts';
+import { errors } from './errors.ts';
+import { messageView, senderActionView } from './views.ts';
 
 // Sending: POST /v1/messages queues a message (202) or says why it cannot go (422); the sender
 // delivers it. GET /v1/messages/:id follows it: queued, sent (with Meta's mid), seen, or failed.
@@ -34,20 +36,13 @@ export interface MessageDeps {
 export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
   app.post('/v1/messages', async (req, reply) => {
     const parsed = SendRequest.safeParse(req.body);
-    if (!parsed.success) {
-      return replyError(reply, 400, 'invalid_request', z.prettifyError(parsed.error));
-    }
+    if (!parsed.success) throw errors.invalidRequest(z.prettifyError(parsed.error));
     const { channelId, to, commentId, content, humanAgent, replyTo } = parsed.data;
     if ((to === undefined) === (commentId === undefined)) {
-      return replyError(
-        reply,
-        400,
-        'invalid_request',
-        'Give exactly one of "to" (an IGSID) or "commentId" (a private reply)',
-      );
+      throw errors.invalidRequest('Give exactly one of "to" (an IGSID) or "commentId" (a private reply)');
     }
     const channel = deps.channels().find((c) => c.id === channelId);
-    if (!channel) return replyError(reply, 404, 'channel_not_found', `No channel "${channelId}"`);
+    if (!channel) throw errors.channelNotFound(channelId);
     try {
       const queued = await queueSend(
         deps.db,
@@ -60,33 +55,23 @@ export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
       if (!queued.messageId) {
         return reply.code(202).send({ id: queued.outboxId, type: queued.content.type, status: 'queued' });
       }
-      const row = await deps.db
-        .selectFrom('messages')
-        .selectAll()
-        .where('id', '=', queued.messageId)
-        .executeTakeFirstOrThrow();
-      return reply.code(202).send(messageView(row));
+      return reply.code(202).send(messageView((await findMessage(deps.db, queued.messageId))!));
     } catch (err) {
-      if (err instanceof SendValidationError) {
-        return reply
-          .code(422)
-          .send({ error: { code: 'invalid_content', message: err.message, issues: err.issues } });
-      }
-      if (err instanceof PolicyError) return replyError(reply, 422, err.reason, err.message);
+      if (err instanceof SendValidationError) throw errors.invalidContent(err.message, err.issues);
+      if (err instanceof PolicyError) throw errors.sendRefused(err.reason, err.message);
       throw err;
     }
   });
 
-  app.get<{ Params: { id: string } }>('/v1/messages/:id', async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/v1/messages/:id', async (req) => {
     const { id } = req.params;
     if (id.startsWith('out_')) {
-      // A sender action (typing, seen, reaction) has no message of its own: its outbox row tells.
-      const o = await deps.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!o) return replyError(reply, 404, 'message_not_found', `No message "${id}"`);
-      return { id: o.id, type: o.kind, status: o.status, error: o.error ? JSON.parse(o.error) : null };
+      const o = await findOutboxEntry(deps.db, id);
+      if (!o) throw errors.messageNotFound(id);
+      return senderActionView(o);
     }
-    const row = await deps.db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) return replyError(reply, 404, 'message_not_found', `No message "${id}"`);
+    const row = await findMessage(deps.db, id);
+    if (!row) throw errors.messageNotFound(id);
     return messageView(row);
   });
 }

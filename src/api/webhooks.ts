@@ -4,7 +4,7 @@ import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import { sameSecret, verifySignature } from '../meta/signature.ts';
 import type { Channel } from '../store/channels.ts';
-import { replyError } from './errors.ts';
+import { errors } from './errors.ts';
 
 // The webhook endpoints Meta calls: the GET handshake and signed POST deliveries. A delivery is
 // answered 200 only once its events are on disk; anything unsigned is refused and nothing is kept.
@@ -38,7 +38,7 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookDeps) {
 
   const handshake = async (req: Req, reply: FastifyReply) => {
     const channels = candidates(req);
-    if (!channels) return replyError(reply, 404, 'channel_not_found', `No channel "${req.params.channelId}"`);
+    if (!channels) throw errors.channelNotFound(req.params.channelId!);
     const q = req.query;
     const token = q['hub.verify_token'];
     const challenge = q['hub.challenge'];
@@ -47,34 +47,27 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookDeps) {
       typeof token === 'string' &&
       typeof challenge === 'string' &&
       channels.some((c) => c.verifyToken !== '' && sameSecret(c.verifyToken, token));
-    if (!ok)
-      return replyError(reply, 403, 'verification_failed', 'hub.mode or hub.verify_token does not match');
+    if (!ok) throw errors.verificationFailed();
     return reply.code(200).type('text/plain').send(challenge);
   };
 
   const receive = async (req: Req, reply: FastifyReply) => {
     const channels = candidates(req);
-    if (!channels) return replyError(reply, 404, 'channel_not_found', `No channel "${req.params.channelId}"`);
+    if (!channels) throw errors.channelNotFound(req.params.channelId!);
     // No body at all (no content-type, no length) is verified as the empty body it is.
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const sha256 = header(req, 'x-hub-signature-256');
     const sha1 = header(req, 'x-hub-signature');
     const sha1Channels = channels.filter((c) => c.allowSha1);
-    if (!sha256 && !(sha1 && sha1Channels.length)) {
-      return replyError(reply, 401, 'signature_missing', 'X-Hub-Signature-256 header is missing');
-    }
+    if (!sha256 && !(sha1 && sha1Channels.length)) throw errors.signatureMissing();
     const verifiedBy = sha256
       ? signedBy(channels, (secret) => verifySignature(body, sha256, secret, 'sha256'))
       : signedBy(sha1Channels, (secret) => verifySignature(body, sha1, secret, 'sha1'));
-    if (verifiedBy.length === 0) {
-      return replyError(reply, 403, 'signature_invalid', 'The signature does not match the body');
-    }
+    if (verifiedBy.length === 0) throw errors.signatureInvalid();
     // Decoding would turn every invalid byte into U+FFFD, so events that differ only there would
     // share a dedup key and all but one be dropped. Meta escapes every non-ASCII character: its
     // bodies are ASCII, so this refuses nothing it sends.
-    if (!isUtf8(body)) {
-      return replyError(reply, 400, 'invalid_utf8', 'The body is not valid UTF-8');
-    }
+    if (!isUtf8(body)) throw errors.invalidUtf8();
 
     const result = await deps.writer.write({
       body: body.toString('utf8'),
@@ -82,11 +75,11 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookDeps) {
       verifiedBy: verifiedBy.map((c) => c.id),
       receivedAt: Date.now(),
     });
-    if (result.status === 'malformed') return replyError(reply, 400, 'malformed_json', result.reason);
+    if (result.status === 'malformed') throw errors.malformedJson(result.reason);
     if (result.status === 'failed') {
       // Not stored: Meta must deliver it again, so do not acknowledge.
       deps.log.error({ reason: result.reason }, 'webhook not stored');
-      return replyError(reply, 503, 'store_unavailable', 'The event could not be stored; retry later');
+      throw errors.storeUnavailable();
     }
     for (const object of result.objects) {
       if (!KNOWN_OBJECTS.has(object)) deps.log.warn({ object }, 'webhook for an unknown object stored raw');

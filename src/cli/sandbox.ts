@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
-import { runSandboxServer } from '../sandbox/index.ts';
-import { SANDBOX_ACCOUNT_ID } from '../service.ts';
+import { runSandboxServer, SANDBOX_ACCOUNT_ID } from '../sandbox/index.ts';
 
 /**
  * `igdm sandbox`: the emulated Graph API and its simulated customers on a port of their own, for a

@@ -6,9 +6,12 @@ import { normalise } from '../meta/normalise.ts';
 import { type Content, SendValidationError } from '../meta/send.ts';
 import { type Job, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
-import { builder } from '../store/index.ts';
-import { compile, param as p } from '../store/prepared.ts';
+import { contactName } from '../store/contacts.ts';
+import { addTags, automationView, setIntent } from '../store/conversations.ts';
+import { lastTurns, setAuthor, wroteBefore } from '../store/messages.ts';
+import { attemptedSend, sentByIgdm, unsettledSend } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
+import { type StoredEvent, storedEvent } from '../store/webhook-events.ts';
 import {
   type AiProvider,
   type AiTurn,
@@ -74,17 +77,6 @@ export interface EventOutcome {
   silent?: string;
 }
 
-interface EventRow {
-  id: number;
-  dedupKey: string;
-  channelId: string | null;
-  object: string;
-  source: string;
-  entryId: string | null;
-  entryTime: number | null;
-  payload: string;
-}
-
 /** How far back a late echo is matched to a retried send. */
 const LATE_ECHO_MS = 24 * 60 * 60 * 1000;
 
@@ -95,62 +87,6 @@ const NAMES = /\{\{\s*(username|name)\s*\}\}/;
 const SENDING_RETRY_MS = 200;
 const UNCONFIRMED_RETRY_MS = 2000;
 
-/** The statements of every job, compiled once (store/prepared.ts). */
-const q = {
-  event: compile<{ id: number }, EventRow>(
-    builder
-      .selectFrom('webhookEvents')
-      .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
-      .where('id', '=', p<number>('id')),
-  ),
-  setIntent: compile<{ id: string; intent: string }>(
-    builder
-      .updateTable('conversations')
-      .set({ intent: p<string>('intent') })
-      .where('id', '=', p<string>('id')),
-  ),
-  conversation: compile<
-    { id: string },
-    {
-      threadOwner: string;
-      contactId: string;
-      username: string | null;
-      name: string | null;
-      profileCheckedAt: number | null;
-      intent: string | null;
-    }
-  >(
-    builder
-      .selectFrom('conversations')
-      .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
-      .select([
-        'conversations.threadOwner',
-        'conversations.intent',
-        'contacts.id as contactId',
-        'contacts.username',
-        'contacts.name',
-        'contacts.profileCheckedAt',
-      ])
-      .where('conversations.id', '=', p<string>('id')),
-  ),
-  earlierInbound: compile<{ conversationId: string; before: number }>(
-    builder
-      .selectFrom('messages')
-      .select('id')
-      .where('conversationId', '=', p<string>('conversationId'))
-      .where('direction', '=', 'inbound')
-      .where('createdAt', '<', p<number>('before'))
-      .limit(1),
-  ),
-  sentByIgdm: compile<{ channelId: string; mid: string }>(
-    builder
-      .selectFrom('outbox')
-      .select('id')
-      .where('channelId', '=', p<string>('channelId'))
-      .where('mid', '=', p<string>('mid')),
-  ),
-};
-
 export class Engine {
   readonly #d: EngineDeps;
 
@@ -160,7 +96,7 @@ export class Engine {
 
   /** The queue's handler for ENGINE_QUEUE jobs. */
   readonly handle = async (job: Job<EngineJob>): Promise<EventOutcome[]> => {
-    const row = await q.event.first(this.#d.db, { id: job.payload.eventId });
+    const row = await storedEvent(this.#d.db, job.payload.eventId);
     if (!row?.channelId) return [];
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
     if (!channel) return [];
@@ -174,12 +110,12 @@ export class Engine {
     const outcomes: EventOutcome[] = [];
     for (const event of normalise(raw)) {
       if (!event.igsid || event.igsid === event.accountId) continue;
-      outcomes.push(await this.#event(channel, row as EventRow, event));
+      outcomes.push(await this.#event(channel, row, event));
     }
     return outcomes;
   };
 
-  async #event(channel: Channel, row: EventRow, event: DomainEvent): Promise<EventOutcome> {
+  async #event(channel: Channel, row: StoredEvent, event: DomainEvent): Promise<EventOutcome> {
     const conversationId = conversationIdOf(channel.id, event.igsid!);
     switch (event.kind) {
       case 'echo':
@@ -219,17 +155,12 @@ export class Engine {
    */
   async #echo(channel: Channel, conversationId: string, event: EchoEvent): Promise<EventOutcome> {
     const { db } = this.#d;
-    const ours = () => q.sentByIgdm.first(db, { channelId: channel.id, mid: event.mid });
+    const ours = () => sentByIgdm(db, channel.id, event.mid);
     if (await ours()) return { kind: 'echo', echo: 'igdm' };
-    const unsettled = await db
-      .selectFrom('outbox')
-      .select('status')
-      .where('conversationId', '=', conversationId)
-      .where('status', 'in', ['sending', 'unconfirmed'])
-      .executeTakeFirst();
+    const unsettled = await unsettledSend(db, conversationId);
     if (unsettled) {
       throw new RetryLater(
-        unsettled.status === 'sending' ? SENDING_RETRY_MS : UNCONFIRMED_RETRY_MS,
+        unsettled === 'sending' ? SENDING_RETRY_MS : UNCONFIRMED_RETRY_MS,
         'a send to this customer is not settled yet: this echo may be its own',
       );
     }
@@ -238,21 +169,9 @@ export class Engine {
     // An echo that comes after its send was settled without it (the send is then made again) is an
     // earlier attempt of igdm's own reply, not a person: the same text as a send igdm attempted.
     if (event.text !== undefined) {
-      const retried = await db
-        .selectFrom('outbox')
-        .innerJoin('messages', 'messages.id', 'outbox.messageId')
-        .select(['messages.author'])
-        .where('outbox.conversationId', '=', conversationId)
-        .where('outbox.attempts', '>=', 1)
-        .where('messages.text', '=', event.text)
-        .where('outbox.createdAt', '>=', event.timestamp - LATE_ECHO_MS)
-        .executeTakeFirst();
+      const retried = await attemptedSend(db, conversationId, event.text, event.timestamp - LATE_ECHO_MS);
       if (retried) {
-        await db
-          .updateTable('messages')
-          .set({ author: retried.author, updatedAt: this.#d.now() })
-          .where('id', '=', messageIdOf(channel.id, event.mid))
-          .execute();
+        await setAuthor(db, messageIdOf(channel.id, event.mid), retried.author, this.#d.now());
         return { kind: 'echo', echo: 'igdm-retry' };
       }
     }
@@ -262,7 +181,7 @@ export class Engine {
 
   async #inbound(
     channel: Channel,
-    row: EventRow,
+    row: StoredEvent,
     conversationId: string,
     event: Extract<DomainEvent, { kind: 'message' | 'postback' | 'reaction' | 'referral' }>,
   ): Promise<EventOutcome> {
@@ -277,11 +196,10 @@ export class Engine {
       cause = `story:${channel.id}:${mention.storyKey}`;
     }
     if (text?.trim()) out.intent = await this.#classify(text);
-    const conversation = await q.conversation.first(db, { id: conversationId });
+    const conversation = await automationView(db, conversationId);
     if (!conversation) return { ...out, silent: 'no such conversation' };
     // Most messages keep the intent: no write for those.
-    if (out.intent && out.intent !== conversation.intent)
-      await q.setIntent.run(db, { id: conversationId, intent: out.intent });
+    if (out.intent && out.intent !== conversation.intent) await setIntent(db, conversationId, out.intent);
     if (event.standby) {
       // Delivered as standby: another app owns the thread at Meta; igdm only listens.
       await handOver(this.#deps(), channel, conversationId, 'human', { routing: false });
@@ -305,12 +223,7 @@ export class Engine {
     ) {
       // A first message races the profile lookup: the reply waits for the name it uses.
       await this.#d.profiles?.ensure(conversation.contactId);
-      const contact = await db
-        .selectFrom('contacts')
-        .select(['username', 'name'])
-        .where('id', '=', conversation.contactId)
-        .executeTakeFirst();
-      Object.assign(conversation, contact);
+      Object.assign(conversation, await contactName(db, conversation.contactId));
     }
     const vars: ReplyVars = {
       username: conversation.username ?? '',
@@ -327,7 +240,7 @@ export class Engine {
     }
     const rule: Rule = match.rule;
     out.rule = rule.name;
-    if (rule.tag) out.tags = await this.#tag(conversationId, rule.tag);
+    if (rule.tag) out.tags = await addTags(db, conversationId, rule.tag, this.#d.now());
     if (rule.reply) {
       let content: Content | null = null;
       try {
@@ -368,23 +281,7 @@ export class Engine {
   /** The customer's first message to the account: nothing inbound before it. */
   async #isFirstMessage(conversationId: string, event: DomainEvent): Promise<boolean> {
     if (event.kind !== 'message' && event.kind !== 'postback') return false;
-    return !(await q.earlierInbound.first(this.#d.db, { conversationId, before: event.timestamp }));
-  }
-
-  async #tag(conversationId: string, tags: string[]): Promise<string[]> {
-    const { db } = this.#d;
-    const c = await db
-      .selectFrom('conversations')
-      .select('tags')
-      .where('id', '=', conversationId)
-      .executeTakeFirst();
-    const all = [...new Set([...(JSON.parse(c?.tags ?? '[]') as string[]), ...tags])];
-    await db
-      .updateTable('conversations')
-      .set({ tags: JSON.stringify(all), updatedAt: this.#d.now() })
-      .where('id', '=', conversationId)
-      .execute();
-    return all;
+    return !(await wroteBefore(this.#d.db, conversationId, event.timestamp));
   }
 
   /** Queues one reply (once per cause); a refusal by the policy is recorded, not retried. */
@@ -438,18 +335,8 @@ export class Engine {
    * customer's later messages are left out (their own jobs answer them); the business's replies are
    * all in, so that in a burst the answer to one message is context for the next. */
   async #turns(conversationId: string, upTo: number): Promise<AiTurn[]> {
-    const rows = await this.#d.db
-      .selectFrom('messages')
-      .select(['direction', 'type', 'text'])
-      .where('conversationId', '=', conversationId)
-      .where((eb) => eb.or([eb('createdAt', '<=', upTo), eb('direction', '=', 'outbound')]))
-      .where('deletedAt', 'is', null)
-      .where('status', '!=', 'failed')
-      .orderBy('createdAt', 'desc')
-      .orderBy('id', 'desc')
-      .limit(CONTEXT_TURNS)
-      .execute();
-    return rows.reverse().map((m) => ({
+    const rows = await lastTurns(this.#d.db, conversationId, upTo, CONTEXT_TURNS);
+    return rows.map((m) => ({
       role: m.direction === 'inbound' ? 'customer' : 'business',
       text: m.text ?? `[${m.type}]`,
     }));

@@ -3,6 +3,7 @@ import { GraphClient } from '../graph/client.ts';
 import type { Logger } from '../log.ts';
 import type { HandoverEvent } from '../meta/events.ts';
 import type { Channel } from '../store/channels.ts';
+import { conversationAddress, setThreadOwner } from '../store/conversations.ts';
 import type { Database } from '../store/schema.ts';
 
 // Who owns a conversation: the bot, or a human (an agent in the inbox, someone typing in the
@@ -36,19 +37,9 @@ export async function handOver(
   to: Owner,
   options: { routing?: boolean } = {},
 ): Promise<HandoverResult> {
-  const done = await deps.db
-    .updateTable('conversations')
-    .set({ threadOwner: to, updatedAt: deps.now() })
-    .where('id', '=', conversationId)
-    .where('threadOwner', '!=', to)
-    .executeTakeFirst();
-  const changed = Number(done.numUpdatedRows) > 0;
+  const changed = await setThreadOwner(deps.db, conversationId, to, deps.now());
   if (!changed || !deps.handoverAppId || !channel || options.routing === false) return { changed };
-  const c = await deps.db
-    .selectFrom('conversations')
-    .select('igsid')
-    .where('id', '=', conversationId)
-    .executeTakeFirst();
+  const c = await conversationAddress(deps.db, conversationId);
   if (!c) return { changed };
   try {
     const graph = new GraphClient(channel, { timeoutMs: deps.graphTimeoutMs });
@@ -63,6 +54,21 @@ export async function handOver(
     );
     return { changed, routingError };
   }
+}
+
+/** Makes `to` the owner of a conversation known by its id alone (the API's handover). */
+export async function handOverConversation(
+  deps: HandoverDeps & { channels: () => readonly Channel[] },
+  conversationId: string,
+  to: Owner,
+): Promise<HandoverResult> {
+  const c = await conversationAddress(deps.db, conversationId);
+  return handOver(
+    deps,
+    deps.channels().find((ch) => ch.id === c?.channelId),
+    conversationId,
+    to,
+  );
 }
 
 /**

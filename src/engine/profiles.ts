@@ -2,6 +2,13 @@ import type { Kysely } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from '../store/channels.ts';
+import {
+  type ContactRef,
+  contactsOf,
+  profileUnavailable,
+  saveProfile,
+  unprofiledContact,
+} from '../store/contacts.ts';
 import type { Database } from '../store/schema.ts';
 
 // Contacts' names, usernames and pictures come from Meta's user profile API, asked once when a
@@ -46,12 +53,7 @@ export class Profiles {
 
   /** The contact's profile, asked now if it never was (a reply is about to use the name). */
   async ensure(contactId: string): Promise<void> {
-    const contact = await this.#db
-      .selectFrom('contacts')
-      .select(['id', 'channelId', 'igsid'])
-      .where('id', '=', contactId)
-      .where('profileCheckedAt', 'is', null)
-      .executeTakeFirst();
+    const contact = await unprofiledContact(this.#db, contactId);
     if (contact) await this.#refresh(contact);
   }
 
@@ -70,12 +72,7 @@ export class Profiles {
         if (ids.length === 100) break;
       }
       if (ids.length === 0) continue;
-      const contacts = await this.#db
-        .selectFrom('conversations as c')
-        .innerJoin('contacts as ct', 'ct.id', 'c.contactId')
-        .select(['c.id as conversationId', 'ct.id', 'ct.channelId', 'ct.igsid', 'ct.profileCheckedAt'])
-        .where('c.id', 'in', ids)
-        .execute();
+      const contacts = await contactsOf(this.#db, ids);
       for (const contact of contacts) {
         const checkedAt = contact.profileCheckedAt === null ? null : Number(contact.profileCheckedAt);
         if (checkedAt === null || checkedAt < now - DAY) await this.#refresh(contact);
@@ -90,31 +87,22 @@ export class Profiles {
     this.#freshUntil.set(conversationId, until);
   }
 
-  async #refresh(contact: { id: string; channelId: string; igsid: string; conversationId?: string }) {
+  async #refresh(contact: ContactRef & { conversationId?: string }) {
     const channel = this.#channels().find((c) => c.id === contact.channelId);
     if (!channel?.accessToken || channel.status === 'needs_token') return;
     const now = this.#now();
     try {
       const p = await new GraphClient(channel, { timeoutMs: 5000 }).profile(contact.igsid);
-      await this.#db
-        .updateTable('contacts')
-        .set({
-          username: p.username ?? null,
-          name: p.name ?? null,
-          profilePic: p.profile_pic ?? null,
-          profileCheckedAt: now,
-          updatedAt: now,
-        })
-        .where('id', '=', contact.id)
-        .execute();
+      await saveProfile(
+        this.#db,
+        contact.id,
+        { username: p.username ?? null, name: p.name ?? null, profilePic: p.profile_pic ?? null },
+        now,
+      );
     } catch (err) {
       if (!(err instanceof GraphError)) throw err;
       // Asked again tomorrow, not on every message meanwhile.
-      await this.#db
-        .updateTable('contacts')
-        .set({ profileCheckedAt: now })
-        .where('id', '=', contact.id)
-        .execute();
+      await profileUnavailable(this.#db, contact.id, now);
       this.#log.info({ contact: contact.id, reason: err.failure.reason }, 'profile not available');
     }
     if (contact.conversationId) this.#fresh(contact.conversationId, now + DAY);

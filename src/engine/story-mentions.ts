@@ -3,6 +3,7 @@ import { GraphClient } from '../graph/client.ts';
 import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { MessageEvent } from '../meta/events.ts';
 import type { Channel } from '../store/channels.ts';
+import { saveStoryMention } from '../store/story-mentions.ts';
 import type { HandoverDeps } from './handover.ts';
 
 // Story mentions: someone mentioned the account in their story. The mention is a message (it opens
@@ -63,28 +64,17 @@ export async function recordStoryMention(
       deps.log.warn({ mid: event.mid, err: lookup }, 'story lookup failed; the mention is kept without it');
     }
   }
-  const now = deps.now();
-  await deps.db
-    .insertInto('storyMentions')
-    .values({
-      id: idOf(channel.id, event.mid),
-      channelId: channel.id,
-      conversationId,
-      igsid: event.igsid!,
-      mid: event.mid,
-      storyId,
-      mediaUrl,
-      createdAt: event.timestamp,
-      updatedAt: now,
-    })
-    .onConflict((oc) =>
-      oc.column('id').doUpdateSet((eb) => ({
-        storyId: eb.fn.coalesce('storyMentions.storyId', eb.ref('excluded.storyId')),
-        mediaUrl: eb.fn.coalesce('storyMentions.mediaUrl', eb.ref('excluded.mediaUrl')),
-        updatedAt: now,
-      })),
-    )
-    .execute();
+  await saveStoryMention(deps.db, {
+    id: idOf(channel.id, event.mid),
+    channelId: channel.id,
+    conversationId,
+    igsid: event.igsid!,
+    mid: event.mid,
+    storyId,
+    mediaUrl,
+    createdAt: event.timestamp,
+    updatedAt: deps.now(),
+  });
   // Per person: one person's mention never stands for another's, whatever the CDN URLs look like.
   const storyKey = `${event.igsid}:${storyId ?? (mediaUrl ? stableUrl(mediaUrl) : `mid:${event.mid}`)}`;
   return { storyId, storyKey, ...(lookup && { lookup }) };

@@ -1,5 +1,6 @@
 // The sandbox: an emulated Instagram Graph API with simulated customers, for the demo and the tests.
 
+export { SANDBOX_ACCOUNT_ID, sandboxChannelSettings } from './channel.ts';
 export type { CustomerActionResult } from './inbound.ts';
 export { CustomerAction, customerActs } from './inbound.ts';
 export type { SandboxPluginOptions } from './plugin.ts';

@@ -1,0 +1,78 @@
+import type { Selectable } from 'kysely';
+import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
+import type { ConversationWithContact } from '../store/conversations.ts';
+import type { Message } from '../store/messages.ts';
+import type { OutboxTable } from '../store/schema.ts';
+
+// How the API shows conversations and messages.
+
+const WINDOW_MS = STANDARD_WINDOW_MS;
+/** ISO time, or null for a time a Date cannot hold (Meta's timestamps are not trusted blindly). */
+const iso = (ms: number | null) => {
+  const d = new Date(Number(ms));
+  return ms === null || Number.isNaN(d.getTime()) ? null : d.toISOString();
+};
+
+export function conversationView(c: ConversationWithContact, now: number) {
+  const lastInbound = c.lastInboundAt === null ? null : Number(c.lastInboundAt);
+  const closes = lastInbound === null ? null : lastInbound + WINDOW_MS;
+  const humanCloses = lastInbound === null ? null : lastInbound + HUMAN_AGENT_WINDOW_MS;
+  return {
+    id: c.id,
+    channelId: c.channelId,
+    igsid: c.igsid,
+    contact: {
+      id: c.contactId,
+      username: c.username ?? null,
+      name: c.name ?? null,
+      profilePic: c.profilePic ?? null,
+    },
+    status: c.status,
+    threadOwner: c.threadOwner,
+    intent: c.intent,
+    tags: JSON.parse(c.tags) as string[],
+    lastInboundAt: iso(lastInbound),
+    lastMessageAt: iso(c.lastMessageAt),
+    windowClosesAt: iso(closes),
+    windowOpen: closes !== null && closes > now,
+    /** Until when a human agent may still answer (with HUMAN_AGENT). */
+    humanWindowClosesAt: iso(humanCloses),
+    createdAt: iso(c.createdAt),
+    updatedAt: iso(c.updatedAt),
+  };
+}
+
+export function messageView(m: Message) {
+  return {
+    id: m.id,
+    mid: m.mid,
+    conversationId: m.conversationId,
+    channelId: m.channelId,
+    direction: m.direction,
+    type: m.type,
+    text: m.text,
+    attachments: JSON.parse(m.attachments) as unknown[],
+    replyTo: m.replyTo === null ? null : (JSON.parse(m.replyTo) as unknown),
+    payload: m.payload,
+    referral: m.referral === null ? null : (JSON.parse(m.referral) as unknown),
+    reactions: (
+      JSON.parse(m.reactions) as { by: string; reaction: string; emoji: string | null; at: number }[]
+    ).map((r) => ({ ...r, at: iso(r.at) })),
+    status: m.status,
+    error: m.error === null ? null : (JSON.parse(m.error) as unknown),
+    isEcho: m.isEcho === 1,
+    /** Sent again though Meta could not say whether an earlier try had gone: it may show twice. */
+    possibleDuplicate: m.possibleDuplicate === 1,
+    /** customer, bot, human (an agent, or someone in the Instagram app) or api. */
+    author: m.author ?? (m.direction === 'inbound' ? 'customer' : null),
+    editedAt: iso(m.editedAt),
+    deletedAt: iso(m.deletedAt),
+    seenAt: iso(m.seenAt),
+    createdAt: iso(m.createdAt),
+  };
+}
+
+/** A sender action (typing, seen, reaction) has no message of its own: its outbox row tells. */
+export function senderActionView(o: Selectable<OutboxTable>) {
+  return { id: o.id, type: o.kind, status: o.status, error: o.error ? JSON.parse(o.error) : null };
+}

@@ -1,0 +1,52 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.ts';
+
+// Contacts: the customers, one per channel and IGSID, with their profile (username, name, picture)
+// as Meta's user profile API gave it. Created by the applier (engine/apply.ts).
+
+/** Who a contact is, for a profile lookup. */
+export interface ContactRef {
+  id: string;
+  channelId: string;
+  igsid: string;
+}
+
+export interface Profile {
+  username: string | null;
+  name: string | null;
+  profilePic: string | null;
+}
+
+export const contactName = (db: Kysely<Database>, id: string) =>
+  db.selectFrom('contacts').select(['username', 'name']).where('id', '=', id).executeTakeFirst();
+
+/** The contact, if its profile was never asked. */
+export const unprofiledContact = (db: Kysely<Database>, id: string): Promise<ContactRef | undefined> =>
+  db
+    .selectFrom('contacts')
+    .select(['id', 'channelId', 'igsid'])
+    .where('id', '=', id)
+    .where('profileCheckedAt', 'is', null)
+    .executeTakeFirst();
+
+/** The contacts of these conversations, with when their profile was last asked. */
+export const contactsOf = (db: Kysely<Database>, conversationIds: string[]) =>
+  db
+    .selectFrom('conversations as c')
+    .innerJoin('contacts as ct', 'ct.id', 'c.contactId')
+    .select(['c.id as conversationId', 'ct.id', 'ct.channelId', 'ct.igsid', 'ct.profileCheckedAt'])
+    .where('c.id', 'in', conversationIds)
+    .execute();
+
+export async function saveProfile(db: Kysely<Database>, id: string, p: Profile, now: number) {
+  await db
+    .updateTable('contacts')
+    .set({ ...p, profileCheckedAt: now, updatedAt: now })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** The profile was asked and is not available: asked again later. */
+export async function profileUnavailable(db: Kysely<Database>, id: string, now: number) {
+  await db.updateTable('contacts').set({ profileCheckedAt: now }).where('id', '=', id).execute();
+}

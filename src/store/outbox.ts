@@ -1,0 +1,47 @@
+import type { Kysely } from 'kysely';
+import { builder } from './index.ts';
+import { compile, param as p } from './prepared.ts';
+import type { Database } from './schema.ts';
+
+// The outbox: what igdm sends, one row per send (engine/outbox.ts queues them, the sender sends
+// them). What the API and the engine read of it.
+
+/** Asked for every echo: compiled once (store/prepared.ts). */
+const byMid = compile<{ channelId: string; mid: string }>(
+  builder
+    .selectFrom('outbox')
+    .select('id')
+    .where('channelId', '=', p<string>('channelId'))
+    .where('mid', '=', p<string>('mid')),
+);
+
+export const findOutboxEntry = (db: Kysely<Database>, id: string) =>
+  db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
+
+/** igdm sent the message with Meta's id `mid`. */
+export async function sentByIgdm(db: Kysely<Database>, channelId: string, mid: string): Promise<boolean> {
+  return !!(await byMid.first(db, { channelId, mid }));
+}
+
+/** The status of a send to the conversation that is not settled yet (sending, unconfirmed), if any. */
+export async function unsettledSend(db: Kysely<Database>, conversationId: string) {
+  const row = await db
+    .selectFrom('outbox')
+    .select('status')
+    .where('conversationId', '=', conversationId)
+    .where('status', 'in', ['sending', 'unconfirmed'])
+    .executeTakeFirst();
+  return row?.status;
+}
+
+/** A send of this text to the conversation that igdm attempted since `since`: who wrote it. */
+export const attemptedSend = (db: Kysely<Database>, conversationId: string, text: string, since: number) =>
+  db
+    .selectFrom('outbox')
+    .innerJoin('messages', 'messages.id', 'outbox.messageId')
+    .select(['messages.author'])
+    .where('outbox.conversationId', '=', conversationId)
+    .where('outbox.attempts', '>=', 1)
+    .where('messages.text', '=', text)
+    .where('outbox.createdAt', '>=', since)
+    .executeTakeFirst();
