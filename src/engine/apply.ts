@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import { type Expression, type Kysely, sql } from 'kysely';
 import type { Attachment, DomainEvent, MessageEvent, RawEvent, RawSource } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import { prepareEnqueue } from '../queue/embedded.ts';
 import { isStoreFault } from '../store/faults.ts';
+import { contactIdOf, conversationIdOf, hashId, messageIdOf } from '../store/ids.ts';
 import { kyselyOver } from '../store/index.ts';
 import { param as p, prepare } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
@@ -15,12 +15,8 @@ import type { Database } from '../store/schema.ts';
 // the read) still end in the right state. It runs at the ingest rate, so its statements are
 // prepared once (see store/prepared.ts).
 
-const hashId = (prefix: string, ...parts: string[]) =>
-  `${prefix}_${createHash('sha256').update(parts.join('\u0000')).digest('base64url').slice(0, 22)}`;
-
-export const conversationIdOf = (channelId: string, igsid: string) => hashId('cnv', channelId, igsid);
-export const contactIdOf = (channelId: string, igsid: string) => hashId('ct', channelId, igsid);
-export const messageIdOf = (channelId: string, mid: string) => hashId('msg', channelId, mid);
+// The ids live in store/ids.ts (the sender needs them too, and does not import the engine).
+export { contactIdOf, conversationIdOf, messageIdOf };
 
 export interface ApplyResult {
   events: number;

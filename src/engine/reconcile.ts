@@ -1,10 +1,10 @@
 import { type Kysely, sql } from 'kysely';
 import type { Attachment } from '../meta/events.ts';
 import type { SendBody } from '../meta/send.ts';
+import { messageIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
-import { messageIdOf } from './apply.ts';
 
 // Sends interrupted by a crash. The Send API has no idempotency key: a row left `sending` may have
 // reached the customer (Meta accepted it, igdm died before recording the answer) or not. Sending it

@@ -7,10 +7,11 @@ import { messagePolicy } from '../meta/policy.ts';
 import type { SendBody } from '../meta/send.ts';
 import { backoffMs } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
+import { GroupCommit } from '../store/group-commit.ts';
+import { messageIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
-import { messageIdOf } from './apply.ts';
 import { type Found, findSent } from './ask-meta.ts';
 import { conversationWindow } from './outbox.ts';
 import {
@@ -875,50 +876,6 @@ export class Sender {
   #health(channel: Channel, health: ChannelHealth) {
     channel.status = health;
     this.#d.onHealth?.(channel.id, health);
-  }
-}
-
-/**
- * The writes of sends that reach the same point together (claims, outcomes) share one commit. Each
- * commit waits for the disk (synchronous=FULL), and one or two commits per send were most of the
- * sender's time. If the shared transaction fails, each write is tried again on its own, so that one
- * bad write fails alone.
- */
-class GroupCommit {
-  readonly #db: Kysely<Database>;
-  #batch: {
-    work: (trx: Kysely<Database>) => Promise<unknown>;
-    resolve: (value: unknown) => void;
-    reject: (err: unknown) => void;
-  }[] = [];
-
-  constructor(db: Kysely<Database>) {
-    this.#db = db;
-  }
-
-  run<T>(work: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.#batch.length === 0) setImmediate(() => void this.#flush());
-      this.#batch.push({ work, resolve: resolve as (value: unknown) => void, reject });
-    });
-  }
-
-  async #flush(): Promise<void> {
-    const batch = this.#batch;
-    this.#batch = [];
-    try {
-      const values = await this.#db.transaction().execute(async (trx) => {
-        const out: unknown[] = [];
-        for (const item of batch) out.push(await item.work(trx));
-        return out;
-      });
-      for (const [i, item] of batch.entries()) item.resolve(values[i]);
-    } catch (err) {
-      if (batch.length === 1) return batch[0]!.reject(err);
-      for (const item of batch) {
-        await this.#db.transaction().execute(item.work).then(item.resolve, item.reject);
-      }
-    }
   }
 }
 
