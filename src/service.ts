@@ -9,13 +9,13 @@ import { type AutomationConfig, loadAutomationConfig } from './engine/automation
 import { Engine } from './engine/engine.ts';
 import { handOver } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
-import { Sender } from './engine/sender.ts';
 import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
 import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState } from './sandbox/index.ts';
+import { Sender } from './send/sender.ts';
 import { type Channel, loadChannels, saveChannel, setChannelStatus } from './store/channels.ts';
 import { openStore, type Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';

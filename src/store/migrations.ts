@@ -256,7 +256,7 @@ function migrations(kind: StoreKind): Record<string, Migration> {
     },
     '0007_possible_duplicate': {
       async up(db: Kysely<unknown>) {
-        // A send made again though Meta could not say whether the first went (engine/sender.ts).
+        // A send made again though Meta could not say whether the first went (send/sender.ts).
         await db.schema
           .alterTable('messages')
           .addColumn('possible_duplicate', 'integer', (c) => c.notNull().defaultTo(0))

@@ -13,7 +13,6 @@ import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { type Found, findSent } from './ask-meta.ts';
-import { conversationWindow } from './outbox.ts';
 import {
   ECHO_LOOKBACK_MS,
   knownMids,
@@ -25,6 +24,7 @@ import {
   settleUnconfirmed,
   type Unconfirmed,
 } from './reconcile.ts';
+import { conversationWindow } from './window.ts';
 
 // The sender works through the outbox: each due row is checked against the policy again (time has
 // passed since it was queued), waits for the rate limit, goes to the Graph API once, and its outcome
