@@ -15,8 +15,9 @@ import type { Logger } from './log.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
 import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState } from './sandbox/index.ts';
+import { Health } from './send/channel-health.ts';
 import { Sender } from './send/sender.ts';
-import { type Channel, loadChannels, saveChannel, setChannelStatus } from './store/channels.ts';
+import { type Channel, loadChannels, saveChannel } from './store/channels.ts';
 import { openStore, type Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
 
@@ -133,7 +134,14 @@ export async function startService(
     log.error({ retryInMs }, `applying stored events failed: ${message}`),
   );
   writer.on('applyRecovered', () => log.info('applying stored events works again'));
-  const profiles = new Profiles({ db: store.db, channels: () => channels, log, now });
+  const health = await Health.load(store.db, log);
+  const profiles = new Profiles({
+    db: store.db,
+    channels: () => channels,
+    health: (id) => health.of(id),
+    log,
+    now,
+  });
   writer.on('applied', ({ conversations }) => profiles.touched(conversations));
   // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
   const conversationsApi = conversationsApiLimiter();
@@ -148,12 +156,7 @@ export async function startService(
     graphTimeoutMs: config.graphTimeoutMs,
     echoGraceMs: config.echoGraceMs,
     concurrency: config.sendConcurrency,
-    onHealth: (id, health) => {
-      log.warn({ channel: id, health }, 'channel health changed');
-      setChannelStatus(store.db, id, health).catch((err) =>
-        log.error({ err }, 'could not save channel health'),
-      );
-    },
+    health,
   });
   writer.on('applied', () => sender.echoesArrived());
   // Queue delays are operational time, not the policy clock (which tests may freeze).
@@ -198,6 +201,7 @@ export async function startService(
     store,
     writer,
     channels: () => channels,
+    channelHealth: (id) => health.of(id),
     apiKeyHash: await apiKeyHash(store, config, log),
     log,
     queued: () => sender.queued(),

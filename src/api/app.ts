@@ -6,6 +6,7 @@ import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
+import type { ChannelHealth } from '../store/schema.ts';
 import { requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
@@ -21,6 +22,8 @@ export interface AppDeps {
   store: Store;
   writer: IngestWriter;
   channels: () => readonly Channel[];
+  /** Each channel's health, as the sender has it. */
+  channelHealth: (channelId: string) => ChannelHealth;
   apiKeyHash: Buffer;
   log: Logger;
   /** Tells the sender that the outbox has work. */
@@ -84,7 +87,7 @@ export async function buildApp(deps: AppDeps) {
       handover: deps.handover,
     });
     await jobRoutes(v1, deps.queue);
-    await channelRoutes(v1, deps.channels);
+    await channelRoutes(v1, deps.channels, deps.channelHealth);
   });
   return app;
 }

@@ -13,6 +13,7 @@ import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { type Found, findSent } from './ask-meta.ts';
+import { type Health, type HealthChange, saveHealth } from './channel-health.ts';
 import {
   ECHO_LOOKBACK_MS,
   knownMids,
@@ -36,12 +37,7 @@ import { conversationWindow } from './window.ts';
 // reason on the message. A send interrupted by a crash waits for its echo (reconcile.ts), then, if
 // none came, for Meta's Conversations API to say whether it was sent (ask-meta.ts).
 
-export type ChannelHealth = 'ok' | 'throttled' | 'needs_token' | 'paused';
-
 const MAX_ATTEMPTS = 8;
-const BREAKER_THRESHOLD = 5;
-const BREAKER_OPEN_MS = 30_000;
-const PAUSE_MS = 60 * 60 * 1000;
 /** A rate-limit wait up to this (the per-second windows) is slept through; a longer one is rescheduled. */
 const MAX_INLINE_WAIT_MS = 1000;
 
@@ -57,8 +53,8 @@ export interface SenderDeps {
   limiter: RateLimiter;
   log: Logger;
   now?: () => number;
-  /** Called when a channel's health changes, to persist and show it. */
-  onHealth?: (channelId: string, health: ChannelHealth) => void;
+  /** Each channel's health and holds, changed by the answers of its sends. */
+  health: Health;
   graphTimeoutMs?: number;
   /** How long an interrupted send waits for its echo before it is sent again. */
   echoGraceMs?: number;
@@ -185,9 +181,7 @@ export class Sender {
   readonly #d: SenderDeps;
   readonly #now: () => number;
   readonly #concurrency: number;
-  /** Per channel: not before this time (throttle, pause, open breaker). */
-  readonly #holdUntil = new Map<string, number>();
-  readonly #failuresInRow = new Map<string, number>();
+  readonly #health: Health;
   readonly #commit: GroupCommit;
   /** Records of sends that reached Meta (see SenderDeps.relaxed). */
   readonly #record: GroupCommit;
@@ -229,6 +223,7 @@ export class Sender {
     this.#d = deps;
     this.#now = deps.now ?? Date.now;
     this.#concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
+    this.#health = deps.health;
     this.#commit = new GroupCommit(deps.db);
     this.#record = new GroupCommit(deps.relaxed ?? deps.db);
   }
@@ -412,7 +407,7 @@ export class Sender {
           reason: last?.reason ?? 'not_delivered',
           message: `${last?.message ?? 'Not delivered'}; Meta does not have it after ${row.attempts} attempts`,
         },
-        'unconfirmed',
+        { from: 'unconfirmed' },
       );
     } else if (await requeueUnconfirmed(db, row, now, { unknown: answer === 'unknown' })) {
       if (answer === 'absent') log.info({ outbox: row.id }, 'unconfirmed send not at Meta: sent again');
@@ -468,13 +463,6 @@ export class Sender {
     }
   }
 
-  /** Channels that may not send now: held (throttle, pause, open breaker) or waiting for a new token. */
-  #blockedChannels(now: number): Set<string> {
-    const blocked = new Set([...this.#holdUntil].filter(([, until]) => until > now).map(([id]) => id));
-    for (const c of this.#d.channels()) if (c.status === 'needs_token') blocked.add(c.id);
-    return blocked;
-  }
-
   /**
    * Reads the due rows into lanes: the first few of each recipient, oldest first, cut at the first
    * row of the lane that is still unsettled elsewhere (in backoff, rescheduled, unconfirmed, or
@@ -485,7 +473,7 @@ export class Sender {
    */
   async #read(): Promise<void> {
     const now = this.#now();
-    const blocked = this.#blockedChannels(now);
+    const blocked = this.#health.blocked(now);
     const { db } = this.#d;
     // Before the rows: a row added in between is read twice (and known), never missed.
     const top = Number((await q.top.first(db, {}))?.top ?? 0);
@@ -516,7 +504,7 @@ export class Sender {
     this.#after = top;
     this.#held = new Set(firstUnsettled.keys());
     this.#left = blocked;
-    for (const id of blocked) next = Math.min(next, this.#holdUntil.get(id) ?? Number.POSITIVE_INFINITY);
+    for (const id of blocked) next = Math.min(next, this.#health.heldUntil(id) ?? Number.POSITIVE_INFINITY);
     this.#wakeAt(next);
   }
 
@@ -530,7 +518,7 @@ export class Sender {
     if (added.length === 0) return;
     if (added.length === BATCH) this.#stale = true; // a backlog: read as a whole (oldest first)
     const now = this.#now();
-    const blocked = this.#blockedChannels(now);
+    const blocked = this.#health.blocked(now);
     const known = new Set(this.#busy.values());
     for (const rows of this.#lanes.values()) for (const r of rows) known.add(r.id);
     for (const row of added) {
@@ -553,7 +541,7 @@ export class Sender {
 
   #startLanes(): void {
     if (this.#stopped) return;
-    const blocked = this.#blockedChannels(this.#now());
+    const blocked = this.#health.blocked(this.#now());
     for (const [lane, rows] of this.#lanes) {
       if (this.#busy.size >= this.#concurrency) return;
       if (this.#busy.has(lane)) continue;
@@ -660,8 +648,7 @@ export class Sender {
       ms = limiter.wait(account, row.kind, recipient);
     }
     if (this.#stopped) return 'waiting';
-    if ((this.#holdUntil.get(channel.id) ?? 0) > this.#now() || channel.status === 'needs_token')
-      return 'waiting'; // another send of the channel met a hold meanwhile
+    if (!this.#health.canSend(channel.id, this.#now())) return 'waiting'; // another send of the channel met a hold meanwhile
     const place = limiter.reserve(account, row.kind, recipient);
     let claimed: number;
     try {
@@ -693,8 +680,6 @@ export class Sender {
       const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
       const sent = await client.sendMessage(body).finally(() => place.record());
       await this.#sent(row, channel, body, sent.messageId ?? null);
-      this.#failuresInRow.delete(channel.id);
-      if (channel.status !== 'ok') this.#health(channel, 'ok');
       return 'settled';
     } catch (err) {
       if (!(err instanceof GraphError)) throw err;
@@ -739,8 +724,10 @@ export class Sender {
 
   async #sent(row: Row, channel: Channel, body: SendBody, mid: string | null) {
     const now = this.#now();
+    const health = this.#health.sent(channel.id);
     await this.#record.run(async (trx) => {
       await markSent(trx, row, mid, now);
+      if (health) await saveHealth(trx, health, now);
       if (body.sender_action === 'react' || body.sender_action === 'unreact') {
         await this.#reacted(trx, channel, body, now);
       }
@@ -765,6 +752,12 @@ export class Sender {
       .execute();
   }
 
+  /** The circuit breaker opened: its rows are read again when it closes. */
+  #strike(channelId: string, now: number) {
+    const until = this.#health.failed(channelId, now);
+    if (until !== undefined) this.#wakeAt(until);
+  }
+
   async #failed(row: Row, channel: Channel, f: GraphFailure): Promise<Outcome> {
     const now = this.#now();
     const attempts = row.attempts + 1;
@@ -774,11 +767,11 @@ export class Sender {
     );
     switch (f.action) {
       case 'retry':
-        this.#strike(channel, now);
+        this.#strike(channel.id, now);
         if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
         return this.#requeue(row, now + backoffMs(attempts), f);
       case 'ambiguous':
-        this.#strike(channel, now);
+        this.#strike(channel.id, now);
         // A sender action has no echo and is harmless to repeat: tried again like a transient failure.
         if ((JSON.parse(row.body) as SendBody).message === undefined) {
           if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
@@ -790,24 +783,30 @@ export class Sender {
         return 'waiting';
       case 'throttle': {
         const wait = f.retryAfterMs ?? 60_000;
-        this.#hold(channel, now + wait);
-        this.#health(channel, 'throttled');
-        return this.#requeue(row, now + wait, f, row.attempts); // a throttled try does not count
+        const health = this.#health.throttled(channel.id, now + wait);
+        return this.#requeue(row, now + wait, f, { attempts: row.attempts, health }); // a throttled try does not count
       }
-      case 'reauthorize':
-        this.#health(channel, 'needs_token');
-        return this.#requeue(row, now, f, row.attempts); // waits for the new token
-      case 'pause':
-        this.#hold(channel, now + PAUSE_MS);
-        this.#health(channel, 'paused');
-        return this.#fail(row, f);
+      case 'reauthorize': {
+        const health = this.#health.needsToken(channel.id);
+        return this.#requeue(row, now, f, { attempts: row.attempts, health }); // waits for the new token
+      }
+      case 'pause': {
+        const health = this.#health.paused(channel.id, now);
+        this.#wakeAt(health.until); // its rows are read again when the pause ends
+        return this.#fail(row, f, { health });
+      }
       default:
         return this.#fail(row, f);
     }
   }
 
   /** Back in the queue; the message shows the last failure meanwhile (still `queued`). */
-  async #requeue(row: Row, at: number, f: GraphFailure, attempts?: number): Promise<Outcome> {
+  async #requeue(
+    row: Row,
+    at: number,
+    f: GraphFailure,
+    { attempts, health }: { attempts?: number; health?: HealthChange } = {},
+  ): Promise<Outcome> {
     const now = this.#now();
     const error = JSON.stringify(errorView(f));
     await this.#commit.run(async (trx) => {
@@ -829,20 +828,25 @@ export class Sender {
           .where('id', '=', row.messageId)
           .execute();
       }
+      if (health) await saveHealth(trx, health, now);
     });
     this.#wakeAt(at);
     return 'waiting';
   }
 
-  /** Failed for good; `from`: only if the row is still in that status (nothing settled it meanwhile). */
+  /**
+   * Failed for good; `from`: only if the row is still in that status (nothing settled it meanwhile);
+   * `health`: the channel's, changed by this failure.
+   */
   async #fail(
     row: Pick<Row, 'id' | 'messageId'>,
     f: Pick<GraphFailure, 'reason' | 'message'> & Partial<GraphFailure>,
-    from?: OutboxTable['status'],
+    { from, health }: { from?: OutboxTable['status']; health?: HealthChange } = {},
   ): Promise<Outcome> {
     const now = this.#now();
     const error = JSON.stringify(errorView(f));
     await this.#commit.run(async (trx) => {
+      if (health) await saveHealth(trx, health, now);
       let update = trx
         .updateTable('outbox')
         .set({ status: 'failed', error, updatedAt: now })
@@ -858,24 +862,6 @@ export class Sender {
       }
     });
     return 'settled';
-  }
-
-  /** The circuit breaker: a Graph API failing again and again is left alone for a while. */
-  #strike(channel: Channel, now: number) {
-    const inRow = (this.#failuresInRow.get(channel.id) ?? 0) + 1;
-    this.#failuresInRow.set(channel.id, inRow);
-    if (inRow >= BREAKER_THRESHOLD) this.#hold(channel, now + BREAKER_OPEN_MS);
-  }
-
-  /** The channel sends nothing until then; its rows are read again when the hold ends. */
-  #hold(channel: Channel, until: number) {
-    this.#holdUntil.set(channel.id, until);
-    this.#wakeAt(until);
-  }
-
-  #health(channel: Channel, health: ChannelHealth) {
-    channel.status = health;
-    this.#d.onHealth?.(channel.id, health);
   }
 }
 
