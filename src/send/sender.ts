@@ -7,18 +7,16 @@ import { messagePolicy } from '../meta/policy.ts';
 import type { SendBody } from '../meta/send.ts';
 import { backoffMs } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
-import { GroupCommit } from '../store/group-commit.ts';
-import { messageIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { type Found, findSent } from './ask-meta.ts';
-import { type Health, type HealthChange, saveHealth } from './channel-health.ts';
+import type { Health } from './channel-health.ts';
+import { Outcomes } from './outcomes.ts';
 import {
   ECHO_LOOKBACK_MS,
   knownMids,
   markInterrupted,
-  markSent,
   requeueUnconfirmed,
   settleByEcho,
   settleSent,
@@ -43,11 +41,7 @@ const MAX_INLINE_WAIT_MS = 1000;
 
 export interface SenderDeps {
   db: Kysely<Database>;
-  /**
-   * `db` without waiting for the disk (store.relaxed), for recording a send as sent: if a power
-   * loss takes that record, the row is left `sending` and its echo settles it (reconcile.ts), and
-   * the next durable write (the next claim) makes it durable anyway. Default: db.
-   */
+  /** `db` without waiting for the disk, for recording sends that reached Meta (see OutcomeDeps). */
   relaxed?: Kysely<Database>;
   channels: () => readonly Channel[];
   limiter: RateLimiter;
@@ -164,13 +158,6 @@ const q = {
       .orderBy('id')
       .limit(BATCH),
   ),
-  claim: compile<{ id: string; attempts: number; now: number }>(
-    builder
-      .updateTable('outbox')
-      .set({ status: 'sending', attempts: p<number>('attempts'), updatedAt: p<number>('now') })
-      .where('id', '=', p<string>('id'))
-      .where('status', '=', 'queued'),
-  ),
 };
 
 /** (createdAt, id) order. */
@@ -181,10 +168,9 @@ export class Sender {
   readonly #d: SenderDeps;
   readonly #now: () => number;
   readonly #concurrency: number;
+  readonly #echoGraceMs: number;
   readonly #health: Health;
-  readonly #commit: GroupCommit;
-  /** Records of sends that reached Meta (see SenderDeps.relaxed). */
-  readonly #record: GroupCommit;
+  readonly #outcomes: Outcomes;
   /** Rows read ahead, per lane, oldest first; none of them started. */
   #lanes = new Map<string, Row[]>();
   /** The lanes with a row in flight, and that row's id. */
@@ -224,8 +210,13 @@ export class Sender {
     this.#now = deps.now ?? Date.now;
     this.#concurrency = Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY);
     this.#health = deps.health;
-    this.#commit = new GroupCommit(deps.db);
-    this.#record = new GroupCommit(deps.relaxed ?? deps.db);
+    this.#echoGraceMs = deps.echoGraceMs ?? DEFAULT_ECHO_GRACE_MS;
+    this.#outcomes = new Outcomes({
+      db: deps.db,
+      relaxed: deps.relaxed,
+      now: this.#now,
+      echoGraceMs: this.#echoGraceMs,
+    });
   }
 
   /**
@@ -235,7 +226,7 @@ export class Sender {
   async start(): Promise<void> {
     const now = this.#now();
     await this.#primeLimiter(now);
-    this.#unconfirmed = await markInterrupted(this.#d.db, now, this.#d.echoGraceMs ?? DEFAULT_ECHO_GRACE_MS);
+    this.#unconfirmed = await markInterrupted(this.#d.db, now, this.#echoGraceMs);
     if (this.#unconfirmed > 0) {
       this.#d.log.info({ unconfirmed: this.#unconfirmed }, 'interrupted sends wait for their echo');
       this.#echoes = true; // the echo may already be in the store
@@ -401,7 +392,7 @@ export class Sender {
       log.info({ outbox: row.id }, 'unconfirmed send settled by its echo');
     } else if (answer === 'absent' && row.attempts >= MAX_ATTEMPTS) {
       const last = row.error ? (JSON.parse(row.error) as GraphFailure) : null;
-      await this.#fail(
+      await this.#outcomes.fail(
         row,
         {
           reason: last?.reason ?? 'not_delivered',
@@ -632,14 +623,7 @@ export class Sender {
       // Over a per-minute, per-hour or per-recipient cap: the row waits in the outbox, not the
       // sender (which would hold up every other customer and channel, and shutdown, meanwhile).
       const at = this.#now() + ms;
-      await this.#commit.run((trx) =>
-        trx
-          .updateTable('outbox')
-          .set({ nextAttemptAt: at, updatedAt: this.#now() })
-          .where('id', '=', row.id)
-          .where('status', '=', 'queued')
-          .execute(),
-      );
+      await this.#outcomes.postpone(row, at);
       this.#wakeAt(at);
       return 'waiting';
     }
@@ -650,17 +634,14 @@ export class Sender {
     if (this.#stopped) return 'waiting';
     if (!this.#health.canSend(channel.id, this.#now())) return 'waiting'; // another send of the channel met a hold meanwhile
     const place = limiter.reserve(account, row.kind, recipient);
-    let claimed: number;
+    let claimed: boolean;
     try {
-      // Durable before the call: after a crash, a row still `queued` would be sent again blindly.
-      claimed = await this.#commit.run((trx) =>
-        q.claim.changes(trx, { id: row.id, attempts: row.attempts + 1, now: this.#now() }),
-      );
+      claimed = await this.#outcomes.claim(row);
     } catch (err) {
       place.release();
       throw err;
     }
-    if (claimed === 0) {
+    if (!claimed) {
       place.release();
       return 'missed'; // someone else has it, or it was settled meanwhile
     }
@@ -679,7 +660,7 @@ export class Sender {
     try {
       const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
       const sent = await client.sendMessage(body).finally(() => place.record());
-      await this.#sent(row, channel, body, sent.messageId ?? null);
+      await this.#outcomes.sent(row, channel, body, sent.messageId ?? null, this.#health.sent(channel.id));
       return 'settled';
     } catch (err) {
       if (!(err instanceof GraphError)) throw err;
@@ -687,69 +668,17 @@ export class Sender {
     }
   }
 
-  /**
-   * A claimed row whose outcome igdm cannot know (its answer was lost or unreadable, or could not be
-   * recorded) waits for its echo (reconcile.ts); the message shows why meanwhile. A sender action,
-   * which has no echo and is harmless to repeat, is simply queued again.
-   */
+  /** Recorded as interrupted: an unconfirmed row waits for its echo (see Outcomes.interrupted). */
   async #interrupted(row: Row, f?: GraphFailure): Promise<void> {
-    const now = this.#now();
-    const echoed = (JSON.parse(row.body) as SendBody).message !== undefined;
-    const due = echoed ? now + (this.#d.echoGraceMs ?? DEFAULT_ECHO_GRACE_MS) : now + 1000;
-    const error = f ? JSON.stringify(errorView(f)) : undefined;
-    const updated = await this.#d.db.transaction().execute(async (trx) => {
-      const r = await trx
-        .updateTable('outbox')
-        .set({ status: echoed ? 'unconfirmed' : 'queued', nextAttemptAt: due, ...(error && { error }) })
-        .where('id', '=', row.id)
-        .where('status', '=', 'sending')
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) > 0 && error && row.messageId)
-        await trx
-          .updateTable('messages')
-          .set({ error, updatedAt: now })
-          .where('id', '=', row.messageId)
-          .execute();
-      return Number(r.numUpdatedRows) > 0;
-    });
-    if (!updated) return;
-    if (echoed) {
+    const left = await this.#outcomes.interrupted(row, f);
+    if (!left) return;
+    if (left.unconfirmed) {
       this.#unconfirmed++;
-      this.#unconfirmedDue = Math.min(this.#unconfirmedDue, due);
+      this.#unconfirmedDue = Math.min(this.#unconfirmedDue, left.due);
       this.#echoes = true; // its echo may be in the store already (Meta echoes before it answers)
       this.#pump();
     }
-    this.#wakeAt(due);
-  }
-
-  async #sent(row: Row, channel: Channel, body: SendBody, mid: string | null) {
-    const now = this.#now();
-    const health = this.#health.sent(channel.id);
-    await this.#record.run(async (trx) => {
-      await markSent(trx, row, mid, now);
-      if (health) await saveHealth(trx, health, now);
-      if (body.sender_action === 'react' || body.sender_action === 'unreact') {
-        await this.#reacted(trx, channel, body, now);
-      }
-    });
-  }
-
-  /** igdm's own reaction shows on the customer's message. */
-  async #reacted(trx: Kysely<Database>, channel: Channel, body: SendBody, now: number) {
-    const target = body.payload?.message_id;
-    if (!target) return;
-    const id = messageIdOf(channel.id, target);
-    const m = await trx.selectFrom('messages').select('reactions').where('id', '=', id).executeTakeFirst();
-    if (!m) return;
-    const by = channel.accountId ?? channel.id;
-    const reactions = (JSON.parse(m.reactions) as { by: string }[]).filter((r) => r.by !== by);
-    if (body.sender_action === 'react')
-      reactions.push({ by, reaction: body.payload?.reaction ?? 'love', emoji: null, at: now } as never);
-    await trx
-      .updateTable('messages')
-      .set({ reactions: JSON.stringify(reactions), updatedAt: now })
-      .where('id', '=', id)
-      .execute();
+    this.#wakeAt(left.due);
   }
 
   /** The circuit breaker opened: its rows are read again when it closes. */
@@ -800,79 +729,25 @@ export class Sender {
     }
   }
 
-  /** Back in the queue; the message shows the last failure meanwhile (still `queued`). */
+  /** Back in the queue until `at` (see Outcomes.requeue). */
   async #requeue(
     row: Row,
     at: number,
     f: GraphFailure,
-    { attempts, health }: { attempts?: number; health?: HealthChange } = {},
+    opts?: Parameters<Outcomes['requeue']>[3],
   ): Promise<Outcome> {
-    const now = this.#now();
-    const error = JSON.stringify(errorView(f));
-    await this.#commit.run(async (trx) => {
-      await trx
-        .updateTable('outbox')
-        .set({
-          status: 'queued',
-          nextAttemptAt: at,
-          error,
-          updatedAt: now,
-          ...(attempts !== undefined && { attempts }),
-        })
-        .where('id', '=', row.id)
-        .execute();
-      if (row.messageId) {
-        await trx
-          .updateTable('messages')
-          .set({ error, updatedAt: now })
-          .where('id', '=', row.messageId)
-          .execute();
-      }
-      if (health) await saveHealth(trx, health, now);
-    });
+    await this.#outcomes.requeue(row, at, f, opts);
     this.#wakeAt(at);
     return 'waiting';
   }
 
-  /**
-   * Failed for good; `from`: only if the row is still in that status (nothing settled it meanwhile);
-   * `health`: the channel's, changed by this failure.
-   */
+  /** Failed for good (see Outcomes.fail). */
   async #fail(
-    row: Pick<Row, 'id' | 'messageId'>,
-    f: Pick<GraphFailure, 'reason' | 'message'> & Partial<GraphFailure>,
-    { from, health }: { from?: OutboxTable['status']; health?: HealthChange } = {},
+    row: Row,
+    f: Parameters<Outcomes['fail']>[1],
+    opts?: Parameters<Outcomes['fail']>[2],
   ): Promise<Outcome> {
-    const now = this.#now();
-    const error = JSON.stringify(errorView(f));
-    await this.#commit.run(async (trx) => {
-      if (health) await saveHealth(trx, health, now);
-      let update = trx
-        .updateTable('outbox')
-        .set({ status: 'failed', error, updatedAt: now })
-        .where('id', '=', row.id);
-      if (from) update = update.where('status', '=', from);
-      if (Number((await update.executeTakeFirst()).numUpdatedRows) === 0) return;
-      if (row.messageId) {
-        await trx
-          .updateTable('messages')
-          .set({ status: 'failed', error, updatedAt: now })
-          .where('id', '=', row.messageId)
-          .execute();
-      }
-    });
+    await this.#outcomes.fail(row, f, opts);
     return 'settled';
   }
-}
-
-/** What the API shows of a failure: never a token, never Meta's trace beyond its id. */
-function errorView(f: Pick<GraphFailure, 'reason' | 'message'> & Partial<GraphFailure>) {
-  return {
-    reason: f.reason,
-    message: f.message,
-    ...(f.action && { action: f.action }),
-    ...(f.code !== undefined && { code: f.code }),
-    ...(f.subcode !== undefined && { subcode: f.subcode }),
-    ...(f.fbtraceId && { fbtraceId: f.fbtraceId }),
-  };
 }
