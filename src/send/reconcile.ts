@@ -1,290 +1,223 @@
 import type { Kysely } from 'kysely';
-import type { Attachment } from '../meta/events.ts';
+import { GraphClient, GraphError } from '../graph/client.ts';
+import type { RateLimiter } from '../graph/rate-limit.ts';
+import type { Logger } from '../log.ts';
+import type { GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
-import { messageIdOf } from '../store/ids.ts';
+import { backoffMs } from '../queue/queue.ts';
+import type { Channel } from '../store/channels.ts';
 import type { Database } from '../store/schema.ts';
-import { markSent } from './outcomes.ts';
+import { type Found, findSent } from './ask-meta.ts';
+import { MAX_ATTEMPTS, type Outcomes } from './outcomes.ts';
+import {
+  ECHO_LOOKBACK_MS,
+  knownMids,
+  markInterrupted,
+  requeueUnconfirmed,
+  settleByEcho,
+  settleSent,
+  settleUnconfirmed,
+  type Unconfirmed,
+} from './unconfirmed.ts';
 
-// Sends interrupted by a crash. The Send API has no idempotency key: a row left `sending` may have
-// reached the customer (Meta accepted it, igdm died before recording the answer) or not. Sending it
-// again could show the reply twice, so it waits as `unconfirmed` for Meta's echo, which comes for
-// every message sent. An echo igdm cannot place (its mid is no outbox row's) is kept by the applier
-// as a message of its own; one that matches the row settles it as sent. No echo within the grace
-// period: the sender asks Meta's Conversations API (ask-meta.ts); if Meta does not have it either,
-// it goes back in the queue.
+// Sends whose outcome igdm cannot know: interrupted by a crash, or whose answer was lost. The Send
+// API has no idempotency key: such a send may have reached the customer (Meta accepted it, igdm
+// never read the answer) or not. Sending it again could show the reply twice, so it waits as
+// `unconfirmed` for Meta's echo, which comes for every message sent. An echo igdm cannot place (its
+// mid is no outbox row's) is kept by the applier as a message of its own; one that matches the row
+// settles it as sent (unconfirmed.ts). No echo within the grace period: Meta's Conversations API is
+// asked (ask-meta.ts); if Meta does not have it either, it goes back in the queue. The rows behind
+// an unconfirmed one wait meanwhile.
 
-/** How long before the claim an echo may date from and still be the row's (Meta's clock vs igdm's). */
-export const ECHO_LOOKBACK_MS = 60_000;
+/** Questions about one interrupted send, when Meta fails to answer (transient, throttled). */
+const ASK_TRIES = 3;
+const MAX_ASK_WAIT_MS = 30_000;
 
-/**
- * At start: rows left `sending` become `unconfirmed` until `now + graceMs` (their updatedAt, the
- * claim time, stays: it bounds the echo search). Sender actions have no echo; typing, seen and
- * reactions are harmless to repeat, so they are simply queued again. Returns the unconfirmed rows
- * now waiting (those of an earlier start included).
- */
-export async function markInterrupted(db: Kysely<Database>, now: number, graceMs: number): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const rows = await trx
-      .selectFrom('outbox')
-      .select(['id', 'body'])
-      .where('status', '=', 'sending')
-      .execute();
-    const hasEcho = (body: string) => (JSON.parse(body) as SendBody).message !== undefined;
-    const actions = rows.filter((r) => !hasEcho(r.body)).map((r) => r.id);
-    const messages = rows.filter((r) => hasEcho(r.body)).map((r) => r.id);
-    if (actions.length) {
-      await trx
-        .updateTable('outbox')
-        .set({ status: 'queued', nextAttemptAt: now })
-        .where('id', 'in', actions)
-        .execute();
-    }
-    if (messages.length) {
-      await trx
-        .updateTable('outbox')
-        .set({ status: 'unconfirmed', nextAttemptAt: now + graceMs })
-        .where('id', 'in', messages)
-        .execute();
-    }
-    const n = await trx
-      .selectFrom('outbox')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', '=', 'unconfirmed')
-      .executeTakeFirstOrThrow();
-    return Number(n.n);
-  });
+export interface ReconcileDeps {
+  db: Kysely<Database>;
+  outcomes: Pick<Outcomes, 'fail'>;
+  channels: () => readonly Channel[];
+  /** Paces Conversations API calls (shared with the engine's story lookups). */
+  conversationsApi: RateLimiter;
+  graphTimeoutMs?: number;
+  log: Logger;
+  now: () => number;
+  /** How long an interrupted send waits for its echo before Meta is asked about it. */
+  echoGraceMs: number;
+  /** The sender is stopping: no more questions. */
+  stopped: () => boolean;
+  /** Look at the unconfirmed rows again at this time. */
+  wakeAt: (at: number) => void;
+  /** Meta was asked about a row and it was settled: its lane may go on. */
+  settled: () => void;
 }
 
-export interface Reconciled {
-  /** Settled as sent by their echo. */
-  sent: number;
-  /** No echo by the deadline: Meta is to be asked (ask-meta.ts) before the row goes again. */
-  overdue: Unconfirmed[];
-  /** Still waiting for an echo (those being asked about included). */
-  waiting: number;
-  /** The earliest deadline of those still waiting. */
-  nextAt: number | null;
-}
+export class Reconciler {
+  readonly #d: ReconcileDeps;
+  /** Unconfirmed rows waiting for their echo, and when the first gives up. */
+  #unconfirmed = 0;
+  #due = Number.POSITIVE_INFINITY;
+  /** Echoes were applied (or may be in the store): the unconfirmed rows are looked at again. */
+  #echoes = false;
+  /** Overdue unconfirmed rows Meta is asked about, one at a time (their ids: `#asking`). */
+  #toAsk: Unconfirmed[] = [];
+  readonly #asking = new Set<string>();
+  #askingDone: Promise<void> | null = null;
+  /** Sends made again though Meta could not say whether the first went (for logs and metrics). */
+  resentUnconfirmed = 0;
 
-export interface Unconfirmed {
-  id: string;
-  channelId: string;
-  messageId: string | null;
-  conversationId: string | null;
-  recipient: string;
-  body: string;
-  /** The claim. */
-  updatedAt: number;
-  attempts: number;
-  /** The failure that left it unconfirmed, as JSON (null after a crash). */
-  error: string | null;
-}
+  constructor(deps: ReconcileDeps) {
+    this.#d = deps;
+  }
 
-interface EchoRow {
-  id: string;
-  mid: string | null;
-  text: string | null;
-  attachments: string;
-  createdAt: number;
-}
-
-/**
- * Settles the unconfirmed rows: sent when their echo is in the store; past their deadline, overdue
- * (but not those in `asking`, already being asked about).
- */
-export async function settleUnconfirmed(
-  db: Kysely<Database>,
-  now: number,
-  asking: ReadonlySet<string> = new Set(),
-): Promise<Reconciled> {
-  const rows = await db
-    .selectFrom('outbox')
-    .select([
-      'id',
-      'channelId',
-      'messageId',
-      'conversationId',
-      'recipient',
-      'body',
-      'updatedAt',
-      'nextAttemptAt',
-      'attempts',
-      'error',
-    ])
-    .where('status', '=', 'unconfirmed')
-    .orderBy('createdAt')
-    .orderBy('id')
-    .execute();
-  const result: Reconciled = { sent: 0, overdue: [], waiting: 0, nextAt: null };
-  const taken = new Set<string>(); // an echo settles one row
-  for (const row of rows) {
-    const settled = await settleByEcho(db, { ...row, updatedAt: Number(row.updatedAt) }, now, taken);
-    if (settled !== null) {
-      if (settled) result.sent++;
-    } else if (asking.has(row.id)) {
-      result.waiting++;
-    } else if (Number(row.nextAttemptAt) <= now) {
-      result.overdue.push({ ...row, updatedAt: Number(row.updatedAt), attempts: Number(row.attempts) });
-      result.waiting++;
-    } else {
-      result.waiting++;
-      result.nextAt = Math.min(result.nextAt ?? Number.POSITIVE_INFINITY, Number(row.nextAttemptAt));
+  /**
+   * Rows left `sending` by a crash may have reached the customer: they wait for their echo as
+   * `unconfirmed` and keep the rows behind them waiting too.
+   */
+  async start(now: number): Promise<void> {
+    this.#unconfirmed = await markInterrupted(this.#d.db, now, this.#d.echoGraceMs);
+    if (this.#unconfirmed > 0) {
+      this.#d.log.info({ unconfirmed: this.#unconfirmed }, 'interrupted sends wait for their echo');
+      this.#echoes = true; // the echo may already be in the store
     }
   }
-  return result;
-}
 
-/** An unconfirmed row was sent after all (Meta has it, under `mid`); false if it is no longer unconfirmed. */
-export async function settleSent(
-  db: Kysely<Database>,
-  row: { id: string; channelId: string; messageId: string | null },
-  mid: string,
-  sentAt: number,
-  now: number,
-): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    // Still unconfirmed (nothing else settled it meanwhile).
-    const claimed = await trx
-      .updateTable('outbox')
-      .set({ updatedAt: now })
-      .where('id', '=', row.id)
-      .where('status', '=', 'unconfirmed')
-      .executeTakeFirst();
-    if (Number(claimed.numUpdatedRows) === 0) return false;
-    await markSent(trx, row, mid, now, sentAt);
+  /** Echoes were applied: true if an unconfirmed row may be settled now. */
+  echoesArrived(): boolean {
+    if (this.#unconfirmed === 0) return false;
+    this.#echoes = true;
     return true;
-  });
-}
+  }
 
-/**
- * Settles one unconfirmed row by its echo, if the store has one (not in `taken`, which it joins):
- * true, or false if the row was settled meanwhile; null when there is no echo.
- */
-export async function settleByEcho(
-  db: Kysely<Database>,
-  row: Unconfirmed,
-  now: number,
-  taken = new Set<string>(),
-): Promise<boolean | null> {
-  const message = (JSON.parse(row.body) as SendBody).message;
-  const echo = message && (await echoOf(db, row, message, taken));
-  if (!echo?.mid) return null;
-  taken.add(echo.mid);
-  return settleSent(db, row, echo.mid, Number(echo.createdAt), now);
-}
+  /** A send was just left unconfirmed, to wait for its echo until `due`. */
+  waiting(due: number): void {
+    this.#unconfirmed++;
+    this.#due = Math.min(this.#due, due);
+    this.#echoes = true; // its echo may be in the store already (Meta echoes before it answers)
+  }
 
-/**
- * An unconfirmed row Meta does not have, or (`unknown`) cannot say it has: queued to go again, the
- * latter marked on its message as a possible duplicate. False if it is no longer unconfirmed.
- */
-export async function requeueUnconfirmed(
-  db: Kysely<Database>,
-  row: { id: string; messageId: string | null },
-  now: number,
-  opts: { unknown: boolean },
-): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    const r = await trx
-      .updateTable('outbox')
-      .set({ status: 'queued', nextAttemptAt: now, updatedAt: now })
-      .where('id', '=', row.id)
-      .where('status', '=', 'unconfirmed')
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) return false;
-    if (opts.unknown && row.messageId)
-      await trx
-        .updateTable('messages')
-        .set({ possibleDuplicate: 1, updatedAt: now })
-        .where('id', '=', row.messageId)
-        .execute();
-    return true;
-  });
-}
+  /** Whether settle() has work: echoes arrived, or an unconfirmed row's grace is over. */
+  get due(): boolean {
+    return this.#unconfirmed > 0 && (this.#echoes || this.#d.now() >= this.#due);
+  }
 
-/** The mids of `mids` that igdm has: a message (inbound, or an echo) or a send it recorded. */
-export async function knownMids(
-  db: Kysely<Database>,
-  channelId: string,
-  mids: string[],
-): Promise<Set<string>> {
-  if (mids.length === 0) return new Set();
-  const recorded = await db
-    .selectFrom('outbox')
-    .select('mid')
-    .where('channelId', '=', channelId)
-    .where('mid', 'in', mids)
-    .execute();
-  const ids = new Map(mids.map((mid) => [messageIdOf(channelId, mid), mid]));
-  const stored = await db
-    .selectFrom('messages')
-    .select('id')
-    .where('id', 'in', [...ids.keys()])
-    .execute();
-  return new Set([...recorded.map((r) => r.mid!), ...stored.map((m) => ids.get(m.id)!)]);
-}
+  /**
+   * Settles the rows whose echo is in the store, and starts asking Meta about those past their
+   * grace. True if rows were settled (their lanes may go on).
+   */
+  async settle(): Promise<boolean> {
+    this.#echoes = false;
+    const r = await settleUnconfirmed(this.#d.db, this.#d.now(), this.#asking);
+    this.#unconfirmed = r.waiting;
+    this.#due = r.nextAt ?? Number.POSITIVE_INFINITY;
+    if (r.nextAt !== null) this.#d.wakeAt(r.nextAt);
+    if (r.sent) this.#d.log.info({ sent: r.sent }, 'interrupted sends settled by their echo');
+    if (r.overdue.length > 0) {
+      for (const row of r.overdue) this.#asking.add(row.id);
+      this.#toAsk.push(...r.overdue);
+      this.#askingDone ??= this.#askMeta().finally(() => {
+        this.#askingDone = null;
+      });
+    }
+    return r.sent > 0;
+  }
 
-/**
- * The echo that settles a row: an echo kept as a message of its own (its id is the hash of its mid,
- * and no outbox row has its mid) in the row's conversation, from no earlier than a minute before the
- * claim, with the row's content. The oldest such echo wins; one with the very attachment (its URL)
- * before one of the same type only (Meta echoes media under its own CDN URL).
- */
-async function echoOf(
-  db: Kysely<Database>,
-  row: { channelId: string; conversationId: string | null; updatedAt: number },
-  message: Record<string, unknown>,
-  taken: ReadonlySet<string>,
-): Promise<EchoRow | undefined> {
-  let query = db
-    .selectFrom('messages')
-    .select(['id', 'mid', 'text', 'attachments', 'createdAt'])
-    .where('direction', '=', 'outbound')
-    .where('isEcho', '=', 1)
-    .where('mid', 'is not', null)
-    .where('createdAt', '>=', Number(row.updatedAt) - ECHO_LOOKBACK_MS)
-    .orderBy('createdAt')
-    .orderBy('id');
-  // A private reply to a comment whose author igdm did not know: its echo opened a conversation
-  // igdm could not name beforehand, so the channel's echoes are searched (rare; not indexed).
-  query = row.conversationId
-    ? query.where('conversationId', '=', row.conversationId)
-    : query.where('channelId', '=', row.channelId);
-  const echoes = (await query.execute()).filter(
-    (m) => m.mid !== null && !taken.has(m.mid) && m.id === messageIdOf(row.channelId, m.mid),
-  );
-  if (echoes.length === 0) return undefined;
-  const recorded = await db
-    .selectFrom('outbox')
-    .select('mid')
-    .where('channelId', '=', row.channelId)
-    .where(
-      'mid',
-      'in',
-      echoes.map((m) => m.mid!),
-    )
-    .execute();
-  const known = new Set(recorded.map((r) => r.mid));
-  const free = echoes.filter((m) => !known.has(m.mid));
-  return free.find((m) => sameContent(message, m, true)) ?? free.find((m) => sameContent(message, m, false));
-}
+  /** Resolves when the question in flight is answered (the rest stay unconfirmed until the next start). */
+  async idle(): Promise<void> {
+    await this.#askingDone;
+  }
 
-/** Whether an echo shows what was sent: the same text; or an attachment of the same type (and URL, when `exact`). */
-function sameContent(sent: Record<string, unknown>, echo: EchoRow, exact: boolean): boolean {
-  if (typeof sent.text === 'string') return echo.text === sent.text;
-  const a = sent.attachment as { type: string; payload?: Record<string, unknown> } | undefined;
-  if (!a) return false;
-  const shown = (JSON.parse(echo.attachments) as Attachment[])[0];
-  if (!shown || !echoTypes(a.type).includes(shown.type)) return false;
-  if (!exact) return true;
-  const p = a.payload ?? {};
-  if (typeof p.url === 'string') return shown.url === p.url || shown.payload?.url === p.url;
-  if (p.attachment_id !== undefined) return shown.payload?.attachment_id === p.attachment_id;
-  return true;
-}
+  /**
+   * Asks Meta about the overdue rows, one at a time: sent after all (its echo is late), or queued to
+   * go again. Their lanes wait meanwhile; others do not.
+   */
+  async #askMeta(): Promise<void> {
+    for (let row = this.#toAsk.shift(); row && !this.#d.stopped(); row = this.#toAsk.shift()) {
+      const answer = await this.#askAbout(row);
+      if (this.#d.stopped()) break;
+      await this.#settleAsked(row, answer);
+      this.#asking.delete(row.id);
+      this.#echoes = true; // the count of unconfirmed rows is read again
+      this.#d.settled();
+    }
+    for (const row of this.#toAsk.splice(0)) this.#asking.delete(row.id);
+  }
 
-/** The attachment types an echo may show for a sent attachment type. */
-function echoTypes(type: string): string[] {
-  const t = type.toLowerCase();
-  if (t === 'media_share') return ['share', 'ig_post'];
-  return [t];
+  /**
+   * What Meta said of an unconfirmed row: found (sent after all); not there (sent again, or failed
+   * after MAX_ATTEMPTS tries); or it could not say: sent again all the same, as a reply shown twice
+   * is better than one lost, and the message records it (possibleDuplicate).
+   */
+  async #settleAsked(row: Unconfirmed, answer: Found | 'absent' | 'unknown'): Promise<void> {
+    const now = this.#d.now();
+    const { db, log } = this.#d;
+    if (typeof answer === 'object') {
+      if (await settleSent(db, row, answer.mid, answer.at, now))
+        log.info({ outbox: row.id }, 'unconfirmed send found at Meta: recorded as sent');
+    } else if (await settleByEcho(db, row, now)) {
+      // Its echo came while Meta was asked (and so its mid was known, and passed over).
+      log.info({ outbox: row.id }, 'unconfirmed send settled by its echo');
+    } else if (answer === 'absent' && row.attempts >= MAX_ATTEMPTS) {
+      const last = row.error ? (JSON.parse(row.error) as GraphFailure) : null;
+      await this.#d.outcomes.fail(
+        row,
+        {
+          reason: last?.reason ?? 'not_delivered',
+          message: `${last?.message ?? 'Not delivered'}; Meta does not have it after ${row.attempts} attempts`,
+        },
+        { from: 'unconfirmed' },
+      );
+    } else if (await requeueUnconfirmed(db, row, now, { unknown: answer === 'unknown' })) {
+      if (answer === 'absent') log.info({ outbox: row.id }, 'unconfirmed send not at Meta: sent again');
+      else {
+        this.resentUnconfirmed++;
+        log.warn(
+          { outbox: row.id, message: row.messageId, resentUnconfirmed: this.resentUnconfirmed },
+          'Meta could not say whether a send went: sent again, and marked as a possible duplicate',
+        );
+      }
+    }
+  }
+
+  /**
+   * The send as Meta has it; 'absent' when Meta does not have it; 'unknown' when Meta cannot tell
+   * (a transient failure or a throttle is asked again, ASK_TRIES in all). A private reply to a
+   * comment names no customer to look up.
+   */
+  async #askAbout(row: Unconfirmed): Promise<Found | 'absent' | 'unknown'> {
+    const message = (JSON.parse(row.body) as SendBody).message;
+    const recipient = JSON.parse(row.recipient) as { id?: string };
+    const channel = this.#d.channels().find((c) => c.id === row.channelId);
+    if (!message || !recipient.id || !channel) return 'unknown';
+    const account = channel.accountId ?? channel.id;
+    const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
+    const sought = {
+      igsid: recipient.id,
+      text: typeof message.text === 'string' ? message.text : null,
+      since: row.updatedAt - ECHO_LOOKBACK_MS,
+    };
+    for (let tried = 1; ; tried++) {
+      try {
+        const found = await findSent(client, sought, {
+          paced: (call) => this.#d.conversationsApi.run(account, call),
+          known: (mids) => knownMids(this.#d.db, row.channelId, mids),
+        });
+        return found ?? 'absent';
+      } catch (err) {
+        const failure = err instanceof GraphError ? err.failure : null;
+        // Reads: one without an answer is simply asked again.
+        const again = failure && ['retry', 'throttle', 'ambiguous'].includes(failure.action);
+        if (again && tried < ASK_TRIES) {
+          const ms = Math.min(failure.retryAfterMs ?? backoffMs(tried), MAX_ASK_WAIT_MS);
+          await new Promise((resolve) => setTimeout(resolve, ms));
+          continue;
+        }
+        this.#d.log.warn(
+          { outbox: row.id, reason: failure?.reason ?? (err as Error).message },
+          'could not ask Meta whether an unconfirmed send went',
+        );
+        return 'unknown';
+      }
+    }
+  }
 }

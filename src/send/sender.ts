@@ -10,19 +10,9 @@ import type { Channel } from '../store/channels.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
-import { type Found, findSent } from './ask-meta.ts';
 import type { Health } from './channel-health.ts';
-import { Outcomes } from './outcomes.ts';
-import {
-  ECHO_LOOKBACK_MS,
-  knownMids,
-  markInterrupted,
-  requeueUnconfirmed,
-  settleByEcho,
-  settleSent,
-  settleUnconfirmed,
-  type Unconfirmed,
-} from './reconcile.ts';
+import { MAX_ATTEMPTS, Outcomes } from './outcomes.ts';
+import { Reconciler } from './reconcile.ts';
 import { conversationWindow } from './window.ts';
 
 // The sender works through the outbox: each due row is checked against the policy again (time has
@@ -35,7 +25,6 @@ import { conversationWindow } from './window.ts';
 // reason on the message. A send interrupted by a crash waits for its echo (reconcile.ts), then, if
 // none came, for Meta's Conversations API to say whether it was sent (ask-meta.ts).
 
-const MAX_ATTEMPTS = 8;
 /** A rate-limit wait up to this (the per-second windows) is slept through; a longer one is rescheduled. */
 const MAX_INLINE_WAIT_MS = 1000;
 
@@ -74,9 +63,6 @@ type Outcome = 'settled' | 'waiting' | 'missed';
 // account, about 30 (with 8, igdm itself capped the rate: see BENCHMARKS.md, e2e).
 const DEFAULT_CONCURRENCY = 32;
 const DEFAULT_ECHO_GRACE_MS = 20_000;
-/** Questions about one interrupted send, when Meta fails to answer (transient, throttled). */
-const ASK_TRIES = 3;
-const MAX_ASK_WAIT_MS = 30_000;
 /** Rows read from the outbox at a time, and at most this many of one recipient. */
 const BATCH = 200;
 const LANE_AHEAD = 8;
@@ -194,16 +180,7 @@ export class Sender {
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Number.POSITIVE_INFINITY;
   #stopped = false;
-  /** Unconfirmed rows (interrupted sends) waiting for their echo, and when the first gives up. */
-  #unconfirmed = 0;
-  #unconfirmedDue = Number.POSITIVE_INFINITY;
-  #echoes = false;
-  /** Overdue unconfirmed rows Meta is asked about, one at a time (their ids: `#asking`). */
-  #toAsk: Unconfirmed[] = [];
-  readonly #asking = new Set<string>();
-  #askingDone: Promise<void> | null = null;
-  /** Sends made again though Meta could not say whether the first went (for logs and metrics). */
-  resentUnconfirmed = 0;
+  readonly #reconciler: Reconciler;
 
   constructor(deps: SenderDeps) {
     this.#d = deps;
@@ -217,6 +194,20 @@ export class Sender {
       now: this.#now,
       echoGraceMs: this.#echoGraceMs,
     });
+    this.#reconciler = new Reconciler({
+      ...deps,
+      outcomes: this.#outcomes,
+      now: this.#now,
+      echoGraceMs: this.#echoGraceMs,
+      stopped: () => this.#stopped,
+      wakeAt: (at) => this.#wakeAt(at),
+      settled: () => this.wake(),
+    });
+  }
+
+  /** Sends made again though Meta could not say whether the first went (for logs and metrics). */
+  get resentUnconfirmed(): number {
+    return this.#reconciler.resentUnconfirmed;
   }
 
   /**
@@ -226,11 +217,7 @@ export class Sender {
   async start(): Promise<void> {
     const now = this.#now();
     await this.#primeLimiter(now);
-    this.#unconfirmed = await markInterrupted(this.#d.db, now, this.#echoGraceMs);
-    if (this.#unconfirmed > 0) {
-      this.#d.log.info({ unconfirmed: this.#unconfirmed }, 'interrupted sends wait for their echo');
-      this.#echoes = true; // the echo may already be in the store
-    }
+    await this.#reconciler.start(now);
     this.wake();
   }
 
@@ -271,9 +258,7 @@ export class Sender {
 
   /** Echoes were applied: interrupted sends may be settled now. */
   echoesArrived(): void {
-    if (this.#unconfirmed === 0) return;
-    this.#echoes = true;
-    this.#pump();
+    if (this.#reconciler.echoesArrived()) this.#pump();
   }
 
   /** The outbox changed: read it again now. */
@@ -297,7 +282,7 @@ export class Sender {
     this.#timer = null;
     await this.#filling;
     await Promise.all(this.#tasks); // the sends in flight are recorded
-    await this.#askingDone; // the question in flight: the rest stay unconfirmed until the next start
+    await this.#reconciler.idle(); // the question in flight: the rest stay unconfirmed until the next start
   }
 
   /** One fill at a time; a call meanwhile makes another once it is done. */
@@ -326,8 +311,7 @@ export class Sender {
    * go first (oldest first); reading on every wake made each send sort the whole backlog.
    */
   async #fill(): Promise<void> {
-    if (this.#unconfirmed > 0 && (this.#echoes || this.#now() >= this.#unconfirmedDue))
-      await this.#reconcile();
+    if (this.#reconciler.due && (await this.#reconciler.settle())) this.#stale = true; // their lanes may go on
     this.#startLanes();
     if (this.#busy.size < this.#concurrency && (this.#stale || this.#more || this.#added)) {
       this.#added = false;
@@ -337,120 +321,6 @@ export class Sender {
         await this.#read();
       }
       this.#startLanes();
-    }
-  }
-
-  async #reconcile(): Promise<void> {
-    this.#echoes = false;
-    const r = await settleUnconfirmed(this.#d.db, this.#now(), this.#asking);
-    this.#unconfirmed = r.waiting;
-    this.#unconfirmedDue = r.nextAt ?? Number.POSITIVE_INFINITY;
-    if (r.nextAt !== null) this.#wakeAt(r.nextAt);
-    if (r.sent) {
-      this.#d.log.info({ sent: r.sent }, 'interrupted sends settled by their echo');
-      this.#stale = true; // their lanes may go on
-    }
-    if (r.overdue.length > 0) {
-      for (const row of r.overdue) this.#asking.add(row.id);
-      this.#toAsk.push(...r.overdue);
-      this.#askingDone ??= this.#askMeta().finally(() => {
-        this.#askingDone = null;
-      });
-    }
-  }
-
-  /**
-   * Asks Meta about the overdue rows, one at a time: sent after all (its echo is late), or queued to
-   * go again. Their lanes wait meanwhile; others do not.
-   */
-  async #askMeta(): Promise<void> {
-    for (let row = this.#toAsk.shift(); row && !this.#stopped; row = this.#toAsk.shift()) {
-      const answer = await this.#askAbout(row);
-      if (this.#stopped) break;
-      await this.#settleAsked(row, answer);
-      this.#asking.delete(row.id);
-      this.#stale = true;
-      this.#echoes = true; // the count of unconfirmed rows is read again
-      this.#pump();
-    }
-    for (const row of this.#toAsk.splice(0)) this.#asking.delete(row.id);
-  }
-
-  /**
-   * What Meta said of an unconfirmed row: found (sent after all); not there (sent again, or failed
-   * after MAX_ATTEMPTS tries); or it could not say: sent again all the same, as a reply shown twice
-   * is better than one lost, and the message records it (possibleDuplicate).
-   */
-  async #settleAsked(row: Unconfirmed, answer: Found | 'absent' | 'unknown'): Promise<void> {
-    const now = this.#now();
-    const { db, log } = this.#d;
-    if (typeof answer === 'object') {
-      if (await settleSent(db, row, answer.mid, answer.at, now))
-        log.info({ outbox: row.id }, 'unconfirmed send found at Meta: recorded as sent');
-    } else if (await settleByEcho(db, row, now)) {
-      // Its echo came while Meta was asked (and so its mid was known, and passed over).
-      log.info({ outbox: row.id }, 'unconfirmed send settled by its echo');
-    } else if (answer === 'absent' && row.attempts >= MAX_ATTEMPTS) {
-      const last = row.error ? (JSON.parse(row.error) as GraphFailure) : null;
-      await this.#outcomes.fail(
-        row,
-        {
-          reason: last?.reason ?? 'not_delivered',
-          message: `${last?.message ?? 'Not delivered'}; Meta does not have it after ${row.attempts} attempts`,
-        },
-        { from: 'unconfirmed' },
-      );
-    } else if (await requeueUnconfirmed(db, row, now, { unknown: answer === 'unknown' })) {
-      if (answer === 'absent') log.info({ outbox: row.id }, 'unconfirmed send not at Meta: sent again');
-      else {
-        this.resentUnconfirmed++;
-        log.warn(
-          { outbox: row.id, message: row.messageId, resentUnconfirmed: this.resentUnconfirmed },
-          'Meta could not say whether a send went: sent again, and marked as a possible duplicate',
-        );
-      }
-    }
-  }
-
-  /**
-   * The send as Meta has it; 'absent' when Meta does not have it; 'unknown' when Meta cannot tell
-   * (a transient failure or a throttle is asked again, ASK_TRIES in all). A private reply to a
-   * comment names no customer to look up.
-   */
-  async #askAbout(row: Unconfirmed): Promise<Found | 'absent' | 'unknown'> {
-    const message = (JSON.parse(row.body) as SendBody).message;
-    const recipient = JSON.parse(row.recipient) as { id?: string };
-    const channel = this.#d.channels().find((c) => c.id === row.channelId);
-    if (!message || !recipient.id || !channel) return 'unknown';
-    const account = channel.accountId ?? channel.id;
-    const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
-    const sought = {
-      igsid: recipient.id,
-      text: typeof message.text === 'string' ? message.text : null,
-      since: row.updatedAt - ECHO_LOOKBACK_MS,
-    };
-    for (let tried = 1; ; tried++) {
-      try {
-        const found = await findSent(client, sought, {
-          paced: (call) => this.#d.conversationsApi.run(account, call),
-          known: (mids) => knownMids(this.#d.db, row.channelId, mids),
-        });
-        return found ?? 'absent';
-      } catch (err) {
-        const failure = err instanceof GraphError ? err.failure : null;
-        // Reads: one without an answer is simply asked again.
-        const again = failure && ['retry', 'throttle', 'ambiguous'].includes(failure.action);
-        if (again && tried < ASK_TRIES) {
-          const ms = Math.min(failure.retryAfterMs ?? backoffMs(tried), MAX_ASK_WAIT_MS);
-          await new Promise((resolve) => setTimeout(resolve, ms));
-          continue;
-        }
-        this.#d.log.warn(
-          { outbox: row.id, reason: failure?.reason ?? (err as Error).message },
-          'could not ask Meta whether an unconfirmed send went',
-        );
-        return 'unknown';
-      }
     }
   }
 
@@ -673,9 +543,7 @@ export class Sender {
     const left = await this.#outcomes.interrupted(row, f);
     if (!left) return;
     if (left.unconfirmed) {
-      this.#unconfirmed++;
-      this.#unconfirmedDue = Math.min(this.#unconfirmedDue, left.due);
-      this.#echoes = true; // its echo may be in the store already (Meta echoes before it answers)
+      this.#reconciler.waiting(left.due);
       this.#pump();
     }
     this.#wakeAt(left.due);
