@@ -9,8 +9,6 @@ import type { ChannelHealth, Database } from '../store/schema.ts';
 // Meta refused (until a new one is set). One owner: the sender changes it on a send's answer and
 // stores it in the write of that send's outcome; the API and the scheduler only read it.
 
-export type { ChannelHealth };
-
 const BREAKER_THRESHOLD = 5;
 const BREAKER_OPEN_MS = 30_000;
 /** How long a policy block (368) keeps the channel from sending. */
