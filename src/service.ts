@@ -4,20 +4,21 @@ import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
 import type { Config } from './config.ts';
 import { createAi } from './engine/ai/index.ts';
-import { ENGINE_QUEUE } from './engine/apply.ts';
 import { type AutomationConfig, loadAutomationConfig } from './engine/automation/config.ts';
 import { Engine } from './engine/engine.ts';
 import { handOverConversation } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
-import { Sender } from './engine/sender.ts';
 import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
+import { ENGINE_QUEUE } from './projection/engine-jobs.ts';
 import { ProjectionThread } from './projection/thread.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
 import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState, sandboxChannelSettings } from './sandbox/index.ts';
-import { type Channel, loadChannels, saveChannel, setChannelStatus } from './store/channels.ts';
+import { Health } from './send/channel-health.ts';
+import { Sender } from './send/sender.ts';
+import { type Channel, loadChannels, saveChannel } from './store/channels.ts';
 import { openStore, type Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
 
@@ -97,7 +98,14 @@ export async function startService(
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
   const projection = new ProjectionThread(store.sqlitePath, stored.port2, log);
   projection.on('error', (err) => log.error({ err }, 'projector error'));
-  const profiles = new Profiles({ db: store.db, channels: () => channels, log, now });
+  const health = await Health.load(store.db, log);
+  const profiles = new Profiles({
+    db: store.db,
+    channels: () => channels,
+    health: (id) => health.of(id),
+    log,
+    now,
+  });
   projection.on('applied', ({ conversations }) => profiles.touched(conversations));
   // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
   const conversationsApi = conversationsApiLimiter();
@@ -112,12 +120,7 @@ export async function startService(
     graphTimeoutMs: config.graphTimeoutMs,
     echoGraceMs: config.echoGraceMs,
     concurrency: config.sendConcurrency,
-    onHealth: (id, health) => {
-      log.warn({ channel: id, health }, 'channel health changed');
-      setChannelStatus(store.db, id, health).catch((err) =>
-        log.error({ err }, 'could not save channel health'),
-      );
-    },
+    health,
   });
   projection.on('applied', () => sender.echoesArrived());
   // Queue delays are operational time, not the policy clock (which tests may freeze).
@@ -156,6 +159,7 @@ export async function startService(
     writer,
     projection,
     channels: () => channels,
+    channelHealth: (id) => health.of(id),
     apiKeyHash: await apiKeyHash(store.db, config.apiKey, log),
     log,
     queued: () => sender.queued(),

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
-import { conversationIdOf } from '../src/engine/apply.ts';
 import { sign } from '../src/meta/signature.ts';
+import { conversationIdOf } from '../src/store/ids.ts';
 import { freePort, httpRequest, type IgdmProcess, killSpawned, sleep, spawnIgdm } from './support/http.ts';
 import { ACCOUNT_ID, API_KEY, APP_SECRET, textEvent } from './support/service.ts';
 

@@ -7,6 +7,7 @@ import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
+import type { ChannelHealth } from '../store/schema.ts';
 import { requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
@@ -23,6 +24,8 @@ export interface AppDeps {
   writer: IngestWriter;
   projection: ProjectionThread;
   channels: () => readonly Channel[];
+  /** Each channel's health, as the sender has it. */
+  channelHealth: (channelId: string) => ChannelHealth;
   apiKeyHash: Buffer;
   log: Logger;
   /** Tells the sender that the outbox has work. */
@@ -82,7 +85,7 @@ export async function buildApp(deps: AppDeps) {
       handover: deps.handover,
     });
     await jobRoutes(v1, deps.queue);
-    await channelRoutes(v1, deps.channels);
+    await channelRoutes(v1, deps.channels, deps.channelHealth);
   });
   return app;
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import { type Channel, publicChannel } from '../store/channels.ts';
+import type { ChannelHealth } from '../store/schema.ts';
 import { errors } from './errors.ts';
 
 // Channels as the API shows them (never their secrets), with their health: ok, throttled,
@@ -15,16 +16,21 @@ const IceBreakers = z.strictObject({
     .max(4, 'Instagram shows at most 4 ice breakers'),
 });
 
-export async function channelRoutes(app: FastifyInstance, channels: () => readonly Channel[]) {
+export async function channelRoutes(
+  app: FastifyInstance,
+  channels: () => readonly Channel[],
+  health: (channelId: string) => ChannelHealth,
+) {
   const find = (id: string) => {
     const channel = channels().find((c) => c.id === id);
     if (!channel) throw errors.channelNotFound(id);
     return channel;
   };
+  const shown = (c: Channel) => publicChannel(c, health(c.id));
 
-  app.get('/v1/channels', async () => ({ data: channels().map(publicChannel) }));
+  app.get('/v1/channels', async () => ({ data: channels().map(shown) }));
 
-  app.get<{ Params: { id: string } }>('/v1/channels/:id', async (req) => publicChannel(find(req.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/channels/:id', async (req) => shown(find(req.params.id)));
 
   app.put<{ Params: { id: string } }>('/v1/channels/:id/ice-breakers', async (req) => {
     const channel = find(req.params.id);

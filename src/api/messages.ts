@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { conversationIdOf } from '../engine/apply.ts';
 import { PolicyError, queueSend } from '../engine/outbox.ts';
 import { SendValidationError } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
+import { conversationIdOf } from '../store/ids.ts';
 import { findMessage } from '../store/messages.ts';
 import { findOutboxEntry } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';

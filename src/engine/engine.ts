@@ -8,6 +8,7 @@ import { type Job, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { contactName } from '../store/contacts.ts';
 import { addTags, automationView, setIntent } from '../store/conversations.ts';
+import { conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lastTurns, setAuthor, wroteBefore } from '../store/messages.ts';
 import { attemptedSend, sentByIgdm, unsettledSend } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
@@ -19,7 +20,6 @@ import {
   classifyWithFallback,
   draftWithFallback,
 } from './ai/index.ts';
-import { conversationIdOf, messageIdOf } from './apply.ts';
 import type { AutomationConfig, Rule } from './automation/config.ts';
 import { matchRule, type ReplyVars, renderReply } from './automation/rules.ts';
 import { callRuleWebhook } from './automation/webhook.ts';

@@ -2,22 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/policy.ts';
 import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
+import { conversationWindow } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
+import { insertContact, type NewContact } from '../store/contacts.ts';
+import { insertConversation, type NewConversation } from '../store/conversations.ts';
+import { contactIdOf, conversationIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
-import {
-  contactIdOf,
-  conversationIdOf,
-  insertContact,
-  insertConversation,
-  type NewContact,
-  type NewConversation,
-} from './apply.ts';
 
 // Queueing a send: the content is checked against Meta's limits and the policy, then the message
 // and its outbox row are written in one transaction. Nothing touches the network here; the sender
-// (sender.ts) sends what the outbox holds, once.
+// (send/sender.ts) sends what the outbox holds, once.
 
 export class PolicyError extends Error {
   readonly reason: PolicyRefusal | 'unknown_comment';
@@ -54,9 +50,6 @@ export interface Queued {
 const at = p<number>('now');
 /** The statements of every send, compiled once (store/prepared.ts). */
 const q = {
-  lastInbound: compile<{ id: string }, { lastInboundAt: number | null }>(
-    builder.selectFrom('conversations').select('lastInboundAt').where('id', '=', p<string>('id')),
-  ),
   byCause: compile<{ causedBy: string }, { id: string; messageId: string | null; recipient: string }>(
     builder
       .selectFrom('outbox')
@@ -141,15 +134,6 @@ const q = {
     }),
   ),
 };
-
-/** A conversation's window: when the customer last wrote (null: never); undefined if there is no such conversation. */
-export async function conversationWindow(
-  db: Kysely<Database>,
-  conversationId: string,
-): Promise<{ lastInboundAt: number | null } | undefined> {
-  const c = await q.lastInbound.first(db, { id: conversationId });
-  return c && { lastInboundAt: c.lastInboundAt == null ? null : Number(c.lastInboundAt) };
-}
 
 let lastSeq = 0;
 /**

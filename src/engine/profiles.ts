@@ -9,7 +9,7 @@ import {
   saveProfile,
   unprofiledContact,
 } from '../store/contacts.ts';
-import type { Database } from '../store/schema.ts';
+import type { ChannelHealth, Database } from '../store/schema.ts';
 
 // Contacts' names, usernames and pictures come from Meta's user profile API, asked once when a
 // customer first writes and again after a day. One request at a time: profiles are not urgent.
@@ -21,6 +21,7 @@ const MAX_FRESH = 100_000;
 export class Profiles {
   readonly #db: Kysely<Database>;
   readonly #channels: () => readonly Channel[];
+  readonly #health: (channelId: string) => ChannelHealth;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #waiting = new Set<string>();
@@ -31,11 +32,13 @@ export class Profiles {
   constructor(deps: {
     db: Kysely<Database>;
     channels: () => readonly Channel[];
+    health: (channelId: string) => ChannelHealth;
     log: Logger;
     now?: () => number;
   }) {
     this.#db = deps.db;
     this.#channels = deps.channels;
+    this.#health = deps.health;
     this.#log = deps.log;
     this.#now = deps.now ?? Date.now;
   }
@@ -89,7 +92,7 @@ export class Profiles {
 
   async #refresh(contact: ContactRef & { conversationId?: string }) {
     const channel = this.#channels().find((c) => c.id === contact.channelId);
-    if (!channel?.accessToken || channel.status === 'needs_token') return;
+    if (!channel?.accessToken || this.#health(channel.id) === 'needs_token') return;
     const now = this.#now();
     try {
       const p = await new GraphClient(channel, { timeoutMs: 5000 }).profile(contact.igsid);

@@ -4,7 +4,7 @@
 //
 // `ambiguous`: the request left igdm, but no answer that can be read came back (a timeout, a
 // connection cut after the request was written, an answer cut off or unreadable). Meta may have
-// acted on it, so a send is not simply made again: Meta is asked first (engine/reconcile.ts). A read
+// acted on it, so a send is not simply made again: Meta is asked first (send/reconcile.ts). A read
 // may be repeated.
 
 export type GraphAction = 'retry' | 'throttle' | 'reauthorize' | 'pause' | 'give_up' | 'ambiguous';

@@ -1,8 +1,9 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { type Expression, type Kysely, sql } from 'kysely';
+import { type Expression, sql } from 'kysely';
 import { builder } from '../store/builder.ts';
+import { insertContact, type NewContact } from '../store/contacts.ts';
+import { insertConversation, type NewConversation } from '../store/conversations.ts';
 import { param as p, prepare } from '../store/prepared.ts';
-import type { Database } from '../store/schema.ts';
 
 // The projection's statements, written once with Kysely and prepared on the projector's connection
 // (store/prepared.ts): it runs them for every event. Every write is an upsert keyed by Meta's ids, or
@@ -11,52 +12,6 @@ import type { Database } from '../store/schema.ts';
 /** The later of a column and a time (portable: SQLite's max(a, b) is PostgreSQL's greatest). */
 const later = (column: Expression<number | null>, at: number) =>
   sql<number>`case when ${column} is not null and ${column} > ${at} then ${column} else ${at} end`;
-
-export type NewContact = { id: string; channelId: string; igsid: string; now: number };
-export type NewConversation = {
-  id: string;
-  channelId: string;
-  igsid: string;
-  contactId: string;
-  at: number;
-  now: number;
-};
-
-/** A contact first seen (kept if there already), for prepare() or compile(). */
-export const insertContact = (db: Kysely<Database>) =>
-  db
-    .insertInto('contacts')
-    .values({
-      id: p('id'),
-      channelId: p('channelId'),
-      igsid: p('igsid'),
-      username: null,
-      name: null,
-      profilePic: null,
-      createdAt: p('now'),
-      updatedAt: p('now'),
-    })
-    .onConflict((oc) => oc.column('id').doNothing());
-
-/** A conversation first seen, owned by the bot (kept if there already), for prepare() or compile(). */
-export const insertConversation = (db: Kysely<Database>) =>
-  db
-    .insertInto('conversations')
-    .values({
-      id: p('id'),
-      channelId: p('channelId'),
-      igsid: p('igsid'),
-      contactId: p('contactId'),
-      status: 'open',
-      threadOwner: 'bot',
-      lastInboundAt: null,
-      lastMessageAt: p('at'),
-      readUpTo: null,
-      readAt: null,
-      createdAt: p('at'),
-      updatedAt: p('now'),
-    })
-    .onConflict((oc) => oc.column('id').doNothing());
 
 export type MessageArgs = {
   id: string;

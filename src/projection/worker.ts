@@ -29,10 +29,11 @@ const BACKLOG_EVERY_MS = 1000;
 const CLOSE_DRAIN_MS = 2000;
 /**
  * A batch that failed (a full disk, an I/O error) is tried again after a pause that doubles from the
- * first to the last, without waiting for new events to ask for it.
+ * first to the last, without waiting for new events to ask for it: at most 5 s after the store
+ * works again, applying goes on (a try costs one small transaction).
  */
 const RETRY_FIRST_MS = 100;
-const RETRY_LAST_MS = 30_000;
+const RETRY_LAST_MS = 5_000;
 
 let wanted = true; // events left unapplied by a previous run are applied at start
 let closing = false;

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ChannelSettings } from '../config.ts';
-import type { Database } from './schema.ts';
+import type { ChannelHealth, Database } from './schema.ts';
 import type { SecretBox } from './secret-box.ts';
 
 // Channels: one connected Instagram professional account each. Secrets are sealed in the store and
@@ -17,11 +17,10 @@ export interface Channel {
   graphApiUrl: string;
   graphApiVersion: string;
   allowSha1: boolean;
-  status: string;
 }
 
-/** What the API and logs may show of a channel: no secrets. */
-export function publicChannel(c: Channel) {
+/** What the API and logs may show of a channel, with its health: no secrets. */
+export function publicChannel(c: Channel, status: ChannelHealth) {
   return {
     id: c.id,
     kind: c.kind,
@@ -29,7 +28,7 @@ export function publicChannel(c: Channel) {
     pageId: c.pageId,
     graphApiUrl: c.graphApiUrl,
     graphApiVersion: c.graphApiVersion,
-    status: c.status,
+    status,
   };
 }
 
@@ -56,10 +55,6 @@ export async function saveChannel(db: Kysely<Database>, box: SecretBox, s: Chann
     .execute();
 }
 
-export async function setChannelStatus(db: Kysely<Database>, id: string, status: string): Promise<void> {
-  await db.updateTable('channels').set({ status, updatedAt: Date.now() }).where('id', '=', id).execute();
-}
-
 export async function loadChannels(db: Kysely<Database>, box: SecretBox): Promise<Channel[]> {
   const rows = await db.selectFrom('channels').selectAll().orderBy('id').execute();
   return rows.map((r) => {
@@ -76,7 +71,6 @@ export async function loadChannels(db: Kysely<Database>, box: SecretBox): Promis
       graphApiUrl: r.graphApiUrl,
       graphApiVersion: r.graphApiVersion,
       allowSha1: r.allowSha1 === 1,
-      status: r.status,
     };
   });
 }

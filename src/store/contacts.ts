@@ -1,8 +1,27 @@
 import type { Kysely } from 'kysely';
+import { param as p } from './prepared.ts';
 import type { Database } from './schema.ts';
 
 // Contacts: the customers, one per channel and IGSID, with their profile (username, name, picture)
-// as Meta's user profile API gave it. Created by the applier (engine/apply.ts).
+// as Meta's user profile API gave it. Created by the applier (src/projection/).
+
+export type NewContact = { id: string; channelId: string; igsid: string; now: number };
+
+/** A contact first seen (kept if there already), for prepare() or compile(). */
+export const insertContact = (db: Kysely<Database>) =>
+  db
+    .insertInto('contacts')
+    .values({
+      id: p('id'),
+      channelId: p('channelId'),
+      igsid: p('igsid'),
+      username: null,
+      name: null,
+      profilePic: null,
+      createdAt: p('now'),
+      updatedAt: p('now'),
+    })
+    .onConflict((oc) => oc.column('id').doNothing());
 
 /** Who a contact is, for a profile lookup. */
 export interface ContactRef {

@@ -1,11 +1,40 @@
 import type { Kysely, Selectable } from 'kysely';
-import { builder } from './index.ts';
+import { builder } from './builder.ts';
 import { after, type Page, type PageKey, pageOf } from './pages.ts';
 import { compile, param as p } from './prepared.ts';
 import type { ContactTable, ConversationTable, Database } from './schema.ts';
 
 // Conversations: one per customer and channel, with their status, owner (bot or human), intent and
-// tags. Created and advanced by the applier (engine/apply.ts); read and changed here.
+// tags. Created and advanced by the applier (src/projection/); read and changed here.
+
+export type NewConversation = {
+  id: string;
+  channelId: string;
+  igsid: string;
+  contactId: string;
+  at: number;
+  now: number;
+};
+
+/** A conversation first seen, owned by the bot (kept if there already), for prepare() or compile(). */
+export const insertConversation = (db: Kysely<Database>) =>
+  db
+    .insertInto('conversations')
+    .values({
+      id: p('id'),
+      channelId: p('channelId'),
+      igsid: p('igsid'),
+      contactId: p('contactId'),
+      status: 'open',
+      threadOwner: 'bot',
+      lastInboundAt: null,
+      lastMessageAt: p('at'),
+      readUpTo: null,
+      readAt: null,
+      createdAt: p('at'),
+      updatedAt: p('now'),
+    })
+    .onConflict((oc) => oc.column('id').doNothing());
 
 export type Conversation = Selectable<ConversationTable>;
 

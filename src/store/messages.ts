@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { builder } from './index.ts';
+import { builder } from './builder.ts';
 import { after, type Page, type PageKey, pageOf } from './pages.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database, MessageTable } from './schema.ts';

@@ -250,13 +250,13 @@ function migrations(kind: StoreKind): Record<string, Migration> {
     '0006_outbox_sent': {
       async up(db: Kysely<unknown>) {
         // The sends of the last rate-limit window, read at start so that a restart does not begin
-        // with empty windows (sender.ts, primeLimiter).
+        // with empty windows (send/sender.ts, primeLimiter).
         await sql`create index outbox_sent on outbox (sent_at) where sent_at is not null`.execute(db);
       },
     },
     '0007_possible_duplicate': {
       async up(db: Kysely<unknown>) {
-        // A send made again though Meta could not say whether the first went (engine/sender.ts).
+        // A send made again though Meta could not say whether the first went (send/reconcile.ts).
         await db.schema
           .alterTable('messages')
           .addColumn('possible_duplicate', 'integer', (c) => c.notNull().defaultTo(0))

@@ -4,6 +4,12 @@ import type { Generated } from 'kysely';
 // Times are milliseconds since the epoch (bigint columns); JSON is kept as text, so the same schema
 // runs on SQLite and PostgreSQL.
 
+/**
+ * What the sender knows of a channel: ok; throttled (Meta's rate limit, until it says); needs_token
+ * (Meta refused the token: set a new one and restart); paused (blocked for policy, for an hour).
+ */
+export type ChannelHealth = 'ok' | 'throttled' | 'needs_token' | 'paused';
+
 export interface ChannelTable {
   id: string;
   kind: string;
@@ -14,7 +20,8 @@ export interface ChannelTable {
   graphApiUrl: string;
   graphApiVersion: string;
   allowSha1: number;
-  status: string;
+  /** Its health, as the sender last recorded it (send/channel-health.ts). */
+  status: ChannelHealth;
   createdAt: number;
   updatedAt: number;
 }

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { builder } from './index.ts';
+import { builder } from './builder.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database, WebhookEventTable } from './schema.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conversationIdOf } from '../../src/engine/apply.ts';
 import { sign } from '../../src/meta/signature.ts';
+import { conversationIdOf } from '../../src/store/ids.ts';
 import { httpRequest } from '../support/http.ts';
 import {
   ACCOUNT_ID,

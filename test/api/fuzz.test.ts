@@ -4,9 +4,9 @@ import { Agent } from 'node:http';
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conversationIdOf } from '../../src/engine/apply.ts';
 import { sign } from '../../src/meta/signature.ts';
 import { splitWebhook } from '../../src/meta/webhook.ts';
+import { conversationIdOf } from '../../src/store/ids.ts';
 import { httpRequest } from '../support/http.ts';
 import {
   ACCOUNT_ID,

@@ -27,6 +27,15 @@ const textsTo = async (s: SandboxService, igsid: string) =>
     .map((e) => (e.body as { message?: { text?: string } }).message?.text);
 
 const health = async (s: SandboxService) => (await s.json('/v1/channels/default')).body.status as string;
+/** The channel's health in the store: written with the outcome that changed it, so read without waiting. */
+const storedHealth = async (s: SandboxService) =>
+  (
+    await s.store.db
+      .selectFrom('channels')
+      .select('status')
+      .where('id', '=', 'default')
+      .executeTakeFirstOrThrow()
+  ).status;
 const attempts = async (s: SandboxService) =>
   (await s.outbox()).map((e) => [e.answer.status, e.failure] as [number | null, string | null]);
 
@@ -150,6 +159,7 @@ describe('throttle', () => {
     const r = await svc.send({ to: igsid, content: { type: 'text', text: 'slow down' } });
     await svc.waitOutbox(r.body.id, (o) => o.error?.reason === 'rate_limited');
     expect(await health(svc)).toBe('throttled');
+    expect(await storedHealth(svc)).toBe('throttled');
     const second = await svc.send({ to: igsid, content: { type: 'text', text: 'queued behind it' } });
     expect(second.status).toBe(202);
 
@@ -160,6 +170,7 @@ describe('throttle', () => {
 
     skip(svc, clock, 11_000);
     expect(await svc.waitMessage(r.body.id)).toMatchObject({ status: 'sent' });
+    expect(await storedHealth(svc)).toBe('ok'); // recorded with the send
     expect(await svc.waitMessage(second.body.id)).toMatchObject({ status: 'sent' });
     // The health follows the send's record (it may show a moment before).
     await until(
@@ -203,6 +214,7 @@ describe('token expired (190)', () => {
     const r = await svc.send({ to: igsid, content: { type: 'text', text: 'hello?' } });
     await svc.waitOutbox(r.body.id, (o) => o.error?.reason === 'token_expired');
     expect(await health(svc)).toBe('needs_token');
+    expect(await storedHealth(svc)).toBe('needs_token');
 
     const more = await svc.send({ to: igsid, content: { type: 'text', text: 'and this' } });
     expect(more.status).toBe(202);
@@ -233,6 +245,7 @@ describe('policy block (368)', () => {
     const failed = await svc.waitMessage(r.body.id, (m) => m.status !== 'queued');
     expect(failed).toMatchObject({ status: 'failed', error: { reason: 'policy_block', code: 368 } });
     expect(await health(svc)).toBe('paused');
+    expect(await storedHealth(svc)).toBe('paused');
 
     // Paused: a later message waits instead of going out.
     const later = await svc.send({ to: igsid, content: { type: 'text', text: 'later' } });

@@ -48,7 +48,7 @@ async function readiness(s: TestService): Promise<{ code: number; body: Readines
   return { code: res.status, body: (await res.json()) as Readiness };
 }
 
-/** Polls until `done` holds (at most 30 s: the pause between attempts grows to 30 s at most). */
+/** Polls until `done` holds (at most 30 s: the pause between attempts grows to 5 s at most). */
 async function until<T>(what: string, get: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { conversationIdOf } from '../../../src/engine/apply.ts';
 import type { OutboxEntry } from '../../../src/sandbox/index.ts';
 import { messagingItem } from '../../../src/sandbox/wire.ts';
+import { conversationIdOf } from '../../../src/store/ids.ts';
 import { delivered, type SandboxService, sleep, until } from '../../send/support.ts';
 import { type FakeLlm, startFakeLlm } from '../ai/fake-llm.ts';
 import { README_CONFIG, startWithConfig } from './support.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { messageIdOf } from '../../../src/engine/apply.ts';
+import { messageIdOf } from '../../../src/store/ids.ts';
 import { Clock, DAY, HOUR, type SandboxService } from '../../send/support.ts';
 import {
   conversation,

@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { conversationIdOf } from '../../../src/engine/apply.ts';
 import type { OutboxEntry } from '../../../src/sandbox/index.ts';
 import { messagingItem, messagingWebhook } from '../../../src/sandbox/wire.ts';
+import { conversationIdOf } from '../../../src/store/ids.ts';
 import {
   type Clock,
   delivered,

@@ -1,53 +1,12 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Attachment } from '../meta/events.ts';
 import type { SendBody } from '../meta/send.ts';
-import { builder } from '../store/index.ts';
-import { compile, param as p } from '../store/prepared.ts';
+import { messageIdOf } from '../store/ids.ts';
 import type { Database } from '../store/schema.ts';
-import { messageIdOf } from './apply.ts';
+import { markSent } from './outcomes.ts';
 
-// Sends interrupted by a crash. The Send API has no idempotency key: a row left `sending` may have
-// reached the customer (Meta accepted it, igdm died before recording the answer) or not. Sending it
-// again could show the reply twice, so it waits as `unconfirmed` for Meta's echo, which comes for
-// every message sent. An echo igdm cannot place (its mid is no outbox row's) is kept by the applier
-// as a message of its own; one that matches the row settles it as sent. No echo within the grace
-// period: the sender asks Meta's Conversations API (ask-meta.ts); if Meta does not have it either,
-// it goes back in the queue.
-
-/** The statements of every send's record, compiled once (store/prepared.ts). */
-const q = {
-  outboxSent: compile<{ id: string; mid: string | null; sentAt: number; now: number }>(
-    builder
-      .updateTable('outbox')
-      .set({
-        status: 'sent',
-        mid: p<string | null>('mid'),
-        sentAt: p<number>('sentAt'),
-        updatedAt: p<number>('now'),
-        error: null,
-      })
-      .where('id', '=', p<string>('id')),
-  ),
-  /** The echo's own row, made before the send was recorded. */
-  deleteEchoRow: compile<{ echoId: string; messageId: string }>(
-    builder
-      .deleteFrom('messages')
-      .where('id', '=', p<string>('echoId'))
-      .where('id', '!=', p<string>('messageId')),
-  ),
-  messageSent: compile<{ id: string; mid: string | null; echoed: number; now: number }>(
-    builder
-      .updateTable('messages')
-      .set({
-        status: sql<string>`case when seen_at is null then 'sent' else 'seen' end`,
-        mid: p<string | null>('mid'),
-        error: null,
-        updatedAt: p<number>('now'),
-        isEcho: sql<number>`case when ${p<number>('echoed')} = 1 then 1 else is_echo end`,
-      })
-      .where('id', '=', p<string>('id')),
-  ),
-};
+// Unconfirmed rows in the store: sends whose outcome igdm cannot know (see reconcile.ts), marked at
+// start, matched to their echo, recorded as sent, or queued again.
 
 /** How long before the claim an echo may date from and still be the row's (Meta's clock vs igdm's). */
 export const ECHO_LOOKBACK_MS = 60_000;
@@ -89,29 +48,6 @@ export async function markInterrupted(db: Kysely<Database>, now: number, graceMs
       .executeTakeFirstOrThrow();
     return Number(n.n);
   });
-}
-
-/**
- * Records a send as sent with Meta's mid. Meta's echo may have been applied before this: it made a
- * row of its own under the mid, which igdm's message now replaces (and so it has been echoed). A
- * message the customer has already seen stays `seen`.
- */
-export async function markSent(
-  trx: Kysely<Database>,
-  row: { id: string; channelId: string; messageId: string | null },
-  mid: string | null,
-  now: number,
-  sentAt = now,
-): Promise<void> {
-  await q.outboxSent.run(trx, { id: row.id, mid, sentAt, now });
-  if (!row.messageId) return;
-  const echoed =
-    mid !== null &&
-    (await q.deleteEchoRow.changes(trx, {
-      echoId: messageIdOf(row.channelId, mid),
-      messageId: row.messageId,
-    })) > 0;
-  await q.messageSent.run(trx, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now });
 }
 
 export interface Reconciled {

@@ -1,0 +1,195 @@
+import type { Kysely } from 'kysely';
+import { GraphClient, GraphError } from '../graph/client.ts';
+import type { RateLimiter, Reservation } from '../graph/rate-limit.ts';
+import type { Logger } from '../log.ts';
+import type { GraphFailure } from '../meta/graph-errors.ts';
+import type { SendBody } from '../meta/send.ts';
+import { backoffMs } from '../queue/queue.ts';
+import type { Channel } from '../store/channels.ts';
+import type { Database } from '../store/schema.ts';
+import type { Health } from './channel-health.ts';
+import type { Outcome, Row } from './lanes.ts';
+import { MAX_ATTEMPTS, type Outcomes } from './outcomes.ts';
+import { windowRefusal } from './window.ts';
+
+// One row, one attempt: the policy again (time has passed since it was queued), the rate limit,
+// the claim, the Send API call once, and what its answer means. Failures follow their class: retry
+// with backoff and jitter, throttle (wait as long as Meta says), reauthorise (the channel stops
+// until it has a new token), pause (368), ambiguous (Meta may have it: its echo or Meta settles
+// it, see reconcile.ts), or give up with the reason on the message.
+
+/** A rate-limit wait up to this (the per-second windows) is slept through; a longer one is rescheduled. */
+const MAX_INLINE_WAIT_MS = 1000;
+
+export interface AttemptDeps {
+  /** For the window. */
+  db: Kysely<Database>;
+  channels: () => readonly Channel[];
+  limiter: RateLimiter;
+  health: Health;
+  outcomes: Outcomes;
+  log: Logger;
+  now: () => number;
+  graphTimeoutMs?: number;
+  /** The sender is stopping: a row waiting for the rate limit is left for the next start. */
+  stopped: () => boolean;
+  /** Look at the outbox again at this time. */
+  wakeAt: (at: number) => void;
+  /** A send igdm cannot know the outcome of waits for its echo until `due`. */
+  unconfirmed: (due: number) => void;
+}
+
+export class Attempts {
+  readonly #d: AttemptDeps;
+
+  constructor(deps: AttemptDeps) {
+    this.#d = deps;
+  }
+
+  async send(row: Row): Promise<Outcome> {
+    const { limiter, health } = this.#d;
+    const channel = this.#d.channels().find((c) => c.id === row.channelId);
+    if (!channel)
+      return this.#fail(row, { reason: 'channel_missing', message: `No channel "${row.channelId}"` });
+    const body = JSON.parse(row.body) as SendBody;
+    const refusal = await windowRefusal(this.#d.db, row, body, this.#d.now());
+    if (refusal) return this.#fail(row, refusal);
+
+    // Meta counts a call when it arrives, somewhere between leaving igdm and its answer. So the call
+    // holds a place in the windows from before it leaves (with others in flight, none may overfill
+    // a window) and is counted once its answer is back: counted on leaving, a call slow in transit
+    // and a fast one sent a second later could land in one window at Meta's end (seen: 6 in 1 s
+    // with a limit of 5).
+    const account = channel.accountId ?? channel.id;
+    const recipient = 'id' in body.recipient ? body.recipient.id : null;
+    let ms = limiter.wait(account, row.kind, recipient);
+    if (ms > MAX_INLINE_WAIT_MS) {
+      // Over a per-minute, per-hour or per-recipient cap: the row waits in the outbox, not the
+      // sender (which would hold up every other customer and channel, and shutdown, meanwhile).
+      const at = this.#d.now() + ms;
+      await this.#d.outcomes.postpone(row, at);
+      this.#d.wakeAt(at);
+      return 'waiting';
+    }
+    while (ms > 0 && !this.#d.stopped()) {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      ms = limiter.wait(account, row.kind, recipient);
+    }
+    if (this.#d.stopped()) return 'waiting';
+    if (!health.canSend(channel.id, this.#d.now())) return 'waiting'; // another send of the channel met a hold meanwhile
+    const place = limiter.reserve(account, row.kind, recipient);
+    let claimed: boolean;
+    try {
+      claimed = await this.#d.outcomes.claim(row);
+    } catch (err) {
+      place.release();
+      throw err;
+    }
+    if (!claimed) {
+      place.release();
+      return 'missed'; // someone else has it, or it was settled meanwhile
+    }
+
+    try {
+      return await this.#call(row, channel, body, place);
+    } catch (err) {
+      // Not recorded (the store failed?): the send may have reached Meta, so its echo decides, as
+      // after a crash. Left `sending`, the row would hold up its customer until the next start.
+      await this.#interrupted(row).catch(() => {});
+      throw err;
+    }
+  }
+
+  async #call(row: Row, channel: Channel, body: SendBody, place: Reservation): Promise<Outcome> {
+    try {
+      const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
+      const sent = await client.sendMessage(body).finally(() => place.record());
+      const health = this.#d.health.sent(channel.id);
+      await this.#d.outcomes.sent(row, channel, body, sent.messageId ?? null, health);
+      return 'settled';
+    } catch (err) {
+      if (!(err instanceof GraphError)) throw err;
+      return this.#failed(row, channel, err.failure);
+    }
+  }
+
+  async #failed(row: Row, channel: Channel, f: GraphFailure): Promise<Outcome> {
+    const now = this.#d.now();
+    const attempts = row.attempts + 1;
+    const { health } = this.#d;
+    this.#d.log.warn(
+      { channel: channel.id, outbox: row.id, action: f.action, code: f.code, reason: f.reason },
+      'send failed',
+    );
+    switch (f.action) {
+      case 'retry':
+        this.#strike(channel.id, now);
+        if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
+        return this.#requeue(row, now + backoffMs(attempts), f);
+      case 'ambiguous':
+        this.#strike(channel.id, now);
+        // A sender action has no echo and is harmless to repeat: tried again like a transient failure.
+        if ((JSON.parse(row.body) as SendBody).message === undefined) {
+          if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
+          return this.#requeue(row, now + backoffMs(attempts), f);
+        }
+        // Meta may have delivered it: its echo, or Meta itself, settles it (reconcile.ts), never a
+        // blind second send.
+        await this.#interrupted(row, f);
+        return 'waiting';
+      case 'throttle': {
+        const wait = f.retryAfterMs ?? 60_000;
+        const changed = health.throttled(channel.id, now + wait);
+        // A throttled try does not count.
+        return this.#requeue(row, now + wait, f, { attempts: row.attempts, health: changed });
+      }
+      case 'reauthorize': {
+        const changed = health.needsToken(channel.id);
+        return this.#requeue(row, now, f, { attempts: row.attempts, health: changed }); // waits for the new token
+      }
+      case 'pause': {
+        const changed = health.paused(channel.id, now);
+        this.#d.wakeAt(changed.until); // its rows are read again when the pause ends
+        return this.#fail(row, f, { health: changed });
+      }
+      default:
+        return this.#fail(row, f);
+    }
+  }
+
+  /** The circuit breaker: once it opens, the channel's rows are read again when it closes. */
+  #strike(channelId: string, now: number) {
+    const until = this.#d.health.failed(channelId, now);
+    if (until !== undefined) this.#d.wakeAt(until);
+  }
+
+  /** Recorded as interrupted; an unconfirmed row waits for its echo (see Outcomes.interrupted). */
+  async #interrupted(row: Row, f?: GraphFailure): Promise<void> {
+    const left = await this.#d.outcomes.interrupted(row, f);
+    if (!left) return;
+    if (left.unconfirmed) this.#d.unconfirmed(left.due);
+    this.#d.wakeAt(left.due);
+  }
+
+  /** Back in the queue until `at` (see Outcomes.requeue). */
+  async #requeue(
+    row: Row,
+    at: number,
+    f: GraphFailure,
+    opts?: Parameters<Outcomes['requeue']>[3],
+  ): Promise<Outcome> {
+    await this.#d.outcomes.requeue(row, at, f, opts);
+    this.#d.wakeAt(at);
+    return 'waiting';
+  }
+
+  /** Failed for good (see Outcomes.fail). */
+  async #fail(
+    row: Row,
+    f: Parameters<Outcomes['fail']>[1],
+    opts?: Parameters<Outcomes['fail']>[2],
+  ): Promise<Outcome> {
+    await this.#d.outcomes.fail(row, f, opts);
+    return 'settled';
+  }
+}

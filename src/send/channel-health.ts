@@ -1,0 +1,120 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from '../log.ts';
+import { builder } from '../store/index.ts';
+import { compile, param as p } from '../store/prepared.ts';
+import type { ChannelHealth, Database } from '../store/schema.ts';
+
+// Each channel's health (ok, throttled, needs_token, paused) and the holds that keep it from
+// sending: a throttle (as long as Meta says), a pause (368), an open circuit breaker, or a token
+// Meta refused (until a new one is set). One owner: the sender changes it on a send's answer and
+// stores it in the write of that send's outcome; the API and the scheduler only read it.
+
+const BREAKER_THRESHOLD = 5;
+const BREAKER_OPEN_MS = 30_000;
+/** How long a policy block (368) keeps the channel from sending. */
+const PAUSE_MS = 60 * 60 * 1000;
+
+const saveStatus = compile<{ id: string; status: ChannelHealth; now: number }>(
+  builder
+    .updateTable('channels')
+    .set({ status: p<ChannelHealth>('status'), updatedAt: p<number>('now') })
+    .where('id', '=', p<string>('id')),
+);
+
+/** A change of health, stored with the outcome of the send that caused it. */
+export interface HealthChange {
+  channelId: string;
+  health: ChannelHealth;
+}
+
+/** Stores a channel's health, in the transaction of the outcome that changed it. */
+export const saveHealth = (trx: Kysely<Database>, change: HealthChange, now: number) =>
+  saveStatus.run(trx, { id: change.channelId, status: change.health, now });
+
+export class Health {
+  readonly #health: Map<string, ChannelHealth>;
+  /** Per channel: not before this time (throttle, pause, open breaker). */
+  readonly #holdUntil = new Map<string, number>();
+  readonly #failuresInRow = new Map<string, number>();
+  readonly #log: Logger;
+
+  constructor(stored: Iterable<[string, ChannelHealth]>, log: Logger) {
+    this.#health = new Map(stored);
+    this.#log = log;
+  }
+
+  /** The health the store has for each channel. */
+  static async load(db: Kysely<Database>, log: Logger): Promise<Health> {
+    const rows = await db.selectFrom('channels').select(['id', 'status']).execute();
+    return new Health(
+      rows.map((r) => [r.id, r.status]),
+      log,
+    );
+  }
+
+  of(channelId: string): ChannelHealth {
+    return this.#health.get(channelId) ?? 'ok';
+  }
+
+  /** Whether the channel may send now: not held, and its token not refused. */
+  canSend(channelId: string, now: number): boolean {
+    return (this.#holdUntil.get(channelId) ?? 0) <= now && this.of(channelId) !== 'needs_token';
+  }
+
+  /** Channels that may not send now: held (throttle, pause, open breaker) or waiting for a new token. */
+  blocked(now: number): Set<string> {
+    const blocked = new Set([...this.#holdUntil].filter(([, until]) => until > now).map(([id]) => id));
+    for (const [id, health] of this.#health) if (health === 'needs_token') blocked.add(id);
+    return blocked;
+  }
+
+  /** When the channel's hold ends (undefined: never held). */
+  heldUntil(channelId: string): number | undefined {
+    return this.#holdUntil.get(channelId);
+  }
+
+  // What a send's answer means for its channel. A change of health is returned, for the send's
+  // outcome to store.
+
+  /** A send went: the breaker closes, and the channel is ok (again). */
+  sent(channelId: string): HealthChange | undefined {
+    this.#failuresInRow.delete(channelId);
+    return this.of(channelId) === 'ok' ? undefined : this.#set(channelId, 'ok');
+  }
+
+  /**
+   * The circuit breaker: a Graph API failing again and again is left alone for a while. Returns the
+   * end of the hold when the breaker opens.
+   */
+  failed(channelId: string, now: number): number | undefined {
+    const inRow = (this.#failuresInRow.get(channelId) ?? 0) + 1;
+    this.#failuresInRow.set(channelId, inRow);
+    if (inRow < BREAKER_THRESHOLD) return undefined;
+    this.#holdUntil.set(channelId, now + BREAKER_OPEN_MS);
+    return now + BREAKER_OPEN_MS;
+  }
+
+  /** Meta throttles the channel until then. */
+  throttled(channelId: string, until: number): HealthChange {
+    this.#holdUntil.set(channelId, until);
+    return this.#set(channelId, 'throttled');
+  }
+
+  /** Meta refused the token: nothing more is sent until a new one is set. */
+  needsToken(channelId: string): HealthChange {
+    return this.#set(channelId, 'needs_token');
+  }
+
+  /** Blocked for policy: paused for an hour. Returns the end of the pause. */
+  paused(channelId: string, now: number): HealthChange & { until: number } {
+    const until = now + PAUSE_MS;
+    this.#holdUntil.set(channelId, until);
+    return { ...this.#set(channelId, 'paused'), until };
+  }
+
+  #set(channelId: string, health: ChannelHealth): HealthChange {
+    this.#health.set(channelId, health);
+    this.#log.warn({ channel: channelId, health }, 'channel health changed');
+    return { channelId, health };
+  }
+}
