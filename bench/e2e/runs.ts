@@ -137,7 +137,8 @@ export async function rampRun(kind: SystemKind, label = 'ramp'): Promise<RampRes
   const result: RampResult = { system: kind, ok: false, steps: [] };
   try {
     await withSetup(kind, label, async (setup, events, _follower, igsids) => {
-      for (let rate = options.rampStart; rate <= options.rampMax; rate = nextRate(rate)) {
+      let again = false; // the step at this rate runs a second time
+      for (let rate = options.rampStart; rate <= options.rampMax; rate = again ? rate : nextRate(rate)) {
         log(`${label}: ${rate}/s for 2 + ${options.rampStepS} s (load ${loadAverage()})`);
         const phase = await drive(setup, events, igsids, rate, 2, options.rampStepS);
         // A step that cannot keep up is the last: its backlog need not drain to the end.
@@ -151,13 +152,19 @@ export async function rampRun(kind: SystemKind, label = 'ramp'): Promise<RampRes
           `${label}: ${rate}/s → p50 ${f.e2eMs.p50} / p99 ${f.e2eMs.p99} ms, replies ${f.replyRate}/s, ` +
             `${kind} ${f.usage.cores.system} cores, ${f.cpuPer1000} CPU-s/1000: ${holds ? 'holds' : why.join('; ')}`,
         );
-        if (!holds) break;
+        // One step over the p99 limit, with every reply there in time, is run again once before the
+        // ramp stops (for either system): on two cores a lone pause (a GC, a checkpoint) can push one
+        // step's p99 over the limit at a rate held before and after.
+        const latencyOnly = why.every((w) => w.startsWith('p99 '));
+        again = !holds && latencyOnly && !again;
+        if (!holds && !again) break;
+        if (again) log(`${label}: ${rate}/s is run again once (only its p99 was over the limit)`);
         await sleep(1000);
       }
     });
     const held = result.steps.filter((s) => s.holds);
     if (held.length) result.maxSustained = held.at(-1)!.figures.rate;
-    result.reachedMax = result.steps.length > 0 && result.steps.every((s) => s.holds);
+    result.reachedMax = result.steps.length > 0 && result.steps.at(-1)!.holds;
     result.ok = true;
   } catch (error) {
     result.error = (error as Error).message;
