@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
-import type { DomainEvent, EchoEvent, RawEvent, RawSource } from '../meta/events.ts';
+import type { DomainEvent, EchoEvent } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import { type Content, SendValidationError } from '../meta/send.ts';
 import { type Job, RetryLater } from '../queue/queue.ts';
@@ -12,7 +12,7 @@ import { conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lastTurns, setAuthor, wroteBefore } from '../store/messages.ts';
 import { attemptedSend, sentByIgdm, unsettledSend } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
-import { type StoredEvent, storedEvent } from '../store/webhook-events.ts';
+import { rawEventOf, type StoredEvent, storedEvent } from '../store/webhook-events.ts';
 import {
   type AiProvider,
   type AiTurn,
@@ -100,15 +100,8 @@ export class Engine {
     if (!row?.channelId) return [];
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
     if (!channel) return [];
-    const raw: RawEvent = {
-      object: row.object,
-      entryId: row.entryId,
-      entryTime: row.entryTime === null ? null : Number(row.entryTime),
-      source: row.source as RawSource,
-      payload: JSON.parse(row.payload),
-    };
     const outcomes: EventOutcome[] = [];
-    for (const event of normalise(raw)) {
+    for (const event of normalise(rawEventOf(row))) {
       if (!event.igsid || event.igsid === event.accountId) continue;
       outcomes.push(await this.#event(channel, row, event));
     }

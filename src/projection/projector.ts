@@ -1,9 +1,10 @@
 import type { DatabaseSync } from 'node:sqlite';
-import type { DomainEvent, RawEvent, RawSource } from '../meta/events.ts';
+import type { DomainEvent } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import type { NewJob } from '../queue/queue.ts';
 import { isStoreFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
+import { rawEventOf } from '../store/webhook-events.ts';
 import { engineJobOf } from './engine-jobs.ts';
 import { applyComment, CONVERSATION_HANDLERS, isConversationKind, type Scope } from './kinds.ts';
 import { type Statements, statements } from './statements.ts';
@@ -119,15 +120,8 @@ export class Projector {
     // A savepoint per event: an event that cannot be applied leaves no partial state behind.
     this.#sqlite.exec('savepoint apply_event');
     try {
-      const raw: RawEvent = {
-        object: row.object,
-        entryId: row.entryId,
-        entryTime: row.entryTime === null ? null : Number(row.entryTime),
-        source: row.source as RawSource,
-        payload: JSON.parse(row.payload),
-      };
       let job: NewJob | null = null;
-      for (const event of normalise(raw)) {
+      for (const event of normalise(rawEventOf(row))) {
         const applied = this.applyEvent(row.channelId, event, row.dedupKey);
         if (applied.conversation) touched.add(applied.conversation);
         // The echo of a send whose answer igdm has recorded completes it here: the engine has

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { type MessagePort, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
 import { writeGateFor } from '../store/write-gate.ts';
+import { WorkerThread } from '../worker-thread.ts';
 import type { FromProjector, ProjectorData, ToProjector } from './protocol.ts';
 
 // The main thread's side of the projector thread (worker.ts): starts it, tells the rest of igdm what
@@ -31,12 +32,8 @@ export const LAG_NOT_READY_MS = 60_000;
 const WARN_EVERY_MS = 10_000;
 
 export class ProjectionThread extends EventEmitter<ProjectionEvents> {
-  readonly #worker: Worker;
+  readonly #thread: WorkerThread<ToProjector, FromProjector>;
   readonly #log: Logger;
-  readonly #pings = new Map<number, () => void>();
-  #nextId = 1;
-  #closed: Promise<void> | null = null;
-  #dead: Error | null = null;
   #failure: ApplyFailure | null = null;
   #backlog: Backlog = { events: 0, lagMs: 0 };
   #warnedAt = 0;
@@ -46,15 +43,16 @@ export class ProjectionThread extends EventEmitter<ProjectionEvents> {
     super();
     this.#log = log;
     const workerData: ProjectorData = { sqlitePath, gate: writeGateFor(sqlitePath).buffer, stored };
-    this.#worker = new Worker(new URL('./worker.ts', import.meta.url), {
-      workerData,
-      transferList: [stored],
-    });
-    this.#worker.on('message', (msg: FromProjector) => this.#receive(msg));
-    this.#worker.on('error', (err) => this.#fail(err));
-    this.#worker.on('exit', (code) => {
-      if (!this.#closed) this.#fail(new Error(`the projector stopped (exit code ${code})`));
-    });
+    this.#thread = new WorkerThread(
+      new URL('./worker.ts', import.meta.url),
+      { name: 'projector', workerData, transferList: [stored] },
+      {
+        onMessage: (msg) => this.#receive(msg),
+        onDeath: (err) => {
+          if (this.listenerCount('error')) this.emit('error', err);
+        },
+      },
+    );
   }
 
   /** Applying has failed since, and is being retried; null while it works. */
@@ -89,10 +87,6 @@ export class ProjectionThread extends EventEmitter<ProjectionEvents> {
         );
         this.#failure = null;
         break;
-      case 'pong':
-        this.#pings.get(msg.id)?.();
-        this.#pings.delete(msg.id);
-        break;
       case 'error':
         this.emit('error', new Error(msg.message));
         break;
@@ -112,42 +106,13 @@ export class ProjectionThread extends EventEmitter<ProjectionEvents> {
     }
   }
 
-  #fail(err: Error) {
-    this.#dead = err;
-    if (this.listenerCount('error')) this.emit('error', err);
-  }
-
   /** True when the thread answers within `timeoutMs`. */
-  async ping(timeoutMs = 1000): Promise<boolean> {
-    if (this.#dead || this.#closed) return false;
-    const id = this.#nextId++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#pings.delete(id);
-        resolve(false);
-      }, timeoutMs);
-      this.#pings.set(id, () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      this.#post({ type: 'ping', id });
-    });
-  }
-
-  #post(msg: ToProjector) {
-    this.#worker.postMessage(msg);
+  ping(timeoutMs?: number): Promise<boolean> {
+    return this.#thread.ping(timeoutMs);
   }
 
   /** Applies what is stored (for a moment at most), then stops the thread. Call after the ingest worker closed. */
   close(): Promise<void> {
-    this.#closed ??= new Promise<void>((resolve) => {
-      if (this.#dead) {
-        void this.#worker.terminate().then(() => resolve());
-        return;
-      }
-      this.#worker.once('exit', () => resolve());
-      this.#post({ type: 'close' });
-    });
-    return this.#closed;
+    return this.#thread.close();
   }
 }

@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { EmbeddedJobAdmin } from './job-admin.ts';
-import { ACTIVE, ADD_CHUNK, q, UNFINISHED } from './job-statements.ts';
+import { ACTIVE, ADD_CHUNK, jobOf, q, UNFINISHED } from './job-statements.ts';
 import {
   backoffMs,
   type Job,
@@ -358,15 +358,7 @@ export class EmbeddedQueue implements WorkQueue {
   async #claim(trx: Transaction<Database>, queue: string, limit: number, now: number): Promise<Job[]> {
     const rows = await q.claimable.all(trx, { queue, now, limit });
     for (const r of rows) await q.markActive.run(trx, { id: r.id, lockedUntil: now + this.#leaseMs, now });
-    return rows.map((r) => ({
-      id: Number(r.id),
-      queue: r.queue,
-      key: r.key,
-      orderAt: Number(r.orderAt),
-      dedupKey: r.dedupKey,
-      payload: JSON.parse(r.payload),
-      attempts: r.attempts + 1,
-    }));
+    return rows.map((r) => ({ ...jobOf(r), attempts: r.attempts + 1 }));
   }
 
   /** Done, retried later, or dead. */

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, JobTable } from '../store/schema.ts';
-import { DONE, q, status } from './job-statements.ts';
+import { DONE, jobOf, q, status } from './job-statements.ts';
 import type { JobAdmin, JobStatus, JobView } from './queue.ts';
 
 // The embedded queue's admin side: what the API shows of jobs, retrying a dead one, and deleting
@@ -79,12 +79,7 @@ export class EmbeddedJobAdmin implements JobAdmin {
 
 function view(r: Selectable<JobTable>): JobView {
   return {
-    id: Number(r.id),
-    queue: r.queue,
-    key: r.key,
-    orderAt: Number(r.orderAt),
-    dedupKey: r.dedupKey,
-    payload: JSON.parse(r.payload),
+    ...jobOf(r),
     status: r.status,
     attempts: r.attempts,
     runAt: Number(r.runAt),

@@ -122,3 +122,15 @@ export const q = {
     dead: countOf('dead'),
   },
 };
+
+/** A job's identity and payload, from its row. */
+export const jobOf = (
+  r: Pick<Selectable<JobTable>, 'id' | 'queue' | 'key' | 'orderAt' | 'dedupKey' | 'payload'>,
+) => ({
+  id: Number(r.id),
+  queue: r.queue,
+  key: r.key,
+  orderAt: Number(r.orderAt),
+  dedupKey: r.dedupKey,
+  payload: JSON.parse(r.payload) as unknown,
+});

@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import type { RawEvent, RawSource } from '../meta/events.ts';
 import { builder } from './builder.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database, WebhookEventTable } from './schema.ts';
@@ -19,3 +20,14 @@ const byId = compile<{ id: number }, StoredEvent>(
 );
 
 export const storedEvent = (db: Kysely<Database>, id: number) => byId.first(db, { id });
+
+/** A stored event as Meta sent it, to normalise (meta/normalise.ts). */
+export const rawEventOf = (
+  row: Pick<StoredEvent, 'object' | 'entryId' | 'entryTime' | 'source' | 'payload'>,
+): RawEvent => ({
+  object: row.object,
+  entryId: row.entryId,
+  entryTime: row.entryTime === null ? null : Number(row.entryTime),
+  source: row.source as RawSource,
+  payload: JSON.parse(row.payload),
+});
