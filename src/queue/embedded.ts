@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { EmbeddedJobAdmin } from './job-admin.ts';
-import { ACTIVE, ADD_CHUNK, jobOf, q, UNFINISHED } from './job-statements.ts';
+import { ACTIVE, insertJobs, jobOf, q, UNFINISHED } from './job-statements.ts';
 import {
   backoffMs,
   type Job,
@@ -15,7 +15,9 @@ import {
   type WorkQueue,
 } from './queue.ts';
 
-// The embedded queue: jobs are rows of the store's `jobs` table, claimed in-process. There is no
+// The embedded queue: jobs are rows of the store's `jobs` table, claimed in-process. (One class of
+// ~480 lines on purpose: the rounds, the leases and the outcome writes share the in-memory state of
+// the jobs this process runs; its statements and its admin side are apart.) There is no
 // polling loop: it looks at the table when woken (a job was added) and when the next delayed job is
 // due. A job is claimable only when it is the oldest unfinished job of its key and no job of its
 // key is active, so one key's jobs run one at a time in order_at order, never relying on retries.
@@ -113,35 +115,8 @@ export class EmbeddedQueue implements WorkQueue {
     return added;
   }
 
-  async enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number> {
-    const now = this.#now();
-    const rows = jobs.map((j) => ({
-      queue: j.queue,
-      key: j.key,
-      orderAt: j.orderAt,
-      dedupKey: j.dedupKey,
-      payload: JSON.stringify(j.payload),
-      status: 'ready' as const,
-      attempts: 0,
-      runAt: now,
-      lockedUntil: null,
-      error: null,
-      result: null,
-      createdAt: now,
-      updatedAt: now,
-      finishedAt: null,
-    }));
-    let n = 0;
-    // In statements small enough for SQLite's parameter cap.
-    for (let i = 0; i < rows.length; i += ADD_CHUNK) {
-      const result = await trx
-        .insertInto('jobs')
-        .values(rows.slice(i, i + ADD_CHUNK))
-        .onConflict((oc) => oc.column('dedupKey').doNothing())
-        .executeTakeFirst();
-      n += Number(result.numInsertedOrUpdatedRows ?? 0);
-    }
-    return n;
+  enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number> {
+    return insertJobs(trx, jobs, this.#now());
   }
 
   work<P>(queue: string, handler: JobHandler<P>, options: { concurrency?: number } = {}): void {

@@ -1,8 +1,8 @@
-import { type Selectable, sql } from 'kysely';
+import { type Selectable, sql, type Transaction } from 'kysely';
 import { builder } from '../store/builder.ts';
 import { compile, param as p } from '../store/prepared.ts';
-import type { JobTable } from '../store/schema.ts';
-import type { JobStatus } from './queue.ts';
+import type { Database, JobTable } from '../store/schema.ts';
+import type { JobStatus, NewJob } from './queue.ts';
 
 // The embedded queue's statements, compiled once (store/prepared.ts).
 //
@@ -17,7 +17,7 @@ export const ACTIVE = status('active');
 export const DONE = status('done');
 export const UNFINISHED = [READY, ACTIVE];
 /** Rows per insert statement (SQLite caps the parameters of one statement). */
-export const ADD_CHUNK = 500;
+const ADD_CHUNK = 500;
 
 /** How many jobs have status `s`; done and dead are matched as jobs_finished's condition is written. */
 const countOf = (s: JobStatus) =>
@@ -134,3 +134,34 @@ export const jobOf = (
   dedupKey: r.dedupKey,
   payload: JSON.parse(r.payload) as unknown,
 });
+
+/** Adds jobs inside `trx` (a job whose dedup key exists already is skipped); the number added. */
+export async function insertJobs(trx: Transaction<Database>, jobs: NewJob[], now: number): Promise<number> {
+  const rows = jobs.map((j) => ({
+    queue: j.queue,
+    key: j.key,
+    orderAt: j.orderAt,
+    dedupKey: j.dedupKey,
+    payload: JSON.stringify(j.payload),
+    status: 'ready' as const,
+    attempts: 0,
+    runAt: now,
+    lockedUntil: null,
+    error: null,
+    result: null,
+    createdAt: now,
+    updatedAt: now,
+    finishedAt: null,
+  }));
+  let n = 0;
+  // In statements small enough for SQLite's parameter cap.
+  for (let i = 0; i < rows.length; i += ADD_CHUNK) {
+    const result = await trx
+      .insertInto('jobs')
+      .values(rows.slice(i, i + ADD_CHUNK))
+      .onConflict((oc) => oc.column('dedupKey').doNothing())
+      .executeTakeFirst();
+    n += Number(result.numInsertedOrUpdatedRows ?? 0);
+  }
+  return n;
+}

@@ -5,8 +5,9 @@ import { prepareStoreFiles } from './files.ts';
 import { checkIntegrity, INTEGRITY_BUDGET_MS, type IntegrityCheck } from './integrity.ts';
 import { StoreLock } from './lock.ts';
 import { migrate, type StoreKind } from './migrations.ts';
+import { StoreCamelCase } from './rows.ts';
 import type { Database } from './schema.ts';
-import { type DialectOptions, StoreCamelCase, sqliteDialect } from './sqlite.ts';
+import { type DialectOptions, sqliteDialect } from './sqlite.ts';
 
 export type { Database } from './schema.ts';
 

@@ -1,6 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
-import { camelCase, executeCompiled, toParam, toRow } from './sqlite.ts';
+import { camelCase, toParam, toRow } from './rows.ts';
+import { executeCompiled } from './sqlite.ts';
 
 // Statements written once with Kysely (so the SQL follows the store's dialect) and run many times:
 // building a query costs ~50 µs and a good share of the garbage, running a prepared one a few µs.
