@@ -23,6 +23,12 @@ const projector = new Projector(sqlite, { enqueue: (job) => void enqueue(job) })
 
 /** The most events one transaction applies, and the longest it takes when nobody waits. */
 const BATCH = { maxEvents: 500, budgetMs: 50 };
+/**
+ * A batch keeps the write gate this long even when another thread waits for it, and batches start
+ * at most this often: every commit writes whole pages to the WAL, so a transaction per event
+ * (events come one group commit at a time) multiplied the writes and the CPU.
+ */
+const MIN_BATCH_MS = 2;
 /** How often the backlog is reported while there is one. */
 const BACKLOG_EVERY_MS = 1000;
 /** At close, the longest the backlog is worked on before the thread stops (the rest: next start). */
@@ -41,6 +47,7 @@ let retryMs = RETRY_FIRST_MS;
 /** When the failed batch is tried again (performance.now()); 0 while applying works. */
 let retryAt = 0;
 let lastBacklog = 0;
+let lastBatch = 0;
 let behind = false;
 let wake: (() => void) | null = null;
 
@@ -64,7 +71,11 @@ function applyOnce() {
     gate.lockSync();
     let applied: ReturnType<Projector['applyPending']>;
     try {
-      applied = projector.applyPending({ ...BATCH, yieldNow: () => gate.othersWaiting() });
+      const started = performance.now();
+      applied = projector.applyPending({
+        ...BATCH,
+        yieldNow: () => performance.now() - started >= MIN_BATCH_MS && gate.othersWaiting(),
+      });
     } finally {
       gate.unlock();
     }
@@ -102,8 +113,15 @@ function reportBacklog() {
 async function run() {
   for (;;) {
     if (closing) break;
+    // New events within MIN_BATCH_MS of the last batch wait for the rest of it, to share a batch.
+    const early = lastBatch + MIN_BATCH_MS - performance.now();
+    if (due() && early > 0) {
+      await new Promise((resolve) => setTimeout(resolve, early));
+      continue;
+    }
     if (due()) {
       applyOnce();
+      lastBatch = performance.now();
       reportBacklog();
       await yieldToEvents(); // messages (new events, close) come in between batches
       continue;
