@@ -28,7 +28,7 @@ import { classifyIntent } from './intent/classifier.ts';
 import { PolicyError, queueSend } from './outbox.ts';
 import { recordStoryMention } from './story-mentions.ts';
 
-// The conversation engine: one job per event the applier stored (see ENGINE_QUEUE in apply.ts),
+// The conversation engine: one job per event the projector applied (see projection/engine-jobs.ts),
 // run by the queue one conversation at a time, in Meta's order. For a customer's event it
 // classifies the intent, then, while the bot owns the conversation, runs the first matching rule
 // (or the AI) and queues the replies. Replies are outbox rows keyed by the event and the rule, so a
@@ -142,7 +142,7 @@ export class Engine {
   }
 
   /**
-   * An echo of igdm's own send completes it (the applier merged it). Any other echo is a message a
+   * An echo of igdm's own send completes it (the projector merged it). Any other echo is a message a
    * person typed in the Instagram app (or another app sent): a human reply, and the human takes
    * over. While a send to this customer is unsettled, the echo may be its own: wait for it.
    */

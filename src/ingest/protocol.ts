@@ -35,8 +35,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'written'; id: number; result: WriteResult }
   | { type: 'pong'; id: number }
-  | { type: 'error'; message: string }
-  | { type: 'closed' };
+  | { type: 'error'; message: string };
 
 export interface WorkerData {
   sqlitePath: string;

@@ -19,7 +19,7 @@ import type {
 // never waits on the disk. It then tells the projector (src/projection/), which applies the events
 // to conversations in a thread of its own: acknowledgements never wait for that.
 //
-// It holds the store's write gate (store/sqlite.ts) only while it writes: the fsync that makes a
+// It holds the store's write gate (store/write-gate.ts) only while it writes: the fsync that makes a
 // group durable comes after the commit, outside the gate, so the main thread's writes need not wait
 // for the disk. Checkpoints are made here too (see checkpointIfDue), rather than by whichever commit
 // crosses SQLite's threshold (on the main thread, that would stop its event loop).
@@ -236,7 +236,6 @@ async function run() {
   releaseWal(data.sqlitePath);
   sqlite.close();
   data.stored.close();
-  send({ type: 'closed' });
   port.close();
 }
 

@@ -1,6 +1,6 @@
 import type { Attachment, DomainEvent, DomainEventKind, MessageEvent } from '../meta/events.ts';
 import { commentIdOf, messageIdOf } from '../store/ids.ts';
-import type { Statements } from './statements.ts';
+import type { MessageArgs, Statements } from './statements.ts';
 
 // One handler per kind of event, each writing what its event changes in a conversation: a message,
 // an echo, a postback, a referral, an unsend, an edit, a reaction, a read; and comments, kept apart
@@ -34,18 +34,12 @@ type Handler<K extends DomainEventKind> = (s: Scope, e: Of<K>) => void;
 /** The kinds that change a conversation, and their handlers. */
 export const CONVERSATION_HANDLERS: { [K in ConversationKind]: Handler<K> } = {
   message(s, e) {
-    s.q.upsertMessage.run({
-      ...ids(s, messageIdOf(s.channelId, e.mid), e.mid),
+    customerWrote(s, e.mid, {
       ...content(e),
       type: messageType(e),
       payload: e.quickReplyPayload ?? null,
       referral: e.referral ? JSON.stringify(e.referral.raw) : null,
-      direction: 'inbound',
-      status: 'received',
-      isEcho: 0,
-      author: 'customer',
     });
-    s.touch(true);
   },
   echo(s, e) {
     s.q.upsertMessage.run({
@@ -65,21 +59,14 @@ export const CONVERSATION_HANDLERS: { [K in ConversationKind]: Handler<K> } = {
     s.markSeen();
   },
   postback(s, e) {
-    const mid = e.mid ?? s.eventKey;
-    s.q.upsertMessage.run({
-      ...ids(s, messageIdOf(s.channelId, mid), mid),
+    customerWrote(s, e.mid ?? s.eventKey, {
       text: e.title ?? null,
       attachments: '[]',
       replyTo: null,
       type: 'postback',
       payload: e.payload,
       referral: e.referral ? JSON.stringify(e.referral.raw) : null,
-      direction: 'inbound',
-      status: 'received',
-      isEcho: 0,
-      author: 'customer',
     });
-    s.touch(true);
   },
   referral(s) {
     // An ig.me link or an ad opened the thread: the customer is there, so the window opens.
@@ -145,6 +132,23 @@ interface Reaction {
   reaction: string;
   emoji: string | null;
   at: number;
+}
+
+/** A message (or a postback) from the customer: stored under its mid, and the window opens. */
+function customerWrote(
+  s: Scope,
+  mid: string,
+  fields: Pick<MessageArgs, 'text' | 'attachments' | 'replyTo' | 'type' | 'payload' | 'referral'>,
+) {
+  s.q.upsertMessage.run({
+    ...ids(s, messageIdOf(s.channelId, mid), mid),
+    ...fields,
+    direction: 'inbound',
+    status: 'received',
+    isEcho: 0,
+    author: 'customer',
+  });
+  s.touch(true);
 }
 
 const ids = (s: Scope, id: string, mid: string) => ({

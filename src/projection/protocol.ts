@@ -22,5 +22,4 @@ export type FromProjector =
   | { type: 'apply-failed'; message: string; retryInMs: number }
   /** Applying works again after failures. */
   | { type: 'apply-recovered' }
-  | { type: 'error'; message: string }
-  | { type: 'closed' };
+  | { type: 'error'; message: string };

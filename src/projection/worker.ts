@@ -142,7 +142,6 @@ async function run() {
   while (due() && performance.now() < until) applyOnce();
   sqlite.close();
   data.stored.close();
-  send({ type: 'closed' });
   port.close();
 }
 

@@ -109,11 +109,11 @@ export class Attempts {
       return 'settled';
     } catch (err) {
       if (!(err instanceof GraphError)) throw err;
-      return this.#failed(row, channel, err.failure);
+      return this.#failed(row, channel, body, err.failure);
     }
   }
 
-  async #failed(row: Row, channel: Channel, f: GraphFailure): Promise<Outcome> {
+  async #failed(row: Row, channel: Channel, body: SendBody, f: GraphFailure): Promise<Outcome> {
     const now = this.#d.now();
     const attempts = row.attempts + 1;
     const { health } = this.#d;
@@ -122,21 +122,19 @@ export class Attempts {
       'send failed',
     );
     switch (f.action) {
+      // biome-ignore lint/suspicious/noFallthroughSwitchClause: a sender action is retried below
+      case 'ambiguous':
+        // Meta may have delivered a message: its echo, or Meta itself, settles it (reconcile.ts),
+        // never a blind second send. A sender action has no echo and is harmless to repeat.
+        if (body.message !== undefined) {
+          this.#strike(channel.id, now);
+          await this.#interrupted(row, f);
+          return 'waiting';
+        }
       case 'retry':
         this.#strike(channel.id, now);
         if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
         return this.#requeue(row, now + backoffMs(attempts), f);
-      case 'ambiguous':
-        this.#strike(channel.id, now);
-        // A sender action has no echo and is harmless to repeat: tried again like a transient failure.
-        if ((JSON.parse(row.body) as SendBody).message === undefined) {
-          if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
-          return this.#requeue(row, now + backoffMs(attempts), f);
-        }
-        // Meta may have delivered it: its echo, or Meta itself, settles it (reconcile.ts), never a
-        // blind second send.
-        await this.#interrupted(row, f);
-        return 'waiting';
       case 'throttle': {
         const wait = f.retryAfterMs ?? 60_000;
         const changed = health.throttled(channel.id, now + wait);

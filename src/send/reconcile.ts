@@ -24,7 +24,7 @@ import {
 // API has no idempotency key: such a send may have reached the customer (Meta accepted it, igdm
 // never read the answer) or not. Sending it again could show the reply twice, so it waits as
 // `unconfirmed` for Meta's echo, which comes for every message sent. An echo igdm cannot place (its
-// mid is no outbox row's) is kept by the applier as a message of its own; one that matches the row
+// mid is no outbox row's) is kept by the projector as a message of its own; one that matches the row
 // settles it as sent (unconfirmed.ts). No echo within the grace period: Meta's Conversations API is
 // asked (ask-meta.ts); if Meta does not have it either, it goes back in the queue. The rows behind
 // an unconfirmed one wait meanwhile.

@@ -3,7 +3,7 @@ import { param as p } from './prepared.ts';
 import type { Database } from './schema.ts';
 
 // Contacts: the customers, one per channel and IGSID, with their profile (username, name, picture)
-// as Meta's user profile API gave it. Created by the applier (src/projection/).
+// as Meta's user profile API gave it. Created by the projector (src/projection/).
 
 export type NewContact = { id: string; channelId: string; igsid: string; now: number };
 

@@ -5,7 +5,7 @@ import { compile, param as p } from './prepared.ts';
 import type { ContactTable, ConversationTable, Database } from './schema.ts';
 
 // Conversations: one per customer and channel, with their status, owner (bot or human), intent and
-// tags. Created and advanced by the applier (src/projection/); read and changed here.
+// tags. Created and advanced by the projector (src/projection/); read and changed here.
 
 export type NewConversation = {
   id: string;

@@ -5,7 +5,7 @@ import { isBusy } from './faults.ts';
 import { createOwnerOnly } from './files.ts';
 
 // One process at a time per embedded store: two would each run the queue and the sender, and the
-// ingest worker's write gate (store/sqlite.ts) only orders the threads of one process.
+// ingest worker's write gate (store/write-gate.ts) only orders the threads of one process.
 //
 // Node has no flock, so SQLite locks for it: a small database beside the store, `<store>.lock`
 // (rollback journal), where the holder writes who it is, then opens a write transaction that it

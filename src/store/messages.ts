@@ -4,7 +4,7 @@ import { after, type Page, type PageKey, pageOf } from './pages.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database, MessageTable } from './schema.ts';
 
-// Messages: what the customer and the business wrote in a conversation, stored by the applier
+// Messages: what the customer and the business wrote in a conversation, stored by the projector
 // (inbound, echoes) and by the outbox (what igdm sends); read here.
 
 export type Message = Selectable<MessageTable>;

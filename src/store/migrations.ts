@@ -44,7 +44,7 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .addColumn('applied_at', 'bigint')
           .addColumn('apply_error', 'text')
           .execute();
-        // The applier's work list: events not applied yet, in Meta's order.
+        // The projector's work list: events not applied yet, in Meta's order.
         await sql`create index webhook_events_unapplied on webhook_events (meta_timestamp, id) where applied_at is null`.execute(
           db,
         );

@@ -10,7 +10,7 @@ import { executeCompiled } from './sqlite.ts';
 // - prepare(): a node:sqlite statement, run synchronously on a connection the caller owns (the
 //   ingest worker's).
 // - compile(): a compiled Kysely query, run through a Kysely instance or transaction, so that it
-//   keeps the main thread's connection order, write gate and durability (store/sqlite.ts).
+//   keeps the main thread's connection order, write gate and durability (store/sqlite.ts, store/shared-connection.ts).
 
 const MARK = '\u0000igdm-param:';
 

@@ -221,7 +221,7 @@ describe('igdm replay', () => {
     expect(await stateOf(dir)).toEqual(before);
   });
 
-  // The applier only moves clocks forward, so replay must reset them: a wrong (too new)
+  // The projector only moves clocks forward, so replay must reset them: a wrong (too new)
   // last_message_at must not survive a rebuild.
   it('rebuilds lastMessageAt too', async () => {
     withStore(dir, (db) => {
