@@ -109,9 +109,19 @@ export async function startService(
   projection.on('applied', ({ conversations }) => profiles.touched(conversations));
   // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
   const conversationsApi = conversationsApiLimiter();
+  // Queue delays are operational time, not the policy clock (which tests may freeze).
+  // The queue's bookkeeping and the engine's writes need not wait for the disk: a job whose outcome
+  // is lost runs again (its effects are keyed), and what it queued becomes durable with the sender's
+  // claim, which does wait, before anything leaves igdm (see store.relaxed).
+  const queue = new EmbeddedQueue(store.relaxed, {
+    log,
+    // A done job is history by then: a redelivered event is caught by the event log's dedup key.
+    ...(config.jobRetentionDays !== null && { keepDoneMs: config.jobRetentionDays * 86_400_000 }),
+  });
   const sender = new Sender({
     conversationsApi,
     db: store.db,
+    queue,
     relaxed: store.relaxed,
     channels: () => channels,
     limiter: new RateLimiter(config.rateLimits),
@@ -122,16 +132,6 @@ export async function startService(
     concurrency: config.sendConcurrency,
     health,
   });
-  projection.on('applied', () => sender.echoesArrived());
-  // Queue delays are operational time, not the policy clock (which tests may freeze).
-  // The queue's bookkeeping and the engine's writes need not wait for the disk: a job whose outcome
-  // is lost runs again (its effects are keyed), and what it queued becomes durable with the sender's
-  // claim, which does wait, before anything leaves igdm (see store.relaxed).
-  const queue = new EmbeddedQueue(store.relaxed, {
-    log,
-    // A done job is history by then: a redelivered event is caught by the event log's dedup key.
-    ...(config.jobRetentionDays !== null && { keepDoneMs: config.jobRetentionDays * 86_400_000 }),
-  });
   const engine = new Engine({
     db: store.relaxed,
     channels: () => channels,
@@ -139,13 +139,16 @@ export async function startService(
     ai,
     log,
     now,
-    queued: () => sender.queued(),
+    jobs: queue,
     handoverAppId: config.handoverAppId,
     graphTimeoutMs: config.graphTimeoutMs,
     profiles,
     conversationsApi,
   });
-  projection.on('applied', () => queue.wake());
+  projection.on('applied', () => {
+    queue.wake();
+    sender.echoesArrived();
+  });
   const handoverDeps = {
     db: store.db,
     channels: () => channels,
@@ -162,7 +165,6 @@ export async function startService(
     channelHealth: (id) => health.of(id),
     apiKeyHash: await apiKeyHash(store.db, config.apiKey, log),
     log,
-    queued: () => sender.queued(),
     now,
     sandbox,
     queue,
@@ -207,8 +209,8 @@ export async function startService(
     sandbox,
     async close() {
       await app.close(); // stop accepting, finish in-flight requests
-      await queue.close(); // finish the jobs running; the rest wait for the next start
-      await sender.stop(); // the send in flight is recorded; queued ones wait for the next start
+      sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
+      await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start
       await writer.close(); // finish the writes handed over
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)
       await profiles.idle();

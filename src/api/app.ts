@@ -28,8 +28,6 @@ export interface AppDeps {
   channelHealth: (channelId: string) => ChannelHealth;
   apiKeyHash: Buffer;
   log: Logger;
-  /** Tells the sender that the outbox has work. */
-  queued: () => void;
   /** The clock of the policy (tests move it). */
   now: () => number;
   queue: WorkQueue;
@@ -80,7 +78,7 @@ export async function buildApp(deps: AppDeps) {
     await messageRoutes(v1, {
       db: deps.store.db,
       channels: deps.channels,
-      queued: deps.queued,
+      jobs: deps.queue,
       now: deps.now,
       handover: deps.handover,
     });

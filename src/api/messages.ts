@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { PolicyError, queueSend } from '../engine/outbox.ts';
 import { SendValidationError } from '../meta/send.ts';
+import type { JobQueue } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { conversationIdOf } from '../store/ids.ts';
 import { findMessage } from '../store/messages.ts';
@@ -27,7 +28,8 @@ export interface MessageDeps {
   db: Kysely<Database>;
   channels: () => readonly Channel[];
   /** Tells the sender there is work. */
-  queued: () => void;
+  /** Where the sends it queues go (send/send-jobs.ts). */
+  jobs: Pick<JobQueue, 'enqueue' | 'wake'>;
   now: () => number;
   /** A person's reply (humanAgent) hands the conversation to humans: the bot falls silent. */
   handover: (conversationId: string, to: 'human') => Promise<unknown>;
@@ -46,11 +48,11 @@ export async function messageRoutes(app: FastifyInstance, deps: MessageDeps) {
     try {
       const queued = await queueSend(
         deps.db,
+        deps.jobs,
         channel,
         { to, commentId, content, humanAgent, replyTo },
         deps.now(),
       );
-      deps.queued();
       if (humanAgent && to !== undefined) await deps.handover(conversationIdOf(channel.id, to), 'human');
       if (!queued.messageId) {
         return reply.code(202).send({ id: queued.outboxId, type: queued.content.type, status: 'queued' });

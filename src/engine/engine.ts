@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import type { DomainEvent, EchoEvent } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import { type Content, SendValidationError } from '../meta/send.ts';
-import { type Job, RetryLater } from '../queue/queue.ts';
+import { type Job, type JobQueue, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { contactName } from '../store/contacts.ts';
 import { addTags, automationView, setIntent } from '../store/conversations.ts';
@@ -43,8 +43,8 @@ export interface EngineDeps {
   ai: AiProvider;
   log: Logger;
   now: () => number;
-  /** Tells the sender that the outbox has work. */
-  queued: () => void;
+  /** Where the sends it queues go (send/send-jobs.ts). */
+  jobs: Pick<JobQueue, 'enqueue' | 'wake'>;
   handoverAppId: string | null;
   graphTimeoutMs?: number;
   /** Contacts' profiles: asked before a reply that names the contact, when never asked yet. */
@@ -282,12 +282,12 @@ export class Engine {
     try {
       const q = await queueSend(
         this.#d.db,
+        this.#d.jobs,
         channel,
         { to: igsid, content, causedBy, author: 'bot' },
         this.#d.now(),
       );
       out.queued = [...(out.queued ?? []), q.messageId ?? q.outboxId];
-      this.#d.queued();
     } catch (err) {
       if (err instanceof PolicyError || err instanceof SendValidationError) {
         const reason = err instanceof PolicyError ? err.reason : 'invalid_content';

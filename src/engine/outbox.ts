@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/policy.ts';
 import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
+import type { JobQueue } from '../queue/queue.ts';
+import { sendJob } from '../send/send-jobs.ts';
 import { conversationWindow } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
 import { insertContact, type NewContact } from '../store/contacts.ts';
@@ -12,8 +14,8 @@ import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 
 // Queueing a send: the content is checked against Meta's limits and the policy, then the message
-// and its outbox row are written in one transaction. Nothing touches the network here; the sender
-// (send/sender.ts) sends what the outbox holds, once.
+// and its outbox row are written in one transaction, with the job that sends it (send/send-jobs.ts).
+// Nothing touches the network here; the sender (send/sender.ts) runs those jobs.
 
 export class PolicyError extends Error {
   readonly reason: PolicyRefusal | 'unknown_comment';
@@ -224,6 +226,7 @@ async function toComment(
 /** Validates, applies the policy and queues; throws SendValidationError or PolicyError. */
 export async function queueSend(
   db: Kysely<Database>,
+  jobs: Pick<JobQueue, 'enqueue' | 'wake'>,
   channel: Channel,
   req: SendRequest,
   now = Date.now(),
@@ -277,18 +280,23 @@ export async function queueSend(
       });
       await q.touchConversation.run(trx, { id: conversationId, now });
     }
+    const recipient = JSON.stringify(body.recipient);
     await q.insertOutbox.run(trx, {
       id: outboxId,
       channelId: channel.id,
       messageId,
       conversationId,
-      recipient: JSON.stringify(body.recipient),
+      recipient,
       kind: content.type,
       body: JSON.stringify(body),
       human: req.humanAgent ? 1 : 0,
       causedBy: req.causedBy ?? null,
       now,
     });
+    await jobs.enqueue(trx, [
+      sendJob({ id: outboxId, channelId: channel.id, conversationId, recipient, createdAt: now }),
+    ]);
   });
+  jobs.wake();
   return { messageId, outboxId, content };
 }

@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { EmbeddedJobAdmin } from './job-admin.ts';
-import { ACTIVE, insertJobs, jobOf, q, UNFINISHED } from './job-statements.ts';
+import { ACTIVE, insertJobs, jobOf, q, READY, UNFINISHED } from './job-statements.ts';
 import {
   backoffMs,
   type Job,
@@ -127,6 +127,22 @@ export class EmbeddedQueue implements WorkQueue {
       running: 0,
     });
     this.wake();
+  }
+
+  async runNow(queue: string, keys?: readonly string[]): Promise<number> {
+    if (keys?.length === 0) return 0;
+    const now = this.#now();
+    const r = await this.#db
+      .updateTable('jobs')
+      .set({ runAt: now, updatedAt: now })
+      .where('queue', '=', queue)
+      .where('status', '=', READY)
+      .where('runAt', '>', now)
+      .$if(keys !== undefined, (qb) => qb.where('key', 'in', keys!))
+      .executeTakeFirst();
+    this.#nextDueAt = null;
+    this.wake();
+    return Number(r.numUpdatedRows);
   }
 
   /** Jobs were added, retried or fell due: claim at the next round. */
@@ -271,7 +287,11 @@ export class EmbeddedQueue implements WorkQueue {
         if (!claimDue && !(await this.#nextOfKeyWaits(trx, batch))) return out;
         for (const w of claiming) {
           const free = w.concurrency - w.running + batch.filter((f) => f.w === w).length;
-          if (free <= 0) continue;
+          if (free <= 0) {
+            // Its jobs that were due still are: claim them once a slot is free.
+            if (claimDue) this.#claimDue = true;
+            continue;
+          }
           const jobs = await this.#claim(trx, w.queue, free, now);
           if (jobs.length === free) this.#claimDue = true; // more may be waiting for a free slot
           out.push([w, jobs]);

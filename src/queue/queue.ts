@@ -86,6 +86,11 @@ export interface JobQueue {
   enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number>;
   /** New jobs may be ready (e.g. the projector added some). */
   wake(): void;
+  /**
+   * The ready jobs of `queue` (of `keys` only, if given) that wait for a later time are due now:
+   * their handlers decide again (a hold was lifted, the clock moved). Returns how many.
+   */
+  runNow(queue: string, keys?: readonly string[]): Promise<number>;
 }
 
 /** Running jobs. */

@@ -6,9 +6,8 @@ import type { GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
 import { backoffMs } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
-import type { Database } from '../store/schema.ts';
+import type { Database, OutboxTable } from '../store/schema.ts';
 import type { Health } from './channel-health.ts';
-import type { Outcome, Row } from './lanes.ts';
 import { MAX_ATTEMPTS, type Outcomes } from './outcomes.ts';
 import { windowRefusal } from './window.ts';
 
@@ -17,6 +16,18 @@ import { windowRefusal } from './window.ts';
 // with backoff and jitter, throttle (wait as long as Meta says), reauthorise (the channel stops
 // until it has a new token), pause (368), ambiguous (Meta may have it: its echo or Meta settles
 // it, see reconcile.ts), or give up with the reason on the message.
+
+/** A queued outbox row, as it is sent. */
+export type Row = Pick<
+  OutboxTable,
+  'id' | 'channelId' | 'messageId' | 'conversationId' | 'kind' | 'body' | 'human' | 'attempts' | 'createdAt'
+>;
+
+/**
+ * How an attempt ended: `settled` (sent or failed for good) or `waiting` (the row is back in the
+ * outbox for later, waits for its echo, or was no longer queued: the sender looks at it again).
+ */
+export type Outcome = 'settled' | 'waiting';
 
 /** A rate-limit wait up to this (the per-second windows) is slept through; a longer one is rescheduled. */
 const MAX_INLINE_WAIT_MS = 1000;
@@ -33,10 +44,6 @@ export interface AttemptDeps {
   graphTimeoutMs?: number;
   /** The sender is stopping: a row waiting for the rate limit is left for the next start. */
   stopped: () => boolean;
-  /** Look at the outbox again at this time. */
-  wakeAt: (at: number) => void;
-  /** A send igdm cannot know the outcome of waits for its echo until `due`. */
-  unconfirmed: (due: number) => void;
 }
 
 export class Attempts {
@@ -66,9 +73,7 @@ export class Attempts {
     if (ms > MAX_INLINE_WAIT_MS) {
       // Over a per-minute, per-hour or per-recipient cap: the row waits in the outbox, not the
       // sender (which would hold up every other customer and channel, and shutdown, meanwhile).
-      const at = this.#d.now() + ms;
-      await this.#d.outcomes.postpone(row, at);
-      this.#d.wakeAt(at);
+      await this.#d.outcomes.postpone(row, this.#d.now() + ms);
       return 'waiting';
     }
     while (ms > 0 && !this.#d.stopped()) {
@@ -87,7 +92,7 @@ export class Attempts {
     }
     if (!claimed) {
       place.release();
-      return 'missed'; // someone else has it, or it was settled meanwhile
+      return 'waiting'; // it was settled or rescheduled meanwhile
     }
 
     try {
@@ -95,7 +100,7 @@ export class Attempts {
     } catch (err) {
       // Not recorded (the store failed?): the send may have reached Meta, so its echo decides, as
       // after a crash. Left `sending`, the row would hold up its customer until the next start.
-      await this.#interrupted(row).catch(() => {});
+      await this.interrupted(row).catch(() => {});
       throw err;
     }
   }
@@ -127,12 +132,13 @@ export class Attempts {
         // Meta may have delivered a message: its echo, or Meta itself, settles it (reconcile.ts),
         // never a blind second send. A sender action has no echo and is harmless to repeat.
         if (body.message !== undefined) {
-          this.#strike(channel.id, now);
-          await this.#interrupted(row, f);
+          this.#d.health.failed(channel.id, now);
+          await this.interrupted(row, f);
           return 'waiting';
         }
       case 'retry':
-        this.#strike(channel.id, now);
+        // The circuit breaker: once it opens, the channel's sends wait until it closes.
+        health.failed(channel.id, now);
         if (attempts >= MAX_ATTEMPTS) return this.#fail(row, f);
         return this.#requeue(row, now + backoffMs(attempts), f);
       case 'throttle': {
@@ -147,7 +153,6 @@ export class Attempts {
       }
       case 'pause': {
         const changed = health.paused(channel.id, now);
-        this.#d.wakeAt(changed.until); // its rows are read again when the pause ends
         return this.#fail(row, f, { health: changed });
       }
       default:
@@ -155,18 +160,12 @@ export class Attempts {
     }
   }
 
-  /** The circuit breaker: once it opens, the channel's rows are read again when it closes. */
-  #strike(channelId: string, now: number) {
-    const until = this.#d.health.failed(channelId, now);
-    if (until !== undefined) this.#d.wakeAt(until);
-  }
-
-  /** Recorded as interrupted; an unconfirmed row waits for its echo (see Outcomes.interrupted). */
-  async #interrupted(row: Row, f?: GraphFailure): Promise<void> {
-    const left = await this.#d.outcomes.interrupted(row, f);
-    if (!left) return;
-    if (left.unconfirmed) this.#d.unconfirmed(left.due);
-    this.#d.wakeAt(left.due);
+  /**
+   * Recorded as interrupted (see Outcomes.interrupted): true if it now waits for its echo, false if
+   * it goes again (a sender action) or was no longer being sent.
+   */
+  async interrupted(row: Row, f?: GraphFailure): Promise<boolean> {
+    return (await this.#d.outcomes.interrupted(row, f))?.unconfirmed ?? false;
   }
 
   /** Back in the queue until `at` (see Outcomes.requeue). */
@@ -177,7 +176,6 @@ export class Attempts {
     opts?: Parameters<Outcomes['requeue']>[3],
   ): Promise<Outcome> {
     await this.#d.outcomes.requeue(row, at, f, opts);
-    this.#d.wakeAt(at);
     return 'waiting';
   }
 

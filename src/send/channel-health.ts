@@ -7,7 +7,7 @@ import type { ChannelHealth, Database } from '../store/schema.ts';
 // Each channel's health (ok, throttled, needs_token, paused) and the holds that keep it from
 // sending: a throttle (as long as Meta says), a pause (368), an open circuit breaker, or a token
 // Meta refused (until a new one is set). One owner: the sender changes it on a send's answer and
-// stores it in the write of that send's outcome; the API and the scheduler only read it.
+// stores it in the write of that send's outcome; the API and the sender's jobs only read it.
 
 const BREAKER_THRESHOLD = 5;
 const BREAKER_OPEN_MS = 30_000;
@@ -61,11 +61,10 @@ export class Health {
     return (this.#holdUntil.get(channelId) ?? 0) <= now && this.of(channelId) !== 'needs_token';
   }
 
-  /** Channels that may not send now: held (throttle, pause, open breaker) or waiting for a new token. */
-  blocked(now: number): Set<string> {
-    const blocked = new Set([...this.#holdUntil].filter(([, until]) => until > now).map(([id]) => id));
-    for (const [id, health] of this.#health) if (health === 'needs_token') blocked.add(id);
-    return blocked;
+  /** How long the channel may not send from `now`: 0, the rest of a hold, or Infinity until a new token. */
+  holdMs(channelId: string, now: number): number {
+    if (this.of(channelId) === 'needs_token') return Number.POSITIVE_INFINITY;
+    return Math.max(0, (this.#holdUntil.get(channelId) ?? 0) - now);
   }
 
   /** When the channel's hold ends (undefined: never held). */

@@ -12,11 +12,9 @@ import { MAX_ATTEMPTS, type Outcomes } from './outcomes.ts';
 import {
   ECHO_LOOKBACK_MS,
   knownMids,
-  markInterrupted,
   requeueUnconfirmed,
   settleByEcho,
   settleSent,
-  settleUnconfirmed,
   type Unconfirmed,
 } from './unconfirmed.ts';
 
@@ -27,11 +25,14 @@ import {
 // mid is no outbox row's) is kept by the projector as a message of its own; one that matches the row
 // settles it as sent (unconfirmed.ts). No echo within the grace period: Meta's Conversations API is
 // asked (ask-meta.ts); if Meta does not have it either, it goes back in the queue. The rows behind
-// an unconfirmed one wait meanwhile.
+// an unconfirmed one wait meanwhile (its job waits: send-jobs.ts).
 
 /** Questions about one interrupted send, when Meta fails to answer (transient, throttled). */
 const ASK_TRIES = 3;
 const MAX_ASK_WAIT_MS = 30_000;
+/** While an unconfirmed row waits for its echo, it looks for it at least this often (an echo applied
+ * while its job was running is not announced again). */
+const ECHO_LOOK_MS = 1000;
 
 export interface ReconcileDeps {
   db: Kysely<Database>;
@@ -42,27 +43,12 @@ export interface ReconcileDeps {
   graphTimeoutMs?: number;
   log: Logger;
   now: () => number;
-  /** How long an interrupted send waits for its echo before Meta is asked about it. */
-  echoGraceMs: number;
   /** The sender is stopping: no more questions. */
   stopped: () => boolean;
-  /** Look at the unconfirmed rows again at this time. */
-  wakeAt: (at: number) => void;
-  /** Meta was asked about a row and it was settled: its lane may go on. */
-  settled: () => void;
 }
 
 export class Reconciler {
   readonly #d: ReconcileDeps;
-  /** Unconfirmed rows waiting for their echo, and when the first gives up. */
-  #unconfirmed = 0;
-  #due = Number.POSITIVE_INFINITY;
-  /** Echoes were applied (or may be in the store): the unconfirmed rows are looked at again. */
-  #echoes = false;
-  /** Overdue unconfirmed rows Meta is asked about, one at a time (their ids: `#asking`). */
-  #toAsk: Unconfirmed[] = [];
-  readonly #asking = new Set<string>();
-  #askingDone: Promise<void> | null = null;
   /** Sends made again though Meta could not say whether the first went (for logs and metrics). */
   resentUnconfirmed = 0;
 
@@ -71,76 +57,24 @@ export class Reconciler {
   }
 
   /**
-   * Rows left `sending` by a crash may have reached the customer: they wait for their echo as
-   * `unconfirmed` and keep the rows behind them waiting too.
+   * Settles an unconfirmed row by its echo, if the store has it; within its grace period, returns
+   * how long to wait for it; after, asks Meta and acts on the answer. Null once the row has moved on
+   * (sent, queued again, failed); 0 when the sender stopped while asking (the row stays unconfirmed
+   * until the next start).
    */
-  async start(now: number): Promise<void> {
-    this.#unconfirmed = await markInterrupted(this.#d.db, now, this.#d.echoGraceMs);
-    if (this.#unconfirmed > 0) {
-      this.#d.log.info({ unconfirmed: this.#unconfirmed }, 'interrupted sends wait for their echo');
-      this.#echoes = true; // the echo may already be in the store
+  async settle(row: Unconfirmed & { nextAttemptAt: number }): Promise<number | null> {
+    const { db, log } = this.#d;
+    const settled = await settleByEcho(db, row, this.#d.now());
+    if (settled !== null) {
+      if (settled) log.info({ outbox: row.id }, 'interrupted send settled by its echo');
+      return null;
     }
-  }
-
-  /** Echoes were applied: true if an unconfirmed row may be settled now. */
-  echoesArrived(): boolean {
-    if (this.#unconfirmed === 0) return false;
-    this.#echoes = true;
-    return true;
-  }
-
-  /** A send was just left unconfirmed, to wait for its echo until `due`. */
-  waiting(due: number): void {
-    this.#unconfirmed++;
-    this.#due = Math.min(this.#due, due);
-    this.#echoes = true; // its echo may be in the store already (Meta echoes before it answers)
-  }
-
-  /** Whether settle() has work: echoes arrived, or an unconfirmed row's grace is over. */
-  get due(): boolean {
-    return this.#unconfirmed > 0 && (this.#echoes || this.#d.now() >= this.#due);
-  }
-
-  /**
-   * Settles the rows whose echo is in the store, and starts asking Meta about those past their
-   * grace. True if rows were settled (their lanes may go on).
-   */
-  async settle(): Promise<boolean> {
-    this.#echoes = false;
-    const r = await settleUnconfirmed(this.#d.db, this.#d.now(), this.#asking);
-    this.#unconfirmed = r.waiting;
-    this.#due = r.nextAt ?? Number.POSITIVE_INFINITY;
-    if (r.nextAt !== null) this.#d.wakeAt(r.nextAt);
-    if (r.sent) this.#d.log.info({ sent: r.sent }, 'interrupted sends settled by their echo');
-    if (r.overdue.length > 0) {
-      for (const row of r.overdue) this.#asking.add(row.id);
-      this.#toAsk.push(...r.overdue);
-      this.#askingDone ??= this.#askMeta().finally(() => {
-        this.#askingDone = null;
-      });
-    }
-    return r.sent > 0;
-  }
-
-  /** Resolves when the question in flight is answered (the rest stay unconfirmed until the next start). */
-  async idle(): Promise<void> {
-    await this.#askingDone;
-  }
-
-  /**
-   * Asks Meta about the overdue rows, one at a time: sent after all (its echo is late), or queued to
-   * go again. Their lanes wait meanwhile; others do not.
-   */
-  async #askMeta(): Promise<void> {
-    for (let row = this.#toAsk.shift(); row && !this.#d.stopped(); row = this.#toAsk.shift()) {
-      const answer = await this.#askAbout(row);
-      if (this.#d.stopped()) break;
-      await this.#settleAsked(row, answer);
-      this.#asking.delete(row.id);
-      this.#echoes = true; // the count of unconfirmed rows is read again
-      this.#d.settled();
-    }
-    for (const row of this.#toAsk.splice(0)) this.#asking.delete(row.id);
+    const now = this.#d.now();
+    if (now < row.nextAttemptAt) return Math.min(row.nextAttemptAt - now, ECHO_LOOK_MS);
+    const answer = await this.#askAbout(row);
+    if (answer === null) return 0;
+    await this.#settleAsked(row, answer);
+    return null;
   }
 
   /**
@@ -181,10 +115,10 @@ export class Reconciler {
 
   /**
    * The send as Meta has it; 'absent' when Meta does not have it; 'unknown' when Meta cannot tell
-   * (a transient failure or a throttle is asked again, ASK_TRIES in all). A private reply to a
-   * comment names no customer to look up.
+   * (a transient failure or a throttle is asked again, ASK_TRIES in all); null when the sender
+   * stopped meanwhile. A private reply to a comment names no customer to look up.
    */
-  async #askAbout(row: Unconfirmed): Promise<Found | 'absent' | 'unknown'> {
+  async #askAbout(row: Unconfirmed): Promise<Found | 'absent' | 'unknown' | null> {
     const message = (JSON.parse(row.body) as SendBody).message;
     const recipient = JSON.parse(row.recipient) as { id?: string };
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
@@ -197,6 +131,7 @@ export class Reconciler {
       since: row.updatedAt - ECHO_LOOKBACK_MS,
     };
     for (let tried = 1; ; tried++) {
+      if (this.#d.stopped()) return null;
       try {
         const found = await findSent(client, sought, {
           paced: (call) => this.#d.conversationsApi.run(account, call),
@@ -212,6 +147,7 @@ export class Reconciler {
           await new Promise((resolve) => setTimeout(resolve, ms));
           continue;
         }
+        if (this.#d.stopped()) return null;
         this.#d.log.warn(
           { outbox: row.id, reason: failure?.reason ?? (err as Error).message },
           'could not ask Meta whether an unconfirmed send went',

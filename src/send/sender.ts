@@ -1,25 +1,32 @@
 import type { Kysely } from 'kysely';
 import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
+import { type Job, type JobQueue, type JobWorker, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
-import type { Database } from '../store/schema.ts';
+import { builder } from '../store/index.ts';
+import { compile, param as p } from '../store/prepared.ts';
+import type { Database, OutboxTable } from '../store/schema.ts';
 import { Attempts } from './attempt.ts';
 import type { Health } from './channel-health.ts';
-import { Lanes, type Outcome, type Row, type Schedule } from './lanes.ts';
 import { Outcomes } from './outcomes.ts';
 import { Reconciler } from './reconcile.ts';
+import { laneOf, SEND_QUEUE, type SendJob } from './send-jobs.ts';
 
-// The sender works through the outbox: each recipient's rows in order, up to `concurrency` at once
-// (lanes.ts); each row checked against the policy again, paced by the rate limit, sent to the Graph
-// API once, and its answer acted on (attempt.ts) and recorded (outcomes.ts), with its channel's
-// health (channel-health.ts). A send whose outcome igdm cannot know waits for its echo, then for
-// Meta's Conversations API to say whether it went (reconcile.ts). This part only wires them and
-// decides when to look at the outbox again.
+// The sender runs the send jobs (send-jobs.ts): the queue gives it each recipient's rows one at a
+// time, in order, up to `concurrency` at once. A job looks at its outbox row and does what the
+// row's state asks: a queued row due now is checked against the policy again, paced by the rate
+// limit, sent to the Graph API once, and its answer acted on (attempt.ts) and recorded
+// (outcomes.ts), with its channel's health (channel-health.ts); one due later, or whose channel is
+// held, waits (the job runs again then, holding the recipient's later rows). A send whose outcome
+// igdm cannot know waits for its echo, then for Meta's Conversations API to say whether it went
+// (reconcile.ts). The job is done when the row is sent or failed.
 
 export interface SenderDeps {
   db: Kysely<Database>;
   /** `db` without waiting for the disk, for recording sends that reached Meta (see OutcomeDeps). */
   relaxed?: Kysely<Database>;
+  /** Where the send jobs are. */
+  queue: JobQueue & Pick<JobWorker, 'work'>;
   channels: () => readonly Channel[];
   limiter: RateLimiter;
   log: Logger;
@@ -39,18 +46,58 @@ export interface SenderDeps {
 // account, about 30 (with 8, igdm itself capped the rate: see BENCHMARKS.md, e2e).
 const DEFAULT_CONCURRENCY = 32;
 const DEFAULT_ECHO_GRACE_MS = 20_000;
+/** A held channel's sends look again at least this often (a restart or a wake looks at once). */
+const NEEDS_TOKEN_LOOK_MS = 60_000;
+/** Steps of one run (each reads the row again); a row that keeps changing is looked at later. */
+const MAX_STEPS = 6;
+
+type OutboxRow = Pick<
+  OutboxTable,
+  | 'id'
+  | 'channelId'
+  | 'messageId'
+  | 'conversationId'
+  | 'recipient'
+  | 'kind'
+  | 'body'
+  | 'human'
+  | 'status'
+  | 'attempts'
+  | 'nextAttemptAt'
+  | 'error'
+  | 'createdAt'
+  | 'updatedAt'
+>;
+
+const rowOf = compile<{ id: string }, OutboxRow>(
+  builder
+    .selectFrom('outbox')
+    .select([
+      'id',
+      'channelId',
+      'messageId',
+      'conversationId',
+      'recipient',
+      'kind',
+      'body',
+      'human',
+      'status',
+      'attempts',
+      'nextAttemptAt',
+      'error',
+      'createdAt',
+      'updatedAt',
+    ])
+    .where('id', '=', p<string>('id')),
+);
 
 export class Sender {
   readonly #d: SenderDeps;
   readonly #now: () => number;
-  readonly #lanes: Schedule;
   readonly #attempts: Attempts;
   readonly #reconciler: Reconciler;
-  readonly #tasks = new Set<Promise<void>>();
-  #filling: Promise<void> | null = null;
-  #again = false;
-  #timer: NodeJS.Timeout | null = null;
-  #timerAt = Number.POSITIVE_INFINITY;
+  /** Rows waiting for their echo, and their lanes: an echo applied wakes their jobs. */
+  readonly #awaitingEcho = new Map<string, string>();
   #stopped = false;
 
   constructor(deps: SenderDeps) {
@@ -58,36 +105,10 @@ export class Sender {
     const now = deps.now ?? Date.now;
     this.#now = now;
     const echoGraceMs = deps.echoGraceMs ?? DEFAULT_ECHO_GRACE_MS;
-    const wakeAt = (at: number) => this.#wakeAt(at);
     const stopped = () => this.#stopped;
     const outcomes = new Outcomes({ db: deps.db, relaxed: deps.relaxed, now, echoGraceMs });
-    this.#lanes = new Lanes({
-      db: deps.db,
-      health: deps.health,
-      now,
-      wakeAt,
-      concurrency: Math.max(1, deps.concurrency ?? DEFAULT_CONCURRENCY),
-    });
-    this.#reconciler = new Reconciler({
-      ...deps,
-      outcomes,
-      now,
-      echoGraceMs,
-      stopped,
-      wakeAt,
-      settled: () => this.wake(),
-    });
-    this.#attempts = new Attempts({
-      ...deps,
-      outcomes,
-      now,
-      stopped,
-      wakeAt,
-      unconfirmed: (due) => {
-        this.#reconciler.waiting(due);
-        this.#pump();
-      },
-    });
+    this.#reconciler = new Reconciler({ ...deps, outcomes, now, stopped });
+    this.#attempts = new Attempts({ ...deps, outcomes, now, stopped });
   }
 
   /** Sends made again though Meta could not say whether the first went (for logs and metrics). */
@@ -95,12 +116,13 @@ export class Sender {
     return this.#reconciler.resentUnconfirmed;
   }
 
-  /** Sends interrupted by an earlier process wait for their echo (reconcile.ts); then the outbox is read. */
+  /** Starts running the send jobs; those waiting from an earlier process look again now. */
   async start(): Promise<void> {
-    const now = this.#now();
-    await this.#primeLimiter(now);
-    await this.#reconciler.start(now);
-    this.wake();
+    await this.#primeLimiter(this.#now());
+    this.#d.queue.work<SendJob>(SEND_QUEUE, (job) => this.#run(job), {
+      concurrency: Math.max(1, this.#d.concurrency ?? DEFAULT_CONCURRENCY),
+    });
+    await this.#d.queue.runNow(SEND_QUEUE);
   }
 
   /**
@@ -138,102 +160,68 @@ export class Sender {
     );
   }
 
-  /** Echoes were applied: interrupted sends may be settled now. */
+  /** Echoes were applied: the sends waiting for theirs look now. */
   echoesArrived(): void {
-    if (this.#reconciler.echoesArrived()) this.#pump();
+    if (this.#awaitingEcho.size === 0) return;
+    this.#d.queue
+      .runNow(SEND_QUEUE, [...new Set(this.#awaitingEcho.values())])
+      .catch((err: unknown) => this.#d.log.error({ err }, 'could not wake the sends waiting for their echo'));
   }
 
-  /** The outbox changed: read it again now. */
+  /** Every waiting send looks at its row again now (a hold was lifted, the clock moved). */
   wake(): void {
-    this.#lanes.readAgain();
-    this.#pump();
+    this.#d.queue
+      .runNow(SEND_QUEUE)
+      .catch((err: unknown) => this.#d.log.error({ err }, 'could not wake the waiting sends'));
   }
 
-  /**
-   * Rows were added to the outbox: read the rows added since the last read, not the whole outbox
-   * (which was most of the sender's time at hundreds of replies a second).
-   */
-  queued(): void {
-    this.#lanes.rowsAdded();
-    this.#pump();
-  }
-
-  async stop(): Promise<void> {
+  /** Sends waiting for the rate limit or for Meta stop waiting; the queue records where they are. */
+  stop(): void {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    await this.#filling;
-    await Promise.all(this.#tasks); // the sends in flight are recorded
-    await this.#reconciler.idle(); // the question in flight: the rest stay unconfirmed until the next start
   }
 
-  /** One fill at a time; a call meanwhile makes another once it is done. */
-  #pump(): void {
-    if (this.#stopped) return;
-    if (this.#filling) {
-      this.#again = true;
-      return;
+  /** One run of a send job: done once its row is sent or failed; RetryLater while it must wait. */
+  async #run(job: Job<SendJob>): Promise<unknown> {
+    const { outboxId } = job.payload;
+    this.#awaitingEcho.delete(outboxId);
+    for (let step = 0; step < MAX_STEPS; step++) {
+      if (this.#stopped) throw new RetryLater(0, 'igdm is stopping');
+      const row = await rowOf.first(this.#d.db, { id: outboxId });
+      if (!row) return { status: 'missing' };
+      const now = this.#now();
+      switch (row.status) {
+        case 'sent':
+        case 'failed':
+          return { status: row.status };
+        case 'sending': {
+          // Claimed by a run that did not finish (igdm stopped during the call): it may have
+          // reached the customer. An echo or Meta decides; a sender action simply goes again.
+          const left = await this.#attempts.interrupted(row);
+          if (left) this.#d.log.info({ outbox: row.id }, 'interrupted send waits for its echo');
+          continue;
+        }
+        case 'unconfirmed': {
+          const wait = await this.#reconciler.settle({
+            ...row,
+            updatedAt: Number(row.updatedAt),
+            attempts: Number(row.attempts),
+            nextAttemptAt: Number(row.nextAttemptAt),
+          });
+          if (wait === null) continue;
+          this.#awaitingEcho.set(row.id, laneOf(row));
+          throw new RetryLater(wait, 'waiting for its echo');
+        }
+        case 'queued': {
+          const held = this.#d.health.holdMs(row.channelId, now);
+          if (held > 0)
+            throw new RetryLater(Math.min(held, NEEDS_TOKEN_LOOK_MS), `channel ${row.channelId} is held`);
+          const due = Number(row.nextAttemptAt);
+          if (due > now) throw new RetryLater(due - now, 'due later');
+          if ((await this.#attempts.send(row)) === 'settled') return { status: 'settled' };
+          continue;
+        }
+      }
     }
-    this.#again = false;
-    this.#filling = this.#fill()
-      .catch((err: unknown) => {
-        this.#d.log.error({ err }, 'sender failed; retrying in 1 s');
-        this.#lanes.readAgain();
-        this.#wakeAt(this.#now() + 1000);
-      })
-      .finally(() => {
-        this.#filling = null;
-        if (this.#again) this.#pump();
-      });
-  }
-
-  /**
-   * Settles what echoes allow, starts what the lanes hold, and reads the outbox only if slots are
-   * still free and it may hold more. Rows queued meanwhile are newer than those read, so the lanes
-   * go first (oldest first); reading on every wake made each send sort the whole backlog.
-   */
-  async #fill(): Promise<void> {
-    if (this.#reconciler.due && (await this.#reconciler.settle())) this.#lanes.readAgain(); // their lanes may go on
-    this.#startRows();
-    if (this.#lanes.wantsRead) {
-      await this.#lanes.read();
-      this.#startRows();
-    }
-  }
-
-  #startRows(): void {
-    if (this.#stopped) return;
-    for (const row of this.#lanes.take()) this.#start(row);
-  }
-
-  #start(row: Row): void {
-    const task: Promise<void> = this.#attempts
-      .send(row)
-      .catch((err: unknown): Outcome => {
-        this.#d.log.error({ err, outbox: row.id }, 'send failed unexpectedly; retrying in 1 s');
-        this.#wakeAt(this.#now() + 1000);
-        return 'waiting';
-      })
-      .then((outcome) => {
-        this.#lanes.finished(row, outcome);
-        this.#tasks.delete(task);
-        this.#pump();
-      });
-    this.#tasks.add(task);
-  }
-
-  /** Looks at the outbox again at `at` (or sooner, if already planned). */
-  #wakeAt(at: number): void {
-    if (this.#stopped || !Number.isFinite(at) || at >= this.#timerAt) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    // Timers are capped at a minute: the clock may be moved (tests), and a later read sets the next.
-    const ms = Math.min(Math.max(10, at - this.#now()), 60_000);
-    this.#timerAt = this.#now() + ms;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.#timerAt = Number.POSITIVE_INFINITY;
-      this.wake();
-    }, ms);
-    this.#timer.unref();
+    throw new RetryLater(10, 'its row changed meanwhile');
   }
 }

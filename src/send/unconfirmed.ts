@@ -5,61 +5,11 @@ import { messageIdOf } from '../store/ids.ts';
 import type { Database } from '../store/schema.ts';
 import { markSent } from './outcomes.ts';
 
-// Unconfirmed rows in the store: sends whose outcome igdm cannot know (see reconcile.ts), marked at
-// start, matched to their echo, recorded as sent, or queued again.
+// Unconfirmed rows in the store: sends whose outcome igdm cannot know (see reconcile.ts), matched to
+// their echo, recorded as sent, or queued again.
 
 /** How long before the claim an echo may date from and still be the row's (Meta's clock vs igdm's). */
 export const ECHO_LOOKBACK_MS = 60_000;
-
-/**
- * At start: rows left `sending` become `unconfirmed` until `now + graceMs` (their updatedAt, the
- * claim time, stays: it bounds the echo search). Sender actions have no echo; typing, seen and
- * reactions are harmless to repeat, so they are simply queued again. Returns the unconfirmed rows
- * now waiting (those of an earlier start included).
- */
-export async function markInterrupted(db: Kysely<Database>, now: number, graceMs: number): Promise<number> {
-  return db.transaction().execute(async (trx) => {
-    const rows = await trx
-      .selectFrom('outbox')
-      .select(['id', 'body'])
-      .where('status', '=', 'sending')
-      .execute();
-    const hasEcho = (body: string) => (JSON.parse(body) as SendBody).message !== undefined;
-    const actions = rows.filter((r) => !hasEcho(r.body)).map((r) => r.id);
-    const messages = rows.filter((r) => hasEcho(r.body)).map((r) => r.id);
-    if (actions.length) {
-      await trx
-        .updateTable('outbox')
-        .set({ status: 'queued', nextAttemptAt: now })
-        .where('id', 'in', actions)
-        .execute();
-    }
-    if (messages.length) {
-      await trx
-        .updateTable('outbox')
-        .set({ status: 'unconfirmed', nextAttemptAt: now + graceMs })
-        .where('id', 'in', messages)
-        .execute();
-    }
-    const n = await trx
-      .selectFrom('outbox')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', '=', 'unconfirmed')
-      .executeTakeFirstOrThrow();
-    return Number(n.n);
-  });
-}
-
-export interface Reconciled {
-  /** Settled as sent by their echo. */
-  sent: number;
-  /** No echo by the deadline: Meta is to be asked (ask-meta.ts) before the row goes again. */
-  overdue: Unconfirmed[];
-  /** Still waiting for an echo (those being asked about included). */
-  waiting: number;
-  /** The earliest deadline of those still waiting. */
-  nextAt: number | null;
-}
 
 export interface Unconfirmed {
   id: string;
@@ -81,52 +31,6 @@ interface EchoRow {
   text: string | null;
   attachments: string;
   createdAt: number;
-}
-
-/**
- * Settles the unconfirmed rows: sent when their echo is in the store; past their deadline, overdue
- * (but not those in `asking`, already being asked about).
- */
-export async function settleUnconfirmed(
-  db: Kysely<Database>,
-  now: number,
-  asking: ReadonlySet<string> = new Set(),
-): Promise<Reconciled> {
-  const rows = await db
-    .selectFrom('outbox')
-    .select([
-      'id',
-      'channelId',
-      'messageId',
-      'conversationId',
-      'recipient',
-      'body',
-      'updatedAt',
-      'nextAttemptAt',
-      'attempts',
-      'error',
-    ])
-    .where('status', '=', 'unconfirmed')
-    .orderBy('createdAt')
-    .orderBy('id')
-    .execute();
-  const result: Reconciled = { sent: 0, overdue: [], waiting: 0, nextAt: null };
-  const taken = new Set<string>(); // an echo settles one row
-  for (const row of rows) {
-    const settled = await settleByEcho(db, { ...row, updatedAt: Number(row.updatedAt) }, now, taken);
-    if (settled !== null) {
-      if (settled) result.sent++;
-    } else if (asking.has(row.id)) {
-      result.waiting++;
-    } else if (Number(row.nextAttemptAt) <= now) {
-      result.overdue.push({ ...row, updatedAt: Number(row.updatedAt), attempts: Number(row.attempts) });
-      result.waiting++;
-    } else {
-      result.waiting++;
-      result.nextAt = Math.min(result.nextAt ?? Number.POSITIVE_INFINITY, Number(row.nextAttemptAt));
-    }
-  }
-  return result;
 }
 
 /** An unconfirmed row was sent after all (Meta has it, under `mid`); false if it is no longer unconfirmed. */

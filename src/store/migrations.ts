@@ -263,6 +263,20 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0008_send_jobs': {
+      async up(db: Kysely<unknown>) {
+        // Sends became jobs on the queue (send/send-jobs.ts, which this mirrors): the rows not
+        // settled yet get theirs, keyed by recipient, in the order they were queued. (Outbox ids
+        // are URL-safe: the payload needs no escaping.)
+        const now = Date.now();
+        await sql`insert into jobs (queue, key, order_at, dedup_key, payload, status, attempts, run_at,
+            created_at, updated_at)
+          select 'send', coalesce(conversation_id, channel_id || '|' || recipient), created_at,
+            'send:' || id, '{"outboxId":"' || id || '"}', 'ready', 0, ${now}, ${now}, ${now}
+          from outbox where status in ('queued', 'sending', 'unconfirmed')
+          order by created_at, id`.execute(db);
+      },
+    },
   };
 }
 

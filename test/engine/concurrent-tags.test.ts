@@ -5,6 +5,7 @@ import { loadAutomationConfig } from '../../src/engine/automation/config.ts';
 import { Engine, type EngineJob } from '../../src/engine/engine.ts';
 import { conversationsApiLimiter } from '../../src/graph/rate-limit.ts';
 import { createLogger } from '../../src/log.ts';
+import { EmbeddedQueue } from '../../src/queue/embedded.ts';
 import type { Job } from '../../src/queue/queue.ts';
 import type { Channel } from '../../src/store/channels.ts';
 import type { SandboxService } from '../send/support.ts';
@@ -80,7 +81,7 @@ it("a rule's tags and a PATCH made while the rule runs both survive", async () =
     ai: createAi({ provider: 'none', timeoutMs: 1000, intent: 'offline' }, {}),
     log: createLogger('silent'),
     now: Date.now,
-    queued: () => {},
+    jobs: new EmbeddedQueue(svc.store.relaxed),
     handoverAppId: null,
     conversationsApi: conversationsApiLimiter(),
   });

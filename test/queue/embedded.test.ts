@@ -134,6 +134,30 @@ describe('parallel keys', () => {
     expect(rec.maxRunning).toBe(3);
   });
 
+  it('jobs woken while every slot is taken run once slots free up, with no other wake', async () => {
+    // The round a wake starts claims nothing (no slot is free); what it was woken for must not be
+    // forgotten: with every job of its own key, no finished job has a next of its key to claim.
+    const s = await queueStore();
+    const q = s.queue();
+    const rec = new Recorder();
+    const hold = gate();
+    q.work(
+      'q',
+      async (j) => {
+        rec.enter(j.key, nameOf(j));
+        await hold.opened;
+        rec.leave(j.key, nameOf(j));
+      },
+      { concurrency: 2 },
+    );
+    await q.add(['a', 'b'].map((k) => job(k, 1)));
+    await until(() => rec.running === 2, 'both slots taken');
+    await q.add(['c', 'd', 'e'].map((k) => job(k, 1))); // add() wakes the queue: no slot is free
+    await sleep(30);
+    hold.open();
+    await until(() => rec.finished.length === 5, 'the jobs added meanwhile ran too', 2000);
+  });
+
   it('a slow key does not hold the others back', async () => {
     const s = await queueStore();
     const q = s.queue();

@@ -19,7 +19,8 @@ describe('channel health', () => {
     );
     expect([h.of('a'), h.of('b'), h.of('c')]).toEqual(['needs_token', 'paused', 'ok']);
     // A stored pause has no hold left in memory; a refused token holds until a new one.
-    expect(h.blocked(T)).toEqual(new Set(['a']));
+    expect(h.holdMs('a', T)).toBe(Number.POSITIVE_INFINITY);
+    expect(h.holdMs('b', T)).toBe(0);
     expect(h.canSend('b', T)).toBe(true);
   });
 
@@ -28,7 +29,7 @@ describe('channel health', () => {
     for (let n = 1; n < 5; n++) expect(h.failed('a', T)).toBeUndefined();
     expect(h.failed('a', T)).toBe(T + 30_000);
     expect(h.canSend('a', T + 29_999)).toBe(false);
-    expect(h.blocked(T)).toEqual(new Set(['a']));
+    expect(h.holdMs('a', T + 10_000)).toBe(20_000);
     expect(h.canSend('a', T + 30_000)).toBe(true);
     expect(h.of('a')).toBe('ok'); // the breaker is no health of its own
 
@@ -44,11 +45,11 @@ describe('channel health', () => {
     expect(h.canSend('a', T + 60_000)).toBe(true);
 
     expect(h.paused('a', T)).toEqual({ channelId: 'a', health: 'paused', until: T + 3_600_000 });
-    expect(h.blocked(T + 3_599_999)).toEqual(new Set(['a']));
+    expect(h.holdMs('a', T + 3_599_999)).toBe(1);
     expect(h.sent('a')).toEqual({ channelId: 'a', health: 'ok' });
 
     expect(h.needsToken('a')).toEqual({ channelId: 'a', health: 'needs_token' });
-    expect(h.blocked(T + 10 * 3_600_000)).toEqual(new Set(['a']));
+    expect(h.holdMs('a', T + 10 * 3_600_000)).toBe(Number.POSITIVE_INFINITY);
     expect(h.canSend('a', T + 10 * 3_600_000)).toBe(false);
   });
 });

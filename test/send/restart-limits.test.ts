@@ -1,5 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { queueSend } from '../../src/engine/outbox.ts';
+import { EmbeddedQueue } from '../../src/queue/embedded.ts';
 import type { Channel } from '../../src/store/channels.ts';
 import { openStore } from '../../src/store/index.ts';
 import { closeStack, customerWrites, restartIgdm, type Stack, startStack, stopIgdm } from './stack.ts';
@@ -89,7 +90,7 @@ it('a per-second throttle from Meta holds the sends for a second, and every mess
   const ids: string[] = [];
   try {
     for (const [i, to] of customers.entries()) {
-      const q = await queueSend(store.db, { id: 'default' } as Channel, {
+      const q = await queueSend(store.db, new EmbeddedQueue(store.db), { id: 'default' } as Channel, {
         to,
         content: { type: 'text', text: `burst ${i}` },
       });

@@ -82,6 +82,7 @@ export async function startTestService(
       return Number(r.n);
     },
     async settled() {
+      let left = '';
       for (let i = 0; i < 500; i++) {
         const r = await service.store.db
           .selectFrom('webhookEvents')
@@ -92,6 +93,7 @@ export async function startTestService(
         const jobs = await service.store.db
           .selectFrom('jobs')
           .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('queue', '=', 'engine')
           .where((eb) =>
             eb.or([
               eb('status', '=', 'active'),
@@ -100,9 +102,10 @@ export async function startTestService(
           )
           .executeTakeFirstOrThrow();
         if (Number(r.n) === 0 && Number(jobs.n) === 0) return;
+        left = `${r.n} events unapplied, ${jobs.n} engine jobs due or running`;
         await new Promise((res) => setTimeout(res, 10));
       }
-      throw new Error('events were not applied and handled within 5 s');
+      throw new Error(`events were not applied and handled within 5 s: ${left}`);
     },
     async stop() {
       if (stopped) return;

@@ -115,7 +115,7 @@ export async function conversation(svc: SandboxService, igsid: string): Promise<
 /** The engine's jobs of a conversation, oldest first (GET /v1/jobs). */
 // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
 export async function jobsOf(svc: SandboxService, igsid: string): Promise<any[]> {
-  const r = await svc.json(`/v1/jobs?conversationId=${conversationId(igsid)}&limit=200`);
+  const r = await svc.json(`/v1/jobs?queue=engine&conversationId=${conversationId(igsid)}&limit=200`);
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return (r.body.data as { id: number }[]).sort((a, b) => a.id - b.id);
 }
