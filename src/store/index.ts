@@ -1,5 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { openSqlite } from './connection.ts';
 import { prepareStoreFiles } from './files.ts';
 import { checkIntegrity, INTEGRITY_BUDGET_MS, type IntegrityCheck } from './integrity.ts';
@@ -7,7 +7,7 @@ import { StoreLock } from './lock.ts';
 import { migrate, type StoreKind } from './migrations.ts';
 import { StoreCamelCase } from './rows.ts';
 import type { Database } from './schema.ts';
-import { type DialectOptions, sqliteDialect } from './sqlite.ts';
+import { type DialectOptions, StoreKysely, sqliteDialect } from './sqlite.ts';
 
 export type { Database } from './schema.ts';
 
@@ -49,7 +49,7 @@ export function sqlitePathOf(databaseUrl: string): string {
 }
 
 export function kyselyOver(sqlite: DatabaseSync, options: DialectOptions = {}): Kysely<Database> {
-  return new Kysely<Database>({
+  return new StoreKysely<Database>({
     dialect: sqliteDialect(sqlite, options),
     plugins: [new StoreCamelCase()],
   });

@@ -3,11 +3,12 @@ import {
   CompiledQuery,
   type DatabaseConnection,
   type Driver,
-  type Kysely,
-  type QueryExecutor,
+  Kysely,
+  type KyselyConfig,
   type QueryResult,
   SqliteAdapter,
   SqliteDialect,
+  type TransactionBuilder,
 } from 'kysely';
 import { SharedConnection } from './shared-connection.ts';
 import { writeGateFor } from './write-gate.ts';
@@ -51,26 +52,19 @@ export function sqliteDialect(db: DatabaseSync, options: DialectOptions = {}): S
   }
   const connection = shared;
   const durable = options.durable ?? true;
-  return new (class extends SqliteDialect {
+  const dialect = new (class extends SqliteDialect {
     override createDriver(): Driver {
       return new StoreDriver(connection, durable);
     }
     override createAdapter(): SqliteAdapter {
-      return new StoreAdapter(connection, durable);
+      return new StoreAdapter();
     }
   })({ database: {} as never });
+  targets.set(dialect, { shared: connection, durable });
+  return dialect;
 }
 
 class StoreAdapter extends SqliteAdapter {
-  readonly shared: SharedConnection;
-  readonly durable: boolean;
-
-  constructor(shared: SharedConnection, durable: boolean) {
-    super();
-    this.shared = shared;
-    this.durable = durable;
-  }
-
   // The driver orders access itself (see SharedConnection): Kysely's lock would be held while a
   // write waits for the disk.
   override get supportsMultipleConnections() {
@@ -78,20 +72,55 @@ class StoreAdapter extends SqliteAdapter {
   }
 }
 
-type Executes = Pick<Kysely<never>, 'executeQuery' | 'isTransaction'> & { getExecutor?: () => QueryExecutor };
+/** A store's connection, as a Kysely instance or transaction over it reaches it. */
+interface Target {
+  shared: SharedConnection;
+  durable: boolean;
+}
+
+/** The dialects made here, and the Kysely instances and transactions over them. */
+const targets = new WeakMap<object, Target>();
+
+/**
+ * Kysely over the store's dialect: the instance, and each transaction it opens, are known here
+ * (Kysely's public API has no way to ask a transaction which dialect it runs on), so that
+ * executeCompiled can run compiled statements on the connection directly.
+ */
+export class StoreKysely<DB> extends Kysely<DB> {
+  constructor(config: KyselyConfig) {
+    super(config);
+    const target = targets.get(config.dialect);
+    if (target) targets.set(this, target);
+  }
+
+  override transaction(): TransactionBuilder<DB> {
+    const builder = super.transaction();
+    const target = targets.get(this);
+    if (!target) return builder;
+    const execute = builder.execute.bind(builder);
+    builder.execute = (callback) =>
+      execute((trx) => {
+        targets.set(trx, target);
+        return callback(trx);
+      });
+    return builder;
+  }
+}
+
+type Executes = Pick<Kysely<never>, 'executeQuery' | 'isTransaction'>;
 
 /**
  * Runs a compiled query (store/prepared.ts) on the store's connection directly, as the driver would
  * but without Kysely's executor: its connection hand-out, plugins and promises were a quarter of
  * what the main thread allocated. The compiled query is final already (built with the plugins), and
- * its rows come back named as the driver names them. Anything else goes through `db`.
+ * its rows come back named as the driver names them. Anything else (another dialect, an instance
+ * made with withPlugin) goes through Kysely.
  */
 export function executeCompiled<R>(db: Executes, query: CompiledQuery<R>): Promise<QueryResult<R>> {
-  // getExecutor is Kysely's (marked internal): its adapter tells which store's connection `db` is on.
-  const adapter = db.getExecutor?.().adapter;
-  if (!(adapter instanceof StoreAdapter)) return db.executeQuery(query);
+  const target = targets.get(db);
+  if (!target) return db.executeQuery(query);
   // A transaction's statements run in it (the one open transaction of the connection).
-  return adapter.shared.execute<R>(query, db.isTransaction, adapter.durable);
+  return target.shared.execute<R>(query, db.isTransaction, target.durable);
 }
 
 /** One Kysely connection: inside a transaction, its statements run in it. */
