@@ -3,9 +3,8 @@ import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import { type Job, type JobQueue, type JobWorker, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
-import { builder } from '../store/index.ts';
-import { compile, param as p } from '../store/prepared.ts';
-import type { Database, OutboxTable } from '../store/schema.ts';
+import { findOutboxEntry } from '../store/outbox.ts';
+import type { Database } from '../store/schema.ts';
 import { Attempts } from './attempt.ts';
 import type { Health } from './channel-health.ts';
 import { Outcomes } from './outcomes.ts';
@@ -50,46 +49,6 @@ const DEFAULT_ECHO_GRACE_MS = 20_000;
 const NEEDS_TOKEN_LOOK_MS = 60_000;
 /** Steps of one run (each reads the row again); a row that keeps changing is looked at later. */
 const MAX_STEPS = 6;
-
-type OutboxRow = Pick<
-  OutboxTable,
-  | 'id'
-  | 'channelId'
-  | 'messageId'
-  | 'conversationId'
-  | 'recipient'
-  | 'kind'
-  | 'body'
-  | 'human'
-  | 'status'
-  | 'attempts'
-  | 'nextAttemptAt'
-  | 'error'
-  | 'createdAt'
-  | 'updatedAt'
->;
-
-const rowOf = compile<{ id: string }, OutboxRow>(
-  builder
-    .selectFrom('outbox')
-    .select([
-      'id',
-      'channelId',
-      'messageId',
-      'conversationId',
-      'recipient',
-      'kind',
-      'body',
-      'human',
-      'status',
-      'attempts',
-      'nextAttemptAt',
-      'error',
-      'createdAt',
-      'updatedAt',
-    ])
-    .where('id', '=', p<string>('id')),
-);
 
 export class Sender {
   readonly #d: SenderDeps;
@@ -186,7 +145,7 @@ export class Sender {
     this.#awaitingEcho.delete(outboxId);
     for (let step = 0; step < MAX_STEPS; step++) {
       if (this.#stopped) throw new RetryLater(0, 'igdm is stopping');
-      const row = await rowOf.first(this.#d.db, { id: outboxId });
+      const row = await findOutboxEntry(this.#d.db, outboxId);
       if (!row) return { status: 'missing' };
       const now = this.#now();
       switch (row.status) {

@@ -1,7 +1,7 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { builder } from './builder.ts';
 import { compile, param as p } from './prepared.ts';
-import type { Database } from './schema.ts';
+import type { Database, OutboxTable } from './schema.ts';
 
 // The outbox: what igdm sends, one row per send (engine/outbox.ts queues them, the sender sends
 // them). What the API and the engine read of it.
@@ -15,8 +15,12 @@ const byMid = compile<{ channelId: string; mid: string }>(
     .where('mid', '=', p<string>('mid')),
 );
 
-export const findOutboxEntry = (db: Kysely<Database>, id: string) =>
-  db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst();
+const byId = compile<{ id: string }, Selectable<OutboxTable>>(
+  builder.selectFrom('outbox').selectAll().where('id', '=', p<string>('id')),
+);
+
+/** A send as the outbox has it (the API shows it; the sender's job acts on it). */
+export const findOutboxEntry = (db: Kysely<Database>, id: string) => byId.first(db, { id });
 
 /** igdm sent the message with Meta's id `mid`. */
 export async function sentByIgdm(db: Kysely<Database>, channelId: string, mid: string): Promise<boolean> {

@@ -109,22 +109,28 @@ describe('order within a key', () => {
   });
 });
 
+/** Works queue 'q' with handlers that wait for `hold` to open, recorded in `rec`. */
+function heldWork(q: ReturnType<Awaited<ReturnType<typeof queueStore>>['queue']>, concurrency: number) {
+  const rec = new Recorder();
+  const hold = gate();
+  q.work(
+    'q',
+    async (j) => {
+      rec.enter(j.key, nameOf(j));
+      await hold.opened;
+      rec.leave(j.key, nameOf(j));
+    },
+    { concurrency },
+  );
+  return { rec, hold };
+}
+
 describe('parallel keys', () => {
   it('runs different keys at the same time, up to the concurrency', async () => {
     const s = await queueStore();
     const q = s.queue();
-    const rec = new Recorder();
-    const hold = gate();
     await q.add(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => job(k, 1)));
-    q.work(
-      'q',
-      async (j) => {
-        rec.enter(j.key, nameOf(j));
-        await hold.opened;
-        rec.leave(j.key, nameOf(j));
-      },
-      { concurrency: 3 },
-    );
+    const { rec, hold } = heldWork(q, 3);
     await until(() => rec.running === 3, 'three handlers at once');
     await sleep(30);
     expect(rec.running).toBe(3); // no fourth while three run
@@ -139,17 +145,7 @@ describe('parallel keys', () => {
     // forgotten: with every job of its own key, no finished job has a next of its key to claim.
     const s = await queueStore();
     const q = s.queue();
-    const rec = new Recorder();
-    const hold = gate();
-    q.work(
-      'q',
-      async (j) => {
-        rec.enter(j.key, nameOf(j));
-        await hold.opened;
-        rec.leave(j.key, nameOf(j));
-      },
-      { concurrency: 2 },
-    );
+    const { rec, hold } = heldWork(q, 2);
     await q.add(['a', 'b'].map((k) => job(k, 1)));
     await until(() => rec.running === 2, 'both slots taken');
     await q.add(['c', 'd', 'e'].map((k) => job(k, 1))); // add() wakes the queue: no slot is free
