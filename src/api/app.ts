@@ -1,4 +1,5 @@
 import Fastify, { LogController } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
@@ -17,6 +18,7 @@ import { healthRoutes } from './health.ts';
 import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
 import { messageRoutes } from './messages.ts';
+import { inputError } from './schema-errors.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
@@ -55,8 +57,12 @@ export async function buildApp(deps: AppDeps) {
   });
   capConnections(app.server, deps.httpLimits.maxConnections, deps.log);
 
+  // Each route's zod schemas check its input and its answer, and make the OpenAPI document.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
-    const answer = answerOf(err);
+    const answer = inputError(err, req) ?? answerOf(err);
     if (answer.statusCode >= 500 && !(err instanceof ApiError)) req.log.error({ err }, 'request failed');
     return replyError(reply, answer);
   });
