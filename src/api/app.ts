@@ -18,6 +18,7 @@ import { healthRoutes } from './health.ts';
 import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
 import { messageRoutes } from './messages.ts';
+import { describeKeyedRoutes, openApi } from './openapi.ts';
 import { inputError } from './schema-errors.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -68,6 +69,7 @@ export async function buildApp(deps: AppDeps) {
   });
   app.setNotFoundHandler((req, reply) => replyError(reply, errors.routeNotFound(req.method, req.url)));
 
+  await openApi(app);
   await app.register(async (health) => healthRoutes(health, deps));
 
   if (deps.sandbox) {
@@ -80,6 +82,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(webhookRoutes, { channels: deps.channels, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeyHash);
+    describeKeyedRoutes(v1);
     await conversationRoutes(v1, deps.store.db, deps.handover, deps.now);
     await messageRoutes(v1, {
       db: deps.store.db,
