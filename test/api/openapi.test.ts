@@ -268,3 +268,24 @@ describe("a request its route's schema refuses", () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
   });
 });
+
+describe('in sandbox mode', () => {
+  it('documents the same API, without the sandbox routes', async () => {
+    const sandboxed = await startTestService({
+      META_APP_SECRET: '',
+      WEBHOOK_VERIFY_TOKEN: '',
+      INSTAGRAM_USER_ID: '',
+      INSTAGRAM_ACCESS_TOKEN: '',
+    });
+    try {
+      expect(sandboxed.sandbox).toBeDefined();
+      const res = await fetch(`${sandboxed.url}/openapi.json`);
+      expect(res.status).toBe(200);
+      const paths = Object.keys(((await res.json()) as Doc).paths);
+      expect(paths).toContain('/v1/messages');
+      expect(paths.filter((p) => p.startsWith('/sandbox'))).toEqual([]);
+    } finally {
+      await sandboxed.stop();
+    }
+  });
+});
