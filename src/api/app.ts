@@ -1,4 +1,5 @@
 import Fastify, { LogController } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
@@ -17,6 +18,8 @@ import { healthRoutes } from './health.ts';
 import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
 import { messageRoutes } from './messages.ts';
+import { describeKeyedRoutes, openApi } from './openapi.ts';
+import { inputError } from './schema-errors.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
@@ -55,13 +58,18 @@ export async function buildApp(deps: AppDeps) {
   });
   capConnections(app.server, deps.httpLimits.maxConnections, deps.log);
 
+  // Each route's zod schemas check its input and its answer, and make the OpenAPI document.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
-    const answer = answerOf(err);
+    const answer = inputError(err, req) ?? answerOf(err);
     if (answer.statusCode >= 500 && !(err instanceof ApiError)) req.log.error({ err }, 'request failed');
     return replyError(reply, answer);
   });
   app.setNotFoundHandler((req, reply) => replyError(reply, errors.routeNotFound(req.method, req.url)));
 
+  await openApi(app);
   await app.register(async (health) => healthRoutes(health, deps));
 
   if (deps.sandbox) {
@@ -74,6 +82,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(webhookRoutes, { channels: deps.channels, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeyHash);
+    describeKeyedRoutes(v1);
     await conversationRoutes(v1, deps.store.db, deps.handover, deps.now);
     await messageRoutes(v1, {
       db: deps.store.db,

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import { type Channel, publicChannel } from '../store/channels.ts';
 import type { ChannelHealth } from '../store/schema.ts';
 import { errors } from './errors.ts';
+import { Channel as ChannelView } from './schemas.ts';
 
 // Channels as the API shows them (never their secrets), with their health: ok, throttled,
 // needs_token (Meta refused the token: set a new one and restart) or paused (blocked for policy).
@@ -15,9 +17,10 @@ const IceBreakers = z.strictObject({
     )
     .max(4, 'Instagram shows at most 4 ice breakers'),
 });
+const Params = z.object({ id: z.string() });
 
 export async function channelRoutes(
-  app: FastifyInstance,
+  scope: FastifyInstance,
   channels: () => readonly Channel[],
   health: (channelId: string) => ChannelHealth,
 ) {
@@ -27,23 +30,39 @@ export async function channelRoutes(
     return channel;
   };
   const shown = (c: Channel) => publicChannel(c, health(c.id));
+  const app = scope.withTypeProvider<ZodTypeProvider>();
 
-  app.get('/v1/channels', async () => ({ data: channels().map(shown) }));
+  app.get(
+    '/v1/channels',
+    { schema: { response: { 200: z.object({ data: z.array(ChannelView) }) } } },
+    async () => ({
+      data: channels().map(shown),
+    }),
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/channels/:id', async (req) => shown(find(req.params.id)));
+  app.get('/v1/channels/:id', { schema: { params: Params, response: { 200: ChannelView } } }, async (req) =>
+    shown(find(req.params.id)),
+  );
 
-  app.put<{ Params: { id: string } }>('/v1/channels/:id/ice-breakers', async (req) => {
-    const channel = find(req.params.id);
-    const parsed = IceBreakers.safeParse(req.body);
-    if (!parsed.success) throw errors.invalidIceBreakers(z.prettifyError(parsed.error));
-    const client = new GraphClient(channel);
-    try {
-      if (parsed.data.iceBreakers.length === 0) await client.deleteIceBreakers();
-      else await client.setIceBreakers(parsed.data.iceBreakers);
-    } catch (err) {
-      if (!(err instanceof GraphError)) throw err;
-      throw errors.iceBreakersRefused(err.failure.reason, err.failure.message);
-    }
-    return { iceBreakers: parsed.data.iceBreakers };
-  });
+  app.put(
+    '/v1/channels/:id/ice-breakers',
+    {
+      // Refused ice breakers are well-formed JSON that Instagram would not take: 422.
+      config: { invalidInput: errors.invalidIceBreakers },
+      schema: { params: Params, body: IceBreakers, response: { 200: IceBreakers } },
+    },
+    async (req) => {
+      const channel = find(req.params.id);
+      const { iceBreakers } = req.body;
+      const client = new GraphClient(channel);
+      try {
+        if (iceBreakers.length === 0) await client.deleteIceBreakers();
+        else await client.setIceBreakers(iceBreakers);
+      } catch (err) {
+        if (!(err instanceof GraphError)) throw err;
+        throw errors.iceBreakersRefused(err.failure.reason, err.failure.message);
+      }
+      return { iceBreakers };
+    },
+  );
 }

@@ -74,6 +74,7 @@ export const errors = {
 
   // Webhooks
   invalidUtf8: define('invalid_utf8', 400, 'The body is not valid UTF-8'),
+  /** A body that is not JSON (a webhook's, or an API request's). */
   malformedJson: define('malformed_json', 400, '%s'),
   signatureMissing: define('signature_missing', 401, 'X-Hub-Signature-256 header is missing'),
   signatureInvalid: define('signature_invalid', 403, 'The signature does not match the body'),
@@ -82,13 +83,17 @@ export const errors = {
 };
 
 /**
- * The answer to an error a route or Fastify threw: a catalog entry as it is; Fastify's own errors
- * (a body that is not JSON, say) with their code and message; anything else an internal error.
+ * The answer to an error a route or Fastify threw: a catalog entry as it is; a body that is not
+ * JSON as `malformed_json`; Fastify's other errors with their code and message; anything else an
+ * internal error. (A request its route's schema refused is schema-errors.ts's.)
  */
 export function answerOf(err: { statusCode?: number; code?: string; message: string }): ApiError {
   if (err instanceof ApiError) return err;
   const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
   if (status === 413) return errors.bodyTooLarge(err.message);
+  // Fastify's JSON parser refused the body: igdm's code for it, not Fastify's.
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY')
+    return errors.malformedJson(err.message);
   if (status >= 500) return errors.internal(status);
   return new ApiError(err.code ?? 'bad_request', status, err.message);
 }

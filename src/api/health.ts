@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { IngestWriter } from '../ingest/writer.ts';
 import { LAG_NOT_READY_MS, type ProjectionThread } from '../projection/thread.ts';
 import { freeDiskBytes } from '../store/files.ts';
@@ -16,10 +18,25 @@ export interface HealthDeps {
   minFreeDiskBytes: number;
 }
 
-interface Part {
-  ok: boolean;
-  reason?: string;
-}
+const Part = z.object({
+  ok: z.boolean(),
+  reason: z.string().optional().meta({ description: 'Why the part is not ok.' }),
+});
+type Part = z.infer<typeof Part>;
+
+const Readiness = z
+  .object({
+    status: z.enum(['ready', 'not_ready']),
+    store: Part,
+    ingest: Part,
+    apply: Part.extend({
+      backlog: z.number().optional().meta({ description: 'Stored events waiting to be applied.' }),
+      lagMs: z.number().optional().meta({ description: 'How long the oldest of them has waited.' }),
+      since: z.string().optional().meta({ format: 'date-time', description: 'Applying has failed since.' }),
+    }),
+    disk: Part.extend({ freeBytes: z.number() }),
+  })
+  .meta({ id: 'Readiness' });
 
 const ok: Part = { ok: true };
 
@@ -67,9 +84,12 @@ function diskPart(store: Store, min: number): Part & { freeBytes: number } {
   };
 }
 
-export async function healthRoutes(app: FastifyInstance, deps: HealthDeps) {
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+export async function healthRoutes(scope: FastifyInstance, deps: HealthDeps) {
+  const app = scope.withTypeProvider<ZodTypeProvider>();
+  app.get('/healthz', { schema: { response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
+    status: 'ok' as const,
+  }));
+  app.get('/readyz', { schema: { response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
     const answers = (ping: Promise<boolean>, who: string) =>
       ping.then((yes): Part => (yes ? ok : { ok: false, reason: `the ${who} does not answer` }));
     const [store, ingest, projector] = await Promise.all([

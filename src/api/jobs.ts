@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { JobView, WorkQueue } from '../queue/queue.ts';
 import { errors } from './errors.ts';
+import { Job, JobPage } from './schemas.ts';
 
 // The queue's jobs: what the engine did with each event (its result), what is waiting, and the
 // dead letters (jobs that failed their last attempt), which can be run again.
@@ -12,14 +14,21 @@ const ListQuery = z.object({
   conversationId: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   /** Jobs older than this id (the previous page's nextCursor). */
-  cursor: z.coerce.number().int().positive().optional(),
+  cursor: z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .meta({ description: "The previous page's nextCursor." }),
 });
 
 const Id = z.object({ id: z.coerce.number().int().positive() });
+/** A job id that is not a number is the catalog's own error. */
+const config = { invalidInput: () => errors.invalidJobId() };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function jobView(j: JobView) {
+function jobView(j: JobView): z.output<typeof Job> {
   return {
     id: j.id,
     queue: j.queue,
@@ -36,11 +45,11 @@ function jobView(j: JobView) {
   };
 }
 
-export async function jobRoutes(app: FastifyInstance, queue: WorkQueue) {
-  app.get('/v1/jobs', async (req) => {
-    const q = ListQuery.safeParse(req.query);
-    if (!q.success) throw errors.invalidQuery(z.prettifyError(q.error));
-    const { status, queue: name, conversationId, limit, cursor } = q.data;
+export async function jobRoutes(scope: FastifyInstance, queue: WorkQueue) {
+  const app = scope.withTypeProvider<ZodTypeProvider>();
+
+  app.get('/v1/jobs', { schema: { querystring: ListQuery, response: { 200: JobPage } } }, async (req) => {
+    const { status, queue: name, conversationId, limit, cursor } = req.query;
     const rows = await queue.list({
       limit: limit + 1,
       ...(status && { status }),
@@ -56,22 +65,23 @@ export async function jobRoutes(app: FastifyInstance, queue: WorkQueue) {
     };
   });
 
-  app.get('/v1/jobs/:id', async (req) => {
-    const p = Id.safeParse(req.params);
-    if (!p.success) throw errors.invalidJobId();
-    const job = await queue.get(p.data.id);
-    if (!job) throw errors.jobNotFound(p.data.id);
+  app.get('/v1/jobs/:id', { config, schema: { params: Id, response: { 200: Job } } }, async (req) => {
+    const job = await queue.get(req.params.id);
+    if (!job) throw errors.jobNotFound(req.params.id);
     return jobView(job);
   });
 
   /** A dead job runs again (its effects happen once: replies are keyed by the event). */
-  app.post('/v1/jobs/:id/retry', async (req, reply) => {
-    const p = Id.safeParse(req.params);
-    if (!p.success) throw errors.invalidJobId();
-    if (!(await queue.retry(p.data.id))) {
-      const job = await queue.get(p.data.id);
-      throw job ? errors.jobNotDead(p.data.id, job.status) : errors.jobNotFound(p.data.id);
-    }
-    return reply.code(202).send(jobView((await queue.get(p.data.id))!));
-  });
+  app.post(
+    '/v1/jobs/:id/retry',
+    { config, schema: { params: Id, response: { 202: Job } } },
+    async (req, reply) => {
+      const { id } = req.params;
+      if (!(await queue.retry(id))) {
+        const job = await queue.get(id);
+        throw job ? errors.jobNotDead(id, job.status) : errors.jobNotFound(id);
+      }
+      return reply.code(202).send(jobView((await queue.get(id))!));
+    },
+  );
 }

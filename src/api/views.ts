@@ -1,10 +1,13 @@
 import type { Selectable } from 'kysely';
+import type { z } from 'zod';
 import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
 import type { ConversationWithContact } from '../store/conversations.ts';
 import type { Message } from '../store/messages.ts';
 import type { OutboxTable } from '../store/schema.ts';
+import type { Conversation, Message as MessageSchema, SenderAction } from './schemas.ts';
 
-// How the API shows conversations and messages.
+// How the API shows conversations and messages, in the shapes of schemas.ts. The store keeps some
+// closed sets as plain strings (status, direction, author); the serializer checks them on the way out.
 
 const WINDOW_MS = STANDARD_WINDOW_MS;
 /** ISO time, or null for a time a Date cannot hold (Meta's timestamps are not trusted blindly). */
@@ -13,7 +16,10 @@ const iso = (ms: number | null) => {
   return ms === null || Number.isNaN(d.getTime()) ? null : d.toISOString();
 };
 
-export function conversationView(c: ConversationWithContact, now: number) {
+type ConversationOut = z.output<typeof Conversation>;
+type MessageOut = z.output<typeof MessageSchema>;
+
+export function conversationView(c: ConversationWithContact, now: number): ConversationOut {
   const lastInbound = c.lastInboundAt === null ? null : Number(c.lastInboundAt);
   const closes = lastInbound === null ? null : lastInbound + WINDOW_MS;
   const humanCloses = lastInbound === null ? null : lastInbound + HUMAN_AGENT_WINDOW_MS;
@@ -27,8 +33,8 @@ export function conversationView(c: ConversationWithContact, now: number) {
       name: c.name ?? null,
       profilePic: c.profilePic ?? null,
     },
-    status: c.status,
-    threadOwner: c.threadOwner,
+    status: c.status as ConversationOut['status'],
+    threadOwner: c.threadOwner as ConversationOut['threadOwner'],
     intent: c.intent,
     tags: JSON.parse(c.tags) as string[],
     lastInboundAt: iso(lastInbound),
@@ -42,13 +48,13 @@ export function conversationView(c: ConversationWithContact, now: number) {
   };
 }
 
-export function messageView(m: Message) {
+export function messageView(m: Message): MessageOut {
   return {
     id: m.id,
     mid: m.mid,
     conversationId: m.conversationId,
     channelId: m.channelId,
-    direction: m.direction,
+    direction: m.direction as MessageOut['direction'],
     type: m.type,
     text: m.text,
     attachments: JSON.parse(m.attachments) as unknown[],
@@ -64,7 +70,7 @@ export function messageView(m: Message) {
     /** Sent again though Meta could not say whether an earlier try had gone: it may show twice. */
     possibleDuplicate: m.possibleDuplicate === 1,
     /** customer, bot, human (an agent, or someone in the Instagram app) or api. */
-    author: m.author ?? (m.direction === 'inbound' ? 'customer' : null),
+    author: (m.author ?? (m.direction === 'inbound' ? 'customer' : null)) as MessageOut['author'],
     editedAt: iso(m.editedAt),
     deletedAt: iso(m.deletedAt),
     seenAt: iso(m.seenAt),
@@ -73,6 +79,6 @@ export function messageView(m: Message) {
 }
 
 /** A sender action (typing, seen, reaction) has no message of its own: its outbox row tells. */
-export function senderActionView(o: Selectable<OutboxTable>) {
+export function senderActionView(o: Selectable<OutboxTable>): z.output<typeof SenderAction> {
   return { id: o.id, type: o.kind, status: o.status, error: o.error ? JSON.parse(o.error) : null };
 }

@@ -1,0 +1,129 @@
+import { z } from 'zod';
+
+// What the API answers, as zod schemas: the serializer checks every response against its route's
+// schema, and /openapi.json describes them. The views (views.ts, jobs.ts) build these shapes.
+
+/** An ISO 8601 time. Not checked as one: a far-off timestamp Meta sent shows as toISOString gives it. */
+const time = z.string().meta({ format: 'date-time' });
+const nullableTime = time.nullable();
+
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ description: 'Stable, machine-readable: `invalid_request`, `not_found` ...' }),
+      message: z.string(),
+      issues: z
+        .array(z.object({ path: z.string(), message: z.string() }))
+        .optional()
+        .meta({ description: 'With `invalid_content`: each field beyond what Meta accepts.' }),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+/** A page of a list: `nextCursor` is passed as `cursor` for the next page, null on the last. */
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+
+export const Conversation = z
+  .object({
+    id: z.string(),
+    channelId: z.string(),
+    igsid: z.string().meta({ description: "The customer's Instagram-scoped id." }),
+    contact: z.object({
+      id: z.string(),
+      username: z.string().nullable(),
+      name: z.string().nullable(),
+      profilePic: z.string().nullable(),
+    }),
+    status: z.enum(['open', 'pending', 'resolved']),
+    threadOwner: z.enum(['bot', 'human']),
+    intent: z.string().nullable(),
+    tags: z.array(z.string()),
+    lastInboundAt: nullableTime,
+    lastMessageAt: nullableTime,
+    windowClosesAt: nullableTime.meta({ description: 'When the 24-hour messaging window closes.' }),
+    windowOpen: z.boolean(),
+    humanWindowClosesAt: nullableTime.meta({
+      description: 'Until when a human agent may still answer (7 days, with the HUMAN_AGENT tag).',
+    }),
+    createdAt: nullableTime,
+    updatedAt: nullableTime,
+  })
+  .meta({ id: 'Conversation' });
+
+export const Message = z
+  .object({
+    id: z.string(),
+    mid: z.string().nullable().meta({ description: "Meta's message id; null while queued." }),
+    conversationId: z.string(),
+    channelId: z.string(),
+    direction: z.enum(['inbound', 'outbound']),
+    type: z.string().meta({ description: 'text, image, video, audio, file, share, story_mention ...' }),
+    text: z.string().nullable(),
+    attachments: z.array(z.unknown()),
+    replyTo: z.unknown().nullable(),
+    payload: z.string().nullable().meta({ description: 'A quick reply or postback payload.' }),
+    referral: z.unknown().nullable(),
+    reactions: z.array(
+      z.object({ by: z.string(), reaction: z.string(), emoji: z.string().nullable(), at: nullableTime }),
+    ),
+    status: z.string().meta({ description: 'received, queued, sent, seen or failed.' }),
+    error: z
+      .unknown()
+      .nullable()
+      .meta({ description: 'Why a message igdm sent failed: { reason, message, code?, subcode? }.' }),
+    isEcho: z.boolean(),
+    possibleDuplicate: z.boolean(),
+    author: z
+      .enum(['customer', 'bot', 'human', 'api'])
+      .nullable()
+      .meta({ description: 'null on outbound messages stored before authors were recorded.' }),
+    editedAt: nullableTime,
+    deletedAt: nullableTime,
+    seenAt: nullableTime,
+    createdAt: nullableTime,
+  })
+  .meta({ id: 'Message' });
+
+/** A sender action (typing, seen, a reaction): no message of its own, its outbox row tells. */
+export const SenderAction = z
+  .object({
+    id: z.string(),
+    type: z.string(),
+    status: z.enum(['queued', 'sending', 'unconfirmed', 'sent', 'failed']),
+    error: z.unknown().nullable().optional(),
+  })
+  .meta({ id: 'SenderAction' });
+
+const jobStatus = z.enum(['ready', 'active', 'done', 'dead']);
+
+export const Job = z
+  .object({
+    id: z.number().int(),
+    queue: z.string(),
+    conversationId: z.string().meta({ description: "The job's key: the conversation it belongs to." }),
+    status: jobStatus,
+    attempts: z.number().int(),
+    error: z.string().nullable(),
+    result: z.unknown(),
+    payload: z.unknown(),
+    orderAt: nullableTime,
+    runAt: nullableTime,
+    createdAt: nullableTime,
+    finishedAt: nullableTime,
+  })
+  .meta({ id: 'Job' });
+
+export const JobPage = page(Job).extend({ counts: z.record(jobStatus, z.number().int()) });
+
+export const Channel = z
+  .object({
+    id: z.string(),
+    kind: z.string(),
+    accountId: z.string().nullable(),
+    pageId: z.string().nullable(),
+    graphApiUrl: z.string(),
+    graphApiVersion: z.string(),
+    status: z.enum(['ok', 'throttled', 'needs_token', 'paused']),
+  })
+  .meta({ id: 'Channel' });
