@@ -78,7 +78,7 @@ export const errors = {
   environmentChannel: define(
     'default_channel',
     409,
-    'Channel "%s" comes from the environment: remove its variables (META_APP_SECRET, INSTAGRAM_USER_ID, ...) to remove it',
+    'Channel "%s" comes from the environment: it is removed by removing its variables (META_APP_SECRET, INSTAGRAM_USER_ID, ...), not through the API',
   ),
   /** Meta refused the ice breakers (its reason: token_expired ...). */
   iceBreakersRefused: family<string>(502, 'Meta refused the ice breakers: %s'),

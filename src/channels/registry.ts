@@ -100,8 +100,11 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
         if (other) return { conflict: 'account', other };
       }
       if (await readChannel(this.#db, this.#box, channel.id)) return { conflict: 'id' };
-      if (channel.accountId) await releaseAccount(this.#db, channel.accountId);
-      if (!(await insertChannel(this.#db, this.#box, channel, null, this.#now()))) return { conflict: 'id' };
+      // A deleted channel gives up the account in the write that connects it again.
+      await this.#db.transaction().execute(async (trx) => {
+        if (channel.accountId) await releaseAccount(trx, channel.accountId);
+        await insertChannel(trx, this.#box, channel, null, this.#now());
+      });
       await this.#reload({ type: 'created', channel });
       return { created: channel };
     });
@@ -116,18 +119,21 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       if (channel.accountId && channel.accountId !== stored.channel.accountId) {
         const other = await channelWithAccount(this.#db, channel.accountId);
         if (other) return { conflict: 'account', other };
-        await releaseAccount(this.#db, channel.accountId);
       }
       // The environment's channel remembers what the API set over it (an API channel has no environment).
       const apiFields = stored.apiFields && setThroughApi(stored.channel, channel, stored.apiFields);
-      await updateChannel(
-        this.#db,
-        this.#box,
-        channel,
-        apiFields,
-        this.#now(),
-        tokenSet ? 'freshToken' : undefined,
-      );
+      await this.#db.transaction().execute(async (trx) => {
+        if (channel.accountId !== stored.channel.accountId && channel.accountId)
+          await releaseAccount(trx, channel.accountId);
+        await updateChannel(
+          trx,
+          this.#box,
+          channel,
+          apiFields,
+          this.#now(),
+          tokenSet ? 'freshToken' : undefined,
+        );
+      });
       await this.#reload({ type: 'updated', channel, tokenSet });
       return { updated: channel };
     });

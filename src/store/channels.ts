@@ -160,20 +160,18 @@ export async function releaseAccount(db: Kysely<Database>, accountId: string): P
     .execute();
 }
 
-/** A new channel; false when the id is taken (by a channel, deleted or not). */
+/** A new channel. */
 export async function insertChannel(
   db: Kysely<Database>,
   box: SecretBox,
   c: Channel,
   apiFields: ApiFields | null,
   now: number,
-): Promise<boolean> {
-  const r = await db
+): Promise<void> {
+  await db
     .insertInto('channels')
     .values({ id: c.id, ...rowOf(box, c, apiFields, now), status: 'ok', createdAt: now })
-    .onConflict((oc) => oc.column('id').doNothing())
-    .executeTakeFirst();
-  return Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    .execute();
 }
 
 /**
