@@ -35,6 +35,8 @@ export interface Config {
   logLevel: string;
   /** The `default` channel, when credentials are set. */
   channel: ChannelSettings | null;
+  /** GRAPH_API_VERSION: for every channel whose Graph API URL names no version. */
+  graphApiVersion: string;
   /** Send rate limits per account: Meta's, and the operator's own caps. */
   rateLimits: RateLimits;
   /** The limits the sandbox enforces as Meta would (sandbox mode only). */
@@ -102,7 +104,10 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
 
-  const channel = loadChannel(env, problems);
+  const graphApiVersion = pick(env, 'GRAPH_API_VERSION')?.value ?? 'v24.0';
+  if (!/^v\d+\.\d+$/.test(graphApiVersion))
+    problems.push(`GRAPH_API_VERSION must look like v24.0, got "${graphApiVersion}"`);
+  const channel = loadChannel(env, graphApiVersion, problems);
   const rate = (name: string, fallback?: number) => {
     const v = pick(env, name)?.value;
     if (v === undefined) return fallback;
@@ -152,6 +157,7 @@ export function loadConfig(env: Env = process.env): Config {
     secretKey,
     logLevel,
     channel,
+    graphApiVersion,
     rateLimits,
     sandboxRates,
     graphTimeoutMs,
@@ -174,7 +180,7 @@ const CREDENTIALS = {
   pageId: ['INSTAGRAM_PAGE_ID'],
 } as const;
 
-function loadChannel(env: Env, problems: string[]): ChannelSettings | null {
+function loadChannel(env: Env, version: string, problems: string[]): ChannelSettings | null {
   const found = Object.fromEntries(
     Object.entries(CREDENTIALS).map(([key, names]) => [key, pick(env, ...names)]),
   ) as Record<keyof typeof CREDENTIALS, { name: string; value: string } | null>;
@@ -200,8 +206,6 @@ function loadChannel(env: Env, problems: string[]): ChannelSettings | null {
   if (!z.url({ protocol: /^https?$/ }).safeParse(graphApiUrl).success) {
     problems.push(`${url?.name ?? 'INSTAGRAM_GRAPH_API_URL'} must be an http(s) URL`);
   }
-  const version = pick(env, 'GRAPH_API_VERSION')?.value ?? 'v24.0';
-  if (!/^v\d+\.\d+$/.test(version)) problems.push(`GRAPH_API_VERSION must look like v24.0, got "${version}"`);
 
   const allowSha1 = pick(env, 'WEBHOOK_ALLOW_SHA1')?.value ?? 'false';
   if (!['true', 'false', '1', '0'].includes(allowSha1))

@@ -2,6 +2,8 @@ import { dirname, join, resolve } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
+import { ChannelRegistry } from './channels/registry.ts';
+import { environmentChannel } from './channels/settings.ts';
 import type { Config } from './config.ts';
 import { createAi } from './engine/ai/index.ts';
 import { type AutomationConfig, loadAutomationConfig } from './engine/automation/config.ts';
@@ -18,7 +20,6 @@ import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState, sandboxChannelSettings } from './sandbox/index.ts';
 import { Health } from './send/channel-health.ts';
 import { Sender } from './send/sender.ts';
-import { type Channel, loadChannels, saveChannel } from './store/channels.ts';
 import { openStore, type Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
 
@@ -32,6 +33,8 @@ export interface Service {
   sender: Sender;
   queue: WorkQueue;
   engine: Engine;
+  /** The live channels: every part of igdm reads them here, and /v1/channels changes them. */
+  channels: ChannelRegistry;
   /** The sandbox, when igdm runs without credentials. */
   sandbox?: SandboxState;
   /** The address the HTTP server listens on. */
@@ -87,21 +90,23 @@ export async function startService(
         mediaRatePerSecond: config.sandboxRates.mediaPerSecond,
       })
     : undefined;
+  const registry = new ChannelRegistry(store.db, box);
+  await registry.load();
   const channelSettings = config.channel ?? sandboxChannel;
-  if (channelSettings) await saveChannel(store.db, box, channelSettings);
-  let channels: Channel[] = await loadChannels(store.db, box);
+  if (channelSettings) await registry.applyEnvironment(environmentChannel(channelSettings));
+  const channels = registry.list;
   if (config.redisUrl) log.warn('REDIS_URL is set but this version uses the embedded queue only');
 
   // The ingest worker appends to the event log; it tells the projector, which applies the events.
   const stored = new MessageChannel();
-  const writer = new IngestWriter(store.sqlitePath, channels, stored.port1);
+  const writer = new IngestWriter(store.sqlitePath, registry.routes(), stored.port1);
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
   const projection = new ProjectionThread(store.sqlitePath, stored.port2, log);
   projection.on('error', (err) => log.error({ err }, 'projector error'));
   const health = await Health.load(store.db, log);
   const profiles = new Profiles({
     db: store.db,
-    channels: () => channels,
+    channels,
     health: (id) => health.of(id),
     log,
     now,
@@ -123,7 +128,7 @@ export async function startService(
     db: store.db,
     queue,
     relaxed: store.relaxed,
-    channels: () => channels,
+    channels,
     limiter: new RateLimiter(config.rateLimits),
     log,
     now,
@@ -134,7 +139,7 @@ export async function startService(
   });
   const engine = new Engine({
     db: store.relaxed,
-    channels: () => channels,
+    channels,
     automation,
     ai,
     log,
@@ -149,9 +154,16 @@ export async function startService(
     queue.wake();
     sender.echoesArrived();
   });
+  // What follows the channel list: the ingest worker's routes at once, and the sends held for a
+  // token (a new one was set) or of a deleted channel (they fail) look again.
+  registry.on('changed', (change) => {
+    writer.setRoutes(registry.routes());
+    if (change.type === 'updated' && change.tokenSet) health.tokenSet(change.channel.id);
+    if (change.type !== 'created') sender.wake();
+  });
   const handoverDeps = {
     db: store.db,
-    channels: () => channels,
+    channels,
     log,
     now,
     handoverAppId: config.handoverAppId,
@@ -161,7 +173,8 @@ export async function startService(
     store,
     writer,
     projection,
-    channels: () => channels,
+    channels: registry,
+    graphApiVersion: config.graphApiVersion,
     channelHealth: (id) => health.of(id),
     apiKeyHash: await apiKeyHash(store.db, config.apiKey, log),
     log,
@@ -182,9 +195,9 @@ export async function startService(
   listening = `http://127.0.0.1:${port}`;
   if (sandboxChannel) {
     // The port is known now (it may have been 0): point the sandbox channel at it.
-    await saveChannel(store.db, box, { ...sandboxChannel, graphApiUrl: `${listening}/sandbox/graph` });
-    channels = await loadChannels(store.db, box);
-    writer.setRoutes(channels);
+    await registry.applyEnvironment(
+      environmentChannel({ ...sandboxChannel, graphApiUrl: `${listening}/sandbox/graph` }),
+    );
     log.info(
       { sandbox: `${listening}/sandbox` },
       'no Instagram credentials set: running the sandbox (an emulated Graph API with simulated customers); see README',
@@ -206,6 +219,7 @@ export async function startService(
     sender,
     queue,
     engine,
+    channels: registry,
     sandbox,
     async close() {
       await app.close(); // stop accepting, finish in-flight requests
@@ -215,7 +229,6 @@ export async function startService(
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)
       await profiles.idle();
       await store.close();
-      channels = [];
     },
   };
 }

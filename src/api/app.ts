@@ -1,12 +1,12 @@
 import Fastify, { LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { ChannelRegistry } from '../channels/registry.ts';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import type { ProjectionThread } from '../projection/thread.ts';
 import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
-import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
 import type { ChannelHealth } from '../store/schema.ts';
 import { requireApiKey } from './auth.ts';
@@ -26,7 +26,10 @@ export interface AppDeps {
   store: Store;
   writer: IngestWriter;
   projection: ProjectionThread;
-  channels: () => readonly Channel[];
+  /** The live channels: read by every route, changed through /v1/channels. */
+  channels: ChannelRegistry;
+  /** GRAPH_API_VERSION, for a channel's Graph API URL that names no version. */
+  graphApiVersion: string;
   /** Each channel's health, as the sender has it. */
   channelHealth: (channelId: string) => ChannelHealth;
   apiKeyHash: Buffer;
@@ -79,20 +82,24 @@ export async function buildApp(deps: AppDeps) {
       protectControl: (scope) => requireApiKey(scope, deps.apiKeyHash),
     });
   }
-  await app.register(webhookRoutes, { channels: deps.channels, writer: deps.writer, log: deps.log });
+  await app.register(webhookRoutes, { channels: deps.channels.list, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.apiKeyHash);
     describeKeyedRoutes(v1);
     await conversationRoutes(v1, deps.store.db, deps.handover, deps.now);
     await messageRoutes(v1, {
       db: deps.store.db,
-      channels: deps.channels,
+      channels: deps.channels.list,
       jobs: deps.queue,
       now: deps.now,
       handover: deps.handover,
     });
     await jobRoutes(v1, deps.queue);
-    await channelRoutes(v1, deps.channels, deps.channelHealth);
+    await channelRoutes(v1, {
+      channels: deps.channels,
+      health: deps.channelHealth,
+      graphApiVersion: deps.graphApiVersion,
+    });
   });
   return app;
 }

@@ -1,14 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { ChannelRegistry } from '../channels/registry.ts';
+import { newChannel, patchedChannel } from '../channels/settings.ts';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import { type Channel, publicChannel } from '../store/channels.ts';
 import type { ChannelHealth } from '../store/schema.ts';
 import { errors } from './errors.ts';
 import { Channel as ChannelView } from './schemas.ts';
 
-// Channels as the API shows them (never their secrets), with their health: ok, throttled,
-// needs_token (Meta refused the token: set a new one and restart) or paused (blocked for policy).
+// Channels as the API shows them (never their secrets: only whether each is set), with their
+// health: ok, throttled, needs_token (Meta refused the token: PATCH a new one) or paused (blocked
+// for policy). Created, changed and deleted through the registry, which every part of igdm reads.
 
 const IceBreakers = z.strictObject({
   iceBreakers: z
@@ -19,29 +23,108 @@ const IceBreakers = z.strictObject({
 });
 const Params = z.object({ id: z.string() });
 
-export async function channelRoutes(
-  scope: FastifyInstance,
-  channels: () => readonly Channel[],
-  health: (channelId: string) => ChannelHealth,
-) {
+const ChannelId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'an id is 1 to 64 letters, digits, "_" or "-"');
+const MetaId = z.string().regex(/^\d{1,30}$/, 'a numeric Meta id');
+const Name = z.string().trim().min(1).max(100);
+const Login = z.enum(['instagram', 'facebook']);
+const Secret = z.string().trim().min(1).max(2000);
+const GraphApiUrl = z.url({ protocol: /^https?$/ }).max(500);
+
+const NewChannel = z.strictObject({
+  id: ChannelId.optional(),
+  name: Name,
+  accountId: MetaId,
+  pageId: MetaId.nullable().optional(),
+  login: Login.default('instagram'),
+  accessToken: Secret,
+  appSecret: Secret,
+  verifyToken: Secret,
+  graphApiUrl: GraphApiUrl.optional(),
+});
+
+const ChannelChange = z
+  .strictObject({
+    name: Name.optional(),
+    accountId: MetaId.optional(),
+    pageId: MetaId.nullable().optional(),
+    login: Login.optional(),
+    accessToken: Secret.optional(),
+    appSecret: Secret.optional(),
+    verifyToken: Secret.optional(),
+    graphApiUrl: GraphApiUrl.nullable().optional(),
+  })
+  .refine((c) => Object.keys(c).length > 0, 'give at least one field to change');
+
+export interface ChannelRouteDeps {
+  channels: ChannelRegistry;
+  health: (channelId: string) => ChannelHealth;
+  /** GRAPH_API_VERSION, for a Graph API URL that names no version. */
+  graphApiVersion: string;
+}
+
+/** An id igdm makes for a channel created without one. */
+const newChannelId = () => `ch_${randomBytes(12).toString('base64url')}`;
+
+export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDeps) {
+  const { channels } = deps;
   const find = (id: string) => {
-    const channel = channels().find((c) => c.id === id);
+    const channel = channels.get(id);
     if (!channel) throw errors.channelNotFound(id);
     return channel;
   };
-  const shown = (c: Channel) => publicChannel(c, health(c.id));
+  const shown = (c: Channel) => publicChannel(c, deps.health(c.id));
   const app = scope.withTypeProvider<ZodTypeProvider>();
 
   app.get(
     '/v1/channels',
     { schema: { response: { 200: z.object({ data: z.array(ChannelView) }) } } },
-    async () => ({
-      data: channels().map(shown),
-    }),
+    async () => ({ data: channels.list().map(shown) }),
+  );
+
+  app.post(
+    '/v1/channels',
+    { schema: { body: NewChannel, response: { 201: ChannelView } } },
+    async (req, reply) => {
+      const id = req.body.id ?? newChannelId();
+      const result = await channels.create(newChannel({ ...req.body, id }, deps.graphApiVersion));
+      if ('conflict' in result) {
+        if (result.conflict === 'id') throw errors.channelExists(id);
+        throw errors.accountInUse(req.body.accountId, result.other ?? '');
+      }
+      return reply.code(201).send(shown(result.created));
+    },
   );
 
   app.get('/v1/channels/:id', { schema: { params: Params, response: { 200: ChannelView } } }, async (req) =>
     shown(find(req.params.id)),
+  );
+
+  app.patch(
+    '/v1/channels/:id',
+    { schema: { params: Params, body: ChannelChange, response: { 200: ChannelView } } },
+    async (req) => {
+      find(req.params.id);
+      const change = req.body;
+      const result = await channels.update(
+        req.params.id,
+        (c) => patchedChannel(c, change, deps.graphApiVersion),
+        change.accessToken !== undefined,
+      );
+      if ('notFound' in result) throw errors.channelNotFound(req.params.id);
+      if ('conflict' in result) throw errors.accountInUse(change.accountId ?? '', result.other);
+      return shown(result.updated);
+    },
+  );
+
+  app.delete(
+    '/v1/channels/:id',
+    { schema: { params: Params, response: { 204: z.null().meta({ description: 'Deleted.' }) } } },
+    async (req, reply) => {
+      const outcome = await channels.remove(req.params.id);
+      if (outcome === 'not_found') throw errors.channelNotFound(req.params.id);
+      if (outcome === 'environment') throw errors.environmentChannel(req.params.id);
+      return reply.code(204).send(null);
+    },
   );
 
   app.put(

@@ -69,6 +69,17 @@ export const errors = {
   /** The messaging policy refuses the send (never_messaged, outside_window ...). */
   sendRefused: family<PolicyRefusal | 'unknown_comment'>(422, '%s'),
   invalidIceBreakers: define('invalid_ice_breakers', 422, '%s'),
+  channelExists: define(
+    'channel_exists',
+    409,
+    'Channel "%s" exists (or existed: a deleted channel keeps its id for its history)',
+  ),
+  accountInUse: define('account_in_use', 409, 'Account %s is connected as channel "%s"'),
+  environmentChannel: define(
+    'default_channel',
+    409,
+    'Channel "%s" comes from the environment: it is removed by removing its variables (META_APP_SECRET, INSTAGRAM_USER_ID, ...), not through the API',
+  ),
   /** Meta refused the ice breakers (its reason: token_expired ...). */
   iceBreakersRefused: family<string>(502, 'Meta refused the ice breakers: %s'),
 

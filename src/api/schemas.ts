@@ -119,11 +119,16 @@ export const JobPage = page(Job).extend({ counts: z.record(jobStatus, z.number()
 export const Channel = z
   .object({
     id: z.string(),
+    name: z.string().nullable(),
     kind: z.string(),
+    login: z.enum(['instagram', 'facebook']),
     accountId: z.string().nullable(),
     pageId: z.string().nullable(),
     graphApiUrl: z.string(),
     graphApiVersion: z.string(),
     status: z.enum(['ok', 'throttled', 'needs_token', 'paused']),
+    secrets: z
+      .object({ accessToken: z.boolean(), appSecret: z.boolean(), verifyToken: z.boolean() })
+      .meta({ description: 'Which secrets are set (they are never shown).' }),
   })
   .meta({ id: 'Channel' });

@@ -7,6 +7,8 @@ export interface ChannelRoute {
   id: string;
   accountId: string | null;
   pageId: string | null;
+  /** A deleted channel's: its events are kept raw, given to no channel. */
+  deleted?: boolean;
 }
 
 export interface WriteRequest {

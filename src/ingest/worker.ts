@@ -47,12 +47,17 @@ const insert = sqlite.prepare(
    on conflict (dedup_key) do nothing`,
 );
 
-let routes = new Map<string, string>();
+/** Entry ids to channels; null for a deleted channel's (a live channel's id wins). */
+let routes = new Map<string, string | null>();
 function setRoutes(list: ChannelRoute[]) {
   routes = new Map();
-  for (const r of list) {
+  for (const r of list.filter((r) => !r.deleted)) {
     if (r.accountId) routes.set(r.accountId, r.id);
     if (r.pageId) routes.set(r.pageId, r.id);
+  }
+  for (const r of list.filter((r) => r.deleted)) {
+    for (const entryId of [r.accountId, r.pageId])
+      if (entryId && !routes.has(entryId)) routes.set(entryId, null);
   }
 }
 setRoutes(data.routes);
@@ -75,7 +80,8 @@ function store(req: WriteRequest): WriteResult {
   const objects = new Set<string>();
   for (const e of events) {
     objects.add(e.object);
-    const channelId = req.channelId ?? (e.entryId !== null ? routes.get(e.entryId) : undefined) ?? fallback;
+    const routed = e.entryId !== null ? routes.get(e.entryId) : undefined;
+    const channelId = req.channelId ?? (routed === undefined ? fallback : routed);
     const result = insert.run(
       e.dedupKey,
       channelId,

@@ -56,8 +56,12 @@ export class Attempts {
   async send(row: Row): Promise<Outcome> {
     const { limiter, health } = this.#d;
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
+    // Every outbox row's channel is stored (a foreign key): one not live was deleted.
     if (!channel)
-      return this.#fail(row, { reason: 'channel_missing', message: `No channel "${row.channelId}"` });
+      return this.#fail(row, {
+        reason: 'channel_deleted',
+        message: `Channel "${row.channelId}" was deleted`,
+      });
     const body = JSON.parse(row.body) as SendBody;
     const refusal = await windowRefusal(this.#d.db, row, body, this.#d.now());
     if (refusal) return this.#fail(row, refusal);

@@ -7,7 +7,8 @@ import type { ChannelHealth, Database } from '../store/schema.ts';
 // Each channel's health (ok, throttled, needs_token, paused) and the holds that keep it from
 // sending: a throttle (as long as Meta says), a pause (368), an open circuit breaker, or a token
 // Meta refused (until a new one is set). One owner: the sender changes it on a send's answer and
-// stores it in the write of that send's outcome; the API and the sender's jobs only read it.
+// stores it in the write of that send's outcome; the API and the sender's jobs only read it, except
+// that a new token set through the API ends the wait for one (tokenSet).
 
 const BREAKER_THRESHOLD = 5;
 const BREAKER_OPEN_MS = 30_000;
@@ -102,6 +103,15 @@ export class Health {
   /** Meta refused the token: nothing more is sent until a new one is set. */
   needsToken(channelId: string): HealthChange {
     return this.#set(channelId, 'needs_token');
+  }
+
+  /**
+   * A new token was set (through the API): a channel waiting for one may send again. Its row was
+   * changed in the same write as the token (store/channels.ts, updateChannel).
+   */
+  tokenSet(channelId: string): HealthChange | undefined {
+    this.#failuresInRow.delete(channelId);
+    return this.of(channelId) === 'needs_token' ? this.#set(channelId, 'ok') : undefined;
   }
 
   /** Blocked for policy: paused for an hour. Returns the end of the pause. */

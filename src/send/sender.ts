@@ -171,11 +171,13 @@ export class Sender {
           throw new RetryLater(wait, 'waiting for its echo');
         }
         case 'queued': {
-          const held = this.#d.health.holdMs(row.channelId, now);
+          // A deleted channel's sends fail at once (Attempts.send), held or not.
+          const live = this.#d.channels().some((c) => c.id === row.channelId);
+          const held = live ? this.#d.health.holdMs(row.channelId, now) : 0;
           if (held > 0)
             throw new RetryLater(Math.min(held, NEEDS_TOKEN_LOOK_MS), `channel ${row.channelId} is held`);
           const due = Number(row.nextAttemptAt);
-          if (due > now) throw new RetryLater(due - now, 'due later');
+          if (live && due > now) throw new RetryLater(due - now, 'due later');
           if ((await this.#attempts.send(row)) === 'settled') return { status: 'settled' };
           continue;
         }

@@ -277,6 +277,21 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           order by created_at, id`.execute(db);
       },
     },
+    '0009_channels_api': {
+      async up(db: Kysely<unknown>) {
+        // Channels managed through the API (store/channels.ts): a name, how the account logs in
+        // (Instagram or Facebook Login), when it was deleted (its history stays), and for the
+        // environment's `default` channel, the fields set through the API with what the environment
+        // said then (sealed: it may hold secrets), so an API value wins until the environment changes.
+        await db.schema.alterTable('channels').addColumn('name', 'text').execute();
+        await db.schema
+          .alterTable('channels')
+          .addColumn('login', 'text', (c) => c.notNull().defaultTo('instagram'))
+          .execute();
+        await db.schema.alterTable('channels').addColumn('deleted_at', 'bigint').execute();
+        await db.schema.alterTable('channels').addColumn('api_fields', 'text').execute();
+      },
+    },
   };
 }
 

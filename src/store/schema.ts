@@ -6,7 +6,7 @@ import type { Generated } from 'kysely';
 
 /**
  * What the sender knows of a channel: ok; throttled (Meta's rate limit, until it says); needs_token
- * (Meta refused the token: set a new one and restart); paused (blocked for policy, for an hour).
+ * (Meta refused the token: PATCH a new one); paused (blocked for policy, for an hour).
  */
 export type ChannelHealth = 'ok' | 'throttled' | 'needs_token' | 'paused';
 
@@ -22,9 +22,21 @@ export interface ChannelTable {
   allowSha1: number;
   /** Its health, as the sender last recorded it (send/channel-health.ts). */
   status: ChannelHealth;
+  name: string | null;
+  /** How the account logs in: `instagram` (Instagram Login) or `facebook` (Facebook Login, via a Page). */
+  login: Generated<ChannelLogin>;
+  /** Deleted through the API: it neither receives nor sends; its conversations stay. */
+  deletedAt: number | null;
+  /**
+   * Encrypted JSON: the fields set through the API over the environment's values, each with the
+   * environment's value at that time (channels/env-channel.ts). Null for channels made through the API.
+   */
+  apiFields: string | null;
   createdAt: number;
   updatedAt: number;
 }
+
+export type ChannelLogin = 'instagram' | 'facebook';
 
 export interface WebhookEventTable {
   id: Generated<number>;

@@ -17,6 +17,13 @@ const SECRETS = {
   META_APP_SECRET: 'As-7uI2oE5rT9yW1qZ4x',
   INSTAGRAM_ACCESS_TOKEN: 'At-3mN6bV9cX2zL5kJ8h',
 };
+/** A channel's secrets given through the API (POST and PATCH /v1/channels). */
+const CHANNEL_SECRETS = {
+  accessToken: 'Ct-8wE1rT4yU7iO0pA2s',
+  appSecret: 'Cs-5dF8gH1jK4lZ7xC0v',
+  verifyToken: 'Cv-2bN5mQ8wE1rT4yU7i',
+  rotated: 'Cr-6oP9aS2dF5gH8jK1l',
+};
 const KEY = SECRETS.IGDM_API_KEY;
 const TOKEN = SECRETS.WEBHOOK_VERIFY_TOKEN;
 
@@ -89,6 +96,17 @@ describe('secrets in logs', () => {
       headers,
       body,
     });
+    const channel = {
+      name: 'Second',
+      accountId: '17841400000000002',
+      ...CHANNEL_SECRETS,
+      rotated: undefined,
+    };
+    const patch = (body: object): RequestInit => ({
+      method: 'PATCH',
+      headers: { ...bearer, ...json },
+      body: JSON.stringify(body),
+    });
     const handshake = (token: string) =>
       `/webhooks/meta?hub.mode=subscribe&hub.verify_token=${token}&hub.challenge=${all}`;
     const requests: [status: number, path: string, init?: RequestInit][] = [
@@ -106,6 +124,13 @@ describe('secrets in logs', () => {
       ],
       [413, '/v1/messages', post({ ...bearer, ...json }, `{"to":"${all.repeat(16 * 1024)}"}`)],
       [404, `/nowhere/${all}?${all}`, { headers: bearer }],
+      // Channels: created, given a new token, sent bad bodies that carry their secrets.
+      [201, '/v1/channels', post({ ...bearer, ...json }, JSON.stringify({ id: 'c2', ...channel }))],
+      [200, '/v1/channels/c2', patch({ accessToken: CHANNEL_SECRETS.rotated })],
+      [200, '/v1/channels/default', patch({ accessToken: CHANNEL_SECRETS.rotated })],
+      [400, '/v1/channels/c2', patch({ accessToken: 7, appSecret: all, extra: CHANNEL_SECRETS.rotated })],
+      [400, '/v1/channels', post({ ...bearer, ...json }, `{"appSecret":"${CHANNEL_SECRETS.appSecret}"`)],
+      [409, '/v1/channels', post({ ...bearer, ...json }, JSON.stringify({ id: 'c2', ...channel }))],
       // The handshake, with the right token and a wrong one.
       [200, handshake(TOKEN)],
       [403, handshake(`${TOKEN}x`)],
@@ -154,7 +179,7 @@ describe('secrets in logs', () => {
     const output = igdm.output();
     // The trace level was on, and the malformed requests reached the log (as their error codes).
     expect(output).toMatch(/"level":10,.*"code":"HPE_/);
-    const found = Object.entries(SECRETS).flatMap(([name, secret]) =>
+    const found = Object.entries({ ...SECRETS, ...CHANNEL_SECRETS }).flatMap(([name, secret]) =>
       disguises(secret)
         .filter((disguise) => output.includes(disguise))
         .map((disguise) => `${name} as ${disguise}`),
