@@ -2,6 +2,7 @@ import { dirname, join, resolve } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
 import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
+import { ApiKeys } from './api/auth.ts';
 import { ChannelRegistry } from './channels/registry.ts';
 import { environmentChannel } from './channels/settings.ts';
 import type { Config } from './config.ts';
@@ -169,6 +170,8 @@ export async function startService(
     handoverAppId: config.handoverAppId,
     graphTimeoutMs: config.graphTimeoutMs,
   };
+  const keys = new ApiKeys(store.db, await apiKeyHash(store.db, config.apiKey, log));
+  await keys.load();
   const app = await buildApp({
     store,
     writer,
@@ -176,7 +179,7 @@ export async function startService(
     channels: registry,
     graphApiVersion: config.graphApiVersion,
     channelHealth: (id) => health.of(id),
-    apiKeyHash: await apiKeyHash(store.db, config.apiKey, log),
+    keys,
     log,
     now,
     sandbox,

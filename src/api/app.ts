@@ -9,7 +9,7 @@ import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Store } from '../store/index.ts';
 import type { ChannelHealth } from '../store/schema.ts';
-import { requireApiKey } from './auth.ts';
+import { type ApiKeys, requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { conversationRoutes } from './conversations.ts';
@@ -17,6 +17,7 @@ import { ApiError, answerOf, errors, replyError } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
+import { apiKeyRoutes } from './keys.ts';
 import { messageRoutes } from './messages.ts';
 import { describeKeyedRoutes, openApi } from './openapi.ts';
 import { inputError } from './schema-errors.ts';
@@ -32,7 +33,8 @@ export interface AppDeps {
   graphApiVersion: string;
   /** Each channel's health, as the sender has it. */
   channelHealth: (channelId: string) => ChannelHealth;
-  apiKeyHash: Buffer;
+  /** The API keys: IGDM_API_KEY and those made through the API. */
+  keys: ApiKeys;
   log: Logger;
   /** The clock of the policy (tests move it). */
   now: () => number;
@@ -79,13 +81,14 @@ export async function buildApp(deps: AppDeps) {
     await app.register(sandboxPlugin, {
       prefix: '/sandbox',
       state: deps.sandbox,
-      protectControl: (scope) => requireApiKey(scope, deps.apiKeyHash),
+      protectControl: (scope) => requireApiKey(scope, deps.keys),
     });
   }
   await app.register(webhookRoutes, { channels: deps.channels.list, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
-    requireApiKey(v1, deps.apiKeyHash);
+    requireApiKey(v1, deps.keys);
     describeKeyedRoutes(v1);
+    await apiKeyRoutes(v1, { db: deps.store.db, keys: deps.keys, channels: deps.channels, now: deps.now });
     await conversationRoutes(v1, deps.store.db, deps.handover, deps.now);
     await messageRoutes(v1, {
       db: deps.store.db,

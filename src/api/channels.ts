@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ChannelRegistry } from '../channels/registry.ts';
@@ -7,6 +7,7 @@ import { newChannel, patchedChannel } from '../channels/settings.ts';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import { type Channel, publicChannel } from '../store/channels.ts';
 import type { ChannelHealth } from '../store/schema.ts';
+import { sees } from './auth.ts';
 import { errors } from './errors.ts';
 import { Channel as ChannelView } from './schemas.ts';
 
@@ -67,23 +68,30 @@ const newChannelId = () => `ch_${randomBytes(12).toString('base64url')}`;
 
 export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDeps) {
   const { channels } = deps;
-  const find = (id: string) => {
+  /** The channel, if the caller's key sees it; else 404. */
+  const find = (req: FastifyRequest, id: string) => {
     const channel = channels.get(id);
-    if (!channel) throw errors.channelNotFound(id);
+    if (!channel || !sees(req, id)) throw errors.channelNotFound(id);
     return channel;
   };
+  const admin = { scope: 'admin' as const };
   const shown = (c: Channel) => publicChannel(c, deps.health(c.id));
   const app = scope.withTypeProvider<ZodTypeProvider>();
 
   app.get(
     '/v1/channels',
     { schema: { response: { 200: z.object({ data: z.array(ChannelView) }) } } },
-    async () => ({ data: channels.list().map(shown) }),
+    async (req) => ({
+      data: channels
+        .list()
+        .filter((c) => sees(req, c.id))
+        .map(shown),
+    }),
   );
 
   app.post(
     '/v1/channels',
-    { schema: { body: NewChannel, response: { 201: ChannelView } } },
+    { config: admin, schema: { body: NewChannel, response: { 201: ChannelView } } },
     async (req, reply) => {
       const id = req.body.id ?? newChannelId();
       const result = await channels.create(newChannel({ ...req.body, id }, deps.graphApiVersion));
@@ -96,14 +104,14 @@ export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDe
   );
 
   app.get('/v1/channels/:id', { schema: { params: Params, response: { 200: ChannelView } } }, async (req) =>
-    shown(find(req.params.id)),
+    shown(find(req, req.params.id)),
   );
 
   app.patch(
     '/v1/channels/:id',
-    { schema: { params: Params, body: ChannelChange, response: { 200: ChannelView } } },
+    { config: admin, schema: { params: Params, body: ChannelChange, response: { 200: ChannelView } } },
     async (req) => {
-      find(req.params.id);
+      find(req, req.params.id);
       const change = req.body;
       const result = await channels.update(
         req.params.id,
@@ -118,7 +126,10 @@ export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDe
 
   app.delete(
     '/v1/channels/:id',
-    { schema: { params: Params, response: { 204: z.null().meta({ description: 'Deleted.' }) } } },
+    {
+      config: admin,
+      schema: { params: Params, response: { 204: z.null().meta({ description: 'Deleted.' }) } },
+    },
     async (req, reply) => {
       const outcome = await channels.remove(req.params.id);
       if (outcome === 'not_found') throw errors.channelNotFound(req.params.id);
@@ -131,11 +142,11 @@ export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDe
     '/v1/channels/:id/ice-breakers',
     {
       // Refused ice breakers are well-formed JSON that Instagram would not take: 422.
-      config: { invalidInput: errors.invalidIceBreakers },
+      config: { ...admin, invalidInput: errors.invalidIceBreakers },
       schema: { params: Params, body: IceBreakers, response: { 200: IceBreakers } },
     },
     async (req) => {
-      const channel = find(req.params.id);
+      const channel = find(req, req.params.id);
       const { iceBreakers } = req.body;
       const client = new GraphClient(channel);
       try {

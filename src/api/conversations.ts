@@ -1,10 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import {
-  conversationExists,
+  conversationAddress,
   findConversation,
   listConversations,
   updateConversation,
@@ -12,6 +12,7 @@ import {
 import { listMessages } from '../store/messages.ts';
 import type { PageKey } from '../store/pages.ts';
 import type { Database } from '../store/schema.ts';
+import { sees } from './auth.ts';
 import { errors } from './errors.ts';
 import { Conversation, Message, page } from './schemas.ts';
 import { conversationView, messageView } from './views.ts';
@@ -63,6 +64,11 @@ export async function conversationRoutes(
   now: () => number = Date.now,
 ) {
   const app = scope.withTypeProvider<ZodTypeProvider>();
+  /** The conversation exists and the caller's key sees its channel; else 404. */
+  const visible = async (req: FastifyRequest, id: string) => {
+    const address = await conversationAddress(db, id);
+    if (!address || !sees(req, address.channelId)) throw errors.conversationNotFound(id);
+  };
 
   app.get(
     '/v1/conversations',
@@ -71,7 +77,14 @@ export async function conversationRoutes(
       const after = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
       if (after === null) throw errors.invalidCursor();
       const { status, channelId, limit } = req.query;
-      const found = await listConversations(db, { status, channelId, limit, after });
+      const channels = req.principal.channels;
+      const found = await listConversations(db, {
+        status,
+        channelId,
+        ...(channels && { channelIds: [...channels] }),
+        limit,
+        after,
+      });
       const last = found.rows.at(-1);
       return {
         data: found.rows.map((r) => conversationView(r, now())),
@@ -84,7 +97,7 @@ export async function conversationRoutes(
     '/v1/conversations/:id/handover',
     { schema: { params: Params, body: Handover, response: { 200: Handed } } },
     async (req) => {
-      if (!(await conversationExists(db, req.params.id))) throw errors.conversationNotFound(req.params.id);
+      await visible(req, req.params.id);
       const moved = await handover(req.params.id, req.body.to);
       const row = (await findConversation(db, req.params.id))!;
       return {
@@ -98,6 +111,7 @@ export async function conversationRoutes(
     '/v1/conversations/:id',
     { schema: { params: Params, body: Change, response: { 200: Conversation } } },
     async (req) => {
+      await visible(req, req.params.id);
       if (!(await updateConversation(db, req.params.id, req.body, now())))
         throw errors.conversationNotFound(req.params.id);
       const row = (await findConversation(db, req.params.id))!;
@@ -110,7 +124,7 @@ export async function conversationRoutes(
     { schema: { params: Params, response: { 200: Conversation } } },
     async (req) => {
       const row = await findConversation(db, req.params.id);
-      if (!row) throw errors.conversationNotFound(req.params.id);
+      if (!row || !sees(req, row.channelId)) throw errors.conversationNotFound(req.params.id);
       return conversationView(row, now());
     },
   );
@@ -121,7 +135,7 @@ export async function conversationRoutes(
     async (req) => {
       const after = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
       if (after === null) throw errors.invalidCursor();
-      if (!(await conversationExists(db, req.params.id))) throw errors.conversationNotFound(req.params.id);
+      await visible(req, req.params.id);
       const { order, limit } = req.query;
       const found = await listMessages(db, req.params.id, { order, limit, after });
       const last = found.rows.at(-1);

@@ -48,6 +48,7 @@ export const errors = {
   invalidCursor: define('invalid_cursor', 400, 'cursor is not one this API returned'),
   invalidJobId: define('invalid_request', 400, 'the job id is a number'),
   unauthorized: define('unauthorized', 401, 'Send the API key as "Authorization: Bearer <IGDM_API_KEY>"'),
+  forbidden: define('forbidden', 403, 'This API key does not have the "%s" scope'),
   routeNotFound: define('not_found', 404, 'No route %s %s'),
   requestTimeout: define('request_timeout', 408, 'The request did not arrive in time'),
   bodyTooLarge: define('body_too_large', 413, '%s'),
@@ -61,6 +62,7 @@ export const errors = {
   messageNotFound: define('message_not_found', 404, 'No message "%s"'),
   channelNotFound: define('channel_not_found', 404, 'No channel "%s"'),
   jobNotFound: define('job_not_found', 404, 'No job %s'),
+  apiKeyNotFound: define('api_key_not_found', 404, 'No API key "%s" in force'),
   jobNotDead: define('job_not_dead', 409, 'Job %s is %s; only dead jobs are retried'),
 
   // Sends and channel settings

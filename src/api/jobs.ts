@@ -23,8 +23,8 @@ const ListQuery = z.object({
 });
 
 const Id = z.object({ id: z.coerce.number().int().positive() });
-/** A job id that is not a number is the catalog's own error. */
-const config = { invalidInput: () => errors.invalidJobId() };
+/** Jobs are for operators (admin keys); a job id that is not a number is the catalog's own error. */
+const config = { scope: 'admin' as const, invalidInput: () => errors.invalidJobId() };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -48,22 +48,26 @@ function jobView(j: JobView): z.output<typeof Job> {
 export async function jobRoutes(scope: FastifyInstance, queue: WorkQueue) {
   const app = scope.withTypeProvider<ZodTypeProvider>();
 
-  app.get('/v1/jobs', { schema: { querystring: ListQuery, response: { 200: JobPage } } }, async (req) => {
-    const { status, queue: name, conversationId, limit, cursor } = req.query;
-    const rows = await queue.list({
-      limit: limit + 1,
-      ...(status && { status }),
-      ...(name && { queue: name }),
-      ...(conversationId && { key: conversationId }),
-      ...(cursor !== undefined && { before: cursor }),
-    });
-    const page = rows.slice(0, limit);
-    return {
-      data: page.map(jobView),
-      counts: await queue.counts(),
-      nextCursor: rows.length > limit ? String(page.at(-1)!.id) : null,
-    };
-  });
+  app.get(
+    '/v1/jobs',
+    { config: { scope: 'admin' }, schema: { querystring: ListQuery, response: { 200: JobPage } } },
+    async (req) => {
+      const { status, queue: name, conversationId, limit, cursor } = req.query;
+      const rows = await queue.list({
+        limit: limit + 1,
+        ...(status && { status }),
+        ...(name && { queue: name }),
+        ...(conversationId && { key: conversationId }),
+        ...(cursor !== undefined && { before: cursor }),
+      });
+      const page = rows.slice(0, limit);
+      return {
+        data: page.map(jobView),
+        counts: await queue.counts(),
+        nextCursor: rows.length > limit ? String(page.at(-1)!.id) : null,
+      };
+    },
+  );
 
   app.get('/v1/jobs/:id', { config, schema: { params: Id, response: { 200: Job } } }, async (req) => {
     const job = await queue.get(req.params.id);

@@ -10,6 +10,7 @@ import { conversationIdOf } from '../store/ids.ts';
 import { findMessage } from '../store/messages.ts';
 import { findOutboxEntry } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
+import { sees } from './auth.ts';
 import { errors } from './errors.ts';
 import { Message, SenderAction } from './schemas.ts';
 import { messageView, senderActionView } from './views.ts';
@@ -62,13 +63,15 @@ export async function messageRoutes(scope: FastifyInstance, deps: MessageDeps) {
     async (req, reply) => {
       const { channelId, to, commentId, content, humanAgent, replyTo } = req.body;
       const channel = deps.channels().find((c) => c.id === channelId);
-      if (!channel) throw errors.channelNotFound(channelId);
+      if (!channel || !sees(req, channel.id)) throw errors.channelNotFound(channelId);
+      // A person's key: what they send is theirs (a human reply).
+      const { agent } = req.principal;
       try {
         const queued = await queueSend(
           deps.db,
           deps.jobs,
           channel,
-          { to, commentId, content, humanAgent, replyTo },
+          { to, commentId, content, humanAgent, replyTo, ...(agent && { agent, author: 'human' as const }) },
           deps.now(),
         );
         if (humanAgent && to !== undefined) await deps.handover(conversationIdOf(channel.id, to), 'human');
@@ -91,11 +94,11 @@ export async function messageRoutes(scope: FastifyInstance, deps: MessageDeps) {
       const { id } = req.params;
       if (id.startsWith('out_')) {
         const o = await findOutboxEntry(deps.db, id);
-        if (!o) throw errors.messageNotFound(id);
+        if (!o || !sees(req, o.channelId)) throw errors.messageNotFound(id);
         return senderActionView(o);
       }
       const row = await findMessage(deps.db, id);
-      if (!row) throw errors.messageNotFound(id);
+      if (!row || !sees(req, row.channelId)) throw errors.messageNotFound(id);
       return messageView(row);
     },
   );

@@ -78,6 +78,10 @@ export const Message = z
       .enum(['customer', 'bot', 'human', 'api'])
       .nullable()
       .meta({ description: 'null on outbound messages stored before authors were recorded.' }),
+    agent: z
+      .string()
+      .nullable()
+      .meta({ description: 'The person who wrote it, when their API key names them (an agent).' }),
     editedAt: nullableTime,
     deletedAt: nullableTime,
     seenAt: nullableTime,

@@ -71,6 +71,7 @@ export function messageView(m: Message): MessageOut {
     possibleDuplicate: m.possibleDuplicate === 1,
     /** customer, bot, human (an agent, or someone in the Instagram app) or api. */
     author: (m.author ?? (m.direction === 'inbound' ? 'customer' : null)) as MessageOut['author'],
+    agent: m.agent ?? null,
     editedAt: iso(m.editedAt),
     deletedAt: iso(m.deletedAt),
     seenAt: iso(m.seenAt),

@@ -40,6 +40,8 @@ export interface SendRequest {
   /** Who wrote it: bot (automation), human (an agent), api (another system). Default: human when
    * humanAgent is set, else api. */
   author?: 'bot' | 'human' | 'api';
+  /** The person who wrote it, when their API key names them. */
+  agent?: string;
 }
 
 export interface Queued {
@@ -69,6 +71,7 @@ const q = {
     attachments: string;
     replyTo: string | null;
     author: string;
+    agent: string | null;
     now: number;
   }>(
     builder.insertInto('messages').values({
@@ -91,6 +94,7 @@ const q = {
       seenAt: null,
       error: null,
       author: p('author'),
+      agent: p('agent'),
       createdAt: at,
       updatedAt: at,
     }),
@@ -276,6 +280,7 @@ export async function queueSend(
         attachments: JSON.stringify(message.attachment ? [message.attachment] : []),
         replyTo: req.replyTo ? JSON.stringify({ mid: req.replyTo }) : null,
         author: req.author ?? (req.humanAgent ? 'human' : 'api'),
+        agent: req.agent ?? null,
         now,
       });
       await q.touchConversation.run(trx, { id: conversationId, now });

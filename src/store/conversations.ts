@@ -88,7 +88,14 @@ const withContact = (db: Kysely<Database>) =>
 /** Newest activity first. */
 export async function listConversations(
   db: Kysely<Database>,
-  filter: { status?: ConversationStatus; channelId?: string; limit: number; after?: PageKey },
+  filter: {
+    status?: ConversationStatus;
+    channelId?: string;
+    /** Only these channels' (what an API key limited to them sees). */
+    channelIds?: readonly string[];
+    limit: number;
+    after?: PageKey;
+  },
 ): Promise<Page<ConversationWithContact>> {
   let query = withContact(db)
     .orderBy('c.lastMessageAt', 'desc')
@@ -96,6 +103,8 @@ export async function listConversations(
     .limit(filter.limit + 1);
   if (filter.status) query = query.where('c.status', '=', filter.status);
   if (filter.channelId) query = query.where('c.channelId', '=', filter.channelId);
+  // ('' is no channel's id: it keeps the list from being empty, which SQL does not allow.)
+  if (filter.channelIds) query = query.where('c.channelId', 'in', [...filter.channelIds, '']);
   const key = filter.after;
   if (key) query = query.where((eb) => after(eb, key, '<', 'c.lastMessageAt', 'c.id'));
   return pageOf(await query.execute(), filter.limit);

@@ -263,20 +263,7 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
-    '0008_send_jobs': {
-      async up(db: Kysely<unknown>) {
-        // Sends became jobs on the queue (send/send-jobs.ts, which this mirrors): the rows not
-        // settled yet get theirs, keyed by recipient, in the order they were queued. (Outbox ids
-        // are URL-safe: the payload needs no escaping.)
-        const now = Date.now();
-        await sql`insert into jobs (queue, key, order_at, dedup_key, payload, status, attempts, run_at,
-            created_at, updated_at)
-          select 'send', coalesce(conversation_id, channel_id || '|' || recipient), created_at,
-            'send:' || id, '{"outboxId":"' || id || '"}', 'ready', 0, ${now}, ${now}, ${now}
-          from outbox where status in ('queued', 'sending', 'unconfirmed')
-          order by created_at, id`.execute(db);
-      },
-    },
+    '0008_send_jobs': { up: addSendJobs },
     '0009_channels_api': {
       async up(db: Kysely<unknown>) {
         // Channels managed through the API (store/channels.ts): a name, how the account logs in
@@ -292,7 +279,43 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.alterTable('channels').addColumn('api_fields', 'text').execute();
       },
     },
+    '0010_api_keys': {
+      async up(db: Kysely<unknown>) {
+        // API keys made through the API (store/api-keys.ts): kept as the SHA-256 of the key (shown
+        // once), with what the key may do (scopes), which channels it sees (null: all), and the agent
+        // (a person) it belongs to. A revoked key stays, for the record.
+        await db.schema
+          .createTable('api_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('agent', 'text')
+          .addColumn('channels', 'text')
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('key_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('hint', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        // The agent who wrote an outbound message, when a person's key sent it.
+        await db.schema.alterTable('messages').addColumn('agent', 'text').execute();
+      },
+    },
   };
+}
+
+/**
+ * Migration 0008: sends became jobs on the queue (send/send-jobs.ts, which this mirrors); the rows not
+ * settled yet get theirs, keyed by recipient, in the order they were queued. (Outbox ids are
+ * URL-safe: the payload needs no escaping.) Exported for its test.
+ */
+export async function addSendJobs(db: Kysely<unknown>): Promise<void> {
+  const now = Date.now();
+  await sql`insert into jobs (queue, key, order_at, dedup_key, payload, status, attempts, run_at,
+      created_at, updated_at)
+    select 'send', coalesce(conversation_id, channel_id || '|' || recipient), created_at,
+      'send:' || id, '{"outboxId":"' || id || '"}', 'ready', 0, ${now}, ${now}, ${now}
+    from outbox where status in ('queued', 'sending', 'unconfirmed')
+    order by created_at, id`.execute(db);
 }
 
 export async function migrate(db: Kysely<unknown>, kind: StoreKind): Promise<void> {

@@ -118,6 +118,8 @@ export interface MessageTable {
    * gone: the customer may see it twice.
    */
   possibleDuplicate: Generated<number>;
+  /** The agent whose key sent it (an outbound message a person wrote), or null. */
+  agent: Generated<string | null>;
   createdAt: number;
   updatedAt: number;
 }
@@ -215,4 +217,21 @@ export interface Database {
   jobs: JobTable;
   storyMentions: StoryMentionTable;
   settings: SettingTable;
+  apiKeys: ApiKeyTable;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  name: string;
+  agent: string | null;
+  /** JSON array of channel ids, or null for every channel. */
+  channels: string | null;
+  /** JSON array of scopes. */
+  scopes: string;
+  /** SHA-256 of the key, hex. */
+  keyHash: string;
+  /** The key's last characters, to tell keys apart. */
+  hint: string;
+  createdAt: number;
+  revokedAt: number | null;
 }
