@@ -11,6 +11,7 @@ import { type AutomationConfig, loadAutomationConfig } from './engine/automation
 import { Engine } from './engine/engine.ts';
 import { handOverConversation } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
+import { EventHub } from './events/hub.ts';
 import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
@@ -170,6 +171,9 @@ export async function startService(
     handoverAppId: config.handoverAppId,
     graphTimeoutMs: config.graphTimeoutMs,
   };
+  const hub = new EventHub(store.db, log);
+  await hub.start();
+  projection.on('applied', () => hub.wake());
   const keys = new ApiKeys(store.db, await apiKeyHash(store.db, config.apiKey, log));
   await keys.load();
   const app = await buildApp({
@@ -180,6 +184,7 @@ export async function startService(
     graphApiVersion: config.graphApiVersion,
     channelHealth: (id) => health.of(id),
     keys,
+    hub,
     log,
     now,
     sandbox,

@@ -2,6 +2,7 @@ import Fastify, { LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
+import type { EventHub } from '../events/hub.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import type { ProjectionThread } from '../projection/thread.ts';
@@ -14,6 +15,7 @@ import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { conversationRoutes } from './conversations.ts';
 import { ApiError, answerOf, errors, replyError } from './errors.ts';
+import { eventRoutes } from './events.ts';
 import { healthRoutes } from './health.ts';
 import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
 import { jobRoutes } from './jobs.ts';
@@ -35,6 +37,8 @@ export interface AppDeps {
   channelHealth: (channelId: string) => ChannelHealth;
   /** The API keys: IGDM_API_KEY and those made through the API. */
   keys: ApiKeys;
+  /** The event log's live fan-out (GET /v1/events). */
+  hub: EventHub;
   log: Logger;
   /** The clock of the policy (tests move it). */
   now: () => number;
@@ -98,6 +102,7 @@ export async function buildApp(deps: AppDeps) {
       handover: deps.handover,
     });
     await jobRoutes(v1, deps.queue);
+    await eventRoutes(v1, { db: deps.store.db, hub: deps.hub });
     await channelRoutes(v1, {
       channels: deps.channels,
       health: deps.channelHealth,

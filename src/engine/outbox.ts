@@ -8,6 +8,7 @@ import { conversationWindow } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
 import { insertContact, type NewContact } from '../store/contacts.ts';
 import { insertConversation, type NewConversation } from '../store/conversations.ts';
+import { recordEvents } from '../store/events.ts';
 import { contactIdOf, conversationIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
@@ -298,6 +299,25 @@ export async function queueSend(
       causedBy: req.causedBy ?? null,
       now,
     });
+    await recordEvents(
+      trx,
+      [
+        {
+          event: 'message.queued',
+          channelId: channel.id,
+          conversationId,
+          data: {
+            messageId,
+            outboxId,
+            conversationId,
+            type: content.type,
+            author: req.author ?? null,
+            agent: req.agent ?? null,
+          },
+        },
+      ],
+      now,
+    );
     await jobs.enqueue(trx, [
       sendJob({ id: outboxId, channelId: channel.id, conversationId, recipient, createdAt: now }),
     ]);

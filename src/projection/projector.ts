@@ -1,7 +1,9 @@
 import type { DatabaseSync } from 'node:sqlite';
+import { inboundEvents } from '../events/inbound.ts';
 import type { DomainEvent } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import type { NewJob } from '../queue/queue.ts';
+import { argsOf } from '../store/events.ts';
 import { isStoreFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { rawEventOf } from '../store/webhook-events.ts';
@@ -155,6 +157,18 @@ export class Projector {
     if (!igsid || igsid === event.accountId) return NOTHING;
     const scope = this.#scope(channelId, igsid, event.timestamp, eventKey);
     (CONVERSATION_HANDLERS[event.kind] as (s: Scope, e: DomainEvent) => void)(scope, event);
+    // What happened, for the event stream and outbound webhooks, in the same transaction.
+    if (event.kind !== 'echo') {
+      const mid =
+        'mid' in event ? (event.mid ?? (event.kind === 'postback' ? eventKey : undefined)) : undefined;
+      const where = {
+        channelId,
+        conversationId: scope.conversationId,
+        messageId: mid === undefined ? null : scope.rowId(mid),
+        eventKey,
+      };
+      for (const e of inboundEvents(event, where)) this.#q.insertEvent.run(argsOf(e, scope.now));
+    }
     // An echo's row is looked up by its own mid only.
     return { conversation: scope.conversationId, ownEcho: event.kind === 'echo' && scope.sentByIgdm };
   }

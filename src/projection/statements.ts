@@ -3,6 +3,7 @@ import { type Expression, sql } from 'kysely';
 import { builder } from '../store/builder.ts';
 import { insertContact, type NewContact } from '../store/contacts.ts';
 import { insertConversation, type NewConversation } from '../store/conversations.ts';
+import { type EventArgs, insertEvent } from '../store/events.ts';
 import { param as p, prepare } from '../store/prepared.ts';
 
 // The projection's statements, written once with Kysely and prepared on the projector's connection
@@ -98,6 +99,8 @@ export function statements(sqlite: DatabaseSync) {
       db.selectFrom('conversations').select(['id', 'readUpTo', 'readAt']).where('id', '=', id),
     ),
     insertContact: prepare<NewContact>(sqlite, insertContact(db)),
+    /** The event log (store/events.ts). */
+    insertEvent: prepare<EventArgs>(sqlite, insertEvent),
     insertConversation: prepare<NewConversation>(sqlite, insertConversation(db)),
     /** Moves the clocks forward only: events can arrive out of order. */
     touch: prepare<{ id: string; at: number; now: number; inbound: number; message: number }>(

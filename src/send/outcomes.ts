@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
+import { recordEvents } from '../store/events.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { messageIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
@@ -20,6 +21,7 @@ export const MAX_ATTEMPTS = 8;
 export interface SendRow {
   id: string;
   channelId: string;
+  conversationId: string | null;
   messageId: string | null;
   /** The Send API body, as JSON. */
   body: string;
@@ -176,7 +178,7 @@ export class Outcomes {
    * `health`: the channel's, changed by this failure.
    */
   async fail(
-    row: Pick<SendRow, 'id' | 'messageId'>,
+    row: Pick<SendRow, 'id' | 'messageId' | 'channelId' | 'conversationId'>,
     f: Failure,
     { from, health }: { from?: OutboxTable['status']; health?: HealthChange } = {},
   ): Promise<void> {
@@ -190,6 +192,7 @@ export class Outcomes {
         .where('id', '=', row.id);
       if (from) update = update.where('status', '=', from);
       if (Number((await update.executeTakeFirst()).numUpdatedRows) === 0) return;
+      await recordEvents(trx, [sendEvent('message.failed', row, { error: errorView(f) })], now);
       if (row.messageId) {
         await trx
           .updateTable('messages')
@@ -237,12 +240,13 @@ export class Outcomes {
  */
 export async function markSent(
   trx: Kysely<Database>,
-  row: { id: string; channelId: string; messageId: string | null },
+  row: Pick<SendRow, 'id' | 'channelId' | 'messageId' | 'conversationId'>,
   mid: string | null,
   now: number,
   sentAt = now,
 ): Promise<void> {
   await q.outboxSent.run(trx, { id: row.id, mid, sentAt, now });
+  await recordEvents(trx, [sendEvent('message.sent', row, { mid })], now);
   if (!row.messageId) return;
   const echoed =
     mid !== null &&
@@ -274,6 +278,20 @@ async function reacted(
     .set({ reactions: JSON.stringify(reactions), updatedAt: now })
     .where('id', '=', id)
     .execute();
+}
+
+/** An event of a send's outcome (the event log, store/events.ts). */
+function sendEvent(
+  event: 'message.sent' | 'message.failed',
+  row: Pick<SendRow, 'id' | 'channelId' | 'messageId' | 'conversationId'>,
+  data: Record<string, unknown>,
+) {
+  return {
+    event,
+    channelId: row.channelId,
+    conversationId: row.conversationId,
+    data: { messageId: row.messageId, outboxId: row.id, conversationId: row.conversationId, ...data },
+  };
 }
 
 /** What the API shows of a failure: never a token, never Meta's trace beyond its id. */

@@ -36,7 +36,7 @@ interface EchoRow {
 /** An unconfirmed row was sent after all (Meta has it, under `mid`); false if it is no longer unconfirmed. */
 export async function settleSent(
   db: Kysely<Database>,
-  row: { id: string; channelId: string; messageId: string | null },
+  row: { id: string; channelId: string; messageId: string | null; conversationId: string | null },
   mid: string,
   sentAt: number,
   now: number,

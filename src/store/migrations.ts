@@ -300,6 +300,25 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.alterTable('messages').addColumn('agent', 'text').execute();
       },
     },
+    '0011_events': {
+      async up(db: Kysely<unknown>) {
+        // The event log (src/events/): what happened, written in the transaction of the change it
+        // reports; its id is the stream's cursor (ids grow in commit order: one writer at a time).
+        // An event derived from a webhook event has a dedup key, so a replay adds none twice.
+        await db.schema
+          .createTable('events')
+          .addColumn('id', kind === 'sqlite' ? 'integer' : 'bigint', (c) =>
+            kind === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey().generatedAlwaysAsIdentity(),
+          )
+          .addColumn('event', 'text', (c) => c.notNull())
+          .addColumn('channel_id', 'text', (c) => c.notNull())
+          .addColumn('conversation_id', 'text')
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('dedup_key', 'text', (c) => c.unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

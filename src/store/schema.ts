@@ -218,6 +218,18 @@ export interface Database {
   storyMentions: StoryMentionTable;
   settings: SettingTable;
   apiKeys: ApiKeyTable;
+  events: EventTable;
+}
+
+export interface EventTable {
+  id: Generated<number>;
+  event: string;
+  channelId: string;
+  conversationId: string | null;
+  /** JSON. */
+  data: string;
+  dedupKey: string | null;
+  createdAt: number;
 }
 
 export interface ApiKeyTable {

@@ -1,0 +1,89 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import type { EventHub } from '../events/hub.ts';
+import { EVENT_NAMES } from '../events/names.ts';
+import { lastEventId, type StoredEvent } from '../store/events.ts';
+import type { Database } from '../store/schema.ts';
+import { sees } from './auth.ts';
+
+// GET /v1/events: the event log as Server-Sent Events. Each event is `id: <n>`, `event: <name>`,
+// `data: <JSON>`; a client that reconnects with `Last-Event-ID` (or `?after=`) gets what came after
+// it, with no gap and nothing twice. Filters: `types` (comma-separated names) and `channelId`; a key
+// limited to channels gets their events only. A comment line every 15 s keeps proxies from closing
+// an idle stream.
+
+const HEARTBEAT_MS = 15_000;
+
+const Query = z.object({
+  types: z
+    .string()
+    .optional()
+    .meta({ description: `Comma-separated event names: ${EVENT_NAMES.join(', ')}.` }),
+  channelId: z.string().optional(),
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'As Last-Event-ID: events after this id.' }),
+});
+
+/** The event as it is delivered (and as outbound webhooks send it). */
+export const eventView = (e: StoredEvent) => ({
+  id: String(e.id),
+  event: e.event,
+  createdAt: new Date(e.createdAt).toISOString(),
+  channelId: e.channelId,
+  conversationId: e.conversationId,
+  data: e.data,
+});
+
+export async function eventRoutes(scope: FastifyInstance, deps: { db: Kysely<Database>; hub: EventHub }) {
+  const app = scope.withTypeProvider<ZodTypeProvider>();
+  // Streams never end on their own: closing igdm ends them (the client reconnects elsewhere).
+  const open = new Set<NodeJS.WritableStream & { end(): void }>();
+  scope.addHook('preClose', async () => {
+    for (const out of open) out.end();
+  });
+  app.get(
+    '/v1/events',
+    {
+      schema: {
+        querystring: Query,
+        response: { 200: z.string().meta({ description: 'text/event-stream' }) },
+      },
+    },
+    async (req, reply) => {
+      const types = req.query.types ? new Set(req.query.types.split(',').map((t) => t.trim())) : null;
+      const lastId = Number(req.headers['last-event-id'] ?? req.query.after ?? Number.NaN);
+      const cursor = Number.isInteger(lastId) && lastId >= 0 ? lastId : await lastEventId(deps.db);
+      const { channelId } = req.query;
+      reply.hijack();
+      const out = reply.raw;
+      out.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      out.write('retry: 3000\n\n');
+      const end = await deps.hub.subscribe({
+        cursor,
+        wants: (e) =>
+          (types === null || types.has(e.event)) &&
+          (channelId === undefined || e.channelId === channelId) &&
+          sees(req, e.channelId),
+        send: (e) => out.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(eventView(e))}\n\n`),
+      });
+      const heartbeat = setInterval(() => out.write(': heartbeat\n\n'), HEARTBEAT_MS);
+      open.add(out);
+      req.raw.on('close', () => {
+        clearInterval(heartbeat);
+        open.delete(out);
+        end();
+      });
+    },
+  );
+}

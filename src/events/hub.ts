@@ -1,0 +1,100 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from '../log.ts';
+import { eventsAfter, lastEventId, type StoredEvent } from '../store/events.ts';
+import type { Database } from '../store/schema.ts';
+
+// The live fan-out of the event log: one reader follows the log (woken when the projector applied
+// events, and every 200 ms while anyone listens, for what the main thread wrote) and hands each new event to
+// the subscribers that want it. A subscriber joining with a cursor first reads what it missed from
+// the store, then joins; every subscriber skips what it has already had, so a reconnect with its
+// last id sees no gap and no duplicate.
+
+const PAGE = 500;
+/** While anyone listens, the log is also read this often: writes no one announced show within it. */
+const LOOK_EVERY_MS = 200;
+
+export interface Subscriber {
+  /** The last event it has had. */
+  cursor: number;
+  wants(e: StoredEvent): boolean;
+  send(e: StoredEvent): void;
+}
+
+export class EventHub {
+  readonly #db: Kysely<Database>;
+  readonly #log: Logger;
+  readonly #subscribers = new Set<Subscriber>();
+  /** The last event read from the log. */
+  #last = 0;
+  #reading: Promise<void> | null = null;
+  #again = false;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(db: Kysely<Database>, log: Logger) {
+    this.#db = db;
+    this.#log = log;
+  }
+
+  async start(): Promise<void> {
+    this.#last = await lastEventId(this.#db);
+  }
+
+  /** The log may have grown. */
+  wake(): void {
+    if (this.#subscribers.size === 0) {
+      this.#again = true; // read when someone is there (their catch-up reads the rest)
+      return;
+    }
+    if (this.#reading) {
+      this.#again = true;
+      return;
+    }
+    this.#reading = this.#read()
+      .catch((err: unknown) => this.#log.error({ err }, 'event stream: reading the log failed'))
+      .finally(() => {
+        this.#reading = null;
+        if (this.#again) {
+          this.#again = false;
+          this.wake();
+        }
+      });
+  }
+
+  async #read(): Promise<void> {
+    for (;;) {
+      const rows = await eventsAfter(this.#db, this.#last, PAGE);
+      for (const e of rows) {
+        this.#last = e.id;
+        for (const s of this.#subscribers) deliver(s, e);
+      }
+      if (rows.length < PAGE) return;
+    }
+  }
+
+  /** Sends `s` what it missed since its cursor, then every new event it wants; returns its end. */
+  async subscribe(s: Subscriber): Promise<() => void> {
+    // Caught up from the store until it reaches what the hub has read: then it joins in the same
+    // tick, and the hub's next reads (after #last) carry on where it stopped.
+    while (s.cursor < this.#last) {
+      const rows = await eventsAfter(this.#db, s.cursor, PAGE);
+      if (rows.length === 0) break;
+      for (const e of rows) deliver(s, e);
+    }
+    this.#subscribers.add(s);
+    if (this.#again) this.wake();
+    this.#timer ??= setInterval(() => this.wake(), LOOK_EVERY_MS).unref();
+    return () => {
+      this.#subscribers.delete(s);
+      if (this.#subscribers.size > 0 || !this.#timer) return;
+      clearInterval(this.#timer);
+      this.#timer = null;
+    };
+  }
+}
+
+/** Once each, in order. */
+function deliver(s: Subscriber, e: StoredEvent) {
+  if (e.id <= s.cursor) return;
+  s.cursor = e.id;
+  if (s.wants(e)) s.send(e);
+}

@@ -1,0 +1,75 @@
+import type { DomainEvent } from '../meta/events.ts';
+import type { NewEvent } from '../store/events.ts';
+
+// The events a customer's webhook event gives, as seed 002 names them: every inbound message gives
+// `message.received`, and a kind with its own name (a quick-reply tap, a story mention or reply, a
+// postback, a referral) gives that event too; reactions, reads, edits and unsends give theirs.
+
+export interface Where {
+  channelId: string;
+  conversationId: string;
+  /** The stored message the event is about, if any. */
+  messageId: string | null;
+  /** The webhook event's dedup key: the log adds each event once, however often it is applied. */
+  eventKey: string;
+}
+
+export function inboundEvents(e: DomainEvent, where: Where): NewEvent[] {
+  const out: NewEvent[] = [];
+  const add = (event: string, data: Record<string, unknown>) =>
+    out.push({
+      event,
+      channelId: where.channelId,
+      conversationId: where.conversationId,
+      data: { conversationId: where.conversationId, igsid: e.igsid, ...data },
+      dedupKey: `${where.eventKey}|${'mid' in e ? e.mid : ''}|${event}`,
+    });
+  const message = { messageId: where.messageId };
+  switch (e.kind) {
+    case 'message': {
+      const fields = {
+        ...message,
+        mid: e.mid,
+        text: e.text ?? null,
+        attachments: e.attachments,
+        ...(e.quickReplyPayload !== undefined && { quickReplyPayload: e.quickReplyPayload }),
+        ...(e.replyTo && { replyTo: e.replyTo }),
+        ...(e.referral && { referral: e.referral.raw }),
+      };
+      add('message.received', fields);
+      if (e.quickReplyPayload !== undefined) add('instagram.quick_reply', fields);
+      if (e.attachments.some((a) => a.type === 'story_mention')) add('instagram.story_mention', fields);
+      if (e.replyTo && 'story' in e.replyTo) add('instagram.story_reply', fields);
+      if (e.referral) add('instagram.referral', fields);
+      break;
+    }
+    case 'postback': {
+      const fields = { ...message, mid: e.mid ?? null, title: e.title ?? null, payload: e.payload };
+      add('message.received', fields);
+      add('instagram.postback', fields);
+      break;
+    }
+    case 'referral':
+      add('instagram.referral', { referral: e.referral.raw });
+      break;
+    case 'reaction':
+      add('instagram.reaction', {
+        ...message,
+        mid: e.mid,
+        action: e.action,
+        reaction: e.reaction ?? null,
+        emoji: e.emoji ?? null,
+      });
+      break;
+    case 'read':
+      add('message.read', { mid: e.mid ?? null, watermark: e.watermark ?? null });
+      break;
+    case 'edit':
+      add('message.edited', { ...message, mid: e.mid, text: e.text });
+      break;
+    case 'unsend':
+      add('message.deleted', { ...message, mid: e.mid });
+      break;
+  }
+  return out;
+}

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SandboxService, startSandboxService } from '../send/support.ts';
+import { API_KEY } from '../support/service.ts';
+
+// The event log as Server-Sent Events (GET /v1/events): a customer's message, igdm's send and its
+// outcome arrive as named events; a client that reconnects with Last-Event-ID gets what came after
+// it, with no gap and nothing twice; filters by type; a key limited to other channels gets none.
+
+let svc: SandboxService;
+beforeAll(async () => {
+  svc = await startSandboxService();
+});
+afterAll(() => svc.stop());
+
+/** Waits until `done` holds (5 s at most). */
+async function waitFor(done: () => boolean, what: string) {
+  const deadline = Date.now() + 5000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+interface Received {
+  id: number;
+  event: string;
+  // biome-ignore lint/suspicious/noExplicitAny: read field by field in assertions
+  body: any;
+}
+
+/** An open stream: the events read so far, and a way to close it. */
+async function listen(query = '', headers: Record<string, string> = {}, key = API_KEY) {
+  const abort = new AbortController();
+  const res = await fetch(`${svc.url}/v1/events${query}`, {
+    headers: { authorization: `Bearer ${key}`, ...headers },
+    signal: abort.signal,
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const events: Received[] = [];
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  const reading = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += value;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const field = (name: string) =>
+            block
+              .split('\n')
+              .find((l) => l.startsWith(`${name}: `))
+              ?.slice(name.length + 2);
+          const id = field('id');
+          if (id !== undefined)
+            events.push({ id: Number(id), event: field('event')!, body: JSON.parse(field('data')!) });
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return {
+    events,
+    close: async () => {
+      abort.abort();
+      await reading;
+    },
+  };
+}
+
+describe('GET /v1/events', () => {
+  it("streams a customer's message, the reply queued and its outcome, in order", async () => {
+    const stream = await listen();
+    const { igsid } = await svc.customer({ from: 'streamed customer', text: 'hello stream' });
+    const sent = await svc.send({ to: igsid, content: { type: 'text', text: 'hello back' } });
+    expect(sent.status).toBe(202);
+    await waitFor(
+      () => stream.events.some((e) => e.event === 'message.sent'),
+      'the send recorded on the stream',
+    );
+    await stream.close();
+    const names = stream.events.map((e) => e.event);
+    expect(names).toEqual(['message.received', 'message.queued', 'message.sent']);
+    const ids = stream.events.map((e) => e.id);
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    const [received, queued, done] = stream.events;
+    expect(received!.body).toMatchObject({
+      id: String(received!.id),
+      event: 'message.received',
+      channelId: 'default',
+      data: { igsid, text: 'hello stream', mid: expect.any(String) },
+    });
+    expect(queued!.body.data).toMatchObject({ messageId: sent.body.id, type: 'text' });
+    expect(done!.body.data).toMatchObject({ messageId: sent.body.id, mid: expect.any(String) });
+  });
+
+  it('a reconnect with Last-Event-ID gets what came after it: no gap, nothing twice', async () => {
+    const first = await listen('?types=message.received');
+    const { igsid } = await svc.customer({ from: 'reconnecting customer', text: 'one' });
+    await waitFor(() => first.events.length === 1, 'the first message');
+    await first.close();
+    // Meanwhile, while no one listens:
+    await svc.customer({ from: igsid, text: 'two' });
+    await svc.customer({ from: igsid, text: 'three' });
+    const again = await listen('?types=message.received', { 'last-event-id': String(first.events[0]!.id) });
+    await svc.customer({ from: igsid, text: 'four' });
+    await waitFor(() => again.events.length >= 3, 'the messages since');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await again.close();
+    expect(again.events.map((e) => e.body.data.text)).toEqual(['two', 'three', 'four']);
+  });
+
+  it('filters by type, and a key limited to another channel gets nothing of this one', async () => {
+    const made = await svc.json('/v1/api-keys', { body: { name: 'default only', channels: ['default'] } });
+    expect(made.status).toBe(201);
+    // A second channel, for a key that sees only it.
+    const shop = await svc.json('/v1/channels', {
+      body: {
+        id: 'shop',
+        name: 'Shop',
+        accountId: '17841400000000444',
+        accessToken: 'a-token',
+        appSecret: 'a-secret',
+        verifyToken: 'a-verify-token',
+      },
+    });
+    expect(shop.status).toBe(201);
+    const other = await svc.json('/v1/api-keys', { body: { name: 'shop only', channels: ['shop'] } });
+    const mine = await listen('', {}, made.body.key);
+    const theirs = await listen('', {}, other.body.key);
+    const reads = await listen('?types=message.read');
+    await svc.customer({ from: 'filtered customer', text: 'seen by default keys only' });
+    await waitFor(() => mine.events.length >= 1, 'the default channel key hears it');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await Promise.all([mine.close(), theirs.close(), reads.close()]);
+    expect(mine.events.map((e) => e.event)).toEqual(['message.received']);
+    expect(theirs.events).toEqual([]);
+    expect(reads.events).toEqual([]);
+  });
+});
