@@ -7,14 +7,16 @@ import {
   conversationExists,
   findConversation,
   listConversations,
+  markRead,
   updateConversation,
 } from '../store/conversations.ts';
 import { listMessages } from '../store/messages.ts';
+import { addNote, listNotes } from '../store/notes.ts';
 import type { PageKey } from '../store/pages.ts';
 import type { Database } from '../store/schema.ts';
 import { errors } from './errors.ts';
-import { Conversation, Message, page } from './schemas.ts';
-import { conversationView, messageView } from './views.ts';
+import { Conversation, Message, Note, page } from './schemas.ts';
+import { conversationView, messageView, noteView } from './views.ts';
 
 // Read API: conversations, newest activity first, and the messages of one conversation.
 
@@ -26,7 +28,26 @@ const Page = z.object({
 const Status = z.enum(['open', 'pending', 'resolved']);
 const Params = z.object({ id: z.string().meta({ description: 'cnv_…' }) });
 
-const ListQuery = Page.extend({ status: Status.optional(), channelId: z.string().optional() });
+const ListQuery = Page.extend({
+  status: Status.optional(),
+  channelId: z.string().optional(),
+  threadOwner: z.enum(['bot', 'human']).optional(),
+  assignee: z
+    .string()
+    .max(100)
+    .transform((a) => (a === '' ? null : a))
+    .optional()
+    .meta({ description: "An agent's name; empty (`assignee=`) for the conversations nobody is assigned." }),
+  tag: z.string().min(1).max(64).optional(),
+  unread: z
+    .enum(['true', 'false'])
+    .transform((u) => u === 'true')
+    .optional()
+    .meta({ description: 'true: with messages no agent has read; false: all read.' }),
+  q: z.string().min(1).max(200).optional().meta({
+    description: 'Words a message of the conversation contains (full-text; each word also as a prefix).',
+  }),
+});
 
 // Who answers: the bot (automation) or a human (the inbox, or the Instagram app).
 const Handover = z.strictObject({ to: z.enum(['human', 'bot']) });
@@ -40,8 +61,23 @@ const Change = z
   .strictObject({
     status: Status.optional(),
     tags: z.array(z.string().trim().min(1).max(64)).max(50).optional(),
+    assignee: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .nullable()
+      .optional()
+      .meta({ description: "An agent's name, or null to unassign." }),
   })
-  .refine((c) => c.status !== undefined || c.tags !== undefined, 'give status or tags');
+  .refine(
+    (c) => c.status !== undefined || c.tags !== undefined || c.assignee !== undefined,
+    'give status, tags or assignee',
+  );
+
+const NewNote = z.strictObject({ text: z.string().trim().min(1).max(10_000) });
+/** Marking read takes no fields; the body may be left out. */
+const MarkRead = z.strictObject({}).optional();
 
 const MessagesQuery = Page.extend({ order: z.enum(['asc', 'desc']).default('desc') });
 
@@ -70,8 +106,7 @@ export async function conversationRoutes(
     async (req) => {
       const after = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
       if (after === null) throw errors.invalidCursor();
-      const { status, channelId, limit } = req.query;
-      const found = await listConversations(db, { status, channelId, limit, after });
+      const found = await listConversations(db, { ...req.query, after });
       const last = found.rows.at(-1);
       return {
         data: found.rows.map((r) => conversationView(r, now())),
@@ -112,6 +147,35 @@ export async function conversationRoutes(
       const row = await findConversation(db, req.params.id);
       if (!row) throw errors.conversationNotFound(req.params.id);
       return conversationView(row, now());
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/read',
+    { schema: { params: Params, body: MarkRead, response: { 200: Conversation } } },
+    async (req) => {
+      if (!(await markRead(db, req.params.id, now()))) throw errors.conversationNotFound(req.params.id);
+      return conversationView((await findConversation(db, req.params.id))!, now());
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/notes',
+    { schema: { params: Params, body: NewNote, response: { 201: Note } } },
+    async (req, reply) => {
+      if (!(await conversationExists(db, req.params.id))) throw errors.conversationNotFound(req.params.id);
+      // The author is the agent of the API key once keys name one; until then nobody.
+      const note = await addNote(db, req.params.id, { text: req.body.text, author: null }, now());
+      return reply.code(201).send(noteView(note));
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id/notes',
+    { schema: { params: Params, response: { 200: z.object({ data: z.array(Note) }) } } },
+    async (req) => {
+      if (!(await conversationExists(db, req.params.id))) throw errors.conversationNotFound(req.params.id);
+      return { data: (await listNotes(db, req.params.id)).map(noteView) };
     },
   );
 

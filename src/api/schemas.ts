@@ -39,6 +39,12 @@ export const Conversation = z
     threadOwner: z.enum(['bot', 'human']),
     intent: z.string().nullable(),
     tags: z.array(z.string()),
+    assignee: z.string().nullable().meta({ description: 'The agent handling the conversation (a name).' }),
+    unread: z
+      .number()
+      .int()
+      .meta({ description: 'Inbound messages since an agent last read it (POST …/read).' }),
+    notesCount: z.number().int().meta({ description: 'Internal notes (GET …/notes).' }),
     lastInboundAt: nullableTime,
     lastMessageAt: nullableTime,
     windowClosesAt: nullableTime.meta({ description: 'When the 24-hour messaging window closes.' }),
@@ -50,6 +56,16 @@ export const Conversation = z
     updatedAt: nullableTime,
   })
   .meta({ id: 'Conversation' });
+
+export const Note = z
+  .object({
+    id: z.string(),
+    conversationId: z.string(),
+    text: z.string(),
+    author: z.string().nullable().meta({ description: 'The agent who wrote it; null for now.' }),
+    createdAt: nullableTime,
+  })
+  .meta({ id: 'Note' });
 
 export const Message = z
   .object({

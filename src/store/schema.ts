@@ -73,6 +73,10 @@ export interface ConversationTable {
   intent: string | null;
   /** Tags, as a JSON array of strings. */
   tags: Generated<string>;
+  /** The agent handling the conversation (a name). */
+  assignee: string | null;
+  /** Agents have read the inbound messages created up to this time (POST /v1/conversations/:id/read). */
+  agentReadUpTo: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -187,6 +191,16 @@ export interface StoryMentionTable {
   updatedAt: number;
 }
 
+/** An internal note on a conversation: agents' only, never sent. */
+export interface ConversationNoteTable {
+  id: string;
+  conversationId: string;
+  text: string;
+  /** The agent who wrote it; null until API keys name their agent. */
+  author: string | null;
+  createdAt: number;
+}
+
 export interface SettingTable {
   key: string;
   value: string;
@@ -203,4 +217,5 @@ export interface Database {
   jobs: JobTable;
   storyMentions: StoryMentionTable;
   settings: SettingTable;
+  conversationNotes: ConversationNoteTable;
 }
