@@ -77,7 +77,7 @@ const Change = z
 
 const NewNote = z.strictObject({ text: z.string().trim().min(1).max(10_000) });
 /** Marking read takes no fields; the body may be left out. */
-const MarkRead = z.strictObject({}).optional();
+const MarkRead = z.preprocess((body) => body ?? {}, z.strictObject({}));
 
 const MessagesQuery = Page.extend({ order: z.enum(['asc', 'desc']).default('desc') });
 
