@@ -61,6 +61,11 @@ export const errors = {
   messageNotFound: define('message_not_found', 404, 'No message "%s"'),
   channelNotFound: define('channel_not_found', 404, 'No channel "%s"'),
   jobNotFound: define('job_not_found', 404, 'No job %s'),
+  messageNotFailed: define(
+    'message_not_failed',
+    409,
+    'Message %s is %s; only failed outbound messages are retried',
+  ),
   jobNotDead: define('job_not_dead', 409, 'Job %s is %s; only dead jobs are retried'),
 
   // Sends and channel settings
