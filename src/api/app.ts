@@ -12,6 +12,7 @@ import type { ChannelHealth } from '../store/schema.ts';
 import { requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
+import { contactRoutes } from './contacts.ts';
 import { conversationRoutes } from './conversations.ts';
 import { ApiError, answerOf, errors, replyError } from './errors.ts';
 import { healthRoutes } from './health.ts';
@@ -84,6 +85,7 @@ export async function buildApp(deps: AppDeps) {
     requireApiKey(v1, deps.apiKeyHash);
     describeKeyedRoutes(v1);
     await conversationRoutes(v1, deps.store.db, deps.handover, deps.now);
+    await contactRoutes(v1, deps.store.db, deps.now);
     await messageRoutes(v1, {
       db: deps.store.db,
       channels: deps.channels,

@@ -12,18 +12,13 @@ import {
 } from '../store/conversations.ts';
 import { listMessages } from '../store/messages.ts';
 import { addNote, listNotes } from '../store/notes.ts';
-import type { PageKey } from '../store/pages.ts';
 import type { Database } from '../store/schema.ts';
 import { errors } from './errors.ts';
+import { decodeCursor, encodeCursor, Page } from './pages.ts';
 import { Conversation, Message, Note, page } from './schemas.ts';
 import { conversationView, messageView, noteView } from './views.ts';
 
 // Read API: conversations, newest activity first, and the messages of one conversation.
-
-const Page = z.object({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().optional().meta({ description: "The previous page's nextCursor." }),
-});
 
 const Status = z.enum(['open', 'pending', 'resolved']);
 const Params = z.object({ id: z.string().meta({ description: 'cnv_…' }) });
@@ -80,17 +75,6 @@ const NewNote = z.strictObject({ text: z.string().trim().min(1).max(10_000) });
 const MarkRead = z.preprocess((body) => body ?? {}, z.strictObject({}));
 
 const MessagesQuery = Page.extend({ order: z.enum(['asc', 'desc']).default('desc') });
-
-/** Opaque page cursors: the sort key of the last row returned. */
-const encodeCursor = (key: PageKey) => Buffer.from(JSON.stringify(key)).toString('base64url');
-function decodeCursor(cursor: string): PageKey | null {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return Array.isArray(v) && Number.isFinite(v[0]) && typeof v[1] === 'string' ? [v[0], v[1]] : null;
-  } catch {
-    return null;
-  }
-}
 
 export async function conversationRoutes(
   scope: FastifyInstance,

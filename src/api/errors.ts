@@ -58,6 +58,7 @@ export const errors = {
 
   // What the request names
   conversationNotFound: define('conversation_not_found', 404, 'No conversation "%s"'),
+  contactNotFound: define('contact_not_found', 404, 'No contact "%s"'),
   messageNotFound: define('message_not_found', 404, 'No message "%s"'),
   channelNotFound: define('channel_not_found', 404, 'No channel "%s"'),
   jobNotFound: define('job_not_found', 404, 'No job %s'),

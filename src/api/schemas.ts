@@ -57,6 +57,24 @@ export const Conversation = z
   })
   .meta({ id: 'Conversation' });
 
+export const Contact = z
+  .object({
+    id: z.string(),
+    channelId: z.string(),
+    igsid: z.string().meta({ description: "The customer's Instagram-scoped id." }),
+    username: z.string().nullable(),
+    name: z.string().nullable(),
+    profilePic: z.string().nullable().meta({ description: "A CDN URL from Meta's profile API; it expires." }),
+    profileCheckedAt: nullableTime.meta({ description: 'When the profile was last asked of Meta.' }),
+    createdAt: nullableTime,
+    updatedAt: nullableTime,
+  })
+  .meta({ id: 'Contact' });
+
+export const ContactWithConversations = Contact.extend({ conversations: z.array(Conversation) }).meta({
+  id: 'ContactWithConversations',
+});
+
 export const Note = z
   .object({
     id: z.string(),

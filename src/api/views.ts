@@ -1,11 +1,18 @@
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
 import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
+import type { Contact } from '../store/contacts.ts';
 import type { ConversationWithContact } from '../store/conversations.ts';
 import type { Message } from '../store/messages.ts';
 import type { Note } from '../store/notes.ts';
 import type { OutboxTable } from '../store/schema.ts';
-import type { Conversation, Message as MessageSchema, Note as NoteSchema, SenderAction } from './schemas.ts';
+import type {
+  Contact as ContactSchema,
+  Conversation,
+  Message as MessageSchema,
+  Note as NoteSchema,
+  SenderAction,
+} from './schemas.ts';
 
 // How the API shows conversations and messages, in the shapes of schemas.ts. The store keeps some
 // closed sets as plain strings (status, direction, author); the serializer checks them on the way out.
@@ -93,4 +100,16 @@ export const noteView = (n: Note): z.output<typeof NoteSchema> => ({
   text: n.text,
   author: n.author,
   createdAt: iso(n.createdAt),
+});
+
+export const contactView = (c: Contact): z.output<typeof ContactSchema> => ({
+  id: c.id,
+  channelId: c.channelId,
+  igsid: c.igsid,
+  username: c.username,
+  name: c.name,
+  profilePic: c.profilePic,
+  profileCheckedAt: iso(c.profileCheckedAt),
+  createdAt: iso(c.createdAt),
+  updatedAt: iso(c.updatedAt),
 });

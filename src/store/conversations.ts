@@ -165,6 +165,14 @@ export async function listConversations(
 export const findConversation = (db: Kysely<Database>, id: string) =>
   withContact(db).where('c.id', '=', id).executeTakeFirst();
 
+/** A contact's conversations, newest activity first (a contact belongs to one channel: one today). */
+export const conversationsOfContact = (db: Kysely<Database>, contactId: string) =>
+  withContact(db)
+    .where('c.contactId', '=', contactId)
+    .orderBy('c.lastMessageAt', 'desc')
+    .orderBy('c.id', 'desc')
+    .execute();
+
 export async function conversationExists(db: Kysely<Database>, id: string): Promise<boolean> {
   return !!(await db.selectFrom('conversations').select('id').where('id', '=', id).executeTakeFirst());
 }
