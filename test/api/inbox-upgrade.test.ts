@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
 import { afterAll, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.ts';
 import { conversationOf, deliver, getJson, newIgsid, type Page } from '../support/conversations.ts';
+import { undoInboxMigration } from '../support/migrations.ts';
 import { igBody, startTestService, type TestService, textEvent } from '../support/service.ts';
 
 // Migration 0009 on a store an earlier version wrote: the messages already there become searchable,
@@ -34,13 +34,7 @@ it('indexes the messages stored before it, and counts them unread', async () => 
   // The store as 0008 left it: no search index, no assignee, read mark or notes.
   const store = await openStore(databaseUrl);
   try {
-    for (const trigger of ['insert', 'update', 'delete'])
-      await sql.raw(`drop trigger messages_fts_${trigger}`).execute(store.db);
-    await sql`drop table messages_fts`.execute(store.db);
-    await sql`drop table conversation_notes`.execute(store.db);
-    await sql`alter table conversations drop column assignee`.execute(store.db);
-    await sql`alter table conversations drop column agent_read_up_to`.execute(store.db);
-    await sql`delete from kysely_migration where name = '0009_inbox'`.execute(store.db);
+    await undoInboxMigration(store.db);
   } finally {
     await store.close();
   }

@@ -4,6 +4,7 @@ import { queueSend } from '../../src/engine/outbox.ts';
 import { EmbeddedQueue } from '../../src/queue/embedded.ts';
 import type { Channel } from '../../src/store/channels.ts';
 import { openStore } from '../../src/store/index.ts';
+import { undoInboxMigration } from '../support/migrations.ts';
 import { closeStack, customerWrites, restartIgdm, type Stack, startStack, stopIgdm } from './stack.ts';
 import { until } from './support.ts';
 
@@ -47,6 +48,8 @@ it('queued rows of a store from before send jobs are sent once, in order, after 
       .where('messageId', '=', ids[3]!)
       .execute();
     await store.db.deleteFrom('jobs').where('queue', '=', 'send').execute();
+    // Later migrations are taken back too: they run in order, after 0008.
+    await undoInboxMigration(store.db);
     await sql`delete from kysely_migration where name = '0008_send_jobs'`.execute(store.db);
   } finally {
     await store.close();
