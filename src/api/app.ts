@@ -13,6 +13,7 @@ import type { ChannelHealth } from '../store/schema.ts';
 import { type ApiKeys, requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
+import { contactRoutes } from './contacts.ts';
 import { conversationRoutes } from './conversations.ts';
 import { ApiError, answerOf, errors, replyError } from './errors.ts';
 import { eventRoutes } from './events.ts';
@@ -94,6 +95,7 @@ export async function buildApp(deps: AppDeps) {
     describeKeyedRoutes(v1);
     await apiKeyRoutes(v1, { db: deps.store.db, keys: deps.keys, channels: deps.channels, now: deps.now });
     await conversationRoutes(v1, deps.store.db, deps.handover, deps.now);
+    await contactRoutes(v1, deps.store.db, deps.now);
     await messageRoutes(v1, {
       db: deps.store.db,
       channels: deps.channels.list,

@@ -7,27 +7,43 @@ import {
   conversationAddress,
   findConversation,
   listConversations,
+  markRead,
   updateConversation,
 } from '../store/conversations.ts';
 import { listMessages } from '../store/messages.ts';
-import type { PageKey } from '../store/pages.ts';
+import { addNote, listNotes } from '../store/notes.ts';
 import type { Database } from '../store/schema.ts';
 import { sees } from './auth.ts';
 import { errors } from './errors.ts';
-import { Conversation, Message, page } from './schemas.ts';
-import { conversationView, messageView } from './views.ts';
+import { decodeCursor, encodeCursor, Page } from './pages.ts';
+import { Conversation, Message, Note, page } from './schemas.ts';
+import { conversationView, messageView, noteView } from './views.ts';
 
 // Read API: conversations, newest activity first, and the messages of one conversation.
-
-const Page = z.object({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  cursor: z.string().optional().meta({ description: "The previous page's nextCursor." }),
-});
 
 const Status = z.enum(['open', 'pending', 'resolved']);
 const Params = z.object({ id: z.string().meta({ description: 'cnv_…' }) });
 
-const ListQuery = Page.extend({ status: Status.optional(), channelId: z.string().optional() });
+const ListQuery = Page.extend({
+  status: Status.optional(),
+  channelId: z.string().optional(),
+  threadOwner: z.enum(['bot', 'human']).optional(),
+  assignee: z
+    .string()
+    .max(100)
+    .transform((a) => (a === '' ? null : a))
+    .optional()
+    .meta({ description: "An agent's name; empty (`assignee=`) for the conversations nobody is assigned." }),
+  tag: z.string().min(1).max(64).optional(),
+  unread: z
+    .enum(['true', 'false'])
+    .transform((u) => u === 'true')
+    .optional()
+    .meta({ description: 'true: with messages no agent has read; false: all read.' }),
+  q: z.string().min(1).max(200).optional().meta({
+    description: 'Words a message of the conversation contains (full-text; each word also as a prefix).',
+  }),
+});
 
 // Who answers: the bot (automation) or a human (the inbox, or the Instagram app).
 const Handover = z.strictObject({ to: z.enum(['human', 'bot']) });
@@ -41,21 +57,25 @@ const Change = z
   .strictObject({
     status: Status.optional(),
     tags: z.array(z.string().trim().min(1).max(64)).max(50).optional(),
+    assignee: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .nullable()
+      .optional()
+      .meta({ description: "An agent's name, or null to unassign." }),
   })
-  .refine((c) => c.status !== undefined || c.tags !== undefined, 'give status or tags');
+  .refine(
+    (c) => c.status !== undefined || c.tags !== undefined || c.assignee !== undefined,
+    'give status, tags or assignee',
+  );
+
+const NewNote = z.strictObject({ text: z.string().trim().min(1).max(10_000) });
+/** Marking read takes no fields; the body may be left out. */
+const MarkRead = z.preprocess((body) => body ?? {}, z.strictObject({}));
 
 const MessagesQuery = Page.extend({ order: z.enum(['asc', 'desc']).default('desc') });
-
-/** Opaque page cursors: the sort key of the last row returned. */
-const encodeCursor = (key: PageKey) => Buffer.from(JSON.stringify(key)).toString('base64url');
-function decodeCursor(cursor: string): PageKey | null {
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return Array.isArray(v) && Number.isFinite(v[0]) && typeof v[1] === 'string' ? [v[0], v[1]] : null;
-  } catch {
-    return null;
-  }
-}
 
 export async function conversationRoutes(
   scope: FastifyInstance,
@@ -76,13 +96,10 @@ export async function conversationRoutes(
     async (req) => {
       const after = req.query.cursor === undefined ? undefined : decodeCursor(req.query.cursor);
       if (after === null) throw errors.invalidCursor();
-      const { status, channelId, limit } = req.query;
       const channels = req.principal.channels;
       const found = await listConversations(db, {
-        status,
-        channelId,
+        ...req.query,
         ...(channels && { channelIds: [...channels] }),
-        limit,
         after,
       });
       const last = found.rows.at(-1);
@@ -126,6 +143,41 @@ export async function conversationRoutes(
       const row = await findConversation(db, req.params.id);
       if (!row || !sees(req, row.channelId)) throw errors.conversationNotFound(req.params.id);
       return conversationView(row, now());
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/read',
+    { schema: { params: Params, body: MarkRead, response: { 200: Conversation } } },
+    async (req) => {
+      await visible(req, req.params.id);
+      if (!(await markRead(db, req.params.id, now()))) throw errors.conversationNotFound(req.params.id);
+      return conversationView((await findConversation(db, req.params.id))!, now());
+    },
+  );
+
+  app.post(
+    '/v1/conversations/:id/notes',
+    { schema: { params: Params, body: NewNote, response: { 201: Note } } },
+    async (req, reply) => {
+      await visible(req, req.params.id);
+      // Its author: the agent whose key wrote it (null for a key that names nobody).
+      const note = await addNote(
+        db,
+        req.params.id,
+        { text: req.body.text, author: req.principal.agent },
+        now(),
+      );
+      return reply.code(201).send(noteView(note));
+    },
+  );
+
+  app.get(
+    '/v1/conversations/:id/notes',
+    { schema: { params: Params, response: { 200: z.object({ data: z.array(Note) }) } } },
+    async (req) => {
+      await visible(req, req.params.id);
+      return { data: (await listNotes(db, req.params.id)).map(noteView) };
     },
   );
 

@@ -59,10 +59,16 @@ export const errors = {
 
   // What the request names
   conversationNotFound: define('conversation_not_found', 404, 'No conversation "%s"'),
+  contactNotFound: define('contact_not_found', 404, 'No contact "%s"'),
   messageNotFound: define('message_not_found', 404, 'No message "%s"'),
   channelNotFound: define('channel_not_found', 404, 'No channel "%s"'),
   jobNotFound: define('job_not_found', 404, 'No job %s'),
   apiKeyNotFound: define('api_key_not_found', 404, 'No API key "%s" in force'),
+  messageNotFailed: define(
+    'message_not_failed',
+    409,
+    'Message %s is %s; only failed outbound messages are retried',
+  ),
   jobNotDead: define('job_not_dead', 409, 'Job %s is %s; only dead jobs are retried'),
 
   // Sends and channel settings

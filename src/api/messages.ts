@@ -2,13 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { PolicyError, queueSend } from '../engine/outbox.ts';
+import { PolicyError, queueRetry, queueSend } from '../engine/outbox.ts';
 import { Content, SendValidationError } from '../meta/send.ts';
 import type { JobQueue } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { conversationIdOf } from '../store/ids.ts';
 import { findMessage } from '../store/messages.ts';
-import { findOutboxEntry } from '../store/outbox.ts';
+import { findOutboxEntry, lastSendOf } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
 import { sees } from './auth.ts';
 import { errors } from './errors.ts';
@@ -100,6 +100,27 @@ export async function messageRoutes(scope: FastifyInstance, deps: MessageDeps) {
       const row = await findMessage(deps.db, id);
       if (!row || !sees(req, row.channelId)) throw errors.messageNotFound(id);
       return messageView(row);
+    },
+  );
+
+  app.post(
+    '/v1/messages/:id/retry',
+    { schema: { params: Params, response: { 202: Message } } },
+    async (req, reply) => {
+      const { id } = req.params;
+      const message = await findMessage(deps.db, id);
+      if (!message || !sees(req, message.channelId)) throw errors.messageNotFound(id);
+      const send = message.status === 'failed' ? await lastSendOf(deps.db, id) : undefined;
+      if (!send) throw errors.messageNotFailed(id, message.status);
+      try {
+        const queued = await queueRetry(deps.db, deps.jobs, { ...send, messageId: id }, deps.now());
+        // Another retry took it between the read and the write.
+        if (!queued) throw errors.messageNotFailed(id, 'queued');
+      } catch (err) {
+        if (err instanceof PolicyError) throw errors.sendRefused(err.reason, err.message);
+        throw err;
+      }
+      return reply.code(202).send(messageView((await findMessage(deps.db, id))!));
     },
   );
 }

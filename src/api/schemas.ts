@@ -39,6 +39,12 @@ export const Conversation = z
     threadOwner: z.enum(['bot', 'human']),
     intent: z.string().nullable(),
     tags: z.array(z.string()),
+    assignee: z.string().nullable().meta({ description: 'The agent handling the conversation (a name).' }),
+    unread: z
+      .number()
+      .int()
+      .meta({ description: 'Inbound messages since an agent last read it (POST …/read).' }),
+    notesCount: z.number().int().meta({ description: 'Internal notes (GET …/notes).' }),
     lastInboundAt: nullableTime,
     lastMessageAt: nullableTime,
     windowClosesAt: nullableTime.meta({ description: 'When the 24-hour messaging window closes.' }),
@@ -50,6 +56,34 @@ export const Conversation = z
     updatedAt: nullableTime,
   })
   .meta({ id: 'Conversation' });
+
+export const Contact = z
+  .object({
+    id: z.string(),
+    channelId: z.string(),
+    igsid: z.string().meta({ description: "The customer's Instagram-scoped id." }),
+    username: z.string().nullable(),
+    name: z.string().nullable(),
+    profilePic: z.string().nullable().meta({ description: "A CDN URL from Meta's profile API; it expires." }),
+    profileCheckedAt: nullableTime.meta({ description: 'When the profile was last asked of Meta.' }),
+    createdAt: nullableTime,
+    updatedAt: nullableTime,
+  })
+  .meta({ id: 'Contact' });
+
+export const ContactWithConversations = Contact.extend({ conversations: z.array(Conversation) }).meta({
+  id: 'ContactWithConversations',
+});
+
+export const Note = z
+  .object({
+    id: z.string(),
+    conversationId: z.string(),
+    text: z.string(),
+    author: z.string().nullable().meta({ description: 'The agent who wrote it; null for now.' }),
+    createdAt: nullableTime,
+  })
+  .meta({ id: 'Note' });
 
 export const Message = z
   .object({

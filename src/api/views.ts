@@ -1,10 +1,18 @@
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
 import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
+import type { Contact } from '../store/contacts.ts';
 import type { ConversationWithContact } from '../store/conversations.ts';
 import type { Message } from '../store/messages.ts';
+import type { Note } from '../store/notes.ts';
 import type { OutboxTable } from '../store/schema.ts';
-import type { Conversation, Message as MessageSchema, SenderAction } from './schemas.ts';
+import type {
+  Contact as ContactSchema,
+  Conversation,
+  Message as MessageSchema,
+  Note as NoteSchema,
+  SenderAction,
+} from './schemas.ts';
 
 // How the API shows conversations and messages, in the shapes of schemas.ts. The store keeps some
 // closed sets as plain strings (status, direction, author); the serializer checks them on the way out.
@@ -37,6 +45,9 @@ export function conversationView(c: ConversationWithContact, now: number): Conve
     threadOwner: c.threadOwner as ConversationOut['threadOwner'],
     intent: c.intent,
     tags: JSON.parse(c.tags) as string[],
+    assignee: c.assignee,
+    unread: Number(c.unread),
+    notesCount: Number(c.notesCount),
     lastInboundAt: iso(lastInbound),
     lastMessageAt: iso(c.lastMessageAt),
     windowClosesAt: iso(closes),
@@ -83,3 +94,23 @@ export function messageView(m: Message): MessageOut {
 export function senderActionView(o: Selectable<OutboxTable>): z.output<typeof SenderAction> {
   return { id: o.id, type: o.kind, status: o.status, error: o.error ? JSON.parse(o.error) : null };
 }
+
+export const noteView = (n: Note): z.output<typeof NoteSchema> => ({
+  id: n.id,
+  conversationId: n.conversationId,
+  text: n.text,
+  author: n.author,
+  createdAt: iso(n.createdAt),
+});
+
+export const contactView = (c: Contact): z.output<typeof ContactSchema> => ({
+  id: c.id,
+  channelId: c.channelId,
+  igsid: c.igsid,
+  username: c.username,
+  name: c.name,
+  profilePic: c.profilePic,
+  profileCheckedAt: iso(c.profileCheckedAt),
+  createdAt: iso(c.createdAt),
+  updatedAt: iso(c.updatedAt),
+});

@@ -4,7 +4,7 @@ import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/p
 import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
 import type { JobQueue } from '../queue/queue.ts';
 import { sendJob } from '../send/send-jobs.ts';
-import { conversationWindow } from '../send/window.ts';
+import { conversationWindow, windowRefusal } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
 import { insertContact, type NewContact } from '../store/contacts.ts';
 import { insertConversation, type NewConversation } from '../store/conversations.ts';
@@ -212,20 +212,27 @@ async function toComment(
       `No comment "${commentId}" has reached igdm (subscribe to the comments field)`,
     );
   }
+  await checkPrivateReply(db, channel.id, commentId, Number(comment.createdAt), now);
+  return { body: sendBody({ commentId }, content, { replyTo: req.replyTo }), igsid: comment.igsid };
+}
+
+/** One private reply per comment (failed ones aside), within 7 days of it; throws PolicyError. */
+async function checkPrivateReply(
+  db: Kysely<Database>,
+  channelId: string,
+  commentId: string,
+  commentedAt: number,
+  now: number,
+) {
   const earlier = await db
     .selectFrom('outbox')
     .select('id')
-    .where('channelId', '=', channel.id)
+    .where('channelId', '=', channelId)
     .where('recipient', '=', JSON.stringify({ comment_id: commentId }))
     .where('status', '!=', 'failed')
     .executeTakeFirst();
-  const decision = privateReplyPolicy({
-    commentedAt: Number(comment.createdAt),
-    alreadyReplied: !!earlier,
-    now,
-  });
+  const decision = privateReplyPolicy({ commentedAt, alreadyReplied: !!earlier, now });
   if (!decision.allowed) throw new PolicyError(decision.reason, decision.message);
-  return { body: sendBody({ commentId }, content, { replyTo: req.replyTo }), igsid: comment.igsid };
 }
 
 /** Validates, applies the policy and queues; throws SendValidationError or PolicyError. */
@@ -324,4 +331,96 @@ export async function queueSend(
   });
   jobs.wake();
   return { messageId, outboxId, content };
+}
+
+/** The send of a message that failed, as its outbox row has it. */
+export type FailedSend = Pick<
+  OutboxTable,
+  'messageId' | 'channelId' | 'conversationId' | 'recipient' | 'kind' | 'body' | 'human'
+>;
+
+/**
+ * Sends a failed message again: the same body to the same person, as a new outbox row and send job,
+ * with the policy checked again now (throws PolicyError: the window may have closed since). The
+ * message itself goes back to queued, its error cleared, so the conversation shows it once. Null
+ * when the message is no longer failed (another retry took it first).
+ */
+export async function queueRetry(
+  db: Kysely<Database>,
+  jobs: Pick<JobQueue, 'enqueue' | 'wake'>,
+  failed: FailedSend & { messageId: string },
+  now = Date.now(),
+): Promise<{ outboxId: string } | null> {
+  const body = JSON.parse(failed.body) as SendBody;
+  if ('comment_id' in body.recipient) {
+    const commentId = body.recipient.comment_id;
+    const comment = await db
+      .selectFrom('comments')
+      .select('createdAt')
+      .where('channelId', '=', failed.channelId)
+      .where('commentId', '=', commentId)
+      .executeTakeFirst();
+    if (!comment) throw new PolicyError('unknown_comment', `No comment "${commentId}" has reached igdm`);
+    await checkPrivateReply(db, failed.channelId, commentId, Number(comment.createdAt), now);
+  } else {
+    // The tag is decided again: the customer may have written since (no tag needed), or 24 hours
+    // may have passed (a person's message needs HUMAN_AGENT now).
+    delete body.tag;
+    body.messaging_type = 'RESPONSE';
+    const refusal = await windowRefusal(db, failed, body, now);
+    if (refusal) throw new PolicyError(refusal.reason as PolicyRefusal, refusal.message);
+  }
+  const outboxId = newId('out');
+  const requeued = await db.transaction().execute(async (trx) => {
+    const taken = await trx
+      .updateTable('messages')
+      .set({ status: 'queued', error: null, updatedAt: now })
+      .where('id', '=', failed.messageId)
+      .where('status', '=', 'failed')
+      .executeTakeFirst();
+    if (Number(taken.numUpdatedRows) === 0) return false;
+    await q.insertOutbox.run(trx, {
+      id: outboxId,
+      channelId: failed.channelId,
+      messageId: failed.messageId,
+      conversationId: failed.conversationId,
+      recipient: failed.recipient,
+      kind: failed.kind,
+      body: JSON.stringify(body),
+      human: failed.human,
+      causedBy: null,
+      now,
+    });
+    const queued = {
+      messageId: failed.messageId,
+      outboxId,
+      conversationId: failed.conversationId,
+      retry: true,
+    };
+    await recordEvents(
+      trx,
+      [
+        {
+          event: 'message.queued',
+          channelId: failed.channelId,
+          conversationId: failed.conversationId,
+          data: queued,
+        },
+      ],
+      now,
+    );
+    await jobs.enqueue(trx, [
+      sendJob({
+        id: outboxId,
+        channelId: failed.channelId,
+        conversationId: failed.conversationId,
+        recipient: failed.recipient,
+        createdAt: now,
+      }),
+    ]);
+    return true;
+  });
+  if (!requeued) return null;
+  jobs.wake();
+  return { outboxId };
 }

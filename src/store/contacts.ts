@@ -1,6 +1,7 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { after, type Page, type PageKey, pageOf } from './pages.ts';
 import { param as p } from './prepared.ts';
-import type { Database } from './schema.ts';
+import type { ContactTable, Database } from './schema.ts';
 
 // Contacts: the customers, one per channel and IGSID, with their profile (username, name, picture)
 // as Meta's user profile API gave it. Created by the projector (src/projection/).
@@ -69,3 +70,41 @@ export async function saveProfile(db: Kysely<Database>, id: string, p: Profile, 
 export async function profileUnavailable(db: Kysely<Database>, id: string, now: number) {
   await db.updateTable('contacts').set({ profileCheckedAt: now }).where('id', '=', id).execute();
 }
+
+export type Contact = Selectable<ContactTable>;
+
+/** Newest first; `q`: a part of the username or name, in any case. */
+export async function listContacts(
+  db: Kysely<Database>,
+  filter: {
+    channelId?: string;
+    /** Only these channels' (what an API key limited to them sees). */
+    channelIds?: readonly string[];
+    q?: string;
+    limit: number;
+    after?: PageKey;
+  },
+): Promise<Page<Contact>> {
+  let query = db
+    .selectFrom('contacts')
+    .selectAll()
+    .orderBy('createdAt', 'desc')
+    .orderBy('id', 'desc')
+    .limit(filter.limit + 1);
+  if (filter.channelId) query = query.where('channelId', '=', filter.channelId);
+  // ('' is no channel's id: it keeps the list from being empty, which SQL does not allow.)
+  if (filter.channelIds) query = query.where('channelId', 'in', [...filter.channelIds, '']);
+  if (filter.q) {
+    // instr, not LIKE: the text is found as it is, `%` and `_` included.
+    const part = filter.q.toLowerCase();
+    query = query.where(
+      sql<boolean>`(instr(lower(coalesce(username, '')), ${part}) > 0 or instr(lower(coalesce(name, '')), ${part}) > 0)`,
+    );
+  }
+  const key = filter.after;
+  if (key) query = query.where((eb) => after(eb, key, '<', 'createdAt', 'id'));
+  return pageOf(await query.execute(), filter.limit);
+}
+
+export const findContact = (db: Kysely<Database>, id: string) =>
+  db.selectFrom('contacts').selectAll().where('id', '=', id).executeTakeFirst();

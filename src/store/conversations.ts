@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import { builder } from './builder.ts';
 import { after, type Page, type PageKey, pageOf } from './pages.ts';
 import { compile, param as p } from './prepared.ts';
@@ -40,7 +40,11 @@ export type Conversation = Selectable<ConversationTable>;
 
 /** A conversation with what the API shows of its contact. */
 export type ConversationWithContact = Conversation &
-  Pick<Selectable<ContactTable>, 'username' | 'name' | 'profilePic'>;
+  Pick<Selectable<ContactTable>, 'username' | 'name' | 'profilePic'> & {
+    /** Inbound messages after the agents' read mark. */
+    unread: number;
+    notesCount: number;
+  };
 
 export type ConversationStatus = 'open' | 'pending' | 'resolved';
 
@@ -78,19 +82,52 @@ const q = {
   ),
 };
 
+/** Inbound messages (not deleted) agents have not read: after the conversation's read mark. */
+const unreadOf = (c: string) =>
+  sql<number>`(select count(*) from messages m where m.conversation_id = ${sql.ref(`${c}.id`)}
+    and m.direction = 'inbound' and m.deleted_at is null and m.type != 'unknown'
+    and m.created_at > coalesce(${sql.ref(`${c}.agent_read_up_to`)}, -1))`;
+
 const withContact = (db: Kysely<Database>) =>
   db
     .selectFrom('conversations as c')
     .leftJoin('contacts as ct', 'ct.id', 'c.contactId')
     .selectAll('c')
-    .select(['ct.username', 'ct.name', 'ct.profilePic']);
+    .select(['ct.username', 'ct.name', 'ct.profilePic'])
+    .select([
+      unreadOf('c').as('unread'),
+      sql<number>`(select count(*) from conversation_notes n where n.conversation_id = c.id)`.as(
+        'notesCount',
+      ),
+    ]);
+
+export interface ConversationFilter {
+  status?: ConversationStatus;
+  channelId?: string;
+  threadOwner?: 'bot' | 'human';
+  /** An agent's name, or null for conversations nobody is assigned. */
+  assignee?: string | null;
+  tag?: string;
+  /** true: with unread inbound messages; false: all read. */
+  unread?: boolean;
+  /** Words that a message of the conversation contains (each a prefix: "ship" finds "shipping"). */
+  q?: string;
+}
+
+/**
+ * The user's words as an FTS5 query: each word a quoted prefix, all required. Quoting keeps FTS5's
+ * operators (AND, NEAR, column:) and stray quotes from being read as query syntax. Null when the
+ * text holds no word.
+ */
+export function searchQuery(text: string): string | null {
+  const words = text.match(/[\p{L}\p{N}_]+/gu) ?? [];
+  return words.length ? words.map((w) => `"${w}"*`).join(' ') : null;
+}
 
 /** Newest activity first. */
 export async function listConversations(
   db: Kysely<Database>,
-  filter: {
-    status?: ConversationStatus;
-    channelId?: string;
+  filter: ConversationFilter & {
     /** Only these channels' (what an API key limited to them sees). */
     channelIds?: readonly string[];
     limit: number;
@@ -105,6 +142,28 @@ export async function listConversations(
   if (filter.channelId) query = query.where('c.channelId', '=', filter.channelId);
   // ('' is no channel's id: it keeps the list from being empty, which SQL does not allow.)
   if (filter.channelIds) query = query.where('c.channelId', 'in', [...filter.channelIds, '']);
+  if (filter.threadOwner) query = query.where('c.threadOwner', '=', filter.threadOwner);
+  if (filter.assignee !== undefined)
+    query = query.where('c.assignee', filter.assignee === null ? 'is' : '=', filter.assignee);
+  if (filter.tag !== undefined)
+    query = query.where(
+      sql<boolean>`exists (select 1 from json_each(c.tags) t where t.value = ${filter.tag})`,
+    );
+  if (filter.unread !== undefined)
+    query = query.where(
+      filter.unread ? sql<boolean>`${unreadOf('c')} > 0` : sql<boolean>`${unreadOf('c')} = 0`,
+    );
+  if (filter.q !== undefined) {
+    const match = searchQuery(filter.q);
+    // No word to look for finds nothing (rather than everything).
+    if (match === null) return { rows: [], more: false };
+    query = query.where(
+      'c.id',
+      'in',
+      sql<string>`(select m.conversation_id from messages_fts f join messages m on m.rowid = f.rowid
+        where messages_fts match ${match})`,
+    );
+  }
   const key = filter.after;
   if (key) query = query.where((eb) => after(eb, key, '<', 'c.lastMessageAt', 'c.id'));
   return pageOf(await query.execute(), filter.limit);
@@ -112,6 +171,14 @@ export async function listConversations(
 
 export const findConversation = (db: Kysely<Database>, id: string) =>
   withContact(db).where('c.id', '=', id).executeTakeFirst();
+
+/** A contact's conversations, newest activity first (a contact belongs to one channel: one today). */
+export const conversationsOfContact = (db: Kysely<Database>, contactId: string) =>
+  withContact(db)
+    .where('c.contactId', '=', contactId)
+    .orderBy('c.lastMessageAt', 'desc')
+    .orderBy('c.id', 'desc')
+    .execute();
 
 export async function conversationExists(db: Kysely<Database>, id: string): Promise<boolean> {
   return !!(await db.selectFrom('conversations').select('id').where('id', '=', id).executeTakeFirst());
@@ -123,20 +190,24 @@ export const conversationAddress = (db: Kysely<Database>, id: string) =>
 
 export const automationView = (db: Kysely<Database>, id: string) => q.automationView.first(db, { id });
 
-/** Sets the status or replaces the tags (given once each); false when there is no such conversation. */
+/**
+ * Sets the status, replaces the tags or (un)assigns it (null: nobody), each when given; false when
+ * there is no such conversation.
+ */
 export async function updateConversation(
   db: Kysely<Database>,
   id: string,
-  change: { status?: ConversationStatus; tags?: string[] },
+  change: { status?: ConversationStatus; tags?: string[]; assignee?: string | null },
   now: number,
 ): Promise<boolean> {
-  const { status, tags } = change;
+  const { status, tags, assignee } = change;
   const done = await db
     .updateTable('conversations')
     .set({
       updatedAt: now,
       ...(status && { status }),
       ...(tags && { tags: JSON.stringify([...new Set(tags)]) }),
+      ...(assignee !== undefined && { assignee }),
     })
     .where('id', '=', id)
     .executeTakeFirst();
@@ -178,6 +249,24 @@ export async function setThreadOwner(
     .set({ threadOwner: owner, updatedAt: now })
     .where('id', '=', id)
     .where('threadOwner', '!=', owner)
+    .executeTakeFirst();
+  return Number(done.numUpdatedRows) > 0;
+}
+
+/**
+ * Agents have read the conversation: its inbound messages up to the newest are read (the mark only
+ * moves forward). False when there is no such conversation.
+ */
+export async function markRead(db: Kysely<Database>, id: string, now: number): Promise<boolean> {
+  const done = await db
+    .updateTable('conversations')
+    .set({
+      agentReadUpTo: sql<number>`coalesce(max(coalesce(agent_read_up_to, -1),
+        (select max(created_at) from messages where conversation_id = ${id} and direction = 'inbound')),
+        agent_read_up_to)`,
+      updatedAt: now,
+    })
+    .where('id', '=', id)
     .executeTakeFirst();
   return Number(done.numUpdatedRows) > 0;
 }

@@ -49,3 +49,13 @@ export const attemptedSend = (db: Kysely<Database>, conversationId: string, text
     .where('messages.text', '=', text)
     .where('outbox.createdAt', '>=', since)
     .executeTakeFirst();
+
+/** The latest send of a message (a retried message has one per try). */
+export const lastSendOf = (db: Kysely<Database>, messageId: string) =>
+  db
+    .selectFrom('outbox')
+    .selectAll()
+    .where('messageId', '=', messageId)
+    .orderBy('createdAt', 'desc')
+    .orderBy('id', 'desc')
+    .executeTakeFirst();

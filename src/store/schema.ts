@@ -85,6 +85,10 @@ export interface ConversationTable {
   intent: string | null;
   /** Tags, as a JSON array of strings. */
   tags: Generated<string>;
+  /** The agent handling the conversation (a name). */
+  assignee: string | null;
+  /** Agents have read the inbound messages created up to this time (POST /v1/conversations/:id/read). */
+  agentReadUpTo: number | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -201,6 +205,16 @@ export interface StoryMentionTable {
   updatedAt: number;
 }
 
+/** An internal note on a conversation: agents' only, never sent. */
+export interface ConversationNoteTable {
+  id: string;
+  conversationId: string;
+  text: string;
+  /** The agent who wrote it; null until API keys name their agent. */
+  author: string | null;
+  createdAt: number;
+}
+
 export interface SettingTable {
   key: string;
   value: string;
@@ -219,6 +233,7 @@ export interface Database {
   settings: SettingTable;
   apiKeys: ApiKeyTable;
   events: EventTable;
+  conversationNotes: ConversationNoteTable;
 }
 
 export interface EventTable {

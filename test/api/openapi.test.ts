@@ -114,7 +114,17 @@ describe('GET /openapi.json', () => {
         .filter((p) => p.in === 'query')
         .map((p) => [p.name, p.schema]),
     );
-    expect(Object.keys(query).sort()).toEqual(['channelId', 'cursor', 'limit', 'status']);
+    expect(Object.keys(query).sort()).toEqual([
+      'assignee',
+      'channelId',
+      'cursor',
+      'limit',
+      'q',
+      'status',
+      'tag',
+      'threadOwner',
+      'unread',
+    ]);
     expect(query.limit).toMatchObject({ minimum: 1, maximum: 200, default: 50 });
     expect(query.status.enum).toEqual(['open', 'pending', 'resolved']);
 
@@ -211,7 +221,15 @@ describe("a request its route's schema refuses", () => {
       'invalid_request',
       /to/,
     ],
-    ['a change of nothing', 'PATCH', '/v1/conversations/cnv_x', {}, 400, 'invalid_request', /status or tags/],
+    [
+      'a change of nothing',
+      'PATCH',
+      '/v1/conversations/cnv_x',
+      {},
+      400,
+      'invalid_request',
+      /status, tags or assignee/,
+    ],
     [
       'a send with an unknown field',
       'POST',

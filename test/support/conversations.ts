@@ -11,6 +11,9 @@ export interface ConversationJson {
   contact: { id: string; username: string | null; name: string | null; profilePic: string | null };
   status: string;
   threadOwner: string;
+  assignee: string | null;
+  unread: number;
+  notesCount: number;
   lastInboundAt: string | null;
   lastMessageAt: string | null;
   windowClosesAt: string | null;
