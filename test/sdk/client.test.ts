@@ -174,6 +174,9 @@ describe('conversations', () => {
       ['inbound', 'Do you ship to Lisbon?'],
       ['outbound', 'We do!'],
     ]);
+    const walked: string[] = [];
+    for await (const m of client.conversations.allMessages(conversation.id, { limit: 1 })) walked.push(m.id);
+    expect(walked).toEqual((await client.conversations.messages(conversation.id)).data.map((m) => m.id));
   });
 
   it('answers 404 conversation_not_found for one that does not exist', async () => {
