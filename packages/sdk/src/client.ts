@@ -1,0 +1,33 @@
+import { ApiKeys } from './api-keys.ts';
+import { Channels, Instagram } from './channels.ts';
+import { Conversations } from './conversations.ts';
+import { Jobs } from './jobs.ts';
+import { Messages } from './messages.ts';
+import { Sandbox } from './sandbox.ts';
+import { Transport, type TransportOptions } from './transport.ts';
+
+/**
+ * igdm's REST API: `new Igdm({ baseUrl: 'http://localhost:3000', apiKey })`. Every call answers
+ * igdm's JSON or throws an IgdmError.
+ */
+export class Igdm {
+  readonly messages: Messages;
+  readonly conversations: Conversations;
+  readonly channels: Channels;
+  readonly instagram: Instagram;
+  readonly apiKeys: ApiKeys;
+  readonly jobs: Jobs;
+  /** Only when igdm runs its sandbox (no Instagram credentials); elsewhere its calls answer 404. */
+  readonly sandbox: Sandbox;
+
+  constructor(options: TransportOptions) {
+    const t = new Transport(options);
+    this.messages = new Messages(t);
+    this.conversations = new Conversations(t);
+    this.channels = new Channels(t);
+    this.instagram = new Instagram(t);
+    this.apiKeys = new ApiKeys(t);
+    this.jobs = new Jobs(t);
+    this.sandbox = new Sandbox(t);
+  }
+}

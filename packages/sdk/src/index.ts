@@ -1,0 +1,28 @@
+// @igdm/sdk: a client for igdm's REST API (fetch-based, no dependencies) and verifyWebhook for
+// receivers of igdm's signed webhooks.
+
+export type { ApiKeys, NewApiKeyRequest } from './api-keys.ts';
+export type { ChannelChange, Channels, IceBreakerSettings, Instagram, NewChannel } from './channels.ts';
+export { Igdm } from './client.ts';
+export type * from './content.ts';
+export type {
+  ConversationChange,
+  ConversationFilter,
+  Conversations,
+  MessageListOptions,
+  PageOptions,
+} from './conversations.ts';
+export { type ContentIssue, IgdmError } from './errors.ts';
+export type { JobFilter, Jobs } from './jobs.ts';
+export type { Messages, SendRequest, SendResult } from './messages.ts';
+export type * from './sandbox.ts';
+export type { Fetch, TransportOptions as IgdmOptions } from './transport.ts';
+export type * from './types.ts';
+export {
+  type VerifyOptions,
+  verifyWebhook,
+  WEBHOOK_TOLERANCE_SECONDS,
+  type WebhookFailure,
+  type WebhookHeaders,
+  WebhookVerificationError,
+} from './webhook.ts';

@@ -1,0 +1,75 @@
+import { errorOf } from './errors.ts';
+
+// One request to igdm: the key as a bearer token, JSON in and out, and an IgdmError for every
+// answer that is not a success.
+
+export type Fetch = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface TransportOptions {
+  /** Where igdm answers, e.g. `http://localhost:3000`. */
+  baseUrl: string;
+  /** An igdm API key (`IGDM_API_KEY` or one made through /v1/api-keys). */
+  apiKey: string;
+  /** A fetch to use instead of the global one (a proxy's, a test's). */
+  fetch?: Fetch;
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface Request {
+  method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  path: string;
+  query?: Query;
+  body?: unknown;
+}
+
+export class Transport {
+  readonly #base: string;
+  readonly #key: string;
+  readonly #fetch: Fetch;
+
+  constructor(options: TransportOptions) {
+    if (!options.baseUrl) throw new TypeError('baseUrl is required');
+    if (!options.apiKey) throw new TypeError('apiKey is required');
+    this.#base = options.baseUrl.replace(/\/+$/, '');
+    this.#key = options.apiKey;
+    // Bound: a bare global fetch called as a method of another object throws in some runtimes.
+    this.#fetch = options.fetch ?? ((url, init) => globalThis.fetch(url, init));
+  }
+
+  async request<T>(req: Request): Promise<T> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#key}`,
+      accept: 'application/json',
+    };
+    if (req.body !== undefined) headers['content-type'] = 'application/json';
+    const res = await this.#fetch(this.#base + req.path + queryString(req.query), {
+      method: req.method,
+      headers,
+      ...(req.body !== undefined && { body: JSON.stringify(req.body) }),
+    });
+    const text = await res.text();
+    const body = parse(text);
+    if (!res.ok) throw errorOf(res.status, body);
+    return body as T;
+  }
+}
+
+/** A path segment: ids are the caller's, never trusted to be URL-safe. */
+export const seg = (id: string | number) => encodeURIComponent(String(id));
+
+function queryString(query: Query | undefined): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+function parse(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,140 @@
+// What igdm's API answers, as its OpenAPI document (GET /openapi.json) describes it. Times are
+// ISO 8601 strings.
+
+/** A page of a list: pass `nextCursor` as `cursor` for the next one; null on the last page. */
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export type ConversationStatus = 'open' | 'pending' | 'resolved';
+export type Owner = 'bot' | 'human';
+
+export interface Conversation {
+  id: string;
+  channelId: string;
+  /** The customer's Instagram-scoped id: what `messages.send` takes as `to`. */
+  igsid: string;
+  contact: { id: string; username: string | null; name: string | null; profilePic: string | null };
+  status: ConversationStatus;
+  threadOwner: Owner;
+  intent: string | null;
+  tags: string[];
+  lastInboundAt: string | null;
+  lastMessageAt: string | null;
+  /** When the 24-hour messaging window closes. */
+  windowClosesAt: string | null;
+  windowOpen: boolean;
+  /** Until when a human agent may still answer (7 days, `humanAgent: true`). */
+  humanWindowClosesAt: string | null;
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+/** A handover's answer: set when Meta's thread control refused the move (igdm's moved all the same). */
+export interface HandedConversation extends Conversation {
+  routingError?: string;
+}
+
+export interface Message {
+  id: string;
+  /** Meta's message id; null while queued. */
+  mid: string | null;
+  conversationId: string;
+  channelId: string;
+  direction: 'inbound' | 'outbound';
+  /** text, image, video, audio, file, share, story_mention ... */
+  type: string;
+  text: string | null;
+  attachments: unknown[];
+  replyTo: unknown;
+  /** A quick reply's or postback's payload. */
+  payload: string | null;
+  referral: unknown;
+  reactions: { by: string; reaction: string; emoji: string | null; at: string | null }[];
+  /** received, queued, sent, seen or failed. */
+  status: string;
+  /** Why a message igdm sent failed: `{ reason, message, code?, subcode? }`. */
+  error: unknown;
+  isEcho: boolean;
+  possibleDuplicate: boolean;
+  author: 'customer' | 'bot' | 'human' | 'api' | null;
+  /** The person who wrote it, when their API key names them. */
+  agent: string | null;
+  editedAt: string | null;
+  deletedAt: string | null;
+  seenAt: string | null;
+  createdAt: string | null;
+}
+
+/** A typing indicator, a seen or a reaction: followed by its `out_…` id. */
+export interface SenderAction {
+  id: string;
+  type: string;
+  status: 'queued' | 'sending' | 'unconfirmed' | 'sent' | 'failed';
+  error?: unknown;
+}
+
+export type ChannelLogin = 'instagram' | 'facebook';
+
+export interface Channel {
+  id: string;
+  name: string | null;
+  kind: string;
+  login: ChannelLogin;
+  accountId: string | null;
+  pageId: string | null;
+  graphApiUrl: string;
+  graphApiVersion: string;
+  status: 'ok' | 'throttled' | 'needs_token' | 'paused';
+  /** Which secrets are set (they are never shown). */
+  secrets: { accessToken: boolean; appSecret: boolean; verifyToken: boolean };
+}
+
+export interface IceBreaker {
+  /** At most 80 characters. */
+  question: string;
+  payload: string;
+}
+
+export type Scope = 'read' | 'send' | 'admin';
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  agent: string | null;
+  /** The channels it sees; null for all. */
+  channels: string[] | null;
+  scopes: Scope[];
+  /** The key's last 4 characters. */
+  hint: string;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** A key just made: `key` is shown this once. */
+export interface NewApiKey extends ApiKey {
+  key: string;
+}
+
+export type JobStatus = 'ready' | 'active' | 'done' | 'dead';
+
+export interface Job {
+  id: number;
+  queue: string;
+  /** The job's key: the conversation it belongs to. */
+  conversationId: string;
+  status: JobStatus;
+  attempts: number;
+  error: string | null;
+  result: unknown;
+  payload: unknown;
+  orderAt: string | null;
+  runAt: string | null;
+  createdAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface JobPage extends Page<Job> {
+  counts: Partial<Record<JobStatus, number>>;
+}

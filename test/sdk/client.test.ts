@@ -1,0 +1,260 @@
+import { Igdm, IgdmError, type Message } from '@igdm/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SandboxService, startSandboxService, until } from '../send/support.ts';
+import { API_KEY } from '../support/service.ts';
+
+// The SDK as an integrator uses it: the package built from packages/sdk, against igdm in sandbox
+// mode, through real HTTP: simulated customers write, the client answers, lists, pages, hands
+// over, manages channels and keys, and gets igdm's refusals as IgdmError.
+
+let svc: SandboxService;
+let client: Igdm;
+
+beforeAll(async () => {
+  svc = await startSandboxService();
+  client = new Igdm({ baseUrl: svc.url, apiKey: API_KEY });
+});
+afterAll(() => svc.stop());
+
+/** A simulated customer writes, and igdm has applied it. */
+async function customerWrites(from: string, text: string) {
+  const acted = await client.sandbox.customerActs({ from, text });
+  expect(acted.delivered.status).toBe(200);
+  await svc.settled();
+  return acted;
+}
+
+/** Rejects with an IgdmError: answers it. */
+async function refusal(p: Promise<unknown>): Promise<IgdmError> {
+  const err = await p.then(
+    () => expect.unreachable('the call succeeded'),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(IgdmError);
+  return err as IgdmError;
+}
+
+const sent = (id: string) =>
+  until(
+    () => client.messages.get(id),
+    (m) => m.status === 'sent',
+    `message ${id} sent`,
+  );
+
+describe('sending', () => {
+  it('answers a customer: queued, then sent, and the sandbox received it', async () => {
+    const { igsid } = await customerWrites('ana', 'How much is the blue mug?');
+    const message = await client.messages.send({ to: igsid, content: { type: 'text', text: 'It is $12!' } });
+    expect(message).toMatchObject({
+      status: 'queued',
+      direction: 'outbound',
+      type: 'text',
+      text: 'It is $12!',
+    });
+
+    const done = (await sent(message.id)) as Message;
+    expect(done.mid).toEqual(expect.any(String));
+    const outbox = await client.sandbox.outbox();
+    const call = outbox.find((e) => e.messageId === done.mid);
+    expect(call).toMatchObject({ recipientId: igsid, answer: { status: 200 } });
+    expect(call?.body).toMatchObject({ message: { text: 'It is $12!' } });
+  });
+
+  it('sends quick replies and a sender action, which is followed by its out_ id', async () => {
+    const { igsid } = await customerWrites('ben', 'Which colours?');
+    const choice = await client.messages.send({
+      to: igsid,
+      content: {
+        type: 'text',
+        text: 'Pick one',
+        quickReplies: [
+          { title: 'Blue', payload: 'BLUE' },
+          { title: 'Red', payload: 'RED' },
+        ],
+      },
+    });
+    await sent(choice.id);
+    const typing = await client.messages.send({ to: igsid, content: { type: 'typing' } });
+    expect(typing).toMatchObject({ id: expect.stringMatching(/^out_/), type: 'typing', status: 'queued' });
+    await sent(typing.id);
+    const bodies = (await client.sandbox.outbox()).filter((e) => e.recipientId === igsid).map((e) => e.body);
+    expect(bodies).toEqual([
+      expect.objectContaining({
+        message: expect.objectContaining({
+          quick_replies: [
+            expect.objectContaining({ title: 'Blue' }),
+            expect.objectContaining({ title: 'Red' }),
+          ],
+        }),
+      }),
+      expect.objectContaining({ sender_action: 'typing_on' }),
+    ]);
+  });
+
+  it('refuses content Meta would refuse: 422 invalid_content naming each field', async () => {
+    const { igsid } = await customerWrites('chloé', 'hello');
+    const err = await refusal(
+      client.messages.send({
+        to: igsid,
+        content: {
+          type: 'text',
+          text: 'x'.repeat(1001),
+          quickReplies: [{ title: 'a title of more than twenty', payload: 'P' }],
+        },
+      }),
+    );
+    expect(err).toMatchObject({ status: 422, code: 'invalid_content' });
+    expect(err.issues?.map((i) => i.path).sort()).toEqual(['content.quickReplies[0].title', 'content.text']);
+  });
+
+  it('refuses a send to someone who never wrote: 422 never_messaged', async () => {
+    const err = await refusal(
+      client.messages.send({ to: '999000111', content: { type: 'text', text: 'Hi' } }),
+    );
+    expect(err).toMatchObject({ status: 422, code: 'never_messaged' });
+  });
+
+  it('shows a send the sandbox fails as failed, with the reason', async () => {
+    const { igsid } = await customerWrites('dmitri', 'hi');
+    const pending = await client.sandbox.injectFailure({
+      kind: 'outside_window',
+      count: 1,
+      path: 'messages',
+    });
+    expect(pending).toMatchObject({ kind: 'outside_window', remaining: 1, path: 'messages' });
+    const message = await client.messages.send({ to: igsid, content: { type: 'text', text: 'Too late?' } });
+    const failed = await until(
+      () => client.messages.get(message.id),
+      (m) => m.status === 'failed',
+      'the send fails',
+    );
+    expect(failed.error).toMatchObject({ reason: 'outside_window' });
+    expect(await client.sandbox.failures()).toEqual([]);
+  });
+});
+
+describe('conversations', () => {
+  it('lists page by page, and listAll walks every page', async () => {
+    for (const name of ['emma', 'farah', 'gabriel']) await customerWrites(name, `hi from ${name}`);
+    const first = await client.conversations.list({ limit: 2 });
+    expect(first.data).toHaveLength(2);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await client.conversations.list({ limit: 2, cursor: first.nextCursor! });
+    expect(second.data.map((c) => c.id)).not.toContain(first.data[0]!.id);
+
+    const all: string[] = [];
+    for await (const c of client.conversations.listAll({ limit: 2 })) all.push(c.id);
+    const total = (await client.conversations.list({ limit: 200 })).data.map((c) => c.id);
+    expect(all).toEqual(total);
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('updates, filters, hands over and reads the messages of one', async () => {
+    const { igsid } = await customerWrites('hana', 'Do you ship to Lisbon?');
+    const conversation = (await client.conversations.list({ limit: 200 })).data.find(
+      (c) => c.igsid === igsid,
+    )!;
+    expect(await client.conversations.get(conversation.id)).toMatchObject({ igsid, status: 'open' });
+
+    const updated = await client.conversations.update(conversation.id, { status: 'resolved', tags: ['vip'] });
+    expect(updated).toMatchObject({ status: 'resolved', tags: ['vip'] });
+    const resolved = await client.conversations.list({ status: 'resolved' });
+    expect(resolved.data.map((c) => c.id)).toEqual([conversation.id]);
+
+    expect(await client.conversations.handover(conversation.id, 'human')).toMatchObject({
+      threadOwner: 'human',
+    });
+    expect(await client.conversations.handover(conversation.id, 'bot')).toMatchObject({ threadOwner: 'bot' });
+
+    const reply = await client.messages.send({ to: igsid, content: { type: 'text', text: 'We do!' } });
+    await sent(reply.id);
+    const thread = await client.conversations.messages(conversation.id, { order: 'asc' });
+    expect(thread.data.map((m) => [m.direction, m.text])).toEqual([
+      ['inbound', 'Do you ship to Lisbon?'],
+      ['outbound', 'We do!'],
+    ]);
+    const walked: string[] = [];
+    for await (const m of client.conversations.allMessages(conversation.id, { limit: 1 })) walked.push(m.id);
+    expect(walked).toEqual((await client.conversations.messages(conversation.id)).data.map((m) => m.id));
+  });
+
+  it('answers 404 conversation_not_found for one that does not exist', async () => {
+    const err = await refusal(client.conversations.get('cnv_nope'));
+    expect(err).toMatchObject({ status: 404, code: 'conversation_not_found' });
+  });
+});
+
+describe('channels and ice breakers', () => {
+  it('creates, reads, changes and deletes a channel', async () => {
+    const shop2 = {
+      id: 'shop2',
+      name: 'Second shop',
+      accountId: '17841400000000222',
+      accessToken: 'IGAA-token',
+      appSecret: 'secret',
+      verifyToken: 'verify',
+    };
+    const created = await client.channels.create(shop2);
+    expect(created).toMatchObject({
+      id: 'shop2',
+      login: 'instagram',
+      secrets: { accessToken: true, appSecret: true, verifyToken: true },
+    });
+    expect((await client.channels.list()).map((c) => c.id)).toContain('shop2');
+    expect(await client.channels.update('shop2', { name: 'Shop two' })).toMatchObject({ name: 'Shop two' });
+    expect(await client.channels.get('shop2')).toMatchObject({ name: 'Shop two' });
+
+    const taken = await refusal(client.channels.create({ ...shop2, accountId: '17841400000000333' }));
+    expect(taken).toMatchObject({ status: 409, code: 'channel_exists' });
+
+    await client.channels.delete('shop2');
+    expect((await refusal(client.channels.get('shop2'))).code).toBe('channel_not_found');
+  });
+
+  it('sets the ice breakers of the sandbox channel', async () => {
+    const iceBreakers = [{ question: 'Opening hours?', payload: 'HOURS' }];
+    expect(await client.instagram.setIceBreakers({ channelId: 'default', iceBreakers })).toEqual(iceBreakers);
+    expect(svc.sandbox!.messengerProfile.ice_breakers).toEqual([
+      expect.objectContaining({ call_to_actions: [{ question: 'Opening hours?', payload: 'HOURS' }] }),
+    ]);
+  });
+});
+
+describe('API keys and jobs', () => {
+  it('makes a read-only key, which reads, may not send, and stops at once when revoked', async () => {
+    const made = await client.apiKeys.create({ name: 'dashboard', scopes: ['read'] });
+    expect(made.key).toMatch(/^igdm_/);
+    const listed = (await client.apiKeys.list()).find((k) => k.id === made.id);
+    expect(listed).toMatchObject({
+      name: 'dashboard',
+      scopes: ['read'],
+      hint: made.key.slice(-4),
+      revokedAt: null,
+    });
+    expect(listed).not.toHaveProperty('key');
+
+    const dashboard = new Igdm({ baseUrl: svc.url, apiKey: made.key });
+    await dashboard.conversations.list();
+    const forbidden = await refusal(dashboard.messages.send({ to: '1', content: { type: 'typing' } }));
+    expect(forbidden).toMatchObject({ status: 403, code: 'forbidden' });
+
+    await client.apiKeys.revoke(made.id);
+    const revoked = await refusal(dashboard.conversations.list());
+    expect(revoked).toMatchObject({ status: 401, code: 'unauthorized' });
+  });
+
+  it('answers 401 unauthorized to a wrong key', async () => {
+    const stranger = new Igdm({ baseUrl: svc.url, apiKey: 'not-a-key' });
+    expect(await refusal(stranger.channels.list())).toMatchObject({ status: 401, code: 'unauthorized' });
+  });
+
+  it("lists the queue's jobs, and retries only dead ones", async () => {
+    const jobs = await client.jobs.list({ limit: 5 });
+    expect(jobs.data.length).toBeGreaterThan(0);
+    expect(jobs.counts.done).toBeGreaterThan(0);
+    const done = jobs.data.find((j) => j.status === 'done')!;
+    expect(await client.jobs.get(done.id)).toMatchObject({ id: done.id, status: 'done' });
+    expect(await refusal(client.jobs.retry(done.id))).toMatchObject({ status: 409, code: 'job_not_dead' });
+  });
+});
