@@ -80,7 +80,7 @@ export const Note = z
     id: z.string(),
     conversationId: z.string(),
     text: z.string(),
-    author: z.string().nullable().meta({ description: 'The agent who wrote it; null for now.' }),
+    author: z.string().nullable().meta({ description: 'The agent whose API key wrote it, or null.' }),
     createdAt: nullableTime,
   })
   .meta({ id: 'Note' });

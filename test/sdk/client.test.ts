@@ -258,3 +258,47 @@ describe('API keys and jobs', () => {
     expect(await refusal(client.jobs.retry(done.id))).toMatchObject({ status: 409, code: 'job_not_dead' });
   });
 });
+
+describe('the inbox side', () => {
+  it('events.subscribe hears a customer, and goes on after the last event when subscribed again', async () => {
+    const heard: { id: string; text: unknown }[] = [];
+    const sub = client.events.subscribe({ types: ['message.received'] }, (e) => {
+      heard.push({ id: e.id, text: e.data.text });
+    });
+    // The stream is open before the customer writes (the subscription starts from now).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await customerWrites('eve', 'first');
+    await until(
+      async () => heard.length,
+      (n) => n >= 1,
+      'the first message heard',
+    );
+    sub.close();
+    await sub.done;
+    await customerWrites('eve', 'second');
+    const again: unknown[] = [];
+    const resumed = client.events.subscribe({ types: ['message.received'], after: heard[0]!.id }, (e) => {
+      again.push(e.data.text);
+    });
+    await until(
+      async () => again.length,
+      (n) => n >= 1,
+      'the message written meanwhile',
+    );
+    resumed.close();
+    await resumed.done;
+    expect(heard.map((h) => h.text)).toEqual(['first']);
+    expect(again).toEqual(['second']);
+  });
+
+  it('reads, notes, contacts', async () => {
+    const { igsid } = await customerWrites('fay', 'anyone there?');
+    const [conversation] = (await client.conversations.list({ q: 'anyone' })).data;
+    expect(conversation).toMatchObject({ igsid, unread: 1 });
+    expect(await client.conversations.read(conversation!.id)).toMatchObject({ unread: 0 });
+    const note = await client.conversations.addNote(conversation!.id, 'asked about opening hours');
+    expect(await client.conversations.notes(conversation!.id)).toEqual([note]);
+    const contact = await client.contacts.get(conversation!.contact.id);
+    expect(contact.conversations.map((c) => c.id)).toEqual([conversation!.id]);
+  });
+});

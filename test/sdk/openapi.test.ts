@@ -1,4 +1,14 @@
-import type { ApiKey, Channel, Content, Conversation, Job, Message, SenderAction } from '@igdm/sdk';
+import type {
+  ApiKey,
+  Channel,
+  Contact,
+  Content,
+  Conversation,
+  Job,
+  Message,
+  Note,
+  SenderAction,
+} from '@igdm/sdk';
 import { Igdm } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../support/service.ts';
@@ -91,10 +101,33 @@ async function callEverything(client: Igdm) {
   });
   await client.messages.send({ commentId: 'c1', content: { type: 'text', text: 'Thanks!' } });
   await client.messages.get('msg_1');
-  await client.conversations.list({ status: 'open', channelId: 'default', limit: 10, cursor: 'c' });
+  await client.conversations.list({
+    status: 'open',
+    channelId: 'default',
+    threadOwner: 'human',
+    assignee: 'Maria',
+    tag: 'vip',
+    unread: true,
+    q: 'refund',
+    limit: 10,
+    cursor: 'c',
+  });
+  await client.conversations.read('cnv_1');
+  await client.conversations.notes('cnv_1');
+  await client.conversations.addNote('cnv_1', 'called them back');
+  await client.messages.retry('msg_1');
+  await client.contacts.list({ channelId: 'default', q: 'ann', limit: 10, cursor: 'c' });
+  await client.contacts.get('ct_1');
+  const sub = client.events.subscribe(
+    { types: ['message.received'], channelId: 'default', after: '7' },
+    () => {},
+  );
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  sub.close();
+  await sub.done;
   for await (const _ of client.conversations.listAll({ status: 'open' })) break;
   await client.conversations.get('cnv_1');
-  await client.conversations.update('cnv_1', { status: 'resolved', tags: ['vip'] });
+  await client.conversations.update('cnv_1', { status: 'resolved', tags: ['vip'], assignee: 'Maria' });
   await client.conversations.handover('cnv_1', 'human');
   await client.conversations.messages('cnv_1', { limit: 10, cursor: 'c', order: 'asc' });
   await client.channels.list();
@@ -266,10 +299,29 @@ describe('the SDK and /openapi.json', () => {
         windowClosesAt: t,
         windowOpen: t,
         humanWindowClosesAt: t,
+        assignee: t,
+        unread: t,
+        notesCount: t,
         createdAt: t,
         updatedAt: t,
       }),
     ).toEqual(documented('Conversation'));
+    expect(fields<Note>({ id: t, conversationId: t, text: t, author: t, createdAt: t })).toEqual(
+      documented('Note'),
+    );
+    expect(
+      fields<Contact>({
+        id: t,
+        channelId: t,
+        igsid: t,
+        username: t,
+        name: t,
+        profilePic: t,
+        profileCheckedAt: t,
+        createdAt: t,
+        updatedAt: t,
+      }),
+    ).toEqual(documented('Contact'));
     expect(
       fields<Message>({
         id: t,

@@ -1,6 +1,8 @@
 import { ApiKeys } from './api-keys.ts';
 import { Channels, Instagram } from './channels.ts';
+import { Contacts } from './contacts.ts';
 import { Conversations } from './conversations.ts';
+import { Events } from './events.ts';
 import { Jobs } from './jobs.ts';
 import { Messages } from './messages.ts';
 import { Sandbox } from './sandbox.ts';
@@ -13,6 +15,9 @@ import { Transport, type TransportOptions } from './transport.ts';
 export class Igdm {
   readonly messages: Messages;
   readonly conversations: Conversations;
+  readonly contacts: Contacts;
+  /** The live event stream: `events.subscribe({ types }, handler)`. */
+  readonly events: Events;
   readonly channels: Channels;
   readonly instagram: Instagram;
   readonly apiKeys: ApiKeys;
@@ -24,6 +29,8 @@ export class Igdm {
     const t = new Transport(options);
     this.messages = new Messages(t);
     this.conversations = new Conversations(t);
+    this.contacts = new Contacts(t);
+    this.events = new Events(t);
     this.channels = new Channels(t);
     this.instagram = new Instagram(t);
     this.apiKeys = new ApiKeys(t);

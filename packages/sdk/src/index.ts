@@ -4,6 +4,7 @@
 export type { ApiKeys, NewApiKeyRequest } from './api-keys.ts';
 export type { ChannelChange, Channels, IceBreakerSettings, Instagram, NewChannel } from './channels.ts';
 export { Igdm } from './client.ts';
+export type { ContactFilter, Contacts } from './contacts.ts';
 export type * from './content.ts';
 export type {
   ConversationChange,
@@ -13,6 +14,7 @@ export type {
   PageOptions,
 } from './conversations.ts';
 export { type ContentIssue, IgdmError } from './errors.ts';
+export type { Events, SubscribeOptions, Subscription } from './events.ts';
 export type { JobFilter, Jobs } from './jobs.ts';
 export type { Messages, SendRequest, SendResult } from './messages.ts';
 export type * from './sandbox.ts';

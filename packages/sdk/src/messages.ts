@@ -37,6 +37,11 @@ export class Messages {
     return this.#t.request({ method: 'POST', path: '/v1/messages', body: request });
   }
 
+  /** A failed message sent again (the policy is checked again now): answers it, queued. */
+  retry(id: string): Promise<Message> {
+    return this.#t.request({ method: 'POST', path: `/v1/messages/${seg(id)}/retry` });
+  }
+
   /** A message (`msg_…`), or a sender action (`out_…`): `status` says whether it went. */
   get(id: string): Promise<Message | SenderAction> {
     return this.#t.request({ method: 'GET', path: `/v1/messages/${seg(id)}` });

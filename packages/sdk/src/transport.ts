@@ -53,6 +53,17 @@ export class Transport {
     if (!res.ok) throw errorOf(res.status, body);
     return body as T;
   }
+
+  /** A streaming GET (Server-Sent Events): the open answer, or an IgdmError. */
+  async stream(path: string, query: Query, headers: Record<string, string>, signal: AbortSignal) {
+    const res = await this.#fetch(this.#base + path + queryString(query), {
+      method: 'GET',
+      headers: { authorization: `Bearer ${this.#key}`, accept: 'text/event-stream', ...headers },
+      signal,
+    });
+    if (!res.ok) throw errorOf(res.status, parse(await res.text()));
+    return res;
+  }
 }
 
 /** A path segment: ids are the caller's, never trusted to be URL-safe. */

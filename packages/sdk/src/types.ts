@@ -27,8 +27,35 @@ export interface Conversation {
   windowOpen: boolean;
   /** Until when a human agent may still answer (7 days, `humanAgent: true`). */
   humanWindowClosesAt: string | null;
+  /** The agent who handles it (a name), or null. */
+  assignee: string | null;
+  /** The customer's messages since agents last read it (`conversations.read`). */
+  unread: number;
+  notesCount: number;
   createdAt: string | null;
   updatedAt: string | null;
+}
+
+/** An internal note on a conversation: never sent to the customer. */
+export interface Note {
+  id: string;
+  conversationId: string;
+  text: string;
+  /** The agent whose key wrote it, or null. */
+  author: string | null;
+  createdAt: string;
+}
+
+/** An event of igdm's event log (`events.subscribe`). */
+export interface IgdmEvent {
+  /** Its place in the log: give it back (Last-Event-ID) to go on after it. */
+  id: string;
+  /** message.received, message.sent, instagram.reaction ... */
+  event: string;
+  createdAt: string;
+  channelId: string;
+  conversationId: string | null;
+  data: Record<string, unknown>;
 }
 
 /** A handover's answer: set when Meta's thread control refused the move (igdm's moved all the same). */
@@ -137,4 +164,22 @@ export interface Job {
 
 export interface JobPage extends Page<Job> {
   counts: Partial<Record<JobStatus, number>>;
+}
+
+/** A customer, with their profile as Meta's user profile API gave it. */
+export interface Contact {
+  id: string;
+  channelId: string;
+  igsid: string;
+  username: string | null;
+  name: string | null;
+  /** A CDN URL from Meta's profile API; it expires. */
+  profilePic: string | null;
+  profileCheckedAt: string | null;
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+export interface ContactWithConversations extends Contact {
+  conversations: Conversation[];
 }
