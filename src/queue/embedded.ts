@@ -16,7 +16,7 @@ import {
 } from './queue.ts';
 
 // The embedded queue: jobs are rows of the store's `jobs` table, claimed in-process. (One class of
-// ~480 lines on purpose: the rounds, the leases and the outcome writes share the in-memory state of
+// ~500 lines on purpose: the rounds, the leases and the outcome writes share the in-memory state of
 // the jobs this process runs; its statements and its admin side are apart.) There is no
 // polling loop: it looks at the table when woken (a job was added) and when the next delayed job is
 // due. A job is claimable only when it is the oldest unfinished job of its key and no job of its
