@@ -13,6 +13,8 @@ export const EVENT_NAMES = [
   'instagram.quick_reply',
   'instagram.postback',
   'instagram.referral',
+  'conversation.updated',
+  'channel.health',
 ] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.ts';
+import { recordEvents } from '../store/events.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { ChannelHealth, Database } from '../store/schema.ts';
@@ -28,9 +29,16 @@ export interface HealthChange {
   health: ChannelHealth;
 }
 
-/** Stores a channel's health, in the transaction of the outcome that changed it. */
-export const saveHealth = (trx: Kysely<Database>, change: HealthChange, now: number) =>
-  saveStatus.run(trx, { id: change.channelId, status: change.health, now });
+/** Stores a channel's health, with `channel.health` in the event log, in the transaction of the outcome that changed it. */
+export async function saveHealth(trx: Kysely<Database>, change: HealthChange, now: number): Promise<void> {
+  await saveStatus.run(trx, { id: change.channelId, status: change.health, now });
+  const event = { channelId: change.channelId, status: change.health };
+  await recordEvents(
+    trx,
+    [{ event: 'channel.health', channelId: change.channelId, conversationId: null, data: event }],
+    now,
+  );
+}
 
 export class Health {
   readonly #health: Map<string, ChannelHealth>;

@@ -1,5 +1,6 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { builder } from './builder.ts';
+import { recordEvents } from './events.ts';
 import { after, type Page, type PageKey, pageOf } from './pages.ts';
 import { compile, param as p } from './prepared.ts';
 import type { ContactTable, ConversationTable, Database } from './schema.ts';
@@ -201,17 +202,49 @@ export async function updateConversation(
   now: number,
 ): Promise<boolean> {
   const { status, tags, assignee } = change;
-  const done = await db
-    .updateTable('conversations')
-    .set({
-      updatedAt: now,
-      ...(status && { status }),
-      ...(tags && { tags: JSON.stringify([...new Set(tags)]) }),
-      ...(assignee !== undefined && { assignee }),
-    })
-    .where('id', '=', id)
-    .executeTakeFirst();
-  return Number(done.numUpdatedRows) > 0;
+  const unique = tags && [...new Set(tags)];
+  return db.transaction().execute(async (trx) => {
+    const done = await trx
+      .updateTable('conversations')
+      .set({
+        updatedAt: now,
+        ...(status && { status }),
+        ...(unique && { tags: JSON.stringify(unique) }),
+        ...(assignee !== undefined && { assignee }),
+      })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (Number(done.numUpdatedRows) === 0) return false;
+    await updated(
+      trx,
+      id,
+      {
+        ...(status && { status }),
+        ...(unique && { tags: unique }),
+        ...(assignee !== undefined && { assignee }),
+      },
+      now,
+    );
+    return true;
+  });
+}
+
+/** `conversation.updated` in the event log, with what changed (in the change's transaction). */
+async function updated(trx: Kysely<Database>, id: string, changes: Record<string, unknown>, now: number) {
+  const c = await trx.selectFrom('conversations').select('channelId').where('id', '=', id).executeTakeFirst();
+  if (!c) return;
+  await recordEvents(
+    trx,
+    [
+      {
+        event: 'conversation.updated',
+        channelId: c.channelId,
+        conversationId: id,
+        data: { conversationId: id, ...changes },
+      },
+    ],
+    now,
+  );
 }
 
 /**
@@ -223,13 +256,18 @@ export async function addTags(db: Kysely<Database>, id: string, tags: string[], 
     const read = await db.selectFrom('conversations').select('tags').where('id', '=', id).executeTakeFirst();
     const all = [...new Set([...(JSON.parse(read?.tags ?? '[]') as string[]), ...tags])];
     if (!read) return all;
-    const done = await db
-      .updateTable('conversations')
-      .set({ tags: JSON.stringify(all), updatedAt: now })
-      .where('id', '=', id)
-      .where('tags', '=', read.tags)
-      .executeTakeFirst();
-    if (Number(done.numUpdatedRows) > 0) return all;
+    const written = await db.transaction().execute(async (trx) => {
+      const done = await trx
+        .updateTable('conversations')
+        .set({ tags: JSON.stringify(all), updatedAt: now })
+        .where('id', '=', id)
+        .where('tags', '=', read.tags)
+        .executeTakeFirst();
+      if (Number(done.numUpdatedRows) === 0) return false;
+      if (all.length > JSON.parse(read.tags).length) await updated(trx, id, { tags: all }, now);
+      return true;
+    });
+    if (written) return all;
   }
 }
 
@@ -244,13 +282,17 @@ export async function setThreadOwner(
   owner: string,
   now: number,
 ): Promise<boolean> {
-  const done = await db
-    .updateTable('conversations')
-    .set({ threadOwner: owner, updatedAt: now })
-    .where('id', '=', id)
-    .where('threadOwner', '!=', owner)
-    .executeTakeFirst();
-  return Number(done.numUpdatedRows) > 0;
+  return db.transaction().execute(async (trx) => {
+    const done = await trx
+      .updateTable('conversations')
+      .set({ threadOwner: owner, updatedAt: now })
+      .where('id', '=', id)
+      .where('threadOwner', '!=', owner)
+      .executeTakeFirst();
+    if (Number(done.numUpdatedRows) === 0) return false;
+    await updated(trx, id, { threadOwner: owner }, now);
+    return true;
+  });
 }
 
 /**

@@ -114,6 +114,27 @@ describe('GET /v1/events', () => {
     expect(again.events.map((e) => e.body.data.text)).toEqual(['two', 'three', 'four']);
   });
 
+  it("a conversation's changes and a channel's health are events too", async () => {
+    const stream = await listen('?types=conversation.updated,channel.health');
+    const { igsid } = await svc.customer({ from: 'changing customer', text: 'hi' });
+    const conversation = (await svc.json('/v1/conversations?limit=1')).body.data[0];
+    expect(conversation.igsid).toBe(igsid);
+    await svc.json(`/v1/conversations/${conversation.id}`, {
+      method: 'PATCH',
+      body: { status: 'pending', assignee: 'Maria' },
+    });
+    await svc.json(`/v1/conversations/${conversation.id}/handover`, { body: { to: 'human' } });
+    await svc.inject({ kind: 'throttle', count: 1, path: 'messages' });
+    await svc.send({ to: igsid, content: { type: 'text', text: 'slow down?' } });
+    await waitFor(() => stream.events.length >= 3, 'three events');
+    await stream.close();
+    expect(stream.events.map((e) => [e.event, e.body.data])).toEqual([
+      ['conversation.updated', { conversationId: conversation.id, status: 'pending', assignee: 'Maria' }],
+      ['conversation.updated', { conversationId: conversation.id, threadOwner: 'human' }],
+      ['channel.health', { channelId: 'default', status: 'throttled' }],
+    ]);
+  });
+
   it('filters by type, and a key limited to another channel gets nothing of this one', async () => {
     const made = await svc.json('/v1/api-keys', { body: { name: 'default only', channels: ['default'] } });
     expect(made.status).toBe(201);
