@@ -8,6 +8,7 @@ import { type Job, type JobQueue, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { contactName } from '../store/contacts.ts';
 import { addTags, automationView, setIntent } from '../store/conversations.ts';
+import { recordEvents } from '../store/events.ts';
 import { conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lastTurns, setAuthor, wroteBefore } from '../store/messages.ts';
 import { attemptedSend, sentByIgdm, unsettledSend } from '../store/outbox.ts';
@@ -168,6 +169,22 @@ export class Engine {
         return { kind: 'echo', echo: 'igdm-retry' };
       }
     }
+    // A person's reply: `message.sent`, as for igdm's own sends. Known only now, so written here,
+    // once however often this job runs (its dedup key).
+    const messageId = messageIdOf(channel.id, event.mid);
+    await recordEvents(
+      db,
+      [
+        {
+          event: 'message.sent',
+          channelId: channel.id,
+          conversationId,
+          data: { messageId, mid: event.mid, conversationId, text: event.text ?? null, author: 'human' },
+          dedupKey: `echo|${channel.id}|${event.mid}`,
+        },
+      ],
+      this.#d.now(),
+    );
     const moved = await handOver(this.#deps(), channel, conversationId, 'human');
     return { kind: 'echo', echo: 'human', ...(moved.changed && { handover: 'human' as const }) };
   }

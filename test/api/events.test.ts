@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appEcho } from '../engine/flow/support.ts';
 import { type SandboxService, startSandboxService } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
 
@@ -112,6 +113,19 @@ describe('GET /v1/events', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     await again.close();
     expect(again.events.map((e) => e.body.data.text)).toEqual(['two', 'three', 'four']);
+  });
+
+  it('a message typed in the Instagram app is message.sent, author human, once', async () => {
+    const stream = await listen('?types=message.sent');
+    const { igsid } = await svc.customer({ from: 'app customer', text: 'hello?' });
+    const mid = await appEcho(svc, igsid, 'Sam from the shop here');
+    await svc.settled();
+    await waitFor(() => stream.events.length >= 1, 'the human reply');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await stream.close();
+    expect(stream.events.map((e) => e.body.data)).toEqual([
+      expect.objectContaining({ mid, text: 'Sam from the shop here', author: 'human' }),
+    ]);
   });
 
   it("a conversation's changes and a channel's health are events too", async () => {
