@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { EmbeddedJobAdmin } from './job-admin.ts';
-import { ACTIVE, insertJobs, jobOf, q, READY, UNFINISHED } from './job-statements.ts';
+import { ACTIVE, insertJobs, jobOf, q, UNFINISHED } from './job-statements.ts';
 import {
   backoffMs,
   type Job,
@@ -16,7 +16,7 @@ import {
 } from './queue.ts';
 
 // The embedded queue: jobs are rows of the store's `jobs` table, claimed in-process. (One class of
-// ~500 lines on purpose: the rounds, the leases and the outcome writes share the in-memory state of
+// ~490 lines on purpose: the rounds, the leases and the outcome writes share the in-memory state of
 // the jobs this process runs; its statements and its admin side are apart.) There is no
 // polling loop: it looks at the table when woken (a job was added) and when the next delayed job is
 // due. A job is claimable only when it is the oldest unfinished job of its key and no job of its
@@ -130,19 +130,10 @@ export class EmbeddedQueue implements WorkQueue {
   }
 
   async runNow(queue: string, keys?: readonly string[]): Promise<number> {
-    if (keys?.length === 0) return 0;
-    const now = this.#now();
-    const r = await this.#db
-      .updateTable('jobs')
-      .set({ runAt: now, updatedAt: now })
-      .where('queue', '=', queue)
-      .where('status', '=', READY)
-      .where('runAt', '>', now)
-      .$if(keys !== undefined, (qb) => qb.where('key', 'in', keys!))
-      .executeTakeFirst();
-    this.#nextDueAt = null;
+    const n = await this.#admin.runNow(queue, keys);
+    this.#nextDueAt = null; // what is due next is read again
     this.wake();
-    return Number(r.numUpdatedRows);
+    return n;
   }
 
   /** Jobs were added, retried or fell due: claim at the next round. */

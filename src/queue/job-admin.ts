@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, JobTable } from '../store/schema.ts';
-import { DONE, jobOf, q, status } from './job-statements.ts';
+import { DONE, jobOf, q, READY, status } from './job-statements.ts';
 import type { JobAdmin, JobStatus, JobView } from './queue.ts';
 
 // The embedded queue's admin side: what the API shows of jobs, retrying a dead one, and deleting
@@ -16,6 +16,21 @@ export class EmbeddedJobAdmin implements JobAdmin {
   constructor(db: Kysely<Database>, now: () => number) {
     this.#db = db;
     this.#now = now;
+  }
+
+  /** Ready jobs of `queue` (of `keys`, if given) waiting for a later time are due now; how many. */
+  async runNow(queue: string, keys?: readonly string[]): Promise<number> {
+    if (keys?.length === 0) return 0;
+    const now = this.#now();
+    const r = await this.#db
+      .updateTable('jobs')
+      .set({ runAt: now, updatedAt: now })
+      .where('queue', '=', queue)
+      .where('status', '=', READY)
+      .where('runAt', '>', now)
+      .$if(keys !== undefined, (qb) => qb.where('key', 'in', keys!))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 
   async list(filter: Parameters<JobAdmin['list']>[0]): Promise<JobView[]> {
