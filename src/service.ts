@@ -6,6 +6,10 @@ import { ApiKeys } from './api/auth.ts';
 import { ChannelRegistry } from './channels/registry.ts';
 import { environmentChannel } from './channels/settings.ts';
 import type { Config } from './config.ts';
+import { Deliverer } from './deliveries/deliverer.ts';
+import { Dispatcher } from './deliveries/dispatcher.ts';
+import { WebhookEndpoints } from './deliveries/endpoints.ts';
+import { WEBHOOK_QUEUE } from './deliveries/jobs.ts';
 import { createAi } from './engine/ai/index.ts';
 import { type AutomationConfig, loadAutomationConfig } from './engine/automation/config.ts';
 import { Engine } from './engine/engine.ts';
@@ -174,6 +178,16 @@ export async function startService(
   const hub = new EventHub(store.db, log);
   await hub.start();
   projection.on('applied', () => hub.wake());
+  // Outbound webhooks: deliveries made from the event log, and rules' webhooks, on a queue of their own.
+  const dispatcher = new Dispatcher(store.db, queue, log);
+  projection.on('applied', () => dispatcher.wake());
+  const webhooks = new WebhookEndpoints({ db: store.db, box, jobs: queue, dispatcher });
+  const deliverer = new Deliverer({
+    db: store.db,
+    box,
+    ruleWebhook: (name) => automation?.rules.find((r) => r.name === name)?.webhook,
+    log,
+  });
   const keys = new ApiKeys(store.db, await apiKeyHash(store.db, config.apiKey, log));
   await keys.load();
   const app = await buildApp({
@@ -185,6 +199,7 @@ export async function startService(
     channelHealth: (id) => health.of(id),
     keys,
     hub,
+    webhooks,
     log,
     now,
     sandbox,
@@ -215,6 +230,9 @@ export async function startService(
   // Jobs wait for the store and the network more than for the CPU: at 8 at once, the slots were
   // what held replies up at 500 events/s (BENCHMARKS.md, e2e).
   queue.work(ENGINE_QUEUE, engine.handle, { concurrency: config.engineConcurrency });
+  // A delivery mostly waits for its receiver (up to 15 s): many at once.
+  queue.work(WEBHOOK_QUEUE, deliverer.handle, { concurrency: 16 });
+  dispatcher.start();
   if (automation)
     log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);
 
@@ -232,6 +250,7 @@ export async function startService(
     async close() {
       await app.close(); // stop accepting, finish in-flight requests
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
+      await dispatcher.stop();
       await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start
       await writer.close(); // finish the writes handed over
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)

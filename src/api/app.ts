@@ -1,6 +1,7 @@
 import Fastify, { LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ChannelRegistry } from '../channels/registry.ts';
+import type { WebhookEndpoints } from '../deliveries/endpoints.ts';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { EventHub } from '../events/hub.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
@@ -24,6 +25,7 @@ import { apiKeyRoutes } from './keys.ts';
 import { messageRoutes } from './messages.ts';
 import { describeKeyedRoutes, openApi } from './openapi.ts';
 import { inputError } from './schema-errors.ts';
+import { webhookEndpointRoutes } from './webhook-endpoints.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
@@ -40,6 +42,8 @@ export interface AppDeps {
   keys: ApiKeys;
   /** The event log's live fan-out (GET /v1/events). */
   hub: EventHub;
+  /** Outbound webhook endpoints and deliveries retried by hand. */
+  webhooks: WebhookEndpoints;
   log: Logger;
   /** The clock of the policy (tests move it). */
   now: () => number;
@@ -105,6 +109,7 @@ export async function buildApp(deps: AppDeps) {
     });
     await jobRoutes(v1, deps.queue);
     await eventRoutes(v1, { db: deps.store.db, hub: deps.hub });
+    await webhookEndpointRoutes(v1, { db: deps.store.db, webhooks: deps.webhooks, channels: deps.channels });
     await channelRoutes(v1, {
       channels: deps.channels,
       health: deps.channelHealth,

@@ -64,6 +64,8 @@ export const errors = {
   channelNotFound: define('channel_not_found', 404, 'No channel "%s"'),
   jobNotFound: define('job_not_found', 404, 'No job %s'),
   apiKeyNotFound: define('api_key_not_found', 404, 'No API key "%s" in force'),
+  webhookEndpointNotFound: define('webhook_endpoint_not_found', 404, 'No webhook endpoint "%s"'),
+  deliveryNotFound: define('delivery_not_found', 404, 'No webhook delivery "%s"'),
   messageNotFailed: define(
     'message_not_failed',
     409,

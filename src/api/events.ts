@@ -4,7 +4,8 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { EventHub } from '../events/hub.ts';
 import { EVENT_NAMES } from '../events/names.ts';
-import { lastEventId, type StoredEvent } from '../store/events.ts';
+import { eventView } from '../events/view.ts';
+import { lastEventId } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 import { sees } from './auth.ts';
 
@@ -28,16 +29,6 @@ const Query = z.object({
     .min(0)
     .optional()
     .meta({ description: 'As Last-Event-ID: events after this id.' }),
-});
-
-/** The event as it is delivered (and as outbound webhooks send it). */
-export const eventView = (e: StoredEvent) => ({
-  id: String(e.id),
-  event: e.event,
-  createdAt: new Date(e.createdAt).toISOString(),
-  channelId: e.channelId,
-  conversationId: e.conversationId,
-  data: e.data,
 });
 
 export async function eventRoutes(scope: FastifyInstance, deps: { db: Kysely<Database>; hub: EventHub }) {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { queueRuleWebhook } from '../deliveries/rule-webhooks.ts';
 import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { DomainEvent, EchoEvent } from '../meta/events.ts';
@@ -23,7 +24,6 @@ import {
 } from './ai/index.ts';
 import type { AutomationConfig, Rule } from './automation/config.ts';
 import { matchRule, type ReplyVars, renderReply } from './automation/rules.ts';
-import { callRuleWebhook } from './automation/webhook.ts';
 import { handOver, type Owner, ownerAfter } from './handover.ts';
 import { classifyIntent } from './intent/classifier.ts';
 import { PolicyError, queueSend } from './outbox.ts';
@@ -70,7 +70,8 @@ export interface EventOutcome {
   handover?: Owner;
   tags?: string[];
   ai?: { kind: string; reason?: string; detail?: string };
-  webhook?: { status: number };
+  /** A rule's webhook queued for delivery (GET /v1/webhook-deliveries?rule=): its X-Igdm-Delivery. */
+  webhook?: { delivery: string };
   /** igdm-retry: an earlier attempt of a send igdm made again (its echo came too late). */
   echo?: 'igdm' | 'human' | 'igdm-retry';
   storyMention?: { storyId: string | null; lookup?: string };
@@ -263,15 +264,16 @@ export class Engine {
     }
     if (rule.ai) await this.#askAi(channel, conversationId, event, out, (c) => send(c, `${rule.name}:ai`));
     if (rule.webhook) {
-      const r = await callRuleWebhook(rule.webhook, {
-        delivery: `${cause}#${rule.name}`,
+      const delivery = `${cause}#${rule.name}`;
+      await queueRuleWebhook(db, this.#d.jobs, rule.webhook.url, {
+        delivery,
         rule: rule.name,
         channelId: channel.id,
         conversationId,
         event,
         intent: out.intent ?? null,
       });
-      out.webhook = { status: r.status };
+      out.webhook = { delivery };
     }
     if (rule.handover) {
       await handOver(this.#deps(), channel, conversationId, 'human');

@@ -93,3 +93,9 @@ export async function eventsAfter(
 export async function lastEventId(db: Kysely<Database>): Promise<number> {
   return Number((await q.last.first(db, {}))?.id ?? 0);
 }
+
+/** One event, or null when there is none (any more). */
+export async function eventById(db: Kysely<Database>, id: number): Promise<StoredEvent | null> {
+  const [row] = await eventsAfter(db, id - 1, 1);
+  return row?.id === id ? row : null;
+}

@@ -342,6 +342,73 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         if (kind === 'sqlite') await messageSearch(db);
       },
     },
+    '0013_webhook_endpoints': {
+      async up(db: Kysely<unknown>) {
+        // Outbound webhooks (src/deliveries/). An endpoint: where to POST which events, its signing
+        // secret (sealed; the previous one too while it is being rotated), and how far into the event
+        // log its deliveries have been made.
+        await db.schema
+          .createTable('webhook_endpoints')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('channels', 'text')
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('previous_secret', 'text')
+          .addColumn('previous_secret_until', 'bigint')
+          .addColumn('enabled', 'integer', (c) => c.notNull())
+          .addColumn('dispatched_up_to', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        // A delivery: one event to one endpoint, or one rule's `webhook` action; tried until it
+        // succeeds or its time runs out. A rule's delivery keeps its body (an endpoint's is the event).
+        await db.schema
+          .createTable('webhook_deliveries')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('endpoint_id', 'text')
+          .addColumn('rule', 'text')
+          .addColumn('url', 'text')
+          .addColumn('event_id', 'bigint')
+          .addColumn('event', 'text', (c) => c.notNull())
+          .addColumn('channel_id', 'text', (c) => c.notNull())
+          .addColumn('conversation_id', 'text')
+          .addColumn('webhook_id', 'text', (c) => c.notNull())
+          .addColumn('body', 'text')
+          .addColumn('dedup_key', 'text', (c) => c.notNull().unique())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull())
+          .addColumn('retry_until', 'bigint', (c) => c.notNull())
+          .addColumn('next_attempt_at', 'bigint')
+          .addColumn('last_status', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('webhook_deliveries_endpoint')
+          .on('webhook_deliveries')
+          .columns(['endpoint_id', 'created_at', 'id'])
+          .execute();
+        await db.schema
+          .createIndex('webhook_deliveries_created')
+          .on('webhook_deliveries')
+          .columns(['created_at', 'id'])
+          .execute();
+        await db.schema
+          .createTable('webhook_attempts')
+          .addColumn('delivery_id', 'text', (c) => c.notNull())
+          .addColumn('attempt', 'integer', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'integer')
+          .addColumn('error', 'text')
+          .addColumn('response', 'text')
+          .addColumn('duration_ms', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('webhook_attempts_pk', ['delivery_id', 'attempt'])
+          .execute();
+      },
+    },
   };
 }
 

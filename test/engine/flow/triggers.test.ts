@@ -325,11 +325,16 @@ describe('actions', () => {
     await noMoreThan(svc, igsid, 1);
   });
 
-  it('webhook: POSTs the event signed with HMAC-SHA256 and a delivery id', async () => {
+  it('webhook: POSTs the event signed with HMAC-SHA256 and a delivery id, and as Standard Webhooks says', async () => {
     const { igsid, mid } = await known().then(async (c) =>
       svc.customer({ from: c.igsid, text: 'my invoice?' }),
     );
     expect((await textsReceived(svc, igsid, 2))[1]).toBe('We will email your invoice.');
+    await until(
+      () => hooks.received.length,
+      (n) => n >= 1,
+      'the rule webhook delivered',
+    );
     expect(hooks.received).toHaveLength(1);
     const hook = hooks.received[0]!;
     expect(hook.headers['content-type']).toBe('application/json');
@@ -337,6 +342,13 @@ describe('actions', () => {
       `sha256=${createHmac('sha256', SECRET).update(hook.raw).digest('hex')}`,
     );
     expect(hook.headers['x-igdm-delivery']).toMatch(/#invoice$/);
+    // The standard headers too: webhook-id is the delivery id; the secret's bytes are the key.
+    const id = hook.headers['webhook-id'] as string;
+    const ts = hook.headers['webhook-timestamp'] as string;
+    expect(id).toBe(hook.headers['x-igdm-delivery']);
+    expect(hook.headers['webhook-signature']).toBe(
+      `v1,${createHmac('sha256', SECRET).update(`${id}.${ts}.${hook.raw}`).digest('base64')}`,
+    );
     expect(hook.body).toMatchObject({
       type: 'rule.matched',
       delivery: hook.headers['x-igdm-delivery'],
@@ -346,32 +358,53 @@ describe('actions', () => {
       event: { kind: 'message', mid, igsid, text: 'my invoice?' },
       intent: expect.any(String),
     });
-    expect(await lastOutcome(svc, igsid)).toMatchObject({ rule: 'invoice', webhook: { status: 200 } });
+    expect(await lastOutcome(svc, igsid)).toMatchObject({ rule: 'invoice', webhook: { delivery: id } });
     expect((await conversation(svc, igsid)).tags).toEqual(['billing']);
   });
 
-  it('webhook: a failing receiver makes the job retry (same delivery id); the reply is sent once', async () => {
+  it("webhook: a failing receiver gets the delivery again (same id), not the conversation's job", async () => {
     const { igsid } = await known();
     let calls = 0;
     hooks.status = () => (++calls === 1 ? 500 : 200);
     await svc.customer({ from: igsid, text: 'invoice please' });
     await until(
       () => hooks.received.length,
+      (k) => k >= 1,
+      'the first attempt',
+    );
+    // The next attempt waits seconds (backoff): run it now.
+    await until(
+      () => svc.queue.runNow('webhook').then(() => hooks.received.length),
       (k) => k >= 2,
       'the webhook retried',
-      5000,
     );
     expect(hooks.received.map((h) => h.headers['x-igdm-delivery'])).toEqual([
       hooks.received[0]!.headers['x-igdm-delivery'],
       hooks.received[0]!.headers['x-igdm-delivery'],
     ]);
     const outcome = await lastOutcome(svc, igsid);
-    expect(outcome).toMatchObject({ rule: 'invoice', webhook: { status: 200 } });
+    expect(outcome).toMatchObject({
+      rule: 'invoice',
+      webhook: { delivery: expect.stringMatching(/#invoice$/) },
+    });
     expect((await textsReceived(svc, igsid, 2))[1]).toBe('We will email your invoice.');
     await noMoreThan(svc, igsid, 2);
-    const jobs = (await svc.json(`/v1/jobs?conversationId=${outcome && (await conversation(svc, igsid)).id}`))
-      .body.data as { attempts: number; result: { rule?: string }[] }[];
-    expect(jobs.find((j) => j.result?.[0]?.rule === 'invoice')).toMatchObject({ attempts: 2 });
+    const jobs = (await svc.json(`/v1/jobs?conversationId=${(await conversation(svc, igsid)).id}`)).body
+      .data as { attempts: number; result: { rule?: string }[] }[];
+    expect(jobs.find((j) => j.result?.[0]?.rule === 'invoice')).toMatchObject({ attempts: 1 });
+    const log = await until(
+      () => svc.json('/v1/webhook-deliveries?rule=invoice').then((r) => r.body.data[0]),
+      (d) => d?.status === 'succeeded',
+      'the delivery log',
+    );
+    expect(log).toMatchObject({
+      rule: 'invoice',
+      webhookId: outcome.webhook.delivery,
+      attempts: [
+        { attempt: 1, status: 500, error: 'HTTP 500' },
+        { attempt: 2, status: 200, error: null },
+      ],
+    });
   });
 
   it('ai: a rule with `ai: true` answers with the AI, with the conversation as context', async () => {

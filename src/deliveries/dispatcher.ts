@@ -1,0 +1,112 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from '../log.ts';
+import type { JobQueue } from '../queue/queue.ts';
+import { eventsAfter, type StoredEvent } from '../store/events.ts';
+import type { Database } from '../store/schema.ts';
+import { insertDeliveries, type NewDelivery } from '../store/webhook-deliveries.ts';
+import { listEndpoints, markDispatched, type WebhookEndpoint } from '../store/webhook-endpoints.ts';
+import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
+
+// Follows the event log and makes a delivery (with its job) for each event an endpoint asked for.
+// Each endpoint keeps how far into the log it has been served, in the transaction that makes its
+// deliveries: after a crash the dispatcher goes on from there, and a delivery's dedup key (endpoint,
+// event) keeps a repeat from being made twice. Woken when the projector applied events, and every
+// 200 ms for what the main thread wrote, as the stream is (events/hub.ts).
+
+const PAGE = 500;
+const LOOK_EVERY_MS = 200;
+
+export class Dispatcher {
+  readonly #db: Kysely<Database>;
+  readonly #jobs: Pick<JobQueue, 'enqueue' | 'wake'>;
+  readonly #log: Logger;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(db: Kysely<Database>, jobs: Pick<JobQueue, 'enqueue' | 'wake'>, log: Logger) {
+    this.#db = db;
+    this.#jobs = jobs;
+    this.#log = log;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => this.wake(), LOOK_EVERY_MS).unref();
+    this.wake();
+  }
+
+  /** Resolves when what is in the log now has been dispatched (for tests and shutdown). */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#running;
+  }
+
+  /** The log may have grown, or an endpoint changed. */
+  wake(): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#dispatch()
+      .catch((err: unknown) => this.#log.error({ err }, 'webhook deliveries: dispatching failed'))
+      .finally(() => {
+        this.#running = null;
+        if (this.#again) {
+          this.#again = false;
+          this.wake();
+        }
+      });
+  }
+
+  async #dispatch(): Promise<void> {
+    for (;;) {
+      const endpoints = (await listEndpoints(this.#db)).filter((e) => e.enabled);
+      if (endpoints.length === 0) return;
+      const from = Math.min(...endpoints.map((e) => e.dispatchedUpTo));
+      const events = await eventsAfter(this.#db, from, PAGE);
+      if (events.length === 0) return;
+      const upTo = events.at(-1)!.id;
+      const now = Date.now();
+      const made = await this.#db.transaction().execute(async (trx) => {
+        const deliveries = events.flatMap((e) =>
+          endpoints
+            .filter((ep) => e.id > ep.dispatchedUpTo && wants(ep, e))
+            .map((ep) => deliveryOf(ep, e, now)),
+        );
+        const ids = await insertDeliveries(trx, deliveries, now);
+        await this.#jobs.enqueue(
+          trx,
+          ids.map((id) => deliveryJob(id, now)),
+        );
+        await markDispatched(
+          trx,
+          endpoints.map((e) => e.id),
+          upTo,
+        );
+        return ids.length;
+      });
+      if (made > 0) this.#jobs.wake();
+      if (events.length < PAGE) return;
+    }
+  }
+}
+
+/** Whether the endpoint asked for the event. */
+export const wants = (ep: Pick<WebhookEndpoint, 'events' | 'channels'>, e: StoredEvent) =>
+  (ep.events.includes('*') || ep.events.includes(e.event)) &&
+  (ep.channels === null || ep.channels.includes(e.channelId));
+
+const deliveryOf = (ep: WebhookEndpoint, e: StoredEvent, now: number): NewDelivery => ({
+  endpointId: ep.id,
+  rule: null,
+  url: null,
+  eventId: e.id,
+  event: e.event,
+  channelId: e.channelId,
+  conversationId: e.conversationId,
+  webhookId: String(e.id),
+  body: null,
+  dedupKey: `endpoint|${ep.id}|${e.id}`,
+  retryUntil: now + RETRY_FOR_MS,
+});
