@@ -51,6 +51,8 @@ export interface Config {
   engineConcurrency: number;
   /** Done jobs are deleted this many days after they finished (null: kept for ever). */
   jobRetentionDays: number | null;
+  /** Settled webhook deliveries (and their attempts) are deleted this many days after; null keeps them. */
+  deliveryRetentionDays: number | null;
   /** Conversation routing: the app that takes a conversation handed to a human (e.g. an inbox app). */
   handoverAppId: string | null;
   /** HTTP: the whole request, headers and body, must arrive within this. */
@@ -125,10 +127,15 @@ export function loadConfig(env: Env = process.env): Config {
   const echoGraceMs = rate('IGDM_ECHO_GRACE_MS', 20_000)!;
   const sendConcurrency = rate('IGDM_SEND_CONCURRENCY', 32)!;
   const engineConcurrency = rate('IGDM_ENGINE_CONCURRENCY', 32)!;
-  const retention = pick(env, 'IGDM_JOB_RETENTION_DAYS')?.value;
-  if (retention !== undefined && !/^\d+$/.test(retention))
-    problems.push(`IGDM_JOB_RETENTION_DAYS must be a whole number of days (0 keeps done jobs for ever)`);
-  const jobRetentionDays = retention === undefined ? 7 : Number(retention) === 0 ? null : Number(retention);
+  /** Days to keep what is done (0: for ever → null). */
+  const days = (name: string, fallback: number, what: string) => {
+    const value = pick(env, name)?.value;
+    if (value !== undefined && !/^\d+$/.test(value))
+      problems.push(`${name} must be a whole number of days (0 keeps ${what} for ever)`);
+    return value === undefined ? fallback : Number(value) === 0 ? null : Number(value);
+  };
+  const jobRetentionDays = days('IGDM_JOB_RETENTION_DAYS', 7, 'done jobs');
+  const deliveryRetentionDays = days('IGDM_DELIVERY_RETENTION_DAYS', 30, 'settled webhook deliveries');
   const handoverAppId = pick(env, 'IGDM_HANDOVER_APP_ID')?.value ?? null;
   if (handoverAppId && !/^\d+$/.test(handoverAppId))
     problems.push(`IGDM_HANDOVER_APP_ID must be a numeric Meta app id, got "${handoverAppId}"`);
@@ -165,6 +172,7 @@ export function loadConfig(env: Env = process.env): Config {
     sendConcurrency,
     engineConcurrency,
     jobRetentionDays,
+    deliveryRetentionDays,
     handoverAppId,
     requestTimeoutMs,
     maxConnections,

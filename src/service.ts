@@ -179,7 +179,9 @@ export async function startService(
   await hub.start();
   projection.on('applied', () => hub.wake());
   // Outbound webhooks: deliveries made from the event log, and rules' webhooks, on a queue of their own.
-  const dispatcher = new Dispatcher(store.db, queue, log);
+  const dispatcher = new Dispatcher(store.db, queue, log, {
+    keepMs: config.deliveryRetentionDays === null ? null : config.deliveryRetentionDays * 86_400_000,
+  });
   projection.on('applied', () => dispatcher.wake());
   const webhooks = new WebhookEndpoints({ db: store.db, box, jobs: queue, dispatcher });
   const deliverer = new Deliverer({

@@ -41,6 +41,11 @@ describe('configuration', () => {
     expect(loadConfig({}).jobRetentionDays).toBe(7);
     expect(loadConfig({ IGDM_JOB_RETENTION_DAYS: '30' }).jobRetentionDays).toBe(30);
     expect(loadConfig({ IGDM_JOB_RETENTION_DAYS: '0' }).jobRetentionDays).toBeNull();
+    expect(loadConfig({}).deliveryRetentionDays).toBe(30);
+    expect(loadConfig({ IGDM_DELIVERY_RETENTION_DAYS: '0' }).deliveryRetentionDays).toBeNull();
+    expect(() => loadConfig({ IGDM_DELIVERY_RETENTION_DAYS: 'a month' })).toThrow(
+      /IGDM_DELIVERY_RETENTION_DAYS/,
+    );
     expect(problems({ IGDM_JOB_RETENTION_DAYS: 'a week' })).toEqual([
       'IGDM_JOB_RETENTION_DAYS must be a whole number of days (0 keeps done jobs for ever)',
     ]);

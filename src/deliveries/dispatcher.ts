@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { JobQueue } from '../queue/queue.ts';
 import { eventsAfter, type StoredEvent } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
-import { insertDeliveries, type NewDelivery } from '../store/webhook-deliveries.ts';
+import { insertDeliveries, type NewDelivery, pruneDeliveries } from '../store/webhook-deliveries.ts';
 import { listEndpoints, markDispatched, type WebhookEndpoint } from '../store/webhook-endpoints.ts';
 import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
 
@@ -15,6 +15,8 @@ import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
 
 const PAGE = 500;
 const LOOK_EVERY_MS = 200;
+/** Settled deliveries past their retention are deleted at most this often. */
+const PRUNE_EVERY_MS = 3_600_000;
 
 export class Dispatcher {
   readonly #db: Kysely<Database>;
@@ -24,10 +26,20 @@ export class Dispatcher {
   #again = false;
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(db: Kysely<Database>, jobs: Pick<JobQueue, 'enqueue' | 'wake'>, log: Logger) {
+  /** How long settled deliveries are kept; null: for ever. */
+  readonly #keepMs: number | null;
+  #prunedAt = 0;
+
+  constructor(
+    db: Kysely<Database>,
+    jobs: Pick<JobQueue, 'enqueue' | 'wake'>,
+    log: Logger,
+    options: { keepMs?: number | null } = {},
+  ) {
     this.#db = db;
     this.#jobs = jobs;
     this.#log = log;
+    this.#keepMs = options.keepMs ?? null;
   }
 
   start(): void {
@@ -60,6 +72,7 @@ export class Dispatcher {
   }
 
   async #dispatch(): Promise<void> {
+    await this.#prune();
     for (;;) {
       const endpoints = (await listEndpoints(this.#db)).filter((e) => e.enabled);
       if (endpoints.length === 0) return;
@@ -89,6 +102,14 @@ export class Dispatcher {
       if (made > 0) this.#jobs.wake();
       if (events.length < PAGE) return;
     }
+  }
+
+  async #prune(): Promise<void> {
+    const now = Date.now();
+    if (this.#keepMs === null || now - this.#prunedAt < PRUNE_EVERY_MS) return;
+    this.#prunedAt = now;
+    const n = await pruneDeliveries(this.#db, now - this.#keepMs);
+    if (n > 0) this.#log.info({ deleted: n }, 'webhook deliveries past their retention deleted');
   }
 }
 

@@ -177,3 +177,21 @@ export async function reopenDelivery(db: Kysely<Database>, id: string, now: numb
     .where('id', '=', id)
     .execute();
 }
+
+/** Deletes deliveries settled before `before`, with their attempts; answers how many. */
+export async function pruneDeliveries(db: Kysely<Database>, before: number): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const old = trx
+      .selectFrom('webhookDeliveries')
+      .select('id')
+      .where('status', '!=', 'pending')
+      .where('updatedAt', '<', before);
+    await trx.deleteFrom('webhookAttempts').where('deliveryId', 'in', old).execute();
+    const r = await trx
+      .deleteFrom('webhookDeliveries')
+      .where('status', '!=', 'pending')
+      .where('updatedAt', '<', before)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
+  });
+}

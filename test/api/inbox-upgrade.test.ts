@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.ts';
 import { conversationOf, deliver, getJson, newIgsid, type Page } from '../support/conversations.ts';
-import { undoInboxMigration } from '../support/migrations.ts';
+import { undoMigrationsFrom } from '../support/migrations.ts';
 import { igBody, startTestService, type TestService, textEvent } from '../support/service.ts';
 
 // Migration 0009 on a store an earlier version wrote: the messages already there become searchable,
@@ -34,7 +34,7 @@ it('indexes the messages stored before it, and counts them unread', async () => 
   // The store as 0008 left it: no search index, no assignee, read mark or notes.
   const store = await openStore(databaseUrl);
   try {
-    await undoInboxMigration(store.db);
+    await undoMigrationsFrom(store.db, '0012_inbox');
   } finally {
     await store.close();
   }

@@ -1,4 +1,7 @@
-import { Igdm, IgdmError, type Message } from '@igdm/sdk';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Igdm, IgdmError, type IgdmEvent, type Message, verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
@@ -300,5 +303,57 @@ describe('the inbox side', () => {
     expect(await client.conversations.notes(conversation!.id)).toEqual([note]);
     const contact = await client.contacts.get(conversation!.contact.id);
     expect(contact.conversations.map((c) => c.id)).toEqual([conversation!.id]);
+  });
+});
+
+describe('outbound webhooks', () => {
+  it('makes an endpoint, whose deliveries verifyWebhook accepts, and reads the delivery log', async () => {
+    const received: { raw: string; headers: Record<string, string | string[] | undefined> }[] = [];
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      received.push({ raw: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+      res.writeHead(received.length === 1 ? 500 : 200).end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const endpoint = await client.webhookEndpoints.create({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/igdm`,
+        events: ['message.received'],
+      });
+      expect(endpoint.secret).toMatch(/^whsec_/);
+      expect((await client.webhookEndpoints.list()).map((e) => e.id)).toContain(endpoint.id);
+      await customerWrites('webhook fan', 'ping the CRM');
+      await until(
+        () => received.length,
+        (n) => n >= 1,
+        'the first attempt',
+      );
+      const [first] = (
+        await until(
+          () => client.webhookEndpoints.deliveries(endpoint.id),
+          (p) => p.data[0]?.attempts.length === 1,
+          'the failed attempt logged',
+        )
+      ).data;
+      // The receiver failed the first time: retried by hand, with the same webhook-id.
+      await client.webhookEndpoints.retryDelivery(first!.id);
+      const done = await until(
+        () => client.webhookEndpoints.getDelivery(first!.id),
+        (d) => d.status === 'succeeded',
+        'delivered',
+      );
+      expect(done.attempts.map((a) => a.status)).toEqual([500, 200]);
+      const event = verifyWebhook<IgdmEvent>(received[1]!.raw, received[1]!.headers, endpoint.secret);
+      expect(event).toMatchObject({ event: 'message.received', data: { text: 'ping the CRM' } });
+      expect(received[1]!.headers['webhook-id']).toBe(received[0]!.headers['webhook-id']);
+      await client.webhookEndpoints.delete(endpoint.id);
+      const gone = await refusal(client.webhookEndpoints.get(endpoint.id));
+      expect([gone.status, gone.code]).toEqual([404, 'webhook_endpoint_not_found']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    }
   });
 });

@@ -8,6 +8,8 @@ import type {
   Message,
   Note,
   SenderAction,
+  WebhookDelivery,
+  WebhookEndpoint,
 } from '@igdm/sdk';
 import { Igdm } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +166,34 @@ async function callEverything(client: Igdm) {
   await client.jobs.list({ status: 'dead', queue: 'engine', conversationId: 'cnv_1', limit: 5, cursor: '9' });
   await client.jobs.get(1);
   await client.jobs.retry(1);
+  await client.webhookEndpoints.create({
+    url: 'https://crm.example/hooks',
+    events: ['message.received'],
+    channels: ['default'],
+    description: 'CRM',
+    enabled: true,
+  });
+  await client.webhookEndpoints.list();
+  await client.webhookEndpoints.get('we_1');
+  await client.webhookEndpoints.update('we_1', {
+    url: 'https://crm.example/hooks2',
+    events: ['*'],
+    channels: null,
+    description: null,
+    enabled: false,
+  });
+  await client.webhookEndpoints.delete('we_1');
+  await client.webhookEndpoints.rotateSecret('we_1');
+  await client.webhookEndpoints.deliveries('we_1', { status: 'failed', limit: 5, cursor: 'c' });
+  await client.webhookEndpoints.allDeliveries({
+    endpointId: 'we_1',
+    rule: 'invoice',
+    status: 'pending',
+    limit: 5,
+    cursor: 'c',
+  });
+  await client.webhookEndpoints.getDelivery('dlv_1');
+  await client.webhookEndpoints.retryDelivery('dlv_1');
 }
 
 /** The document's /v1 operations: "METHOD /v1/path/{id}" to the operation. */
@@ -391,5 +421,34 @@ describe('the SDK and /openapi.json', () => {
         finishedAt: t,
       }),
     ).toEqual(documented('Job'));
+    expect(
+      fields<WebhookEndpoint>({
+        id: t,
+        url: t,
+        description: t,
+        events: t,
+        channels: t,
+        enabled: t,
+        createdAt: t,
+        updatedAt: t,
+      }),
+    ).toEqual(documented('WebhookEndpoint'));
+    expect(
+      fields<WebhookDelivery>({
+        id: t,
+        endpointId: t,
+        rule: t,
+        event: t,
+        eventId: t,
+        webhookId: t,
+        channelId: t,
+        conversationId: t,
+        status: t,
+        attempts: t,
+        nextAttemptAt: t,
+        lastError: t,
+        createdAt: t,
+      }),
+    ).toEqual(documented('WebhookDelivery'));
   });
 });

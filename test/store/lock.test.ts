@@ -52,7 +52,7 @@ describe('a store in use', () => {
     expect(await third.exited).toEqual({ code: 0, signal: null });
     const migrate = await runIgdm(dir, ['migrate']);
     expect(migrate).toMatchObject({ code: 0, stderr: '', stdout: 'igdm: the store is up to date\n' });
-  });
+  }, 60_000); // seven igdm processes, one after another
 
   it('two services of one process: the second is refused until the first stops', async () => {
     const dir = tempDir();

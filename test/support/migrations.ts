@@ -2,15 +2,31 @@ import { type Kysely, sql } from 'kysely';
 import type { Database } from '../../src/store/schema.ts';
 
 // Stores as earlier versions left them: what a migration added, taken away again (with its record),
-// so that the next start runs it on data written before it.
+// so that the next start runs it on data written before it. Kysely runs migrations in order only, so
+// undoing one undoes those after it too, newest first: each migration after 0012 has its undo here.
 
-/** Undoes 0012_inbox: the search index and its triggers, notes, the assignee and the agents' read mark. */
-export async function undoInboxMigration(db: Kysely<Database>) {
-  for (const trigger of ['insert', 'update', 'delete'])
-    await sql.raw(`drop trigger messages_fts_${trigger}`).execute(db);
-  await sql`drop table messages_fts`.execute(db);
-  await sql`drop table conversation_notes`.execute(db);
-  await sql`alter table conversations drop column assignee`.execute(db);
-  await sql`alter table conversations drop column agent_read_up_to`.execute(db);
-  await sql`delete from kysely_migration where name = '0012_inbox'`.execute(db);
+const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
+  /** The search index and its triggers, notes, the assignee and the agents' read mark. */
+  async '0012_inbox'(db) {
+    for (const trigger of ['insert', 'update', 'delete'])
+      await sql.raw(`drop trigger messages_fts_${trigger}`).execute(db);
+    await sql`drop table messages_fts`.execute(db);
+    await sql`drop table conversation_notes`.execute(db);
+    await sql`alter table conversations drop column assignee`.execute(db);
+    await sql`alter table conversations drop column agent_read_up_to`.execute(db);
+  },
+  /** Outbound webhook endpoints, deliveries and attempts. */
+  async '0013_webhook_endpoints'(db) {
+    for (const table of ['webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'])
+      await sql.raw(`drop table ${table}`).execute(db);
+  },
+};
+
+/** Undoes the migration `from` and every later one. */
+export async function undoMigrationsFrom(db: Kysely<Database>, from: keyof typeof undo) {
+  for (const name of Object.keys(undo).sort().reverse()) {
+    if (name < from) break;
+    await undo[name]!(db);
+    await sql`delete from kysely_migration where name = ${name}`.execute(db);
+  }
 }

@@ -7,6 +7,7 @@ import { Jobs } from './jobs.ts';
 import { Messages } from './messages.ts';
 import { Sandbox } from './sandbox.ts';
 import { Transport, type TransportOptions } from './transport.ts';
+import { WebhookEndpoints } from './webhook-endpoints.ts';
 
 /**
  * igdm's REST API: `new Igdm({ baseUrl: 'http://localhost:3000', apiKey })`. Every call answers
@@ -22,6 +23,8 @@ export class Igdm {
   readonly instagram: Instagram;
   readonly apiKeys: ApiKeys;
   readonly jobs: Jobs;
+  /** Outbound webhooks: endpoints and the delivery log. */
+  readonly webhookEndpoints: WebhookEndpoints;
   /** Only when igdm runs its sandbox (no Instagram credentials); elsewhere its calls answer 404. */
   readonly sandbox: Sandbox;
 
@@ -35,6 +38,7 @@ export class Igdm {
     this.instagram = new Instagram(t);
     this.apiKeys = new ApiKeys(t);
     this.jobs = new Jobs(t);
+    this.webhookEndpoints = new WebhookEndpoints(t);
     this.sandbox = new Sandbox(t);
   }
 }

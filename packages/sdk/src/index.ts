@@ -28,3 +28,10 @@ export {
   type WebhookHeaders,
   WebhookVerificationError,
 } from './webhook.ts';
+export type {
+  AllDeliveriesFilter,
+  DeliveryFilter,
+  NewWebhookEndpoint,
+  WebhookEndpointChange,
+  WebhookEndpoints,
+} from './webhook-endpoints.ts';

@@ -183,3 +183,52 @@ export interface Contact {
 export interface ContactWithConversations extends Contact {
   conversations: Conversation[];
 }
+
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  description: string | null;
+  /** Event names, or ["*"] for all. */
+  events: string[];
+  /** Its channels; null for all. */
+  channels: string[] | null;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An endpoint just made (or its secret rotated): `secret` (`whsec_…`) is shown this once. */
+export interface WebhookEndpointWithSecret extends WebhookEndpoint {
+  secret: string;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface DeliveryAttempt {
+  attempt: number;
+  at: string;
+  /** The receiver's HTTP status; null when none came. */
+  status: number | null;
+  error: string | null;
+  /** The start of the receiver's answer. */
+  response: string | null;
+  durationMs: number;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  endpointId: string | null;
+  /** A rule's `webhook` action: the rule. */
+  rule: string | null;
+  event: string;
+  eventId: string | null;
+  /** The webhook-id header: the same on every attempt. */
+  webhookId: string;
+  channelId: string;
+  conversationId: string | null;
+  status: DeliveryStatus;
+  attempts: DeliveryAttempt[];
+  nextAttemptAt: string | null;
+  lastError: string | null;
+  createdAt: string;
+}

@@ -204,6 +204,8 @@ export { delivered, sleep, until };
 // ---------- a rule webhook's receiver ----------
 
 export interface Hook {
+  /** The path and query it was POSTed to. */
+  url: string;
   headers: IncomingHttpHeaders;
   /** The exact bytes received. */
   raw: string;
@@ -216,18 +218,22 @@ export interface HookReceiver {
   received: Hook[];
   /** The HTTP status of the next answers (default 200). */
   status: (hook: Hook) => number;
+  /** How long it waits before answering (default 0). */
+  delayMs: (hook: Hook) => number;
   close(): Promise<void>;
 }
 
 /** A local HTTP server on 127.0.0.1 that records the POSTs of rule webhooks. */
 export async function startHookReceiver(): Promise<HookReceiver> {
-  const r = { received: [] as Hook[], status: () => 200 } as unknown as HookReceiver;
+  const r = { received: [] as Hook[], status: () => 200, delayMs: () => 0 } as unknown as HookReceiver;
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
-    const hook: Hook = { headers: req.headers, raw, body: raw ? JSON.parse(raw) : null };
+    const hook: Hook = { url: req.url ?? '', headers: req.headers, raw, body: raw ? JSON.parse(raw) : null };
     r.received.push(hook);
+    const wait = r.delayMs(hook);
+    if (wait > 0) await new Promise((done) => setTimeout(done, wait));
     res.writeHead(r.status(hook)).end();
   });
   server.listen(0, '127.0.0.1');
