@@ -92,7 +92,10 @@ export const Message = z
     conversationId: z.string(),
     channelId: z.string(),
     direction: z.enum(['inbound', 'outbound']),
-    type: z.string().meta({ description: 'text, image, video, audio, file, share, story_mention ...' }),
+    type: z.string().meta({
+      description:
+        "text, image, video, audio, file, share, story_mention, story_reply, product_share (a shop's product: its attachment has `products`) ...",
+    }),
     text: z.string().nullable(),
     attachments: z.array(z.unknown()),
     replyTo: z.unknown().nullable(),

@@ -85,7 +85,10 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       const stored = await readChannel(this.#db, this.#box, env.id);
       const { channel, apiFields } = withEnvironment(env, stored);
       if (!stored) await insertChannel(this.#db, this.#box, channel, apiFields, this.#now());
-      else await updateChannel(this.#db, this.#box, channel, apiFields, this.#now(), 'reset');
+      else
+        await this.#db
+          .transaction()
+          .execute((trx) => updateChannel(trx, this.#box, channel, apiFields, this.#now(), 'reset'));
       this.#fromEnvironment.add(env.id);
       // Stored anew with health ok: a channel that waited for a token tries the one it has now.
       await this.#reload({ type: stored ? 'updated' : 'created', channel, tokenSet: true });

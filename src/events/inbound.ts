@@ -3,7 +3,8 @@ import type { NewEvent } from '../store/events.ts';
 
 // The events a customer's webhook event gives, as seed 002 names them: every inbound message gives
 // `message.received`, and a kind with its own name (a quick-reply tap, a story mention or reply, a
-// postback, a referral) gives that event too; reactions, reads, edits and unsends give theirs.
+// shared product, a postback, a referral) gives that event too; reactions, reads, edits and unsends
+// give theirs.
 
 export interface Where {
   channelId: string;
@@ -40,6 +41,9 @@ export function inboundEvents(e: DomainEvent, where: Where): NewEvent[] {
       if (e.quickReplyPayload !== undefined) add('instagram.quick_reply', fields);
       if (e.attachments.some((a) => a.type === 'story_mention')) add('instagram.story_mention', fields);
       if (e.replyTo && 'story' in e.replyTo) add('instagram.story_reply', fields);
+      // A shared product: the first (a customer shares one), and all of them should Meta send several.
+      const products = e.attachments.flatMap((a) => a.products ?? []);
+      if (products[0]) add('instagram.product_share', { ...fields, product: products[0], products });
       if (e.referral) add('instagram.referral', fields);
       break;
     }

@@ -10,6 +10,7 @@ export const EVENT_NAMES = [
   'instagram.reaction',
   'instagram.story_mention',
   'instagram.story_reply',
+  'instagram.product_share',
   'instagram.quick_reply',
   'instagram.postback',
   'instagram.referral',

@@ -21,8 +21,22 @@ export interface Attachment {
   title?: string;
   /** ig_reel: reel_video_id; ig_post: ig_post_media_id; story: the story id when Meta gives one. */
   mediaId?: string;
+  /** A product shared from a shop (a `template` attachment carrying `product.elements`). */
+  products?: Product[];
   /** The attachment's payload as Meta sent it (unknown keys included). */
   payload: Record<string, unknown>;
+}
+
+/** A shop's product, as far as Meta describes it (it gives no link to the product's page). */
+export interface Product {
+  /** The product's id in the catalog. */
+  id: string;
+  /** The shop's own id for it (SKU, content id). */
+  retailerId?: string;
+  name?: string;
+  /** As Meta writes it: text such as "$40". */
+  price?: string;
+  imageUrl?: string;
 }
 
 export type ReplyTo = { mid: string } | { story: { id?: string; url?: string } };

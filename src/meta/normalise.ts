@@ -1,20 +1,13 @@
 // Turns one stored webhook item (RawEvent) into domain events. Pure and total: it never throws, and
-// whatever it does not understand becomes ONE `unknown` event that keeps the payload whole. (One file
-// of ~500 lines on purpose: it is where a reader learns how each of Meta's wire shapes becomes an
-// event; the platform-fidelity issue is to split it by source as it adds comments and mentions.)
+// whatever it does not understand becomes ONE `unknown` event that keeps the payload whole. (One long
+// file on purpose: it is where a reader learns how each of Meta's wire shapes becomes an event; the
+// platform-fidelity issue is to split it by source as it adds comments and mentions. What a message's
+// attachments become, shared products included, is in attachments.ts.)
 
 import type { z } from 'zod';
-import type {
-  Attachment,
-  DomainEvent,
-  HandoverEvent,
-  RawEvent,
-  Referral,
-  ReplyTo,
-  UnknownEvent,
-} from './events.ts';
+import { toAttachment } from './attachments.ts';
+import type { DomainEvent, HandoverEvent, RawEvent, Referral, ReplyTo, UnknownEvent } from './events.ts';
 import {
-  attachmentSchema,
   changeSchema,
   commentValueSchema,
   mentionValueSchema,
@@ -35,6 +28,7 @@ import {
   type WireReplyTo,
   type WireThreadControl,
 } from './schemas.ts';
+import { defined, isRecord } from './values.ts';
 import { toMillis } from './webhook.ts';
 
 type BaseFields = Pick<UnknownEvent, 'accountId' | 'igsid' | 'timestamp' | 'standby'>;
@@ -311,32 +305,6 @@ function baseOf(ctx: Context, item: WireMessagingEnvelope, igsid: string | undef
   return { accountId: ctx.accountId, igsid: igsid ?? null, timestamp, standby: ctx.standby };
 }
 
-function toAttachment(rawAttachment: unknown): Attachment {
-  const rawPayload =
-    isRecord(rawAttachment) && isRecord(rawAttachment['payload']) ? rawAttachment['payload'] : {};
-  const parsed = attachmentSchema.safeParse(rawAttachment);
-  if (!parsed.success) {
-    // Not an attachment shape we know: keep it whole rather than drop the message around it.
-    const type =
-      isRecord(rawAttachment) && typeof rawAttachment['type'] === 'string'
-        ? rawAttachment['type']
-        : 'unknown';
-    return {
-      type,
-      payload:
-        isRecord(rawAttachment) && isRecord(rawAttachment['payload']) ? rawPayload : { value: rawAttachment },
-    };
-  }
-  const p: Record<string, unknown> = parsed.data.payload ?? {};
-  return defined({
-    type: parsed.data.type,
-    url: typeof p['url'] === 'string' ? p['url'] : undefined,
-    title: typeof p['title'] === 'string' ? p['title'] : undefined,
-    mediaId: idOf(p['reel_video_id']) ?? idOf(p['ig_post_media_id']) ?? idOf(p['id']),
-    payload: rawPayload,
-  });
-}
-
 function toReplyTo(r: WireReplyTo): ReplyTo {
   if ('story' in r && isRecord(r.story)) {
     const story = r.story as { id?: string; url?: string };
@@ -460,10 +428,6 @@ function badShape(ctx: Context, what: string, error: z.ZodError, item: unknown):
 
 // ---------- helpers ----------
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function has(obj: Record<string, unknown>, key: string): boolean {
   return Object.hasOwn(obj, key) && obj[key] !== undefined;
 }
@@ -475,12 +439,6 @@ function finiteNumber(v: unknown): number | undefined {
 /** Seconds to milliseconds; values that already look like milliseconds (> 1e12) are kept. */
 const toMs = toMillis;
 
-function idOf(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  return undefined;
-}
-
 function describe(v: unknown): string {
   if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
   if (v === null) return 'null';
@@ -489,11 +447,4 @@ function describe(v: unknown): string {
 
 function errorText(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).slice(0, 200);
-}
-
-/** Drops keys whose value is undefined, so events compare and serialise cleanly. */
-function defined<T extends object>(obj: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
-  return out as T;
 }

@@ -82,10 +82,29 @@ export const ephemeralAttachmentSchema = z.looseObject({
   payload: z.looseObject({}).nullish(),
 });
 
-/** Undocumented, seen in the field (echoes of templates the business sent). */
+/**
+ * A product shared from a shop: `payload.product.elements[]`, each `{id, retailer_id, image_url,
+ * title, subtitle}` (subtitle: the price as text). Documented by Meta for Messenger (messages webhook
+ * reference, "product template"); Instagram's pages say nothing, field reports show the same shape
+ * (see attachments.ts). Checked element by element: one odd element must not cost the others.
+ */
+export const productElementSchema = z.looseObject({
+  id: idSchema,
+  retailer_id: idSchema.nullish(),
+  image_url: z.string().nullish(),
+  title: z.string().nullish(),
+  subtitle: z.string().nullish(),
+});
+
+/** Echoes of templates the business sent (undocumented, seen in the field), and shared products. */
 export const templateAttachmentSchema = z.looseObject({
   type: z.literal('template'),
-  payload: z.looseObject({ template_type: z.string().optional() }).nullish(),
+  payload: z
+    .looseObject({
+      template_type: z.string().optional(),
+      product: z.looseObject({ elements: z.array(z.unknown()) }).optional(),
+    })
+    .nullish(),
 });
 
 /** Undocumented, seen in the field. */

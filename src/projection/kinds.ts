@@ -168,11 +168,13 @@ function content(m: { text?: string; attachments: Attachment[]; replyTo?: unknow
   };
 }
 
-/** The message type the API shows: text, story_mention, story_reply, image, ig_reel, ... */
+/** The message type the API shows: text, story_mention, story_reply, product_share, image, ig_reel, ... */
 function messageType(m: Pick<MessageEvent, 'text' | 'attachments' | 'replyTo' | 'isUnsupported'>): string {
   if (m.isUnsupported) return 'unsupported';
   const types = m.attachments.map((a) => a.type);
   if (types.includes('story_mention')) return 'story_mention';
+  // A shop's product comes as a `template` attachment carrying the product (meta/attachments.ts).
+  if (m.attachments.some((a) => a.products)) return 'product_share';
   // Since Nov 2025 a shared post carries both `share` and `ig_post`; the specific one wins.
   if (types.includes('ig_post')) return 'ig_post';
   if (types[0]) return types[0];

@@ -6,8 +6,8 @@ import type { SandboxState } from './state.ts';
 import { changesWebhook, type Json, messagingItem, messagingWebhook, REACTION_EMOJI } from './wire.ts';
 
 // A simulated customer writes: the request says what they did (a text, media, a quick-reply tap, a
-// story mention, a reaction, a postback, ...), the sandbox builds the webhook Meta would send for it,
-// delivers it signed to the gateway and remembers when the customer last wrote.
+// story mention, a shop's product, a reaction, a postback, ...), the sandbox builds the webhook Meta
+// would send for it, delivers it signed to the gateway and remembers when the customer last wrote.
 
 const REACTIONS = ['like', 'love', 'laugh', 'wow', 'sad', 'angry', 'other'] as const;
 const text = z.string().min(1, 'must not be empty').max(10_000);
@@ -33,6 +33,16 @@ export const CustomerAction = z
     quickReplyPayload: text.optional(),
     storyMention: z.strictObject({ url: z.url().optional(), id: id.optional() }).optional(),
     storyReply: z.strictObject({ url: z.url().optional(), id: id.optional() }).optional(),
+    /** A product shared from a shop (text may come with it). */
+    product: z
+      .strictObject({
+        id: id.optional(),
+        retailerId: id.optional(),
+        name: z.string().min(1).max(1000).optional(),
+        price: z.string().min(1).max(100).optional(),
+        imageUrl: z.url().optional(),
+      })
+      .optional(),
     replyTo: id.optional(),
     reaction: z
       .union([
@@ -61,19 +71,29 @@ export const CustomerAction = z
     comment: z.strictObject({ text, mediaId: id.optional() }).optional(),
   })
   .superRefine((a, ctx) => {
-    const message = ['text', 'attachments', 'quickReplyPayload', 'storyMention', 'storyReply', 'replyTo'];
+    const message = [
+      'text',
+      'attachments',
+      'quickReplyPayload',
+      'storyMention',
+      'storyReply',
+      'replyTo',
+      'product',
+    ];
     const others = ['reaction', 'postback', 'referral', 'read', 'unsend', 'comment'];
     const given = (keys: string[]) => keys.filter((k) => a[k as keyof typeof a] !== undefined);
     const kinds = given(others).length + (given(message).length > 0 ? 1 : 0);
     if (kinds !== 1) {
       ctx.addIssue({
         code: 'custom',
-        message: `give exactly one of: a message (text, attachments, quickReplyPayload, storyMention), ${others.join(', ')}`,
+        message: `give exactly one of: a message (text, attachments, quickReplyPayload, storyMention, product), ${others.join(', ')}`,
       });
       return;
     }
     if (a.storyMention && given(message).length > 1)
       ctx.addIssue({ code: 'custom', path: ['storyMention'], message: 'a story mention comes alone' });
+    if (a.product && (a.attachments || a.storyMention))
+      ctx.addIssue({ code: 'custom', path: ['product'], message: 'a product comes alone, or with text' });
     if (a.text !== undefined && a.attachments)
       ctx.addIssue({
         code: 'custom',
@@ -224,6 +244,7 @@ function build(
         payload: att.payload ?? (att.type === 'ephemeral' ? {} : { url: att.url ?? cdnUrl() }),
       }));
     }
+    if (a.product) message.attachments = [productAttachment(a.product)];
     if (a.quickReplyPayload !== undefined) message.quick_reply = { payload: a.quickReplyPayload };
     if (a.replyTo) message.reply_to = { mid: a.replyTo };
     if (a.storyReply)
@@ -235,4 +256,17 @@ function build(
   if (message.attachments) remembered.attachments = message.attachments as unknown[];
   state.remember(remembered);
   return { webhook: item({ message }), mid, opensWindow: true };
+}
+
+/**
+ * A product shared from a shop, as Meta's messages webhook gives it: a `template` attachment whose
+ * `product.elements` describe it, the price as text in `subtitle` (see meta/attachments.ts).
+ */
+function productAttachment(p: NonNullable<z.output<typeof CustomerAction>['product']>): Json {
+  const element: Json = { id: p.id ?? newObjectId() };
+  if (p.retailerId !== undefined) element.retailer_id = p.retailerId;
+  element.image_url = p.imageUrl ?? cdnUrl('ig_messaging_cdn');
+  element.title = p.name ?? 'Product';
+  if (p.price !== undefined) element.subtitle = p.price;
+  return { type: 'template', payload: { product: { elements: [element] } } };
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.ts';
+import { healthEvent } from '../store/channels.ts';
 import { recordEvents } from '../store/events.ts';
 import { builder } from '../store/index.ts';
 import { compile, param as p } from '../store/prepared.ts';
@@ -32,12 +33,7 @@ export interface HealthChange {
 /** Stores a channel's health, with `channel.health` in the event log, in the transaction of the outcome that changed it. */
 export async function saveHealth(trx: Kysely<Database>, change: HealthChange, now: number): Promise<void> {
   await saveStatus.run(trx, { id: change.channelId, status: change.health, now });
-  const event = { channelId: change.channelId, status: change.health };
-  await recordEvents(
-    trx,
-    [{ event: 'channel.health', channelId: change.channelId, conversationId: null, data: event }],
-    now,
-  );
+  await recordEvents(trx, [healthEvent(change.channelId, change.health)], now);
 }
 
 export class Health {

@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { type NewEvent, recordEvents } from './events.ts';
 import type { ChannelHealth, ChannelLogin, ChannelTable, Database } from './schema.ts';
 import type { SecretBox } from './secret-box.ts';
 
@@ -174,12 +175,21 @@ export async function insertChannel(
     .execute();
 }
 
+/** `channel.health` in the event log: the channel's health changed (to `status`). */
+export const healthEvent = (channelId: string, status: ChannelHealth): NewEvent => ({
+  event: 'channel.health',
+  channelId,
+  conversationId: null,
+  data: { channelId, status },
+});
+
 /**
- * Writes a channel's settings. `health`: `reset` starts the channel afresh (ok: settings given anew
- * at start); `freshToken` ends a wait for a new token (needs_token becomes ok in the same write).
+ * Writes a channel's settings, in the caller's transaction. `health`: `reset` starts the channel
+ * afresh (ok: settings given anew at start); `freshToken` ends a wait for a new token (needs_token
+ * becomes ok). A health changed so is `channel.health` in the event log, in the same write.
  */
 export async function updateChannel(
-  db: Kysely<Database>,
+  trx: Kysely<Database>,
   box: SecretBox,
   c: Channel,
   apiFields: ApiFields | null,
@@ -187,22 +197,17 @@ export async function updateChannel(
   health?: 'reset' | 'freshToken',
 ): Promise<void> {
   const row = rowOf(box, c, apiFields, now);
-  await db
+  // Read, then written, in one transaction: no other write comes between (store/write-gate.ts).
+  const was = health
+    ? (await trx.selectFrom('channels').select('status').where('id', '=', c.id).executeTakeFirst())?.status
+    : undefined;
+  const healed = health === 'reset' ? was !== undefined && was !== 'ok' : was === 'needs_token';
+  await trx
     .updateTable('channels')
-    .set((eb) => ({
-      ...row,
-      ...(health === 'reset' && { status: 'ok' as const }),
-      ...(health === 'freshToken' && {
-        status: eb
-          .case()
-          .when('status', '=', 'needs_token')
-          .then('ok' as ChannelHealth)
-          .else(eb.ref('status'))
-          .end(),
-      }),
-    }))
+    .set({ ...row, ...(healed && { status: 'ok' as const }) })
     .where('id', '=', c.id)
     .execute();
+  if (healed) await recordEvents(trx, [healthEvent(c.id, 'ok')], now);
 }
 
 /** Deleted: the row stays for the history, without its secrets. */

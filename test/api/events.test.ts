@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { messagingItem, messagingWebhook } from '../../src/sandbox/wire.ts';
 import { appEcho } from '../engine/flow/support.ts';
-import { type SandboxService, startSandboxService } from '../send/support.ts';
+import { type SandboxService, sleep, startSandboxService } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
 
 // The event log as Server-Sent Events (GET /v1/events): a customer's message, igdm's send and its
 // outcome arrive as named events; a client that reconnects with Last-Event-ID gets what came after
-// it, with no gap and nothing twice; filters by type; a key limited to other channels gets none.
+// it, with no gap and nothing twice; filters by type; a key limited to other channels gets none. A
+// product shared from a shop is its own event too, and a new token that ends a channel's wait for
+// one is a change of its health.
 
 let svc: SandboxService;
 beforeAll(async () => {
@@ -29,10 +32,10 @@ interface Received {
   body: any;
 }
 
-/** An open stream: the events read so far, and a way to close it. */
-async function listen(query = '', headers: Record<string, string> = {}, key = API_KEY) {
+/** An open stream (of `on`, by default the suite's igdm): the events read so far, and a way to close it. */
+async function listen(query = '', headers: Record<string, string> = {}, key = API_KEY, on = svc) {
   const abort = new AbortController();
-  const res = await fetch(`${svc.url}/v1/events${query}`, {
+  const res = await fetch(`${on.url}/v1/events${query}`, {
     headers: { authorization: `Bearer ${key}`, ...headers },
     signal: abort.signal,
   });
@@ -175,5 +178,133 @@ describe('GET /v1/events', () => {
     expect(mine.events.map((e) => e.event)).toEqual(['message.received']);
     expect(theirs.events).toEqual([]);
     expect(reads.events).toEqual([]);
+  });
+});
+
+describe('a product shared from a shop', () => {
+  // Meta's shape (src/meta/attachments.ts says where it is documented), with text along, as it came
+  // in the field report.
+  const element = {
+    id: '4761234567890',
+    retailer_id: 'MUG-BLUE',
+    image_url: 'https://scontent.xx.fbcdn.net/v/t45.5328-4/mug.png',
+    title: 'Blue mug',
+    subtitle: '$12.00',
+  };
+  const product = {
+    id: '4761234567890',
+    retailerId: 'MUG-BLUE',
+    name: 'Blue mug',
+    price: '$12.00',
+    imageUrl: element.image_url,
+  };
+
+  it('a signed webhook: message.received and instagram.product_share with the product; a product_share in the thread', async () => {
+    const { igsid } = await svc.customer({ from: 'shopper', text: 'hi' });
+    const stream = await listen('?types=message.received,instagram.product_share');
+    const sandbox = svc.sandbox!;
+    const account = sandbox.options.accountId;
+    const mid = `aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMDA6product${Date.now()}`;
+    const body = messagingWebhook(account, sandbox.now(), [
+      messagingItem(igsid, account, sandbox.now(), {
+        message: {
+          mid,
+          text: 'is this one in stock?',
+          attachments: [{ type: 'template', payload: { product: { elements: [element] } } }],
+        },
+      }),
+    ]);
+    const res = await svc.post(body, { secret: sandbox.options.appSecret });
+    expect(res.status).toBe(200);
+    await svc.settled();
+    await waitFor(() => stream.events.length >= 2, 'both events');
+    await sleep(300);
+    await stream.close();
+
+    expect(stream.events.map((e) => e.event)).toEqual(['message.received', 'instagram.product_share']);
+    const [received, shared] = stream.events;
+    const message = (await svc.thread(igsid)).find((m) => m.mid === mid)!;
+    expect(message).toMatchObject({
+      type: 'product_share',
+      direction: 'inbound',
+      text: 'is this one in stock?',
+      attachments: [{ type: 'template', products: [product], payload: { product: { elements: [element] } } }],
+    });
+    expect(received!.body.data).toMatchObject({ messageId: message.id, mid, igsid });
+    expect(shared!.body).toMatchObject({
+      event: 'instagram.product_share',
+      conversationId: message.conversationId,
+      data: {
+        messageId: message.id,
+        conversationId: message.conversationId,
+        igsid,
+        mid,
+        text: 'is this one in stock?',
+        product,
+        products: [product],
+      },
+    });
+  });
+
+  it("the sandbox's customer shares one too", async () => {
+    const stream = await listen('?types=instagram.product_share');
+    const { igsid, mid } = await svc.customer({
+      from: 'sandbox shopper',
+      product: { id: '4761234567891', retailerId: 'MUG-RED', name: 'Red mug', price: '$14.00' },
+    });
+    await waitFor(() => stream.events.length >= 1, 'the product share');
+    await stream.close();
+    expect(stream.events[0]!.body.data).toMatchObject({
+      igsid,
+      mid,
+      product: {
+        id: '4761234567891',
+        retailerId: 'MUG-RED',
+        name: 'Red mug',
+        price: '$14.00',
+        imageUrl: expect.stringMatching(/^https:\/\//),
+      },
+    });
+    expect((await svc.thread(igsid)).map((m) => m.type)).toEqual(['product_share']);
+    const refused = await svc.json('/sandbox/messages', {
+      body: { product: { name: 'Mug' }, attachments: [{ type: 'image' }] },
+    });
+    expect(refused.status).toBe(400);
+  });
+});
+
+describe('channel.health on a token set through the API', () => {
+  // Its own igdm: the suite's channel changes health in the tests above.
+  let own: SandboxService;
+  beforeAll(async () => {
+    own = await startSandboxService();
+  });
+  afterAll(() => own.stop());
+
+  it('a channel waiting for a token is ok again when one is PATCHed; a PATCH that leaves its health alone says nothing', async () => {
+    const stream = await listen('?types=channel.health', {}, API_KEY, own);
+    const { igsid } = await own.customer({ from: 'waiting customer', text: 'hello?' });
+    await own.inject({ kind: 'token_expired', count: 1, path: 'messages' });
+    const held = await own.send({ to: igsid, content: { type: 'text', text: 'one moment' } });
+    expect(held.status).toBe(202);
+    await waitFor(() => stream.events.length >= 1, 'the channel needs a token');
+
+    // A name: still waiting for a token.
+    expect((await own.json('/v1/channels/default', { method: 'PATCH', body: { name: 'Shop' } })).status).toBe(
+      200,
+    );
+    const token = own.sandbox!.options.accessToken;
+    const patched = await own.json('/v1/channels/default', { method: 'PATCH', body: { accessToken: token } });
+    expect(patched.body.status).toBe('ok');
+    await own.waitMessage(held.body.id);
+    // Healthy already: a token again changes nothing about health.
+    await own.json('/v1/channels/default', { method: 'PATCH', body: { accessToken: token } });
+    await sleep(300);
+    await stream.close();
+
+    expect(stream.events.map((e) => [e.event, e.body.channelId, e.body.data])).toEqual([
+      ['channel.health', 'default', { channelId: 'default', status: 'needs_token' }],
+      ['channel.health', 'default', { channelId: 'default', status: 'ok' }],
+    ]);
   });
 });

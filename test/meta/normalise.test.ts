@@ -341,6 +341,41 @@ describe('normalise: attachments', () => {
     ]);
   });
 
+  it('template carrying a shared product: the product, as far as Meta describes it', () => {
+    // Meta's shape for a shared Shop product (meta/attachments.ts says where it is documented).
+    const element = {
+      id: '4761234567890',
+      retailer_id: 'MUG-BLUE',
+      image_url: 'https://scontent.xx.fbcdn.net/v/mug.png',
+      title: 'Blue mug',
+      subtitle: '$12',
+    };
+    const payload = {
+      product: { elements: [element, { id: 4761234567891, title: null }, { title: 'no id' }] },
+    };
+    expect(attachmentEvent([{ type: 'template', payload }]).attachments).toEqual([
+      {
+        type: 'template',
+        products: [
+          {
+            id: '4761234567890',
+            retailerId: 'MUG-BLUE',
+            name: 'Blue mug',
+            price: '$12',
+            imageUrl: 'https://scontent.xx.fbcdn.net/v/mug.png',
+          },
+          { id: '4761234567891' },
+        ],
+        payload,
+      },
+    ]);
+    // No element with an id: no product, the template kept as it came.
+    const odd = { product: { elements: [{ title: 'no id' }] } };
+    expect(attachmentEvent([{ type: 'template', payload: odd }]).attachments).toEqual([
+      { type: 'template', payload: odd },
+    ]);
+  });
+
   it('ig_story (undocumented)', () => {
     const payload = { url: cdn, id: '17920964582089913' };
     expect(attachmentEvent([{ type: 'ig_story', payload }]).attachments).toEqual([

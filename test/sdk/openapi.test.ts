@@ -4,6 +4,7 @@ import type {
   Contact,
   Content,
   Conversation,
+  EventName,
   Job,
   Message,
   Note,
@@ -450,5 +451,31 @@ describe('the SDK and /openapi.json', () => {
         createdAt: t,
       }),
     ).toEqual(documented('WebhookDelivery'));
+  });
+
+  it("names the events the document's /v1/events lists", () => {
+    // The literal must name every EventName, and nothing else (the type checker).
+    const t = true as const;
+    const names: Record<EventName, true> = {
+      'message.received': t,
+      'message.queued': t,
+      'message.sent': t,
+      'message.failed': t,
+      'message.read': t,
+      'message.edited': t,
+      'message.deleted': t,
+      'instagram.reaction': t,
+      'instagram.story_mention': t,
+      'instagram.story_reply': t,
+      'instagram.product_share': t,
+      'instagram.quick_reply': t,
+      'instagram.postback': t,
+      'instagram.referral': t,
+      'conversation.updated': t,
+      'channel.health': t,
+    };
+    const types = doc.paths['/v1/events'].get.parameters.find((p: Doc) => p.name === 'types');
+    const listed = /event names: (.*)\.$/.exec(types.description)![1]!.split(', ');
+    expect(Object.keys(names).sort()).toEqual(listed.sort());
   });
 });

@@ -1,6 +1,6 @@
 import { IgdmError } from './errors.ts';
 import type { Transport } from './transport.ts';
-import type { IgdmEvent } from './types.ts';
+import type { EventName, IgdmEvent } from './types.ts';
 
 // The event stream (GET /v1/events, Server-Sent Events), followed for as long as the subscription
 // is open: when the connection drops it reconnects with the last event's id, so the handler sees
@@ -8,7 +8,7 @@ import type { IgdmEvent } from './types.ts';
 
 export interface SubscribeOptions {
   /** Only these events (message.received, message.sent ...). */
-  types?: string[];
+  types?: (EventName | (string & {}))[];
   channelId?: string;
   /** Start after this event id (default: from now). */
   after?: string;

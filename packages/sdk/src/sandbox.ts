@@ -14,6 +14,8 @@ export interface CustomerAction {
   quickReplyPayload?: string;
   storyMention?: { url?: string; id?: string };
   storyReply?: { url?: string; id?: string };
+  /** A product shared from a shop (text may come with it). */
+  product?: { id?: string; retailerId?: string; name?: string; price?: string; imageUrl?: string };
   /** The mid of the message this one quotes. */
   replyTo?: string;
   reaction?:

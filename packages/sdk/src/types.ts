@@ -46,12 +46,43 @@ export interface Note {
   createdAt: string;
 }
 
+/** The events igdm records (the README's "Live events" says what each carries). */
+export type EventName =
+  | 'message.received'
+  | 'message.queued'
+  | 'message.sent'
+  | 'message.failed'
+  | 'message.read'
+  | 'message.edited'
+  | 'message.deleted'
+  | 'instagram.reaction'
+  | 'instagram.story_mention'
+  | 'instagram.story_reply'
+  | 'instagram.product_share'
+  | 'instagram.quick_reply'
+  | 'instagram.postback'
+  | 'instagram.referral'
+  | 'conversation.updated'
+  | 'channel.health';
+
+/** A shop's product a customer shared (`instagram.product_share`), as far as Meta describes it. */
+export interface SharedProduct {
+  /** The product's id in the catalog. */
+  id: string;
+  /** The shop's own id for it (SKU, content id). */
+  retailerId?: string;
+  name?: string;
+  /** As Meta writes it: text such as "$40". */
+  price?: string;
+  imageUrl?: string;
+}
+
 /** An event of igdm's event log (`events.subscribe`). */
 export interface IgdmEvent {
   /** Its place in the log: give it back (Last-Event-ID) to go on after it. */
   id: string;
-  /** message.received, message.sent, instagram.reaction ... */
-  event: string;
+  /** message.received, message.sent, instagram.reaction ... (a newer igdm may add names). */
+  event: EventName | (string & {});
   createdAt: string;
   channelId: string;
   conversationId: string | null;
@@ -70,7 +101,7 @@ export interface Message {
   conversationId: string;
   channelId: string;
   direction: 'inbound' | 'outbound';
-  /** text, image, video, audio, file, share, story_mention ... */
+  /** text, image, video, audio, file, share, story_mention, story_reply, product_share ... */
   type: string;
   text: string | null;
   attachments: unknown[];
