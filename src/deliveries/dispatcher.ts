@@ -11,7 +11,7 @@ import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
 // Each endpoint keeps how far into the log it has been served, in the transaction that makes its
 // deliveries: after a crash the dispatcher goes on from there, and a delivery's dedup key (endpoint,
 // event) keeps a repeat from being made twice. Woken when the projector applied events, and every
-// 200 ms for what the main thread wrote, as the stream is (events/hub.ts).
+// 200 ms for what the main thread wrote (the stream, events/hub.ts, looks every 50 ms).
 
 const PAGE = 500;
 const LOOK_EVERY_MS = 200;

@@ -4,14 +4,14 @@ import { eventsAfter, lastEventId, type StoredEvent } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 
 // The live fan-out of the event log: one reader follows the log (woken when the projector applied
-// events, and every 200 ms while anyone listens, for what the main thread wrote) and hands each new event to
+// events, and every 50 ms while anyone listens, for what the main thread wrote) and hands each new event to
 // the subscribers that want it. A subscriber joining with a cursor first reads what it missed from
 // the store, then joins; every subscriber skips what it has already had, so a reconnect with its
 // last id sees no gap and no duplicate.
 
 const PAGE = 500;
 /** While anyone listens, the log is also read this often: writes no one announced show within it. */
-const LOOK_EVERY_MS = 200;
+const LOOK_EVERY_MS = 50;
 
 export interface Subscriber {
   /** The last event it has had. */
