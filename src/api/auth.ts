@@ -25,6 +25,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The scope this route needs, if not the default (read for GET, send otherwise). */
     scope?: Scope;
+    /** The route is about every channel (the queue's jobs, a new channel): no key limited to some. */
+    allChannels?: true;
   }
   interface FastifyRequest {
     principal: Principal;
@@ -109,6 +111,8 @@ export function requireApiKey(app: FastifyInstance, keys: ApiKeys) {
     if (!principal) return replyError(reply.header('www-authenticate', 'Bearer'), errors.unauthorized());
     const scope = req.routeOptions.config?.scope ?? (req.method === 'GET' ? 'read' : 'send');
     if (!principal.scopes.has(scope)) return replyError(reply, errors.forbidden(scope));
+    if (principal.channels !== null && req.routeOptions.config?.allChannels)
+      return replyError(reply, errors.allChannelsOnly(req.method, req.routeOptions.url ?? req.url));
     req.principal = principal;
   });
 }

@@ -91,7 +91,8 @@ export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDe
 
   app.post(
     '/v1/channels',
-    { config: admin, schema: { body: NewChannel, response: { 201: ChannelView } } },
+    // A key limited to channels would not see the channel it made.
+    { config: { ...admin, allChannels: true }, schema: { body: NewChannel, response: { 201: ChannelView } } },
     async (req, reply) => {
       const id = req.body.id ?? newChannelId();
       const result = await channels.create(newChannel({ ...req.body, id }, deps.graphApiVersion));
@@ -131,6 +132,7 @@ export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDe
       schema: { params: Params, response: { 204: z.null().meta({ description: 'Deleted.' }) } },
     },
     async (req, reply) => {
+      find(req, req.params.id);
       const outcome = await channels.remove(req.params.id);
       if (outcome === 'not_found') throw errors.channelNotFound(req.params.id);
       if (outcome === 'environment') throw errors.environmentChannel(req.params.id);

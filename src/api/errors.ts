@@ -49,6 +49,12 @@ export const errors = {
   invalidJobId: define('invalid_request', 400, 'the job id is a number'),
   unauthorized: define('unauthorized', 401, 'Send the API key as "Authorization: Bearer <IGDM_API_KEY>"'),
   forbidden: define('forbidden', 403, 'This API key does not have the "%s" scope'),
+  allChannelsOnly: define(
+    'forbidden',
+    403,
+    'This API key sees only some channels; %s %s needs a key that sees every channel',
+  ),
+  scopeNotHeld: define('forbidden', 403, 'An API key cannot give a scope it does not have: "%s"'),
   routeNotFound: define('not_found', 404, 'No route %s %s'),
   requestTimeout: define('request_timeout', 408, 'The request did not arrive in time'),
   bodyTooLarge: define('body_too_large', 413, '%s'),

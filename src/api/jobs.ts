@@ -6,7 +6,8 @@ import { errors } from './errors.ts';
 import { Job, JobPage } from './schemas.ts';
 
 // The queue's jobs: what the engine did with each event (its result), what is waiting, and the
-// dead letters (jobs that failed their last attempt), which can be run again.
+// dead letters (jobs that failed their last attempt), which can be run again. They are the whole
+// queue's, every channel's: an admin key that sees every channel.
 
 const ListQuery = z.object({
   status: z.enum(['ready', 'active', 'done', 'dead']).optional(),
@@ -24,7 +25,11 @@ const ListQuery = z.object({
 
 const Id = z.object({ id: z.coerce.number().int().positive() });
 /** Jobs are for operators (admin keys); a job id that is not a number is the catalog's own error. */
-const config = { scope: 'admin' as const, invalidInput: () => errors.invalidJobId() };
+const config = {
+  scope: 'admin' as const,
+  allChannels: true as const,
+  invalidInput: () => errors.invalidJobId(),
+};
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -50,7 +55,10 @@ export async function jobRoutes(scope: FastifyInstance, queue: WorkQueue) {
 
   app.get(
     '/v1/jobs',
-    { config: { scope: 'admin' }, schema: { querystring: ListQuery, response: { 200: JobPage } } },
+    {
+      config: { scope: 'admin', allChannels: true },
+      schema: { querystring: ListQuery, response: { 200: JobPage } },
+    },
     async (req) => {
       const { status, queue: name, conversationId, limit, cursor } = req.query;
       const rows = await queue.list({

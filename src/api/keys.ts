@@ -1,15 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import { listApiKeys, SCOPES } from '../store/api-keys.ts';
 import type { Database } from '../store/schema.ts';
-import type { ApiKeys } from './auth.ts';
+import { type ApiKeys, sees } from './auth.ts';
 import { errors } from './errors.ts';
 
 // API keys (admin): made with a name, the scopes they have (read, send, admin; read and send when
-// not said), the channels they see (all when not said) and the agent they belong to. The key is
+// not said), the channels they see (all when not said; a limited key's own) and the agent they belong to. The key is
 // answered once; afterwards only its last characters. Revoking takes effect at once.
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -48,10 +48,15 @@ export async function apiKeyRoutes(
     revokedAt: iso(k.revokedAt),
   });
 
+  // A key limited to channels sees, makes and revokes only keys limited to some of its channels,
+  // and no key gives a scope its maker does not have.
+  const visible = (req: FastifyRequest, k: { channels: string[] | null }) =>
+    req.principal.channels === null || (k.channels?.every((c) => sees(req, c)) ?? false);
+
   app.get(
     '/v1/api-keys',
     { config: admin, schema: { response: { 200: z.object({ data: z.array(ApiKeyView) }) } } },
-    async () => ({ data: (await listApiKeys(deps.db)).map(shown) }),
+    async (req) => ({ data: (await listApiKeys(deps.db)).filter((k) => visible(req, k)).map(shown) }),
   );
 
   app.post(
@@ -64,12 +69,13 @@ export async function apiKeyRoutes(
       },
     },
     async (req, reply) => {
-      const { name, agent, channels, scopes } = req.body;
-      for (const id of channels ?? []) if (!deps.channels.get(id)) throw errors.channelNotFound(id);
-      const made = await deps.keys.create(
-        { name, agent: agent ?? null, channels: channels ?? null, scopes: scopes ?? ['read', 'send'] },
-        Date.now(),
-      );
+      const { name, agent } = req.body;
+      const channels = req.body.channels ?? (req.principal.channels ? [...req.principal.channels] : null);
+      for (const id of channels ?? [])
+        if (!deps.channels.get(id) || !sees(req, id)) throw errors.channelNotFound(id);
+      const scopes = req.body.scopes ?? ['read', 'send'];
+      for (const s of scopes) if (!req.principal.scopes.has(s)) throw errors.scopeNotHeld(s);
+      const made = await deps.keys.create({ name, agent: agent ?? null, channels, scopes }, Date.now());
       return reply.code(201).send(shown(made));
     },
   );
@@ -81,7 +87,9 @@ export async function apiKeyRoutes(
       schema: { params: Params, response: { 204: z.null().meta({ description: 'Revoked.' }) } },
     },
     async (req, reply) => {
-      if (!(await deps.keys.revoke(req.params.id, Date.now()))) throw errors.apiKeyNotFound(req.params.id);
+      const key = (await listApiKeys(deps.db)).find((k) => k.id === req.params.id);
+      if (!key || !visible(req, key) || !(await deps.keys.revoke(key.id, Date.now())))
+        throw errors.apiKeyNotFound(req.params.id);
       return reply.code(204).send(null);
     },
   );
