@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationIdOf } from '../../src/store/ids.ts';
-import { igBody, startTestService, type TestService, textEvent } from '../support/service.ts';
+import { callApi, igBody, startTestService, type TestService, textEvent } from '../support/service.ts';
 
 // API keys made through the API: shown once and kept hashed; scopes (read, send, admin) and a
 // channel limit checked route by route; revoking takes effect at once; a key that belongs to an
@@ -14,18 +14,8 @@ let svc: TestService;
 // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
 type Answer = { status: number; headers: Headers; body: any };
 
-async function call(key: string, method: string, path: string, body?: unknown): Promise<Answer> {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
+const call = (key: string, method: string, path: string, body?: unknown): Promise<Answer> =>
+  callApi(svc, method, path, { key, body });
 /** As the admin key (IGDM_API_KEY). */
 const admin = (method: string, path: string, body?: unknown): Promise<Omit<Answer, 'headers'>> =>
   svc

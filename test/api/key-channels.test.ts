@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationIdOf } from '../../src/store/ids.ts';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
 import { until } from '../send/support.ts';
-import { igBody, startTestService, type TestService, textEvent } from '../support/service.ts';
+import { callApi, igBody, startTestService, type TestService, textEvent } from '../support/service.ts';
 
 // A key limited to channels, route by route: every /v1 operation of the API's own document is in
 // the table below (a new route fails this test until it is), called on what belongs to another
@@ -15,20 +15,9 @@ let hooks: HookReceiver;
 // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
 type Any = any;
 
-async function call(key: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${svc.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Any) : undefined };
-}
-const ADMIN = 'test-api-key-0123456789';
-const admin = (method: string, path: string, body?: unknown) => call(ADMIN, method, path, body);
+const call = (key: string, method: string, path: string, body?: unknown) =>
+  callApi(svc, method, path, { key, body });
+const admin = (method: string, path: string, body?: unknown) => callApi(svc, method, path, { body });
 
 const SHOP = {
   id: 'shop',

@@ -3,6 +3,7 @@ import { verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
+import { callApi } from '../support/service.ts';
 
 // Outbound webhooks through the API and a real receiver: endpoints made, changed, rotated and
 // deleted; every matching event POSTed and signed as Standard Webhooks says (checked with the SDK's
@@ -38,23 +39,11 @@ async function endpoint(body: Record<string, unknown> = {}, key?: string): Promi
 }
 
 /** A request with another API key (the admin key when none). */
-async function as(
-  key: string | undefined,
-  path: string,
-  init: { method?: string; body?: unknown } = {},
-): Promise<{ status: number; body: Any }> {
-  if (!key) return svc.json(path, init);
-  const res = await fetch(`${svc.url}${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(init.body !== undefined && { 'content-type': 'application/json' }),
-    },
-    ...(init.body !== undefined && { body: JSON.stringify(init.body) }),
+const as = (key: string | undefined, path: string, init: { method?: string; body?: unknown } = {}) =>
+  callApi(svc, init.method ?? (init.body === undefined ? 'GET' : 'POST'), path, {
+    ...(key && { key }),
+    body: init.body,
   });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
 
 const remove = (id: string) => svc.json(`/v1/webhook-endpoints/${id}`, { method: 'DELETE' });
 

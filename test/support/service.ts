@@ -134,3 +134,24 @@ export function textEvent(igsid: string, text: string, opts: { mid?: string; tim
     message: { mid: opts.mid ?? mid(), text },
   };
 }
+
+/** A JSON call to the API with a given key (the admin key by default); the answer parsed. */
+export async function callApi(
+  svc: Pick<Service, 'url'>,
+  method: string,
+  path: string,
+  opts: { key?: string; body?: unknown } = {},
+  // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const { key = API_KEY, body } = opts;
+  const res = await fetch(`${svc.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
