@@ -209,6 +209,7 @@ export async function startService(
     httpLimits: { requestTimeoutMs: config.requestTimeoutMs, maxConnections: config.maxConnections },
     minFreeDiskBytes: config.minFreeDiskBytes,
     handover: (conversationId, to) => handOverConversation(handoverDeps, conversationId, to),
+    contactErased: (conversationIds) => profiles.forget(conversationIds),
   });
   // Both threads answer before the first request comes (they load their code, open the store).
   const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);

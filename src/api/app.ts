@@ -50,6 +50,8 @@ export interface AppDeps {
   queue: WorkQueue;
   /** Moves a conversation between the bot and humans (and Meta's thread control, when configured). */
   handover: (conversationId: string, to: Owner) => Promise<HandoverResult>;
+  /** A contact was erased (DELETE /v1/contacts/:id): their conversations, for in-memory state. */
+  contactErased?: (conversationIds: readonly string[]) => void;
   /** The emulated Graph API and simulated customers, when igdm runs without credentials. */
   sandbox?: SandboxState;
   /** Timeouts and the connection cap that keep the service answering under slow clients. */
@@ -99,7 +101,7 @@ export async function buildApp(deps: AppDeps) {
     describeKeyedRoutes(v1);
     await apiKeyRoutes(v1, { db: deps.store.db, keys: deps.keys, channels: deps.channels, now: deps.now });
     await conversationRoutes(v1, deps.store.db, deps.handover, deps.now);
-    await contactRoutes(v1, deps.store.db, deps.now);
+    await contactRoutes(v1, { db: deps.store.db, now: deps.now, erased: deps.contactErased });
     await messageRoutes(v1, {
       db: deps.store.db,
       channels: deps.channels.list,

@@ -2,16 +2,19 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
+import { contactData } from '../store/contact-export.ts';
 import { findContact, listContacts } from '../store/contacts.ts';
 import { conversationsOfContact } from '../store/conversations.ts';
+import { eraseContact, lastErasure } from '../store/erasure.ts';
 import type { Database } from '../store/schema.ts';
 import { sees } from './auth.ts';
 import { errors } from './errors.ts';
 import { decodeCursor, encodeCursor, Page } from './pages.ts';
-import { Contact, ContactWithConversations, page } from './schemas.ts';
-import { contactView, conversationView } from './views.ts';
+import { Contact, ContactErasure, ContactExport, ContactWithConversations, page } from './schemas.ts';
+import { contactView, conversationView, erasureView, exportView } from './views.ts';
 
-// Read API: the customers (contacts), newest first, and one with its profile and conversations.
+// The customers (contacts), newest first, and one with its profile and conversations; everything
+// igdm holds about one (export), and erasing it (admin: it cannot be undone).
 
 const ListQuery = Page.extend({
   channelId: z.string().optional(),
@@ -19,11 +22,15 @@ const ListQuery = Page.extend({
 });
 const Params = z.object({ id: z.string().meta({ description: 'ct_…' }) });
 
-export async function contactRoutes(
-  scope: FastifyInstance,
-  db: Kysely<Database>,
-  now: () => number = Date.now,
-) {
+export interface ContactRouteDeps {
+  db: Kysely<Database>;
+  now: () => number;
+  /** A contact was erased: what kept their conversations in memory forgets them. */
+  erased?: (conversationIds: readonly string[]) => void;
+}
+
+export async function contactRoutes(scope: FastifyInstance, deps: ContactRouteDeps) {
+  const { db, now } = deps;
   const app = scope.withTypeProvider<ZodTypeProvider>();
 
   app.get(
@@ -54,6 +61,38 @@ export async function contactRoutes(
       if (!contact || !sees(req, contact.channelId)) throw errors.contactNotFound(req.params.id);
       const conversations = await conversationsOfContact(db, contact.id);
       return { ...contactView(contact), conversations: conversations.map((c) => conversationView(c, now())) };
+    },
+  );
+
+  app.get(
+    '/v1/contacts/:id/export',
+    { schema: { params: Params, response: { 200: ContactExport } } },
+    async (req) => {
+      const contact = await findContact(db, req.params.id);
+      if (!contact || !sees(req, contact.channelId)) throw errors.contactNotFound(req.params.id);
+      return exportView(await contactData(db, contact), now());
+    },
+  );
+
+  app.delete(
+    '/v1/contacts/:id',
+    { config: { scope: 'admin' }, schema: { params: Params, response: { 200: ContactErasure } } },
+    async (req) => {
+      const id = req.params.id;
+      const contact = await findContact(db, id);
+      if (contact && !sees(req, contact.channelId)) throw errors.contactNotFound(id);
+      const result = contact
+        ? await eraseContact(db, id, { keyId: req.principal.keyId, agent: req.principal.agent }, now())
+        : ({ status: 'gone' } as const);
+      if (result.status === 'busy') throw errors.contactBusy(id, result.reason);
+      if (result.status === 'erased') {
+        deps.erased?.(result.conversationIds);
+        return erasureView(result.erasure);
+      }
+      // Erased already (a repeated request): the record of it.
+      const earlier = await lastErasure(db, id);
+      if (!earlier || !sees(req, earlier.channelId)) throw errors.contactNotFound(id);
+      return erasureView(earlier);
     },
   );
 }

@@ -78,6 +78,11 @@ export const errors = {
     'Message %s is %s; only failed outbound messages are retried',
   ),
   jobNotDead: define('job_not_dead', 409, 'Job %s is %s; only dead jobs are retried'),
+  contactBusy: define(
+    'contact_busy',
+    409,
+    'Contact %s cannot be erased while %s; try again in a few seconds',
+  ),
 
   // Sends and channel settings
   invalidContent: (message: string, issues: readonly unknown[]) =>

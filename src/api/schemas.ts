@@ -126,6 +126,120 @@ export const Message = z
   })
   .meta({ id: 'Message' });
 
+/** A mention of the account in the contact's story. */
+export const StoryMention = z
+  .object({
+    id: z.string(),
+    conversationId: z.string(),
+    mid: z.string(),
+    storyId: z.string().nullable(),
+    mediaUrl: z.string().nullable().meta({ description: "The story's CDN URL; it expires with the story." }),
+    createdAt: nullableTime,
+  })
+  .meta({ id: 'StoryMention' });
+
+/** A send to the contact, as the outbox has it. */
+export const Send = z
+  .object({
+    id: z.string(),
+    messageId: z.string().nullable(),
+    conversationId: z.string().nullable(),
+    kind: z.string().meta({ description: 'text, image, reaction, typing ...' }),
+    status: z.enum(['queued', 'sending', 'unconfirmed', 'sent', 'failed']),
+    attempts: z.number().int(),
+    body: z.unknown().meta({ description: 'The Send API body.' }),
+    mid: z.string().nullable(),
+    error: z.unknown().nullable(),
+    createdAt: nullableTime,
+    sentAt: nullableTime,
+  })
+  .meta({ id: 'Send' });
+
+/** A comment of the contact's on one of the account's posts. */
+export const ContactComment = z
+  .object({
+    id: z.string(),
+    commentId: z.string(),
+    mediaId: z.string().nullable(),
+    parentId: z.string().nullable(),
+    username: z.string().nullable(),
+    text: z.string().nullable(),
+    createdAt: nullableTime,
+  })
+  .meta({ id: 'ContactComment' });
+
+/** An entry of the event log, as GET /v1/events delivers it. */
+export const LoggedEvent = z
+  .object({
+    id: z.string(),
+    event: z.string(),
+    createdAt: z.string(),
+    channelId: z.string(),
+    conversationId: z.string().nullable(),
+    data: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'LoggedEvent' });
+
+/** A webhook event about the contact, as Meta sent it (one item of a delivery). */
+export const RawWebhookEvent = z
+  .object({
+    id: z.number().int(),
+    object: z.string(),
+    source: z.string().meta({ description: 'messaging, standby or changes.' }),
+    kind: z.string(),
+    entryId: z.string().nullable(),
+    metaTimestamp: nullableTime,
+    receivedAt: nullableTime,
+    appliedAt: nullableTime,
+    applyError: z.string().nullable(),
+    payload: z.unknown(),
+  })
+  .meta({ id: 'RawWebhookEvent' });
+
+export const ContactExport = z
+  .object({
+    exportedAt: time,
+    contact: Contact,
+    conversations: z.array(Conversation),
+    messages: z.array(Message).meta({ description: 'Every message of their conversations, oldest first.' }),
+    notes: z.array(Note),
+    storyMentions: z.array(StoryMention),
+    sends: z.array(Send),
+    comments: z.array(ContactComment),
+    events: z.array(LoggedEvent),
+    webhookEvents: z.array(RawWebhookEvent),
+  })
+  .meta({ id: 'ContactExport' });
+
+const count = z.number().int();
+export const ContactErasure = z
+  .object({
+    id: z.string(),
+    contactId: z.string(),
+    channelId: z.string(),
+    erasedAt: time,
+    erasedBy: z.object({
+      keyId: z.string().nullable().meta({ description: 'The API key that asked; null for IGDM_API_KEY.' }),
+      agent: z.string().nullable(),
+    }),
+    counts: z
+      .object({
+        conversations: count,
+        messages: count,
+        notes: count,
+        storyMentions: count,
+        comments: count,
+        sends: count.meta({ description: 'Outbox rows whose content and address were erased.' }),
+        sendsCancelled: count.meta({ description: 'Queued sends that will not go (failed: erased).' }),
+        events: count,
+        webhookEvents: count,
+        jobs: count.meta({ description: 'Finished jobs whose results were cleared.' }),
+        webhookDeliveries: count.meta({ description: 'Outbound webhook deliveries, with their attempts.' }),
+      })
+      .meta({ description: 'Rows erased, by kind.' }),
+  })
+  .meta({ id: 'ContactErasure' });
+
 /** A sender action (typing, seen, a reaction): no message of its own, its outbox row tells. */
 export const SenderAction = z
   .object({

@@ -1,12 +1,17 @@
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
+import { eventView } from '../events/view.ts';
 import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
+import type { ContactData } from '../store/contact-export.ts';
 import type { Contact } from '../store/contacts.ts';
 import type { ConversationWithContact } from '../store/conversations.ts';
+import type { ContactErasure } from '../store/erasure.ts';
 import type { Message } from '../store/messages.ts';
 import type { Note } from '../store/notes.ts';
 import type { OutboxTable } from '../store/schema.ts';
 import type {
+  ContactErasure as ContactErasureSchema,
+  ContactExport,
   Contact as ContactSchema,
   Conversation,
   Message as MessageSchema,
@@ -113,4 +118,76 @@ export const contactView = (c: Contact): z.output<typeof ContactSchema> => ({
   profileCheckedAt: iso(c.profileCheckedAt),
   createdAt: iso(c.createdAt),
   updatedAt: iso(c.updatedAt),
+});
+
+const json = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
+
+/** Everything igdm holds about a contact (GET /v1/contacts/:id/export). */
+export function exportView(d: ContactData, now: number): z.output<typeof ContactExport> {
+  return {
+    exportedAt: new Date(now).toISOString(),
+    contact: contactView(d.contact),
+    conversations: d.conversations.map((c) => conversationView(c, now)),
+    messages: d.messages.map(messageView),
+    notes: d.notes.map(noteView),
+    storyMentions: d.storyMentions.map((m) => ({
+      id: m.id,
+      conversationId: m.conversationId,
+      mid: m.mid,
+      storyId: m.storyId,
+      mediaUrl: m.mediaUrl,
+      createdAt: iso(m.createdAt),
+    })),
+    sends: d.sends.map((o) => ({
+      id: o.id,
+      messageId: o.messageId,
+      conversationId: o.conversationId,
+      kind: o.kind,
+      status: o.status,
+      attempts: Number(o.attempts),
+      body: json(o.body),
+      mid: o.mid,
+      error: json(o.error),
+      createdAt: iso(o.createdAt),
+      sentAt: iso(o.sentAt),
+    })),
+    comments: d.comments.map((c) => ({
+      id: c.id,
+      commentId: c.commentId,
+      mediaId: c.mediaId,
+      parentId: c.parentId,
+      username: c.username,
+      text: c.text,
+      createdAt: iso(c.createdAt),
+    })),
+    events: d.events.map((e) =>
+      eventView({
+        ...e,
+        id: Number(e.id),
+        createdAt: Number(e.createdAt),
+        data: JSON.parse(e.data) as Record<string, unknown>,
+      }),
+    ),
+    webhookEvents: d.webhookEvents.map((e) => ({
+      id: Number(e.id),
+      object: e.object,
+      source: e.source,
+      kind: e.kind,
+      entryId: e.entryId,
+      metaTimestamp: iso(e.metaTimestamp),
+      receivedAt: iso(e.receivedAt),
+      appliedAt: iso(e.appliedAt),
+      applyError: e.applyError,
+      payload: JSON.parse(e.payload) as unknown,
+    })),
+  };
+}
+
+export const erasureView = (e: ContactErasure): z.output<typeof ContactErasureSchema> => ({
+  id: e.id,
+  contactId: e.contactId,
+  channelId: e.channelId,
+  erasedAt: new Date(Number(e.erasedAt)).toISOString(),
+  erasedBy: { keyId: e.keyId, agent: e.agent },
+  counts: e.counts,
 });

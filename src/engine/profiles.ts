@@ -60,6 +60,11 @@ export class Profiles {
     if (contact) await this.#refresh(contact);
   }
 
+  /** Their contacts were erased: a later message makes a new one, whose profile is asked again. */
+  forget(conversationIds: readonly string[]): void {
+    for (const id of conversationIds) this.#freshUntil.delete(id);
+  }
+
   /** Resolves when nothing is waiting (for tests and shutdown). */
   async idle(): Promise<void> {
     while (this.#running) await this.#running;

@@ -57,14 +57,17 @@ export class Attempts {
     const { limiter, health } = this.#d;
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
     // Every outbox row's channel is stored (a foreign key): one not live was deleted.
+    // Failed only if still queued: the row was read before, and an erasure may have settled it since.
+    const queued = { from: 'queued' } as const;
     if (!channel)
-      return this.#fail(row, {
-        reason: 'channel_deleted',
-        message: `Channel "${row.channelId}" was deleted`,
-      });
+      return this.#fail(
+        row,
+        { reason: 'channel_deleted', message: `Channel "${row.channelId}" was deleted` },
+        queued,
+      );
     const body = JSON.parse(row.body) as SendBody;
     const refusal = await windowRefusal(this.#d.db, row, body, this.#d.now());
-    if (refusal) return this.#fail(row, refusal);
+    if (refusal) return this.#fail(row, refusal, queued);
 
     // Meta counts a call when it arrives, somewhere between leaving igdm and its answer. So the call
     // holds a place in the windows from before it leaves (with others in flight, none may overfill

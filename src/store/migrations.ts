@@ -409,6 +409,28 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0014_contact_erasures': {
+      async up(db: Kysely<unknown>) {
+        // Contacts whose data was erased (store/erasure.ts): who, when, by which key, and how many
+        // rows of each kind went. No personal data: the contact id is a hash of the channel and the
+        // IGSID, kept so that a repeated request is recognised.
+        await db.schema
+          .createTable('contact_erasures')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('contact_id', 'text', (c) => c.notNull())
+          .addColumn('channel_id', 'text', (c) => c.notNull().references('channels.id'))
+          .addColumn('key_id', 'text')
+          .addColumn('agent', 'text')
+          .addColumn('counts', 'text', (c) => c.notNull())
+          .addColumn('erased_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('contact_erasures_contact')
+          .on('contact_erasures')
+          .columns(['contact_id', 'erased_at'])
+          .execute();
+      },
+    },
   };
 }
 

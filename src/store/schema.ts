@@ -237,6 +237,20 @@ export interface Database {
   webhookEndpoints: WebhookEndpointTable;
   webhookDeliveries: WebhookDeliveryTable;
   webhookAttempts: WebhookAttemptTable;
+  contactErasures: ContactErasureTable;
+}
+
+/** A contact's data was erased (store/erasure.ts): the record of it, with no personal data. */
+export interface ContactErasureTable {
+  id: string;
+  contactId: string;
+  channelId: string;
+  /** The API key that asked (null: IGDM_API_KEY), and its agent. */
+  keyId: string | null;
+  agent: string | null;
+  /** How many rows of each kind were erased, as JSON. */
+  counts: string;
+  erasedAt: number;
 }
 
 export interface EventTable {

@@ -161,6 +161,7 @@ describe('scopes', () => {
       ['PATCH', '/v1/channels/shop', { name: 'renamed' }],
       ['DELETE', '/v1/channels/shop'],
       ['PUT', '/v1/channels/shop/ice-breakers', { iceBreakers: [] }],
+      ['DELETE', '/v1/contacts/ct_x'],
     ] as const) {
       const r = await call(key, method, path, body);
       expect(r.status, `${method} ${path}`).toBe(403);

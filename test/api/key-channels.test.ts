@@ -162,6 +162,14 @@ const cases: Record<string, Case> = {
     path: () => `/v1/contacts/${other.contactId}`,
     expect: { hidden: 'contact_not_found' },
   },
+  'GET /v1/contacts/{id}/export': {
+    path: () => `/v1/contacts/${other.contactId}/export`,
+    expect: { hidden: 'contact_not_found' },
+  },
+  'DELETE /v1/contacts/{id}': {
+    path: () => `/v1/contacts/${other.contactId}`,
+    expect: { hidden: 'contact_not_found' },
+  },
   'POST /v1/messages': {
     path: () => '/v1/messages',
     body: { channelId: 'default', to: OTHER_CUSTOMER, content: { type: 'text', text: 'not mine' } },

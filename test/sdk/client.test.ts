@@ -304,6 +304,24 @@ describe('the inbox side', () => {
     const contact = await client.contacts.get(conversation!.contact.id);
     expect(contact.conversations.map((c) => c.id)).toEqual([conversation!.id]);
   });
+
+  it("exports a contact's data, then erases it", async () => {
+    const { igsid } = await customerWrites('gus', 'my number is 555 0199');
+    const [conversation] = (await client.conversations.list({ q: '0199' })).data;
+    const contactId = conversation!.contact.id;
+    const data = await client.contacts.export(contactId);
+    expect(data.contact.igsid).toBe(igsid);
+    expect(data.messages.map((m) => m.text)).toEqual(['my number is 555 0199']);
+    expect(data.webhookEvents.map((e) => e.kind)).toEqual(['message']);
+    const erasure = await until(
+      () => client.contacts.erase(contactId).catch((e: IgdmError) => e),
+      (r) => !(r instanceof IgdmError && r.code === 'contact_busy'),
+      'the erasure',
+    );
+    expect(erasure).toMatchObject({ contactId, counts: { messages: 1, webhookEvents: 1 } });
+    expect((await refusal(client.contacts.get(contactId))).status).toBe(404);
+    expect((await client.conversations.list({ q: '0199' })).data).toEqual([]);
+  });
 });
 
 describe('outbound webhooks', () => {

@@ -2,13 +2,20 @@ import type {
   ApiKey,
   Channel,
   Contact,
+  ContactComment,
+  ContactErasure,
+  ContactExport,
   Content,
   Conversation,
   EventName,
+  IgdmEvent,
   Job,
   Message,
   Note,
+  RawWebhookEvent,
+  Send,
   SenderAction,
+  StoryMention,
   WebhookDelivery,
   WebhookEndpoint,
 } from '@igdm/sdk';
@@ -121,6 +128,8 @@ async function callEverything(client: Igdm) {
   await client.messages.retry('msg_1');
   await client.contacts.list({ channelId: 'default', q: 'ann', limit: 10, cursor: 'c' });
   await client.contacts.get('ct_1');
+  await client.contacts.export('ct_1');
+  await client.contacts.erase('ct_1');
   const sub = client.events.subscribe(
     { types: ['message.received'], channelId: 'default', after: '7' },
     () => {},
@@ -451,6 +460,69 @@ describe('the SDK and /openapi.json', () => {
         createdAt: t,
       }),
     ).toEqual(documented('WebhookDelivery'));
+    expect(
+      fields<ContactExport>({
+        exportedAt: t,
+        contact: t,
+        conversations: t,
+        messages: t,
+        notes: t,
+        storyMentions: t,
+        sends: t,
+        comments: t,
+        events: t,
+        webhookEvents: t,
+      }),
+    ).toEqual(documented('ContactExport'));
+    expect(
+      fields<StoryMention>({ id: t, conversationId: t, mid: t, storyId: t, mediaUrl: t, createdAt: t }),
+    ).toEqual(documented('StoryMention'));
+    expect(
+      fields<Send>({
+        id: t,
+        messageId: t,
+        conversationId: t,
+        kind: t,
+        status: t,
+        attempts: t,
+        body: t,
+        mid: t,
+        error: t,
+        createdAt: t,
+        sentAt: t,
+      }),
+    ).toEqual(documented('Send'));
+    expect(
+      fields<ContactComment>({
+        id: t,
+        commentId: t,
+        mediaId: t,
+        parentId: t,
+        username: t,
+        text: t,
+        createdAt: t,
+      }),
+    ).toEqual(documented('ContactComment'));
+    expect(
+      fields<IgdmEvent>({ id: t, event: t, createdAt: t, channelId: t, conversationId: t, data: t }),
+    ).toEqual(documented('LoggedEvent'));
+    expect(
+      fields<RawWebhookEvent>({
+        id: t,
+        object: t,
+        source: t,
+        kind: t,
+        entryId: t,
+        metaTimestamp: t,
+        receivedAt: t,
+        appliedAt: t,
+        applyError: t,
+        payload: t,
+      }),
+    ).toEqual(documented('RawWebhookEvent'));
+    expect(
+      fields<ContactErasure>({ id: t, contactId: t, channelId: t, erasedAt: t, erasedBy: t, counts: t }),
+    ).toEqual(documented('ContactErasure'));
   });
 
   it("names the events the document's /v1/events lists", () => {

@@ -20,6 +20,10 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     for (const table of ['webhook_attempts', 'webhook_deliveries', 'webhook_endpoints'])
       await sql.raw(`drop table ${table}`).execute(db);
   },
+  /** The record of contact erasures. */
+  async '0014_contact_erasures'(db) {
+    await sql`drop table contact_erasures`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */

@@ -1,7 +1,7 @@
 import type { PageOptions } from './conversations.ts';
 import { pages } from './pages.ts';
 import { seg, type Transport } from './transport.ts';
-import type { Contact, ContactWithConversations, Page } from './types.ts';
+import type { Contact, ContactErasure, ContactExport, ContactWithConversations, Page } from './types.ts';
 
 export interface ContactFilter extends PageOptions {
   channelId?: string;
@@ -28,5 +28,20 @@ export class Contacts {
   /** A contact with their profile and conversations. */
   get(id: string): Promise<ContactWithConversations> {
     return this.#t.request({ method: 'GET', path: `/v1/contacts/${seg(id)}` });
+  }
+
+  /** Everything igdm holds about the contact: profile, conversations, messages, notes, sends, events,
+   * and the webhook events Meta sent about them. */
+  export(id: string): Promise<ContactExport> {
+    return this.#t.request({ method: 'GET', path: `/v1/contacts/${seg(id)}/export` });
+  }
+
+  /**
+   * Erases everything igdm holds about the contact, for good (an admin key's). Throws an IgdmError
+   * `contact_busy` (409) while work on them is in flight: try again in a few seconds. Called again
+   * for an erased contact, it answers the same record.
+   */
+  erase(id: string): Promise<ContactErasure> {
+    return this.#t.request({ method: 'DELETE', path: `/v1/contacts/${seg(id)}` });
   }
 }

@@ -263,3 +263,101 @@ export interface WebhookDelivery {
   lastError: string | null;
   createdAt: string;
 }
+
+/** A mention of the account in the contact's story. */
+export interface StoryMention {
+  id: string;
+  conversationId: string;
+  mid: string;
+  storyId: string | null;
+  /** The story's CDN URL; it expires with the story. */
+  mediaUrl: string | null;
+  createdAt: string | null;
+}
+
+/** A send to the contact, as igdm's outbox has it. */
+export interface Send {
+  id: string;
+  messageId: string | null;
+  conversationId: string | null;
+  /** text, image, reaction, typing ... */
+  kind: string;
+  status: 'queued' | 'sending' | 'unconfirmed' | 'sent' | 'failed';
+  attempts: number;
+  /** The Send API body. */
+  body: unknown;
+  mid: string | null;
+  error: unknown;
+  createdAt: string | null;
+  sentAt: string | null;
+}
+
+/** A comment of the contact's on one of the account's posts. */
+export interface ContactComment {
+  id: string;
+  commentId: string;
+  mediaId: string | null;
+  parentId: string | null;
+  username: string | null;
+  text: string | null;
+  createdAt: string | null;
+}
+
+/** A webhook event about the contact, as Meta sent it (one item of a delivery). */
+export interface RawWebhookEvent {
+  id: number;
+  object: string;
+  /** messaging, standby or changes. */
+  source: string;
+  kind: string;
+  entryId: string | null;
+  metaTimestamp: string | null;
+  receivedAt: string | null;
+  appliedAt: string | null;
+  applyError: string | null;
+  payload: unknown;
+}
+
+/** Everything igdm holds about a contact (`contacts.export`). */
+export interface ContactExport {
+  exportedAt: string;
+  contact: Contact;
+  conversations: Conversation[];
+  /** Every message of their conversations, oldest first. */
+  messages: Message[];
+  notes: Note[];
+  storyMentions: StoryMention[];
+  sends: Send[];
+  comments: ContactComment[];
+  /** The event log's entries about their conversations. */
+  events: IgdmEvent[];
+  webhookEvents: RawWebhookEvent[];
+}
+
+/** The record of a contact's erasure (`contacts.erase`): no personal data. */
+export interface ContactErasure {
+  id: string;
+  contactId: string;
+  channelId: string;
+  erasedAt: string;
+  /** The API key that asked (null: IGDM_API_KEY), and its agent. */
+  erasedBy: { keyId: string | null; agent: string | null };
+  /** Rows erased, by kind. */
+  counts: {
+    conversations: number;
+    messages: number;
+    notes: number;
+    storyMentions: number;
+    comments: number;
+    /** Outbox rows whose content and address were erased. */
+    sends: number;
+    /** Queued sends that will not go (failed: erased). */
+    sendsCancelled: number;
+    events: number;
+    webhookEvents: number;
+    /** Finished jobs whose results were cleared. */
+    jobs: number;
+    /** Outbound webhook deliveries, with their attempts. */
+    webhookDeliveries: number;
+  };
+}

@@ -1,0 +1,378 @@
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { conversationIdOf } from '../../src/store/ids.ts';
+import { type SandboxService, startSandboxService, until } from '../send/support.ts';
+
+// A contact's data, exported and erased (GET /v1/contacts/:id/export, DELETE /v1/contacts/:id),
+// against the sandbox: a customer writes text, sends a photo, mentions the account in a story,
+// comments on a post and reacts to a reply; agents note and tag the conversation; one reply waits in
+// the outbox. The export holds all of it; after the erasure no row of the store names them, the
+// search finds nothing, a record of the erasure stays, and another customer's data is untouched.
+
+let svc: SandboxService;
+let echo: Server;
+let zelda: { igsid: string; contactId: string; conversationId: string };
+let other: { igsid: string; contactId: string };
+/** Keys: read only; admin limited to `default`, belonging to an agent; any scope for another channel. */
+const keys = { read: '', privacy: '', privacyKeyId: '', elsewhere: '' };
+
+// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
+type Answer = { status: number; body: any };
+
+async function call(key: string, method: string, path: string, body?: unknown): Promise<Answer> {
+  const res = await fetch(`${svc.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Erased with `key`, once nothing is in flight (a 409 `contact_busy` is answered meanwhile). */
+async function erase(key: string, contactId: string): Promise<Answer> {
+  return until(
+    async () => {
+      const r = await call(key, 'DELETE', `/v1/contacts/${contactId}`);
+      if (r.status === 409) expect(r.body.error.code).toBe('contact_busy');
+      return r;
+    },
+    (r) => r.status !== 409,
+    'the erasure',
+    10_000,
+  );
+}
+
+/** Every row of every table but the search index's, as text (lowercase), by table. */
+async function storeText(): Promise<Map<string, string[]>> {
+  const sqlite = svc.store.sqlite;
+  const tables = sqlite
+    .prepare(`select name from sqlite_master where type = 'table' and name not like 'messages_fts%'`)
+    .all() as { name: string }[];
+  return new Map(
+    tables.map(({ name }) => [
+      name,
+      sqlite
+        .prepare(`select * from "${name}"`)
+        .all()
+        .map((row) => JSON.stringify(row).toLowerCase()),
+    ]),
+  );
+}
+
+/** The tables holding a row that contains `text` (any case). */
+async function tablesHolding(text: string): Promise<string[]> {
+  const lower = text.toLowerCase();
+  return [...(await storeText())].filter(([, rows]) => rows.some((r) => r.includes(lower))).map(([t]) => t);
+}
+
+beforeAll(async () => {
+  svc = await startSandboxService();
+  const admin = (method: string, path: string, body?: unknown) => svc.json(path, { method, body });
+  expect(
+    (
+      await admin('POST', '/v1/channels', {
+        id: 'shop',
+        name: 'Shop',
+        accountId: '17841400000000333',
+        accessToken: 'shop-access-token',
+        appSecret: 'shop-app-secret',
+        verifyToken: 'shop-verify-token',
+        graphApiUrl: 'http://127.0.0.1:9',
+      })
+    ).status,
+  ).toBe(201);
+  const key = async (fields: Record<string, unknown>) => {
+    const r = await admin('POST', '/v1/api-keys', { name: 'test key', ...fields });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    return r.body;
+  };
+  keys.read = (await key({ scopes: ['read'] })).key;
+  const privacy = await key({ scopes: ['read', 'admin'], channels: ['default'], agent: 'Dora' });
+  keys.privacy = privacy.key;
+  keys.privacyKeyId = privacy.id;
+  keys.elsewhere = (await key({ scopes: ['read', 'send', 'admin'], channels: ['shop'] })).key;
+  // A webhook receiver that answers with what it got: the delivery log holds her words too.
+  echo = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    res.writeHead(200).end(Buffer.concat(chunks));
+  });
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  const hooked = await admin('POST', '/v1/webhook-endpoints', {
+    url: `http://127.0.0.1:${(echo.address() as AddressInfo).port}/`,
+    events: ['message.received'],
+  });
+  expect(hooked.status).toBe(201);
+
+  // The customer, and what they do.
+  const { igsid } = await svc.customer({
+    from: 'Zelda Quarrington',
+    text: 'Please ship to 12 Pinewood Lane',
+  });
+  const conversationId = conversationIdOf('default', igsid);
+  const conversation = await until(
+    () => svc.json(`/v1/conversations/${conversationId}`),
+    (r) => r.body?.contact?.name === 'Zelda Quarrington',
+    'her profile',
+  );
+  zelda = { igsid, conversationId, contactId: conversation.body.contact.id };
+  await svc.customer({
+    from: igsid,
+    attachments: [{ type: 'image', url: 'https://cdn.example.com/zelda-passport.jpg' }],
+  });
+  await svc.customer({ from: igsid, storyMention: { url: 'https://cdn.example.com/zelda-story.mp4' } });
+  await svc.customer({ from: igsid, comment: { text: 'Zelda loves this Pinewood mug' } });
+
+  // A reply she reacts to; a note, tags and an assignee.
+  const reply = await svc.send({
+    to: igsid,
+    content: { type: 'text', text: 'Shipping to Pinewood Lane today' },
+  });
+  expect(reply.status, JSON.stringify(reply.body)).toBe(202);
+  const sent = await svc.waitMessage(reply.body.id);
+  await svc.customer({ from: igsid, reaction: { mid: sent.mid, reaction: 'love' } });
+  const note = await svc.json(`/v1/conversations/${conversationId}/notes`, {
+    body: { text: 'Zelda prefers calls after 6pm' },
+  });
+  expect(note.status).toBe(201);
+  const patched = await svc.json(`/v1/conversations/${conversationId}`, {
+    method: 'PATCH',
+    body: { tags: ['vip-zelda'], assignee: 'Maria' },
+  });
+  expect(patched.status).toBe(200);
+
+  // Another customer, whose data stays.
+  const o = await svc.customer({ from: 'Otto Brandt', text: 'Is the blue mug in stock?' });
+  const oc = await until(
+    () => svc.json(`/v1/conversations/${conversationIdOf('default', o.igsid)}`),
+    (r) => r.status === 200,
+    'the other conversation',
+  );
+  other = { igsid: o.igsid, contactId: oc.body.contact.id };
+});
+afterAll(async () => {
+  await svc.stop();
+  echo.closeAllConnections();
+  echo.close();
+});
+
+describe('GET /v1/contacts/:id/export', () => {
+  it('holds everything igdm has about the contact', async () => {
+    const r = await call(keys.read, 'GET', `/v1/contacts/${zelda.contactId}/export`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const e = r.body;
+    expect(e.contact).toMatchObject({ id: zelda.contactId, igsid: zelda.igsid, name: 'Zelda Quarrington' });
+    expect(e.conversations).toEqual([
+      expect.objectContaining({
+        id: zelda.conversationId,
+        tags: ['vip-zelda'],
+        assignee: 'Maria',
+        notesCount: 1,
+      }),
+    ]);
+    const texts = e.messages.map((m: { text: string | null }) => m.text);
+    expect(texts).toEqual(
+      expect.arrayContaining(['Please ship to 12 Pinewood Lane', 'Shipping to Pinewood Lane today']),
+    );
+    expect(e.messages.map((m: { type: string }) => m.type)).toEqual(
+      expect.arrayContaining(['text', 'image', 'story_mention']),
+    );
+    const reply = e.messages.find((m: { text: string }) => m.text === 'Shipping to Pinewood Lane today');
+    expect(reply).toMatchObject({
+      direction: 'outbound',
+      reactions: [expect.objectContaining({ reaction: 'love' })],
+    });
+    expect(e.notes.map((n: { text: string }) => n.text)).toEqual(['Zelda prefers calls after 6pm']);
+    expect(e.storyMentions).toEqual([
+      expect.objectContaining({ mediaUrl: 'https://cdn.example.com/zelda-story.mp4' }),
+    ]);
+    expect(e.comments).toEqual([expect.objectContaining({ text: 'Zelda loves this Pinewood mug' })]);
+    expect(e.sends).toEqual([
+      expect.objectContaining({
+        messageId: reply.id,
+        status: 'sent',
+        body: expect.objectContaining({ recipient: { id: zelda.igsid } }),
+      }),
+    ]);
+    expect(e.events.map((x: { event: string }) => x.event)).toEqual(
+      expect.arrayContaining([
+        'message.received',
+        'instagram.story_mention',
+        'instagram.reaction',
+        'message.sent',
+      ]),
+    );
+    expect(e.events.every((x: { conversationId: string }) => x.conversationId === zelda.conversationId)).toBe(
+      true,
+    );
+    // Every webhook event about her, as Meta sent it: the texts, the photo, the mention, the comment,
+    // the reaction and the echo of the reply.
+    const payloads = JSON.stringify(e.webhookEvents.map((w: { payload: unknown }) => w.payload));
+    for (const part of [
+      '12 Pinewood Lane',
+      'zelda-passport.jpg',
+      'zelda-story.mp4',
+      'Pinewood mug',
+      '"love"',
+    ])
+      expect(payloads).toContain(part);
+    expect(e.webhookEvents.map((w: { kind: string }) => w.kind)).toEqual(
+      expect.arrayContaining(['message', 'comments', 'reaction', 'echo']),
+    );
+    // Nothing of the other customer's, and no secrets.
+    const text = JSON.stringify(e);
+    expect(text).not.toContain(other.igsid);
+    expect(text).not.toContain('blue mug');
+    expect(text).not.toMatch(/access.?token|app.?secret|shop-/i);
+  });
+
+  it("is the contact's channels' keys' only", async () => {
+    const r = await call(keys.elsewhere, 'GET', `/v1/contacts/${zelda.contactId}/export`);
+    expect(r).toMatchObject({ status: 404, body: { error: { code: 'contact_not_found' } } });
+    expect((await call(keys.read, 'GET', '/v1/contacts/ct_nope/export')).status).toBe(404);
+  });
+});
+
+describe('DELETE /v1/contacts/:id', () => {
+  it("needs the admin scope, in the contact's channel", async () => {
+    const read = await call(keys.read, 'DELETE', `/v1/contacts/${zelda.contactId}`);
+    expect(read).toMatchObject({ status: 403, body: { error: { code: 'forbidden' } } });
+    const elsewhere = await call(keys.elsewhere, 'DELETE', `/v1/contacts/${zelda.contactId}`);
+    expect(elsewhere).toMatchObject({ status: 404, body: { error: { code: 'contact_not_found' } } });
+    expect((await call(keys.privacy, 'DELETE', '/v1/contacts/ct_nope')).status).toBe(404);
+    // Nothing was erased.
+    expect((await call(keys.read, 'GET', `/v1/contacts/${zelda.contactId}`)).status).toBe(200);
+  });
+
+  it('waits for a send to the contact whose outcome is not known yet', async () => {
+    // Meta takes the message but answers late: the send is in flight meanwhile.
+    await svc.inject({ kind: 'late_answer', delayMs: 3000, path: 'messages' });
+    const reply = await svc.send({
+      to: zelda.igsid,
+      content: { type: 'text', text: 'One more Pinewood thing' },
+    });
+    expect(reply.status).toBe(202);
+    await svc.waitOutbox(reply.body.id, (row) => row.status === 'sending');
+    // Its echo has come and waits for it (a webhook event being applied would be busy too).
+    await svc.sandbox!.delivery.settled();
+    await svc.settled();
+    // (Its echo's event may still be on its way in: busy for that reason first.)
+    const busy = await until(
+      () => call(keys.privacy, 'DELETE', `/v1/contacts/${zelda.contactId}`),
+      (r) => r.status !== 409 || !r.body.error.message.includes('webhook event'),
+      'busy with the send',
+    );
+    expect(busy).toMatchObject({ status: 409, body: { error: { code: 'contact_busy' } } });
+    expect(busy.body.error.message).toContain('sending');
+    await svc.waitMessage(reply.body.id);
+    expect((await call(keys.read, 'GET', `/v1/contacts/${zelda.contactId}`)).status).toBe(200);
+  });
+
+  it('erases every row about the contact, keeps a record, and leaves the others', async () => {
+    // A reply that waits in the outbox (Meta throttles the account for an hour): it will not go.
+    await svc.inject({ kind: 'throttle', regainAccessMinutes: 60, path: 'messages' });
+    const waiting = await svc.send({ to: zelda.igsid, content: { type: 'text', text: 'Pinewood, later' } });
+    expect(waiting.status).toBe(202);
+    await svc.waitOutbox(waiting.body.id, (row) => row.status === 'queued' && row.error !== null);
+    const otherBefore = (await call(keys.read, 'GET', `/v1/contacts/${other.contactId}/export`)).body;
+    const before = (await call(keys.read, 'GET', `/v1/contacts/${zelda.contactId}/export`)).body;
+    expect(await tablesHolding(zelda.igsid)).toEqual(
+      expect.arrayContaining(['contacts', 'conversations', 'webhook_events', 'events', 'outbox', 'comments']),
+    );
+
+    const r = await erase(keys.privacy, zelda.contactId);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({
+      id: expect.stringMatching(/^era_/),
+      contactId: zelda.contactId,
+      channelId: 'default',
+      erasedBy: { keyId: keys.privacyKeyId, agent: 'Dora' },
+      counts: {
+        conversations: 1,
+        notes: 1,
+        storyMentions: 1,
+        comments: 1,
+        sends: 3,
+        sendsCancelled: 1,
+      },
+    });
+    expect(r.body.counts.webhookDeliveries).toBeGreaterThanOrEqual(3);
+    // As many as the export had of each.
+    expect(r.body.counts).toMatchObject({
+      messages: before.messages.length,
+      events: before.events.length,
+      webhookEvents: before.webhookEvents.length,
+    });
+    // Her text, photo and mention; the three replies (her reaction is on the first).
+    expect(before.messages).toHaveLength(6);
+
+    // No row names her or holds what she wrote, said or was told.
+    for (const marker of [zelda.igsid, 'zelda', 'pinewood', 'passport', 'after 6pm'])
+      expect(await tablesHolding(marker), marker).toEqual([]);
+    const rows = await svc.store.db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('conversationId', '=', zelda.conversationId)
+      .execute();
+    expect(rows.map((o) => o.status).sort()).toEqual(['failed', 'sent', 'sent']);
+    expect(rows.find((o) => o.status === 'failed')!.error).toContain('erased');
+    expect(rows.every((o) => o.body === '{}' && o.recipient === '{}' && o.mid === null)).toBe(true);
+    // The search index no longer finds her messages.
+    const fts = svc.store.sqlite
+      .prepare(`select rowid from messages_fts where messages_fts match 'pinewood'`)
+      .all();
+    expect(fts).toEqual([]);
+    expect((await call(keys.read, 'GET', '/v1/conversations?q=pinewood')).body.data).toEqual([]);
+
+    // Gone from every list and lookup.
+    expect((await call(keys.read, 'GET', `/v1/contacts/${zelda.contactId}`)).status).toBe(404);
+    expect((await call(keys.read, 'GET', `/v1/contacts/${zelda.contactId}/export`)).status).toBe(404);
+    expect((await call(keys.read, 'GET', `/v1/conversations/${zelda.conversationId}`)).status).toBe(404);
+    const listed = (await call(keys.read, 'GET', '/v1/conversations?limit=200')).body.data;
+    expect(listed.map((c: { igsid: string }) => c.igsid)).toEqual([other.igsid]);
+    expect((await call(keys.read, 'GET', '/v1/contacts?q=zelda')).body.data).toEqual([]);
+
+    // The other customer's data is as it was.
+    const otherAfter = (await call(keys.read, 'GET', `/v1/contacts/${other.contactId}/export`)).body;
+    expect({ ...otherAfter, exportedAt: null }).toEqual({ ...otherBefore, exportedAt: null });
+    expect(otherAfter.messages.map((m: { text: string }) => m.text)).toEqual(['Is the blue mug in stock?']);
+
+    // A repeated request answers the record.
+    const again = await call(keys.privacy, 'DELETE', `/v1/contacts/${zelda.contactId}`);
+    expect(again).toEqual({ status: 200, body: r.body });
+    expect((await call(keys.elsewhere, 'DELETE', `/v1/contacts/${zelda.contactId}`)).status).toBe(404);
+  });
+
+  it('lets a later message from the person make a new contact, with their profile', async () => {
+    await svc.customer({ from: zelda.igsid, text: 'hello again' });
+    const contact = await until(
+      () => call(keys.read, 'GET', `/v1/contacts/${zelda.contactId}`),
+      (r) => r.status === 200 && r.body.name === 'Zelda Quarrington',
+      'the new contact with a profile',
+    );
+    expect(contact.body.conversations).toHaveLength(1);
+    const messages = await call(keys.read, 'GET', `/v1/conversations/${zelda.conversationId}/messages`);
+    expect(messages.body.data.map((m: { text: string }) => m.text)).toEqual(['hello again']);
+  });
+});
+
+describe('the store file', () => {
+  it('keeps no bytes of what was erased (SQLite overwrites what it deletes)', async () => {
+    // Every page as it is now in the file itself: the WAL, with the pages as they were, emptied.
+    const checkpoint = () =>
+      svc.store.sqlite.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number; log: number };
+    await until(checkpoint, (r) => r.busy === 0 && r.log === 0, 'a checkpoint');
+    const bytes = readFileSync(svc.store.sqlitePath).toString('latin1');
+    expect(bytes).toContain('hello again');
+    for (const marker of ['12 Pinewood Lane', 'zelda-passport', 'Zelda prefers', 'Pinewood mug'])
+      expect(bytes.includes(marker), marker).toBe(false);
+  });
+});
