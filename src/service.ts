@@ -58,6 +58,8 @@ export interface ServiceOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** How long the start waits for the store's integrity check (store/integrity.ts). */
   integrityBudgetMs?: number;
+  /** The built inbox, served at / (default web/dist). */
+  inboxDir?: string;
 }
 
 export async function startService(
@@ -210,6 +212,7 @@ export async function startService(
     minFreeDiskBytes: config.minFreeDiskBytes,
     handover: (conversationId, to) => handOverConversation(handoverDeps, conversationId, to),
     contactErased: (conversationIds) => profiles.forget(conversationIds),
+    inboxDir: options.inboxDir,
   });
   // Both threads answer before the first request comes (they load their code, open the store).
   const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);

@@ -20,6 +20,7 @@ import { ApiError, answerOf, errors, replyError } from './errors.ts';
 import { eventRoutes } from './events.ts';
 import { healthRoutes } from './health.ts';
 import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.ts';
+import { DEFAULT_INBOX_DIR, inboxRoutes } from './inbox.ts';
 import { jobRoutes } from './jobs.ts';
 import { apiKeyRoutes } from './keys.ts';
 import { messageRoutes } from './messages.ts';
@@ -58,6 +59,8 @@ export interface AppDeps {
   httpLimits: HttpLimits;
   /** /readyz reports not ready under this much free space on the store's disk. */
   minFreeDiskBytes: number;
+  /** The built inbox, served at / (default web/dist). */
+  inboxDir?: string;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -83,10 +86,13 @@ export async function buildApp(deps: AppDeps) {
     if (answer.statusCode >= 500 && !(err instanceof ApiError)) req.log.error({ err }, 'request failed');
     return replyError(reply, answer);
   });
-  app.setNotFoundHandler((req, reply) => replyError(reply, errors.routeNotFound(req.method, req.url)));
-
   await openApi(app);
   await app.register(async (health) => healthRoutes(health, deps));
+  const inbox = await inboxRoutes(app, { dir: deps.inboxDir ?? DEFAULT_INBOX_DIR, log: deps.log });
+  app.setNotFoundHandler(async (req, reply) => {
+    if (await inbox.fallback(req, reply)) return reply;
+    return replyError(reply, errors.routeNotFound(req.method, req.url));
+  });
 
   if (deps.sandbox) {
     await app.register(sandboxPlugin, {

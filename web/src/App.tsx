@@ -1,0 +1,5 @@
+import { Igdm } from '@igdm/sdk';
+
+export function App() {
+  return <main>igdm inbox {typeof Igdm}</main>;
+}
