@@ -1,0 +1,284 @@
+import type { Channel, Conversation, Igdm, IgdmEvent } from '@igdm/sdk';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { ContactPanel } from './components/ContactPanel.tsx';
+import { ConversationList } from './components/ConversationList.tsx';
+import { SandboxPanel } from './components/SandboxPanel.tsx';
+import { Thread } from './components/Thread.tsx';
+import { type Filters, NO_FILTERS, useConversations } from './hooks/useConversations.ts';
+import { useNow } from './hooks/useNow.ts';
+import { usePreviews } from './hooks/usePreviews.ts';
+import { useShortcuts } from './hooks/useShortcuts.ts';
+import { useThread } from './hooks/useThread.ts';
+import type { Identity } from './lib/session.ts';
+
+// The inbox once signed in: the list, the open conversation and its contact panel, kept live by
+// igdm's event stream; the address names the open conversation (/conversations/cnv_…).
+
+const pathId = () => /^\/conversations\/([^/]+)/.exec(location.pathname)?.[1] ?? null;
+
+export interface InboxProps {
+  client: Igdm;
+  identity: Identity;
+  onSignOut: () => void;
+}
+
+export function Inbox({ client, identity, onSignOut }: InboxProps) {
+  const [filters, setFilters] = useState<Filters>(NO_FILTERS);
+  const [selectedId, setSelectedId] = useState<string | null>(pathId);
+  const [selected, setSelected] = useState<Conversation | null>(null);
+  const [contactOpen, setContactOpen] = useState(false);
+  const [sandboxOpen, setSandboxOpen] = useState(identity.sandbox);
+  const [channels, setChannels] = useState<Channel[]>([]);
+  const [notify, setNotify] = useState(
+    () => typeof Notification !== 'undefined' && Notification.permission === 'granted',
+  );
+  const [live, setLive] = useState(true);
+  const list = useConversations(client, filters);
+  const thread = useThread(client, selectedId);
+  const previews = usePreviews(client);
+  const now = useNow();
+  const searchRef = useRef<HTMLInputElement>(null);
+  const replyRef = useRef<HTMLTextAreaElement>(null);
+
+  useEffect(() => {
+    client.channels.list().then(setChannels, () => undefined);
+  }, [client]);
+
+  const open = useCallback((id: string | null) => {
+    setSelectedId(id);
+    const path = id ? `/conversations/${encodeURIComponent(id)}` : '/';
+    if (location.pathname !== path) history.pushState(null, '', path);
+  }, []);
+  useEffect(() => {
+    const onPop = () => setSelectedId(pathId());
+    addEventListener('popstate', onPop);
+    return () => removeEventListener('popstate', onPop);
+  }, []);
+
+  /** A conversation as igdm answered it: in the list, and in the thread's header. */
+  const changed = useCallback(
+    (c: Conversation) => {
+      list.put(c);
+      setSelected((s) => (s?.id === c.id ? c : s));
+    },
+    [list.put],
+  );
+
+  // The open conversation, read by the agent (unread goes to 0).
+  const itemsRef = useRef(list.items);
+  itemsRef.current = list.items;
+  useEffect(() => {
+    // The list's copy at once (no blank while igdm answers), igdm's own just after.
+    setSelected(itemsRef.current.find((c) => c.id === selectedId) ?? null);
+    setContactOpen(false);
+    if (!selectedId) return;
+    let live = true;
+    client.conversations
+      .get(selectedId)
+      .then(async (c) => {
+        if (!live) return;
+        setSelected(c);
+        if (c.unread > 0) changed(await client.conversations.read(c.id));
+      })
+      .catch(() => live && open(null));
+    return () => {
+      live = false;
+    };
+  }, [client, selectedId, changed, open]);
+
+  // The event stream: whatever happens to a conversation shows at once, here and in the list.
+  const selectedRef = useRef(selectedId);
+  selectedRef.current = selectedId;
+  const handlers = useRef({ changed, thread, previews, list, notify });
+  handlers.current = { changed, thread, previews, list, notify };
+  useEffect(() => {
+    const pending = new Map<string, ReturnType<typeof setTimeout>>();
+    const fetchSoon = (id: string) => {
+      clearTimeout(pending.get(id));
+      pending.set(
+        id,
+        setTimeout(async () => {
+          pending.delete(id);
+          const h = handlers.current;
+          h.previews.stale(id);
+          if (selectedRef.current === id) void h.thread.refresh();
+          try {
+            let c = await client.conversations.get(id);
+            if (selectedRef.current === id && c.unread > 0 && document.visibilityState === 'visible')
+              c = await client.conversations.read(id);
+            h.changed(c);
+          } catch {
+            // Gone meanwhile (erased): the next reload leaves it out.
+          }
+        }, 60),
+      );
+    };
+    let searchTimer: ReturnType<typeof setTimeout> | undefined;
+    const sub = client.events.subscribe(
+      {
+        onError: () => {
+          setLive(false);
+        },
+      },
+      (e: IgdmEvent) => {
+        setLive(true);
+        if (!e.conversationId) return;
+        fetchSoon(e.conversationId);
+        // A search's matches only igdm knows: ask again.
+        if (handlers.current.list && filtersRef.current.q) {
+          clearTimeout(searchTimer);
+          searchTimer = setTimeout(() => void handlers.current.list.reload(), 300);
+        }
+        if (
+          e.event === 'message.received' &&
+          handlers.current.notify &&
+          document.visibilityState === 'hidden'
+        ) {
+          const text = typeof e.data['text'] === 'string' ? e.data['text'] : 'A new message';
+          const n = new Notification('New Instagram message', { body: text, tag: e.conversationId });
+          const id = e.conversationId;
+          n.onclick = () => {
+            focus();
+            open(id);
+          };
+        }
+      },
+    );
+    return () => {
+      sub.close();
+      for (const t of pending.values()) clearTimeout(t);
+      clearTimeout(searchTimer);
+    };
+  }, [client, open]);
+  const filtersRef = useRef(filters);
+  filtersRef.current = filters;
+
+  const move = useCallback(
+    (step: 1 | -1) => {
+      const ids = list.items.map((c) => c.id);
+      if (ids.length === 0) return;
+      const at = selectedId ? ids.indexOf(selectedId) : -1;
+      const next = at < 0 ? 0 : Math.min(ids.length - 1, Math.max(0, at + step));
+      open(ids[next]!);
+    },
+    [list.items, selectedId, open],
+  );
+  useShortcuts({
+    j: () => move(1),
+    k: () => move(-1),
+    r: () => replyRef.current?.focus(),
+    '/': () => searchRef.current?.focus(),
+    e: () => {
+      if (selected && selected.status !== 'resolved')
+        void client.conversations.update(selected.id, { status: 'resolved' }).then(changed, () => undefined);
+    },
+    esc: () => (contactOpen ? setContactOpen(false) : open(null)),
+  });
+
+  const askNotifications = async () => {
+    if (typeof Notification === 'undefined') return;
+    setNotify((await Notification.requestPermission()) === 'granted');
+  };
+
+  const lastOutbound = [...thread.messages].reverse().find((m) => m.direction === 'outbound' && m.mid);
+  return (
+    <div className="app" data-view={selectedId ? 'thread' : 'list'}>
+      <header className="top">
+        <span className="brand">
+          <span className="logo" aria-hidden="true" />
+          igdm
+        </span>
+        <span className={`live ${live ? 'on' : 'off'}`} title={live ? 'Live' : 'Reconnecting…'} />
+        <span className="spacer" />
+        {identity.sandbox && (
+          <button
+            type="button"
+            className={`tool ${sandboxOpen ? 'on' : ''}`}
+            onClick={() => setSandboxOpen(!sandboxOpen)}
+          >
+            <span className="wide">Simulate a customer</span>
+            <span className="narrow">Simulate</span>
+          </button>
+        )}
+        {typeof Notification !== 'undefined' && !notify && (
+          <button
+            type="button"
+            className="tool wide"
+            onClick={askNotifications}
+            title="Desktop notifications for new messages while this tab is in the background"
+          >
+            Notify me
+          </button>
+        )}
+        <span className="agent" data-testid="agent">
+          {identity.name ?? 'Signed in'}
+        </span>
+        <button type="button" className="tool" onClick={onSignOut}>
+          Sign out
+        </button>
+      </header>
+      <div className={`panes${contactOpen ? ' with-contact' : ''}`}>
+        <ConversationList
+          items={list.items}
+          selected={selectedId}
+          loading={list.loading}
+          hasMore={list.hasMore}
+          filters={filters}
+          channels={channels}
+          me={identity.agent}
+          now={now}
+          previews={previews.previews}
+          searchRef={searchRef}
+          onFilters={setFilters}
+          onSelect={open}
+          onMore={list.loadMore}
+          onWantPreview={previews.want}
+          footer={
+            identity.sandbox &&
+            sandboxOpen && (
+              <SandboxPanel
+                client={client}
+                igsid={selected?.igsid ?? null}
+                lastOutboundMid={lastOutbound?.mid ?? null}
+                onClose={() => setSandboxOpen(false)}
+              />
+            )
+          }
+        />
+        <main className="main">
+          {selected ? (
+            <Thread
+              client={client}
+              conversation={selected}
+              thread={thread}
+              now={now}
+              inputRef={replyRef}
+              onChanged={changed}
+              onBack={() => open(null)}
+              onToggleContact={() => setContactOpen(!contactOpen)}
+            />
+          ) : (
+            <div className="placeholder">
+              <h2>{list.items.length ? 'Pick a conversation' : 'No conversations yet'}</h2>
+              <p className="muted">
+                <kbd>j</kbd> <kbd>k</kbd> move · <kbd>r</kbd> reply · <kbd>e</kbd> resolve · <kbd>/</kbd>{' '}
+                search
+              </p>
+              {identity.sandbox && !list.items.length && <p>Simulate a customer to start a conversation.</p>}
+            </div>
+          )}
+        </main>
+        {contactOpen && selected && (
+          <ContactPanel
+            client={client}
+            conversation={selected}
+            me={identity.agent}
+            onChanged={changed}
+            onOpen={open}
+            onClose={() => setContactOpen(false)}
+          />
+        )}
+      </div>
+    </div>
+  );
+}

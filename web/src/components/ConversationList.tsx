@@ -1,0 +1,207 @@
+import type { Channel, Conversation, Message } from '@igdm/sdk';
+import { memo, type ReactNode, type RefObject, useEffect, useRef } from 'react';
+import type { Filters } from '../hooks/useConversations.ts';
+import { previewText } from '../hooks/usePreviews.ts';
+import { shortTime } from '../lib/time.ts';
+import { windowBadge, windowOf } from '../lib/window.ts';
+import { Avatar, displayName } from './Avatar.tsx';
+
+// The conversation list: search, filters, and one row per conversation with what an agent scans
+// for: who, the last message, when, unread, channel, bot or human, assignee, the window and tags.
+
+export interface ListProps {
+  items: Conversation[];
+  selected: string | null;
+  loading: boolean;
+  hasMore: boolean;
+  filters: Filters;
+  channels: Channel[];
+  me: string | null;
+  now: number;
+  previews: Map<string, Message | null>;
+  searchRef: RefObject<HTMLInputElement | null>;
+  onFilters: (f: Filters) => void;
+  onSelect: (id: string) => void;
+  onMore: () => void;
+  onWantPreview: (id: string) => void;
+  /** Under the rows: the sandbox's panel. */
+  footer?: ReactNode;
+}
+
+const Row = memo(function Row({
+  c,
+  active,
+  now,
+  preview,
+  onSelect,
+  onVisible,
+}: {
+  c: Conversation;
+  active: boolean;
+  now: number;
+  preview: Message | null | undefined;
+  onSelect: (id: string) => void;
+  onVisible: (id: string) => void;
+}) {
+  const ref = useRef<HTMLLIElement>(null);
+  const w = windowOf(c, now);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || preview !== undefined) return;
+    if (typeof IntersectionObserver === 'undefined') return onVisible(c.id);
+    const seen = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) {
+        onVisible(c.id);
+        seen.disconnect();
+      }
+    });
+    seen.observe(el);
+    return () => seen.disconnect();
+  }, [c.id, preview, onVisible]);
+  useEffect(() => {
+    if (active) ref.current?.scrollIntoView({ block: 'nearest' });
+  }, [active]);
+  return (
+    <li
+      ref={ref}
+      className={`row${active ? ' active' : ''}${c.unread ? ' unread' : ''}`}
+      data-conversation-id={c.id}
+    >
+      <button type="button" onClick={() => onSelect(c.id)} aria-current={active ? 'true' : undefined}>
+        <Avatar contact={c.contact} />
+        <div className="row-main">
+          <div className="row-top">
+            <span className="name">{displayName(c)}</span>
+            {c.contact.username && c.contact.name && <span className="username">@{c.contact.username}</span>}
+            <span className="time">{shortTime(c.lastMessageAt)}</span>
+          </div>
+          <div className="row-mid">
+            <span className="preview">{previewText(preview)}</span>
+            {c.unread > 0 && (
+              <span className="unread-badge" title={`${c.unread} unread`}>
+                {c.unread}
+              </span>
+            )}
+          </div>
+          <div className="row-tags">
+            <span className={`window ${w.kind}`}>{windowBadge(w)}</span>
+            <span className={`owner ${c.threadOwner}`}>{c.threadOwner === 'bot' ? 'Bot' : 'Human'}</span>
+            {c.assignee && <span className="tag assignee">→ {c.assignee}</span>}
+            <span className="tag channel">{c.channelId}</span>
+            {c.status !== 'open' && <span className={`tag status ${c.status}`}>{c.status}</span>}
+            {c.tags.map((t) => (
+              <span className="tag" key={t}>
+                #{t}
+              </span>
+            ))}
+          </div>
+        </div>
+      </button>
+    </li>
+  );
+});
+
+export function ConversationList(p: ListProps) {
+  const f = p.filters;
+  const set = (change: Partial<Filters>) => p.onFilters({ ...f, ...change });
+  const assigneeValue =
+    f.assignee === null ? '*' : f.assignee === '' ? '-' : f.assignee === p.me ? 'me' : '*';
+  return (
+    <aside className="list" aria-label="Conversations">
+      <div className="search">
+        <input
+          ref={p.searchRef}
+          type="search"
+          placeholder="Search messages  ( / )"
+          aria-label="Search"
+          defaultValue={f.q}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') set({ q: e.currentTarget.value });
+            if (e.key === 'Escape') e.currentTarget.blur();
+          }}
+          onChange={(e) => {
+            if (e.currentTarget.value === '' && f.q) set({ q: '' });
+          }}
+        />
+      </div>
+      <div className="filters">
+        <select
+          aria-label="Status"
+          value={f.status}
+          onChange={(e) => set({ status: e.target.value as Filters['status'] })}
+        >
+          <option value="open">Open</option>
+          <option value="pending">Pending</option>
+          <option value="resolved">Resolved</option>
+          <option value="">All</option>
+        </select>
+        <select
+          aria-label="Owner"
+          value={f.threadOwner}
+          onChange={(e) => set({ threadOwner: e.target.value as Filters['threadOwner'] })}
+        >
+          <option value="">Bot & human</option>
+          <option value="bot">Bot</option>
+          <option value="human">Human</option>
+        </select>
+        <select
+          aria-label="Assignee"
+          value={assigneeValue}
+          onChange={(e) =>
+            set({ assignee: e.target.value === '*' ? null : e.target.value === '-' ? '' : p.me })
+          }
+        >
+          <option value="*">Anyone</option>
+          {p.me && <option value="me">Mine</option>}
+          <option value="-">Unassigned</option>
+        </select>
+        {p.channels.length > 1 && (
+          <select
+            aria-label="Channel"
+            value={f.channelId}
+            onChange={(e) => set({ channelId: e.target.value })}
+          >
+            <option value="">All channels</option>
+            {p.channels.map((ch) => (
+              <option key={ch.id} value={ch.id}>
+                {ch.name ?? ch.id}
+              </option>
+            ))}
+          </select>
+        )}
+        <label className="toggle">
+          <input
+            type="checkbox"
+            checked={f.unreadOnly}
+            onChange={(e) => set({ unreadOnly: e.target.checked })}
+          />
+          Unread
+        </label>
+      </div>
+      <ul
+        className="rows"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          if (p.hasMore && el.scrollHeight - el.scrollTop - el.clientHeight < 200) p.onMore();
+        }}
+      >
+        {p.items.map((c) => (
+          <Row
+            key={c.id}
+            c={c}
+            active={c.id === p.selected}
+            now={p.now}
+            preview={p.previews.get(c.id)}
+            onSelect={p.onSelect}
+            onVisible={p.onWantPreview}
+          />
+        ))}
+        {!p.loading && p.items.length === 0 && (
+          <li className="empty">{f.q ? 'No conversation says that.' : 'No conversations here yet.'}</li>
+        )}
+        {p.loading && <li className="empty">Loading…</li>}
+      </ul>
+      {p.footer}
+    </aside>
+  );
+}

@@ -1,0 +1,110 @@
+import type { Conversation, ConversationFilter, ConversationStatus, Igdm, Owner } from '@igdm/sdk';
+import { useCallback, useEffect, useRef, useState } from 'react';
+
+// The conversation list: a page of GET /v1/conversations with the filters, more pages on scroll,
+// and each conversation the event stream says changed put in place (or out, when it no longer
+// matches) without a reload.
+
+export interface Filters {
+  q: string;
+  status: ConversationStatus | '';
+  threadOwner: Owner | '';
+  /** null: anyone's; '': nobody's; else an agent's name. */
+  assignee: string | null;
+  channelId: string;
+  unreadOnly: boolean;
+}
+
+export const NO_FILTERS: Filters = {
+  q: '',
+  status: 'open',
+  threadOwner: '',
+  assignee: null,
+  channelId: '',
+  unreadOnly: false,
+};
+
+const PAGE = 50;
+
+export function apiFilter(f: Filters): ConversationFilter {
+  return {
+    ...(f.q.trim() && { q: f.q.trim() }),
+    ...(f.status && { status: f.status }),
+    ...(f.threadOwner && { threadOwner: f.threadOwner }),
+    ...(f.assignee !== null && { assignee: f.assignee }),
+    ...(f.channelId && { channelId: f.channelId }),
+    ...(f.unreadOnly && { unread: true }),
+  };
+}
+
+/** Whether a conversation belongs in the list (the search words aside: igdm alone knows). */
+export function matches(c: Conversation, f: Filters): boolean {
+  if (f.status && c.status !== f.status) return false;
+  if (f.threadOwner && c.threadOwner !== f.threadOwner) return false;
+  if (f.assignee !== null && (c.assignee ?? '') !== f.assignee) return false;
+  if (f.channelId && c.channelId !== f.channelId) return false;
+  if (f.unreadOnly && c.unread === 0) return false;
+  return true;
+}
+
+const activity = (c: Conversation) => Date.parse(c.lastMessageAt ?? c.updatedAt ?? c.createdAt ?? '') || 0;
+
+/** Newest activity first, as igdm orders them. */
+export function placed(list: Conversation[], c: Conversation, f: Filters): Conversation[] {
+  const rest = list.filter((x) => x.id !== c.id);
+  if (!matches(c, f)) return rest;
+  const at = rest.findIndex((x) => activity(x) < activity(c));
+  return at < 0 ? [...rest, c] : [...rest.slice(0, at), c, ...rest.slice(at)];
+}
+
+export function useConversations(client: Igdm, filters: Filters) {
+  const [items, setItems] = useState<Conversation[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [error, setError] = useState<unknown>(null);
+  const generation = useRef(0);
+  const filtersRef = useRef(filters);
+  filtersRef.current = filters;
+
+  const reload = useCallback(async () => {
+    const mine = ++generation.current;
+    setLoading(true);
+    try {
+      const page = await client.conversations.list({ ...apiFilter(filtersRef.current), limit: PAGE });
+      if (mine !== generation.current) return;
+      setItems(page.data);
+      setCursor(page.nextCursor);
+      setError(null);
+    } catch (err) {
+      if (mine === generation.current) setError(err);
+    } finally {
+      if (mine === generation.current) setLoading(false);
+    }
+  }, [client]);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a change of filters reloads the list
+  useEffect(() => {
+    void reload();
+  }, [reload, JSON.stringify(filters)]);
+
+  const loadMore = useCallback(async () => {
+    if (!cursor || loading) return;
+    const mine = generation.current;
+    setLoading(true);
+    try {
+      const page = await client.conversations.list({ ...apiFilter(filtersRef.current), limit: PAGE, cursor });
+      if (mine !== generation.current) return;
+      setItems((list) => [...list, ...page.data.filter((c) => !list.some((x) => x.id === c.id))]);
+      setCursor(page.nextCursor);
+    } catch (err) {
+      setError(err);
+    } finally {
+      if (mine === generation.current) setLoading(false);
+    }
+  }, [client, cursor, loading]);
+
+  /** A conversation as igdm has it now. */
+  const put = useCallback((c: Conversation) => setItems((list) => placed(list, c, filtersRef.current)), []);
+
+  return { items, loading, error, hasMore: cursor !== null, loadMore, reload, put };
+}
