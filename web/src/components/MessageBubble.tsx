@@ -76,6 +76,8 @@ export function MessageBubble({ m, rule, find, onRetry }: BubbleProps) {
   const attachments = (m.attachments as AttachmentJson[]).filter((a) => a && typeof a.type === 'string');
   const isPostback = m.type === 'postback';
   const unsupported = m.type === 'unsupported' && !m.text && attachments.length === 0;
+  // Media and cards alone need no bubble around them.
+  const bare = !m.text && attachments.length > 0 && !m.payload && !m.replyTo && !m.referral;
   return (
     <div
       className={`message ${outbound ? 'out' : 'in'}${m.deletedAt ? ' deleted' : ''}`}
@@ -83,7 +85,7 @@ export function MessageBubble({ m, rule, find, onRetry }: BubbleProps) {
       data-type={m.type}
       data-status={m.status}
     >
-      <div className="bubble" title={fullTime(m.createdAt)}>
+      <div className={`bubble${bare ? ' bare' : ''}`} title={fullTime(m.createdAt)}>
         <Quote replyTo={m.replyTo as ReplyTo} find={find} />
         {m.referral ? <ReferralNote referral={m.referral as Referral} /> : null}
         {isPostback ? (

@@ -1,5 +1,5 @@
 import type { Conversation, Igdm, Message } from '@igdm/sdk';
-import { type RefObject, useCallback, useLayoutEffect, useRef, useState } from 'react';
+import { type RefObject, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { useThread } from '../hooks/useThread.ts';
 import { refusalText } from '../lib/refusals.ts';
 import { dayLabel } from '../lib/time.ts';
@@ -59,6 +59,17 @@ export function Thread({
   useLayoutEffect(() => {
     atBottom.current = true;
   }, [c.id]);
+
+  // A picture that loads grows the thread: still at the bottom if the agent was there.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const loaded = () => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    };
+    el.addEventListener('load', loaded, true); // load does not bubble: caught on the way down
+    return () => el.removeEventListener('load', loaded, true);
+  }, []);
 
   const onScroll = useCallback(async () => {
     const el = scroller.current;
