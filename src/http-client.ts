@@ -52,7 +52,7 @@ export function request(
   options: {
     method: string;
     headers: Record<string, string>;
-    body?: string;
+    body?: string | Uint8Array;
     signal: AbortSignal;
     maxAnswerBytes?: number;
   },

@@ -11,6 +11,7 @@ import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Store } from '../store/index.ts';
 import type { ChannelHealth } from '../store/schema.ts';
+import { attachmentRoutes } from './attachments.ts';
 import { type ApiKeys, requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
@@ -23,8 +24,10 @@ import { capConnections, type HttpLimits, serverTimeouts } from './http-limits.t
 import { DEFAULT_INBOX_DIR, inboxRoutes } from './inbox.ts';
 import { jobRoutes } from './jobs.ts';
 import { apiKeyRoutes } from './keys.ts';
+import { meRoutes } from './me.ts';
 import { messageRoutes } from './messages.ts';
 import { describeKeyedRoutes, openApi } from './openapi.ts';
+import { savedReplyRoutes } from './saved-replies.ts';
 import { inputError } from './schema-errors.ts';
 import { webhookEndpointRoutes } from './webhook-endpoints.ts';
 import { webhookRoutes } from './webhooks.ts';
@@ -122,6 +125,13 @@ export async function buildApp(deps: AppDeps) {
       channels: deps.channels,
       health: deps.channelHealth,
       graphApiVersion: deps.graphApiVersion,
+    });
+    await meRoutes(v1, { sandbox: deps.sandbox !== undefined });
+    await savedReplyRoutes(v1, { db: deps.store.db, now: deps.now });
+    // Meta may take as long to answer an upload as the upload to igdm could take to arrive.
+    await v1.register(attachmentRoutes, {
+      channels: deps.channels.list,
+      timeoutMs: deps.httpLimits.requestTimeoutMs,
     });
   });
   return app;

@@ -14,6 +14,8 @@ import { errors, replyError } from './errors.ts';
 /** Who is calling, as their key says. */
 export interface Principal {
   keyId: string | null;
+  /** The key's name ("IGDM_API_KEY" for that one). */
+  name: string;
   /** The person the key belongs to (recorded on what they do), or null. */
   agent: string | null;
   scopes: ReadonlySet<Scope>;
@@ -35,6 +37,7 @@ declare module 'fastify' {
 
 const ADMIN: Principal = {
   keyId: null,
+  name: 'IGDM_API_KEY',
   agent: null,
   scopes: new Set<Scope>(['read', 'send', 'admin']),
   channels: null,
@@ -94,6 +97,7 @@ export class ApiKeys {
     if (!k) return null;
     return {
       keyId: k.id,
+      name: k.name,
       agent: k.agent,
       scopes: new Set(k.scopes),
       channels: k.channels === null ? null : new Set(k.channels),

@@ -72,6 +72,8 @@ export const errors = {
   apiKeyNotFound: define('api_key_not_found', 404, 'No API key "%s" in force'),
   webhookEndpointNotFound: define('webhook_endpoint_not_found', 404, 'No webhook endpoint "%s"'),
   deliveryNotFound: define('delivery_not_found', 404, 'No webhook delivery "%s"'),
+  savedReplyNotFound: define('saved_reply_not_found', 404, 'No saved reply "%s"'),
+  savedReplyExists: define('saved_reply_exists', 409, 'A saved reply has the shortcut "%s"'),
   messageNotFailed: define(
     'message_not_failed',
     409,
@@ -103,6 +105,8 @@ export const errors = {
   ),
   /** Meta refused the ice breakers (its reason: token_expired ...). */
   iceBreakersRefused: family<string>(502, 'Meta refused the ice breakers: %s'),
+  /** Meta did not take an uploaded file (its reason: token_invalid, invalid_parameter, timeout ...). */
+  uploadRefused: family<string>(502, 'Meta did not take the file: %s'),
 
   // Webhooks
   invalidUtf8: define('invalid_utf8', 400, 'The body is not valid UTF-8'),

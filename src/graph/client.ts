@@ -1,6 +1,7 @@
 import { type Answer, RequestFailed, request } from '../http-client.ts';
 import { ambiguous, classifyGraphError, type GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
+import type { UploadType } from '../meta/uploads.ts';
 
 // The HTTP client for Meta's Graph API (graph.instagram.com with Instagram Login, graph.facebook.com
 // with a Page token, or igdm's sandbox). One call, one request with a timeout; what a failure
@@ -33,6 +34,15 @@ export interface GraphResponse<T> {
 }
 
 type Query = Record<string, string | number | boolean | undefined>;
+
+/** A file for the Attachment Upload API. */
+export interface AttachmentFile {
+  type: UploadType;
+  bytes: Uint8Array;
+  /** Its MIME type. */
+  contentType: string;
+  filename: string;
+}
 
 export interface Profile {
   id?: string;
@@ -82,25 +92,38 @@ export class GraphClient {
     return t.accountId ?? t.pageId ?? 'me';
   }
 
+  /**
+   * One call. `body` goes as JSON; `form` as multipart/form-data (a file upload), in which case the
+   * call may take `timeoutMs` instead of the client's timeout.
+   */
   async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
-    opts: { query?: Query; body?: unknown } = {},
+    opts: { query?: Query; body?: unknown; form?: FormData; timeoutMs?: number } = {},
   ) {
     const url = new URL(`${this.base}/${path.replace(/^\/+/, '')}`);
     for (const [k, v] of Object.entries(opts.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.#target.accessToken) headers.authorization = `Bearer ${this.#target.accessToken}`;
-    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    let sent: string | Uint8Array | undefined;
+    if (opts.form) {
+      // Encoded by the platform (boundary, quoted names): Response does it as fetch would.
+      const encoded = new Response(opts.form);
+      headers['content-type'] = encoded.headers.get('content-type')!;
+      sent = new Uint8Array(await encoded.arrayBuffer());
+    } else if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      sent = JSON.stringify(opts.body);
+    }
 
     let res: Answer;
     try {
       res = await request(url, {
         method,
         headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        body: sent,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? this.#timeoutMs),
       });
     } catch (err) {
       if (!(err instanceof RequestFailed)) throw err;
@@ -246,6 +269,36 @@ export class GraphClient {
       body: { platform: 'instagram', message: { attachment: { type, payload: { url, is_reusable: true } } } },
     });
     return r.data.attachment_id;
+  }
+
+  /**
+   * Uploads a file's bytes (meta/uploads.ts): Meta's "upload from a server", a multipart form of
+   * `platform=instagram`, `message={"attachment":{"type","payload":{"is_reusable":true}}}` and
+   * `filedata` (the file, with its name and MIME type), as the Messenger Platform's Attachment
+   * Upload API reference shows it (`-F 'filedata=@/tmp/shirt.png;type=image/png'`). Meta documents
+   * it on the Page (Facebook Login, graph.facebook.com, a Page token); with Instagram Login it goes
+   * to the IG account on graph.instagram.com like the URL upload above (unverified: Meta's
+   * Instagram Login pages document only sends by URL). A success without an id is unreadable.
+   */
+  async uploadAttachmentFile(file: AttachmentFile, opts: { timeoutMs?: number } = {}): Promise<string> {
+    const form = new FormData();
+    form.set('platform', 'instagram');
+    form.set('message', JSON.stringify({ attachment: { type: file.type, payload: { is_reusable: true } } }));
+    form.set('filedata', new Blob([file.bytes], { type: file.contentType }), file.filename);
+    const r = await this.call<{ attachment_id?: unknown } | null>(
+      'POST',
+      `${this.sender}/message_attachments`,
+      {
+        form,
+        ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+      },
+    );
+    const id = r.data?.attachment_id;
+    if (typeof id === 'string' && id !== '') return id;
+    if (typeof id === 'number') return String(id);
+    throw new GraphError(
+      ambiguous('no_attachment_id', 'Graph API accepted the upload without an attachment id'),
+    );
   }
 
   async subscribe(fields: string[]): Promise<void> {

@@ -1,6 +1,13 @@
+import {
+  isUploadType,
+  MAX_UPLOAD_BYTES,
+  mediaTypeOf,
+  UPLOAD_FORMATS,
+  type UploadType,
+} from '../meta/uploads.ts';
 import { type GraphAnswer, noMatchingUser, paramError } from './errors.ts';
 import type { GraphCall } from './graph.ts';
-import { newObjectId } from './ids.ts';
+import { cdnUrl, newObjectId } from './ids.ts';
 
 // The account's edges: messenger_profile (ice breakers, persistent menu), message_attachments,
 // subscribed_apps, and conversation routing (pass / take / release / request thread control,
@@ -131,6 +138,10 @@ function menuProblem(v: unknown): string | null {
   return null;
 }
 
+/**
+ * The Attachment Upload API: media from a URL (JSON or form parameters), or a file's bytes as the
+ * `filedata` part of a multipart form (meta/uploads.ts), for Instagram (`platform=instagram`).
+ */
 export function postMessageAttachment({ state, params }: GraphCall): GraphAnswer {
   const bad = platformError(params);
   if (bad) return bad;
@@ -138,14 +149,51 @@ export function postMessageAttachment({ state, params }: GraphCall): GraphAnswer
   const a = isObject(m) ? m.attachment : undefined;
   if (!isObject(a)) return paramError('The parameter message[attachment] is required');
   const type = typeof a.type === 'string' ? a.type.toLowerCase() : '';
-  if (!['image', 'video', 'audio', 'file'].includes(type))
+  if (!isUploadType(type))
     return paramError('Param message[attachment][type] must be one of {image, video, audio, file}');
-  const url = isObject(a.payload) ? a.payload.url : undefined;
+  const payload = a.payload === undefined ? {} : a.payload;
+  if (!isObject(payload)) return paramError('Param message[attachment][payload] must be an object');
+  const reusable = payload.is_reusable;
+  if (
+    reusable !== undefined &&
+    reusable !== true &&
+    reusable !== false &&
+    reusable !== 'true' &&
+    reusable !== 'false'
+  )
+    return paramError('Param message[attachment][payload][is_reusable] must be a boolean');
+  const file = params.filedata;
+  if (file !== undefined) {
+    if (payload.url !== undefined)
+      return paramError('Param message[attachment][payload][url] cannot be given with filedata');
+    if (!(file instanceof File)) return paramError('Param filedata must be a file');
+    const problem = fileProblem(type, file);
+    if (problem) return problem;
+    const id = newObjectId();
+    state.attachments.set(id, {
+      type,
+      url: cdnUrl(),
+      file: { filename: file.name, contentType: mediaTypeOf(file.type), size: file.size },
+    });
+    return ok({ attachment_id: id });
+  }
+  const url = payload.url;
   if (typeof url !== 'string' || !URL.canParse(url) || new URL(url).protocol !== 'https:')
     return paramError('Param message[attachment][payload][url] must be a valid https URL');
   const id = newObjectId();
   state.attachments.set(id, { type, url });
   return ok({ attachment_id: id });
+}
+
+/** A file Meta would refuse: empty, over its size, or not one of its formats (subcode unverified). */
+function fileProblem(type: UploadType, file: File): GraphAnswer | null {
+  if (file.size === 0) return paramError('Param filedata must not be empty');
+  if (file.size > MAX_UPLOAD_BYTES[type])
+    return paramError('Attachment size exceeds allowable limit', 2018109);
+  const format = mediaTypeOf(file.type);
+  if (!UPLOAD_FORMATS[type].includes(format))
+    return paramError(`This attachment format is not supported: ${format || 'no content type'}`, 2534080);
+  return null;
 }
 
 const WEBHOOK_FIELDS = [

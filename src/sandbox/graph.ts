@@ -56,6 +56,8 @@ interface RouteOptions {
   accountNode?: boolean;
   /** An app token (app_id|app_secret) is accepted too (debug_token). */
   appToken?: boolean;
+  /** A larger body than the sandbox's default (a file upload). */
+  bodyLimit?: number;
 }
 
 const VERSION = /^v\d+\.\d+$/;
@@ -104,7 +106,7 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
     const now = state.now();
     const { version, node } = req.params as { version: string; node?: string };
     const path = pathOf(req);
-    const read = readParams(req);
+    const read = await readParams(req);
     const params = read.ok ? read.params : {};
     const token = tokenOf(req, params);
     delete params.access_token;
@@ -187,14 +189,23 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
     edge: string,
     handler: GraphHandler,
     ro: RouteOptions = {},
-  ) => app.route({ method, url, handler: (req, reply) => handle(req, reply, edge, handler, ro) });
+  ) =>
+    app.route({
+      method,
+      url,
+      ...(ro.bodyLimit !== undefined && { bodyLimit: ro.bodyLimit }),
+      handler: (req, reply) => handle(req, reply, edge, handler, ro),
+    });
   const account = { accountNode: true };
 
   route('POST', '/:version/:node/messages', 'messages', sendMessage, account);
   route('GET', '/:version/:node/messenger_profile', 'messenger_profile', getMessengerProfile, account);
   route('POST', '/:version/:node/messenger_profile', 'messenger_profile', postMessengerProfile, account);
   route('DELETE', '/:version/:node/messenger_profile', 'messenger_profile', deleteMessengerProfile, account);
-  route('POST', '/:version/:node/message_attachments', 'message_attachments', postMessageAttachment, account);
+  route('POST', '/:version/:node/message_attachments', 'message_attachments', postMessageAttachment, {
+    ...account,
+    bodyLimit: UPLOAD_BODY_LIMIT,
+  });
   route('GET', '/:version/:node/subscribed_apps', 'subscribed_apps', getSubscribedApps, account);
   route('POST', '/:version/:node/subscribed_apps', 'subscribed_apps', postSubscribedApps, account);
   route('DELETE', '/:version/:node/subscribed_apps', 'subscribed_apps', deleteSubscribedApps, account);
@@ -208,18 +219,34 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
   route('GET', '/:version/:node', 'node', getNode);
 }
 
+/** A file upload: Meta's largest file (25 MB) and the rest of the multipart form. */
+const UPLOAD_BODY_LIMIT = 26 * 1024 * 1024;
+
 type Params = { ok: true; params: Record<string, unknown> } | { ok: false; error: GraphAnswer };
 
-/** Graph parameters: the query, then the body (JSON or form-encoded); JSON-looking values parsed. */
-export function readParams(req: FastifyRequest): Params {
+/**
+ * Graph parameters: the query, then the body (JSON, form-encoded or multipart); JSON-looking values
+ * parsed. A multipart form's files stay Blobs (File), under their field's name.
+ */
+export async function readParams(req: FastifyRequest): Promise<Params> {
   const params: Record<string, unknown> = {};
   for (const [k, v] of Object.entries((req.query ?? {}) as Record<string, string | string[]>)) {
     params[k] = decode(Array.isArray(v) ? v[v.length - 1] : v);
   }
   const raw = req.body;
+  const type = String(req.headers['content-type'] ?? '');
+  if (type.includes('multipart/form-data') && Buffer.isBuffer(raw) && raw.length > 0) {
+    let form: FormData;
+    try {
+      form = await new Response(new Uint8Array(raw), { headers: { 'content-type': type } }).formData();
+    } catch {
+      return { ok: false, error: paramError('The request body is not a valid multipart form') };
+    }
+    for (const [k, v] of form) params[k] = typeof v === 'string' ? decode(v) : v;
+    return { ok: true, params };
+  }
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
   if (text.trim() === '') return { ok: true, params };
-  const type = String(req.headers['content-type'] ?? '');
   if (type.includes('application/x-www-form-urlencoded')) {
     for (const [k, v] of new URLSearchParams(text)) params[k] = decode(v);
     return { ok: true, params };

@@ -45,6 +45,14 @@ export interface KnownMessage {
   story?: { mention: { link: string; id: string } };
 }
 
+/** An uploaded attachment: by URL, or a file (its bytes are not kept, only what it was). */
+export interface KnownAttachment {
+  type: string;
+  /** The URL it was uploaded from, or a CDN-like one for a file. */
+  url: string;
+  file?: { filename: string; contentType: string; size: number };
+}
+
 export interface KnownComment {
   id: string;
   igsid: string;
@@ -87,7 +95,7 @@ export interface SandboxState {
   readonly messages: Map<string, KnownMessage>;
   readonly comments: Map<string, KnownComment>;
   /** Attachment ids issued by POST /{id}/message_attachments. */
-  readonly attachments: Map<string, { type: string; url: string }>;
+  readonly attachments: Map<string, KnownAttachment>;
   readonly messengerProfile: { ice_breakers?: unknown[]; persistent_menu?: unknown[] };
   subscribedFields: string[];
   /** Thread owner app id per IGSID (absent: this app). */

@@ -431,6 +431,19 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0015_saved_replies': {
+      async up(db: Kysely<unknown>) {
+        // The team's saved replies (store/saved-replies.ts), found by their shortcut.
+        await db.schema
+          .createTable('saved_replies')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('shortcut', 'text', (c) => c.notNull().unique())
+          .addColumn('text', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -238,6 +238,16 @@ export interface Database {
   webhookDeliveries: WebhookDeliveryTable;
   webhookAttempts: WebhookAttemptTable;
   contactErasures: ContactErasureTable;
+  savedReplies: SavedReplyTable;
+}
+
+/** A reply the team keeps to send again, picked by its shortcut (unique). */
+export interface SavedReplyTable {
+  id: string;
+  shortcut: string;
+  text: string;
+  createdAt: number;
+  updatedAt: number;
 }
 
 /** A contact's data was erased (store/erasure.ts): the record of it, with no personal data. */

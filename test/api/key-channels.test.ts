@@ -7,7 +7,8 @@ import { callApi, igBody, startTestService, type TestService, textEvent } from '
 // A key limited to channels, route by route: every /v1 operation of the API's own document is in
 // the table below (a new route fails this test until it is), called on what belongs to another
 // channel. It is hidden (404), left out of lists, or refused (403: the route is about every
-// channel); and nothing of the other channel changed.
+// channel); and nothing of the other channel changed. What belongs to no channel (the key itself,
+// the team's saved replies) is answered as to any key.
 
 let svc: TestService;
 let hooks: HookReceiver;
@@ -15,8 +16,8 @@ let hooks: HookReceiver;
 // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
 type Any = any;
 
-const call = (key: string, method: string, path: string, body?: unknown) =>
-  callApi(svc, method, path, { key, body });
+const call = (key: string, method: string, path: string, body?: unknown, contentType?: string) =>
+  callApi(svc, method, path, { key, body, ...(contentType && { contentType }) });
 const admin = (method: string, path: string, body?: unknown) => callApi(svc, method, path, { body });
 
 const SHOP = {
@@ -42,6 +43,8 @@ const other = {} as {
   deliveryId: string;
   jobId: number;
 };
+/** The team's saved replies, which belong to no channel. */
+const team = {} as { replyId: string; doomedReplyId: string };
 let limited: string;
 
 beforeAll(async () => {
@@ -75,6 +78,12 @@ beforeAll(async () => {
     'both channels delivered',
   );
   other.deliveryId = deliveries.body.data.find((d: Any) => d.channelId === 'default').id;
+  team.replyId = (
+    await admin('POST', '/v1/saved-replies', { shortcut: 'hours', text: 'We open at 9' })
+  ).body.id;
+  team.doomedReplyId = (
+    await admin('POST', '/v1/saved-replies', { shortcut: 'old', text: 'Old news' })
+  ).body.id;
   const key = await admin('POST', '/v1/api-keys', {
     name: 'shop only',
     channels: ['shop'],
@@ -93,10 +102,14 @@ type Expect =
   /** 403: the route is about every channel. */
   | { refused: true }
   /** 200: a list without any of the other channel's. */
-  | { listed: (body: Any) => unknown[] };
+  | { listed: (body: Any) => unknown[] }
+  /** 2xx: about no channel; `check` throws if the answer is not what any key would get. */
+  | { answered: number; check?: (body: Any) => void };
 
 interface Case {
   body?: unknown;
+  /** For a body that is not JSON (an upload). */
+  contentType?: string;
   path: () => string;
   expect: Expect;
 }
@@ -255,6 +268,37 @@ const cases: Record<string, Case> = {
     body: { iceBreakers: [] },
     expect: { hidden: 'channel_not_found' },
   },
+  'GET /v1/me': {
+    path: () => '/v1/me',
+    expect: {
+      answered: 200,
+      check: (b) => expect(b).toMatchObject({ name: 'shop only', channels: ['shop'] }),
+    },
+  },
+  'GET /v1/saved-replies': {
+    path: () => '/v1/saved-replies',
+    expect: { answered: 200, check: (b) => expect(ids(b)).toContain(team.replyId) },
+  },
+  'POST /v1/saved-replies': {
+    path: () => '/v1/saved-replies',
+    body: { shortcut: 'shop-hello', text: 'Hello from the shop' },
+    expect: { answered: 201, check: (b) => expect(b.shortcut).toBe('shop-hello') },
+  },
+  'PATCH /v1/saved-replies/{id}': {
+    path: () => `/v1/saved-replies/${team.replyId}`,
+    body: { text: 'We open at 10' },
+    expect: { answered: 200, check: (b) => expect(b.text).toBe('We open at 10') },
+  },
+  'DELETE /v1/saved-replies/{id}': {
+    path: () => `/v1/saved-replies/${team.doomedReplyId}`,
+    expect: { answered: 204 },
+  },
+  'POST /v1/attachments': {
+    path: () => '/v1/attachments?channelId=default&type=image',
+    body: new Uint8Array([0x89, 0x50, 0x4e, 0x47]),
+    contentType: 'image/png',
+    expect: { hidden: 'channel_not_found' },
+  },
 };
 
 describe('a key limited to channels, on every route', () => {
@@ -270,8 +314,11 @@ describe('a key limited to channels, on every route', () => {
     if (operation === 'GET /v1/events') continue;
     it(operation, async () => {
       const method = operation.split(' ')[0]!;
-      const r = await call(limited, method, c.path(), c.body);
-      if ('hidden' in c.expect) {
+      const r = await call(limited, method, c.path(), c.body, c.contentType);
+      if ('answered' in c.expect) {
+        expect(r.status, JSON.stringify(r.body)).toBe(c.expect.answered);
+        c.expect.check?.(r.body);
+      } else if ('hidden' in c.expect) {
         expect([r.status, r.body?.error?.code], JSON.stringify(r.body)).toEqual([404, c.expect.hidden]);
       } else if ('refused' in c.expect) {
         expect([r.status, r.body?.error?.code], JSON.stringify(r.body)).toEqual([403, 'forbidden']);

@@ -88,10 +88,17 @@ describe('GET /openapi.json', () => {
         const params = (op.parameters ?? []) as { in: string; name: string; required?: boolean }[];
         for (const [, name] of path.matchAll(/\{(\w+)\}/g))
           expect(params, where).toContainEqual(expect.objectContaining({ in: 'path', name, required: true }));
-        if (['post', 'put', 'patch'].includes(method) && !path.endsWith('/retry'))
-          expect(resolve(doc, op.requestBody?.content?.['application/json']?.schema), where).toMatchObject({
-            type: 'object',
-          });
+        if (['post', 'put', 'patch'].includes(method) && !path.endsWith('/retry')) {
+          const body = (op.requestBody?.content ?? {}) as Record<string, Doc>;
+          if (body['application/json']) {
+            expect(resolve(doc, body['application/json'].schema), where).toMatchObject({ type: 'object' });
+          } else {
+            // An upload: the file's bytes as they are.
+            expect(Object.keys(body), where).not.toEqual([]);
+            for (const media of Object.values(body))
+              expect(media.schema, where).toMatchObject({ type: 'string', format: 'binary' });
+          }
+        }
         const ok = Object.keys(op.responses).filter((s) => /^2\d\d$/.test(s));
         expect(ok, where).toHaveLength(1);
         // A 204 (a deletion) has no body to describe.

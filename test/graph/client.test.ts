@@ -104,6 +104,63 @@ describe('calls', () => {
     expect(sandbox.state.attachments.get(id)).toMatchObject({ type: 'image' });
   });
 
+  it("uploads a file's bytes as Meta's multipart form, and reads the attachment id", async () => {
+    const bytes = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+    const file = { type: 'image' as const, bytes, contentType: 'image/png', filename: 'mug.png' };
+    const id = await client.uploadAttachmentFile(file);
+    expect(sandbox.state.attachments.get(id)).toMatchObject({
+      type: 'image',
+      file: { filename: 'mug.png', contentType: 'image/png', size: 7 },
+    });
+    const refused = await client.uploadAttachmentFile({ ...file, contentType: 'image/webp' }).catch((e) => e);
+    expect((refused as GraphError).failure).toMatchObject({ action: 'give_up', code: 100, subcode: 2534080 });
+
+    // The form itself, as a server sees it; and an answer without an id, which cannot be read.
+    let seen: { url?: string; auth?: string; form?: FormData } = {};
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const body = new Uint8Array(Buffer.concat(chunks));
+      seen = {
+        url: req.url,
+        auth: req.headers.authorization,
+        form: await new Response(body, {
+          headers: { 'content-type': req.headers['content-type']! },
+        }).formData(),
+      };
+      res.setHeader('content-type', 'application/json');
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const direct = new GraphClient({
+        graphApiUrl: `http://127.0.0.1:${port}`,
+        graphApiVersion: 'v24.0',
+        accessToken: 'page-token',
+        accountId: ACCOUNT,
+        pageId: null,
+      });
+      const err = await direct.uploadAttachmentFile(file).catch((e: unknown) => e);
+      expect((err as GraphError).failure).toMatchObject({ action: 'ambiguous', reason: 'no_attachment_id' });
+      expect(seen.url).toBe(`/v24.0/${ACCOUNT}/message_attachments`);
+      expect(seen.auth).toBe('Bearer page-token');
+      expect([...seen.form!.keys()]).toEqual(['platform', 'message', 'filedata']);
+      expect(seen.form!.get('platform')).toBe('instagram');
+      expect(JSON.parse(String(seen.form!.get('message')))).toEqual({
+        attachment: { type: 'image', payload: { is_reusable: true } },
+      });
+      const filedata = seen.form!.get('filedata') as File;
+      expect([filedata.name, filedata.type, new Uint8Array(await filedata.arrayBuffer())]).toEqual([
+        'mug.png',
+        'image/png',
+        bytes,
+      ]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('subscribes to webhook fields and reads them back, and checks the token', async () => {
     await client.subscribe(['messages', 'messaging_postbacks']);
     expect(JSON.stringify(await client.subscriptions())).toContain('messaging_postbacks');

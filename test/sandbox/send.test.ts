@@ -391,6 +391,78 @@ describe('Send API success', () => {
     expect(bad.body.error.code).toBe(100);
   });
 
+  it("takes a file's bytes as a multipart form (filedata), checked as Meta checks it", async () => {
+    const form = (fields: Record<string, string | Blob>, filename = 'mug.png') => {
+      const f = new FormData();
+      for (const [k, v] of Object.entries(fields)) {
+        if (typeof v === 'string') f.set(k, v);
+        else f.set(k, v, filename);
+      }
+      return f;
+    };
+    const post = async (body: FormData) => {
+      const res = await fetch(`${sandbox.graphApiUrl}/v24.0/me/message_attachments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body,
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const message = (type: string, payload: object = { is_reusable: true }) =>
+      JSON.stringify({ attachment: { type, payload } });
+    const png = (n: number) => new Blob([new Uint8Array(n)], { type: 'image/png' });
+
+    const up = await post(form({ platform: 'instagram', message: message('image'), filedata: png(10) }));
+    expect(up).toEqual({ status: 200, body: { attachment_id: expect.stringMatching(/^\d+$/) } });
+    expect(sandbox.state.attachments.get(up.body.attachment_id)?.file).toEqual({
+      filename: 'mug.png',
+      contentType: 'image/png',
+      size: 10,
+    });
+    const r = await send(attachment('image', { attachment_id: up.body.attachment_id }));
+    expect(r.status).toBe(200);
+
+    const refusals: [FormData, RegExp, number?][] = [
+      [form({ platform: 'instagram', message: message('image'), filedata: png(0) }), /must not be empty/],
+      [
+        form({ platform: 'instagram', message: message('image'), filedata: png(8 * 1024 * 1024 + 1) }),
+        /size exceeds/,
+        2018109,
+      ],
+      [
+        form({
+          platform: 'instagram',
+          message: message('image'),
+          filedata: new Blob(['x'], { type: 'image/webp' }),
+        }),
+        /format is not supported: image\/webp/,
+        2534080,
+      ],
+      [form({ platform: 'messenger', message: message('image'), filedata: png(1) }), /platform/],
+      [form({ platform: 'instagram', filedata: png(1) }), /message\[attachment\] is required/],
+      [form({ platform: 'instagram', message: message('sticker'), filedata: png(1) }), /type/],
+      [
+        form({
+          platform: 'instagram',
+          message: message('image', { url: 'https://cdn.example/a.png' }),
+          filedata: png(1),
+        }),
+        /cannot be given with filedata/,
+      ],
+      [
+        form({ platform: 'instagram', message: message('image'), filedata: 'not a file' }),
+        /filedata must be a file/,
+      ],
+    ];
+    for (const [body, error, subcode] of refusals) {
+      const refused = await post(body);
+      expect(refused.status, String(error)).toBe(400);
+      expect(refused.body.error).toMatchObject({ code: 100, message: expect.stringMatching(error) });
+      if (subcode) expect(refused.body.error.error_subcode).toBe(subcode);
+    }
+  });
+
   it('sends through /me, /{ig-id} and the page id; another node is 100 / 33', async () => {
     expect((await send(text('x'), `${ACCOUNT}/messages`)).status).toBe(200);
     const other = await send(text('x'), '999/messages');

@@ -375,3 +375,67 @@ describe('outbound webhooks', () => {
     }
   });
 });
+
+describe("the inbox's calls", () => {
+  it('me() says who the key is, and that igdm runs its sandbox', async () => {
+    expect(await client.me()).toEqual({
+      keyId: null,
+      name: 'IGDM_API_KEY',
+      agent: null,
+      scopes: ['read', 'send', 'admin'],
+      channels: null,
+      sandbox: true,
+    });
+  });
+
+  it('makes, lists, changes and deletes saved replies; a taken shortcut is refused', async () => {
+    const made = await client.savedReplies.create({ shortcut: 'Thanks', text: 'Thank you! 🙏' });
+    expect(made).toMatchObject({ shortcut: 'thanks', text: 'Thank you! 🙏' });
+    expect((await refusal(client.savedReplies.create({ shortcut: 'thanks', text: 'x' }))).code).toBe(
+      'saved_reply_exists',
+    );
+    expect(await client.savedReplies.update(made.id, { text: 'Thanks a lot!' })).toMatchObject({
+      text: 'Thanks a lot!',
+    });
+    expect((await client.savedReplies.list()).map((r) => r.id)).toContain(made.id);
+    await client.savedReplies.delete(made.id);
+    expect((await client.savedReplies.list()).map((r) => r.id)).not.toContain(made.id);
+  });
+
+  it('uploads a Blob and bytes, and sends the upload by its attachmentId', async () => {
+    const { igsid } = await customerWrites('hana', 'the menu, please');
+    const png = new Blob([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])], {
+      type: 'image/png',
+    });
+    const image = await client.attachments.upload({ type: 'image', file: png });
+    expect(image).toEqual({ attachmentId: expect.any(String), type: 'image', size: 8 });
+    const pdf = await client.attachments.upload({
+      channelId: 'default',
+      type: 'file',
+      file: new TextEncoder().encode('%PDF-1.4 menu'),
+      filename: 'menu.pdf',
+      contentType: 'application/pdf',
+    });
+    expect(pdf).toMatchObject({ type: 'file', size: 13 });
+    expect(svc.sandbox!.attachments.get(pdf.attachmentId)?.file).toMatchObject({ filename: 'menu.pdf' });
+
+    const message = await client.messages.send({
+      to: igsid,
+      content: { type: 'file', file: { attachmentId: pdf.attachmentId } },
+    });
+    const done = (await sent(message.id)) as Message;
+    const call = (await client.sandbox.outbox()).find((e) => e.messageId === done.mid);
+    expect(call?.body).toMatchObject({
+      message: { attachment: { type: 'file', payload: { attachment_id: pdf.attachmentId } } },
+    });
+
+    const tooBig = await refusal(
+      client.attachments.upload({
+        type: 'image',
+        file: new Uint8Array(8 * 1024 * 1024 + 1),
+        contentType: 'image/png',
+      }),
+    );
+    expect([tooBig.status, tooBig.code]).toEqual([413, 'body_too_large']);
+  });
+});

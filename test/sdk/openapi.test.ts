@@ -10,12 +10,15 @@ import type {
   EventName,
   IgdmEvent,
   Job,
+  Me,
   Message,
   Note,
   RawWebhookEvent,
+  SavedReply,
   Send,
   SenderAction,
   StoryMention,
+  UploadedAttachment,
   WebhookDelivery,
   WebhookEndpoint,
 } from '@igdm/sdk';
@@ -44,7 +47,9 @@ interface Recorded {
   method: string;
   path: string;
   query: string[];
+  /** A JSON body, parsed; undefined for none, or for bytes (an upload: `contentType` says). */
   body: unknown;
+  contentType?: string;
 }
 
 /** A client whose fetch records each request and answers an empty success. */
@@ -55,11 +60,14 @@ function recordingClient() {
     apiKey: 'k',
     fetch: async (url, init) => {
       const u = new URL(url);
+      const contentType = (init.headers as Record<string, string>)['content-type'];
+      const json = init.body !== undefined && contentType === 'application/json';
       calls.push({
         method: init.method ?? 'GET',
         path: u.pathname,
         query: [...u.searchParams.keys()],
-        body: init.body === undefined ? undefined : JSON.parse(String(init.body)),
+        body: json ? JSON.parse(String(init.body)) : undefined,
+        ...(contentType && { contentType }),
       });
       if (init.method === 'DELETE') return new Response(null, { status: 204 });
       return Response.json({ data: [], nextCursor: null, iceBreakers: [] });
@@ -204,6 +212,22 @@ async function callEverything(client: Igdm) {
   });
   await client.webhookEndpoints.getDelivery('dlv_1');
   await client.webhookEndpoints.retryDelivery('dlv_1');
+  await client.me();
+  await client.savedReplies.list();
+  await client.savedReplies.create({ shortcut: 'hours', text: 'We open at 9' });
+  await client.savedReplies.update('sr_1', { shortcut: 'hours2', text: 'We open at 10' });
+  await client.savedReplies.delete('sr_1');
+  await client.attachments.upload({
+    channelId: 'default',
+    type: 'file',
+    file: new Uint8Array([37, 80, 68, 70]),
+    filename: 'menu.pdf',
+    contentType: 'application/pdf',
+  });
+  await client.attachments.upload({
+    type: 'image',
+    file: new Blob([new Uint8Array([1])], { type: 'image/png' }),
+  });
 }
 
 /** The document's /v1 operations: "METHOD /v1/path/{id}" to the operation. */
@@ -295,10 +319,18 @@ describe('the SDK and /openapi.json', () => {
       const sent = byOperation.get(key) ?? [];
       const query = (op.parameters ?? []).filter((p: Doc) => p.in === 'query').map((p: Doc) => p.name);
       expect([...new Set(sent.flatMap((c) => c.query))].sort(), `${key} query`).toEqual(query.sort());
-      const bodySchema = op.requestBody?.content?.['application/json']?.schema;
+      const content = op.requestBody?.content ?? {};
+      const bodySchema = content['application/json']?.schema;
       const body = sent.map((c) => c.body).reduce(merge, undefined);
       if (!bodySchema) {
-        expect(body, `${key} sends no body`).toBeUndefined();
+        expect(body, `${key} sends no JSON body`).toBeUndefined();
+        // An upload: the bytes go with a media type the document names (or one of its ranges).
+        for (const c of sent.filter((c) => c.contentType)) {
+          const named = Object.keys(content).some(
+            (m) => m === c.contentType || (m.endsWith('/*') && c.contentType!.startsWith(m.slice(0, -1))),
+          );
+          expect(named, `${key} sends ${c.contentType}`).toBe(true);
+        }
         continue;
       }
       expect(fieldDifferences(body, bodySchema, key, true), key).toEqual([]);
@@ -523,6 +555,15 @@ describe('the SDK and /openapi.json', () => {
     expect(
       fields<ContactErasure>({ id: t, contactId: t, channelId: t, erasedAt: t, erasedBy: t, counts: t }),
     ).toEqual(documented('ContactErasure'));
+    expect(fields<Me>({ keyId: t, name: t, agent: t, scopes: t, channels: t, sandbox: t })).toEqual(
+      documented('Me'),
+    );
+    expect(fields<SavedReply>({ id: t, shortcut: t, text: t, createdAt: t, updatedAt: t })).toEqual(
+      documented('SavedReply'),
+    );
+    expect(fields<UploadedAttachment>({ attachmentId: t, type: t, size: t })).toEqual(
+      documented('UploadedAttachment'),
+    );
   });
 
   it("names the events the document's /v1/events lists", () => {

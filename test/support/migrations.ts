@@ -24,6 +24,10 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   async '0014_contact_erasures'(db) {
     await sql`drop table contact_erasures`.execute(db);
   },
+  /** The team's saved replies. */
+  async '0015_saved_replies'(db) {
+    await sql`drop table saved_replies`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */

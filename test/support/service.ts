@@ -135,22 +135,28 @@ export function textEvent(igsid: string, text: string, opts: { mid?: string; tim
   };
 }
 
-/** A JSON call to the API with a given key (the admin key by default); the answer parsed. */
+/**
+ * A call to the API with a given key (the admin key by default); the answer parsed. The body goes as
+ * JSON, or as it is when it is bytes (an upload), with `contentType`.
+ */
 export async function callApi(
   svc: Pick<Service, 'url'>,
   method: string,
   path: string,
-  opts: { key?: string; body?: unknown } = {},
+  opts: { key?: string; body?: unknown; contentType?: string } = {},
   // biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
 ): Promise<{ status: number; headers: Headers; body: any }> {
   const { key = API_KEY, body } = opts;
+  const bytes = body instanceof Uint8Array;
   const res = await fetch(`${svc.url}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${key}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(body !== undefined && {
+        'content-type': opts.contentType ?? (bytes ? 'application/octet-stream' : 'application/json'),
+      }),
     },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
+    ...(body !== undefined && { body: bytes ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };

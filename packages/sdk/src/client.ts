@@ -1,4 +1,5 @@
 import { ApiKeys } from './api-keys.ts';
+import { Attachments } from './attachments.ts';
 import { Channels, Instagram } from './channels.ts';
 import { Contacts } from './contacts.ts';
 import { Conversations } from './conversations.ts';
@@ -6,7 +7,9 @@ import { Events } from './events.ts';
 import { Jobs } from './jobs.ts';
 import { Messages } from './messages.ts';
 import { Sandbox } from './sandbox.ts';
+import { SavedReplies } from './saved-replies.ts';
 import { Transport, type TransportOptions } from './transport.ts';
+import type { Me } from './types.ts';
 import { WebhookEndpoints } from './webhook-endpoints.ts';
 
 /**
@@ -25,11 +28,17 @@ export class Igdm {
   readonly jobs: Jobs;
   /** Outbound webhooks: endpoints and the delivery log. */
   readonly webhookEndpoints: WebhookEndpoints;
+  /** The team's saved replies. */
+  readonly savedReplies: SavedReplies;
+  /** Files uploaded to Meta, to send by attachment id. */
+  readonly attachments: Attachments;
   /** Only when igdm runs its sandbox (no Instagram credentials); elsewhere its calls answer 404. */
   readonly sandbox: Sandbox;
+  readonly #t: Transport;
 
   constructor(options: TransportOptions) {
     const t = new Transport(options);
+    this.#t = t;
     this.messages = new Messages(t);
     this.conversations = new Conversations(t);
     this.contacts = new Contacts(t);
@@ -39,6 +48,13 @@ export class Igdm {
     this.apiKeys = new ApiKeys(t);
     this.jobs = new Jobs(t);
     this.webhookEndpoints = new WebhookEndpoints(t);
+    this.savedReplies = new SavedReplies(t);
+    this.attachments = new Attachments(t);
     this.sandbox = new Sandbox(t);
+  }
+
+  /** Who this client's key is: its name, agent, scopes and channels; and whether igdm runs its sandbox. */
+  me(): Promise<Me> {
+    return this.#t.request({ method: 'GET', path: '/v1/me' });
   }
 }

@@ -2,6 +2,7 @@
 // receivers of igdm's signed webhooks.
 
 export type { ApiKeys, NewApiKeyRequest } from './api-keys.ts';
+export type { Attachments, UploadRequest } from './attachments.ts';
 export type { ChannelChange, Channels, IceBreakerSettings, Instagram, NewChannel } from './channels.ts';
 export { Igdm } from './client.ts';
 export type { ContactFilter, Contacts } from './contacts.ts';
@@ -18,6 +19,7 @@ export type { Events, SubscribeOptions, Subscription } from './events.ts';
 export type { JobFilter, Jobs } from './jobs.ts';
 export type { Messages, SendRequest, SendResult } from './messages.ts';
 export type * from './sandbox.ts';
+export type { NewSavedReply, SavedReplies } from './saved-replies.ts';
 export type { Fetch, TransportOptions as IgdmOptions } from './transport.ts';
 export type * from './types.ts';
 export {

@@ -1,7 +1,7 @@
 import { errorOf } from './errors.ts';
 
-// One request to igdm: the key as a bearer token, JSON in and out, and an IgdmError for every
-// answer that is not a success.
+// One request to igdm: the key as a bearer token, JSON in (or a file's bytes) and out, and an
+// IgdmError for every answer that is not a success.
 
 export type Fetch = (url: string, init: RequestInit) => Promise<Response>;
 
@@ -20,7 +20,10 @@ export interface Request {
   method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   path: string;
   query?: Query;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as they are (a file's bytes), with their content type. */
+  bytes?: { data: Blob | Uint8Array; contentType: string };
 }
 
 export class Transport {
@@ -42,11 +45,18 @@ export class Transport {
       authorization: `Bearer ${this.#key}`,
       accept: 'application/json',
     };
-    if (req.body !== undefined) headers['content-type'] = 'application/json';
+    let sent: RequestInit['body'];
+    if (req.bytes) {
+      headers['content-type'] = req.bytes.contentType;
+      sent = req.bytes.data as RequestInit['body'];
+    } else if (req.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      sent = JSON.stringify(req.body);
+    }
     const res = await this.#fetch(this.#base + req.path + queryString(req.query), {
       method: req.method,
       headers,
-      ...(req.body !== undefined && { body: JSON.stringify(req.body) }),
+      ...(sent !== undefined && { body: sent }),
     });
     const text = await res.text();
     const body = parse(text);

@@ -157,6 +157,40 @@ export interface IceBreaker {
 
 export type Scope = 'read' | 'send' | 'admin';
 
+/** Who the client's key is (`client.me()`). */
+export interface Me {
+  /** null for IGDM_API_KEY. */
+  keyId: string | null;
+  /** The key's name; "IGDM_API_KEY" for that one. */
+  name: string;
+  /** The person the key belongs to. */
+  agent: string | null;
+  scopes: Scope[];
+  /** The channels it sees; null for all. */
+  channels: string[] | null;
+  /** igdm runs its sandbox (`client.sandbox` answers). */
+  sandbox: boolean;
+}
+
+/** A text the team sends again, picked by its shortcut. */
+export interface SavedReply {
+  id: string;
+  shortcut: string;
+  text: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type AttachmentType = 'image' | 'video' | 'audio' | 'file';
+
+/** A file uploaded to Meta: send `attachmentId` as the content's attachment. */
+export interface UploadedAttachment {
+  attachmentId: string;
+  type: AttachmentType;
+  /** Bytes uploaded. */
+  size: number;
+}
+
 export interface ApiKey {
   id: string;
   name: string;
