@@ -64,6 +64,7 @@ describe.skipIf(!inboxBuilt())('the inbox in Chromium', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.locator('.app').waitFor();
     expect(await page.evaluate(() => localStorage.getItem('igdm.apiKey'))).toBe(API_KEY);
+    expect(await page.getByTestId('agent').textContent()).toBe('IGDM_API_KEY');
     // A reload keeps the agent signed in.
     await page.reload();
     await page.locator('.app').waitFor();
@@ -184,6 +185,50 @@ describe.skipIf(!inboxBuilt())('the inbox in Chromium', () => {
     await screenshot(page, 'failed-send');
     await bubble.getByRole('button', { name: 'Retry' }).click();
     await expect.poll(() => bubble.getAttribute('data-status'), { timeout: 8000 }).toBe('sent');
+  });
+
+  it('signs an agent in with their name; their replies are theirs; saved replies come with #; files upload', async () => {
+    const made = await svc.json('/v1/api-keys', { body: { name: 'Maria in the inbox', agent: 'Maria' } });
+    expect(made.status).toBe(201);
+    const saved = await svc.json('/v1/saved-replies', {
+      body: { shortcut: 'hours', text: 'We are open 9 to 6, Monday to Saturday.' },
+    });
+    expect(saved.status).toBe(201);
+    const agent = await chromium.page();
+    await signIn(agent, svc.url, made.body.key);
+    expect(await agent.getByTestId('agent').textContent()).toBe('Maria');
+
+    const { igsid } = await svc.customer({ from: 'gina', text: 'When are you open?' });
+    await agent.goto(`${svc.url}/conversations/${await conversationId(svc, igsid)}`);
+    const reply = agent.getByLabel('Reply');
+    await reply.pressSequentially('Hi! #ho');
+    await agent.getByRole('option', { name: /#hours/ }).waitFor();
+    await reply.press('Enter');
+    expect(await reply.inputValue()).toBe('Hi! We are open 9 to 6, Monday to Saturday.');
+    await reply.press('Enter');
+    const bubble = agent.locator('.message.out', { hasText: 'We are open 9 to 6' });
+    await expect.poll(() => bubble.getAttribute('data-status'), { timeout: 5000 }).toBe('sent');
+    expect(await bubble.locator('.author').textContent()).toBe('Maria');
+
+    await agent.getByLabel('File to send').setInputFiles({
+      name: 'mug.png',
+      mimeType: 'image/png',
+      buffer: Buffer.from(
+        'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==',
+        'base64',
+      ),
+    });
+    const image = agent.locator('.message.out[data-type="image"]');
+    await expect.poll(() => image.getAttribute('data-status'), { timeout: 5000 }).toBe('sent');
+    expect(await image.locator('[data-kind="image"]').count()).toBe(1);
+    const sends = (await svc.outbox()).filter((e) => e.answer.status === 200);
+    const attachment = sends.map(
+      (e) =>
+        (e.body as { message?: { attachment?: { type: string; payload: { attachment_id?: string } } } })
+          .message?.attachment,
+    );
+    expect(attachment.some((a) => a?.type === 'image' && a.payload.attachment_id)).toBe(true);
+    await agent.context().close();
   });
 
   it('moves with the keyboard: j and k, r to reply, / to search, e to resolve', async () => {

@@ -211,7 +211,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
           </button>
         )}
         <span className="agent" data-testid="agent">
-          {identity.name ?? 'Signed in'}
+          {identity.name}
         </span>
         <button type="button" className="tool" onClick={onSignOut}>
           Sign out

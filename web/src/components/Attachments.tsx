@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { uploadPreview } from '../lib/uploads.ts';
 
 // What a message carries besides its text, each kind for what it is: media with players, stories
 // (and "story expired" once Meta's CDN link no longer loads), reels, posts and shares as cards,
@@ -156,7 +157,9 @@ function Template({ payload }: { payload: Record<string, unknown> }) {
 }
 
 export function Attachment({ a }: { a: AttachmentJson }) {
-  const url = urlOf(a);
+  // A file this agent uploaded shows from their own copy: Meta's attachment id alone shows nothing.
+  const uploaded = uploadPreview(str(a.payload?.['attachment_id']));
+  const url = urlOf(a) ?? uploaded?.url;
   const type = a.type.toLowerCase();
   if (a.products?.length) return <Products products={a.products} />;
   switch (type) {
@@ -168,12 +171,12 @@ export function Attachment({ a }: { a: AttachmentJson }) {
           <Media kind={type} url={url} gone={`The ${type} is no longer available`} />
         </div>
       ) : (
-        <div className="media-gone">{type} sent by attachment id</div>
+        <div className="media-gone">An uploaded {type}</div>
       );
     case 'file':
       return (
         <a className="card file" data-kind="file" href={url} target="_blank" rel="noopener noreferrer">
-          📎 {a.title ?? 'File'}
+          📎 {a.title ?? uploaded?.name ?? 'File'}
         </a>
       );
     case 'story_mention':

@@ -35,9 +35,31 @@ function conversation(lastInbound: number | null): Conversation {
   };
 }
 
+const SAVED = [
+  {
+    id: 'sr_1',
+    shortcut: 'hours',
+    text: 'We are open 9 to 6, Monday to Saturday.',
+    createdAt: '',
+    updatedAt: '',
+  },
+  {
+    id: 'sr_2',
+    shortcut: 'shipping',
+    text: 'We ship everywhere in Europe in 3 days.',
+    createdAt: '',
+    updatedAt: '',
+  },
+];
+
 function setup(lastInbound: number | null, send = vi.fn(async () => ({ id: 'msg_1', status: 'queued' }))) {
   const c = conversation(lastInbound);
-  const client = { messages: { send } } as unknown as Igdm;
+  const upload = vi.fn(async () => ({ attachmentId: 'att_1', type: 'image', size: 3 }));
+  const client = {
+    messages: { send },
+    savedReplies: { list: async () => SAVED, create: vi.fn() },
+    attachments: { upload },
+  } as unknown as Igdm;
   const onSent = vi.fn();
   render(
     <Composer
@@ -48,7 +70,7 @@ function setup(lastInbound: number | null, send = vi.fn(async () => ({ id: 'msg_
       inputRef={createRef()}
     />,
   );
-  return { send, onSent, box: screen.getByLabelText('Reply') as HTMLTextAreaElement };
+  return { send, upload, onSent, box: screen.getByLabelText('Reply') as HTMLTextAreaElement };
 }
 
 afterEach(cleanup);
@@ -143,6 +165,45 @@ describe('Composer', () => {
     await waitFor(() => expect(send).toHaveBeenCalledTimes(3));
     expect(send).toHaveBeenLastCalledWith(
       expect.objectContaining({ content: { type: 'sticker', sticker: { id: 'like' } } }),
+    );
+  });
+
+  it('offers saved replies on #, and puts the one picked in place', async () => {
+    const { box } = setup(NOW - HOUR);
+    await waitFor(() => expect(screen.queryByRole('listbox')).toBeNull());
+    const type = (value: string) => {
+      box.setSelectionRange(value.length, value.length);
+      fireEvent.change(box, { target: { value, selectionStart: value.length } });
+    };
+    type('Hi! #sh');
+    const options = await screen.findAllByRole('option');
+    expect(options.map((o) => o.textContent)).toEqual(['#shipping We ship everywhere in Europe in 3 days.']);
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(box.value).toBe('Hi! We ship everywhere in Europe in 3 days.');
+    expect(screen.queryByRole('listbox')).toBeNull();
+    type('#');
+    expect((await screen.findAllByRole('option')).length).toBe(2);
+    fireEvent.keyDown(box, { key: 'ArrowDown' });
+    fireEvent.keyDown(box, { key: 'Tab' });
+    expect(box.value).toBe('We ship everywhere in Europe in 3 days.');
+    // Not a shortcut: a # inside a word.
+    type('order#12');
+    expect(screen.queryByRole('listbox')).toBeNull();
+  });
+
+  it('uploads a file from the computer, then sends it by its attachment id', async () => {
+    const { send, upload } = setup(NOW - HOUR);
+    const photo = new File([new Uint8Array([1, 2, 3])], 'mug.png', { type: 'image/png' });
+    fireEvent.change(screen.getByLabelText('File to send'), { target: { files: [photo] } });
+    await waitFor(() => expect(send).toHaveBeenCalled());
+    expect(upload).toHaveBeenCalledWith({
+      channelId: 'default',
+      type: 'image',
+      file: photo,
+      filename: 'mug.png',
+    });
+    expect(send).toHaveBeenCalledWith(
+      expect.objectContaining({ content: { type: 'image', image: { attachmentId: 'att_1' } } }),
     );
   });
 });

@@ -1,14 +1,23 @@
-import type { Content, Conversation, Igdm, Message, QuickReply } from '@igdm/sdk';
-import { type RefObject, useState } from 'react';
+import type { Content, Conversation, Igdm, Message, QuickReply, SavedReply } from '@igdm/sdk';
+import { type RefObject, useRef, useState } from 'react';
+import { useSavedReplies } from '../hooks/useSavedReplies.ts';
 import { TEXT_LIMIT_BYTES, utf8Bytes } from '../lib/bytes.ts';
 import { refusalText } from '../lib/refusals.ts';
+import { applyReply, type HashQuery, hashQuery, matching } from '../lib/saved-replies.ts';
+import { attachmentTypeOf, rememberUpload } from '../lib/uploads.ts';
 import type { ComposerMode } from '../lib/window.ts';
+import {
+  type MediaKind,
+  MediaTray,
+  QuickReplyTray,
+  SavedReplyPicker,
+  SaveReplyTray,
+} from './ComposerTrays.tsx';
 
-// The reply box: text (with its size in bytes against Meta's 1000), quick replies, media by URL and
-// the heart sticker. What the window allows decides how it sends (a human agent's reply from 24
-// hours on) or whether it can at all; a refusal shows igdm's reason in plain words.
-
-type MediaKind = 'image' | 'video' | 'audio' | 'file';
+// The reply box: text (with its size in bytes against Meta's 1000), saved replies by `#`, quick
+// replies, media by URL or uploaded from the computer, and the heart sticker. What the window allows
+// decides how it sends (a human agent's reply from 24 hours on) or whether it can at all; a refusal
+// shows igdm's reason in plain words.
 
 export interface ComposerProps {
   client: Igdm;
@@ -18,18 +27,23 @@ export interface ComposerProps {
   inputRef: RefObject<HTMLTextAreaElement | null>;
 }
 
+type Tray = 'replies' | 'media' | 'save' | null;
+
 export function Composer({ client, conversation, mode, onSent, inputRef }: ComposerProps) {
   const [text, setText] = useState('');
   const [replies, setReplies] = useState<QuickReply[]>([]);
-  const [replyTitle, setReplyTitle] = useState('');
-  const [showReplies, setShowReplies] = useState(false);
-  const [showMedia, setShowMedia] = useState(false);
-  const [mediaKind, setMediaKind] = useState<MediaKind>('image');
-  const [mediaUrl, setMediaUrl] = useState('');
+  const [tray, setTray] = useState<Tray>(null);
   const [sending, setSending] = useState(false);
   const [refusal, setRefusal] = useState<string | null>(null);
+  const [hash, setHash] = useState<HashQuery | null>(null);
+  const [active, setActive] = useState(0);
+  const saved = useSavedReplies(client);
+  const file = useRef<HTMLInputElement>(null);
   const bytes = utf8Bytes(text);
   const tooLong = bytes > TEXT_LIMIT_BYTES;
+  const offered = hash ? matching(saved.replies, hash.query) : [];
+
+  const toggle = (t: Tray) => setTray(tray === t ? null : t);
 
   const send = async (content: Content) => {
     setSending(true);
@@ -59,32 +73,56 @@ export function Composer({ client, conversation, mode, onSent, inputRef }: Compo
     if (await send(content)) {
       setText('');
       setReplies([]);
-      setShowReplies(false);
+      if (tray === 'replies') setTray(null);
     }
   };
 
-  const sendMedia = async () => {
-    const url = mediaUrl.trim();
-    if (!url) return;
-    const content = { type: mediaKind, [mediaKind]: { url } } as unknown as Content;
-    if (await send(content)) {
-      setMediaUrl('');
-      setShowMedia(false);
+  const sendMedia = (kind: MediaKind, url: string) =>
+    send({ type: kind, [kind]: { url } } as unknown as Content);
+
+  const upload = async (f: File) => {
+    const type = attachmentTypeOf(f);
+    setSending(true);
+    setRefusal(null);
+    try {
+      const { attachmentId } = await client.attachments.upload({
+        channelId: conversation.channelId,
+        type,
+        file: f,
+        filename: f.name,
+      });
+      rememberUpload(attachmentId, f);
+      await send({ type, [type]: { attachmentId } } as unknown as Content);
+    } catch (err) {
+      setRefusal(refusalText(err));
+      setSending(false);
     }
   };
 
-  const addReply = () => {
-    const title = replyTitle.trim().slice(0, 20);
-    if (!title || replies.length >= 13) return;
-    setReplies([...replies, { title, payload: title.toUpperCase().replace(/\W+/g, '_') }]);
-    setReplyTitle('');
+  const pick = (r: SavedReply) => {
+    const box = inputRef.current;
+    if (!hash || !box) return;
+    const next = applyReply(text, hash, box.selectionStart ?? text.length, r.text);
+    setText(next.text);
+    setHash(null);
+    requestAnimationFrame(() => box.setSelectionRange(next.caret, next.caret));
   };
 
+  const saveReply = async (shortcut: string) => {
+    setRefusal(null);
+    try {
+      await saved.save(shortcut, text);
+      setTray(null);
+      return true;
+    } catch (err) {
+      setRefusal(refusalText(err));
+      return false;
+    }
+  };
+
+  const windowState = mode.humanAgent ? 'human' : mode.enabled ? 'open' : 'closed';
   return (
-    <div
-      className={`composer ${mode.enabled ? '' : 'disabled'}`}
-      data-window={mode.humanAgent ? 'human' : mode.enabled ? 'open' : 'closed'}
-    >
+    <div className={`composer ${mode.enabled ? '' : 'disabled'}`} data-window={windowState}>
       {mode.notice && (
         <div className={`window-notice ${mode.enabled ? 'warn' : 'closed'}`} role="status">
           {mode.notice}
@@ -95,68 +133,10 @@ export function Composer({ client, conversation, mode, onSent, inputRef }: Compo
           {refusal}
         </div>
       )}
-      {showReplies && mode.enabled && (
-        <div className="tray">
-          {replies.map((r, i) => (
-            <span className="chip removable" key={r.payload + String(i)}>
-              {r.title}
-              <button
-                type="button"
-                aria-label={`Remove ${r.title}`}
-                onClick={() => setReplies(replies.filter((_, j) => j !== i))}
-              >
-                ×
-              </button>
-            </span>
-          ))}
-          <input
-            value={replyTitle}
-            maxLength={20}
-            placeholder="Quick reply (≤ 20 characters)"
-            aria-label="Quick reply title"
-            onChange={(e) => setReplyTitle(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') {
-                e.preventDefault();
-                addReply();
-              }
-            }}
-          />
-          <button type="button" onClick={addReply} disabled={!replyTitle.trim() || replies.length >= 13}>
-            Add
-          </button>
-        </div>
-      )}
-      {showMedia && mode.enabled && (
-        <div className="tray">
-          <select
-            aria-label="Media kind"
-            value={mediaKind}
-            onChange={(e) => setMediaKind(e.target.value as MediaKind)}
-          >
-            <option value="image">Image</option>
-            <option value="video">Video</option>
-            <option value="audio">Audio</option>
-            <option value="file">File</option>
-          </select>
-          <input
-            type="url"
-            value={mediaUrl}
-            placeholder="https://…"
-            aria-label="Media URL"
-            onChange={(e) => setMediaUrl(e.target.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter') {
-                e.preventDefault();
-                void sendMedia();
-              }
-            }}
-          />
-          <button type="button" onClick={sendMedia} disabled={sending || !mediaUrl.trim()}>
-            Send {mediaKind}
-          </button>
-        </div>
-      )}
+      {mode.enabled && tray === 'replies' && <QuickReplyTray replies={replies} onChange={setReplies} />}
+      {mode.enabled && tray === 'media' && <MediaTray sending={sending} onSend={sendMedia} />}
+      {mode.enabled && tray === 'save' && <SaveReplyTray onSave={saveReply} />}
+      {hash && <SavedReplyPicker replies={offered} active={active} onPick={pick} />}
       <div className="composer-row">
         <textarea
           ref={inputRef}
@@ -164,16 +144,38 @@ export function Composer({ client, conversation, mode, onSent, inputRef }: Compo
           rows={2}
           disabled={!mode.enabled}
           placeholder={
-            mode.enabled ? 'Write a reply… (Enter sends, Shift+Enter for a new line)' : 'Replies are closed'
+            mode.enabled ? 'Write a reply… (# for saved replies, Enter sends)' : 'Replies are closed'
           }
           aria-label="Reply"
-          onChange={(e) => setText(e.target.value)}
+          onChange={(e) => {
+            setText(e.target.value);
+            setHash(hashQuery(e.target.value, e.target.selectionStart ?? e.target.value.length));
+            setActive(0);
+          }}
+          onBlur={() => setHash(null)}
           onKeyDown={(e) => {
+            if (hash && offered.length > 0) {
+              if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+                e.preventDefault();
+                const n = Math.min(offered.length, 8);
+                setActive((active + (e.key === 'ArrowDown' ? 1 : n - 1)) % n);
+                return;
+              }
+              if (e.key === 'Enter' || e.key === 'Tab') {
+                e.preventDefault();
+                pick(offered[active]!);
+                return;
+              }
+            }
+            if (e.key === 'Escape') {
+              if (hash) setHash(null);
+              else e.currentTarget.blur();
+              return;
+            }
             if (e.key === 'Enter' && !e.shiftKey) {
               e.preventDefault();
               void sendText();
             }
-            if (e.key === 'Escape') e.currentTarget.blur();
           }}
         />
         <button
@@ -188,20 +190,39 @@ export function Composer({ client, conversation, mode, onSent, inputRef }: Compo
       <div className="composer-tools">
         <button
           type="button"
-          className={`tool ${showReplies ? 'on' : ''}`}
+          className={`tool ${tray === 'replies' ? 'on' : ''}`}
           disabled={!mode.enabled}
-          onClick={() => setShowReplies(!showReplies)}
+          onClick={() => toggle('replies')}
         >
           Quick replies{replies.length ? ` (${replies.length})` : ''}
         </button>
         <button
           type="button"
-          className={`tool ${showMedia ? 'on' : ''}`}
+          className={`tool ${tray === 'media' ? 'on' : ''}`}
           disabled={!mode.enabled}
-          onClick={() => setShowMedia(!showMedia)}
+          onClick={() => toggle('media')}
         >
           Media by URL
         </button>
+        <button
+          type="button"
+          className="tool"
+          disabled={!mode.enabled || sending}
+          onClick={() => file.current?.click()}
+        >
+          Upload
+        </button>
+        <input
+          ref={file}
+          type="file"
+          hidden
+          aria-label="File to send"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            e.target.value = '';
+            if (f) void upload(f);
+          }}
+        />
         <button
           type="button"
           className="tool"
@@ -210,6 +231,14 @@ export function Composer({ client, conversation, mode, onSent, inputRef }: Compo
           onClick={() => void send({ type: 'sticker', sticker: { id: 'like' } })}
         >
           ❤️
+        </button>
+        <button
+          type="button"
+          className={`tool wide ${tray === 'save' ? 'on' : ''}`}
+          disabled={!text.trim()}
+          onClick={() => toggle('save')}
+        >
+          Save reply
         </button>
         <span className={`bytes ${tooLong ? 'over' : ''}`} data-testid="byte-counter">
           {bytes} / {TEXT_LIMIT_BYTES} bytes

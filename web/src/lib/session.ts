@@ -11,40 +11,23 @@ export const forgetKey = () => localStorage.removeItem(KEY_STORAGE);
 
 export const clientFor = (apiKey: string) => new Igdm({ baseUrl: location.origin, apiKey });
 
-/** Who the key is, as GET /v1/me answers (the contract of issue 15). */
+/** Who the key is (GET /v1/me). */
 export interface Identity {
   /** The agent's name, or the key's. */
-  name: string | null;
+  name: string;
+  /** The person the key belongs to: what they send is recorded as theirs. */
   agent: string | null;
   scopes: string[];
   /** igdm runs its sandbox: the "simulate a customer" panel is shown. */
   sandbox: boolean;
 }
 
-interface MeClient {
-  me?: () => Promise<{ name: string; agent: string | null; scopes: string[]; sandbox: boolean }>;
-}
-
-/**
- * Checks the key (a refusal throws IgdmError: unauthorized, forbidden) and says who it is. An igdm
- * without GET /v1/me is asked for a conversation instead, and for its sandbox's customers.
- */
+/** Checks the key (a refusal throws IgdmError: unauthorized, forbidden) and says who it is. */
 export async function identify(client: Igdm): Promise<Identity> {
-  const me = (client as unknown as MeClient).me;
-  if (typeof me === 'function') {
-    try {
-      const m = await me.call(client);
-      return { name: m.agent ?? m.name, agent: m.agent, scopes: m.scopes, sandbox: m.sandbox };
-    } catch (err) {
-      if (!(err instanceof IgdmError) || err.status !== 404) throw err;
-    }
-  }
-  await client.conversations.list({ limit: 1 });
-  const sandbox = await client.sandbox.customers().then(
-    () => true,
-    () => false,
-  );
-  return { name: null, agent: null, scopes: [], sandbox };
+  const me = await client.me();
+  // A key that cannot read conversations cannot use the inbox: refused here, not on every screen.
+  if (!me.scopes.includes('read')) throw new IgdmError(403, 'forbidden', 'The key lacks the read scope');
+  return { name: me.agent ?? me.name, agent: me.agent, scopes: me.scopes, sandbox: me.sandbox };
 }
 
 /** The sentence a refused sign-in shows. */
