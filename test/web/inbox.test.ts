@@ -231,6 +231,47 @@ describe.skipIf(!inboxBuilt())('the inbox in Chromium', () => {
     await agent.context().close();
   });
 
+  it('simulates a customer from the sandbox panel: a conversation within a second', async () => {
+    await page.goto(svc.url);
+    const panel = page.getByRole('region', { name: 'Simulate a customer' });
+    await panel.getByLabel('Customer', { exact: true }).selectOption('');
+    await panel.getByLabel("New customer's name").fill('Nora Lind');
+    await panel.getByLabel('What the customer writes').fill('Do you have gift cards?');
+    const started = Date.now();
+    await panel.getByRole('button', { name: 'Send as the customer' }).click();
+    await page.locator('.row', { hasText: 'Do you have gift cards?' }).waitFor({ timeout: 1000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(
+      await page.locator('.row', { hasText: 'Do you have gift cards?' }).locator('.name').textContent(),
+    ).toBe('Nora Lind');
+  });
+
+  it('notifies the desktop of a new message while the tab is in the background', async () => {
+    const bg = await chromium.page();
+    // Chromium headless shows no notifications and its tab is never hidden: both are stood in for.
+    await bg.addInitScript(`
+      window.__notes = [];
+      window.__hidden = false;
+      Object.defineProperty(document, 'visibilityState', { get: () => (window.__hidden ? 'hidden' : 'visible') });
+      window.Notification = class {
+        static permission = 'default';
+        static async requestPermission() { window.Notification.permission = 'granted'; return 'granted'; }
+        constructor(title, options) { window.__notes.push({ title, body: options.body }); }
+      };
+    `);
+    await signIn(bg, svc.url, API_KEY);
+    await bg.getByRole('button', { name: 'Notify me' }).click();
+    await bg.getByRole('button', { name: 'Notify me' }).waitFor({ state: 'detached' });
+    await svc.customer({ from: 'ana', text: 'Seen while you were here' });
+    await bg.locator('.row', { hasText: 'Seen while you were here' }).waitFor();
+    await bg.evaluate('window.__hidden = true');
+    await svc.customer({ from: 'ana', text: 'Are you still there?' });
+    await expect
+      .poll(() => bg.evaluate<{ title: string; body: string }[]>('window.__notes'))
+      .toEqual([{ title: 'New Instagram message', body: 'Are you still there?' }]);
+    await bg.context().close();
+  });
+
   it('moves with the keyboard: j and k, r to reply, / to search, e to resolve', async () => {
     await page.goto(svc.url);
     await page.locator('.row').first().waitFor();
