@@ -9,12 +9,13 @@ import { useNow } from './hooks/useNow.ts';
 import { usePreviews } from './hooks/usePreviews.ts';
 import { useShortcuts } from './hooks/useShortcuts.ts';
 import { useThread } from './hooks/useThread.ts';
+import { takeEarly } from './lib/early.ts';
 import type { Identity } from './lib/session.ts';
 
 // The inbox once signed in: the list, the open conversation and its contact panel, kept live by
 // igdm's event stream; the address names the open conversation (/conversations/cnv_…).
 
-const pathId = () => /^\/conversations\/([^/]+)/.exec(location.pathname)?.[1] ?? null;
+export const pathId = () => /^\/conversations\/([^/]+)/.exec(location.pathname)?.[1] ?? null;
 
 export interface InboxProps {
   client: Igdm;
@@ -73,8 +74,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
     setContactOpen(false);
     if (!selectedId) return;
     let live = true;
-    client.conversations
-      .get(selectedId)
+    (takeEarly<Conversation>(`conversation ${selectedId}`) ?? client.conversations.get(selectedId))
       .then(async (c) => {
         if (!live) return;
         setSelected(c);

@@ -1,5 +1,6 @@
-import type { Conversation, ConversationFilter, ConversationStatus, Igdm, Owner } from '@igdm/sdk';
+import type { Conversation, ConversationFilter, ConversationStatus, Igdm, Owner, Page } from '@igdm/sdk';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { listRequest, takeEarly } from '../lib/early.ts';
 
 // The conversation list: a page of GET /v1/conversations with the filters, more pages on scroll,
 // and each conversation the event stream says changed put in place (or out, when it no longer
@@ -25,6 +26,9 @@ export const NO_FILTERS: Filters = {
 };
 
 const PAGE = 50;
+
+/** The request for the first page of the list with these filters. */
+export const firstPage = (f: Filters): ConversationFilter => ({ ...apiFilter(f), limit: PAGE });
 
 export function apiFilter(f: Filters): ConversationFilter {
   return {
@@ -70,7 +74,9 @@ export function useConversations(client: Igdm, filters: Filters) {
     const mine = ++generation.current;
     setLoading(true);
     try {
-      const page = await client.conversations.list({ ...apiFilter(filtersRef.current), limit: PAGE });
+      const query = firstPage(filtersRef.current);
+      const page = await (takeEarly<Page<Conversation>>(listRequest(query)) ??
+        client.conversations.list(query));
       if (mine !== generation.current) return;
       setItems(page.data);
       setCursor(page.nextCursor);

@@ -1,5 +1,6 @@
-import type { Igdm, Message } from '@igdm/sdk';
+import type { Igdm, Message, Page } from '@igdm/sdk';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { takeEarly } from '../lib/early.ts';
 
 // One conversation's messages, oldest first: the newest page at first, older pages as the agent
 // scrolls up, and the newest page again whenever the event stream says something changed (a new
@@ -49,8 +50,10 @@ export function useThread(client: Igdm, conversationId: string | null) {
     if (!conversationId) return;
     let live = true;
     setLoading(true);
-    client.conversations
-      .messages(conversationId, { limit: PAGE })
+    (
+      takeEarly<Page<Message>>(`messages ${conversationId}`) ??
+      client.conversations.messages(conversationId, { limit: PAGE })
+    )
       .then((page) => {
         if (!live) return;
         setMessages([...page.data].reverse());

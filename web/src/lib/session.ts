@@ -1,4 +1,5 @@
-import { Igdm, IgdmError } from '@igdm/sdk';
+import { Igdm, IgdmError, type Me } from '@igdm/sdk';
+import { takeEarly } from './early.ts';
 
 // The signed-in agent: their API key (kept in localStorage under igdm.apiKey), the client made
 // with it, and what igdm says about the key.
@@ -9,7 +10,14 @@ export const storedKey = () => localStorage.getItem(KEY_STORAGE);
 export const storeKey = (key: string) => localStorage.setItem(KEY_STORAGE, key);
 export const forgetKey = () => localStorage.removeItem(KEY_STORAGE);
 
-export const clientFor = (apiKey: string) => new Igdm({ baseUrl: location.origin, apiKey });
+let current: { key: string; client: Igdm } | null = null;
+
+/** The client for a key (the same one while the key is). */
+export function clientFor(apiKey: string): Igdm {
+  if (current?.key !== apiKey)
+    current = { key: apiKey, client: new Igdm({ baseUrl: location.origin, apiKey }) };
+  return current.client;
+}
 
 /** Who the key is (GET /v1/me). */
 export interface Identity {
@@ -24,7 +32,7 @@ export interface Identity {
 
 /** Checks the key (a refusal throws IgdmError: unauthorized, forbidden) and says who it is. */
 export async function identify(client: Igdm): Promise<Identity> {
-  const me = await client.me();
+  const me = await (takeEarly<Me>('me') ?? client.me());
   // A key that cannot read conversations cannot use the inbox: refused here, not on every screen.
   if (!me.scopes.includes('read')) throw new IgdmError(403, 'forbidden', 'The key lacks the read scope');
   return { name: me.agent ?? me.name, agent: me.agent, scopes: me.scopes, sandbox: me.sandbox };
