@@ -272,6 +272,30 @@ describe.skipIf(!inboxBuilt())('the inbox in Chromium', () => {
     await bg.context().close();
   });
 
+  it('searches the messages, and filters the list', async () => {
+    await page.goto(svc.url);
+    await page.locator('.row').first().waitFor();
+    const names = () => page.locator('.row .name').allTextContents();
+    const all = (await names()).length;
+    await page.getByLabel('Search').fill('lisbon');
+    await page.getByLabel('Search').press('Enter');
+    await expect.poll(names).toEqual(['ana']);
+    await page.getByLabel('Search').fill('');
+    await expect.poll(async () => (await names()).length).toBe(all);
+
+    await page.getByLabel('Owner').selectOption('human');
+    await expect.poll(names).toContain('bruno');
+    expect(await page.locator('.row .owner').allTextContents()).toEqual((await names()).map(() => 'Human'));
+    await page.getByLabel('Owner').selectOption('');
+    await page.getByLabel('Unread').check();
+    await expect.poll(async () => (await names()).length).toBeLessThan(all);
+    for (const badge of await page
+      .locator('.row')
+      .evaluateAll((rows) => rows.map((r) => r.querySelector('.unread-badge') !== null)))
+      expect(badge).toBe(true);
+    await page.getByLabel('Unread').uncheck();
+  });
+
   it('moves with the keyboard: j and k, r to reply, / to search, e to resolve', async () => {
     await page.goto(svc.url);
     await page.locator('.row').first().waitFor();

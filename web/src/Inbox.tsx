@@ -87,6 +87,8 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
   }, [client, selectedId, changed, open]);
 
   // The event stream: whatever happens to a conversation shows at once, here and in the list.
+  const filtersRef = useRef(filters);
+  filtersRef.current = filters;
   const selectedRef = useRef(selectedId);
   selectedRef.current = selectedId;
   const handlers = useRef({ changed, thread, previews, list, notify });
@@ -150,8 +152,6 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
       clearTimeout(searchTimer);
     };
   }, [client, open]);
-  const filtersRef = useRef(filters);
-  filtersRef.current = filters;
 
   const move = useCallback(
     (step: 1 | -1) => {

@@ -104,8 +104,12 @@ const Row = memo(function Row({
 export function ConversationList(p: ListProps) {
   const f = p.filters;
   const set = (change: Partial<Filters>) => p.onFilters({ ...f, ...change });
+  // The agents to filter by: those the list shows, and the one filtered by.
+  const agents = [...new Set([...p.items.map((c) => c.assignee), f.assignee])]
+    .filter((a): a is string => Boolean(a) && a !== p.me)
+    .sort();
   const assigneeValue =
-    f.assignee === null ? '*' : f.assignee === '' ? '-' : f.assignee === p.me ? 'me' : '*';
+    f.assignee === null ? '*' : f.assignee === '' ? '-' : f.assignee === p.me ? 'me' : `=${f.assignee}`;
   return (
     <aside className="list" aria-label="Conversations">
       <div className="search">
@@ -147,13 +151,19 @@ export function ConversationList(p: ListProps) {
         <select
           aria-label="Assignee"
           value={assigneeValue}
-          onChange={(e) =>
-            set({ assignee: e.target.value === '*' ? null : e.target.value === '-' ? '' : p.me })
-          }
+          onChange={(e) => {
+            const v = e.target.value;
+            set({ assignee: v === '*' ? null : v === '-' ? '' : v === 'me' ? p.me : v.slice(1) });
+          }}
         >
           <option value="*">Anyone</option>
           {p.me && <option value="me">Mine</option>}
           <option value="-">Unassigned</option>
+          {agents.map((a) => (
+            <option key={a} value={`=${a}`}>
+              {a}
+            </option>
+          ))}
         </select>
         {p.channels.length > 1 && (
           <select
