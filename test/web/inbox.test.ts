@@ -228,6 +228,14 @@ describe.skipIf(!inboxBuilt())('the inbox in Chromium', () => {
           .message?.attachment,
     );
     expect(attachment.some((a) => a?.type === 'image' && a.payload.attachment_id)).toBe(true);
+
+    // Her key revoked: the next page load signs her out, saying why, and forgets the key.
+    expect((await svc.json(`/v1/api-keys/${made.body.id}`, { method: 'DELETE' })).status).toBe(204);
+    await agent.reload();
+    await expect
+      .poll(() => agent.getByRole('alert').textContent())
+      .toContain('Signed out: igdm does not know this key');
+    expect(await agent.evaluate(() => localStorage.getItem('igdm.apiKey'))).toBeNull();
     await agent.context().close();
   });
 

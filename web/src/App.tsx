@@ -12,19 +12,41 @@ import {
 } from './lib/session.ts';
 import { SignIn } from './SignIn.tsx';
 
-// Signed in (a key igdm accepts, kept in localStorage) or not.
+// Signed in (a key igdm accepts, kept in localStorage) or not. A stored key shows the inbox at once
+// while igdm says who it is; a key igdm then refuses signs out, saying why.
 
 interface Session {
   client: Igdm;
-  identity: Identity;
+  /** null while igdm has not said yet. */
+  identity: Identity | null;
 }
 
-export function App() {
-  const [session, setSession] = useState<Session | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [checking, setChecking] = useState(() => storedKey() !== null);
+const refused = (err: unknown) => err instanceof IgdmError && (err.status === 401 || err.status === 403);
 
-  const signIn = useCallback(async (key: string, remembered: boolean) => {
+export function App() {
+  const [session, setSession] = useState<Session | null>(() => {
+    const key = storedKey();
+    return key ? { client: clientFor(key), identity: null } : null;
+  });
+  const [error, setError] = useState<string | null>(null);
+  const [checking, setChecking] = useState(false);
+
+  // The stored key, checked.
+  useEffect(() => {
+    const key = storedKey();
+    if (!key) return;
+    identify(clientFor(key)).then(
+      (identity) => setSession((s) => (s ? { ...s, identity } : s)),
+      (err) => {
+        // A key igdm refuses is forgotten; one it could not check (igdm down) is kept for a reload.
+        if (refused(err)) forgetKey();
+        setSession(null);
+        setError(refused(err) ? `Signed out: ${signInRefusal(err)}` : signInRefusal(err));
+      },
+    );
+  }, []);
+
+  const signIn = useCallback(async (key: string) => {
     setChecking(true);
     setError(null);
     const client = clientFor(key);
@@ -33,19 +55,11 @@ export function App() {
       storeKey(key);
       setSession({ client, identity });
     } catch (err) {
-      // A key igdm refuses is forgotten; one it could not check (igdm down) is kept for a reload.
-      const refused = err instanceof IgdmError && (err.status === 401 || err.status === 403);
-      if (remembered && refused) forgetKey();
-      setError(remembered && refused ? `Signed out: ${signInRefusal(err)}` : signInRefusal(err));
+      setError(signInRefusal(err));
     } finally {
       setChecking(false);
     }
   }, []);
-
-  useEffect(() => {
-    const key = storedKey();
-    if (key) void signIn(key, true);
-  }, [signIn]);
 
   if (session)
     return (
@@ -58,6 +72,5 @@ export function App() {
         }}
       />
     );
-  if (checking && storedKey()) return <div className="splash">igdm</div>;
-  return <SignIn onKey={(key) => void signIn(key, false)} error={error} checking={checking} />;
+  return <SignIn onKey={(key) => void signIn(key)} error={error} checking={checking} />;
 }

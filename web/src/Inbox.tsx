@@ -19,16 +19,19 @@ export const pathId = () => /^\/conversations\/([^/]+)/.exec(location.pathname)?
 
 export interface InboxProps {
   client: Igdm;
-  identity: Identity;
+  /** null until igdm has said who the stored key is. */
+  identity: Identity | null;
   onSignOut: () => void;
 }
 
 export function Inbox({ client, identity, onSignOut }: InboxProps) {
+  const sandbox = identity?.sandbox ?? false;
+  const me = identity?.agent ?? null;
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
   const [selectedId, setSelectedId] = useState<string | null>(pathId);
   const [selected, setSelected] = useState<Conversation | null>(null);
   const [contactOpen, setContactOpen] = useState(false);
-  const [sandboxOpen, setSandboxOpen] = useState(identity.sandbox);
+  const [sandboxOpen, setSandboxOpen] = useState(true);
   const [channels, setChannels] = useState<Channel[]>([]);
   const [notify, setNotify] = useState(
     () => typeof Notification !== 'undefined' && Notification.permission === 'granted',
@@ -190,7 +193,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
         </span>
         <span className={`live ${live ? 'on' : 'off'}`} title={live ? 'Live' : 'Reconnecting…'} />
         <span className="spacer" />
-        {identity.sandbox && (
+        {sandbox && (
           <button
             type="button"
             className={`tool ${sandboxOpen ? 'on' : ''}`}
@@ -211,7 +214,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
           </button>
         )}
         <span className="agent" data-testid="agent">
-          {identity.name}
+          {identity?.name}
         </span>
         <button type="button" className="tool" onClick={onSignOut}>
           Sign out
@@ -225,7 +228,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
           hasMore={list.hasMore}
           filters={filters}
           channels={channels}
-          me={identity.agent}
+          me={me}
           now={now}
           previews={previews.previews}
           searchRef={searchRef}
@@ -234,7 +237,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
           onMore={list.loadMore}
           onWantPreview={previews.want}
           footer={
-            identity.sandbox &&
+            sandbox &&
             sandboxOpen && (
               <SandboxPanel
                 client={client}
@@ -264,7 +267,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
                 <kbd>j</kbd> <kbd>k</kbd> move · <kbd>r</kbd> reply · <kbd>e</kbd> resolve · <kbd>/</kbd>{' '}
                 search
               </p>
-              {identity.sandbox && !list.items.length && <p>Simulate a customer to start a conversation.</p>}
+              {sandbox && !list.items.length && <p>Simulate a customer to start a conversation.</p>}
             </div>
           )}
         </main>
@@ -272,7 +275,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
           <ContactPanel
             client={client}
             conversation={selected}
-            me={identity.agent}
+            me={me}
             onChanged={changed}
             onOpen={open}
             onClose={() => setContactOpen(false)}
