@@ -29,9 +29,34 @@ function precompress(): Plugin {
   };
 }
 
+/**
+ * Fetches the app (React and the screens) beside the small entry, which starts the first screen's
+ * requests before importing it.
+ */
+function preloadApp(): Plugin {
+  return {
+    name: 'igdm-preload-app',
+    apply: 'build',
+    transformIndexHtml: {
+      order: 'post',
+      handler(_html, ctx) {
+        const app = Object.values(ctx.bundle ?? {}).find((c) => c.type === 'chunk' && c.name === 'mount');
+        if (!app) return [];
+        return [
+          {
+            tag: 'link',
+            attrs: { rel: 'modulepreload', crossorigin: true, href: `/${app.fileName}` },
+            injectTo: 'head',
+          },
+        ];
+      },
+    },
+  };
+}
+
 export default defineConfig({
   root,
-  plugins: [react(), precompress()],
+  plugins: [react(), precompress(), preloadApp()],
   // The SDK's verifyWebhook (for webhook receivers, not used here) imports node:crypto.
   resolve: { alias: { 'node:crypto': join(root, 'src/lib/no-node-crypto.ts') } },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', reportCompressedSize: false },

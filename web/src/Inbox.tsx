@@ -10,12 +10,11 @@ import { usePreviews } from './hooks/usePreviews.ts';
 import { useShortcuts } from './hooks/useShortcuts.ts';
 import { useThread } from './hooks/useThread.ts';
 import { takeEarly } from './lib/early.ts';
+import { pathId } from './lib/route.ts';
 import type { Identity } from './lib/session.ts';
 
 // The inbox once signed in: the list, the open conversation and its contact panel, kept live by
 // igdm's event stream; the address names the open conversation (/conversations/cnv_…).
-
-export const pathId = () => /^\/conversations\/([^/]+)/.exec(location.pathname)?.[1] ?? null;
 
 export interface InboxProps {
   client: Igdm;

@@ -1,18 +1,13 @@
-import { StrictMode } from 'react';
-import { createRoot } from 'react-dom/client';
-import { App } from './App.tsx';
-import { firstPage, NO_FILTERS } from './hooks/useConversations.ts';
-import { pathId } from './Inbox.tsx';
 import { startEarly } from './lib/early.ts';
+import { firstPage, NO_FILTERS } from './lib/filters.ts';
+import { pathId } from './lib/route.ts';
 import { clientFor, storedKey } from './lib/session.ts';
 import './styles.css';
 
-// Signed in already: ask igdm for the first screen while React starts.
+// The entry is small: signed in already, it asks igdm for the first screen at once, and React
+// (the larger part, loaded next) finds the answers on their way.
 const key = storedKey();
 if (key) startEarly(clientFor(key), firstPage(NO_FILTERS), pathId());
 
-createRoot(document.getElementById('root')!).render(
-  <StrictMode>
-    <App />
-  </StrictMode>,
-);
+const { mount } = await import('./mount.tsx');
+mount(document.getElementById('root')!);

@@ -1,5 +1,5 @@
 import type { Channel, Conversation, Message } from '@igdm/sdk';
-import { memo, type ReactNode, type RefObject, useEffect, useRef } from 'react';
+import { memo, type ReactNode, type RefObject, useEffect, useRef, useState } from 'react';
 import type { Filters } from '../hooks/useConversations.ts';
 import { previewText } from '../hooks/usePreviews.ts';
 import { shortTime } from '../lib/time.ts';
@@ -101,8 +101,19 @@ const Row = memo(function Row({
   );
 });
 
+/** Rows drawn in the first frame: a screen's worth; the rest come in the next. */
+const FIRST_ROWS = 16;
+
 export function ConversationList(p: ListProps) {
   const f = p.filters;
+  const [all, setAll] = useState(false);
+  const hasItems = p.items.length > 0;
+  useEffect(() => {
+    if (!hasItems || all) return;
+    const timer = setTimeout(() => setAll(true), 0);
+    return () => clearTimeout(timer);
+  }, [hasItems, all]);
+  const shown = all ? p.items : p.items.slice(0, FIRST_ROWS);
   const set = (change: Partial<Filters>) => p.onFilters({ ...f, ...change });
   // The agents to filter by: those the list shows, and the one filtered by.
   const agents = [...new Set([...p.items.map((c) => c.assignee), f.assignee])]
@@ -195,7 +206,7 @@ export function ConversationList(p: ListProps) {
           if (p.hasMore && el.scrollHeight - el.scrollTop - el.clientHeight < 200) p.onMore();
         }}
       >
-        {p.items.map((c) => (
+        {shown.map((c) => (
           <Row
             key={c.id}
             c={c}

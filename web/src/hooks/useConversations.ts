@@ -1,45 +1,13 @@
-import type { Conversation, ConversationFilter, ConversationStatus, Igdm, Owner, Page } from '@igdm/sdk';
+import type { Conversation, Igdm, Page } from '@igdm/sdk';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { listRequest, takeEarly } from '../lib/early.ts';
+import { type Filters, firstPage } from '../lib/filters.ts';
+
+export { type Filters, NO_FILTERS } from '../lib/filters.ts';
 
 // The conversation list: a page of GET /v1/conversations with the filters, more pages on scroll,
 // and each conversation the event stream says changed put in place (or out, when it no longer
 // matches) without a reload.
-
-export interface Filters {
-  q: string;
-  status: ConversationStatus | '';
-  threadOwner: Owner | '';
-  /** null: anyone's; '': nobody's; else an agent's name. */
-  assignee: string | null;
-  channelId: string;
-  unreadOnly: boolean;
-}
-
-export const NO_FILTERS: Filters = {
-  q: '',
-  status: 'open',
-  threadOwner: '',
-  assignee: null,
-  channelId: '',
-  unreadOnly: false,
-};
-
-const PAGE = 50;
-
-/** The request for the first page of the list with these filters. */
-export const firstPage = (f: Filters): ConversationFilter => ({ ...apiFilter(f), limit: PAGE });
-
-export function apiFilter(f: Filters): ConversationFilter {
-  return {
-    ...(f.q.trim() && { q: f.q.trim() }),
-    ...(f.status && { status: f.status }),
-    ...(f.threadOwner && { threadOwner: f.threadOwner }),
-    ...(f.assignee !== null && { assignee: f.assignee }),
-    ...(f.channelId && { channelId: f.channelId }),
-    ...(f.unreadOnly && { unread: true }),
-  };
-}
 
 /** Whether a conversation belongs in the list (the search words aside: igdm alone knows). */
 export function matches(c: Conversation, f: Filters): boolean {
@@ -98,7 +66,7 @@ export function useConversations(client: Igdm, filters: Filters) {
     const mine = generation.current;
     setLoading(true);
     try {
-      const page = await client.conversations.list({ ...apiFilter(filtersRef.current), limit: PAGE, cursor });
+      const page = await client.conversations.list({ ...firstPage(filtersRef.current), cursor });
       if (mine !== generation.current) return;
       setItems((list) => [...list, ...page.data.filter((c) => !list.some((x) => x.id === c.id))]);
       setCursor(page.nextCursor);

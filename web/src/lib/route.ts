@@ -1,0 +1,3 @@
+// The address names the open conversation: /conversations/<id>.
+
+export const pathId = () => /^\/conversations\/([^/]+)/.exec(location.pathname)?.[1] ?? null;
