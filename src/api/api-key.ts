@@ -24,7 +24,8 @@ export async function apiKeyHash(
   await insertSetting(db, SETTING, hash.toString('hex'));
   // Printed on stdout, not logged: it is shown this once and never stored in clear.
   process.stdout.write(
-    `\nigdm generated an API key (shown once; set IGDM_API_KEY to choose your own):\n\n  ${key}\n\n`,
+    `\nigdm generated an API key (shown once; set IGDM_API_KEY to choose your own):\n\n  ${key}\n\n` +
+      'Open igdm in a browser (http://localhost:3000/ by default) and paste it to use the inbox.\n\n',
   );
   log.info('generated an API key (printed above)');
   return hash;
