@@ -195,18 +195,25 @@ describe.skipIf(!inboxBuilt())('message kinds in Chromium', () => {
     await ask('Marta Silva', { text: 'Do you ship to Lisbon?' });
     await ask('Tom Becker', { storyMention: { url: picture('@yourshop ☕', '#d62976') } });
     const { igsid: lena } = await ask('Lena Park', { text: 'Hi! Is the blue mug back in stock?' });
-    const answer = await svc.send({
-      to: lena,
-      content: {
-        type: 'text',
-        text: 'It is! We restocked this morning. Want me to hold one for you?',
-        quickReplies: [
-          { title: 'Yes please', payload: 'HOLD' },
-          { title: 'Just looking', payload: 'BROWSE' },
-        ],
-      },
-    });
-    const sent = await svc.waitMessage(answer.body.id);
+    // Maria answers, with her own key.
+    const maria = (await svc.json('/v1/api-keys', { body: { name: 'Maria in the inbox', agent: 'Maria' } }))
+      .body.key as string;
+    const answer = await fetch(`${svc.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${maria}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        to: lena,
+        content: {
+          type: 'text',
+          text: 'It is! We restocked this morning. Want me to hold one for you?',
+          quickReplies: [
+            { title: 'Yes please', payload: 'HOLD' },
+            { title: 'Just looking', payload: 'BROWSE' },
+          ],
+        },
+      }),
+    }).then((r) => r.json() as Promise<{ id: string }>);
+    const sent = await svc.waitMessage(answer.id);
     await ask(lena, { reaction: { mid: sent.mid, reaction: 'love', emoji: '❤️' } });
     await ask(lena, { text: 'Yes please', quickReplyPayload: 'HOLD' });
     await ask(lena, {
@@ -225,18 +232,21 @@ describe.skipIf(!inboxBuilt())('message kinds in Chromium', () => {
       body: { tags: ['vip', 'order'], assignee: 'Maria' },
     });
     await svc.json(`/v1/conversations/${id}/notes`, { body: { text: 'Regular customer: free gift wrap.' } });
-    await page.goto(`${svc.url}/conversations/${id}`);
-    await page.getByLabel('Reply').fill('Green is in stock too! I have put both aside for you 🎁');
-    await page.getByRole('button', { name: 'Contact details' }).click();
-    await page.locator('.notes li').waitFor();
-    await page.getByLabel('Close the sandbox panel').click();
-    await kind(page, 'product')
+    const desk = await chromium.page({ width: 1280, height: 800 });
+    await signIn(desk, svc.url, maria);
+    await desk.goto(`${svc.url}/conversations/${id}`);
+    await desk.getByLabel('Reply').fill('Green is in stock too! I have put both aside for you 🎁');
+    await desk.getByRole('button', { name: 'Contact details' }).click();
+    await desk.locator('.notes li').waitFor();
+    await desk.getByLabel('Close the sandbox panel').click();
+    expect(await desk.locator('.message.out .author').first().textContent()).toBe('Maria');
+    await kind(desk, 'product')
       .locator('img')
       .evaluate((img: { complete: boolean }) => img.complete);
-    await screenshot(page, 'inbox');
+    await screenshot(desk, 'inbox');
 
     const phone = await chromium.page({ width: 390, height: 844 });
-    await signIn(phone, svc.url, API_KEY);
+    await signIn(phone, svc.url, maria);
     await phone.goto(`${svc.url}/conversations/${id}`);
     await phone.locator('[data-kind="product"]').waitFor();
     await screenshot(phone, 'inbox-phone');
