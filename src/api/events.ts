@@ -40,6 +40,20 @@ export const eventView = (e: StoredEvent) => ({
   data: e.data,
 });
 
+/**
+ * An event's frame on the stream, made once however many subscribers it goes to: the hub hands each
+ * of them the same object (100 subscribers serialised and encoded it 100 times; BENCHMARKS.md, API).
+ */
+const frames = new WeakMap<StoredEvent, Buffer>();
+function frameOf(e: StoredEvent): Buffer {
+  let frame = frames.get(e);
+  if (!frame) {
+    frame = Buffer.from(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(eventView(e))}\n\n`);
+    frames.set(e, frame);
+  }
+  return frame;
+}
+
 export async function eventRoutes(scope: FastifyInstance, deps: { db: Kysely<Database>; hub: EventHub }) {
   const app = scope.withTypeProvider<ZodTypeProvider>();
   // Streams never end on their own: closing igdm ends them (the client reconnects elsewhere).
@@ -75,7 +89,7 @@ export async function eventRoutes(scope: FastifyInstance, deps: { db: Kysely<Dat
           (types === null || types.has(e.event)) &&
           (channelId === undefined || e.channelId === channelId) &&
           sees(req, e.channelId),
-        send: (e) => out.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(eventView(e))}\n\n`),
+        send: (e) => out.write(frameOf(e)),
       });
       const heartbeat = setInterval(() => out.write(': heartbeat\n\n'), HEARTBEAT_MS);
       open.add(out);
