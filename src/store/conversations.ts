@@ -125,7 +125,12 @@ export function searchQuery(text: string): string | null {
   return words.length ? words.map((w) => `"${w}"*`).join(' ') : null;
 }
 
-/** Newest activity first. */
+/**
+ * Newest activity first. The page is chosen first (ids only) and its contacts and counts are read for
+ * its rows alone: selected beside the filters, the counts were computed for every row that passed
+ * them before the sort (a channel's 3000 conversations, or every one a common word finds; see
+ * BENCHMARKS.md, API).
+ */
 export async function listConversations(
   db: Kysely<Database>,
   filter: ConversationFilter & {
@@ -135,30 +140,30 @@ export async function listConversations(
     after?: PageKey;
   },
 ): Promise<Page<ConversationWithContact>> {
-  let query = withContact(db)
+  let page = db
+    .selectFrom('conversations as c')
+    .select('c.id')
     .orderBy('c.lastMessageAt', 'desc')
     .orderBy('c.id', 'desc')
     .limit(filter.limit + 1);
-  if (filter.status) query = query.where('c.status', '=', filter.status);
-  if (filter.channelId) query = query.where('c.channelId', '=', filter.channelId);
+  if (filter.status) page = page.where('c.status', '=', filter.status);
+  if (filter.channelId) page = page.where('c.channelId', '=', filter.channelId);
   // ('' is no channel's id: it keeps the list from being empty, which SQL does not allow.)
-  if (filter.channelIds) query = query.where('c.channelId', 'in', [...filter.channelIds, '']);
-  if (filter.threadOwner) query = query.where('c.threadOwner', '=', filter.threadOwner);
+  if (filter.channelIds) page = page.where('c.channelId', 'in', [...filter.channelIds, '']);
+  if (filter.threadOwner) page = page.where('c.threadOwner', '=', filter.threadOwner);
   if (filter.assignee !== undefined)
-    query = query.where('c.assignee', filter.assignee === null ? 'is' : '=', filter.assignee);
+    page = page.where('c.assignee', filter.assignee === null ? 'is' : '=', filter.assignee);
   if (filter.tag !== undefined)
-    query = query.where(
-      sql<boolean>`exists (select 1 from json_each(c.tags) t where t.value = ${filter.tag})`,
-    );
+    page = page.where(sql<boolean>`exists (select 1 from json_each(c.tags) t where t.value = ${filter.tag})`);
   if (filter.unread !== undefined)
-    query = query.where(
+    page = page.where(
       filter.unread ? sql<boolean>`${unreadOf('c')} > 0` : sql<boolean>`${unreadOf('c')} = 0`,
     );
   if (filter.q !== undefined) {
     const match = searchQuery(filter.q);
     // No word to look for finds nothing (rather than everything).
     if (match === null) return { rows: [], more: false };
-    query = query.where(
+    page = page.where(
       'c.id',
       'in',
       sql<string>`(select m.conversation_id from messages_fts f join messages m on m.rowid = f.rowid
@@ -166,8 +171,13 @@ export async function listConversations(
     );
   }
   const key = filter.after;
-  if (key) query = query.where((eb) => after(eb, key, '<', 'c.lastMessageAt', 'c.id'));
-  return pageOf(await query.execute(), filter.limit);
+  if (key) page = page.where((eb) => after(eb, key, '<', 'c.lastMessageAt', 'c.id'));
+  const rows = await withContact(db)
+    .where('c.id', 'in', page)
+    .orderBy('c.lastMessageAt', 'desc')
+    .orderBy('c.id', 'desc')
+    .execute();
+  return pageOf(rows, filter.limit);
 }
 
 export const findConversation = (db: Kysely<Database>, id: string) =>
