@@ -126,7 +126,7 @@ export function searchQuery(text: string): string | null {
 }
 
 /** Past this many matching messages, a search walks the conversations rather than the matches. */
-const MANY_MATCHES = 5000;
+const MANY_MATCHES = 2000;
 
 /**
  * The conversations with a message the full-text query matches, as a filter of the list. Few
