@@ -125,7 +125,32 @@ export function searchQuery(text: string): string | null {
   return words.length ? words.map((w) => `"${w}"*`).join(' ') : null;
 }
 
-/** Newest activity first. */
+/** Past this many matching messages, a search walks the conversations rather than the matches. */
+const MANY_MATCHES = 2000;
+
+/**
+ * The conversations with a message the full-text query matches, as a filter of the list. Few
+ * matches: their conversations (each match's message looked up, ~2 µs each). Many (a common word):
+ * the list walks the conversations newest first and looks in each one's messages for a match, so it
+ * stops at the end of the page; looking up the 39 000 matches of "order" took 90 ms (BENCHMARKS.md, API). Counting
+ * up to the threshold reads the index only.
+ */
+async function matching(db: Kysely<Database>, match: string) {
+  const { rows } = await sql<{ n: number }>`select count(*) as n from
+    (select rowid from messages_fts where messages_fts match ${match} limit ${MANY_MATCHES + 1})`.execute(db);
+  const matches = sql`(select rowid from messages_fts where messages_fts match ${match})`;
+  return Number(rows[0]?.n ?? 0) > MANY_MATCHES
+    ? sql<boolean>`exists (select 1 from messages m where m.conversation_id = c.id and m.rowid in ${matches})`
+    : sql<boolean>`c.id in (select m.conversation_id from messages_fts f join messages m on m.rowid = f.rowid
+        where messages_fts match ${match})`;
+}
+
+/**
+ * Newest activity first. The page is chosen first (ids only) and its contacts and counts are read for
+ * its rows alone: selected beside the filters, the counts were computed for every row that passed
+ * them before the sort (a channel's 3000 conversations, or every one a common word finds; see
+ * BENCHMARKS.md, API).
+ */
 export async function listConversations(
   db: Kysely<Database>,
   filter: ConversationFilter & {
@@ -135,39 +160,39 @@ export async function listConversations(
     after?: PageKey;
   },
 ): Promise<Page<ConversationWithContact>> {
-  let query = withContact(db)
+  let page = db
+    .selectFrom('conversations as c')
+    .select('c.id')
     .orderBy('c.lastMessageAt', 'desc')
     .orderBy('c.id', 'desc')
     .limit(filter.limit + 1);
-  if (filter.status) query = query.where('c.status', '=', filter.status);
-  if (filter.channelId) query = query.where('c.channelId', '=', filter.channelId);
+  if (filter.status) page = page.where('c.status', '=', filter.status);
+  if (filter.channelId) page = page.where('c.channelId', '=', filter.channelId);
   // ('' is no channel's id: it keeps the list from being empty, which SQL does not allow.)
-  if (filter.channelIds) query = query.where('c.channelId', 'in', [...filter.channelIds, '']);
-  if (filter.threadOwner) query = query.where('c.threadOwner', '=', filter.threadOwner);
+  if (filter.channelIds) page = page.where('c.channelId', 'in', [...filter.channelIds, '']);
+  if (filter.threadOwner) page = page.where('c.threadOwner', '=', filter.threadOwner);
   if (filter.assignee !== undefined)
-    query = query.where('c.assignee', filter.assignee === null ? 'is' : '=', filter.assignee);
+    page = page.where('c.assignee', filter.assignee === null ? 'is' : '=', filter.assignee);
   if (filter.tag !== undefined)
-    query = query.where(
-      sql<boolean>`exists (select 1 from json_each(c.tags) t where t.value = ${filter.tag})`,
-    );
+    page = page.where(sql<boolean>`exists (select 1 from json_each(c.tags) t where t.value = ${filter.tag})`);
   if (filter.unread !== undefined)
-    query = query.where(
+    page = page.where(
       filter.unread ? sql<boolean>`${unreadOf('c')} > 0` : sql<boolean>`${unreadOf('c')} = 0`,
     );
   if (filter.q !== undefined) {
     const match = searchQuery(filter.q);
     // No word to look for finds nothing (rather than everything).
     if (match === null) return { rows: [], more: false };
-    query = query.where(
-      'c.id',
-      'in',
-      sql<string>`(select m.conversation_id from messages_fts f join messages m on m.rowid = f.rowid
-        where messages_fts match ${match})`,
-    );
+    page = page.where(await matching(db, match));
   }
   const key = filter.after;
-  if (key) query = query.where((eb) => after(eb, key, '<', 'c.lastMessageAt', 'c.id'));
-  return pageOf(await query.execute(), filter.limit);
+  if (key) page = page.where((eb) => after(eb, key, '<', 'c.lastMessageAt', 'c.id'));
+  const rows = await withContact(db)
+    .where('c.id', 'in', page)
+    .orderBy('c.lastMessageAt', 'desc')
+    .orderBy('c.id', 'desc')
+    .execute();
+  return pageOf(rows, filter.limit);
 }
 
 export const findConversation = (db: Kysely<Database>, id: string) =>

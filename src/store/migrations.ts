@@ -444,6 +444,20 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0016_inbox_indexes': {
+      async up(db: Kysely<unknown>) {
+        // The conversation list of one channel (a filter, or a key limited to channels), newest first
+        // (bench/api: 14.5 → 1.7 ms), and the unread count, whose predicate (conversations.ts,
+        // unreadOf) this partial index repeats word for word so that SQLite uses it.
+        await db.schema
+          .createIndex('conversations_channel_recent')
+          .on('conversations')
+          .columns(['channel_id', 'last_message_at', 'id'])
+          .execute();
+        await sql`create index messages_unread on messages (conversation_id, created_at)
+          where direction = 'inbound' and deleted_at is null and type != 'unknown'`.execute(db);
+      },
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  allConversations,
   type ConversationJson,
   conversationOf,
   deliver,
@@ -93,6 +94,39 @@ describe('full-text search (q)', () => {
     expect(await walk('q=parcel', 10)).toEqual([]);
     expect(await walk('q=zanzibar', 10)).toEqual([c.id]);
     expect(await walk('q=helo', 10)).not.toContain(c.id);
+  });
+
+  it('finds a word in thousands of messages as it finds a rare one: the same conversations, newest first', async () => {
+    // Past 2000 matching messages (2180 here) the list walks the conversations instead of the matches: both
+    // ways must give the same rows, in the same order, page after page.
+    const common = `mango${process.pid}`;
+    const rare = `quince${process.pid}`;
+    const igsids = Array.from({ length: 30 }, newIgsid);
+    const writesCommon = (k: number) => k % 3 !== 0; // 20 of 30
+    const writesRare = (k: number) => [1, 2, 3, 10].includes(k);
+    const items: object[] = [];
+    let at = next();
+    for (let round = 0; round < 109; round++)
+      for (const [k, igsid] of igsids.entries()) {
+        const text = `${writesCommon(k) ? common : 'nothing'} ${round === 50 && writesRare(k) ? rare : ''}`;
+        if (writesCommon(k) || round === 50 || round === 108)
+          items.push(textEvent(igsid, text, { timestamp: at++ }));
+      }
+    minute += 1; // later conversations come after these
+    for (let i = 0; i < items.length; i += 600) await deliver(svc, igBody(items.slice(i, i + 600)));
+    const byIgsid = new Map((await allConversations(svc)).map((c) => [c.igsid, c.id]));
+    // The last round went in order of k: the newest is the last customer.
+    const newestFirst = (pick: (k: number) => boolean) =>
+      igsids.flatMap((igsid, k) => (pick(k) ? [byIgsid.get(igsid)!] : [])).reverse();
+
+    expect(await walk(`q=${common}`, 7)).toEqual(newestFirst(writesCommon));
+    expect(await walk(`q=${rare}`, 2)).toEqual(newestFirst(writesRare));
+    expect(await walk(`q=${common}%20${rare}`, 2)).toEqual(
+      newestFirst((k) => writesCommon(k) && writesRare(k)),
+    );
+    const tagged = newestFirst(writesCommon).filter((_, i) => i % 4 === 0);
+    for (const id of tagged) expect((await patch(id, { tags: [common] })).status).toBe(200);
+    expect(await walk(`q=${common}&tag=${common}`, 2)).toEqual(tagged);
   });
 
   it("reads the search text as words, never as FTS5's query syntax", async () => {

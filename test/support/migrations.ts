@@ -28,6 +28,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   async '0015_saved_replies'(db) {
     await sql`drop table saved_replies`.execute(db);
   },
+  /** The indexes of the conversation list and the unread count. */
+  async '0016_inbox_indexes'(db) {
+    await sql`drop index conversations_channel_recent`.execute(db);
+    await sql`drop index messages_unread`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
