@@ -118,10 +118,14 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
       );
     };
     let searchTimer: ReturnType<typeof setTimeout> | undefined;
+    let quiet: ReturnType<typeof setTimeout> | undefined;
     const sub = client.events.subscribe(
       {
+        // The client reconnects every 3 s and reports each failure: quiet for 5 s, it is back.
         onError: () => {
           setLive(false);
+          clearTimeout(quiet);
+          quiet = setTimeout(() => setLive(true), 5000);
         },
       },
       (e: IgdmEvent) => {
@@ -152,6 +156,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
       sub.close();
       for (const t of pending.values()) clearTimeout(t);
       clearTimeout(searchTimer);
+      clearTimeout(quiet);
     };
   }, [client, open]);
 
