@@ -45,6 +45,17 @@ export const Conversation = z
       .int()
       .meta({ description: 'Inbound messages since an agent last read it (POST …/read).' }),
     notesCount: z.number().int().meta({ description: 'Internal notes (GET …/notes).' }),
+    lastMessage: z
+      .object({
+        id: z.string(),
+        direction: z.enum(['inbound', 'outbound']),
+        type: z.string(),
+        text: z.string().nullable(),
+        deletedAt: z.string().nullable(),
+        createdAt: nullableTime,
+      })
+      .nullable()
+      .meta({ description: 'The newest message, in brief (for a preview); null before any.' }),
     lastInboundAt: nullableTime,
     lastMessageAt: nullableTime,
     windowClosesAt: nullableTime.meta({ description: 'When the 24-hour messaging window closes.' }),

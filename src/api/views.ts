@@ -4,7 +4,7 @@ import { eventView } from '../events/view.ts';
 import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
 import type { ContactData } from '../store/contact-export.ts';
 import type { Contact } from '../store/contacts.ts';
-import type { ConversationWithContact } from '../store/conversations.ts';
+import type { ConversationWithContact, LastMessage } from '../store/conversations.ts';
 import type { ContactErasure } from '../store/erasure.ts';
 import type { Message } from '../store/messages.ts';
 import type { Note } from '../store/notes.ts';
@@ -32,6 +32,19 @@ const iso = (ms: number | null) => {
 type ConversationOut = z.output<typeof Conversation>;
 type MessageOut = z.output<typeof MessageSchema>;
 
+function lastMessageOf(json: string | null): ConversationOut['lastMessage'] {
+  if (json === null) return null;
+  const m = JSON.parse(json) as LastMessage;
+  return {
+    id: m.id,
+    direction: m.direction as 'inbound' | 'outbound',
+    type: m.type,
+    text: m.text,
+    deletedAt: iso(m.deletedAt),
+    createdAt: iso(m.createdAt),
+  };
+}
+
 export function conversationView(c: ConversationWithContact, now: number): ConversationOut {
   const lastInbound = c.lastInboundAt === null ? null : Number(c.lastInboundAt);
   const closes = lastInbound === null ? null : lastInbound + WINDOW_MS;
@@ -53,6 +66,7 @@ export function conversationView(c: ConversationWithContact, now: number): Conve
     assignee: c.assignee,
     unread: Number(c.unread),
     notesCount: Number(c.notesCount),
+    lastMessage: lastMessageOf(c.lastMessage),
     lastInboundAt: iso(lastInbound),
     lastMessageAt: iso(c.lastMessageAt),
     windowClosesAt: iso(closes),

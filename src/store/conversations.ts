@@ -45,7 +45,19 @@ export type ConversationWithContact = Conversation &
     /** Inbound messages after the agents' read mark. */
     unread: number;
     notesCount: number;
+    /** The newest message, as JSON (LastMessage), or null. */
+    lastMessage: string | null;
   };
+
+/** A conversation's newest message, in brief. */
+export interface LastMessage {
+  id: string;
+  direction: string;
+  type: string;
+  text: string | null;
+  deletedAt: number | null;
+  createdAt: number;
+}
 
 export type ConversationStatus = 'open' | 'pending' | 'resolved';
 
@@ -99,6 +111,12 @@ const withContact = (db: Kysely<Database>) =>
       unreadOf('c').as('unread'),
       sql<number>`(select count(*) from conversation_notes n where n.conversation_id = c.id)`.as(
         'notesCount',
+      ),
+      // The newest message, for the list's preview (one index step: messages by conversation, time).
+      sql<string | null>`(select json_object('id', m.id, 'direction', m.direction, 'type', m.type,
+        'text', m.text, 'deletedAt', m.deleted_at, 'createdAt', m.created_at)
+        from messages m where m.conversation_id = c.id order by m.created_at desc, m.id desc limit 1)`.as(
+        'lastMessage',
       ),
     ]);
 

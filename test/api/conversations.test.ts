@@ -123,7 +123,19 @@ describe('GET /v1/conversations', () => {
       igsid: oldest.igsid,
       lastMessageAt: iso(at),
       lastInboundAt: iso(at),
+      // Its newest message, in brief: the list's preview needs no other request.
+      lastMessage: {
+        direction: 'inbound',
+        type: 'text',
+        text: 'back again',
+        deletedAt: null,
+        createdAt: iso(at),
+      },
     });
+    const [newest] = (
+      await getJson<Page<{ id: string }>>(svc, `/v1/conversations/${page.data[0]!.id}/messages?limit=1`)
+    ).data;
+    expect((page.data[0] as unknown as { lastMessage: { id: string } }).lastMessage.id).toBe(newest!.id);
   });
 
   it.each([1, 2, 3, 4, 9, 200])(

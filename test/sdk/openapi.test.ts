@@ -374,6 +374,7 @@ describe('the SDK and /openapi.json', () => {
         assignee: t,
         unread: t,
         notesCount: t,
+        lastMessage: t,
         createdAt: t,
         updatedAt: t,
       }),

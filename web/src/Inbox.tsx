@@ -6,7 +6,6 @@ import { SandboxPanel } from './components/SandboxPanel.tsx';
 import { Thread } from './components/Thread.tsx';
 import { type Filters, NO_FILTERS, useConversations } from './hooks/useConversations.ts';
 import { useNow } from './hooks/useNow.ts';
-import { usePreviews } from './hooks/usePreviews.ts';
 import { useShortcuts } from './hooks/useShortcuts.ts';
 import { useThread } from './hooks/useThread.ts';
 import { takeEarly } from './lib/early.ts';
@@ -38,7 +37,6 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
   const [live, setLive] = useState(true);
   const list = useConversations(client, filters);
   const thread = useThread(client, selectedId);
-  const previews = usePreviews(client);
   const now = useNow();
   const searchRef = useRef<HTMLInputElement>(null);
   const replyRef = useRef<HTMLTextAreaElement>(null);
@@ -93,8 +91,8 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
   filtersRef.current = filters;
   const selectedRef = useRef(selectedId);
   selectedRef.current = selectedId;
-  const handlers = useRef({ changed, thread, previews, list, notify });
-  handlers.current = { changed, thread, previews, list, notify };
+  const handlers = useRef({ changed, thread, list, notify });
+  handlers.current = { changed, thread, list, notify };
   useEffect(() => {
     const pending = new Map<string, ReturnType<typeof setTimeout>>();
     const fetchSoon = (id: string) => {
@@ -104,7 +102,6 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
         setTimeout(async () => {
           pending.delete(id);
           const h = handlers.current;
-          h.previews.stale(id);
           if (selectedRef.current === id) void h.thread.refresh();
           try {
             let c = await client.conversations.get(id);
@@ -234,12 +231,10 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
           channels={channels}
           me={me}
           now={now}
-          previews={previews.previews}
           searchRef={searchRef}
           onFilters={setFilters}
           onSelect={open}
           onMore={list.loadMore}
-          onWantPreview={previews.want}
           footer={
             sandbox &&
             sandboxOpen && (

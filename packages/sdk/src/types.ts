@@ -32,6 +32,8 @@ export interface Conversation {
   /** The customer's messages since agents last read it (`conversations.read`). */
   unread: number;
   notesCount: number;
+  /** The newest message, in brief (for a preview); null before any. */
+  lastMessage: LastMessage | null;
   createdAt: string | null;
   updatedAt: string | null;
 }
@@ -394,4 +396,15 @@ export interface ContactErasure {
     /** Outbound webhook deliveries, with their attempts. */
     webhookDeliveries: number;
   };
+}
+
+/** A conversation's newest message, in brief. */
+export interface LastMessage {
+  id: string;
+  direction: 'inbound' | 'outbound';
+  type: string;
+  text: string | null;
+  deletedAt: string | null;
+  /** Null for a time Meta sent that a date cannot hold. */
+  createdAt: string | null;
 }

@@ -30,6 +30,7 @@ function conversation(lastInbound: number | null): Conversation {
     assignee: null,
     unread: 0,
     notesCount: 0,
+    lastMessage: null,
     createdAt: null,
     updatedAt: null,
   };

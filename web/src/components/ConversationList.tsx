@@ -1,7 +1,7 @@
-import type { Channel, Conversation, Message } from '@igdm/sdk';
+import type { Channel, Conversation } from '@igdm/sdk';
 import { memo, type ReactNode, type RefObject, useEffect, useRef, useState } from 'react';
 import type { Filters } from '../hooks/useConversations.ts';
-import { previewText } from '../hooks/usePreviews.ts';
+import { previewText } from '../lib/preview.ts';
 import { shortTime } from '../lib/time.ts';
 import { windowBadge, windowOf } from '../lib/window.ts';
 import { Avatar, displayName } from './Avatar.tsx';
@@ -18,12 +18,10 @@ export interface ListProps {
   channels: Channel[];
   me: string | null;
   now: number;
-  previews: Map<string, Message | null>;
   searchRef: RefObject<HTMLInputElement | null>;
   onFilters: (f: Filters) => void;
   onSelect: (id: string) => void;
   onMore: () => void;
-  onWantPreview: (id: string) => void;
   /** Under the rows: the sandbox's panel. */
   footer?: ReactNode;
 }
@@ -32,32 +30,15 @@ const Row = memo(function Row({
   c,
   active,
   now,
-  preview,
   onSelect,
-  onVisible,
 }: {
   c: Conversation;
   active: boolean;
   now: number;
-  preview: Message | null | undefined;
   onSelect: (id: string) => void;
-  onVisible: (id: string) => void;
 }) {
   const ref = useRef<HTMLLIElement>(null);
   const w = windowOf(c, now);
-  useEffect(() => {
-    const el = ref.current;
-    if (!el || preview !== undefined) return;
-    if (typeof IntersectionObserver === 'undefined') return onVisible(c.id);
-    const seen = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) {
-        onVisible(c.id);
-        seen.disconnect();
-      }
-    });
-    seen.observe(el);
-    return () => seen.disconnect();
-  }, [c.id, preview, onVisible]);
   useEffect(() => {
     if (active) ref.current?.scrollIntoView({ block: 'nearest' });
   }, [active]);
@@ -76,7 +57,7 @@ const Row = memo(function Row({
             <span className="time">{shortTime(c.lastMessageAt)}</span>
           </div>
           <div className="row-mid">
-            <span className="preview">{previewText(preview)}</span>
+            <span className="preview">{previewText(c.lastMessage)}</span>
             {c.unread > 0 && (
               <span className="unread-badge" title={`${c.unread} unread`}>
                 {c.unread}
@@ -207,15 +188,7 @@ export function ConversationList(p: ListProps) {
         }}
       >
         {shown.map((c) => (
-          <Row
-            key={c.id}
-            c={c}
-            active={c.id === p.selected}
-            now={p.now}
-            preview={p.previews.get(c.id)}
-            onSelect={p.onSelect}
-            onVisible={p.onWantPreview}
-          />
+          <Row key={c.id} c={c} active={c.id === p.selected} now={p.now} onSelect={p.onSelect} />
         ))}
         {!p.loading && p.items.length === 0 && (
           <li className="empty">{f.q ? 'No conversation says that.' : 'No conversations here yet.'}</li>
