@@ -4,7 +4,7 @@ import { queueSend } from '../../src/engine/outbox.ts';
 import { EmbeddedQueue } from '../../src/queue/embedded.ts';
 import type { Channel } from '../../src/store/channels.ts';
 import { openStore } from '../../src/store/index.ts';
-import { addSendJobs } from '../../src/store/migrations.ts';
+import { addSendJobs } from '../../src/store/migration-steps.ts';
 import { closeStack, customerWrites, restartIgdm, type Stack, startStack, stopIgdm } from './stack.ts';
 import { until } from './support.ts';
 

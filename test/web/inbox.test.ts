@@ -5,7 +5,15 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Clock, DAY, type SandboxService, startSandboxService, until } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
-import { type Chromium, focused, inboxBuilt, launchChromium, row, screenshot, signIn } from './support.ts';
+import {
+  type Chromium,
+  focused,
+  launchChromium,
+  requireInboxBuilt,
+  row,
+  screenshot,
+  signIn,
+} from './support.ts';
 
 // An agent's day in the inbox, in Chromium against igdm in sandbox mode (its Graph API emulated,
 // customers simulated): signing in, a DM arriving live, a reply reaching the Graph API, taking over
@@ -33,13 +41,14 @@ async function sentTexts(svc: SandboxService): Promise<string[]> {
     .filter((t): t is string => typeof t === 'string');
 }
 
-describe.skipIf(!inboxBuilt())('the inbox in Chromium', () => {
+describe('the inbox in Chromium', () => {
   const clock = new Clock();
   let svc: SandboxService;
   let chromium: Chromium;
   let page: Page;
 
   beforeAll(async () => {
+    requireInboxBuilt();
     const dir = mkdtempSync(join(tmpdir(), 'igdm-inbox-rules-'));
     writeFileSync(join(dir, 'automation.yaml'), RULES);
     clock.set(Date.now());

@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SandboxService, startSandboxService } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
-import { type Chromium, inboxBuilt, launchChromium, screenshot, signIn } from './support.ts';
+import { type Chromium, launchChromium, requireInboxBuilt, screenshot, signIn } from './support.ts';
 
 // Every kind of message a sandbox customer can send, and what igdm sends, rendered for what it is in
 // Chromium; older messages load as the agent scrolls up.
@@ -24,13 +24,14 @@ async function conversationOf(svc: SandboxService, igsid: string): Promise<strin
 
 const kind = (page: Page, k: string) => page.locator(`[data-kind="${k}"]`);
 
-describe.skipIf(!inboxBuilt())('message kinds in Chromium', () => {
+describe('message kinds in Chromium', () => {
   let svc: SandboxService;
   let chromium: Chromium;
   let page: Page;
   let igsid: string;
 
   beforeAll(async () => {
+    requireInboxBuilt();
     svc = await startSandboxService();
     chromium = await launchChromium();
     page = await chromium.page({ width: 1280, height: 800 });
