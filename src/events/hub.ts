@@ -12,6 +12,12 @@ import type { Database } from '../store/schema.ts';
 const PAGE = 500;
 /** While anyone listens, the log is also read this often: writes no one announced show within it. */
 const LOOK_EVERY_MS = 50;
+/**
+ * Reads start at most this often: each read writes to every subscriber's socket once, and a write
+ * costs more than the events in it (100 subscribers woken by every small batch of the projector
+ * made the writes the main thread's largest cost at 500 events/s; BENCHMARKS.md, API).
+ */
+const READ_GAP_MS = 10;
 
 export interface Subscriber {
   /** The last event it has had. */
@@ -29,6 +35,9 @@ export class EventHub {
   #reading: Promise<void> | null = null;
   #again = false;
   #timer: NodeJS.Timeout | null = null;
+  /** When the last read started (performance.now()), and the wake deferred until READ_GAP_MS after it. */
+  #lastRead = Number.NEGATIVE_INFINITY;
+  #deferred: NodeJS.Timeout | null = null;
 
   constructor(db: Kysely<Database>, log: Logger) {
     this.#db = db;
@@ -49,6 +58,16 @@ export class EventHub {
       this.#again = true;
       return;
     }
+    if (this.#deferred) return;
+    const early = this.#lastRead + READ_GAP_MS - performance.now();
+    if (early > 0) {
+      this.#deferred = setTimeout(() => {
+        this.#deferred = null;
+        this.wake();
+      }, early).unref();
+      return;
+    }
+    this.#lastRead = performance.now();
     this.#reading = this.#read()
       .catch((err: unknown) => this.#log.error({ err }, 'event stream: reading the log failed'))
       .finally(() => {
@@ -88,6 +107,8 @@ export class EventHub {
       if (this.#subscribers.size > 0 || !this.#timer) return;
       clearInterval(this.#timer);
       this.#timer = null;
+      if (this.#deferred) clearTimeout(this.#deferred);
+      this.#deferred = null;
     };
   }
 }

@@ -593,6 +593,45 @@ describe('window and ordering', () => {
     expect(messages).toMatchObject([{ mid: m, text: 'gone', type: 'text', deletedAt: iso(unsendAt) }]);
   });
 
+  it('a backlog longer than one read is applied in one batch, in Meta timestamp order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'igdm-apply-backlog-'));
+    try {
+      const igsid = newIgsid();
+      const base = ts();
+      clock += 100_000;
+      // 70 messages (more than the projector reads at a time), delivered newest first.
+      const items = Array.from({ length: 70 }, (_, i) =>
+        textEvent(igsid, `message ${i}`, { mid: mid(), timestamp: base + i * 1000 }),
+      ).reverse();
+      const first = await startTestService({}, dir);
+      try {
+        await deliver(first, igBody(items));
+      } finally {
+        await first.stop();
+      }
+      // As `igdm replay` leaves them: stored, not applied.
+      const db = new DatabaseSync(join(dir, 'igdm.sqlite'));
+      try {
+        db.exec('update webhook_events set applied_at = null; delete from messages');
+        const projector = new Projector(db);
+        expect(projector.applyPending({ maxEvents: 50, budgetMs: 10_000 })).toMatchObject({
+          events: 50,
+          more: true,
+        });
+        expect(projector.applyPending({ maxEvents: 50, budgetMs: 10_000 })).toMatchObject({
+          events: 20,
+          more: false,
+        });
+        const texts = db.prepare('select text from messages order by rowid').all();
+        expect(texts.map((r) => r['text'])).toEqual(items.map((_, i) => `message ${i}`));
+      } finally {
+        db.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a message delivered twice is stored once', async () => {
     const igsid = newIgsid();
     const event = textEvent(igsid, 'twice', { timestamp: ts() });
