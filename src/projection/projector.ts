@@ -96,7 +96,11 @@ export class Projector {
           const error = this.#applyRow(row, touched);
           this.#q.markApplied.run({ id: row.id, now: Date.now(), error });
           done++;
-          if (done === limits.maxEvents || performance.now() - started > limits.budgetMs || limits.yieldNow?.()) {
+          if (
+            done === limits.maxEvents ||
+            performance.now() - started > limits.budgetMs ||
+            limits.yieldNow?.()
+          ) {
             more = true;
             break;
           }
