@@ -38,6 +38,26 @@ export async function launchChromium(): Promise<Chromium> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // Each new context (a window) also loaded the address bar's pop-up, a web page of its own,
+      // while the inbox loaded: CPU a browser someone already runs has spent long before. The
+      // features Playwright disables are repeated: a second --disable-features replaces the first.
+      `--disable-features=${[
+        'WebUIOmniboxPopup',
+        'PreloadTopChromeWebUI',
+        'AvoidUnnecessaryBeforeUnloadCheckSync',
+        'DestroyProfileOnBrowserClose',
+        'HttpsUpgrades',
+        'HttpsFirstBalancedModeAutoEnable',
+        'LensOverlay',
+        'MediaRouter',
+        'PaintHolding',
+        'ThirdPartyStoragePartitioning',
+        'AvoidCorsURLLoaderRestartOnRedirect',
+        'OptimizationHints',
+        'NetworkTimeServiceQuerying',
+        'AimEnabled',
+        'PreconnectToSearch',
+      ].join(',')}`,
     ],
   });
   const contexts: BrowserContext[] = [];

@@ -2,6 +2,7 @@ import { type Igdm, IgdmError } from '@igdm/sdk';
 import { useCallback, useEffect, useState } from 'react';
 import { Inbox } from './Inbox.tsx';
 import {
+  answeredIdentity,
   clientFor,
   forgetKey,
   type Identity,
@@ -26,15 +27,17 @@ const refused = (err: unknown) => err instanceof IgdmError && (err.status === 40
 export function App() {
   const [session, setSession] = useState<Session | null>(() => {
     const key = storedKey();
-    return key ? { client: clientFor(key), identity: null } : null;
+    return key ? { client: clientFor(key), identity: answeredIdentity() } : null;
   });
   const [error, setError] = useState<string | null>(null);
   const [checking, setChecking] = useState(false);
 
-  // The stored key, checked.
+  // The stored key, checked (unless igdm had already said who it is before the first render).
+  const checked = session?.identity != null;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: once, for the stored key
   useEffect(() => {
     const key = storedKey();
-    if (!key) return;
+    if (!key || checked) return;
     identify(clientFor(key)).then(
       (identity) => setSession((s) => (s ? { ...s, identity } : s)),
       (err) => {

@@ -8,7 +8,7 @@ import { type Filters, NO_FILTERS, useConversations } from './hooks/useConversat
 import { useNow } from './hooks/useNow.ts';
 import { useShortcuts } from './hooks/useShortcuts.ts';
 import { useThread } from './hooks/useThread.ts';
-import { takeEarly } from './lib/early.ts';
+import { peekAnswered, takeEarly } from './lib/early.ts';
 import { pathId } from './lib/route.ts';
 import type { Identity } from './lib/session.ts';
 
@@ -27,7 +27,9 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
   const me = identity?.agent ?? null;
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
   const [selectedId, setSelectedId] = useState<string | null>(pathId);
-  const [selected, setSelected] = useState<Conversation | null>(null);
+  const [selected, setSelected] = useState<Conversation | null>(() =>
+    selectedId ? (peekAnswered<Conversation>(`conversation ${selectedId}`) ?? null) : null,
+  );
   const [contactOpen, setContactOpen] = useState(false);
   const [sandboxOpen, setSandboxOpen] = useState(true);
   const [channels, setChannels] = useState<Channel[]>([]);
@@ -70,7 +72,9 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
   itemsRef.current = list.items;
   useEffect(() => {
     // The list's copy at once (no blank while igdm answers), igdm's own just after.
-    setSelected(itemsRef.current.find((c) => c.id === selectedId) ?? null);
+    setSelected(
+      (s) => itemsRef.current.find((c) => c.id === selectedId) ?? (s?.id === selectedId ? s : null),
+    );
     setContactOpen(false);
     if (!selectedId) return;
     let live = true;

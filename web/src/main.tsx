@@ -1,4 +1,4 @@
-import { startEarly } from './lib/early.ts';
+import { answeredWithin, startEarly } from './lib/early.ts';
 import { firstPage, NO_FILTERS } from './lib/filters.ts';
 import { pathId } from './lib/route.ts';
 import { clientFor, storedKey } from './lib/session.ts';
@@ -11,9 +11,14 @@ import './styles/panels.css';
 import './styles/phone.css';
 
 // The entry is small: signed in already, it asks igdm for the first screen at once, and React
-// (the larger part, loaded next) finds the answers on their way.
+// (the larger part, loaded meanwhile) renders it with the answers, which have usually come by then
+// (it waits at most FIRST_SCREEN_WAIT_MS longer for them, then renders without).
+const FIRST_SCREEN_WAIT_MS = 150;
 const key = storedKey();
 if (key) startEarly(clientFor(key), firstPage(NO_FILTERS), pathId());
 
-const { mount } = await import('./mount.tsx');
+const [{ mount }] = await Promise.all([
+  import('./mount.tsx'),
+  key ? answeredWithin(FIRST_SCREEN_WAIT_MS) : null,
+]);
 mount(document.getElementById('root')!);

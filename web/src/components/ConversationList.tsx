@@ -2,7 +2,7 @@ import type { Channel, Conversation } from '@igdm/sdk';
 import { memo, type ReactNode, type RefObject, useEffect, useRef, useState } from 'react';
 import type { Filters } from '../hooks/useConversations.ts';
 import { previewText } from '../lib/preview.ts';
-import { shortTime } from '../lib/time.ts';
+import { ago } from '../lib/time.ts';
 import { windowBadge, windowOf } from '../lib/window.ts';
 import { Avatar, displayName } from './Avatar.tsx';
 
@@ -54,7 +54,9 @@ const Row = memo(function Row({
           <div className="row-top">
             <span className="name">{displayName(c)}</span>
             {c.contact.username && c.contact.name && <span className="username">@{c.contact.username}</span>}
-            <span className="time">{shortTime(c.lastMessageAt)}</span>
+            <time className="time" dateTime={c.lastMessageAt ?? undefined}>
+              {ago(c.lastMessageAt, now)}
+            </time>
           </div>
           <div className="row-mid">
             <span className="preview">{previewText(c.lastMessage)}</span>

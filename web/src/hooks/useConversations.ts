@@ -1,6 +1,6 @@
 import type { Conversation, Igdm, Page } from '@igdm/sdk';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { listRequest, takeEarly } from '../lib/early.ts';
+import { listRequest, takeAnswered, takeEarly } from '../lib/early.ts';
 import { type Filters, firstPage } from '../lib/filters.ts';
 
 export { type Filters, NO_FILTERS } from '../lib/filters.ts';
@@ -30,9 +30,12 @@ export function placed(list: Conversation[], c: Conversation, f: Filters): Conve
 }
 
 export function useConversations(client: Igdm, filters: Filters) {
-  const [items, setItems] = useState<Conversation[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
+  // The first page, when igdm answered it before React started: shown by the first render.
+  const [answered] = useState(() => takeAnswered<Page<Conversation>>(listRequest(firstPage(filters))));
+  const [items, setItems] = useState<Conversation[]>(answered?.data ?? []);
+  const [cursor, setCursor] = useState<string | null>(answered?.nextCursor ?? null);
+  const [loading, setLoading] = useState(answered === undefined);
+  const loaded = useRef(answered !== undefined);
   const [error, setError] = useState<unknown>(null);
   const generation = useRef(0);
   const filtersRef = useRef(filters);
@@ -58,7 +61,8 @@ export function useConversations(client: Igdm, filters: Filters) {
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: a change of filters reloads the list
   useEffect(() => {
-    void reload();
+    if (loaded.current) loaded.current = false;
+    else void reload();
   }, [reload, JSON.stringify(filters)]);
 
   const loadMore = useCallback(async () => {

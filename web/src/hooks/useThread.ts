@@ -1,6 +1,6 @@
 import type { Igdm, Message, Page } from '@igdm/sdk';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { takeEarly } from '../lib/early.ts';
+import { takeAnswered, takeEarly } from '../lib/early.ts';
 
 // One conversation's messages, oldest first: the newest page at first, older pages as the agent
 // scrolls up, and the newest page again whenever the event stream says something changed (a new
@@ -34,21 +34,34 @@ async function rulesOf(client: Igdm, conversationId: string): Promise<Map<string
 }
 
 export function useThread(client: Igdm, conversationId: string | null) {
-  const [messages, setMessages] = useState<Message[]>([]);
-  const [older, setOlder] = useState<string | null>(null);
+  // The newest page of the conversation the address names, when igdm answered it before React
+  // started: shown by the first render.
+  const [answered] = useState(() =>
+    conversationId ? takeAnswered<Page<Message>>(`messages ${conversationId}`) : undefined,
+  );
+  const [messages, setMessages] = useState<Message[]>(() => (answered ? [...answered.data].reverse() : []));
+  const [older, setOlder] = useState<string | null>(answered?.nextCursor ?? null);
   const [loading, setLoading] = useState(false);
+  const loaded = useRef(answered !== undefined);
   const [error, setError] = useState<unknown>(null);
   const [rules, setRules] = useState<Map<string, string>>(new Map());
   const current = useRef(conversationId);
   current.current = conversationId;
 
   useEffect(() => {
+    let live = true;
+    if (loaded.current) {
+      loaded.current = false;
+      if (conversationId) void rulesOf(client, conversationId).then((r) => live && setRules(r));
+      return () => {
+        live = false;
+      };
+    }
     setMessages([]);
     setOlder(null);
     setError(null);
     setRules(new Map());
     if (!conversationId) return;
-    let live = true;
     setLoading(true);
     (
       takeEarly<Page<Message>>(`messages ${conversationId}`) ??

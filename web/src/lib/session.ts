@@ -1,5 +1,5 @@
 import { Igdm, IgdmError, type Me } from '@igdm/sdk';
-import { takeEarly } from './early.ts';
+import { takeAnswered, takeEarly } from './early.ts';
 
 // The signed-in agent: their API key (kept in localStorage under igdm.apiKey), the client made
 // with it, and what igdm says about the key.
@@ -32,7 +32,16 @@ export interface Identity {
 
 /** Checks the key (a refusal throws IgdmError: unauthorized, forbidden) and says who it is. */
 export async function identify(client: Igdm): Promise<Identity> {
-  const me = await (takeEarly<Me>('me') ?? client.me());
+  return identityOf(await (takeEarly<Me>('me') ?? client.me()));
+}
+
+/** Who the stored key is, if igdm has already said so (and the key may use the inbox); else null. */
+export function answeredIdentity(): Identity | null {
+  const me = takeAnswered<Me>('me');
+  return me?.scopes.includes('read') ? identityOf(me) : null;
+}
+
+function identityOf(me: Me): Identity {
   // A key that cannot read conversations cannot use the inbox: refused here, not on every screen.
   if (!me.scopes.includes('read')) throw new IgdmError(403, 'forbidden', 'The key lacks the read scope');
   return { name: me.agent ?? me.name, agent: me.agent, scopes: me.scopes, sandbox: me.sandbox };
