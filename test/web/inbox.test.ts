@@ -128,7 +128,8 @@ describe('the inbox in Chromium', () => {
     await page.goto(`${svc.url}/conversations/${id}`);
     const botReply = page.locator('.message.out', { hasText: 'Prices start at $10.' });
     await botReply.waitFor();
-    expect(await botReply.locator('.author').textContent()).toBe('Bot · rule pricing');
+    // The rule's name comes with the engine's jobs, which the thread asks for beside its messages.
+    await expect.poll(() => botReply.locator('.author').textContent()).toBe('Bot · rule pricing');
 
     await page.getByRole('button', { name: 'Take over' }).click();
     await expect.poll(() => page.getByTestId('owner').textContent()).toContain('A human has taken over');
