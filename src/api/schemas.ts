@@ -24,6 +24,21 @@ export const ErrorBody = z
 export const page = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), nextCursor: z.string().nullable() });
 
+const referralIds = {
+  ref: z.string().nullable().meta({ description: "The ig.me link's `ref` parameter." }),
+  source: z.string().nullable().meta({ description: 'SHORTLINKS (an ig.me link), ADS, …' }),
+  type: z.string().nullable().meta({ description: 'OPEN_THREAD, …' }),
+  adId: z.string().nullable().meta({ description: "The ad's id, when an ad opened the thread." }),
+};
+
+/** An ig.me link or an ad that brought the customer (Meta's referral). */
+export const Referral = z.object({
+  ...referralIds,
+  adsContextData: z.unknown().nullable().meta({
+    description: 'The ad as Meta describes it (`ad_title`, `photo_url`, `video_url`, `post_id`, …).',
+  }),
+});
+
 export const Conversation = z
   .object({
     id: z.string(),
@@ -40,6 +55,10 @@ export const Conversation = z
     intent: z.string().nullable(),
     tags: z.array(z.string()),
     assignee: z.string().nullable().meta({ description: 'The agent handling the conversation (a name).' }),
+    source: z
+      .object(referralIds)
+      .nullable()
+      .meta({ description: 'Where the customer came from: the first referral (ig.me link or ad), or null.' }),
     unread: z
       .number()
       .int()
@@ -111,7 +130,7 @@ export const Message = z
     attachments: z.array(z.unknown()),
     replyTo: z.unknown().nullable(),
     payload: z.string().nullable().meta({ description: 'A quick reply or postback payload.' }),
-    referral: z.unknown().nullable(),
+    referral: Referral.nullable().meta({ description: 'The ig.me link or ad the message came with.' }),
     reactions: z.array(
       z.object({ by: z.string(), reaction: z.string(), emoji: z.string().nullable(), at: nullableTime }),
     ),

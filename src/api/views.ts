@@ -64,6 +64,7 @@ export function conversationView(c: ConversationWithContact, now: number): Conve
     intent: c.intent,
     tags: JSON.parse(c.tags) as string[],
     assignee: c.assignee,
+    source: c.source === null ? null : (JSON.parse(c.source) as ConversationOut['source']),
     unread: Number(c.unread),
     notesCount: Number(c.notesCount),
     lastMessage: lastMessageOf(c.lastMessage),
@@ -75,6 +76,18 @@ export function conversationView(c: ConversationWithContact, now: number): Conve
     humanWindowClosesAt: iso(humanCloses),
     createdAt: iso(c.createdAt),
     updatedAt: iso(c.updatedAt),
+  };
+}
+
+/** Meta's referral object (kept as it came) in the API's words. */
+function referralView(raw: Record<string, unknown>): MessageOut['referral'] {
+  const text = (v: unknown) => (typeof v === 'string' || typeof v === 'number' ? String(v) : null);
+  return {
+    ref: text(raw['ref']),
+    source: text(raw['source']),
+    type: text(raw['type']),
+    adId: text(raw['ad_id']),
+    adsContextData: raw['ads_context_data'] ?? null,
   };
 }
 
@@ -90,7 +103,7 @@ export function messageView(m: Message): MessageOut {
     attachments: JSON.parse(m.attachments) as unknown[],
     replyTo: m.replyTo === null ? null : (JSON.parse(m.replyTo) as unknown),
     payload: m.payload,
-    referral: m.referral === null ? null : (JSON.parse(m.referral) as unknown),
+    referral: m.referral === null ? null : referralView(JSON.parse(m.referral) as Record<string, unknown>),
     reactions: (
       JSON.parse(m.reactions) as { by: string; reaction: string; emoji: string | null; at: number }[]
     ).map((r) => ({ ...r, at: iso(r.at) })),

@@ -1,4 +1,4 @@
-import type { DomainEvent } from '../meta/events.ts';
+import type { DomainEvent, Referral } from '../meta/events.ts';
 import type { NewEvent } from '../store/events.ts';
 
 // The events a customer's webhook event gives, as seed 002 names them: every inbound message gives
@@ -35,7 +35,7 @@ export function inboundEvents(e: DomainEvent, where: Where): NewEvent[] {
         attachments: e.attachments,
         ...(e.quickReplyPayload !== undefined && { quickReplyPayload: e.quickReplyPayload }),
         ...(e.replyTo && { replyTo: e.replyTo }),
-        ...(e.referral && { referral: e.referral.raw }),
+        ...(e.referral && { referral: referralData(e.referral) }),
       };
       add('message.received', fields);
       if (e.quickReplyPayload !== undefined) add('instagram.quick_reply', fields);
@@ -48,13 +48,20 @@ export function inboundEvents(e: DomainEvent, where: Where): NewEvent[] {
       break;
     }
     case 'postback': {
-      const fields = { ...message, mid: e.mid ?? null, title: e.title ?? null, payload: e.payload };
+      const fields = {
+        ...message,
+        mid: e.mid ?? null,
+        title: e.title ?? null,
+        payload: e.payload,
+        ...(e.referral && { referral: referralData(e.referral) }),
+      };
       add('message.received', fields);
       add('instagram.postback', fields);
+      if (e.referral) add('instagram.referral', fields);
       break;
     }
     case 'referral':
-      add('instagram.referral', { referral: e.referral.raw });
+      add('instagram.referral', { referral: referralData(e.referral) });
       break;
     case 'reaction':
       add('instagram.reaction', {
@@ -77,3 +84,12 @@ export function inboundEvents(e: DomainEvent, where: Where): NewEvent[] {
   }
   return out;
 }
+
+/** A referral as the API's messages show it (api/views.ts): the ids, and an ad's details as Meta gives them. */
+const referralData = (r: Referral) => ({
+  ref: r.ref ?? null,
+  source: r.source ?? null,
+  type: r.type ?? null,
+  adId: r.adId ?? null,
+  adsContextData: r.raw['ads_context_data'] ?? null,
+});

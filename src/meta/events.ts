@@ -176,3 +176,8 @@ export type DomainEvent =
   | UnknownEvent;
 
 export type DomainEventKind = DomainEvent['kind'];
+
+/** The referral an event carries: a referral alone, or a message or postback that came with one. */
+export function referralOf(e: DomainEvent): Referral | undefined {
+  return e.kind === 'referral' || e.kind === 'message' || e.kind === 'postback' ? e.referral : undefined;
+}

@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { inboundEvents } from '../events/inbound.ts';
-import type { DomainEvent } from '../meta/events.ts';
+import { type DomainEvent, type Referral, referralOf } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import type { NewJob } from '../queue/queue.ts';
 import { argsOf } from '../store/events.ts';
@@ -175,6 +175,9 @@ export class Projector {
     if (!igsid || igsid === event.accountId) return NOTHING;
     const scope = this.#scope(channelId, igsid, event.timestamp, eventKey);
     (CONVERSATION_HANDLERS[event.kind] as (s: Scope, e: DomainEvent) => void)(scope, event);
+    const referral = referralOf(event);
+    if (referral)
+      this.#q.setSource.run({ id: scope.conversationId, source: sourceOf(referral), at: event.timestamp });
     // What happened, for the event stream and outbound webhooks, in the same transaction.
     if (event.kind !== 'echo') {
       const mid =
@@ -241,3 +244,12 @@ export class Projector {
     this.#q.markSeen.run({ conversationId, upTo: Number(c.readUpTo), readAt: Number(c.readAt), now });
   }
 }
+
+/** A conversation's source, as stored: the referral's ids, without the ad's details. */
+const sourceOf = (r: Referral) =>
+  JSON.stringify({
+    ref: r.ref ?? null,
+    source: r.source ?? null,
+    type: r.type ?? null,
+    adId: r.adId ?? null,
+  });

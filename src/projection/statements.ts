@@ -102,6 +102,15 @@ export function statements(sqlite: DatabaseSync) {
     /** The event log (store/events.ts). */
     insertEvent: prepare<EventArgs>(sqlite, insertEvent),
     insertConversation: prepare<NewConversation>(sqlite, insertConversation(db)),
+    /** Where the conversation came from: its earliest referral (by Meta's time) wins. */
+    setSource: prepare<{ id: string; source: string; at: number }>(
+      sqlite,
+      db
+        .updateTable('conversations')
+        .set({ source: p('source'), sourceAt: at })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('sourceAt', 'is', null), eb('sourceAt', '>', at)])),
+    ),
     /** Moves the clocks forward only: events can arrive out of order. */
     touch: prepare<{ id: string; at: number; now: number; inbound: number; message: number }>(
       sqlite,

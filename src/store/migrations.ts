@@ -459,6 +459,14 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           where direction = 'inbound' and deleted_at is null and type != 'unknown'`.execute(db);
       },
     },
+    '0021_conversation_source': {
+      async up(db: Kysely<unknown>) {
+        // The first referral of a conversation (an ig.me link or an ad: where the customer came
+        // from), as JSON, and its Meta time: an earlier one delivered late still wins.
+        await db.schema.alterTable('conversations').addColumn('source', 'text').execute();
+        await db.schema.alterTable('conversations').addColumn('source_at', 'bigint').execute();
+      },
+    },
   };
 }
 

@@ -89,6 +89,9 @@ export interface ConversationTable {
   assignee: string | null;
   /** Agents have read the inbound messages created up to this time (POST /v1/conversations/:id/read). */
   agentReadUpTo: number | null;
+  /** The first referral (ig.me link or ad) as JSON `{ ref, source, type, adId }`, and its Meta time. */
+  source: string | null;
+  sourceAt: number | null;
   createdAt: number;
   updatedAt: number;
 }

@@ -181,6 +181,42 @@ describe('GET /v1/events', () => {
   });
 });
 
+describe('referrals', () => {
+  it('an ad referral on a message: in message.received and instagram.referral as the API shows it, and as the source', async () => {
+    const { igsid } = await svc.customer({ from: 'from an ad', text: 'hi' });
+    const stream = await listen('?types=message.received,instagram.referral');
+    const sandbox = svc.sandbox!;
+    const account = sandbox.options.accountId;
+    const mid = `aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMDA6referral${Date.now()}`;
+    const referral = {
+      ref: 'spring',
+      source: 'ADS',
+      type: 'OPEN_THREAD',
+      ad_id: '120210000000000001',
+      ads_context_data: { ad_title: 'Spring sale', photo_url: 'https://scontent.xx.fbcdn.net/ad.jpg' },
+    };
+    const body = messagingWebhook(account, sandbox.now(), [
+      messagingItem(igsid, account, sandbox.now(), { message: { mid, text: 'Is this still on?', referral } }),
+    ]);
+    expect((await svc.post(body, { secret: sandbox.options.appSecret })).status).toBe(200);
+    await svc.settled();
+    await waitFor(() => stream.events.length >= 2, 'both events');
+    await stream.close();
+
+    const shown = {
+      ref: 'spring',
+      source: 'ADS',
+      type: 'OPEN_THREAD',
+      adId: '120210000000000001',
+      adsContextData: referral.ads_context_data,
+    };
+    expect(stream.events.map((e) => e.event)).toEqual(['message.received', 'instagram.referral']);
+    for (const e of stream.events) expect(e.body.data).toMatchObject({ igsid, mid, referral: shown });
+    const message = (await svc.thread(igsid)).find((m) => m.mid === mid)!;
+    expect(message.referral).toEqual(shown);
+  });
+});
+
 describe('a product shared from a shop', () => {
   // Meta's shape (src/meta/attachments.ts says where it is documented), with text along, as it came
   // in the field report.

@@ -308,8 +308,37 @@ describe('message types', () => {
     };
     await deliver(svc, igBody([messageItem(igsid, at, { text: 'Is this still on?', referral })]));
     const { conversation, messages } = await threadOf(svc, igsid);
-    expect(messages[0]).toMatchObject({ type: 'text', text: 'Is this still on?', referral });
+    expect(messages[0]).toMatchObject({
+      type: 'text',
+      text: 'Is this still on?',
+      referral: {
+        ref: 'spring',
+        source: 'ADS',
+        type: 'OPEN_THREAD',
+        adId: '6045',
+        adsContextData: { ad_title: 'Spring' },
+      },
+    });
     expect(conversation.lastInboundAt).toBe(iso(at));
+    // Where the customer came from, on the conversation.
+    expect(conversation.source).toEqual({ ref: 'spring', source: 'ADS', type: 'OPEN_THREAD', adId: '6045' });
+  });
+
+  it("a conversation's source is its first referral, even when a later one was delivered first", async () => {
+    const igsid = newIgsid();
+    const first = ts();
+    const second = ts();
+    const link = { ref: 'bio-link', source: 'SHORTLINKS', type: 'OPEN_THREAD' };
+    const ad = { ref: 'winter', source: 'ADS', type: 'OPEN_THREAD', ad_id: '7001' };
+    // The later one (an ad) arrives first; the ig.me link that opened the thread comes after.
+    await deliver(svc, igBody([messageItem(igsid, second, { text: 'Still on sale?', referral: ad })]));
+    expect((await conversationOf(svc, igsid))!.source).toMatchObject({ ref: 'winter', adId: '7001' });
+    await deliver(svc, igBody([referralItem(igsid, first, link)]));
+    expect((await conversationOf(svc, igsid))!.source).toEqual({ ...link, adId: null });
+    // Without any referral, there is no source.
+    const plain = newIgsid();
+    await deliver(svc, igBody([textEvent(plain, 'hello', { timestamp: ts() })]));
+    expect((await conversationOf(svc, plain))!.source).toBeNull();
   });
 
   it('is_unsupported gives an unsupported message', async () => {

@@ -372,6 +372,7 @@ describe('the SDK and /openapi.json', () => {
         windowOpen: t,
         humanWindowClosesAt: t,
         assignee: t,
+        source: t,
         unread: t,
         notesCount: t,
         lastMessage: t,

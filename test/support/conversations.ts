@@ -12,6 +12,7 @@ export interface ConversationJson {
   status: string;
   threadOwner: string;
   assignee: string | null;
+  source: { ref: string | null; source: string | null; type: string | null; adId: string | null } | null;
   unread: number;
   notesCount: number;
   lastInboundAt: string | null;
@@ -175,10 +176,11 @@ export const postbackItem = (igsid: string, timestamp: number, title: string, pa
   postback: { mid: mid('pb'), title, payload },
 });
 
-export const referralItem = (igsid: string, timestamp: number) => ({
-  ...envelope(igsid, timestamp),
-  referral: { ref: 'summer-sale', source: 'SHORTLINKS', type: 'OPEN_THREAD' },
-});
+export const referralItem = (
+  igsid: string,
+  timestamp: number,
+  referral: Record<string, unknown> = { ref: 'summer-sale', source: 'SHORTLINKS', type: 'OPEN_THREAD' },
+) => ({ ...envelope(igsid, timestamp), referral });
 
 export const iso = (ms: number) => new Date(ms).toISOString();
 export const DAY_MS = 24 * 60 * 60 * 1000;

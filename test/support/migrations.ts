@@ -33,6 +33,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`drop index conversations_channel_recent`.execute(db);
     await sql`drop index messages_unread`.execute(db);
   },
+  /** Where a conversation came from. */
+  async '0021_conversation_source'(db) {
+    await sql`alter table conversations drop column source`.execute(db);
+    await sql`alter table conversations drop column source_at`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */

@@ -29,6 +29,8 @@ export interface Conversation {
   humanWindowClosesAt: string | null;
   /** The agent who handles it (a name), or null. */
   assignee: string | null;
+  /** Where the customer came from: the conversation's first referral (ig.me link or ad), or null. */
+  source: Source | null;
   /** The customer's messages since agents last read it (`conversations.read`). */
   unread: number;
   notesCount: number;
@@ -36,6 +38,20 @@ export interface Conversation {
   lastMessage: LastMessage | null;
   createdAt: string | null;
   updatedAt: string | null;
+}
+
+/** An ig.me link (`source` SHORTLINKS, its `ref`) or an ad (`source` ADS, `adId`). */
+export interface Source {
+  ref: string | null;
+  source: string | null;
+  type: string | null;
+  adId: string | null;
+}
+
+/** The referral a message came with: its source, and an ad's details as Meta gives them. */
+export interface Referral extends Source {
+  /** `ad_title`, `photo_url`, `video_url`, `post_id`, … as Meta sends them; null without an ad. */
+  adsContextData: unknown;
 }
 
 /** An internal note on a conversation: never sent to the customer. */
@@ -110,7 +126,7 @@ export interface Message {
   replyTo: unknown;
   /** A quick reply's or postback's payload. */
   payload: string | null;
-  referral: unknown;
+  referral: Referral | null;
   reactions: { by: string; reaction: string; emoji: string | null; at: string | null }[];
   /** received, queued, sent, seen or failed. */
   status: string;

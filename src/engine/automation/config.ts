@@ -11,7 +11,7 @@ import { Content, LIMITS } from '../../meta/send.ts';
 export const EVENTS = ['story_mention', 'story_reply', 'reaction', 'referral', 'first_message'] as const;
 export const INTENTS = ['enquiry', 'order', 'collab', 'support', 'general'] as const;
 export const PLACEHOLDERS = ['username', 'name', 'text'] as const;
-const TRIGGERS = ['keyword', 'regex', 'payload', 'event', 'intent'] as const;
+const TRIGGERS = ['keyword', 'regex', 'payload', 'event', 'intent', 'referral'] as const;
 const ACTIONS = ['reply', 'handover', 'tag', 'webhook', 'ai'] as const;
 
 export type TriggerEvent = (typeof EVENTS)[number];
@@ -24,7 +24,9 @@ export type Trigger =
   | { regex: string; pattern: RegExp }
   | { payload: string[] }
   | { event: TriggerEvent }
-  | { intent: Intent[] };
+  | { intent: Intent[] }
+  /** An ig.me link's `ref` or an ad's id, as the referral carries it. */
+  | { referral: string[] };
 
 export interface Rule {
   name: string;
@@ -111,6 +113,7 @@ const When = z
     payload: oneOrMany(text).optional(),
     event: z.enum(EVENTS).optional(),
     intent: oneOrMany(z.enum(INTENTS)).optional(),
+    referral: oneOrMany(text).optional(),
   })
   .superRefine((w, ctx) => {
     const given = TRIGGERS.filter((k) => w[k] !== undefined);
@@ -374,7 +377,9 @@ function compile(file: FileShape): AutomationConfig {
             ? { payload: list(w.payload) }
             : w.event !== undefined
               ? { event: w.event }
-              : { intent: list(w.intent!) };
+              : w.referral !== undefined
+                ? { referral: list(w.referral) }
+                : { intent: list(w.intent!) };
     const rule: Rule = { name: r.name, when };
     if (r.reply) rule.reply = r.reply;
     if (r.handover) rule.handover = r.handover;

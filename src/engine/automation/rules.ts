@@ -1,4 +1,4 @@
-import type { DomainEvent } from '../../meta/events.ts';
+import { type DomainEvent, referralOf } from '../../meta/events.ts';
 import { type Content, LIMITS, parseContent } from '../../meta/send.ts';
 import { type AutomationConfig, PLACEHOLDER, type Placeholder, type Rule, type Trigger } from './config.ts';
 
@@ -70,6 +70,10 @@ function triggers(when: Trigger, f: Facts): boolean {
   if ('regex' in when) return f.text !== undefined && when.pattern.test(f.text);
   if ('payload' in when) return f.payload !== undefined && when.payload.includes(f.payload);
   if ('intent' in when) return f.intent !== undefined && (when.intent as string[]).includes(f.intent);
+  if ('referral' in when) {
+    const r = referralOf(f.event);
+    return r !== undefined && when.referral.some((v) => v === r.ref || v === r.adId);
+  }
   const e = f.event;
   switch (when.event) {
     case 'story_mention':

@@ -184,8 +184,8 @@ describe('automation config: errors name the line and the field', () => {
       ),
     ).toEqual([
       'automation.yaml:2: rules[0]: needs at least one action: reply, handover, tag, webhook, ai',
-      'automation.yaml:5: rules[1].when: needs exactly one of keyword, regex, payload, event, intent (got keyword, payload)',
-      'automation.yaml:8: rules[2].when: needs exactly one of keyword, regex, payload, event, intent',
+      'automation.yaml:5: rules[1].when: needs exactly one of keyword, regex, payload, event, intent, referral (got keyword, payload)',
+      'automation.yaml:8: rules[2].when: needs exactly one of keyword, regex, payload, event, intent, referral',
       'automation.yaml:10: rules[3].when: is required',
     ]);
   });

@@ -69,6 +69,9 @@ const config = (hookUrl: string) => `rules:
   - name: reaction
     when: { event: reaction }
     reply: { type: text, text: "Thanks for the reaction!" }
+  - name: summer-link
+    when: { referral: [summer-link, "6045"] }
+    reply: { type: text, text: "Summer sale: 20% off until Sunday." }
   - name: ad
     when: { event: referral }
     reply: { type: text, text: "Welcome! You came from our ad." }
@@ -209,6 +212,15 @@ describe('triggers', () => {
     await svc.customer({ from: igsid, reaction: { mid: welcome!.messageId!, action: 'unreact' } });
     expect(await lastOutcome(svc, igsid)).toMatchObject({ kind: 'reaction', silent: 'no rule matched' });
     await noMoreThan(svc, igsid, 2);
+  });
+
+  it('referral: the ig.me link named by its ref, or the ad by its id', async () => {
+    const { igsid } = await svc.customer({ from: who(), referral: { ref: 'summer-link' } });
+    expect(await textsReceived(svc, igsid, 1)).toEqual(['Summer sale: 20% off until Sunday.']);
+    expect(await lastOutcome(svc, igsid)).toMatchObject({ kind: 'referral', rule: 'summer-link' });
+    // Another link falls through to the general referral rule.
+    const other = await svc.customer({ from: who(), referral: { ref: 'winter-link' } });
+    expect(await lastOutcome(svc, other.igsid)).toMatchObject({ kind: 'referral', rule: 'ad' });
   });
 
   it('event referral (an ig.me link or an ad), with a tag', async () => {

@@ -28,6 +28,7 @@ function conversation(lastInbound: number | null): Conversation {
     windowOpen: lastInbound !== null && lastInbound + DAY > NOW,
     humanWindowClosesAt: lastInbound === null ? null : iso(lastInbound + 7 * DAY),
     assignee: null,
+    source: null,
     unread: 0,
     notesCount: 0,
     lastMessage: null,

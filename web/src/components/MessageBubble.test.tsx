@@ -44,7 +44,7 @@ describe('MessageBubble', () => {
     show(
       message({
         text: 'Is this still on sale?',
-        referral: { source: 'ADS', type: 'OPEN_THREAD', ad_id: '6045', ref: 'summer' },
+        referral: { source: 'ADS', type: 'OPEN_THREAD', adId: '6045', ref: 'summer', adsContextData: null },
       }),
     );
     const referral = document.querySelector('[data-kind="referral"]')!;
@@ -52,7 +52,18 @@ describe('MessageBubble', () => {
     expect(referral.textContent).toContain('ad 6045');
     expect(referral.textContent).toContain('ref summer');
     cleanup();
-    show(message({ text: 'Hi', referral: { source: 'SHORTLINKS', ref: 'bio-link' } }));
+    show(
+      message({
+        text: 'Hi',
+        referral: {
+          source: 'SHORTLINKS',
+          ref: 'bio-link',
+          type: 'OPEN_THREAD',
+          adId: null,
+          adsContextData: null,
+        },
+      }),
+    );
     expect(document.querySelector('[data-kind="referral"]')!.textContent).toContain(
       'From an ig.me link · ref bio-link',
     );

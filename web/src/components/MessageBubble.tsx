@@ -1,4 +1,4 @@
-import type { Message } from '@igdm/sdk';
+import type { Message, Referral } from '@igdm/sdk';
 import { Fragment, useState } from 'react';
 import { authorLabel, outboundState } from '../lib/message-state.ts';
 import { fullTime, shortTime } from '../lib/time.ts';
@@ -28,16 +28,7 @@ export function Linkified({ text }: { text: string }) {
   );
 }
 
-/** Meta's referral object, as it sent it: `source` ADS or SHORTLINKS (ig.me), `ref`, `ad_id`. */
-interface Referral {
-  ref?: string;
-  source?: string;
-  type?: string;
-  ad_id?: string;
-}
-
-function ReferralNote({ referral: r }: { referral: Referral }) {
-  const referral = { ...r, adId: r.ad_id };
+function ReferralNote({ referral }: { referral: Referral }) {
   const fromAd = referral.source === 'ADS' || Boolean(referral.adId);
   return (
     <div className="referral" data-kind="referral">
@@ -87,7 +78,7 @@ export function MessageBubble({ m, rule, find, onRetry }: BubbleProps) {
     >
       <div className={`bubble${bare ? ' bare' : ''}`} title={fullTime(m.createdAt)}>
         <Quote replyTo={m.replyTo as ReplyTo} find={find} />
-        {m.referral ? <ReferralNote referral={m.referral as Referral} /> : null}
+        {m.referral ? <ReferralNote referral={m.referral} /> : null}
         {isPostback ? (
           <div className="tap" data-kind="postback">
             <span className="chip">Tapped a button</span> {m.text} <code>{m.payload}</code>
