@@ -204,6 +204,10 @@ export function sendBody(to: Recipient, content: Content, options: SendOptions =
           };
     }
   }
+  // messaging_type: RESPONSE for every message inside the 24-hour window (Meta's value for a reply
+  // to a customer's message, and all igdm sends there, automation's and agents' alike); MESSAGE_TAG
+  // with HUMAN_AGENT from 24 hours to 7 days (the only tag Instagram takes). UPDATE (a message that
+  // answers nothing) is never sent: Instagram allows no message outside the windows.
   const body: SendBody = {
     recipient,
     ...(options.humanAgent
