@@ -1,4 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import { sign } from '../../src/meta/signature.ts';
+import { startService } from '../../src/service.ts';
 import {
   conversationOf,
   deliver,
@@ -9,7 +16,15 @@ import {
   type Page,
   threadOf,
 } from '../support/conversations.ts';
-import { ACCOUNT_ID, callApi, mid, startTestService, type TestService } from '../support/service.ts';
+import {
+  ACCOUNT_ID,
+  APP_SECRET,
+  callApi,
+  mid,
+  startTestService,
+  type TestService,
+  testEnv,
+} from '../support/service.ts';
 
 // Valid but odd payloads (Meta's own examples, its Dashboard's "Test" button, field captures) are
 // applied, not dropped: sent through the signed webhook route, read back through the API as a user
@@ -410,5 +425,49 @@ describe('GET /v1/webhook-events: what could not be applied, with its reason', (
       'igdm_webhook_events_unapplied_total{reason="bad message: message.mid: Invalid input"} 1',
     );
     expect(text).toContain('process_cpu_user_seconds_total');
+  });
+});
+
+describe('the log', () => {
+  it('says each reason of unapplied events once, not once per event', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'igdm-odd-log-'));
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const service = await startService(loadConfig(testEnv(dir)), log);
+    try {
+      const post = async (body: object) => {
+        const text = JSON.stringify(body);
+        const res = await fetch(`${service.url}/webhooks/meta`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-hub-signature-256': sign(text, APP_SECRET) },
+          body: text,
+        });
+        expect(res.status).toBe(200);
+      };
+      const noMid = (text: string) => ({
+        sender: { id: newIgsid() },
+        recipient: { id: ACCOUNT_ID },
+        timestamp: ts(),
+        message: { text },
+      });
+      const badReaction = {
+        sender: { id: newIgsid() },
+        timestamp: ts(),
+        reaction: { mid: 'm', action: 'poke' },
+      };
+      for (const text of ['one', 'two', 'three']) await post(bodyAt(Date.now(), [noMid(text)]));
+      await post(bodyAt(Date.now(), [badReaction]));
+      const said = () =>
+        lines.filter((l) => String(l['msg']).startsWith('stored webhook events could not be applied'));
+      for (let i = 0; i < 500 && said().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(said().map((l) => l['reason'])).toEqual([
+        'bad message: message.mid: Invalid input',
+        expect.stringMatching(/^bad reaction: reaction\.action: /),
+      ]);
+    } finally {
+      await service.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
