@@ -317,10 +317,13 @@ function baseOf(ctx: Context, item: WireMessagingEnvelope, igsid: string | undef
 
 /** 2010-01-01: no Instagram message is older; a smaller value is not a time in milliseconds. */
 const EARLIEST_MS = 1_262_304_000_000;
-/** Clocks differ a little; a day ahead of the receipt is not a clock's error any more. */
-const AHEAD_MS = 24 * 60 * 60 * 1000;
+/**
+ * Later than this after the receipt is absurd (Meta's Dashboard sends such). Generous on purpose: the
+ * sandbox's clock (and tests with it) runs ahead of the real one by months.
+ */
+const AHEAD_MS = 2 * 365 * 24 * 60 * 60 * 1000;
 
-/** A time in ms that can be when the event happened (not before 2010, not a day after receipt). */
+/** A time in ms that can be when the event happened (not before 2010, nor years after receipt). */
 function plausible(ms: number, receivedAt: number | null): boolean {
   return Number.isFinite(ms) && ms >= EARLIEST_MS && (receivedAt === null || ms <= receivedAt + AHEAD_MS);
 }
