@@ -19,6 +19,7 @@ import { EventHub } from './events/hub.ts';
 import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
 import { ENGINE_QUEUE } from './projection/engine-jobs.ts';
 import { ProjectionThread } from './projection/thread.ts';
 import { EmbeddedQueue } from './queue/embedded.ts';
@@ -111,6 +112,10 @@ export async function startService(
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
   const projection = new ProjectionThread(store.sqlitePath, stored.port2, log);
   projection.on('error', (err) => log.error({ err }, 'projector error'));
+  const metrics = new Metrics();
+  projection.on('unapplied', (byReason) => {
+    for (const [reason, n] of Object.entries(byReason)) metrics.unappliedEvents.inc({ reason }, n);
+  });
   const health = await Health.load(store.db, log);
   const profiles = new Profiles({
     db: store.db,
@@ -213,6 +218,7 @@ export async function startService(
     handover: (conversationId, to) => handOverConversation(handoverDeps, conversationId, to),
     contactErased: (conversationIds) => profiles.forget(conversationIds),
     inboxDir: options.inboxDir,
+    metrics,
   });
   // Both threads answer before the first request comes (they load their code, open the store).
   const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);

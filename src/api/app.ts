@@ -6,6 +6,7 @@ import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { EventHub } from '../events/hub.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
 import type { ProjectionThread } from '../projection/thread.ts';
 import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
@@ -26,10 +27,12 @@ import { jobRoutes } from './jobs.ts';
 import { apiKeyRoutes } from './keys.ts';
 import { meRoutes } from './me.ts';
 import { messageRoutes } from './messages.ts';
+import { metricsRoutes } from './metrics.ts';
 import { describeKeyedRoutes, openApi } from './openapi.ts';
 import { savedReplyRoutes } from './saved-replies.ts';
 import { inputError } from './schema-errors.ts';
 import { webhookEndpointRoutes } from './webhook-endpoints.ts';
+import { webhookEventRoutes } from './webhook-events.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
@@ -64,6 +67,8 @@ export interface AppDeps {
   minFreeDiskBytes: number;
   /** The built inbox, served at / (default web/dist). */
   inboxDir?: string;
+  /** Served at GET /metrics. */
+  metrics: Metrics;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -91,6 +96,7 @@ export async function buildApp(deps: AppDeps) {
   });
   await openApi(app);
   await app.register(async (health) => healthRoutes(health, deps));
+  await app.register(async (scope) => metricsRoutes(scope, deps.metrics));
   const inbox = await inboxRoutes(app, { dir: deps.inboxDir ?? DEFAULT_INBOX_DIR, log: deps.log });
   app.setNotFoundHandler(async (req, reply) => {
     if (await inbox.fallback(req, reply)) return reply;
@@ -119,6 +125,7 @@ export async function buildApp(deps: AppDeps) {
       handover: deps.handover,
     });
     await jobRoutes(v1, deps.queue);
+    await webhookEventRoutes(v1, { db: deps.store.db });
     await eventRoutes(v1, { db: deps.store.db, hub: deps.hub });
     await webhookEndpointRoutes(v1, { db: deps.store.db, webhooks: deps.webhooks, channels: deps.channels });
     await channelRoutes(v1, {

@@ -226,6 +226,24 @@ export const RawWebhookEvent = z
   })
   .meta({ id: 'RawWebhookEvent' });
 
+/** A stored webhook event and what became of it (GET /v1/webhook-events). */
+export const WebhookEvent = z
+  .object({
+    id: z.number().int(),
+    channelId: z.string().nullable().meta({ description: 'null: no channel has the account.' }),
+    kind: z.string().meta({ description: 'message, echo, reaction, edit, comments, ... as stored.' }),
+    object: z.string(),
+    source: z.string().meta({ description: 'messaging, standby, changes or unknown.' }),
+    status: z.enum(['applied', 'unapplied', 'ignored']).meta({
+      description:
+        'applied; unapplied: igdm could not read or apply it (`igdm replay --unapplied` tries again); ignored: deliberately not applied.',
+    }),
+    reason: z.string().nullable().meta({ description: 'Why it was not applied; null when applied.' }),
+    receivedAt: time,
+    raw: z.unknown().meta({ description: 'The item exactly as Meta sent it.' }),
+  })
+  .meta({ id: 'WebhookEvent' });
+
 export const ContactExport = z
   .object({
     exportedAt: time,

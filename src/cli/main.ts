@@ -11,6 +11,7 @@ Commands:
   start                          run the service (the default of npm start)
   migrate                        bring the store's schema up to date and exit
   replay [--conversation ID]     re-apply stored webhook events to rebuild conversations and messages
+  replay --unapplied             re-apply only the events that could not be applied (after an upgrade)
   sandbox [--port 4000] [--host 127.0.0.1] [--webhook URL]
                                  run the emulated Graph API and simulated customers on their own
   doctor [--fix]                 check the account's token, permissions and webhook subscription;
@@ -52,8 +53,15 @@ async function main(argv: string[]) {
       return 0;
     }
     case 'replay': {
-      const { values } = parseArgs({ args: rest, options: { conversation: { type: 'string' } } });
-      return replay(config, values.conversation ?? null);
+      const { values } = parseArgs({
+        args: rest,
+        options: { conversation: { type: 'string' }, unapplied: { type: 'boolean' } },
+      });
+      if (values.unapplied && values.conversation) {
+        process.stderr.write('igdm: replay takes --conversation or --unapplied, not both\n');
+        return 2;
+      }
+      return replay(config, values.conversation ?? null, { unapplied: values.unapplied ?? false });
     }
     case 'sandbox':
       return sandbox(config, log, rest);

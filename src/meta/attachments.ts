@@ -25,12 +25,33 @@ export function toAttachment(rawAttachment: unknown): Attachment {
   const products = parsed.data.type === 'template' ? productsOf(p['product']) : [];
   return defined({
     type: parsed.data.type,
-    url: typeof p['url'] === 'string' ? p['url'] : undefined,
+    url: firstOf(p, URL_KEYS, (v) => (typeof v === 'string' && v !== '' ? v : undefined)),
     title: typeof p['title'] === 'string' ? p['title'] : undefined,
-    mediaId: idOf(p['reel_video_id']) ?? idOf(p['ig_post_media_id']) ?? idOf(p['id']),
+    mediaId: firstOf(p, MEDIA_ID_KEYS, idOf),
     products: products.length > 0 ? products : undefined,
     payload: rawPayload,
   });
+}
+
+/**
+ * Where payloads keep their link, by kind: `url` (documented), `story_media_url` (`ig_story` and
+ * `story_mention` as the Dashboard's test and field captures send them), `video_url` / `image_url`
+ * (seen on reels and stickers). The first present wins.
+ */
+const URL_KEYS = ['url', 'story_media_url', 'video_url', 'image_url'] as const;
+/** And their media id: a reel's, a post's, a story's, or a bare `id` / `media_id`. */
+const MEDIA_ID_KEYS = ['reel_video_id', 'ig_post_media_id', 'story_media_id', 'media_id', 'id'] as const;
+
+function firstOf<T>(
+  p: Record<string, unknown>,
+  keys: readonly string[],
+  read: (v: unknown) => T | undefined,
+): T | undefined {
+  for (const key of keys) {
+    const v = read(p[key]);
+    if (v !== undefined) return v;
+  }
+  return undefined;
 }
 
 /**

@@ -12,6 +12,8 @@ export interface RawEvent {
   entryTime: number | null;
   source: RawSource;
   payload: unknown;
+  /** When igdm received it (ms): the time of an event whose own times are implausible. */
+  receivedAt?: number | null;
 }
 
 export interface Attachment {
@@ -59,6 +61,11 @@ interface Base {
   timestamp: number;
   /** Delivered under entry[].standby: igdm is not the thread owner. */
   standby: boolean;
+  /**
+   * The timestamp as Meta sent it, when it could not be used (seconds, not a number, implausible)
+   * and `timestamp` is entry.time or the receipt time instead.
+   */
+  originalTimestamp?: unknown;
 }
 
 export interface MessageEvent extends Base {
@@ -70,6 +77,8 @@ export interface MessageEvent extends Base {
   replyTo?: ReplyTo;
   referral?: Referral;
   isUnsupported: boolean;
+  /** `is_self`: the account messaged itself; not a customer's message. */
+  isSelf?: true;
 }
 
 /** A message the business account sent (through igdm, another app or the Instagram app). */
@@ -81,6 +90,8 @@ export interface EchoEvent extends Base {
   replyTo?: ReplyTo;
   /** The app that sent it, when Meta says. */
   appId?: string;
+  /** `is_self`: the account messaged itself. */
+  isSelf?: true;
 }
 
 export interface UnsendEvent extends Base {
@@ -158,6 +169,11 @@ export interface UnknownEvent extends Base {
   kind: 'unknown';
   reason: string;
   payload: unknown;
+  /**
+   * Understood well enough to know igdm does not handle it (another object, a field or an item kind
+   * igdm does not apply yet): stored and listed as ignored. Otherwise it could not be read: unapplied.
+   */
+  ignored?: true;
 }
 
 export type DomainEvent =

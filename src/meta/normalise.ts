@@ -31,14 +31,16 @@ import {
 import { defined, isRecord } from './values.ts';
 import { toMillis } from './webhook.ts';
 
-type BaseFields = Pick<UnknownEvent, 'accountId' | 'igsid' | 'timestamp' | 'standby'>;
+type BaseFields = Pick<UnknownEvent, 'accountId' | 'igsid' | 'timestamp' | 'standby' | 'originalTimestamp'>;
 
 /** What every event of one RawEvent shares. */
 interface Context {
   raw: RawEvent;
   accountId: string | null;
-  /** entry.time in ms (null when absent). */
+  /** entry.time in ms (null when absent or implausible). */
   entryTimeMs: number | null;
+  /** When igdm received the event (ms), when known: the last resort for an implausible time. */
+  receivedAt: number | null;
   standby: boolean;
   /** Under `changes` (incl. Dashboard test messaging items): timestamps are in seconds. */
   fromChanges: boolean;
@@ -89,10 +91,13 @@ export function normalise(raw: RawEvent): DomainEvent[] {
 
 function context(raw: RawEvent): Context {
   const entryTime = finiteNumber(raw.entryTime);
+  const receivedAt = finiteNumber(raw.receivedAt) ?? null;
+  const entryTimeMs = entryTime === undefined ? null : toMs(entryTime);
   return {
     raw,
     accountId: typeof raw.entryId === 'string' ? raw.entryId : null,
-    entryTimeMs: entryTime === undefined ? null : toMs(entryTime),
+    entryTimeMs: entryTimeMs !== null && plausible(entryTimeMs, receivedAt) ? entryTimeMs : null,
+    receivedAt,
     standby: raw.source === 'standby',
     fromChanges: false,
   };
@@ -104,13 +109,13 @@ function normaliseIn(ctx: Context): DomainEvent[] {
   const object: unknown = raw.object;
   if (source === 'messaging' || source === 'standby') {
     if (typeof object !== 'string' || !MESSAGING_OBJECTS.has(object)) {
-      return [unknownEvent(ctx, `unsupported object ${describe(object)} for ${source}`)];
+      return [ignoredEvent(ctx, `unsupported object ${describe(object)} for ${source}`)];
     }
     return normaliseMessaging(ctx, raw.payload);
   }
   if (source === 'changes') {
     if (object !== 'instagram')
-      return [unknownEvent(ctx, `unsupported object ${describe(object)} for changes`)];
+      return [ignoredEvent(ctx, `unsupported object ${describe(object)} for changes`)];
     return normaliseChange(ctx, raw.payload);
   }
   return [unknownEvent(ctx, `unknown source ${describe(source)}`)];
@@ -130,6 +135,8 @@ function normaliseMessaging(ctx: Context, item: unknown): DomainEvent[] {
     const echo = m.is_echo === true;
     const base = baseOf(ctx, it, echo ? it.recipient?.id : it.sender?.id);
     if (m.is_deleted === true) return [{ ...base, kind: 'unsend', mid: m.mid }];
+    // The account messaged itself: recorded as such, never as a customer's message.
+    const isSelf = m.is_self === true ? (true as const) : undefined;
     const attachments = (m.attachments ?? []).map(toAttachment);
     const replyTo = m.reply_to === undefined ? undefined : toReplyTo(m.reply_to);
     if (echo) {
@@ -138,10 +145,11 @@ function normaliseMessaging(ctx: Context, item: unknown): DomainEvent[] {
           ...base,
           kind: 'echo' as const,
           mid: m.mid,
-          text: m.text,
+          text: m.text ?? undefined,
           attachments,
           replyTo,
           appId: m.app_id,
+          isSelf,
         }),
       ];
     }
@@ -150,12 +158,13 @@ function normaliseMessaging(ctx: Context, item: unknown): DomainEvent[] {
         ...base,
         kind: 'message' as const,
         mid: m.mid,
-        text: m.text,
+        text: m.text ?? undefined,
         attachments,
         quickReplyPayload: m.quick_reply?.payload,
         replyTo,
         referral: m.referral === undefined ? undefined : toReferral(m.referral, rawMessage['referral']),
         isUnsupported: m.is_unsupported === true,
+        isSelf,
       }),
     ];
   }
@@ -187,8 +196,8 @@ function normaliseMessaging(ctx: Context, item: unknown): DomainEvent[] {
         kind: 'reaction' as const,
         mid: r.mid,
         action: r.action,
-        reaction: r.reaction,
-        emoji: r.emoji,
+        reaction: r.reaction ?? undefined,
+        emoji: r.emoji ?? undefined,
       }),
     ];
   }
@@ -276,7 +285,7 @@ function normaliseMessaging(ctx: Context, item: unknown): DomainEvent[] {
   const keys = Object.keys(item)
     .filter((k) => k !== 'sender' && k !== 'recipient' && k !== 'timestamp')
     .slice(0, 5);
-  return [unknownEvent(ctx, `unknown messaging item (keys: ${keys.join(', ') || 'none'})`, item)];
+  return [ignoredEvent(ctx, `unknown messaging item (keys: ${keys.join(', ') || 'none'})`, item)];
 }
 
 function handover(
@@ -296,13 +305,45 @@ function handover(
 }
 
 function baseOf(ctx: Context, item: WireMessagingEnvelope, igsid: string | undefined): BaseFields {
-  let timestamp: number;
-  if (item.timestamp !== undefined && Number.isFinite(item.timestamp)) {
-    timestamp = ctx.fromChanges ? toMs(item.timestamp) : item.timestamp;
-  } else {
-    timestamp = ctx.entryTimeMs ?? 0;
-  }
-  return { accountId: ctx.accountId, igsid: igsid ?? null, timestamp, standby: ctx.standby };
+  const { timestamp, original } = messagingTime(ctx, item.timestamp);
+  return defined({
+    accountId: ctx.accountId,
+    igsid: igsid ?? null,
+    timestamp,
+    standby: ctx.standby,
+    originalTimestamp: original,
+  });
+}
+
+/** 2010-01-01: no Instagram message is older; a smaller value is not a time in milliseconds. */
+const EARLIEST_MS = 1_262_304_000_000;
+/**
+ * Later than this after the receipt is absurd (Meta's Dashboard sends such). Generous on purpose: the
+ * sandbox's clock (and tests with it) runs ahead of the real one by months.
+ */
+const AHEAD_MS = 2 * 365 * 24 * 60 * 60 * 1000;
+
+/** A time in ms that can be when the event happened (not before 2010, nor years after receipt). */
+function plausible(ms: number, receivedAt: number | null): boolean {
+  return Number.isFinite(ms) && ms >= EARLIEST_MS && (receivedAt === null || ms <= receivedAt + AHEAD_MS);
+}
+
+/**
+ * A messaging item's time. Messaging timestamps are in milliseconds wherever the item sits (the
+ * Dashboard's "Test" button sends `"timestamp":"1527459824"`: seconds, of 2018): a value in seconds,
+ * not a number, or implausible (a tiny or far-future value) gives way to entry.time, then to the time
+ * igdm received it. The value Meta sent is kept as `original` (and whole in the stored raw item).
+ */
+function messagingTime(ctx: Context, value: unknown): { timestamp: number; original?: unknown } {
+  if (value === undefined) return { timestamp: ctx.entryTimeMs ?? ctx.receivedAt ?? 0 };
+  const t = timestampSchema.safeParse(value);
+  if (t.success && t.data >= 1e12 && plausible(t.data, ctx.receivedAt)) return { timestamp: t.data };
+  const fallback = ctx.entryTimeMs ?? ctx.receivedAt;
+  if (fallback !== null) return { timestamp: fallback, original: value };
+  // Nothing better known (a unit of normalise alone): seconds read as seconds.
+  return t.success && Number.isFinite(t.data)
+    ? { timestamp: toMs(t.data) }
+    : { timestamp: 0, original: value };
 }
 
 function toReplyTo(r: WireReplyTo): ReplyTo {
@@ -382,7 +423,7 @@ function normaliseChange(changesCtx: Context, change: unknown): DomainEvent[] {
       ];
     }
     default:
-      return [unknownEvent(ctx, `unknown change field ${describe(field)}`, value)];
+      return [ignoredEvent(ctx, `unknown change field ${describe(field)}`, value)];
   }
 }
 
@@ -391,10 +432,10 @@ function changeTimestamp(ctx: Context, value: unknown): number {
   if (isRecord(value)) {
     for (const key of ['timestamp', 'created_time']) {
       const t = timestampSchema.safeParse(value[key]);
-      if (t.success && Number.isFinite(t.data)) return toMs(t.data);
+      if (t.success && plausible(toMs(t.data), ctx.receivedAt)) return toMs(t.data);
     }
   }
-  return ctx.entryTimeMs ?? 0;
+  return ctx.entryTimeMs ?? ctx.receivedAt ?? 0;
 }
 
 // ---------- unknown ----------
@@ -418,6 +459,11 @@ function unknownEvent(ctx: Context, reason: string, item?: unknown): UnknownEven
     timestamp,
     standby: ctx.standby,
   };
+}
+
+/** Something igdm recognises and deliberately does not apply (yet): an object, a field, an item kind. */
+function ignoredEvent(ctx: Context, reason: string, item?: unknown): UnknownEvent {
+  return { ...unknownEvent(ctx, reason, item), ignored: true };
 }
 
 function badShape(ctx: Context, what: string, error: z.ZodError, item: unknown): UnknownEvent {

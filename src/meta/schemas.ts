@@ -17,6 +17,20 @@ export const timestampSchema = z.union([
     .transform((v) => Number(v)),
 ]);
 
+/**
+ * A count Meta sends as a number or as a string of digits (its own `message_edit` examples quote
+ * `num_edit`); anything else reads as absent rather than costing the event.
+ */
+export const countSchema = z
+  .unknown()
+  .transform((v) =>
+    typeof v === 'number' && Number.isFinite(v)
+      ? v
+      : typeof v === 'string' && /^\d+$/.test(v.trim())
+        ? Number(v)
+        : undefined,
+  );
+
 /** `metadata` of handover events: a string, numbers tolerated. */
 const stringishSchema = z.union([z.string(), z.number()]).transform((v) => String(v));
 
@@ -50,16 +64,28 @@ export const shareAttachmentSchema = z.looseObject({
   }),
 });
 
+/** Story payloads: `url`/`id`, or (Dashboard tests, field captures) `story_media_url`/`story_media_id`. */
+const storyPayloadSchema = z
+  .looseObject({
+    url: z.string().nullish(),
+    id: idSchema.nullish(),
+    story_media_url: z.string().nullish(),
+    story_media_id: idSchema.nullish(),
+  })
+  .nullish();
+
 export const storyMentionAttachmentSchema = z.looseObject({
   type: z.literal('story_mention'),
-  payload: z.looseObject({ url: z.string().optional(), id: idSchema.optional() }),
+  payload: storyPayloadSchema,
 });
 
-const reelPayloadSchema = z.looseObject({
-  reel_video_id: idSchema.optional(),
-  title: z.string().optional(),
-  url: z.string().optional(),
-});
+const reelPayloadSchema = z
+  .looseObject({
+    reel_video_id: idSchema.nullish(),
+    title: z.string().nullish(),
+    url: z.string().nullish(),
+  })
+  .nullish();
 
 export const igReelAttachmentSchema = z.looseObject({
   type: z.literal('ig_reel'),
@@ -110,7 +136,7 @@ export const templateAttachmentSchema = z.looseObject({
 /** Undocumented, seen in the field. */
 export const igStoryAttachmentSchema = z.looseObject({
   type: z.literal('ig_story'),
-  payload: z.looseObject({ url: z.string().optional(), id: idSchema.optional() }).nullish(),
+  payload: storyPayloadSchema,
 });
 
 export const knownAttachmentSchema = z.discriminatedUnion('type', [
@@ -147,7 +173,7 @@ export const replyToSchema = z.union([
 
 export const messageSchema = z.looseObject({
   mid: idSchema,
-  text: z.string().optional(),
+  text: z.string().nullish(),
   // Each attachment is checked on its own (normalise.ts): one odd attachment must not cost the message.
   attachments: z.array(z.unknown()).optional(),
   quick_reply: z.looseObject({ payload: z.string() }).optional(),
@@ -156,6 +182,8 @@ export const messageSchema = z.looseObject({
   is_echo: z.boolean().optional(),
   is_deleted: z.boolean().optional(),
   is_unsupported: z.boolean().optional(),
+  /** The account messaged itself (sender and recipient are both the business). */
+  is_self: z.boolean().optional(),
   app_id: idSchema.optional(),
 });
 
@@ -164,8 +192,9 @@ export const messageSchema = z.looseObject({
 export const reactionSchema = z.looseObject({
   mid: idSchema,
   action: z.enum(['react', 'unreact']),
-  reaction: z.string().optional(),
-  emoji: z.string().optional(),
+  // An unreact sends `"emoji": null`, or nothing at all.
+  reaction: z.string().nullish(),
+  emoji: z.string().nullish(),
 });
 
 /** Instagram gives `mid`; Messenger gives `watermark`. */
@@ -184,7 +213,7 @@ export const postbackSchema = z.looseObject({
 export const messageEditSchema = z.looseObject({
   mid: idSchema,
   text: z.string(),
-  num_edit: z.number().optional(),
+  num_edit: countSchema.optional(),
 });
 
 /** pass / take / release: `previous_owner_app_id` is null when the thread was idle. */
@@ -204,7 +233,8 @@ export const requestThreadControlSchema = z.looseObject({
 const envelope = {
   sender: partySchema.optional(),
   recipient: partySchema.optional(),
-  timestamp: timestampSchema.optional(),
+  // Read by normalise.ts (timestampOf): an odd timestamp is replaced, never a reason to drop the item.
+  timestamp: z.unknown().optional(),
 };
 
 export const messagingEnvelopeSchema = z.looseObject(envelope);

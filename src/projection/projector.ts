@@ -9,6 +9,7 @@ import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { rawEventOf } from '../store/webhook-events.ts';
 import { engineJobOf } from './engine-jobs.ts';
 import { applyComment, CONVERSATION_HANDLERS, isConversationKind, type Scope } from './kinds.ts';
+import { APPLIED, ignored, type Outcome, skipOf, unapplied } from './outcomes.ts';
 import { type Statements, statements } from './statements.ts';
 
 // The projection: stored webhook events applied to contacts, conversations and messages, in Meta's
@@ -24,6 +25,8 @@ export interface ProjectResult {
   more: boolean;
   /** Conversations whose state changed. */
   conversations: string[];
+  /** Events of the batch that could not be applied, counted by reason. */
+  unapplied: Record<string, number>;
 }
 
 export interface ProjectorOptions {
@@ -50,6 +53,7 @@ interface PendingRow {
   entryId: string | null;
   entryTime: number | null;
   payload: string;
+  receivedAt: number;
 }
 
 export interface Applied {
@@ -84,8 +88,9 @@ export class Projector {
   applyPending(limits: Limits): ProjectResult {
     const chunk = Math.min(limits.maxEvents, PENDING_CHUNK);
     let rows = this.#q.pending.all<PendingRow>({ limit: chunk });
-    if (rows.length === 0) return { events: 0, more: false, conversations: [] };
+    if (rows.length === 0) return { events: 0, more: false, conversations: [], unapplied: {} };
     const touched = new Set<string>();
+    const failed: Record<string, number> = {};
     const started = performance.now();
     let done = 0;
     let more = false;
@@ -93,8 +98,14 @@ export class Projector {
     try {
       for (;;) {
         for (const row of rows) {
-          const error = this.#applyRow(row, touched);
-          this.#q.markApplied.run({ id: row.id, now: Date.now(), error });
+          const outcome = this.#applyRow(row, touched);
+          this.#q.markApplied.run({
+            id: row.id,
+            now: Date.now(),
+            status: outcome.status,
+            error: outcome.reason,
+          });
+          if (outcome.status === 'unapplied') failed[outcome.reason] = (failed[outcome.reason] ?? 0) + 1;
           done++;
           if (
             done === limits.maxEvents ||
@@ -115,7 +126,7 @@ export class Projector {
       if (this.#sqlite.isTransaction) this.#sqlite.exec('rollback');
       throw err;
     }
-    return { events: done, more, conversations: [...touched] };
+    return { events: done, more, conversations: [...touched], unapplied: failed };
   }
 
   /** Events not applied yet (counted up to 100000), and how long the oldest has waited. */
@@ -124,24 +135,40 @@ export class Projector {
     return { events: Number(r.events), lagMs: r.oldest === null ? 0 : Math.max(0, now - Number(r.oldest)) };
   }
 
-  /** Applies every unapplied event. */
+  /** Applies every waiting event; returns how many, and how many of them could not be applied. */
   applyAll(): number {
-    let total = 0;
+    return this.applyAllCounted().events;
+  }
+
+  /** Applies every waiting event: how many, and how many of them could not be applied. */
+  applyAllCounted(): { events: number; unapplied: number } {
+    let events = 0;
+    let unapplied = 0;
     for (;;) {
       const r = this.applyPending({ maxEvents: 1000, budgetMs: 1000 });
-      total += r.events;
-      if (!r.more) return total;
+      events += r.events;
+      for (const n of Object.values(r.unapplied)) unapplied += n;
+      if (!r.more) return { events, unapplied };
     }
   }
 
-  /** One stored event; returns why it could not be applied, or null. */
-  #applyRow(row: PendingRow, touched: Set<string>): string | null {
-    if (row.object !== 'instagram' || !row.channelId) return null; // kept raw only
+  /** One stored event: applied, or why not (outcomes.ts). */
+  #applyRow(row: PendingRow, touched: Set<string>): Outcome {
+    if (row.object !== 'instagram') return ignored(`object '${row.object}': igdm applies Instagram events`);
+    if (!row.channelId)
+      return ignored(`no channel for account ${row.entryId ?? '(none)'} (unknown or deleted)`);
     // A savepoint per event: an event that cannot be applied leaves no partial state behind.
     this.#sqlite.exec('savepoint apply_event');
     try {
       let job: NewJob | null = null;
+      let outcome = APPLIED;
       for (const event of normalise(rawEventOf(row))) {
+        const skip = skipOf(event);
+        if (skip) {
+          // Unapplied says more than ignored (replay --unapplied tries it again).
+          if (outcome.status !== 'unapplied') outcome = skip;
+          continue;
+        }
         const applied = this.applyEvent(row.channelId, event, row.dedupKey);
         if (applied.conversation) touched.add(applied.conversation);
         // The echo of a send whose answer igdm has recorded completes it here: the engine has
@@ -153,14 +180,14 @@ export class Projector {
       // exactly once, however often the event is delivered or the log replayed (the dedup key).
       if (job) this.#enqueue?.(job);
       this.#sqlite.exec('release apply_event');
-      return null;
+      return outcome;
     } catch (err) {
       // A failure of the store (a full disk, an I/O error, damage) is not the event's fault: the
       // whole batch rolls back (SQLite may have done so already) and is applied again later.
       if (isStoreFault(err)) throw err;
       this.#sqlite.exec('rollback to apply_event');
       this.#sqlite.exec('release apply_event');
-      return (err as Error).message;
+      return unapplied((err as Error).message);
     }
   }
 

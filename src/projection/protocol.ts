@@ -15,7 +15,13 @@ export type ToProjector = { type: 'ping'; id: number } | { type: 'close' };
 export type FromProjector =
   | { type: 'pong'; id: number }
   /** Events applied: the conversations they changed. */
-  | { type: 'applied'; events: number; conversations: string[] }
+  | {
+      type: 'applied';
+      events: number;
+      conversations: string[];
+      /** Events that could not be applied, by reason. */
+      unapplied: Record<string, number>;
+    }
   /** How far behind the event log the projection is: events not applied yet, and the oldest one's wait. */
   | { type: 'backlog'; events: number; lagMs: number }
   /** A batch could not be applied (the store failed): tried again in retryInMs. */

@@ -67,7 +67,17 @@ export function statements(sqlite: DatabaseSync) {
       sqlite,
       db
         .selectFrom('webhookEvents')
-        .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
+        .select([
+          'id',
+          'dedupKey',
+          'channelId',
+          'object',
+          'source',
+          'entryId',
+          'entryTime',
+          'payload',
+          'receivedAt',
+        ])
         .where('appliedAt', 'is', null)
         .orderBy('metaTimestamp')
         .orderBy('id')
@@ -87,11 +97,15 @@ export function statements(sqlite: DatabaseSync) {
         )
         .select((eb) => [eb.fn.countAll<number>().as('events'), eb.fn.min('receivedAt').as('oldest')]),
     ),
-    markApplied: prepare<{ id: number; now: number; error: string | null }>(
+    markApplied: prepare<{ id: number; now: number; status: string; error: string | null }>(
       sqlite,
       db
         .updateTable('webhookEvents')
-        .set({ appliedAt: now, applyError: p<string | null>('error') })
+        .set({
+          appliedAt: now,
+          applyStatus: p<'applied' | 'unapplied' | 'ignored'>('status'),
+          applyError: p<string | null>('error'),
+        })
         .where('id', '=', p<number>('id')),
     ),
     conversation: prepare<{ id: string }>(

@@ -10,6 +10,8 @@ import type { FromProjector, ProjectorData, ToProjector } from './protocol.ts';
 
 export interface ProjectionEvents {
   applied: [{ events: number; conversations: string[] }];
+  /** Events that could not be applied, by reason (for the metrics). */
+  unapplied: [Record<string, number>];
   error: [Error];
 }
 
@@ -30,6 +32,8 @@ export interface Backlog {
 const LAG_WARN_MS = 5_000;
 export const LAG_NOT_READY_MS = 60_000;
 const WARN_EVERY_MS = 10_000;
+/** Past this many distinct reasons, new ones are no longer logged (the metric still counts them). */
+const MAX_LOGGED_REASONS = 1000;
 
 export class ProjectionThread extends EventEmitter<ProjectionEvents> {
   readonly #thread: WorkerThread<ToProjector, FromProjector>;
@@ -37,6 +41,8 @@ export class ProjectionThread extends EventEmitter<ProjectionEvents> {
   #failure: ApplyFailure | null = null;
   #backlog: Backlog = { events: 0, lagMs: 0 };
   #warnedAt = 0;
+  /** Reasons of unapplied events already logged: each is logged once, not once per event. */
+  readonly #loggedReasons = new Set<string>();
 
   /** `stored`: where the ingest worker says that it stored events. */
   constructor(sqlitePath: string, stored: MessagePort, log: Logger) {
@@ -65,10 +71,23 @@ export class ProjectionThread extends EventEmitter<ProjectionEvents> {
     return this.#backlog;
   }
 
+  #noteUnapplied(byReason: Record<string, number>) {
+    this.emit('unapplied', byReason);
+    for (const [reason, events] of Object.entries(byReason)) {
+      if (this.#loggedReasons.has(reason) || this.#loggedReasons.size >= MAX_LOGGED_REASONS) continue;
+      this.#loggedReasons.add(reason);
+      this.#log.warn(
+        { reason, events },
+        'stored webhook events could not be applied (logged once per reason; GET /v1/webhook-events?status=unapplied lists them)',
+      );
+    }
+  }
+
   #receive(msg: FromProjector) {
     switch (msg.type) {
       case 'applied':
         this.emit('applied', { events: msg.events, conversations: msg.conversations });
+        if (Object.keys(msg.unapplied).length > 0) this.#noteUnapplied(msg.unapplied);
         break;
       case 'backlog':
         this.#noteBacklog(msg);

@@ -95,7 +95,12 @@ function applyOnce() {
       send({ type: 'apply-recovered' });
     }
     if (applied.events)
-      send({ type: 'applied', events: applied.events, conversations: applied.conversations });
+      send({
+        type: 'applied',
+        events: applied.events,
+        conversations: applied.conversations,
+        unapplied: applied.unapplied,
+      });
   } catch (err) {
     // The batch rolled back: its events stay stored, unapplied, and are tried again.
     send({ type: 'apply-failed', message: (err as Error).message, retryInMs: retryMs });

@@ -459,6 +459,20 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           where direction = 'inbound' and deleted_at is null and type != 'unknown'`.execute(db);
       },
     },
+    '0017_webhook_event_status': {
+      async up(db: Kysely<unknown>) {
+        // What became of each stored event (projection/outcomes.ts): applied, unapplied (it could
+        // not be read or applied: the reason in apply_error) or ignored (deliberately not applied:
+        // the reason too); null while it waits. Events applied before this knew no other outcome.
+        await db.schema.alterTable('webhook_events').addColumn('apply_status', 'text').execute();
+        await sql`update webhook_events
+          set apply_status = case when apply_error is null then 'applied' else 'unapplied' end
+          where applied_at is not null`.execute(db);
+        // GET /v1/webhook-events?status=unapplied|ignored, and replay --unapplied: the few not applied.
+        await sql`create index webhook_events_not_applied on webhook_events (apply_status, id)
+          where apply_status in ('unapplied', 'ignored')`.execute(db);
+      },
+    },
     '0021_conversation_source': {
       async up(db: Kysely<unknown>) {
         // The first referral of a conversation (an ig.me link or an ad: where the customer came

@@ -53,7 +53,10 @@ export interface WebhookEventTable {
   payload: string;
   receivedAt: number;
   appliedAt: number | null;
+  /** Why the event was not applied (unapplied or ignored); null once applied. */
   applyError: string | null;
+  /** applied, unapplied or ignored; null while it waits to be applied. */
+  applyStatus: 'applied' | 'unapplied' | 'ignored' | null;
 }
 
 export interface ContactTable {

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { RawEvent, RawSource } from '../meta/events.ts';
 import { builder } from './builder.ts';
+import { pageOf } from './pages.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database, WebhookEventTable } from './schema.ts';
 
@@ -9,13 +10,23 @@ import type { Database, WebhookEventTable } from './schema.ts';
 
 export type StoredEvent = Pick<
   Selectable<WebhookEventTable>,
-  'id' | 'dedupKey' | 'channelId' | 'object' | 'source' | 'entryId' | 'entryTime' | 'payload'
+  'id' | 'dedupKey' | 'channelId' | 'object' | 'source' | 'entryId' | 'entryTime' | 'payload' | 'receivedAt'
 >;
 
 const byId = compile<{ id: number }, StoredEvent>(
   builder
     .selectFrom('webhookEvents')
-    .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
+    .select([
+      'id',
+      'dedupKey',
+      'channelId',
+      'object',
+      'source',
+      'entryId',
+      'entryTime',
+      'payload',
+      'receivedAt',
+    ])
     .where('id', '=', p<number>('id')),
 );
 
@@ -23,11 +34,60 @@ export const storedEvent = (db: Kysely<Database>, id: number) => byId.first(db, 
 
 /** A stored event as Meta sent it, to normalise (meta/normalise.ts). */
 export const rawEventOf = (
-  row: Pick<StoredEvent, 'object' | 'entryId' | 'entryTime' | 'source' | 'payload'>,
+  row: Pick<StoredEvent, 'object' | 'entryId' | 'entryTime' | 'source' | 'payload'> & {
+    receivedAt?: number | null;
+  },
 ): RawEvent => ({
   object: row.object,
   entryId: row.entryId,
   entryTime: row.entryTime === null ? null : Number(row.entryTime),
   source: row.source as RawSource,
   payload: JSON.parse(row.payload),
+  receivedAt: row.receivedAt == null ? null : Number(row.receivedAt),
 });
+
+export type ApplyStatus = 'applied' | 'unapplied' | 'ignored';
+
+export interface EventListFilter {
+  status?: ApplyStatus;
+  channelIds?: readonly string[];
+  kind?: string;
+  limit: number;
+  /** Events stored before this one (the id of the previous page's last row). */
+  beforeId?: number;
+}
+
+/** Stored events, newest first, with what became of them (GET /v1/webhook-events). */
+export async function listWebhookEvents(db: Kysely<Database>, f: EventListFilter) {
+  let q = db
+    .selectFrom('webhookEvents')
+    .select([
+      'id',
+      'channelId',
+      'kind',
+      'object',
+      'source',
+      'applyStatus',
+      'applyError',
+      'receivedAt',
+      'payload',
+    ])
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
+  // Events waiting to be applied have no status yet: they are in none of the lists.
+  q = f.status ? q.where('applyStatus', '=', f.status) : q.where('applyStatus', 'is not', null);
+  if (f.channelIds) q = q.where('channelId', 'in', f.channelIds.length ? f.channelIds : ['']);
+  if (f.kind) q = q.where('kind', '=', f.kind);
+  if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
+  return pageOf(await q.execute(), f.limit);
+}
+
+/** Forgets the outcome of the events that could not be applied, so the projector tries them again. */
+export async function retryUnapplied(db: Kysely<Database>): Promise<number> {
+  const r = await db
+    .updateTable('webhookEvents')
+    .set({ appliedAt: null, applyStatus: null, applyError: null })
+    .where('applyStatus', '=', 'unapplied')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}

@@ -204,6 +204,8 @@ const cases: Record<string, Case> = {
     body: {},
     expect: { refused: true },
   },
+  // Events of every channel, and of none (an account no channel has): for keys of every channel.
+  'GET /v1/webhook-events': { path: () => '/v1/webhook-events', expect: { refused: true } },
   // The stream is checked on its own below.
   'GET /v1/events': { path: () => '/v1/events', expect: { listed: () => [] } },
   'GET /v1/webhook-endpoints': { path: () => '/v1/webhook-endpoints', expect: { listed: (b) => ids(b) } },

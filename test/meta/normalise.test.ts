@@ -699,6 +699,7 @@ describe('normalise: changes', () => {
         igsid: null,
         kind: 'unknown',
         reason: "unknown change field 'live_comments'",
+        ignored: true,
         payload,
       },
     ]);
@@ -729,7 +730,9 @@ describe('normalise: changes', () => {
       {
         accountId: '0',
         igsid: '12334',
-        timestamp: 1527459824000,
+        // The sample's timestamp is in seconds (of 2018): entry.time is used, the original kept.
+        timestamp: 1754520281000,
+        originalTimestamp: '1527459824',
         standby: false,
         kind: 'message',
         mid: 'random_mid',
@@ -797,7 +800,12 @@ describe('normalise: unknown', () => {
   it('unknown object', () => {
     const payload = { from: '15551234567', id: 'wamid.X' };
     expect(normalise(messaging(payload, { object: 'whatsapp_business_account' }))).toEqual([
-      { ...unknownBase, reason: "unsupported object 'whatsapp_business_account' for messaging", payload },
+      {
+        ...unknownBase,
+        reason: "unsupported object 'whatsapp_business_account' for messaging",
+        ignored: true,
+        payload,
+      },
     ]);
   });
 
@@ -816,7 +824,13 @@ describe('normalise: unknown', () => {
       delivery: { mids: ['m'] },
     };
     expect(normalise(messaging(payload))).toEqual([
-      { ...unknownBase, timestamp: TS, reason: 'unknown messaging item (keys: delivery)', payload },
+      {
+        ...unknownBase,
+        timestamp: TS,
+        reason: 'unknown messaging item (keys: delivery)',
+        ignored: true,
+        payload,
+      },
     ]);
   });
 

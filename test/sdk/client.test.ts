@@ -262,6 +262,21 @@ describe('API keys and jobs', () => {
   });
 });
 
+describe('webhook events', () => {
+  it('lists the stored events with what became of each, filtered by status', async () => {
+    await customerWrites('webhook-events', 'Is the red mug back?');
+    const applied: unknown[] = [];
+    for await (const e of client.webhookEvents.listAll({ status: 'applied', kind: 'message', limit: 2 })) {
+      expect(e).toMatchObject({ status: 'applied', reason: null, kind: 'message', channelId: 'default' });
+      applied.push(e.raw);
+    }
+    expect(applied).toContainEqual(
+      expect.objectContaining({ message: expect.objectContaining({ text: 'Is the red mug back?' }) }),
+    );
+    expect((await client.webhookEvents.list({ status: 'unapplied' })).data).toEqual([]);
+  });
+});
+
 describe('the inbox side', () => {
   it('events.subscribe hears a customer, and goes on after the last event when subscribed again', async () => {
     const heard: { id: string; text: unknown }[] = [];

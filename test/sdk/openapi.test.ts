@@ -21,6 +21,7 @@ import type {
   UploadedAttachment,
   WebhookDelivery,
   WebhookEndpoint,
+  WebhookEvent,
 } from '@igdm/sdk';
 import { Igdm } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -184,6 +185,13 @@ async function callEverything(client: Igdm) {
   await client.jobs.list({ status: 'dead', queue: 'engine', conversationId: 'cnv_1', limit: 5, cursor: '9' });
   await client.jobs.get(1);
   await client.jobs.retry(1);
+  await client.webhookEvents.list({
+    status: 'unapplied',
+    channelId: 'default',
+    kind: 'message',
+    limit: 5,
+    cursor: 'c',
+  });
   await client.webhookEndpoints.create({
     url: 'https://crm.example/hooks',
     events: ['message.received'],
@@ -554,6 +562,19 @@ describe('the SDK and /openapi.json', () => {
         payload: t,
       }),
     ).toEqual(documented('RawWebhookEvent'));
+    expect(
+      fields<WebhookEvent>({
+        id: t,
+        channelId: t,
+        kind: t,
+        object: t,
+        source: t,
+        status: t,
+        reason: t,
+        receivedAt: t,
+        raw: t,
+      }),
+    ).toEqual(documented('WebhookEvent'));
     expect(
       fields<ContactErasure>({ id: t, contactId: t, channelId: t, erasedAt: t, erasedBy: t, counts: t }),
     ).toEqual(documented('ContactErasure'));

@@ -33,6 +33,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`drop index conversations_channel_recent`.execute(db);
     await sql`drop index messages_unread`.execute(db);
   },
+  /** What became of each stored event. */
+  async '0017_webhook_event_status'(db) {
+    await sql`drop index webhook_events_not_applied`.execute(db);
+    await sql`alter table webhook_events drop column apply_status`.execute(db);
+  },
   /** Where a conversation came from. */
   async '0021_conversation_source'(db) {
     await sql`alter table conversations drop column source`.execute(db);

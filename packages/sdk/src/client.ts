@@ -11,6 +11,7 @@ import { SavedReplies } from './saved-replies.ts';
 import { Transport, type TransportOptions } from './transport.ts';
 import type { Me } from './types.ts';
 import { WebhookEndpoints } from './webhook-endpoints.ts';
+import { WebhookEvents } from './webhook-events.ts';
 
 /**
  * igdm's REST API: `new Igdm({ baseUrl: 'http://localhost:3000', apiKey })`. Every call answers
@@ -28,6 +29,8 @@ export class Igdm {
   readonly jobs: Jobs;
   /** Outbound webhooks: endpoints and the delivery log. */
   readonly webhookEndpoints: WebhookEndpoints;
+  /** The webhook events Meta sent, with what became of each (an admin key's). */
+  readonly webhookEvents: WebhookEvents;
   /** The team's saved replies. */
   readonly savedReplies: SavedReplies;
   /** Files uploaded to Meta, to send by attachment id. */
@@ -48,6 +51,7 @@ export class Igdm {
     this.apiKeys = new ApiKeys(t);
     this.jobs = new Jobs(t);
     this.webhookEndpoints = new WebhookEndpoints(t);
+    this.webhookEvents = new WebhookEvents(t);
     this.savedReplies = new SavedReplies(t);
     this.attachments = new Attachments(t);
     this.sandbox = new Sandbox(t);

@@ -37,3 +37,4 @@ export type {
   WebhookEndpointChange,
   WebhookEndpoints,
 } from './webhook-endpoints.ts';
+export type { WebhookEventFilter, WebhookEvents } from './webhook-events.ts';

@@ -249,6 +249,26 @@ export interface JobPage extends Page<Job> {
   counts: Partial<Record<JobStatus, number>>;
 }
 
+/** applied; unapplied: igdm could not read or apply it (`igdm replay --unapplied` tries again); ignored: on purpose. */
+export type WebhookEventStatus = 'applied' | 'unapplied' | 'ignored';
+
+/** A webhook event as stored, and what became of it (GET /v1/webhook-events). */
+export interface WebhookEvent {
+  id: number;
+  /** null: no channel has the event's account. */
+  channelId: string | null;
+  kind: string;
+  object: string;
+  /** messaging, standby, changes or unknown. */
+  source: string;
+  status: WebhookEventStatus;
+  /** Why it was not applied; null when it was. */
+  reason: string | null;
+  receivedAt: string;
+  /** The item exactly as Meta sent it. */
+  raw: unknown;
+}
+
 /** A customer, with their profile as Meta's user profile API gave it. */
 export interface Contact {
   id: string;
