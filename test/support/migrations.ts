@@ -33,6 +33,10 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`drop index conversations_channel_recent`.execute(db);
     await sql`drop index messages_unread`.execute(db);
   },
+  /** Copies of inbound media. */
+  async '0022_kept_media'(db) {
+    await sql`drop table kept_media`.execute(db);
+  },
   /** Where a conversation came from. */
   async '0021_conversation_source'(db) {
     await sql`alter table conversations drop column source`.execute(db);
