@@ -53,6 +53,9 @@ export interface Config {
   jobRetentionDays: number | null;
   /** Settled webhook deliveries (and their attempts) are deleted this many days after; null keeps them. */
   deliveryRetentionDays: number | null;
+  /** Copies of inbound media (media/keeper.ts): all of them, and one file, at most (bytes). */
+  mediaMaxBytes: number;
+  mediaMaxFileBytes: number;
   /** Conversation routing: the app that takes a conversation handed to a human (e.g. an inbox app). */
   handoverAppId: string | null;
   /** HTTP: the whole request, headers and body, must arrive within this. */
@@ -136,6 +139,12 @@ export function loadConfig(env: Env = process.env): Config {
   };
   const jobRetentionDays = days('IGDM_JOB_RETENTION_DAYS', 7, 'done jobs');
   const deliveryRetentionDays = days('IGDM_DELIVERY_RETENTION_DAYS', 30, 'settled webhook deliveries');
+  /** Copies of inbound media: MiB for all of them (0: none kept), and for one file. */
+  const mediaMaxRaw = pick(env, 'IGDM_MEDIA_MAX_MB')?.value ?? '1024';
+  if (!/^\d+$/.test(mediaMaxRaw))
+    problems.push('IGDM_MEDIA_MAX_MB must be a whole number of MiB (0 keeps no copies of media)');
+  const mediaMaxMb = Number(mediaMaxRaw);
+  const mediaMaxFileMb = rate('IGDM_MEDIA_MAX_FILE_MB', 25)!;
   const handoverAppId = pick(env, 'IGDM_HANDOVER_APP_ID')?.value ?? null;
   if (handoverAppId && !/^\d+$/.test(handoverAppId))
     problems.push(`IGDM_HANDOVER_APP_ID must be a numeric Meta app id, got "${handoverAppId}"`);
@@ -173,6 +182,8 @@ export function loadConfig(env: Env = process.env): Config {
     engineConcurrency,
     jobRetentionDays,
     deliveryRetentionDays,
+    mediaMaxBytes: mediaMaxMb * 1024 * 1024,
+    mediaMaxFileBytes: mediaMaxFileMb * 1024 * 1024,
     handoverAppId,
     requestTimeoutMs,
     maxConnections,

@@ -19,6 +19,8 @@ import { EventHub } from './events/hub.ts';
 import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import { IngestWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
+import { MEDIA_QUEUE } from './media/jobs.ts';
+import { MediaKeeper } from './media/keeper.ts';
 import { Metrics } from './metrics.ts';
 import { ENGINE_QUEUE } from './projection/engine-jobs.ts';
 import { ProjectionThread } from './projection/thread.ts';
@@ -244,6 +246,15 @@ export async function startService(
   queue.work(ENGINE_QUEUE, engine.handle, { concurrency: config.engineConcurrency });
   // A delivery mostly waits for its receiver (up to 15 s): many at once.
   queue.work(WEBHOOK_QUEUE, deliverer.handle, { concurrency: 16 });
+  // Copies of inbound media, in the data folder beside the store.
+  const keeper = new MediaKeeper({
+    db: store.db,
+    dir: join(dirname(resolve(store.sqlitePath)), 'media'),
+    maxFileBytes: config.mediaMaxFileBytes,
+    maxTotalBytes: config.mediaMaxBytes,
+    log,
+  });
+  queue.work(MEDIA_QUEUE, keeper.handle, { concurrency: 4 });
   dispatcher.start();
   if (automation)
     log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);

@@ -26,6 +26,7 @@ import { DEFAULT_INBOX_DIR, inboxRoutes } from './inbox.ts';
 import { jobRoutes } from './jobs.ts';
 import { apiKeyRoutes } from './keys.ts';
 import { meRoutes } from './me.ts';
+import { mediaRoutes } from './media.ts';
 import { messageRoutes } from './messages.ts';
 import { metricsRoutes } from './metrics.ts';
 import { describeKeyedRoutes, openApi } from './openapi.ts';
@@ -135,6 +136,7 @@ export async function buildApp(deps: AppDeps) {
     });
     await meRoutes(v1, { sandbox: deps.sandbox !== undefined });
     await savedReplyRoutes(v1, { db: deps.store.db, now: deps.now });
+    await mediaRoutes(v1, { db: deps.store.db });
     // Meta may take as long to answer an upload as the upload to igdm could take to arrive.
     await v1.register(attachmentRoutes, {
       channels: deps.channels.list,

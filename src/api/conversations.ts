@@ -10,6 +10,7 @@ import {
   markRead,
   updateConversation,
 } from '../store/conversations.ts';
+import { keptMediaOf } from '../store/kept-media.ts';
 import { listMessages } from '../store/messages.ts';
 import { addNote, listNotes } from '../store/notes.ts';
 import type { Database } from '../store/schema.ts';
@@ -191,8 +192,12 @@ export async function conversationRoutes(
       const { order, limit } = req.query;
       const found = await listMessages(db, req.params.id, { order, limit, after });
       const last = found.rows.at(-1);
+      const kept = await keptMediaOf(
+        db,
+        found.rows.map((m) => m.id),
+      );
       return {
-        data: found.rows.map(messageView),
+        data: found.rows.map((m) => messageView(m, kept.get(m.id))),
         nextCursor: found.more && last ? encodeCursor([Number(last.createdAt), last.id]) : null,
       };
     },

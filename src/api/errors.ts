@@ -67,6 +67,7 @@ export const errors = {
   conversationNotFound: define('conversation_not_found', 404, 'No conversation "%s"'),
   contactNotFound: define('contact_not_found', 404, 'No contact "%s"'),
   messageNotFound: define('message_not_found', 404, 'No message "%s"'),
+  mediaNotFound: define('media_not_found', 404, 'No kept copy of media "%s"'),
   channelNotFound: define('channel_not_found', 404, 'No channel "%s"'),
   jobNotFound: define('job_not_found', 404, 'No job %s'),
   apiKeyNotFound: define('api_key_not_found', 404, 'No API key "%s" in force'),

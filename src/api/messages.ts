@@ -7,6 +7,7 @@ import { Content, SendValidationError } from '../meta/send.ts';
 import type { JobQueue } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { conversationIdOf } from '../store/ids.ts';
+import { keptMediaOf } from '../store/kept-media.ts';
 import { findMessage } from '../store/messages.ts';
 import { findOutboxEntry, lastSendOf } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
@@ -99,7 +100,7 @@ export async function messageRoutes(scope: FastifyInstance, deps: MessageDeps) {
       }
       const row = await findMessage(deps.db, id);
       if (!row || !sees(req, row.channelId)) throw errors.messageNotFound(id);
-      return messageView(row);
+      return messageView(row, (await keptMediaOf(deps.db, [row.id])).get(row.id));
     },
   );
 

@@ -283,6 +283,7 @@ export const ContactErasure = z
         webhookEvents: count,
         jobs: count.meta({ description: 'Finished jobs whose results were cleared.' }),
         webhookDeliveries: count.meta({ description: 'Outbound webhook deliveries, with their attempts.' }),
+        media: count.meta({ description: 'Copies of their media, files included.' }),
       })
       .meta({ description: 'Rows erased, by kind.' }),
   })

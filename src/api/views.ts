@@ -6,6 +6,7 @@ import type { ContactData } from '../store/contact-export.ts';
 import type { Contact } from '../store/contacts.ts';
 import type { ConversationWithContact, LastMessage } from '../store/conversations.ts';
 import type { ContactErasure } from '../store/erasure.ts';
+import type { KeptMedia } from '../store/kept-media.ts';
 import type { Message } from '../store/messages.ts';
 import type { Note } from '../store/notes.ts';
 import type { OutboxTable } from '../store/schema.ts';
@@ -91,7 +92,26 @@ function referralView(raw: Record<string, unknown>): MessageOut['referral'] {
   };
 }
 
-export function messageView(m: Message): MessageOut {
+/** A message's attachments, each with igdm's copy of it when there is one (`kept`). */
+function attachmentsOf(m: Message, kept: KeptMedia[] = []): unknown[] {
+  const all = JSON.parse(m.attachments) as Record<string, unknown>[];
+  return all.map((a, index) => {
+    const copy = kept.find((k) => k.attachmentIndex === index);
+    return copy
+      ? {
+          ...a,
+          kept: {
+            id: copy.id,
+            url: `/v1/media/${copy.id}`,
+            contentType: copy.contentType,
+            bytes: Number(copy.bytes),
+          },
+        }
+      : a;
+  });
+}
+
+export function messageView(m: Message, kept?: KeptMedia[]): MessageOut {
   return {
     id: m.id,
     mid: m.mid,
@@ -100,7 +120,7 @@ export function messageView(m: Message): MessageOut {
     direction: m.direction as MessageOut['direction'],
     type: m.type,
     text: m.text,
-    attachments: JSON.parse(m.attachments) as unknown[],
+    attachments: attachmentsOf(m, kept),
     replyTo: m.replyTo === null ? null : (JSON.parse(m.replyTo) as unknown),
     payload: m.payload,
     referral: m.referral === null ? null : referralView(JSON.parse(m.referral) as Record<string, unknown>),
@@ -155,7 +175,7 @@ export function exportView(d: ContactData, now: number): z.output<typeof Contact
     exportedAt: new Date(now).toISOString(),
     contact: contactView(d.contact),
     conversations: d.conversations.map((c) => conversationView(c, now)),
-    messages: d.messages.map(messageView),
+    messages: d.messages.map((m) => messageView(m)),
     notes: d.notes.map(noteView),
     storyMentions: d.storyMentions.map((m) => ({
       id: m.id,

@@ -1,5 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { inboundEvents } from '../events/inbound.ts';
+import { mediaJobOf } from '../media/jobs.ts';
 import { type DomainEvent, type Referral, referralOf } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import type { NewJob } from '../queue/queue.ts';
@@ -175,6 +176,11 @@ export class Projector {
         // nothing to decide. One that comes first, or that igdm did not send, goes to the engine.
         if (applied.ownEcho) continue;
         job ??= engineJobOf(row.channelId, event, row);
+        // A copy of the customer's media, before Meta's links expire (media/keeper.ts).
+        if (event.kind === 'message' && applied.conversation) {
+          const media = mediaJobOf(messageIdOf(row.channelId, event.mid), event.attachments, event.timestamp);
+          if (media) this.#enqueue?.(media);
+        }
       }
       // The engine's work for this event, in the same transaction as its state: it is handed over
       // exactly once, however often the event is delivered or the log replayed (the dedup key).

@@ -13,6 +13,7 @@ import {
   type Whose,
   whose,
 } from './contact-rows.ts';
+import { keptFilesOf, removeFiles } from './kept-media.ts';
 import type { ContactErasureTable, Database } from './schema.ts';
 
 // Erasing a contact (DELETE /v1/contacts/:id): every row that holds their data goes, in one
@@ -46,6 +47,8 @@ export interface ErasureCounts {
   jobs: number;
   /** Outbound webhook deliveries about their conversations, with their attempts (receivers' answers). */
   webhookDeliveries: number;
+  /** Copies of their media (media/keeper.ts), files included. */
+  media: number;
 }
 
 export interface ContactErasure extends Omit<Selectable<ContactErasureTable>, 'counts'> {
@@ -85,7 +88,8 @@ export async function eraseContact(
     sends: await findSliced(db, sends, w),
     jobs: await findSliced(db, jobs, w),
   };
-  return db.transaction().execute(async (trx) => {
+  let files: string[] = [];
+  const result = await db.transaction().execute(async (trx) => {
     const still = await trx
       .selectFrom('contacts')
       .select('id')
@@ -100,6 +104,7 @@ export async function eraseContact(
     const outbox = (await all(sends, found.sends)).map((r) => r.id);
     const busy = await busyWith(trx, w, raw, outbox);
     if (busy) return { status: 'busy' as const, reason: busy };
+    files = await keptFilesOf(trx, w.conversationIds);
     // SQLite overwrites what it deletes (rather than leaving it in free space) for this transaction.
     await sql`pragma secure_delete = on`.execute(trx);
     try {
@@ -129,6 +134,9 @@ export async function eraseContact(
       await sql`pragma secure_delete = off`.execute(trx).catch(() => {});
     }
   });
+  // The copies' files, once their rows are gone for good.
+  if (result.status === 'erased') await removeFiles(files);
+  return result;
 }
 
 /** Why the contact cannot be erased right now, or null. */
@@ -184,6 +192,7 @@ async function erase(
     webhookEvents: 0,
     jobs: 0,
     webhookDeliveries: 0,
+    media: 0,
   };
   const n = (r: { numUpdatedRows: bigint } | { numDeletedRows: bigint }) =>
     Number('numUpdatedRows' in r ? r.numUpdatedRows : r.numDeletedRows);
@@ -208,6 +217,9 @@ async function erase(
   }
   counts.messages = n(
     await trx.deleteFrom('messages').where('conversationId', 'in', conversations).executeTakeFirst(),
+  );
+  counts.media = n(
+    await trx.deleteFrom('keptMedia').where('conversationId', 'in', conversations).executeTakeFirst(),
   );
   counts.notes = n(
     await trx.deleteFrom('conversationNotes').where('conversationId', 'in', conversations).executeTakeFirst(),

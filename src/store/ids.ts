@@ -10,3 +10,4 @@ export const conversationIdOf = (channelId: string, igsid: string) => hashId('cn
 export const contactIdOf = (channelId: string, igsid: string) => hashId('ct', channelId, igsid);
 export const messageIdOf = (channelId: string, mid: string) => hashId('msg', channelId, mid);
 export const commentIdOf = (channelId: string, commentId: string) => hashId('cmt', channelId, commentId);
+export const keptMediaIdOf = (messageId: string, index: number) => hashId('med', messageId, String(index));

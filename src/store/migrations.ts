@@ -481,6 +481,37 @@ function migrations(kind: StoreKind): Record<string, Migration> {
         await db.schema.alterTable('conversations').addColumn('source_at', 'bigint').execute();
       },
     },
+    '0022_kept_media': {
+      async up(db: Kysely<unknown>) {
+        // Copies of inbound media (Meta's CDN links expire), one row per message attachment:
+        // kept (the file's path), or why not (failed, too_large).
+        await db.schema
+          .createTable('kept_media')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('channel_id', 'text', (c) => c.notNull())
+          .addColumn('conversation_id', 'text', (c) => c.notNull())
+          .addColumn('message_id', 'text', (c) => c.notNull())
+          .addColumn('attachment_index', 'integer', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('file', 'text')
+          .addColumn('content_type', 'text')
+          .addColumn('bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('error', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('kept_media_message').on('kept_media').column('message_id').execute();
+        await db.schema
+          .createIndex('kept_media_conversation')
+          .on('kept_media')
+          .column('conversation_id')
+          .execute();
+        await db.schema
+          .createIndex('kept_media_age')
+          .on('kept_media')
+          .columns(['status', 'created_at'])
+          .execute();
+      },
+    },
   };
 }
 

@@ -99,6 +99,23 @@ export interface ConversationTable {
   updatedAt: number;
 }
 
+/** A copy of an inbound message's attachment (media/keeper.ts). */
+export interface KeptMediaTable {
+  id: string;
+  channelId: string;
+  conversationId: string;
+  messageId: string;
+  attachmentIndex: number;
+  /** kept, failed (Meta's link answered an error) or too_large. */
+  status: string;
+  /** The file's absolute path, while kept. */
+  file: string | null;
+  contentType: string | null;
+  bytes: number;
+  error: string | null;
+  createdAt: number;
+}
+
 export interface MessageTable {
   id: string;
   channelId: string;
@@ -231,6 +248,7 @@ export interface Database {
   webhookEvents: WebhookEventTable;
   contacts: ContactTable;
   conversations: ConversationTable;
+  keptMedia: KeptMediaTable;
   messages: MessageTable;
   outbox: OutboxTable;
   comments: CommentTable;

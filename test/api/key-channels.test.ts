@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationIdOf } from '../../src/store/ids.ts';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
@@ -42,6 +44,7 @@ const other = {} as {
   endpointId: string;
   deliveryId: string;
   jobId: number;
+  mediaId: string;
 };
 /** The team's saved replies, which belong to no channel. */
 const team = {} as { replyId: string; doomedReplyId: string };
@@ -72,6 +75,26 @@ beforeAll(async () => {
   other.messageId = (await admin('GET', `/v1/conversations/${theirs}/messages`)).body.data[0].id;
   other.keyId = (await admin('POST', '/v1/api-keys', { name: 'everything' })).body.id;
   other.jobId = (await admin('GET', '/v1/jobs')).body.data[0].id;
+  // A kept copy of a picture the other channel's customer sent (media/keeper.ts makes them).
+  other.mediaId = 'med_of_the_default_channel';
+  const file = join(svc.dir, 'picture.png');
+  writeFileSync(file, 'png');
+  await svc.store.db
+    .insertInto('keptMedia')
+    .values({
+      id: other.mediaId,
+      channelId: 'default',
+      conversationId: theirs,
+      messageId: other.messageId,
+      attachmentIndex: 0,
+      status: 'kept',
+      file,
+      contentType: 'image/png',
+      bytes: 3,
+      error: null,
+      createdAt: Date.now(),
+    })
+    .execute();
   const deliveries = await until(
     () => admin('GET', `/v1/webhook-endpoints/${other.endpointId}/deliveries`),
     (r) => r.body.data.length === 2,
@@ -192,6 +215,7 @@ const cases: Record<string, Case> = {
     path: () => `/v1/messages/${other.messageId}`,
     expect: { hidden: 'message_not_found' },
   },
+  'GET /v1/media/{id}': { path: () => `/v1/media/${other.mediaId}`, expect: { hidden: 'media_not_found' } },
   'POST /v1/messages/{id}/retry': {
     path: () => `/v1/messages/${other.messageId}/retry`,
     body: {},

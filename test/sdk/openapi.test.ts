@@ -225,6 +225,7 @@ async function callEverything(client: Igdm) {
   await client.savedReplies.create({ shortcut: 'hours', text: 'We open at 9' });
   await client.savedReplies.update('sr_1', { shortcut: 'hours2', text: 'We open at 10' });
   await client.savedReplies.delete('sr_1');
+  await client.media.get('med_1');
   await client.attachments.upload({
     channelId: 'default',
     type: 'file',

@@ -43,6 +43,10 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`alter table conversations drop column source`.execute(db);
     await sql`alter table conversations drop column source_at`.execute(db);
   },
+  /** Copies of inbound media. */
+  async '0022_kept_media'(db) {
+    await sql`drop table kept_media`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */

@@ -5,6 +5,7 @@ import { Contacts } from './contacts.ts';
 import { Conversations } from './conversations.ts';
 import { Events } from './events.ts';
 import { Jobs } from './jobs.ts';
+import { Media } from './media.ts';
 import { Messages } from './messages.ts';
 import { Sandbox } from './sandbox.ts';
 import { SavedReplies } from './saved-replies.ts';
@@ -33,6 +34,8 @@ export class Igdm {
   readonly webhookEvents: WebhookEvents;
   /** The team's saved replies. */
   readonly savedReplies: SavedReplies;
+  /** igdm's copies of inbound media. */
+  readonly media: Media;
   /** Files uploaded to Meta, to send by attachment id. */
   readonly attachments: Attachments;
   /** Only when igdm runs its sandbox (no Instagram credentials); elsewhere its calls answer 404. */
@@ -53,6 +56,7 @@ export class Igdm {
     this.webhookEndpoints = new WebhookEndpoints(t);
     this.webhookEvents = new WebhookEvents(t);
     this.savedReplies = new SavedReplies(t);
+    this.media = new Media(t);
     this.attachments = new Attachments(t);
     this.sandbox = new Sandbox(t);
   }

@@ -17,6 +17,7 @@ export type {
 export { type ContentIssue, IgdmError } from './errors.ts';
 export type { Events, SubscribeOptions, Subscription } from './events.ts';
 export type { JobFilter, Jobs } from './jobs.ts';
+export type { Media } from './media.ts';
 export type { Messages, SendRequest, SendResult } from './messages.ts';
 export type * from './sandbox.ts';
 export type { NewSavedReply, SavedReplies } from './saved-replies.ts';

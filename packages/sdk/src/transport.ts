@@ -64,6 +64,16 @@ export class Transport {
     return body as T;
   }
 
+  /** A GET of bytes (a file): its body, or an IgdmError. */
+  async download(path: string): Promise<Blob> {
+    const res = await this.#fetch(this.#base + path, {
+      method: 'GET',
+      headers: { authorization: `Bearer ${this.#key}` },
+    });
+    if (!res.ok) throw errorOf(res.status, parse(await res.text()));
+    return res.blob();
+  }
+
   /** A streaming GET (Server-Sent Events): the open answer, or an IgdmError. */
   async stream(path: string, query: Query, headers: Record<string, string>, signal: AbortSignal) {
     const res = await this.#fetch(this.#base + path + queryString(query), {

@@ -1,4 +1,5 @@
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { type KeptCopy, keptSrc } from '../lib/kept.ts';
 import { uploadPreview } from '../lib/uploads.ts';
 
 // What a message carries besides its text, each kind for what it is: media with players, stories
@@ -13,6 +14,8 @@ export interface AttachmentJson {
   mediaId?: string;
   products?: { id: string; retailerId?: string; name?: string; price?: string; imageUrl?: string }[];
   payload?: Record<string, unknown>;
+  /** igdm's copy, for when Meta's link has expired. */
+  kept?: KeptCopy;
 }
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -21,11 +24,37 @@ export function urlOf(a: AttachmentJson): string | undefined {
   return a.url ?? str(a.payload?.['url']);
 }
 
-/** Media from Meta's CDN: shown while the link loads, else what it was. */
-function Media({ kind, url, gone }: { kind: 'image' | 'video' | 'audio'; url: string; gone: string }) {
-  const [failed, setFailed] = useState(false);
-  if (failed) return <div className="media-gone">{gone}</div>;
-  const fail = () => setFailed(true);
+/** On a link that no longer loads: igdm's copy when it has one, else the failure. */
+function useFallback(url: string | undefined, kept: KeptCopy | undefined) {
+  const [src, setSrc] = useState(url);
+  const [failed, setFailed] = useState(!url && !kept);
+  const fail = () => {
+    if (kept && !src?.startsWith('blob:')) keptSrc(kept).then(setSrc, () => setFailed(true));
+    else setFailed(true);
+  };
+  const first = useRef(fail);
+  // No link at all (Meta gave none): the copy straight away.
+  useEffect(() => {
+    if (!url && kept) first.current();
+  }, [url, kept]);
+  return { src, failed, fail };
+}
+
+/** Media from Meta's CDN: shown while the link loads, then igdm's copy, else what it was. */
+function Media({
+  kind,
+  url: link,
+  gone,
+  kept,
+}: {
+  kind: 'image' | 'video' | 'audio';
+  url: string;
+  gone: string;
+  kept?: KeptCopy;
+}) {
+  const { src, failed, fail } = useFallback(link, kept);
+  if (failed || !src) return <div className="media-gone">{gone}</div>;
+  const url = src;
   if (kind === 'video')
     // biome-ignore lint/a11y/useMediaCaption: a customer's DM media comes without captions
     return <video className="media" src={url} controls preload="metadata" onError={fail} />;
@@ -39,8 +68,16 @@ function Media({ kind, url, gone }: { kind: 'image' | 'video' | 'audio'; url: st
 }
 
 /** A story the customer mentioned the account in, or replied to. */
-export function Story({ url, label }: { url: string | undefined; label: string }) {
-  const [failed, setFailed] = useState(!url);
+export function Story({
+  url: link,
+  label,
+  kept,
+}: {
+  url: string | undefined;
+  label: string;
+  kept?: KeptCopy;
+}) {
+  const { src: url, failed, fail } = useFallback(link, kept);
   return (
     <div className="card story" data-kind="story">
       <div className="card-label">{label}</div>
@@ -48,13 +85,7 @@ export function Story({ url, label }: { url: string | undefined; label: string }
         <div className="media-gone story-expired">Story expired</div>
       ) : (
         <a href={url} target="_blank" rel="noopener noreferrer">
-          <img
-            className="media story-media"
-            src={url}
-            alt="The story"
-            loading="lazy"
-            onError={() => setFailed(true)}
-          />
+          <img className="media story-media" src={url} alt="The story" loading="lazy" onError={fail} />
         </a>
       )}
     </div>
@@ -168,7 +199,7 @@ export function Attachment({ a }: { a: AttachmentJson }) {
     case 'audio':
       return url ? (
         <div data-kind={type}>
-          <Media kind={type} url={url} gone={`The ${type} is no longer available`} />
+          <Media kind={type} url={url} gone={`The ${type} is no longer available`} kept={a.kept} />
         </div>
       ) : (
         <div className="media-gone">An uploaded {type}</div>
@@ -180,7 +211,7 @@ export function Attachment({ a }: { a: AttachmentJson }) {
         </a>
       );
     case 'story_mention':
-      return <Story url={url} label="Mentioned you in their story" />;
+      return <Story url={url} label="Mentioned you in their story" kept={a.kept} />;
     case 'ig_reel':
     case 'reel':
       return <ShareCard a={a} label="Shared a reel" />;
