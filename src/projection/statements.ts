@@ -182,6 +182,8 @@ export function statements(sqlite: DatabaseSync) {
       text: string | null;
       mediaId: string | null;
       parentId: string | null;
+      source: string;
+      mediaProductType: string | null;
       at: number;
     }>(
       sqlite,
@@ -196,6 +198,8 @@ export function statements(sqlite: DatabaseSync) {
           text: p('text'),
           mediaId: p('mediaId'),
           parentId: p('parentId'),
+          source: p('source'),
+          mediaProductType: p('mediaProductType'),
           createdAt: at,
         })
         .onConflict((oc) => oc.column('id').doNothing()),

@@ -33,6 +33,12 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`drop index conversations_channel_recent`.execute(db);
     await sql`drop index messages_unread`.execute(db);
   },
+  /** The comments' source, product type, hidden and deleted marks, and the automation's public reply. */
+  async '0018_comments'(db) {
+    await sql`drop index comments_channel_recent`.execute(db);
+    for (const column of ['source', 'media_product_type', 'hidden', 'deleted_at', 'public_reply_cause'])
+      await sql.raw(`alter table comments drop column ${column}`).execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
