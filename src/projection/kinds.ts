@@ -1,6 +1,6 @@
 import type { Attachment, DomainEvent, DomainEventKind, MessageEvent } from '../meta/events.ts';
 import { argsOf } from '../store/events.ts';
-import { commentIdOf, messageIdOf } from '../store/ids.ts';
+import { commentIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import type { MessageArgs, Statements } from './statements.ts';
 
 // One handler per kind of event, each writing what its event changes in a conversation: a message,
@@ -144,7 +144,15 @@ export function applyComment(q: Statements, channelId: string, e: Of<'comment'>,
   };
   q.insertEvent.run(
     argsOf(
-      { event: 'comment.received', channelId, conversationId: null, data, dedupKey: `comment|${id}` },
+      {
+        event: 'comment.received',
+        channelId,
+        // Keyed by the commenter's conversation (whether or not they wrote yet): erasing the
+        // contact erases it with the rest of the log about them.
+        conversationId: e.igsid === null ? null : conversationIdOf(channelId, e.igsid),
+        data,
+        dedupKey: `comment|${id}`,
+      },
       now,
     ),
   );
