@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customerActs } from '../../../src/sandbox/inbound.ts';
 import { Clock, DAY, delivered, type SandboxService, START } from '../../send/support.ts';
@@ -7,19 +8,22 @@ import { outcomes, startWithConfig } from './support.ts';
 // commenter, recipient.comment_id) and publicly (a reply under it), once per comment however often
 // Meta delivers the comment, through the engine's ordered jobs; with the sandbox as Meta.
 
+/** The YAML block of the README's "Comment to DM" section. */
+const README_COMMENT_RULES = (() => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('### Comment to DM'));
+  return /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+})();
+
 const clock = new Clock();
 let svc: SandboxService;
 let n = 0;
 
 beforeAll(async () => {
   clock.set(START);
+  // The README's example as written there, and a rule for DMs with the same keyword.
   svc = await startWithConfig(
-    `rules:
-  - name: link
-    when: { event: comment, keyword: [LINK, link please] }
-    privateReply: { type: text, text: "Here is the link, @{{username}}: https://shop.example/x" }
-    publicReply: "Sent you a DM, @{{username}}!"
-  - name: price
+    `${README_COMMENT_RULES}  - name: price
     when: { keyword: LINK }
     reply: { type: text, text: "A DM with LINK" }
 `,
@@ -85,7 +89,7 @@ describe('comment rules', () => {
       {
         recipient: { comment_id: c.commentId },
         messaging_type: 'RESPONSE',
-        message: { text: `Here is the link, @${c.username}: https://shop.example/x` },
+        message: { text: `Hi @${c.username}! Here is the link: https://shop.example/summer` },
       },
     ]);
     expect(publicRepliesTo(c.commentId!).map((r) => r.text)).toEqual([`Sent you a DM, @${c.username}!`]);
@@ -103,7 +107,7 @@ describe('comment rules', () => {
     // Two engine jobs (two stored deliveries), one reply each way: the second job found both done.
     const results = (await outcomes(svc, c.igsid)).filter((o) => o.kind === 'comment');
     expect(results).toHaveLength(2);
-    expect(results.map((o) => o.rule)).toEqual(['link', 'link']);
+    expect(results.map((o) => o.rule)).toEqual(['comment-link', 'comment-link']);
     expect(results[1]).toMatchObject({ publicReply: 'replied already' });
     expect(results[1].refused).toBeUndefined();
     expect(results[0].queued).toEqual(results[1].queued);
