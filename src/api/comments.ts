@@ -68,7 +68,8 @@ const ReplyBody = z.strictObject({
     .min(1)
     .refine((t) => [...t].length <= COMMENT_TEXT_MAX, `must be at most ${COMMENT_TEXT_MAX} characters`),
 });
-const HideBody = z.strictObject({ hidden: z.boolean().default(true) });
+// No body hides it (as MarkRead in conversations.ts: an absent body is {})
+const HideBody = z.preprocess((body) => body ?? {}, z.strictObject({ hidden: z.boolean().default(true) }));
 
 export interface CommentRouteDeps {
   db: Kysely<Database>;
