@@ -2,16 +2,15 @@ import type { Kysely } from 'kysely';
 import { queueRuleWebhook } from '../deliveries/rule-webhooks.ts';
 import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
-import type { CommentEvent, DomainEvent, EchoEvent } from '../meta/events.ts';
+import type { DomainEvent, EchoEvent } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import { type Content, SendValidationError } from '../meta/send.ts';
 import { type Job, type JobQueue, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
-import { claimPublicReply, findComment } from '../store/comments.ts';
 import { contactName } from '../store/contacts.ts';
 import { addTags, automationView, setIntent } from '../store/conversations.ts';
 import { recordEvents } from '../store/events.ts';
-import { commentIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
+import { conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lastTurns, setAuthor, wroteBefore } from '../store/messages.ts';
 import { attemptedSend, sentByIgdm, unsettledSend } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
@@ -24,14 +23,8 @@ import {
   draftWithFallback,
 } from './ai/index.ts';
 import type { AutomationConfig, Rule } from './automation/config.ts';
-import {
-  matchCommentRule,
-  matchRule,
-  type ReplyVars,
-  renderCommentText,
-  renderReply,
-} from './automation/rules.ts';
-import { CommentActionError, replyPublicly } from './comments.ts';
+import { matchRule, type ReplyVars, renderReply } from './automation/rules.ts';
+import { answerComment } from './comment-rules.ts';
 import { handOver, type Owner, ownerAfter } from './handover.ts';
 import { classifyIntent } from './intent/classifier.ts';
 import { PolicyError, queueSend } from './outbox.ts';
@@ -138,7 +131,11 @@ export class Engine {
       case 'referral':
         return this.#inbound(channel, row, conversationId, event);
       case 'comment':
-        return this.#comment(channel, event);
+        return answerComment(
+          { ...this.#deps(), jobs: this.#d.jobs, automation: this.#d.automation },
+          channel,
+          event,
+        );
       default:
         return { kind: event.kind };
     }
@@ -290,60 +287,6 @@ export class Engine {
     if (rule.handover) {
       await handOver(this.#deps(), channel, conversationId, 'human');
       out.handover = 'human';
-    }
-    return out;
-  }
-
-  /**
-   * A comment: the first comment rule that matches answers it, privately (a DM, queued like any
-   * send) and/or publicly (a reply under it). Both are keyed by the comment, not the delivery, so a
-   * comment is answered once however often Meta delivers it.
-   */
-  async #comment(channel: Channel, event: CommentEvent): Promise<EventOutcome> {
-    const out: EventOutcome = { kind: 'comment' };
-    const automation = this.#d.automation;
-    if (!automation) return { ...out, silent: 'no automation configured (IGDM_CONFIG)' };
-    if (event.parentId !== undefined) return { ...out, silent: 'a reply to a comment' };
-    const rule = matchCommentRule(automation, event);
-    if (!rule) return { ...out, silent: 'no rule matched' };
-    out.rule = rule.name;
-    const vars: ReplyVars = { username: event.fromUsername ?? '', name: '', text: event.text ?? '' };
-    const cause = `comment:${channel.id}:${event.commentId}#${rule.name}`;
-    if (rule.privateReply) {
-      try {
-        const content = renderReply(rule.privateReply, vars);
-        const q = await queueSend(
-          this.#d.db,
-          this.#d.jobs,
-          channel,
-          { commentId: event.commentId, content, causedBy: cause, author: 'bot' },
-          this.#d.now(),
-        );
-        out.queued = [q.messageId ?? q.outboxId];
-      } catch (err) {
-        if (!(err instanceof PolicyError || err instanceof SendValidationError)) throw err;
-        refuse(out, err instanceof PolicyError ? err.reason : 'invalid_content', err.message);
-      }
-    }
-    if (rule.publicReply !== undefined) {
-      const comment = await findComment(this.#d.db, commentIdOf(channel.id, event.commentId), [channel.id]);
-      if (!comment) refuse(out, 'unknown_comment', `No comment "${event.commentId}"`);
-      else if (!(await claimPublicReply(this.#d.db, comment.id, cause))) out.publicReply = 'replied already';
-      else {
-        try {
-          const reply = await replyPublicly(
-            this.#deps(),
-            channel,
-            comment,
-            renderCommentText(rule.publicReply, vars),
-          );
-          out.publicReply = reply.commentId;
-        } catch (err) {
-          // Not tried again: Meta may have posted it (a reply twice is worse than none).
-          if (!(err instanceof CommentActionError)) throw err;
-          refuse(out, err.reason, err.message);
-        }
-      }
     }
     return out;
   }
