@@ -141,6 +141,24 @@ describe('comment rules', () => {
     expect(o.rule).toBe('price');
   });
 
+  it('Meta failing the public reply: recorded, not tried again; the private reply still goes', async () => {
+    await svc.inject({ kind: '5xx', path: 'replies' });
+    const c = await comment('LINK now');
+    await redeliver(c.webhook, true);
+    const results = (await outcomes(svc, c.igsid)).filter((o) => o.kind === 'comment');
+    expect(results).toHaveLength(2);
+    expect(results[0].refused).toEqual([expect.objectContaining({ reason: expect.any(String) })]);
+    expect(results[1]).toMatchObject({ publicReply: 'replied already' });
+    expect(publicRepliesTo(c.commentId!)).toEqual([]);
+    const calls = svc.sandbox!.calls.list().filter((x) => x.path.includes(`${c.commentId}/replies`));
+    expect(calls.map((x) => x.failure)).toEqual(['5xx']);
+    const sent = await waitFor(
+      () => privateRepliesTo(c.commentId!),
+      (s) => s.length > 0,
+    );
+    expect(sent).toHaveLength(1);
+  });
+
   it('a comment older than 7 days is refused privately, with the reason kept', async () => {
     const c = await comment('LINK', {});
     // Meta delivers it (again) 8 days later: the private reply is out of Meta's window.
