@@ -16,6 +16,7 @@ import { attachmentRoutes } from './attachments.ts';
 import { type ApiKeys, requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
+import { commentRoutes } from './comments.ts';
 import { contactRoutes } from './contacts.ts';
 import { conversationRoutes } from './conversations.ts';
 import { ApiError, answerOf, errors, replyError } from './errors.ts';
@@ -137,6 +138,7 @@ export async function buildApp(deps: AppDeps) {
     await meRoutes(v1, { sandbox: deps.sandbox !== undefined });
     await savedReplyRoutes(v1, { db: deps.store.db, now: deps.now });
     await mediaRoutes(v1, { db: deps.store.db });
+    await commentRoutes(v1, { db: deps.store.db, channels: deps.channels.list, now: deps.now });
     // Meta may take as long to answer an upload as the upload to igdm could take to arrive.
     await v1.register(attachmentRoutes, {
       channels: deps.channels.list,

@@ -74,6 +74,8 @@ export const errors = {
   webhookEndpointNotFound: define('webhook_endpoint_not_found', 404, 'No webhook endpoint "%s"'),
   deliveryNotFound: define('delivery_not_found', 404, 'No webhook delivery "%s"'),
   savedReplyNotFound: define('saved_reply_not_found', 404, 'No saved reply "%s"'),
+  commentNotFound: define('comment_not_found', 404, 'No comment "%s"'),
+  commentDeleted: define('comment_deleted', 409, 'Comment %s was deleted'),
   savedReplyExists: define('saved_reply_exists', 409, 'A saved reply has the shortcut "%s"'),
   messageNotFailed: define(
     'message_not_failed',
@@ -106,6 +108,8 @@ export const errors = {
   ),
   /** Meta refused the ice breakers (its reason: token_expired ...). */
   iceBreakersRefused: family<string>(502, 'Meta refused the ice breakers: %s'),
+  /** Meta refused a public reply, hiding or deleting a comment (its reason: token_expired ...). */
+  commentActionRefused: family<string>(502, 'Meta refused: %s'),
   /** Meta did not take an uploaded file (its reason: token_invalid, invalid_parameter, timeout ...). */
   uploadRefused: family<string>(502, 'Meta did not take the file: %s'),
 

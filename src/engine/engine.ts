@@ -24,6 +24,7 @@ import {
 } from './ai/index.ts';
 import type { AutomationConfig, Rule } from './automation/config.ts';
 import { matchRule, type ReplyVars, renderReply } from './automation/rules.ts';
+import { answerComment } from './comment-rules.ts';
 import { handOver, type Owner, ownerAfter } from './handover.ts';
 import { classifyIntent } from './intent/classifier.ts';
 import { PolicyError, queueSend } from './outbox.ts';
@@ -77,6 +78,8 @@ export interface EventOutcome {
   storyMention?: { storyId: string | null; lookup?: string };
   /** Why nothing was sent. */
   silent?: string;
+  /** A comment's public reply: the reply's comment id, or that it was made before. */
+  publicReply?: string;
 }
 
 /** How far back a late echo is matched to a retried send. */
@@ -127,6 +130,12 @@ export class Engine {
       case 'reaction':
       case 'referral':
         return this.#inbound(channel, row, conversationId, event);
+      case 'comment':
+        return answerComment(
+          { ...this.#deps(), jobs: this.#d.jobs, automation: this.#d.automation },
+          channel,
+          event,
+        );
       default:
         return { kind: event.kind };
     }

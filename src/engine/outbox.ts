@@ -139,6 +139,13 @@ export async function queueSend(
   now = Date.now(),
 ): Promise<Queued> {
   const content = parseContent(req.content);
+  if (req.causedBy && req.commentId !== undefined) {
+    // A private reply's cause asked again (an automation job run twice) is the first reply: it is
+    // found before the policy, which would call it a second reply to the comment.
+    const earlier = await q.byCause.first(db, { causedBy: req.causedBy });
+    if (earlier && earlier.recipient === JSON.stringify({ comment_id: req.commentId }))
+      return { messageId: earlier.messageId, outboxId: earlier.id, content };
+  }
   const { body, igsid, conversationExists } =
     req.commentId === undefined
       ? await toCustomer(db, channel, req, content, now)

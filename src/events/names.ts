@@ -15,6 +15,7 @@ export const EVENT_NAMES = [
   'instagram.postback',
   'instagram.referral',
   'conversation.updated',
+  'comment.received',
   'channel.health',
 ] as const;
 

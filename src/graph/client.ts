@@ -311,6 +311,27 @@ export class GraphClient {
     return (await this.call('GET', `${this.sender}/subscribed_apps`)).data;
   }
 
+  /** A public reply under a comment (POST /{comment-id}/replies): the new comment's id. */
+  async replyToComment(commentId: string, message: string): Promise<string> {
+    const r = await this.call<{ id?: unknown } | null>('POST', `${encodeURIComponent(commentId)}/replies`, {
+      body: { message },
+    });
+    const id = r.data?.id;
+    if (typeof id === 'string' && id !== '') return id;
+    if (typeof id === 'number') return String(id);
+    throw new GraphError(ambiguous('no_comment_id', 'Graph API accepted the reply without a comment id'));
+  }
+
+  /** Hides a comment from everyone but its author, or shows it again (POST /{comment-id}?hide=). */
+  async hideComment(commentId: string, hide: boolean): Promise<void> {
+    await this.call('POST', encodeURIComponent(commentId), { query: { hide } });
+  }
+
+  /** Deletes a comment (DELETE /{comment-id}). */
+  async deleteComment(commentId: string): Promise<void> {
+    await this.call('DELETE', encodeURIComponent(commentId));
+  }
+
   /** Who the token belongs to: a cheap token check. */
   async me(): Promise<{ id?: string; username?: string; name?: string }> {
     return (

@@ -142,8 +142,12 @@ export interface HandoverEvent extends Base {
   metadata?: string;
 }
 
+/** The webhook field a comment came in: a post's comment, a live video's, or a mention of the account. */
+export type CommentSource = 'comments' | 'live_comments' | 'mentions';
+
 export interface CommentEvent extends Base {
   kind: 'comment';
+  source: CommentSource;
   commentId: string;
   text?: string;
   fromUsername?: string;

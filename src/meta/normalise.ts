@@ -381,16 +381,21 @@ function normaliseChange(changesCtx: Context, change: unknown): DomainEvent[] {
   const base = { accountId: ctx.accountId, standby: ctx.standby, timestamp };
 
   switch (field) {
-    case 'comments': {
+    case 'comments':
+    case 'live_comments': {
       const v = commentValueSchema.safeParse(value);
-      if (!v.success) return [badShape(ctx, 'comments value', v.error, value)];
+      if (!v.success) return [badShape(ctx, `${field} value`, v.error, value)];
       const c = v.data;
+      const commentId = c.id ?? c.comment_id;
+      if (commentId === undefined)
+        return [unknownEvent(ctx, `${field} value without id or comment_id`, value)];
       return [
         defined({
           ...base,
           igsid: c.from?.id ?? null,
           kind: 'comment' as const,
-          commentId: c.id,
+          source: field,
+          commentId,
           text: c.text,
           fromUsername: c.from?.username,
           parentId: c.parent_id,
@@ -402,15 +407,22 @@ function normaliseChange(changesCtx: Context, change: unknown): DomainEvent[] {
     case 'mentions': {
       const v = mentionValueSchema.safeParse(value);
       if (!v.success) return [badShape(ctx, 'mentions value', v.error, value)];
-      return [
-        defined({
-          ...base,
-          igsid: null,
-          kind: 'mention' as const,
-          mediaId: v.data.media_id,
-          commentId: v.data.comment_id,
-        }),
-      ];
+      // A mention in a comment is a comment (its author is not given); one in a caption is not.
+      if (v.data.comment_id !== undefined) {
+        const m = v.data as typeof v.data & { text?: unknown };
+        return [
+          defined({
+            ...base,
+            igsid: null,
+            kind: 'comment' as const,
+            source: 'mentions' as const,
+            commentId: v.data.comment_id,
+            text: typeof m.text === 'string' ? m.text : undefined,
+            mediaId: v.data.media_id,
+          }),
+        ];
+      }
+      return [defined({ ...base, igsid: null, kind: 'mention' as const, mediaId: v.data.media_id })];
     }
     case 'story_insights': {
       const v = storyInsightsValueSchema.safeParse(value);

@@ -283,8 +283,10 @@ export const messagingItemSchema = z.union([
 
 export const changeSchema = z.looseObject({ field: z.string(), value: z.unknown() });
 
+/** A comment (fields `comments`, `live_comments`): Meta's pages show its id as `id` or `comment_id`. */
 export const commentValueSchema = z.looseObject({
-  id: idSchema,
+  id: idSchema.optional(),
+  comment_id: idSchema.optional(),
   text: z.string().optional(),
   from: z.looseObject({ id: idSchema.optional(), username: z.string().optional() }).optional(),
   parent_id: idSchema.optional(),

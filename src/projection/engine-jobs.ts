@@ -8,7 +8,7 @@ import { conversationIdOf } from '../store/ids.ts';
 
 /** The engine's queue. */
 export const ENGINE_QUEUE = 'engine';
-const ENGINE_KINDS = new Set(['message', 'postback', 'reaction', 'referral', 'echo', 'handover']);
+const ENGINE_KINDS = new Set(['message', 'postback', 'reaction', 'referral', 'echo', 'handover', 'comment']);
 
 /** The engine's job for a stored event, or null when the engine has nothing to do with it. */
 export function engineJobOf(

@@ -1,5 +1,6 @@
 import type { Attachment, DomainEvent, DomainEventKind, MessageEvent } from '../meta/events.ts';
-import { commentIdOf, messageIdOf } from '../store/ids.ts';
+import { argsOf } from '../store/events.ts';
+import { commentIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import type { MessageArgs, Statements } from './statements.ts';
 
 // One handler per kind of event, each writing what its event changes in a conversation: a message,
@@ -112,10 +113,15 @@ export type ConversationKind =
 export const isConversationKind = (kind: DomainEventKind): kind is ConversationKind =>
   Object.hasOwn(CONVERSATION_HANDLERS, kind);
 
-/** A comment on the account's media, kept for private replies. */
-export function applyComment(q: Statements, channelId: string, e: Of<'comment'>): void {
+/**
+ * A comment on the account's media (or one mentioning the account), kept for the API and private
+ * replies, with `comment.received` on the event stream. A redelivery changes nothing: the first
+ * delivery's row and event stay (both are keyed by Meta's comment id).
+ */
+export function applyComment(q: Statements, channelId: string, e: Of<'comment'>, now: number): void {
+  const id = commentIdOf(channelId, e.commentId);
   q.insertComment.run({
-    id: commentIdOf(channelId, e.commentId),
+    id,
     channelId,
     commentId: e.commentId,
     igsid: e.igsid,
@@ -123,8 +129,33 @@ export function applyComment(q: Statements, channelId: string, e: Of<'comment'>)
     text: e.text ?? null,
     mediaId: e.mediaId ?? null,
     parentId: e.parentId ?? null,
+    source: e.source,
+    mediaProductType: e.mediaProductType ?? null,
     at: e.timestamp,
   });
+  const data = {
+    id,
+    commentId: e.commentId,
+    source: e.source,
+    mediaId: e.mediaId ?? null,
+    parentId: e.parentId ?? null,
+    from: e.igsid === null ? null : { igsid: e.igsid, username: e.fromUsername ?? null },
+    text: e.text ?? null,
+  };
+  q.insertEvent.run(
+    argsOf(
+      {
+        event: 'comment.received',
+        channelId,
+        // Keyed by the commenter's conversation (whether or not they wrote yet): erasing the
+        // contact erases it with the rest of the log about them.
+        conversationId: e.igsid === null ? null : conversationIdOf(channelId, e.igsid),
+        data,
+        dedupKey: `comment|${id}`,
+      },
+      now,
+    ),
+  );
 }
 
 interface Reaction {

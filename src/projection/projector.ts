@@ -200,7 +200,7 @@ export class Projector {
   /** Applies one domain event. */
   applyEvent(channelId: string, event: DomainEvent, eventKey: string): Applied {
     if (event.kind === 'comment') {
-      applyComment(this.#q, channelId, event);
+      applyComment(this.#q, channelId, event, Date.now());
       return NOTHING;
     }
     if (!isConversationKind(event.kind)) return NOTHING;

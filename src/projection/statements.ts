@@ -205,6 +205,8 @@ export function statements(sqlite: DatabaseSync) {
       text: string | null;
       mediaId: string | null;
       parentId: string | null;
+      source: string;
+      mediaProductType: string | null;
       at: number;
     }>(
       sqlite,
@@ -219,6 +221,8 @@ export function statements(sqlite: DatabaseSync) {
           text: p('text'),
           mediaId: p('mediaId'),
           parentId: p('parentId'),
+          source: p('source'),
+          mediaProductType: p('mediaProductType'),
           createdAt: at,
         })
         .onConflict((oc) => oc.column('id').doNothing()),

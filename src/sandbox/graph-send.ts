@@ -67,7 +67,7 @@ function windowRefusal(state: SandboxState, send: SendRequest, now: number): Gra
 function privateReplyRefusal(state: SandboxState, send: SendRequest, now: number): GraphAnswer | null {
   const id = (send.recipient as { comment_id: string }).comment_id;
   const comment = state.comments.get(id);
-  if (!comment)
+  if (!comment || comment.deleted)
     return paramError(`Invalid comment_id: no comment with ID '${id}' can be replied to`, 2534025);
   if (comment.repliedAt !== null)
     return paramError(

@@ -22,6 +22,7 @@ import {
   postSubscribedApps,
   threadControl,
 } from './graph-account.ts';
+import { deleteComment, hideComment, replyToComment } from './graph-comments.ts';
 import { debugToken, getConversations, getNode } from './graph-nodes.ts';
 import { sendMessage } from './graph-send.ts';
 import { appUsageHeader } from './rate-limit.ts';
@@ -217,6 +218,9 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
   route('GET', '/:version/:node/conversations', 'conversations', getConversations, account);
   route('GET', '/:version/debug_token', 'debug_token', debugToken, { appToken: true });
   route('GET', '/:version/:node', 'node', getNode);
+  route('POST', '/:version/:node/replies', 'replies', replyToComment);
+  route('POST', '/:version/:node', 'node', hideComment);
+  route('DELETE', '/:version/:node', 'node', deleteComment);
 }
 
 /** A file upload: Meta's largest file (25 MB) and the rest of the multipart form. */

@@ -68,7 +68,18 @@ export const CustomerAction = z
     /** The customer unsent this message of theirs. */
     unsend: id.optional(),
     /** The customer commented on a post (a `comments` change; answer it with a private reply). */
-    comment: z.strictObject({ text, mediaId: id.optional() }).optional(),
+    comment: z
+      .strictObject({
+        text,
+        mediaId: id.optional(),
+        /** On a live video: a `live_comments` change. */
+        live: z.boolean().optional(),
+        /** A reply to this comment (`parent_id`). */
+        parentId: id.optional(),
+        /** The comment's id under `comment_id` instead of `id`, as some of Meta's example pages show. */
+        idAs: z.enum(['id', 'comment_id']).optional(),
+      })
+      .optional(),
   })
   .superRefine((a, ctx) => {
     const message = [
@@ -202,15 +213,19 @@ function build(
       text: a.comment.text,
       mediaId,
       repliedAt: null,
+      parentId: a.comment.parentId ?? null,
+      hidden: false,
+      deleted: false,
     });
     const value = {
       from: { id: customer.igsid, username: customer.username },
-      media: { id: mediaId, media_product_type: 'FEED' },
-      id,
+      media: { id: mediaId, media_product_type: a.comment.live ? 'LIVE' : 'FEED' },
+      [a.comment.idAs ?? 'id']: id,
+      ...(a.comment.parentId && { parent_id: a.comment.parentId }),
       text: a.comment.text,
     };
     return {
-      webhook: changesWebhook(account, now, 'comments', value),
+      webhook: changesWebhook(account, now, a.comment.live ? 'live_comments' : 'comments', value),
       mid: null,
       commentId: id,
       opensWindow: false,

@@ -61,6 +61,12 @@ export interface KnownComment {
   mediaId: string;
   /** When the private reply was sent; a comment gets one. */
   repliedAt: number | null;
+  /** The comment it answers (a reply). */
+  parentId: string | null;
+  /** Hidden by the account (POST /{comment-id}?hide=true). */
+  hidden: boolean;
+  /** Deleted (DELETE /{comment-id}): it can no longer be answered. */
+  deleted: boolean;
 }
 
 export interface OutboxEntry {

@@ -473,6 +473,27 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           where apply_status in ('unapplied', 'ignored')`.execute(db);
       },
     },
+    '0018_comments': {
+      async up(db: Kysely<unknown>) {
+        // Comments as the API lists them (api/comments.ts): the field they came in, the media's
+        // product type, hidden or deleted through igdm, and the automation's public reply (once).
+        const t = () => db.schema.alterTable('comments');
+        await t()
+          .addColumn('source', 'text', (c) => c.notNull().defaultTo('comments'))
+          .execute();
+        await t().addColumn('media_product_type', 'text').execute();
+        await t()
+          .addColumn('hidden', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await t().addColumn('deleted_at', 'bigint').execute();
+        await t().addColumn('public_reply_cause', 'text').execute();
+        await db.schema
+          .createIndex('comments_channel_recent')
+          .on('comments')
+          .columns(['channel_id', 'created_at', 'id'])
+          .execute();
+      },
+    },
     '0021_conversation_source': {
       async up(db: Kysely<unknown>) {
         // The first referral of a conversation (an ig.me link or an ad: where the customer came

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 // The store's tables as Kysely sees them (camelCase here, snake_case in SQL via CamelCasePlugin).
 // Times are milliseconds since the epoch (bigint columns); JSON is kept as text, so the same schema
@@ -187,6 +187,15 @@ export interface CommentTable {
   mediaId: string | null;
   parentId: string | null;
   createdAt: number;
+  /** The webhook field it came in: comments, live_comments, mentions; `reply` for igdm's own public reply. */
+  source: ColumnType<string, string | undefined, string>;
+  mediaProductType: string | null;
+  /** Hidden through igdm (POST /v1/comments/:id/hide). */
+  hidden: ColumnType<number, number | undefined, number>;
+  /** Deleted through igdm (kept, marked). */
+  deletedAt: ColumnType<number | null, number | null | undefined, number | null>;
+  /** The automation's public reply to it was claimed by this cause (one per comment). */
+  publicReplyCause: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export type JobStatus = 'ready' | 'active' | 'done' | 'dead';

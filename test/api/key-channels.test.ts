@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationIdOf } from '../../src/store/ids.ts';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
 import { until } from '../send/support.ts';
-import { callApi, igBody, startTestService, type TestService, textEvent } from '../support/service.ts';
+import {
+  ACCOUNT_ID,
+  callApi,
+  igBody,
+  startTestService,
+  type TestService,
+  textEvent,
+} from '../support/service.ts';
 
 // A key limited to channels, route by route: every /v1 operation of the API's own document is in
 // the table below (a new route fails this test until it is), called on what belongs to another
@@ -34,6 +41,8 @@ const SHOP = {
 const OTHER_CUSTOMER = '7400000001';
 const SHOP_CUSTOMER = '7400000002';
 const theirs = conversationIdOf('default', OTHER_CUSTOMER);
+/** A comment on the default channel's media. */
+const OTHER_COMMENT = '17900000000000777';
 const mine = conversationIdOf('shop', SHOP_CUSTOMER);
 
 /** What belongs to the default channel, which the limited key does not see. */
@@ -64,6 +73,28 @@ beforeAll(async () => {
   expect(
     (
       await svc.post(igBody([shopEvent], SHOP.accountId), {
+        path: '/webhooks/instagram/shop',
+        secret: SHOP.appSecret,
+      })
+    ).status,
+  ).toBe(200);
+  // A comment on each channel's media.
+  const commentOn = (accountId: string, id: string) => ({
+    object: 'instagram',
+    entry: [
+      {
+        id: accountId,
+        time: Math.floor(Date.now() / 1000),
+        changes: [
+          { field: 'comments', value: { id, text: 'nice', from: { id: '7400000009', username: 'x' } } },
+        ],
+      },
+    ],
+  });
+  expect((await svc.post(commentOn(ACCOUNT_ID, OTHER_COMMENT))).status).toBe(200);
+  expect(
+    (
+      await svc.post(commentOn(SHOP.accountId, '17900000000000778'), {
         path: '/webhooks/instagram/shop',
         secret: SHOP.appSecret,
       })
@@ -319,6 +350,33 @@ const cases: Record<string, Case> = {
     path: () => `/v1/saved-replies/${team.doomedReplyId}`,
     expect: { answered: 204 },
   },
+  'GET /v1/comments': {
+    path: () => '/v1/comments',
+    expect: {
+      listed: (b) => {
+        expect(b.data.map((c: Any) => c.commentId)).toEqual(['17900000000000778']);
+        return b.data.filter((c: Any) => c.channelId !== 'shop');
+      },
+    },
+  },
+  'GET /v1/comments/{id}': {
+    path: () => `/v1/comments/${OTHER_COMMENT}`,
+    expect: { hidden: 'comment_not_found' },
+  },
+  'POST /v1/comments/{id}/replies': {
+    path: () => `/v1/comments/${OTHER_COMMENT}/replies`,
+    body: { text: 'hi' },
+    expect: { hidden: 'comment_not_found' },
+  },
+  'POST /v1/comments/{id}/hide': {
+    path: () => `/v1/comments/${OTHER_COMMENT}/hide`,
+    body: {},
+    expect: { hidden: 'comment_not_found' },
+  },
+  'DELETE /v1/comments/{id}': {
+    path: () => `/v1/comments/${OTHER_COMMENT}`,
+    expect: { hidden: 'comment_not_found' },
+  },
   'POST /v1/attachments': {
     path: () => '/v1/attachments?channelId=default&type=image',
     body: new Uint8Array([0x89, 0x50, 0x4e, 0x47]),
@@ -394,6 +452,10 @@ describe('a key limited to channels, on every route', () => {
     });
     expect((await admin('GET', `/v1/conversations/${theirs}/notes`)).body.data).toEqual([]);
     expect((await admin('GET', '/v1/channels/default')).body.name).not.toBe('renamed');
+    expect((await admin('GET', `/v1/comments/${OTHER_COMMENT}`)).body).toMatchObject({
+      hidden: false,
+      deletedAt: null,
+    });
     expect((await admin('GET', `/v1/webhook-endpoints/${other.endpointId}`)).body.enabled).toBe(true);
     expect(
       (await admin('GET', '/v1/api-keys')).body.data.find((k: Any) => k.id === other.keyId).revokedAt,

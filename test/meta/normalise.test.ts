@@ -628,6 +628,7 @@ describe('normalise: changes', () => {
       ...changeBase,
       igsid: '232323232',
       kind: 'comment',
+      source: 'comments',
       commentId: '17865799348089039',
       text: 'This is an example.',
       fromUsername: 'some_user',
@@ -642,15 +643,40 @@ describe('normalise: changes', () => {
     expect(one(change('comments', value, { entryTime: 1700000000123 })).timestamp).toBe(1700000000123);
   });
 
+  it("comments: the id as comment_id (a variant of Meta's example pages), and live_comments", () => {
+    const value = { comment_id: '17865799348089040', text: 'LINK', from: { id: '5', username: 'u' } };
+    expect(one(change('comments', value))).toMatchObject({
+      kind: 'comment',
+      source: 'comments',
+      commentId: '17865799348089040',
+      igsid: '5',
+      text: 'LINK',
+    });
+    const live = { id: '17865799348089041', text: 'hi', media: { id: '9', media_product_type: 'LIVE' } };
+    expect(one(change('live_comments', live))).toMatchObject({
+      kind: 'comment',
+      source: 'live_comments',
+      commentId: '17865799348089041',
+      mediaProductType: 'LIVE',
+    });
+  });
+
   it('mentions', () => {
     expect(
       one(change('mentions', { media_id: '17887498072083520', comment_id: '17887498072083521' })),
     ).toEqual({
       ...changeBase,
       igsid: null,
-      kind: 'mention',
+      kind: 'comment',
+      source: 'mentions',
       mediaId: '17887498072083520',
       commentId: '17887498072083521',
+    });
+    expect(one(change('mentions', { media_id: '17887498072083520' }))).toEqual({
+      ...changeBase,
+      igsid: null,
+      kind: 'mention',
+      mediaId: '17887498072083520',
     });
   });
 
@@ -690,7 +716,7 @@ describe('normalise: changes', () => {
   });
 
   it('unknown field', () => {
-    const payload = { field: 'live_comments', value: { id: '1', text: 'hi' } };
+    const payload = { field: 'live_reactions', value: { id: '1', text: 'hi' } };
     expect(
       normalise({ object: 'instagram', entryId: IGID, entryTime: 1547687043, source: 'changes', payload }),
     ).toEqual([
@@ -698,7 +724,7 @@ describe('normalise: changes', () => {
         ...changeBase,
         igsid: null,
         kind: 'unknown',
-        reason: "unknown change field 'live_comments'",
+        reason: "unknown change field 'live_reactions'",
         ignored: true,
         payload,
       },
@@ -782,7 +808,7 @@ describe('normalise: changes', () => {
       ...changeBase,
       igsid: null,
       kind: 'unknown',
-      reason: 'bad comments value: id: Invalid input',
+      reason: 'comments value without id or comment_id',
       payload,
     });
   });

@@ -224,6 +224,38 @@ describe('channels and ice breakers', () => {
   });
 });
 
+describe('comments', () => {
+  it('lists, gets, replies to, hides and deletes comments; a private reply goes once', async () => {
+    const c = await client.sandbox.customerActs({
+      from: 'sdk commenter',
+      comment: { text: 'LINK?', mediaId: '17955555555555555', live: true },
+    });
+    await svc.settled();
+    const page = await client.comments.list({ mediaId: '17955555555555555' });
+    expect(page.data.map((x) => x.commentId)).toEqual([c.commentId]);
+    const got = await client.comments.get(page.data[0]!.id);
+    expect(got).toMatchObject({ source: 'live_comments', text: 'LINK?', from: { id: c.igsid } });
+
+    const reply = await client.comments.reply(got.id, 'Sent you a DM');
+    expect(reply).toMatchObject({ parentId: c.commentId, source: 'reply' });
+    expect((await client.comments.hide(got.commentId)).hidden).toBe(true);
+    expect((await client.comments.hide(got.commentId, false)).hidden).toBe(false);
+
+    await client.messages.send({ commentId: c.commentId!, content: { type: 'text', text: 'Here it is' } });
+    const twice = await refusal(
+      client.messages.send({ commentId: c.commentId!, content: { type: 'text', text: 'Again' } }),
+    );
+    expect(twice).toMatchObject({ status: 422, code: 'private_reply_used' });
+
+    expect((await client.comments.delete(got.id)).deletedAt).not.toBeNull();
+    expect(await refusal(client.comments.reply(got.id, 'hello?'))).toMatchObject({
+      status: 409,
+      code: 'comment_deleted',
+    });
+    expect((await refusal(client.comments.get('17999999999999998'))).code).toBe('comment_not_found');
+  });
+});
+
 describe('API keys and jobs', () => {
   it('makes a read-only key, which reads, may not send, and stops at once when revoked', async () => {
     const made = await client.apiKeys.create({ name: 'dashboard', scopes: ['read'] });

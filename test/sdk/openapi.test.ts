@@ -1,6 +1,7 @@
 import type {
   ApiKey,
   Channel,
+  Comment,
   Contact,
   ContactComment,
   ContactErasure,
@@ -226,6 +227,18 @@ async function callEverything(client: Igdm) {
   await client.savedReplies.update('sr_1', { shortcut: 'hours2', text: 'We open at 10' });
   await client.savedReplies.delete('sr_1');
   await client.media.get('med_1');
+  await client.comments.list({
+    channelId: 'default',
+    mediaId: '179',
+    authorId: '123',
+    from: '123',
+    limit: 10,
+    cursor: 'c',
+  });
+  await client.comments.get('cmt_1');
+  await client.comments.reply('cmt_1', 'Sent you a DM!');
+  await client.comments.hide('cmt_1', false);
+  await client.comments.delete('cmt_1');
   await client.attachments.upload({
     channelId: 'default',
     type: 'file',
@@ -585,6 +598,22 @@ describe('the SDK and /openapi.json', () => {
     expect(fields<SavedReply>({ id: t, shortcut: t, text: t, createdAt: t, updatedAt: t })).toEqual(
       documented('SavedReply'),
     );
+    expect(
+      fields<Comment>({
+        id: t,
+        channelId: t,
+        commentId: t,
+        source: t,
+        mediaId: t,
+        mediaProductType: t,
+        parentId: t,
+        from: t,
+        text: t,
+        hidden: t,
+        deletedAt: t,
+        createdAt: t,
+      }),
+    ).toEqual(documented('Comment'));
     expect(fields<UploadedAttachment>({ attachmentId: t, type: t, size: t })).toEqual(
       documented('UploadedAttachment'),
     );
@@ -609,6 +638,7 @@ describe('the SDK and /openapi.json', () => {
       'instagram.postback': t,
       'instagram.referral': t,
       'conversation.updated': t,
+      'comment.received': t,
       'channel.health': t,
     };
     const types = doc.paths['/v1/events'].get.parameters.find((p: Doc) => p.name === 'types');

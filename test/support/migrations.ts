@@ -38,6 +38,12 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`drop index webhook_events_not_applied`.execute(db);
     await sql`alter table webhook_events drop column apply_status`.execute(db);
   },
+  /** The comments' source, product type, hidden and deleted marks, and the automation's public reply. */
+  async '0018_comments'(db) {
+    await sql`drop index comments_channel_recent`.execute(db);
+    for (const column of ['source', 'media_product_type', 'hidden', 'deleted_at', 'public_reply_cause'])
+      await sql.raw(`alter table comments drop column ${column}`).execute(db);
+  },
   /** Where a conversation came from. */
   async '0021_conversation_source'(db) {
     await sql`alter table conversations drop column source`.execute(db);

@@ -1,6 +1,7 @@
 import { ApiKeys } from './api-keys.ts';
 import { Attachments } from './attachments.ts';
 import { Channels, Instagram } from './channels.ts';
+import { Comments } from './comments.ts';
 import { Contacts } from './contacts.ts';
 import { Conversations } from './conversations.ts';
 import { Events } from './events.ts';
@@ -36,6 +37,8 @@ export class Igdm {
   readonly savedReplies: SavedReplies;
   /** igdm's copies of inbound media. */
   readonly media: Media;
+  /** Comments on the account's media: list, public reply, hide, delete. */
+  readonly comments: Comments;
   /** Files uploaded to Meta, to send by attachment id. */
   readonly attachments: Attachments;
   /** Only when igdm runs its sandbox (no Instagram credentials); elsewhere its calls answer 404. */
@@ -57,6 +60,7 @@ export class Igdm {
     this.webhookEvents = new WebhookEvents(t);
     this.savedReplies = new SavedReplies(t);
     this.media = new Media(t);
+    this.comments = new Comments(t);
     this.attachments = new Attachments(t);
     this.sandbox = new Sandbox(t);
   }

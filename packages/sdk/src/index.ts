@@ -5,6 +5,7 @@ export type { ApiKeys, NewApiKeyRequest } from './api-keys.ts';
 export type { Attachments, UploadRequest } from './attachments.ts';
 export type { ChannelChange, Channels, IceBreakerSettings, Instagram, NewChannel } from './channels.ts';
 export { Igdm } from './client.ts';
+export type { CommentFilter, Comments } from './comments.ts';
 export type { ContactFilter, Contacts } from './contacts.ts';
 export type * from './content.ts';
 export type {

@@ -28,7 +28,16 @@ export interface CustomerAction {
   /** The customer unsent this message of theirs. */
   unsend?: string;
   /** The customer commented on a post (answer with `messages.send({ commentId })`). */
-  comment?: { text: string; mediaId?: string };
+  comment?: {
+    text: string;
+    mediaId?: string;
+    /** On a live video (a `live_comments` change). */
+    live?: boolean;
+    /** A reply to this comment. */
+    parentId?: string;
+    /** Give the comment's id as `comment_id` rather than `id` in the webhook. */
+    idAs?: 'id' | 'comment_id';
+  };
 }
 
 export interface CustomerActionResult {

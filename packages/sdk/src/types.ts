@@ -81,6 +81,7 @@ export type EventName =
   | 'instagram.postback'
   | 'instagram.referral'
   | 'conversation.updated'
+  | 'comment.received'
   | 'channel.health';
 
 /** A shop's product a customer shared (`instagram.product_share`), as far as Meta describes it. */
@@ -362,6 +363,28 @@ export interface Send {
   error: unknown;
   createdAt: string | null;
   sentAt: string | null;
+}
+
+/** A comment on the account's media (GET /v1/comments). */
+export interface Comment {
+  /** cmt_… */
+  id: string;
+  channelId: string;
+  /** Meta's comment id (a private reply's commentId). */
+  commentId: string;
+  /** comments, live_comments, mentions, or reply (a public reply igdm made). */
+  source: string;
+  mediaId: string | null;
+  /** FEED, REELS, STORY, LIVE, … when Meta gives it. */
+  mediaProductType: string | null;
+  /** The comment it replies to (Meta's id). */
+  parentId: string | null;
+  /** The author; null when Meta does not say (mentions). */
+  from: { id: string; username: string | null } | null;
+  text: string | null;
+  hidden: boolean;
+  deletedAt: string | null;
+  createdAt: string;
 }
 
 /** A comment of the contact's on one of the account's posts. */

@@ -13,6 +13,10 @@ export const INTENTS = ['enquiry', 'order', 'collab', 'support', 'general'] as c
 export const PLACEHOLDERS = ['username', 'name', 'text'] as const;
 const TRIGGERS = ['keyword', 'regex', 'payload', 'event', 'intent', 'referral'] as const;
 const ACTIONS = ['reply', 'handover', 'tag', 'webhook', 'ai'] as const;
+/** The actions of a rule on comments (`when: { event: comment }`): they answer the comment. */
+const COMMENT_ACTIONS = ['privateReply', 'publicReply'] as const;
+/** Instagram's longest comment. */
+export const COMMENT_TEXT_MAX = 2200;
 
 export type TriggerEvent = (typeof EVENTS)[number];
 export type Intent = (typeof INTENTS)[number];
@@ -26,7 +30,9 @@ export type Trigger =
   | { event: TriggerEvent }
   | { intent: Intent[] }
   /** An ig.me link's `ref` or an ad's id, as the referral carries it. */
-  | { referral: string[] };
+  | { referral: string[] }
+  /** A comment on the account's media (or live video); with keywords, one of them in its text. */
+  | { comment: { keyword: string[]; patterns: RegExp[] } | true };
 
 export interface Rule {
   name: string;
@@ -38,6 +44,10 @@ export interface Rule {
   webhook?: { url: string; secret?: string };
   /** Ask the AI for the reply. */
   ai?: true;
+  /** For comment rules: a private reply (a DM to the commenter; once per comment, within 7 days). */
+  privateReply?: Content;
+  /** For comment rules: a public reply under the comment (text). */
+  publicReply?: string;
 }
 
 export type AiFallback = { text: string } | { handover: 'human' };
@@ -111,12 +121,13 @@ const When = z
       })
       .optional(),
     payload: oneOrMany(text).optional(),
-    event: z.enum(EVENTS).optional(),
+    event: z.enum([...EVENTS, 'comment']).optional(),
     intent: oneOrMany(z.enum(INTENTS)).optional(),
     referral: oneOrMany(text).optional(),
   })
   .superRefine((w, ctx) => {
-    const given = TRIGGERS.filter((k) => w[k] !== undefined);
+    // Comments take keywords too: `{ event: comment, keyword: [LINK] }`.
+    const given = TRIGGERS.filter((k) => w[k] !== undefined && !(k === 'keyword' && w.event === 'comment'));
     if (given.length !== 1)
       ctx.addIssue({
         code: 'custom',
@@ -140,11 +151,24 @@ const RuleSchema = z
     tag: oneOrMany(text).optional(),
     webhook: z.strictObject({ url: httpUrl, secret: text.optional() }).optional(),
     ai: z.literal(true).optional(),
+    privateReply: Content.optional(),
+    publicReply: text.max(COMMENT_TEXT_MAX, `must be at most ${COMMENT_TEXT_MAX} characters`).optional(),
   })
   .superRefine((r, ctx) => {
-    if (!ACTIONS.some((a) => r[a] !== undefined))
-      ctx.addIssue({ code: 'custom', message: `needs at least one action: ${ACTIONS.join(', ')}` });
+    const [own, other] = r.when.event === 'comment' ? [COMMENT_ACTIONS, ACTIONS] : [ACTIONS, COMMENT_ACTIONS];
+    if (!own.some((a) => r[a] !== undefined))
+      ctx.addIssue({ code: 'custom', message: `needs at least one action: ${own.join(', ')}` });
+    for (const a of other) {
+      if (r[a] === undefined) continue;
+      const why =
+        r.when.event === 'comment'
+          ? `a comment rule answers with ${COMMENT_ACTIONS.join(' or ')}`
+          : 'only a comment rule (when: { event: comment }) has it';
+      ctx.addIssue({ code: 'custom', path: [a], message: why });
+    }
     if (r.reply) placeholderIssues(r.reply, ['reply'], ctx);
+    if (r.privateReply) placeholderIssues(r.privateReply, ['privateReply'], ctx);
+    if (r.publicReply) placeholderIssues(r.publicReply, ['publicReply'], ctx);
   });
 
 function placeholderIssues(value: unknown, path: (string | number)[], ctx: z.RefinementCtx) {
@@ -369,23 +393,32 @@ function compile(file: FileShape): AutomationConfig {
   const rules = file.rules.map((r): Rule => {
     const w = r.when;
     const when: Trigger =
-      w.keyword !== undefined
-        ? { keyword: list(w.keyword), patterns: list(w.keyword).map(keywordPattern) }
-        : w.regex !== undefined
-          ? { regex: w.regex, pattern: new RegExp(w.regex, 'u') }
-          : w.payload !== undefined
-            ? { payload: list(w.payload) }
-            : w.event !== undefined
-              ? { event: w.event }
-              : w.referral !== undefined
-                ? { referral: list(w.referral) }
-                : { intent: list(w.intent!) };
+      w.event === 'comment'
+        ? {
+            comment:
+              w.keyword === undefined
+                ? true
+                : { keyword: list(w.keyword), patterns: list(w.keyword).map(keywordPattern) },
+          }
+        : w.keyword !== undefined
+          ? { keyword: list(w.keyword), patterns: list(w.keyword).map(keywordPattern) }
+          : w.regex !== undefined
+            ? { regex: w.regex, pattern: new RegExp(w.regex, 'u') }
+            : w.payload !== undefined
+              ? { payload: list(w.payload) }
+              : w.event !== undefined
+                ? { event: w.event as TriggerEvent }
+                : w.referral !== undefined
+                  ? { referral: list(w.referral) }
+                  : { intent: list(w.intent!) };
     const rule: Rule = { name: r.name, when };
     if (r.reply) rule.reply = r.reply;
     if (r.handover) rule.handover = r.handover;
     if (r.tag !== undefined) rule.tag = list(r.tag);
     if (r.webhook) rule.webhook = r.webhook;
     if (r.ai) rule.ai = true;
+    if (r.privateReply) rule.privateReply = r.privateReply;
+    if (r.publicReply !== undefined) rule.publicReply = r.publicReply;
     return rule;
   });
   const ai = file.ai ?? { provider: 'none', timeoutMs: 10_000, intent: 'offline' };

@@ -1,6 +1,13 @@
-import { type DomainEvent, referralOf } from '../../meta/events.ts';
+import { type CommentEvent, type DomainEvent, referralOf } from '../../meta/events.ts';
 import { type Content, LIMITS, parseContent } from '../../meta/send.ts';
-import { type AutomationConfig, PLACEHOLDER, type Placeholder, type Rule, type Trigger } from './config.ts';
+import {
+  type AutomationConfig,
+  COMMENT_TEXT_MAX,
+  PLACEHOLDER,
+  type Placeholder,
+  type Rule,
+  type Trigger,
+} from './config.ts';
 
 // Which rule answers an inbound event, and the reply it sends. Pure: the engine gathers the facts
 // (first message? intent? the contact's names) and acts on the match.
@@ -66,6 +73,7 @@ interface Facts {
 }
 
 function triggers(when: Trigger, f: Facts): boolean {
+  if ('comment' in when) return false; // comments are matched by matchCommentRule only
   if ('keyword' in when) return f.text !== undefined && when.patterns.some((p) => p.test(f.text!));
   if ('regex' in when) return f.text !== undefined && when.pattern.test(f.text);
   if ('payload' in when) return f.payload !== undefined && when.payload.includes(f.payload);
@@ -87,6 +95,23 @@ function triggers(when: Trigger, f: Facts): boolean {
     case 'first_message':
       return f.firstMessage;
   }
+}
+
+/** The first comment rule (in file order) a comment satisfies, or null. */
+export function matchCommentRule(config: AutomationConfig, event: CommentEvent): Rule | null {
+  const text = event.text?.normalize('NFC');
+  for (const rule of config.rules) {
+    if (!('comment' in rule.when)) continue;
+    const c = rule.when.comment;
+    if (c === true || (text !== undefined && c.patterns.some((p) => p.test(text)))) return rule;
+  }
+  return null;
+}
+
+/** A public reply's text with the placeholders filled, cut to Instagram's comment length. */
+export function renderCommentText(template: string, vars: Partial<ReplyVars>): string {
+  const v: ReplyVars = { username: vars.username ?? '', name: vars.name ?? '', text: vars.text ?? '' };
+  return fillWithin(template, v, COMMENT_TEXT_MAX, charCount);
 }
 
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');

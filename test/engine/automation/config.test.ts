@@ -330,3 +330,47 @@ describe('automation config: JSON', () => {
     ).toEqual(['automation.json:3: duplicate key']);
   });
 });
+
+describe('automation config: comment rules', () => {
+  it('takes `event: comment` with or without keywords, and privateReply / publicReply', () => {
+    const c = parseAutomationConfig(
+      lines(
+        'rules:',
+        '  - name: link',
+        '    when: { event: comment, keyword: [LINK, price] }',
+        '    privateReply: { type: text, text: "Here you go, @{{username}}" }',
+        '    publicReply: "Check your DMs!"',
+        '  - { name: any, when: { event: comment }, publicReply: Thanks! }',
+      ),
+      { format: 'yaml' },
+    );
+    expect(c.rules[0]).toMatchObject({
+      name: 'link',
+      when: { comment: { keyword: ['LINK', 'price'] } },
+      privateReply: { type: 'text', text: 'Here you go, @{{username}}' },
+      publicReply: 'Check your DMs!',
+    });
+    expect(c.rules[1]).toMatchObject({ when: { comment: true }, publicReply: 'Thanks!' });
+  });
+
+  it('comment actions only on comment rules, and comment rules only with them', () => {
+    expect(
+      problems(
+        lines(
+          'rules:',
+          '  - { name: a, when: { keyword: hi }, publicReply: x }',
+          '  - { name: b, when: { event: comment }, reply: { type: text, text: x } }',
+          '  - { name: c, when: { event: comment, regex: x }, publicReply: x }',
+          '  - { name: d, when: { event: comment }, publicReply: "{{nope}}" }',
+        ),
+      ),
+    ).toEqual([
+      'automation.yaml:2: rules[0]: needs at least one action: reply, handover, tag, webhook, ai',
+      'automation.yaml:2: rules[0].publicReply: only a comment rule (when: { event: comment }) has it',
+      'automation.yaml:3: rules[1]: needs at least one action: privateReply, publicReply',
+      'automation.yaml:3: rules[1].reply: a comment rule answers with privateReply or publicReply',
+      'automation.yaml:4: rules[2].when: needs exactly one of keyword, regex, payload, event, intent, referral (got regex, event)',
+      'automation.yaml:5: rules[3].publicReply: unknown placeholder {{nope}} (use {{username}}, {{name}}, {{text}})',
+    ]);
+  });
+});
