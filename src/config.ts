@@ -22,6 +22,8 @@ export interface ChannelSettings {
   graphApiUrl: string;
   graphApiVersion: string;
   allowSha1: boolean;
+  /** META_APP_ID: the app's id, for debug_token (the token's expiry). */
+  appId: string | null;
 }
 
 export interface Config {
@@ -215,6 +217,10 @@ function loadChannel(env: Env, version: string, problems: string[]): ChannelSett
     problems.push(`${url?.name ?? 'INSTAGRAM_GRAPH_API_URL'} must be an http(s) URL`);
   }
 
+  const appId = pick(env, 'META_APP_ID');
+  if (appId && !/^\d+$/.test(appId.value))
+    problems.push(`${appId.name} must be a numeric id, got "${appId.value}"`);
+
   const allowSha1 = pick(env, 'WEBHOOK_ALLOW_SHA1')?.value ?? 'false';
   if (!['true', 'false', '1', '0'].includes(allowSha1))
     problems.push('WEBHOOK_ALLOW_SHA1 must be true or false');
@@ -229,5 +235,6 @@ function loadChannel(env: Env, version: string, problems: string[]): ChannelSett
     graphApiUrl,
     graphApiVersion: version,
     allowSha1: allowSha1 === 'true' || allowSha1 === '1',
+    appId: appId?.value ?? null,
   };
 }

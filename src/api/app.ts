@@ -1,6 +1,7 @@
 import Fastify, { LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ChannelRegistry } from '../channels/registry.ts';
+import type { TokenView } from '../channels/token-keeper.ts';
 import type { WebhookEndpoints } from '../deliveries/endpoints.ts';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { EventHub } from '../events/hub.ts';
@@ -9,6 +10,7 @@ import type { Logger } from '../log.ts';
 import type { ProjectionThread } from '../projection/thread.ts';
 import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
+import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
 import type { ChannelHealth } from '../store/schema.ts';
 import { attachmentRoutes } from './attachments.ts';
@@ -42,6 +44,8 @@ export interface AppDeps {
   graphApiVersion: string;
   /** Each channel's health, as the sender has it. */
   channelHealth: (channelId: string) => ChannelHealth;
+  /** What is known of each channel's access token (channels/token-keeper.ts). */
+  channelToken: (channel: Channel) => TokenView;
   /** The API keys: IGDM_API_KEY and those made through the API. */
   keys: ApiKeys;
   /** The event log's live fan-out (GET /v1/events). */
@@ -124,6 +128,7 @@ export async function buildApp(deps: AppDeps) {
     await channelRoutes(v1, {
       channels: deps.channels,
       health: deps.channelHealth,
+      token: deps.channelToken,
       graphApiVersion: deps.graphApiVersion,
     });
     await meRoutes(v1, { sandbox: deps.sandbox !== undefined });

@@ -88,8 +88,19 @@ export interface CallRecord {
   answer?: { bytes: number; cut: boolean };
 }
 
+/** The access token's life: Instagram Login's long-lived tokens last 60 days from issue or refresh. */
+export interface TokenLife {
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/** 60 days, as Meta gives long-lived Instagram tokens. */
+export const TOKEN_LIFETIME_MS = 60 * 24 * 3_600_000;
+
 export interface SandboxState {
   readonly options: ResolvedOptions;
+  /** The current token's (options.accessToken's) life; refresh_access_token renews both. */
+  readonly token: TokenLife;
   now(): number;
   readonly customers: CustomerBook;
   readonly messages: Map<string, KnownMessage>;
@@ -144,6 +155,7 @@ export function createSandboxState(options: SandboxOptions): SandboxState {
   const held = new HeldRequests();
   return {
     options: resolved,
+    token: { issuedAt: now(), expiresAt: now() + TOKEN_LIFETIME_MS },
     now,
     customers: new CustomerBook(),
     messages,

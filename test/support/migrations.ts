@@ -33,6 +33,12 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`drop index conversations_channel_recent`.execute(db);
     await sql`drop index messages_unread`.execute(db);
   },
+  /** Channels' app ids, token records and data deletion requests. */
+  async '0020_channel_tokens'(db) {
+    await sql`drop table data_deletion_requests`.execute(db);
+    await sql`drop table channel_tokens`.execute(db);
+    await sql`alter table channels drop column app_id`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
