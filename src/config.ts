@@ -63,6 +63,8 @@ export interface Config {
   maxConnections: number;
   /** /readyz reports not ready while the store's disk has less free space than this. */
   minFreeDiskBytes: number;
+  /** PUBLIC_URL: where Meta and people reach igdm (the data deletion status URL); null: the request's host. */
+  publicUrl: string | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -97,6 +99,10 @@ export function loadConfig(env: Env = process.env): Config {
 
   const apiKey = pick(env, 'IGDM_API_KEY')?.value ?? null;
   if (apiKey && apiKey.length < 16) problems.push('IGDM_API_KEY must be at least 16 characters long');
+
+  const publicUrl = pick(env, 'PUBLIC_URL')?.value.replace(/\/+$/, '') ?? null;
+  if (publicUrl && !z.url({ protocol: /^https?$/ }).safeParse(publicUrl).success)
+    problems.push('PUBLIC_URL must be an http(s) URL');
 
   const logLevel = pick(env, 'LOG_LEVEL')?.value ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
@@ -179,6 +185,7 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs,
     maxConnections,
     minFreeDiskBytes: Number(minFreeDisk) * 1024 * 1024,
+    publicUrl,
   };
 }
 

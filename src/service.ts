@@ -229,6 +229,7 @@ export async function startService(
     handover: (conversationId, to) => handOverConversation(handoverDeps, conversationId, to),
     contactErased: (conversationIds) => profiles.forget(conversationIds),
     inboxDir: options.inboxDir,
+    publicUrl: config.publicUrl,
   });
   // Both threads answer before the first request comes (they load their code, open the store).
   const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);

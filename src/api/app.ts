@@ -19,6 +19,7 @@ import { channelRoutes } from './channels.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { contactRoutes } from './contacts.ts';
 import { conversationRoutes } from './conversations.ts';
+import { dataDeletionRoutes } from './data-deletion.ts';
 import { ApiError, answerOf, errors, replyError } from './errors.ts';
 import { eventRoutes } from './events.ts';
 import { healthRoutes } from './health.ts';
@@ -68,6 +69,8 @@ export interface AppDeps {
   minFreeDiskBytes: number;
   /** The built inbox, served at / (default web/dist). */
   inboxDir?: string;
+  /** PUBLIC_URL: where Meta and people reach igdm. */
+  publicUrl?: string | null;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -108,6 +111,14 @@ export async function buildApp(deps: AppDeps) {
       protectControl: (scope) => requireApiKey(scope, deps.keys),
     });
   }
+  await app.register(dataDeletionRoutes, {
+    db: deps.store.db,
+    channels: deps.channels.list,
+    now: deps.now,
+    log: deps.log,
+    publicUrl: deps.publicUrl ?? null,
+    erased: deps.contactErased,
+  });
   await app.register(webhookRoutes, { channels: deps.channels.list, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.keys);
