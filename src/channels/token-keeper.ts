@@ -86,6 +86,7 @@ export class TokenKeeper {
   #timer: NodeJS.Timeout | undefined;
   /** The check running, if one is: checks never overlap. */
   #running: Promise<void> | undefined;
+  #again = false;
 
   constructor(deps: TokenKeeperDeps) {
     this.#deps = deps;
@@ -102,6 +103,10 @@ export class TokenKeeper {
         refreshedAt: r.refreshedAt === null ? null : Number(r.refreshedAt),
       });
     void this.check();
+    // A channel created, or given a token: its token is looked at now, not within the hour.
+    this.#deps.registry.on('changed', (change) => {
+      if (change.type !== 'deleted') void this.check();
+    });
     this.#timer = setInterval(() => void this.check(), this.#deps.checkEveryMs ?? CHECK_EVERY_MS).unref();
   }
 
@@ -119,17 +124,27 @@ export class TokenKeeper {
     return tokenView(current, this.#deps.now());
   }
 
-  /** Looks at every live channel's token: learns its expiry, refreshes it when due. */
+  /**
+   * Looks at every live channel's token: learns its expiry, refreshes it when due. Asked while a
+   * check runs (a channel changed meanwhile), another follows it.
+   */
   check(): Promise<void> {
-    this.#running ??= (async () => {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
       try {
-        for (const channel of this.#deps.registry.list()) {
-          try {
-            await this.#checkOne(channel);
-          } catch (err) {
-            this.#deps.log.error({ err, channel: channel.id }, 'token check failed');
+        do {
+          this.#again = false;
+          for (const channel of this.#deps.registry.list()) {
+            try {
+              await this.#checkOne(channel);
+            } catch (err) {
+              this.#deps.log.error({ err, channel: channel.id }, 'token check failed');
+            }
           }
-        }
+        } while (this.#again);
       } finally {
         this.#running = undefined;
       }
