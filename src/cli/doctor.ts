@@ -350,7 +350,7 @@ function webhookInfo(report: Report, config: Config, env: Env) {
   report.line('In the Meta dashboard (Webhooks), enter:');
   report.line(`  Callback URL:  ${url}`);
   report.line('  Verify token:  the value of WEBHOOK_VERIFY_TOKEN');
-  report.line('And in App settings → Advanced (Data deletion requests), the URL:');
+  report.line('And as the data deletion request URL (Business login settings, or App settings → Basic):');
   report.line(`  ${url.replace(/\/webhooks\/meta$/, '/meta/data-deletion')}`);
   if (!publicUrl) {
     report.line(
