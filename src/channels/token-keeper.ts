@@ -238,20 +238,23 @@ export class TokenKeeper {
   /** Stores the record; a change of state, expiry or problem is `channel.health` in the event log. */
   async #save(channelId: string, r: TokenRecord, before: TokenRecord | undefined): Promise<void> {
     const now = this.#deps.now();
-    const changed =
-      !before ||
-      before.tokenDigest !== r.tokenDigest ||
-      before.state !== r.state ||
-      before.expiresAt !== r.expiresAt ||
-      before.problem !== r.problem;
+    const stored =
+      before !== undefined &&
+      before.tokenDigest === r.tokenDigest &&
+      before.state === r.state &&
+      before.expiresAt === r.expiresAt &&
+      before.problem === r.problem;
     this.#records.set(channelId, r);
-    if (!changed) return;
+    if (stored) return;
+    // Nothing learnt yet about a token is no news: stored, without an event.
+    const news = before !== undefined || r.expiresAt !== null || r.problem !== null;
     await this.#deps.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('channelTokens')
         .values({ ...r, updatedAt: now })
         .onConflict((oc) => oc.column('channelId').doUpdateSet({ ...r, updatedAt: now }))
         .execute();
+      if (!news) return;
       const event = healthEvent(channelId, this.#deps.health(channelId));
       await recordEvents(
         trx,
@@ -259,7 +262,7 @@ export class TokenKeeper {
         now,
       );
     });
-    this.#deps.recorded?.();
+    if (news) this.#deps.recorded?.();
   }
 
   #client(channel: Channel): GraphClient {
