@@ -162,7 +162,7 @@ export function debugToken({ state, params }: GraphCall): GraphAnswer {
   const o = state.options;
   const input = params.input_token;
   if (typeof input !== 'string' || input === '') return paramError('The parameter input_token is required');
-  const valid = input === o.accessToken && state.now() < state.token.expiresAt;
+  const valid = input === o.accessToken && (!o.expireTokens || state.now() < state.token.expiresAt);
   return {
     status: 200,
     body: {

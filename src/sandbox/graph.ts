@@ -167,7 +167,7 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
     if (token === null) return send(tokenMissing(), spoiled);
     // The account's token until it expires (60 days after its issue or last refresh).
     const tokenOk =
-      (sameSecret(token, o.accessToken) && now < state.token.expiresAt) ||
+      (sameSecret(token, o.accessToken) && (!o.expireTokens || now < state.token.expiresAt)) ||
       (ro.appToken === true && sameSecret(token, `${o.appId}|${o.appSecret}`));
     if (!tokenOk) return send(tokenExpired(now), spoiled);
     if (!read.ok) return send(read.error, spoiled);

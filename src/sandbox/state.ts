@@ -28,6 +28,11 @@ export interface SandboxOptions {
   timeoutHoldMs?: number;
   /** Delay before an echo is delivered after a send (default 0: right after the answer). */
   echoDelayMs?: number;
+  /**
+   * Refuse the token once expired (60 days after its issue or last refresh), as Meta does. Off by
+   * default: tests that move the clock by months do not all wait for a refresh.
+   */
+  expireTokens?: boolean;
 }
 
 export interface ResolvedOptions extends Required<Omit<SandboxOptions, 'pageId'>> {
@@ -144,6 +149,7 @@ export function createSandboxState(options: SandboxOptions): SandboxState {
     appId: options.appId ?? '1234567890123456',
     timeoutHoldMs: options.timeoutHoldMs ?? 30_000,
     echoDelayMs: options.echoDelayMs ?? 0,
+    expireTokens: options.expireTokens ?? false,
   };
   const now = resolved.now;
   const messages = new Map<string, KnownMessage>();

@@ -172,7 +172,7 @@ describe("the environment's channel", () => {
   it('a refreshed token is stored and wins over the unchanged environment token after a restart', async () => {
     const clock = new Clock();
     const port = await freePort();
-    const sandbox = await runTestSandbox(port, { now: clock.now, appId: SANDBOX_APP_ID });
+    const sandbox = await runTestSandbox(port, { now: clock.now, appId: SANDBOX_APP_ID, expireTokens: true });
     const dir = mkdtempSync(join(tmpdir(), 'igdm-tokens-'));
     const env = {
       PORT: String(port),
@@ -230,6 +230,46 @@ describe("the environment's channel", () => {
       await igdm.stop();
       await sandbox.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the sandbox's refresh_access_token", () => {
+  it('refreshes a token 24 h old, takes only the new one, and refuses an expired one', async () => {
+    const clock = new Clock();
+    const sandbox = await runTestSandbox(await freePort(), { now: clock.now, expireTokens: true });
+    const root = sandbox.graphApiUrl;
+    const get = async (path: string, token: string) => {
+      const res = await fetch(`${root}/${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, body: (await res.json()) as Json };
+    };
+    try {
+      const first = sandbox.state.options.accessToken;
+      const refresh = (token: string) =>
+        get(`refresh_access_token?grant_type=ig_refresh_token&access_token=${token}`, token);
+      const young = await refresh(first);
+      expect(young.status).toBe(400);
+      expect(young.body.error.message).toMatch(/24 hours/);
+
+      clock.advance(DAY);
+      const ok = await refresh(first);
+      expect(ok.status).toBe(200);
+      expect(ok.body).toEqual({
+        access_token: expect.any(String),
+        token_type: 'bearer',
+        expires_in: 5_184_000,
+      });
+      expect((await get('v24.0/me', first)).body.error.code).toBe(190);
+      expect((await get('v24.0/me', ok.body.access_token)).status).toBe(200);
+
+      clock.advance(60 * DAY);
+      expect((await get('v24.0/me', ok.body.access_token)).body.error).toMatchObject({
+        code: 190,
+        error_subcode: 463,
+      });
+      expect((await refresh(ok.body.access_token)).body.error.code).toBe(190);
+    } finally {
+      await sandbox.close();
     }
   });
 });
