@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runTestSandbox } from '../send/stack.ts';
 import { Clock, DAY, type SandboxService, START, startSandboxService, until } from '../send/support.ts';
@@ -124,7 +125,9 @@ describe('tokens that stay alive (sandbox mode)', () => {
 
   it('warns 7 days ahead when the token cannot be refreshed', async () => {
     const clock = new Clock();
-    svc = await startSandboxService({ clock, service: { tokenCheckEveryMs: 20 } });
+    const lines: Json[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    svc = await startSandboxService({ clock, service: { tokenCheckEveryMs: 20 }, log });
     const s = svc;
     await until(
       () => channelOf(s),
@@ -150,6 +153,18 @@ describe('tokens that stay alive (sandbox mode)', () => {
       'the warning',
     );
     expect(expiring.token).toMatchObject({ expiresInDays: 6, refreshedAt: null });
+    // Logged once as a warning (the checks go on every 20 ms), without the token.
+    const warned = () => lines.filter((l) => /expires within 7 days/.test(l.msg));
+    await until(warned, (w) => w.length > 0, 'the warning logged');
+    await new Promise((r) => setTimeout(r, 100));
+    const warnings = warned();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      level: 40,
+      channel: 'default',
+      problem: expect.stringMatching(/^refresh_access_token/),
+    });
+    expect(JSON.stringify(lines)).not.toContain(s.sandbox!.options.accessToken);
     const events = await eventsUntil(s, (es) =>
       es.some((e) => e.event === 'channel.health' && e.data.token?.state === 'expiring'),
     );
