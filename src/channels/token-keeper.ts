@@ -5,7 +5,7 @@ import type { Logger } from '../log.ts';
 import { type Channel, healthEvent } from '../store/channels.ts';
 import { recordEvents } from '../store/events.ts';
 import type { ChannelHealth, ChannelTokenTable, Database, TokenState } from '../store/schema.ts';
-import type { ChannelRegistry } from './registry.ts';
+import type { ChannelChange, ChannelRegistry } from './registry.ts';
 
 // Keeps channels' access tokens alive. Instagram Login's long-lived tokens expire 60 days after they
 // were issued or last refreshed, and Meta refreshes one only once it is 24 h old
@@ -88,6 +88,10 @@ export class TokenKeeper {
   #running: Promise<void> | undefined;
   #again = false;
 
+  readonly #changed = (change: ChannelChange) => {
+    if (change.type !== 'deleted') void this.check();
+  };
+
   constructor(deps: TokenKeeperDeps) {
     this.#deps = deps;
   }
@@ -104,15 +108,14 @@ export class TokenKeeper {
       });
     void this.check();
     // A channel created, or given a token: its token is looked at now, not within the hour.
-    this.#deps.registry.on('changed', (change) => {
-      if (change.type !== 'deleted') void this.check();
-    });
+    this.#deps.registry.on('changed', this.#changed);
     this.#timer = setInterval(() => void this.check(), this.#deps.checkEveryMs ?? CHECK_EVERY_MS).unref();
   }
 
   /** Stops the schedule and waits for a check under way. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    this.#deps.registry.off('changed', this.#changed);
     await this.#running;
   }
 
