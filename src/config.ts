@@ -22,6 +22,8 @@ export interface ChannelSettings {
   graphApiUrl: string;
   graphApiVersion: string;
   allowSha1: boolean;
+  /** META_APP_ID: the app's id, for debug_token (the token's expiry). */
+  appId: string | null;
 }
 
 export interface Config {
@@ -64,6 +66,8 @@ export interface Config {
   maxConnections: number;
   /** /readyz reports not ready while the store's disk has less free space than this. */
   minFreeDiskBytes: number;
+  /** PUBLIC_URL: where Meta and people reach igdm (the data deletion status URL); null: the request's host. */
+  publicUrl: string | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -98,6 +102,10 @@ export function loadConfig(env: Env = process.env): Config {
 
   const apiKey = pick(env, 'IGDM_API_KEY')?.value ?? null;
   if (apiKey && apiKey.length < 16) problems.push('IGDM_API_KEY must be at least 16 characters long');
+
+  const publicUrl = pick(env, 'PUBLIC_URL')?.value.replace(/\/+$/, '') ?? null;
+  if (publicUrl && !z.url({ protocol: /^https?$/ }).safeParse(publicUrl).success)
+    problems.push('PUBLIC_URL must be an http(s) URL');
 
   const logLevel = pick(env, 'LOG_LEVEL')?.value ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
@@ -188,6 +196,7 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs,
     maxConnections,
     minFreeDiskBytes: Number(minFreeDisk) * 1024 * 1024,
+    publicUrl,
   };
 }
 
@@ -226,6 +235,10 @@ function loadChannel(env: Env, version: string, problems: string[]): ChannelSett
     problems.push(`${url?.name ?? 'INSTAGRAM_GRAPH_API_URL'} must be an http(s) URL`);
   }
 
+  const appId = pick(env, 'META_APP_ID');
+  if (appId && !/^\d+$/.test(appId.value))
+    problems.push(`${appId.name} must be a numeric id, got "${appId.value}"`);
+
   const allowSha1 = pick(env, 'WEBHOOK_ALLOW_SHA1')?.value ?? 'false';
   if (!['true', 'false', '1', '0'].includes(allowSha1))
     problems.push('WEBHOOK_ALLOW_SHA1 must be true or false');
@@ -240,5 +253,6 @@ function loadChannel(env: Env, version: string, problems: string[]): ChannelSett
     graphApiUrl,
     graphApiVersion: version,
     allowSha1: allowSha1 === 'true' || allowSha1 === '1',
+    appId: appId?.value ?? null,
   };
 }

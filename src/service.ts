@@ -5,6 +5,7 @@ import { buildApp } from './api/app.ts';
 import { ApiKeys } from './api/auth.ts';
 import { ChannelRegistry } from './channels/registry.ts';
 import { environmentChannel } from './channels/settings.ts';
+import { TokenKeeper } from './channels/token-keeper.ts';
 import type { Config } from './config.ts';
 import { Deliverer } from './deliveries/deliverer.ts';
 import { Dispatcher } from './deliveries/dispatcher.ts';
@@ -63,6 +64,8 @@ export interface ServiceOptions {
   integrityBudgetMs?: number;
   /** The built inbox, served at / (default web/dist). */
   inboxDir?: string;
+  /** How often the channels' tokens are looked at (default hourly); tests make it short. */
+  tokenCheckEveryMs?: number;
 }
 
 export async function startService(
@@ -95,6 +98,7 @@ export async function startService(
         appSecret: sandboxChannel.appSecret,
         accessToken: sandboxChannel.accessToken!,
         accountId: sandboxChannel.accountId!,
+        appId: sandboxChannel.appId!,
         webhookUrl: () => `${listening}/webhooks/meta`,
         now,
         sendRatePerSecond: config.sandboxRates.sendPerSecond,
@@ -186,6 +190,17 @@ export async function startService(
   };
   const hub = new EventHub(store.db, log);
   await hub.start();
+  // Keeps the channels' tokens alive (refreshes them before they expire) and tells their expiry.
+  const tokens = new TokenKeeper({
+    db: store.db,
+    registry,
+    log,
+    now,
+    health: (id) => health.of(id),
+    recorded: () => hub.wake(),
+    graphTimeoutMs: config.graphTimeoutMs,
+    checkEveryMs: options.tokenCheckEveryMs,
+  });
   projection.on('applied', () => hub.wake());
   // Outbound webhooks: deliveries made from the event log, and rules' webhooks, on a queue of their own.
   const dispatcher = new Dispatcher(store.db, queue, log, {
@@ -208,6 +223,7 @@ export async function startService(
     channels: registry,
     graphApiVersion: config.graphApiVersion,
     channelHealth: (id) => health.of(id),
+    channelToken: (channel) => tokens.view(channel),
     keys,
     hub,
     webhooks,
@@ -221,6 +237,7 @@ export async function startService(
     contactErased: (conversationIds) => profiles.forget(conversationIds),
     inboxDir: options.inboxDir,
     metrics,
+    publicUrl: config.publicUrl,
   });
   // Both threads answer before the first request comes (they load their code, open the store).
   const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);
@@ -256,6 +273,7 @@ export async function startService(
   });
   queue.work(MEDIA_QUEUE, keeper.handle, { concurrency: 4 });
   dispatcher.start();
+  await tokens.start();
   if (automation)
     log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);
 
@@ -272,6 +290,7 @@ export async function startService(
     sandbox,
     async close() {
       await app.close(); // stop accepting, finish in-flight requests
+      await tokens.stop();
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
       await dispatcher.stop();
       await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start

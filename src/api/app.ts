@@ -1,6 +1,7 @@
 import Fastify, { LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { ChannelRegistry } from '../channels/registry.ts';
+import type { TokenView } from '../channels/token-keeper.ts';
 import type { WebhookEndpoints } from '../deliveries/endpoints.ts';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { EventHub } from '../events/hub.ts';
@@ -10,6 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import type { ProjectionThread } from '../projection/thread.ts';
 import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
+import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
 import type { ChannelHealth } from '../store/schema.ts';
 import { attachmentRoutes } from './attachments.ts';
@@ -19,6 +21,7 @@ import { clientErrorHandler } from './client-errors.ts';
 import { commentRoutes } from './comments.ts';
 import { contactRoutes } from './contacts.ts';
 import { conversationRoutes } from './conversations.ts';
+import { dataDeletionRoutes } from './data-deletion.ts';
 import { ApiError, answerOf, errors, replyError } from './errors.ts';
 import { eventRoutes } from './events.ts';
 import { healthRoutes } from './health.ts';
@@ -47,6 +50,8 @@ export interface AppDeps {
   graphApiVersion: string;
   /** Each channel's health, as the sender has it. */
   channelHealth: (channelId: string) => ChannelHealth;
+  /** What is known of each channel's access token (channels/token-keeper.ts). */
+  channelToken: (channel: Channel) => TokenView;
   /** The API keys: IGDM_API_KEY and those made through the API. */
   keys: ApiKeys;
   /** The event log's live fan-out (GET /v1/events). */
@@ -71,6 +76,8 @@ export interface AppDeps {
   inboxDir?: string;
   /** Served at GET /metrics. */
   metrics: Metrics;
+  /** PUBLIC_URL: where Meta and people reach igdm. */
+  publicUrl?: string | null;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -112,6 +119,14 @@ export async function buildApp(deps: AppDeps) {
       protectControl: (scope) => requireApiKey(scope, deps.keys),
     });
   }
+  await app.register(dataDeletionRoutes, {
+    db: deps.store.db,
+    channels: deps.channels.list,
+    now: deps.now,
+    log: deps.log,
+    publicUrl: deps.publicUrl ?? null,
+    erased: deps.contactErased,
+  });
   await app.register(webhookRoutes, { channels: deps.channels.list, writer: deps.writer, log: deps.log });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.keys);
@@ -133,6 +148,7 @@ export async function buildApp(deps: AppDeps) {
     await channelRoutes(v1, {
       channels: deps.channels,
       health: deps.channelHealth,
+      token: deps.channelToken,
       graphApiVersion: deps.graphApiVersion,
     });
     await meRoutes(v1, { sandbox: deps.sandbox !== undefined });

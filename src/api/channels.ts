@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import { newChannel, patchedChannel } from '../channels/settings.ts';
+import type { TokenView } from '../channels/token-keeper.ts';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import { type Channel, publicChannel } from '../store/channels.ts';
 import type { ChannelHealth } from '../store/schema.ts';
@@ -41,6 +42,9 @@ const NewChannel = z.strictObject({
   appSecret: Secret,
   verifyToken: Secret,
   graphApiUrl: GraphApiUrl.optional(),
+  appId: MetaId.nullable()
+    .optional()
+    .meta({ description: "The Meta app's id: igdm asks debug_token for the token's expiry." }),
 });
 
 const ChannelChange = z
@@ -53,12 +57,15 @@ const ChannelChange = z
     appSecret: Secret.optional(),
     verifyToken: Secret.optional(),
     graphApiUrl: GraphApiUrl.nullable().optional(),
+    appId: MetaId.nullable().optional(),
   })
   .refine((c) => Object.keys(c).length > 0, 'give at least one field to change');
 
 export interface ChannelRouteDeps {
   channels: ChannelRegistry;
   health: (channelId: string) => ChannelHealth;
+  /** What is known of the channel's access token: its expiry, its refresh (channels/token-keeper.ts). */
+  token: (channel: Channel) => TokenView;
   /** GRAPH_API_VERSION, for a Graph API URL that names no version. */
   graphApiVersion: string;
 }
@@ -75,7 +82,7 @@ export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDe
     return channel;
   };
   const admin = { scope: 'admin' as const };
-  const shown = (c: Channel) => publicChannel(c, deps.health(c.id));
+  const shown = (c: Channel) => publicChannel(c, deps.health(c.id), deps.token(c));
   const app = scope.withTypeProvider<ZodTypeProvider>();
 
   app.get(

@@ -119,6 +119,8 @@ export const errors = {
   malformedJson: define('malformed_json', 400, '%s'),
   signatureMissing: define('signature_missing', 401, 'X-Hub-Signature-256 header is missing'),
   signatureInvalid: define('signature_invalid', 403, 'The signature does not match the body'),
+  signedRequestInvalid: define('signed_request_invalid', 400, 'signed_request %s'),
+  deletionRequestNotFound: define('not_found', 404, 'No data deletion request %s'),
   verificationFailed: define('verification_failed', 403, 'hub.mode or hub.verify_token does not match'),
   storeUnavailable: define('store_unavailable', 503, 'The event could not be stored; retry later'),
 };

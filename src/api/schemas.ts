@@ -330,7 +330,20 @@ export const Channel = z
     pageId: z.string().nullable(),
     graphApiUrl: z.string(),
     graphApiVersion: z.string(),
+    appId: z.string().nullable().meta({ description: "The Meta app's id (debug_token), if given." }),
     status: z.enum(['ok', 'throttled', 'needs_token', 'paused']),
+    token: z
+      .object({
+        state: z.enum(['unknown', 'ok', 'expiring', 'expired']),
+        expiresAt: z.string().nullable().meta({ format: 'date-time' }),
+        expiresInDays: z.number().int().nullable(),
+        refreshedAt: z.string().nullable().meta({ format: 'date-time' }),
+        problem: z.string().nullable(),
+      })
+      .meta({
+        description:
+          'The access token: when it expires (null: unknown, or never), when igdm last refreshed it, and why it could not (expiring: within 7 days, not refreshed).',
+      }),
     secrets: z
       .object({ accessToken: z.boolean(), appSecret: z.boolean(), verifyToken: z.boolean() })
       .meta({ description: 'Which secrets are set (they are never shown).' }),

@@ -142,6 +142,24 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     });
   }
 
+  /**
+   * A token Meta refreshed (channels/token-keeper.ts), if the channel still has `old`: stored like
+   * a token set through the API, so it wins over the environment's value until that changes.
+   */
+  tokenRefreshed(id: string, old: string, fresh: string): Promise<Channel | undefined> {
+    return this.#serial(async () => {
+      const stored = await readChannel(this.#db, this.#box, id);
+      if (!stored || stored.deletedAt !== null || stored.channel.accessToken !== old) return undefined;
+      const channel: Channel = { ...stored.channel, accessToken: fresh };
+      const apiFields = stored.apiFields && setThroughApi(stored.channel, channel, stored.apiFields);
+      await this.#db
+        .transaction()
+        .execute((trx) => updateChannel(trx, this.#box, channel, apiFields, this.#now()));
+      await this.#reload({ type: 'updated', channel, tokenSet: false });
+      return channel;
+    });
+  }
+
   remove(id: string): Promise<RemoveResult> {
     return this.#serial(async (): Promise<RemoveResult> => {
       const channel = this.get(id);

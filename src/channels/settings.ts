@@ -21,6 +21,8 @@ export interface ChannelInput {
   appSecret: string;
   verifyToken: string;
   graphApiUrl?: string | null;
+  /** The Meta app's id (debug_token). */
+  appId?: string | null;
 }
 
 /** A change to a channel: the fields given; `null` clears pageId, and resets graphApiUrl to its login's. */
@@ -47,6 +49,7 @@ export function newChannel(input: ChannelInput, version: string): Channel {
     accessToken: input.accessToken,
     ...graphApi(input.graphApiUrl ?? DEFAULT_GRAPH_API[input.login], version),
     allowSha1: false,
+    appId: input.appId ?? null,
   };
 }
 
@@ -68,6 +71,7 @@ export function patchedChannel(c: Channel, patch: ChannelPatch, version: string)
     ...(patch.accessToken !== undefined && { accessToken: patch.accessToken }),
     ...(patch.appSecret !== undefined && { appSecret: patch.appSecret }),
     ...(patch.verifyToken !== undefined && { verifyToken: patch.verifyToken }),
+    ...(patch.appId !== undefined && { appId: patch.appId }),
     ...(url !== undefined && graphApi(url, url === c.graphApiUrl ? c.graphApiVersion : version)),
   };
 }

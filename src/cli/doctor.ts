@@ -216,6 +216,7 @@ async function checkGraph(
   const tokenId = String(me.user_id ?? me.id ?? '');
   const who = me.username ? `@${me.username}` : me.name ? `"${me.name}"` : 'the account';
   report.pass('token', `works, it belongs to ${who} (id ${tokenId || 'unknown'})`);
+  await tokenExpiry(report, client, c, tokenVar);
 
   // 4. The token's account is the configured one.
   let healthy = true;
@@ -303,6 +304,43 @@ async function checkGraph(
   return healthy;
 }
 
+const DAY = 86_400_000;
+
+/**
+ * 3b. When the token expires (debug_token, with META_APP_ID): a running igdm refreshes Instagram
+ * Login tokens by itself (channels/token-keeper.ts); within 7 days of the end it could not.
+ */
+async function tokenExpiry(report: Report, client: GraphClient, c: ChannelSettings, tokenVar: string) {
+  if (!c.appId) {
+    report.line('  (token expiry: set META_APP_ID, the app id, to have it checked here)');
+    return;
+  }
+  let expiresAt: number | null;
+  try {
+    expiresAt = (await client.debugToken(c.appId, c.appSecret)).expiresAt;
+  } catch (err) {
+    const f = failureOf(err);
+    if (!f) throw err;
+    report.fail(
+      'token expiry',
+      `could not be read. ${metaSays(f)}`,
+      'check that META_APP_ID is the id of the app whose secret is META_APP_SECRET',
+    );
+    return;
+  }
+  if (expiresAt === 0) return report.pass('token expiry', 'the token does not expire');
+  if (expiresAt === null) return report.pass('token expiry', 'Meta did not say when the token expires');
+  const days = Math.max(0, Math.floor((expiresAt - Date.now()) / DAY));
+  const when = `expires in ${days} day${days === 1 ? '' : 's'} (${new Date(expiresAt).toISOString().slice(0, 10)})`;
+  if (expiresAt - Date.now() > 7 * DAY)
+    return report.pass('token expiry', `${when}; igdm refreshes it before then while it runs`);
+  report.fail(
+    'token expiry',
+    when,
+    `igdm could not refresh it: create a new long-lived token and set ${tokenVar} (or PATCH /v1/channels/default)`,
+  );
+}
+
 /** 7. What to enter in the Meta dashboard's webhook settings (the variable's name, never its value). */
 function webhookInfo(report: Report, config: Config, env: Env) {
   const publicUrl = env.PUBLIC_URL?.trim().replace(/\/+$/, '');
@@ -312,6 +350,8 @@ function webhookInfo(report: Report, config: Config, env: Env) {
   report.line('In the Meta dashboard (Webhooks), enter:');
   report.line(`  Callback URL:  ${url}`);
   report.line('  Verify token:  the value of WEBHOOK_VERIFY_TOKEN');
+  report.line('And as the data deletion request URL (Business login settings, or App settings → Basic):');
+  report.line(`  ${url.replace(/\/webhooks\/meta$/, '/meta/data-deletion')}`);
   if (!publicUrl) {
     report.line(
       '  (Meta must reach this address over HTTPS from the internet: set PUBLIC_URL to the public address in front of igdm.)',

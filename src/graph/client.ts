@@ -99,13 +99,26 @@ export class GraphClient {
   async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
-    opts: { query?: Query; body?: unknown; form?: FormData; timeoutMs?: number } = {},
+    opts: {
+      query?: Query;
+      body?: unknown;
+      form?: FormData;
+      timeoutMs?: number;
+      /** Called without the API version (refresh_access_token takes none). */
+      unversioned?: boolean;
+      /** Another token than the channel's (an app token for debug_token). */
+      token?: string;
+    } = {},
   ) {
-    const url = new URL(`${this.base}/${path.replace(/^\/+/, '')}`);
+    const base = opts.unversioned
+      ? this.#target.graphApiUrl.replace(/\/+$/, '').replace(/\/v\d+\.\d+$/, '')
+      : this.base;
+    const url = new URL(`${base}/${path.replace(/^\/+/, '')}`);
     for (const [k, v] of Object.entries(opts.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.#target.accessToken) headers.authorization = `Bearer ${this.#target.accessToken}`;
+    const token = opts.token ?? this.#target.accessToken;
+    if (token) headers.authorization = `Bearer ${token}`;
     let sent: string | Uint8Array | undefined;
     if (opts.form) {
       // Encoded by the platform (boundary, quoted names): Response does it as fetch would.
@@ -175,6 +188,45 @@ export class GraphClient {
       throw new GraphError(ambiguous('no_message_id', 'Graph API accepted the message without a message id'));
     const recipientId = typeof r.data?.recipient_id === 'string' ? r.data.recipient_id : undefined;
     return { recipientId, messageId, headers: r.headers };
+  }
+
+  /**
+   * A new long-lived Instagram token for the channel's (which must be at least 24 h old and not
+   * expired): GET graph.instagram.com/refresh_access_token, which takes no API version; the token
+   * goes in the query, as Meta documents it (and in the Authorization header, as on every call).
+   */
+  async refreshAccessToken(): Promise<{ accessToken: string; expiresInSeconds: number | null }> {
+    const r = await this.call<{ access_token?: unknown; expires_in?: unknown }>(
+      'GET',
+      'refresh_access_token',
+      {
+        query: { grant_type: 'ig_refresh_token', access_token: this.#target.accessToken ?? '' },
+        unversioned: true,
+      },
+    );
+    if (typeof r.data.access_token !== 'string' || r.data.access_token === '')
+      throw new GraphError(ambiguous('no_access_token', 'refresh_access_token answered without a token'));
+    const expires = Number(r.data.expires_in);
+    return {
+      accessToken: r.data.access_token,
+      expiresInSeconds: Number.isFinite(expires) && expires > 0 ? expires : null,
+    };
+  }
+
+  /**
+   * debug_token for the channel's token, asked with the app token (app id|app secret): when it
+   * expires (ms; 0: never; null: not said) and whether it is valid.
+   */
+  async debugToken(appId: string, appSecret: string): Promise<{ valid: boolean; expiresAt: number | null }> {
+    const r = await this.call<{ data?: { is_valid?: unknown; expires_at?: unknown } }>('GET', 'debug_token', {
+      query: { input_token: this.#target.accessToken ?? '' },
+      token: `${appId}|${appSecret}`,
+    });
+    const expires = Number(r.data.data?.expires_at);
+    return {
+      valid: r.data.data?.is_valid === true,
+      expiresAt: Number.isFinite(expires) && expires >= 0 ? expires * 1000 : null,
+    };
   }
 
   /** A customer's profile (only after they have written; else code 230). */

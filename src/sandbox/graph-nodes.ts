@@ -162,7 +162,7 @@ export function debugToken({ state, params }: GraphCall): GraphAnswer {
   const o = state.options;
   const input = params.input_token;
   if (typeof input !== 'string' || input === '') return paramError('The parameter input_token is required');
-  const valid = input === o.accessToken;
+  const valid = input === o.accessToken && (!o.expireTokens || state.now() < state.token.expiresAt);
   return {
     status: 200,
     body: {
@@ -171,7 +171,8 @@ export function debugToken({ state, params }: GraphCall): GraphAnswer {
         type: 'USER',
         application: 'igdm sandbox',
         data_access_expires_at: 0,
-        expires_at: 0,
+        // Seconds, as Meta gives it.
+        expires_at: input === o.accessToken ? Math.floor(state.token.expiresAt / 1000) : 0,
         is_valid: valid,
         ...(valid
           ? {

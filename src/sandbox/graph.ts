@@ -25,6 +25,7 @@ import {
 import { deleteComment, hideComment, replyToComment } from './graph-comments.ts';
 import { debugToken, getConversations, getNode } from './graph-nodes.ts';
 import { sendMessage } from './graph-send.ts';
+import { refreshAccessToken } from './graph-token.ts';
 import { appUsageHeader } from './rate-limit.ts';
 import type { SandboxState } from './state.ts';
 import { metaJson } from './wire.ts';
@@ -59,6 +60,8 @@ interface RouteOptions {
   appToken?: boolean;
   /** A larger body than the sandbox's default (a file upload). */
   bodyLimit?: number;
+  /** Called without an API version in the path (refresh_access_token). */
+  unversioned?: boolean;
 }
 
 const VERSION = /^v\d+\.\d+$/;
@@ -161,10 +164,11 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
       return send(a, failure.kind);
     }
     const spoiled = spoil?.kind ?? null;
-    if (!VERSION.test(version)) return send(unknownPath(path), spoiled);
+    if (!ro.unversioned && !VERSION.test(version)) return send(unknownPath(path), spoiled);
     if (token === null) return send(tokenMissing(), spoiled);
+    // The account's token until it expires (60 days after its issue or last refresh).
     const tokenOk =
-      sameSecret(token, o.accessToken) ||
+      (sameSecret(token, o.accessToken) && (!o.expireTokens || now < state.token.expiresAt)) ||
       (ro.appToken === true && sameSecret(token, `${o.appId}|${o.appSecret}`));
     if (!tokenOk) return send(tokenExpired(now), spoiled);
     if (!read.ok) return send(read.error, spoiled);
@@ -175,7 +179,7 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
       state,
       req,
       method: req.method,
-      version,
+      version: version ?? '',
       node: node ?? '',
       edge,
       params,
@@ -217,6 +221,7 @@ export async function graphRoutes(app: FastifyInstance, opts: { state: SandboxSt
   route('GET', '/:version/:node/thread_owner', 'thread_owner', getThreadOwner, account);
   route('GET', '/:version/:node/conversations', 'conversations', getConversations, account);
   route('GET', '/:version/debug_token', 'debug_token', debugToken, { appToken: true });
+  route('GET', '/refresh_access_token', 'refresh_access_token', refreshAccessToken, { unversioned: true });
   route('GET', '/:version/:node', 'node', getNode);
   route('POST', '/:version/:node/replies', 'replies', replyToComment);
   route('POST', '/:version/:node', 'node', hideComment);

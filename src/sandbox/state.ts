@@ -28,6 +28,11 @@ export interface SandboxOptions {
   timeoutHoldMs?: number;
   /** Delay before an echo is delivered after a send (default 0: right after the answer). */
   echoDelayMs?: number;
+  /**
+   * Refuse the token once expired (60 days after its issue or last refresh), as Meta does. Off by
+   * default: tests that move the clock by months do not all wait for a refresh.
+   */
+  expireTokens?: boolean;
 }
 
 export interface ResolvedOptions extends Required<Omit<SandboxOptions, 'pageId'>> {
@@ -94,8 +99,19 @@ export interface CallRecord {
   answer?: { bytes: number; cut: boolean };
 }
 
+/** The access token's life: Instagram Login's long-lived tokens last 60 days from issue or refresh. */
+export interface TokenLife {
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/** 60 days, as Meta gives long-lived Instagram tokens. */
+export const TOKEN_LIFETIME_MS = 60 * 24 * 3_600_000;
+
 export interface SandboxState {
   readonly options: ResolvedOptions;
+  /** The current token's (options.accessToken's) life; refresh_access_token renews both. */
+  readonly token: TokenLife;
   now(): number;
   readonly customers: CustomerBook;
   readonly messages: Map<string, KnownMessage>;
@@ -139,6 +155,7 @@ export function createSandboxState(options: SandboxOptions): SandboxState {
     appId: options.appId ?? '1234567890123456',
     timeoutHoldMs: options.timeoutHoldMs ?? 30_000,
     echoDelayMs: options.echoDelayMs ?? 0,
+    expireTokens: options.expireTokens ?? false,
   };
   const now = resolved.now;
   const messages = new Map<string, KnownMessage>();
@@ -150,6 +167,7 @@ export function createSandboxState(options: SandboxOptions): SandboxState {
   const held = new HeldRequests();
   return {
     options: resolved,
+    token: { issuedAt: now(), expiresAt: now() + TOKEN_LIFETIME_MS },
     now,
     customers: new CustomerBook(),
     messages,

@@ -20,6 +20,8 @@ export interface Channel {
   graphApiUrl: string;
   graphApiVersion: string;
   allowSha1: boolean;
+  /** The Meta app's id: debug_token tells the token's expiry with it (app id|app secret). */
+  appId: string | null;
 }
 
 /** The fields of a channel that can be set (through the API, or the environment for `default`). */
@@ -33,6 +35,7 @@ export const CHANNEL_FIELDS = [
   'verifyToken',
   'graphApiUrl',
   'graphApiVersion',
+  'appId',
 ] as const satisfies readonly (keyof Channel)[];
 export type ChannelField = (typeof CHANNEL_FIELDS)[number];
 
@@ -47,7 +50,7 @@ export interface StoredChannel {
 }
 
 /** What the API and logs may show of a channel, with its health: no secrets, only whether each is set. */
-export function publicChannel(c: Channel, status: ChannelHealth) {
+export function publicChannel<T>(c: Channel, status: ChannelHealth, token: T) {
   return {
     id: c.id,
     name: c.name,
@@ -57,7 +60,9 @@ export function publicChannel(c: Channel, status: ChannelHealth) {
     pageId: c.pageId,
     graphApiUrl: c.graphApiUrl,
     graphApiVersion: c.graphApiVersion,
+    appId: c.appId,
     status,
+    token,
     secrets: {
       accessToken: Boolean(c.accessToken),
       appSecret: c.appSecret !== '',
@@ -80,6 +85,7 @@ function rowOf(box: SecretBox, c: Channel, apiFields: ApiFields | null, now: num
     graphApiUrl: c.graphApiUrl,
     graphApiVersion: c.graphApiVersion,
     allowSha1: c.allowSha1 ? 1 : 0,
+    appId: c.appId,
     apiFields: apiFields === null ? null : box.seal(JSON.stringify(apiFields)),
     updatedAt: now,
   };
@@ -99,6 +105,7 @@ function channelOf(box: SecretBox, r: Selectable<ChannelTable>): StoredChannel {
       graphApiUrl: r.graphApiUrl,
       graphApiVersion: r.graphApiVersion,
       allowSha1: r.allowSha1 === 1,
+      appId: r.appId ?? null,
     },
     apiFields: r.apiFields === null ? null : (JSON.parse(box.open(r.apiFields)) as ApiFields),
     deletedAt: r.deletedAt === null ? null : Number(r.deletedAt),

@@ -494,6 +494,36 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0020_channel_tokens': {
+      async up(db: Kysely<unknown>) {
+        // The Meta app a channel belongs to (debug_token, data deletion requests); not a secret.
+        await db.schema.alterTable('channels').addColumn('app_id', 'text').execute();
+        // What igdm knows of each channel's access token (channels/token-keeper.ts): which token
+        // (a SHA-256 digest, never the token), since when, until when, and why it could not be
+        // refreshed. A token changed by other means (the API, the environment) starts a new record.
+        await db.schema
+          .createTable('channel_tokens')
+          .addColumn('channel_id', 'text', (c) => c.primaryKey().references('channels.id'))
+          .addColumn('token_digest', 'text', (c) => c.notNull())
+          .addColumn('known_since', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('refreshed_at', 'bigint')
+          .addColumn('problem', 'text')
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        // Meta's data deletion requests (api/data-deletion.ts): the confirmation code, and what was
+        // erased. Not the person's id: that is what was asked to go.
+        await db.schema
+          .createTable('data_deletion_requests')
+          .addColumn('code', 'text', (c) => c.primaryKey())
+          .addColumn('channel_id', 'text')
+          .addColumn('contacts', 'integer', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('received_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
     '0021_conversation_source': {
       async up(db: Kysely<unknown>) {
         // The first referral of a conversation (an ig.me link or an ad: where the customer came

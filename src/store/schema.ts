@@ -32,8 +32,39 @@ export interface ChannelTable {
    * environment's value at that time (channels/env-channel.ts). Null for channels made through the API.
    */
   apiFields: string | null;
+  /** The Meta app the channel belongs to (debug_token, data deletion requests). */
+  appId: string | null;
   createdAt: number;
   updatedAt: number;
+}
+
+/** What a token's record says of it (channels/token-keeper.ts). */
+export type TokenState = 'unknown' | 'ok' | 'expiring' | 'expired';
+
+/** What igdm knows of a channel's access token (never the token itself). */
+export interface ChannelTokenTable {
+  channelId: string;
+  /** SHA-256 of the token: a token changed by other means starts a new record. */
+  tokenDigest: string;
+  /** When igdm first had this token (Meta refreshes only tokens at least 24 h old). */
+  knownSince: number;
+  /** When it expires; null unknown, 0 never (debug_token's expires_at 0). */
+  expiresAt: number | null;
+  refreshedAt: number | null;
+  /** Why the last refresh failed; null when it did not. */
+  problem: string | null;
+  state: TokenState;
+  updatedAt: number;
+}
+
+/** A data deletion request from Meta: its confirmation code and outcome; not the person's id. */
+export interface DataDeletionRequestTable {
+  code: string;
+  channelId: string | null;
+  /** Contacts erased. */
+  contacts: number;
+  status: 'completed';
+  receivedAt: number;
 }
 
 export type ChannelLogin = 'instagram' | 'facebook';
@@ -254,6 +285,8 @@ export interface SettingTable {
 
 export interface Database {
   channels: ChannelTable;
+  channelTokens: ChannelTokenTable;
+  dataDeletionRequests: DataDeletionRequestTable;
   webhookEvents: WebhookEventTable;
   contacts: ContactTable;
   conversations: ConversationTable;

@@ -17,6 +17,7 @@ const ENV: Channel = {
   graphApiUrl: 'https://graph.instagram.com',
   graphApiVersion: 'v24.0',
   allowSha1: false,
+  appId: null,
 };
 
 /** A PATCH through the API on the stored channel, then a start with `env`. */

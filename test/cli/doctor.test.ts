@@ -95,7 +95,29 @@ describe('igdm doctor', () => {
   it('uses PUBLIC_URL for the callback URL', async () => {
     const run = await igdm({ ...env, PUBLIC_URL: 'https://dm.example.com/' });
     expect(run.stdout).toContain('Callback URL:  https://dm.example.com/webhooks/meta');
+    expect(run.stdout).toContain('  https://dm.example.com/meta/data-deletion');
     expectNoSecrets(run);
+  });
+
+  it('with META_APP_ID, says when the token expires, and fails within 7 days of it', async () => {
+    const withApp = { ...env, META_APP_ID: sandbox.state.options.appId };
+    const run = await igdm(withApp);
+    expect(lineOf(run.stdout, 'token expiry')).toMatch(
+      /^✓ token expiry: expires in (59|60) days \(\d{4}-\d\d-\d\d\)/,
+    );
+    expectNoSecrets(run);
+
+    const life = { ...sandbox.state.token };
+    sandbox.state.token.expiresAt = Date.now() + 3 * 86_400_000 + 60_000;
+    try {
+      const soon = await igdm(withApp);
+      expect(lineOf(soon.stdout, 'token expiry')).toMatch(/^✗ token expiry: expires in 3 days/);
+      expect(soon.stdout).toContain('create a new long-lived token and set INSTAGRAM_ACCESS_TOKEN');
+      expect(soon.code).toBe(1);
+      expectNoSecrets(soon);
+    } finally {
+      Object.assign(sandbox.state.token, life);
+    }
   });
 
   it('says how to replace a wrong token, and exits 1', async () => {

@@ -202,10 +202,15 @@ describe('channels and ice breakers', () => {
     expect(created).toMatchObject({
       id: 'shop2',
       login: 'instagram',
+      appId: null,
+      token: { state: 'unknown', expiresAt: null, expiresInDays: null },
       secrets: { accessToken: true, appSecret: true, verifyToken: true },
     });
     expect((await client.channels.list()).map((c) => c.id)).toContain('shop2');
-    expect(await client.channels.update('shop2', { name: 'Shop two' })).toMatchObject({ name: 'Shop two' });
+    expect(await client.channels.update('shop2', { name: 'Shop two', appId: '998877665544' })).toMatchObject({
+      name: 'Shop two',
+      appId: '998877665544',
+    });
     expect(await client.channels.get('shop2')).toMatchObject({ name: 'Shop two' });
 
     const taken = await refusal(client.channels.create({ ...shop2, accountId: '17841400000000333' }));

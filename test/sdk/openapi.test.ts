@@ -164,6 +164,7 @@ async function callEverything(client: Igdm) {
     appSecret: 's',
     verifyToken: 'v',
     graphApiUrl: 'https://graph.instagram.com',
+    appId: '1234',
   });
   await client.channels.update('shop', {
     name: 'Shop',
@@ -174,6 +175,7 @@ async function callEverything(client: Igdm) {
     appSecret: 's',
     verifyToken: 'v',
     graphApiUrl: null,
+    appId: null,
   });
   await client.channels.delete('shop');
   await client.instagram.setIceBreakers({
@@ -455,7 +457,9 @@ describe('the SDK and /openapi.json', () => {
         pageId: t,
         graphApiUrl: t,
         graphApiVersion: t,
+        appId: t,
         status: t,
+        token: t,
         secrets: t,
       }),
     ).toEqual(documented('Channel'));

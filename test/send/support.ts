@@ -1,5 +1,7 @@
 import { expect } from 'vitest';
+import type { Logger } from '../../src/log.ts';
 import type { OutboxEntry } from '../../src/sandbox/index.ts';
+import type { ServiceOptions } from '../../src/service.ts';
 import type { MessageJson } from '../support/conversations.ts';
 import { allMessages, conversationOf } from '../support/conversations.ts';
 import { startTestService, type TestService } from '../support/service.ts';
@@ -67,12 +69,13 @@ export interface SandboxService extends TestService {
 }
 
 export async function startSandboxService(
-  opts: { env?: Record<string, string>; clock?: Clock } = {},
+  opts: { env?: Record<string, string>; clock?: Clock; service?: ServiceOptions; log?: Logger } = {},
 ): Promise<SandboxService> {
   const svc = await startTestService(
     { ...NO_CREDENTIALS, ...opts.env },
     undefined,
-    opts.clock ? { now: opts.clock.now } : {},
+    { ...opts.service, ...(opts.clock && { now: opts.clock.now }) },
+    opts.log,
   );
   if (!svc.sandbox) throw new Error('the service did not start in sandbox mode');
   const json: SandboxService['json'] = async (path, init = {}) => {

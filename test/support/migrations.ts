@@ -44,6 +44,12 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     for (const column of ['source', 'media_product_type', 'hidden', 'deleted_at', 'public_reply_cause'])
       await sql.raw(`alter table comments drop column ${column}`).execute(db);
   },
+  /** Channels' app ids, token records and data deletion requests. */
+  async '0020_channel_tokens'(db) {
+    await sql`drop table data_deletion_requests`.execute(db);
+    await sql`drop table channel_tokens`.execute(db);
+    await sql`alter table channels drop column app_id`.execute(db);
+  },
   /** Where a conversation came from. */
   async '0021_conversation_source'(db) {
     await sql`alter table conversations drop column source`.execute(db);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Config, loadConfig } from '../../src/config.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
 import { sign } from '../../src/meta/signature.ts';
 import { type Service, type ServiceOptions, startService } from '../../src/service.ts';
 
@@ -49,10 +49,12 @@ export async function startTestService(
   extraEnv: Record<string, string> = {},
   dir?: string,
   options: ServiceOptions = {},
+  /** Where the service logs (default: nowhere). */
+  log: Logger = createLogger('silent'),
 ): Promise<TestService> {
   const root = dir ?? mkdtempSync(join(tmpdir(), 'igdm-test-'));
   const config = loadConfig(testEnv(root, extraEnv));
-  const service = await startService(config, createLogger('silent'), options);
+  const service = await startService(config, log, options);
   let stopped = false;
   return {
     ...service,

@@ -17,6 +17,8 @@ export interface NewChannel {
   verifyToken: string;
   /** A URL without a version gets igdm's GRAPH_API_VERSION. */
   graphApiUrl?: string;
+  /** The Meta app's id: igdm asks Meta's debug_token when the token expires. */
+  appId?: string | null;
 }
 
 /**
@@ -32,6 +34,7 @@ export interface ChannelChange {
   appSecret?: string;
   verifyToken?: string;
   graphApiUrl?: string | null;
+  appId?: string | null;
 }
 
 export class Channels {

@@ -163,9 +163,24 @@ export interface Channel {
   pageId: string | null;
   graphApiUrl: string;
   graphApiVersion: string;
+  /** The Meta app's id, if given. */
+  appId: string | null;
   status: 'ok' | 'throttled' | 'needs_token' | 'paused';
+  /** The access token's life: igdm refreshes Instagram Login tokens before they expire. */
+  token: ChannelToken;
   /** Which secrets are set (they are never shown). */
   secrets: { accessToken: boolean; appSecret: boolean; verifyToken: boolean };
+}
+
+export interface ChannelToken {
+  /** `expiring`: within 7 days of its expiry and not refreshed; `unknown`: expiry not known yet. */
+  state: 'unknown' | 'ok' | 'expiring' | 'expired';
+  /** ISO time; null when unknown or when it does not expire. */
+  expiresAt: string | null;
+  expiresInDays: number | null;
+  refreshedAt: string | null;
+  /** Why igdm could not refresh (or check) it. */
+  problem: string | null;
 }
 
 export interface IceBreaker {
