@@ -100,6 +100,7 @@ export async function startService(
         accountId: sandboxChannel.accountId!,
         appId: sandboxChannel.appId!,
         webhookUrl: () => `${listening}/webhooks/meta`,
+        cdnUrl: () => `${listening}/sandbox/cdn`,
         now,
         sendRatePerSecond: config.sandboxRates.sendPerSecond,
         mediaRatePerSecond: config.sandboxRates.mediaPerSecond,

@@ -247,7 +247,7 @@ function build(
     time: now,
   };
   if (a.storyMention) {
-    const link = a.storyMention.url ?? cdnUrl('ig_messaging_cdn');
+    const link = a.storyMention.url ?? state.cdn.link('story_mention');
     message.attachments = [{ type: 'story_mention', payload: { url: link } }];
     remembered.story = { mention: { link, id: a.storyMention.id ?? newObjectId() } };
   } else {
@@ -256,7 +256,7 @@ function build(
     if (a.attachments) {
       message.attachments = a.attachments.map((att) => ({
         type: att.type,
-        payload: att.payload ?? (att.type === 'ephemeral' ? {} : { url: att.url ?? cdnUrl() }),
+        payload: att.payload ?? (att.type === 'ephemeral' ? {} : { url: att.url ?? state.cdn.link(att.type) }),
       }));
     }
     if (a.product) message.attachments = [productAttachment(a.product)];
@@ -264,7 +264,7 @@ function build(
     if (a.replyTo) message.reply_to = { mid: a.replyTo };
     if (a.storyReply)
       message.reply_to = {
-        story: { url: a.storyReply.url ?? cdnUrl(), id: a.storyReply.id ?? newObjectId() },
+        story: { url: a.storyReply.url ?? state.cdn.link('image'), id: a.storyReply.id ?? newObjectId() },
       };
   }
   if (typeof message.text === 'string') remembered.text = message.text;

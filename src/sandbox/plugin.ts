@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { cdnControlRoutes, cdnRoutes } from './cdn.ts';
 import { controlRoutes } from './control.ts';
 import { graphRoutes } from './graph.ts';
 import { createSandboxState, type SandboxOptions, type SandboxState } from './state.ts';
@@ -28,8 +29,10 @@ export async function sandboxPlugin(app: FastifyInstance, opts: SandboxPluginOpt
   // Before the server waits for in-flight requests: cut held ones, stop background deliveries.
   app.addHook('preClose', async () => state.close());
   await app.register(graphRoutes, { prefix: '/graph', state });
+  await app.register(cdnRoutes, { cdn: state.cdn });
   await app.register(async (scope) => {
     if (opts.protectControl) await opts.protectControl(scope);
     await controlRoutes(scope, { state });
+    await cdnControlRoutes(scope, { cdn: state.cdn });
   });
 }

@@ -25,7 +25,8 @@ export interface SandboxServer {
 
 export async function runSandboxServer(opts: SandboxServerOptions): Promise<SandboxServer> {
   const { port, host, webhookUrl, log, ...rest } = opts;
-  const state = createSandboxState({ ...rest, webhookUrl: () => webhookUrl });
+  let url = '';
+  const state = createSandboxState({ ...rest, webhookUrl: () => webhookUrl, cdnUrl: () => `${url}/sandbox/cdn` });
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger | undefined,
     logController: new LogController({ disableRequestLogging: true }),
@@ -36,6 +37,6 @@ export async function runSandboxServer(opts: SandboxServerOptions): Promise<Sand
   await app.listen({ port, host });
   const address = app.server.address();
   const actualPort = typeof address === 'object' && address ? address.port : port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+  url = `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
   return { app, state, url, graphApiUrl: `${url}/sandbox/graph`, close: () => app.close() };
 }

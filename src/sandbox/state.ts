@@ -1,3 +1,4 @@
+import { SandboxCdn } from './cdn.ts';
 import { CustomerBook } from './customers.ts';
 import { WebhookDelivery } from './delivery.ts';
 import { FailureQueue, HeldRequests } from './failures.ts';
@@ -14,6 +15,11 @@ export interface SandboxOptions {
   accountId: string;
   /** Where signed webhooks go, e.g. http://127.0.0.1:3000/webhooks/meta (read at each delivery). */
   webhookUrl: () => string;
+  /**
+   * Where the sandbox's CDN routes are reached, e.g. http://127.0.0.1:3000/sandbox/cdn: customers'
+   * media links point there (cdn.ts). Without it, they point to Meta's CDN and never resolve.
+   */
+  cdnUrl?: () => string;
   /** The clock (ms); Date.now by default. Tests move it to cross the 24 h and 7 d windows. */
   now?: () => number;
   /** Send API calls per second for text, links, reactions, stickers (Meta: 100). */
@@ -35,7 +41,7 @@ export interface SandboxOptions {
   expireTokens?: boolean;
 }
 
-export interface ResolvedOptions extends Required<Omit<SandboxOptions, 'pageId'>> {
+export interface ResolvedOptions extends Required<Omit<SandboxOptions, 'pageId' | 'cdnUrl'>> {
   pageId: string | null;
 }
 
@@ -132,6 +138,8 @@ export interface SandboxState {
   readonly calls: Journal<CallRecord>;
   /** Remembers a message, forgetting the oldest beyond the cap. */
   remember(message: KnownMessage): void;
+  /** Meta's CDN: the customers' media. */
+  readonly cdn: SandboxCdn;
   /** Cuts held requests and stops deliveries; the state stays readable. */
   close(): void;
 }
@@ -182,6 +190,7 @@ export function createSandboxState(options: SandboxOptions): SandboxState {
     delivery,
     outbox: new Journal<OutboxEntry>(1000),
     calls: new Journal<CallRecord>(1000),
+    cdn: new SandboxCdn(options.cdnUrl ?? null),
     remember(message) {
       messages.set(message.mid, message);
       if (messages.size > MESSAGE_CAP) messages.delete(messages.keys().next().value!);
