@@ -61,6 +61,8 @@ export interface Config {
   maxConnections: number;
   /** /readyz reports not ready while the store's disk has less free space than this. */
   minFreeDiskBytes: number;
+  /** Catching up on missed webhooks (src/backfill/): at start, and every N minutes (0: never). */
+  backfill: { onStart: boolean; intervalMinutes: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -153,6 +155,12 @@ export function loadConfig(env: Env = process.env): Config {
     sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
     mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
   };
+  const backfillEvery = pick(env, 'IGDM_BACKFILL_INTERVAL_MINUTES')?.value ?? '15';
+  if (!/^\d+$/.test(backfillEvery))
+    problems.push('IGDM_BACKFILL_INTERVAL_MINUTES must be a whole number of minutes (0 turns it off)');
+  const backfillOnStart = pick(env, 'IGDM_BACKFILL_ON_START')?.value ?? 'true';
+  if (!['true', 'false', '1', '0'].includes(backfillOnStart))
+    problems.push('IGDM_BACKFILL_ON_START must be true or false');
   if (problems.length) throw new ConfigError(problems);
   return {
     port,
@@ -177,6 +185,10 @@ export function loadConfig(env: Env = process.env): Config {
     requestTimeoutMs,
     maxConnections,
     minFreeDiskBytes: Number(minFreeDisk) * 1024 * 1024,
+    backfill: {
+      onStart: backfillOnStart === 'true' || backfillOnStart === '1',
+      intervalMinutes: Number(backfillEvery),
+    },
   };
 }
 

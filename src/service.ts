@@ -3,6 +3,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
 import { ApiKeys } from './api/auth.ts';
+import { Backfill } from './backfill/backfill.ts';
 import { ChannelRegistry } from './channels/registry.ts';
 import { environmentChannel } from './channels/settings.ts';
 import type { Config } from './config.ts';
@@ -39,6 +40,8 @@ export interface Service {
   sender: Sender;
   queue: WorkQueue;
   engine: Engine;
+  /** Catching up on missed webhooks (src/backfill/). */
+  backfill: Backfill;
   /** The live channels: every part of igdm reads them here, and /v1/channels changes them. */
   channels: ChannelRegistry;
   /** The sandbox, when igdm runs without credentials. */
@@ -192,6 +195,15 @@ export async function startService(
     ruleWebhook: (name) => automation?.rules.find((r) => r.name === name)?.webhook,
     log,
   });
+  const backfill = new Backfill({
+    db: store.db,
+    writer,
+    channels,
+    conversationsApi,
+    log,
+    now,
+    graphTimeoutMs: config.graphTimeoutMs,
+  });
   const keys = new ApiKeys(store.db, await apiKeyHash(store.db, config.apiKey, log));
   await keys.load();
   const app = await buildApp({
@@ -201,6 +213,7 @@ export async function startService(
     channels: registry,
     graphApiVersion: config.graphApiVersion,
     channelHealth: (id) => health.of(id),
+    backfill,
     keys,
     hub,
     webhooks,
@@ -239,6 +252,10 @@ export async function startService(
   // A delivery mostly waits for its receiver (up to 15 s): many at once.
   queue.work(WEBHOOK_QUEUE, deliverer.handle, { concurrency: 16 });
   dispatcher.start();
+  // What Meta could not deliver while igdm was down: read back in the background, at 2 calls/s.
+  if (config.backfill.onStart)
+    void backfill.onStart().catch((err: unknown) => log.error({ err }, 'backfill at start failed'));
+  backfill.schedule(config.backfill.intervalMinutes);
   if (automation)
     log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);
 
@@ -253,7 +270,9 @@ export async function startService(
     engine,
     channels: registry,
     sandbox,
+    backfill,
     async close() {
+      backfill.stop(); // a run in progress stops at its next call
       await app.close(); // stop accepting, finish in-flight requests
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
       await dispatcher.stop();

@@ -1,5 +1,6 @@
 import Fastify, { LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Backfill } from '../backfill/backfill.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { WebhookEndpoints } from '../deliveries/endpoints.ts';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
@@ -42,6 +43,8 @@ export interface AppDeps {
   graphApiVersion: string;
   /** Each channel's health, as the sender has it. */
   channelHealth: (channelId: string) => ChannelHealth;
+  /** Catching up on missed webhooks (POST /v1/channels/:id/import, webhook subscription checks). */
+  backfill: Backfill;
   /** The API keys: IGDM_API_KEY and those made through the API. */
   keys: ApiKeys;
   /** The event log's live fan-out (GET /v1/events). */
@@ -125,6 +128,7 @@ export async function buildApp(deps: AppDeps) {
       channels: deps.channels,
       health: deps.channelHealth,
       graphApiVersion: deps.graphApiVersion,
+      backfill: deps.backfill,
     });
     await meRoutes(v1, { sandbox: deps.sandbox !== undefined });
     await savedReplyRoutes(v1, { db: deps.store.db, now: deps.now });

@@ -54,6 +54,8 @@ export interface WebhookEventTable {
   receivedAt: number;
   appliedAt: number | null;
   applyError: string | null;
+  /** 1: read from the Conversations API after its webhook was missed (src/backfill/). */
+  backfilled: Generated<number>;
 }
 
 export interface ContactTable {
@@ -124,6 +126,8 @@ export interface MessageTable {
   possibleDuplicate: Generated<number>;
   /** The agent whose key sent it (an outbound message a person wrote), or null. */
   agent: Generated<string | null>;
+  /** 1: igdm missed its webhook and read it from the Conversations API later (src/backfill/). */
+  backfilled: Generated<number>;
   createdAt: number;
   updatedAt: number;
 }

@@ -9,13 +9,23 @@ import type { Database, WebhookEventTable } from './schema.ts';
 
 export type StoredEvent = Pick<
   Selectable<WebhookEventTable>,
-  'id' | 'dedupKey' | 'channelId' | 'object' | 'source' | 'entryId' | 'entryTime' | 'payload'
+  'id' | 'dedupKey' | 'channelId' | 'object' | 'source' | 'entryId' | 'entryTime' | 'payload' | 'backfilled'
 >;
 
 const byId = compile<{ id: number }, StoredEvent>(
   builder
     .selectFrom('webhookEvents')
-    .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
+    .select([
+      'id',
+      'dedupKey',
+      'channelId',
+      'object',
+      'source',
+      'entryId',
+      'entryTime',
+      'payload',
+      'backfilled',
+    ])
     .where('id', '=', p<number>('id')),
 );
 

@@ -33,6 +33,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`drop index conversations_channel_recent`.execute(db);
     await sql`drop index messages_unread`.execute(db);
   },
+  /** The backfilled flags of events and messages. */
+  async '0019_backfill'(db) {
+    await sql`alter table messages drop column backfilled`.execute(db);
+    await sql`alter table webhook_events drop column backfilled`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */

@@ -1,0 +1,280 @@
+import { type Kysely, sql } from 'kysely';
+import { GraphClient, GraphError } from '../graph/client.ts';
+import type { RateLimiter } from '../graph/rate-limit.ts';
+import type { IngestWriter } from '../ingest/writer.ts';
+import type { Logger } from '../log.ts';
+import type { Channel } from '../store/channels.ts';
+import type { Database } from '../store/schema.ts';
+import { asWebhook, customerOf } from './as-webhook.ts';
+import { conversationsSince, messageDetails, newestMessages } from './conversations-api.ts';
+import { checkSubscription, type SubscriptionStatus } from './subscription.ts';
+
+// Catching up on what Meta's webhooks did not bring (an outage: Meta retries for a while, then
+// gives up, and disables a subscription that keeps failing). A run reads the Conversations API for
+// the conversations active since a time, and for each message igdm does not have, its details (one
+// call each), written as the webhook Meta would have sent through the ingest worker: the same event
+// log, dedup key (the mid: a late webhook of the same message is not stored twice) and projector,
+// flagged backfilled (automation: policy.ts). All of it at the Conversations API's 2 calls/s per
+// account. Meta shows only a conversation's 20 newest messages, so a run is best effort: its report
+// says what it checked, what it recovered and where messages may be missing.
+
+/** Meta gives at most this many of a conversation's newest messages. */
+export const NEWEST_MESSAGES = 20;
+
+export type BackfillTrigger = 'start' | 'schedule' | 'import';
+
+export interface BackfillReport {
+  channelId: string;
+  trigger: BackfillTrigger;
+  since: number;
+  startedAt: number;
+  finishedAt: number;
+  conversationsChecked: number;
+  messagesRecovered: number;
+  /** Conversations whose older messages Meta no longer shows: some from after `since` may be lost. */
+  possiblyMissing: { conversationId: string; igsid: string | null; oldestShownAt: number }[];
+  subscription: SubscriptionStatus;
+  /** Why the run stopped early (a Graph API failure), if it did: what it recovered before is kept. */
+  error: { reason: string; message: string } | null;
+}
+
+export interface BackfillDeps {
+  db: Kysely<Database>;
+  writer: IngestWriter;
+  channels: () => readonly Channel[];
+  conversationsApi: RateLimiter;
+  log: Logger;
+  /** Meta's clock (the policy's): tests move it. */
+  now: () => number;
+  graphTimeoutMs?: number;
+}
+
+/** How long a run waits for the projector to apply what it wrote, before flagging the messages. */
+const APPLY_WAIT_MS = 10_000;
+/** Scheduled runs look back a little before the previous one started (a message being delivered). */
+const OVERLAP_MS = 60_000;
+
+export class Backfill {
+  readonly #d: BackfillDeps;
+  /** One run per channel at a time: a second waits for the first. */
+  readonly #running = new Map<string, Promise<unknown>>();
+  readonly #subscriptions = new Map<string, SubscriptionStatus>();
+  /** When each channel's last run started (schedule: the next one looks back to there). */
+  readonly #lastRun = new Map<string, number>();
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  constructor(deps: BackfillDeps) {
+    this.#d = deps;
+  }
+
+  /** The webhook subscription as the last check found it (null: never checked). */
+  subscriptionOf(channelId: string): SubscriptionStatus | null {
+    return this.#subscriptions.get(channelId) ?? null;
+  }
+
+  /** When igdm last received a webhook for the channel (null: never). */
+  async lastHeard(channelId: string): Promise<number | null> {
+    const r = await this.#d.db
+      .selectFrom('webhookEvents')
+      .select((eb) => eb.fn.max('receivedAt').as('at'))
+      .where('channelId', '=', channelId)
+      .where('backfilled', '=', 0)
+      .executeTakeFirst();
+    return r?.at == null ? null : Number(r.at);
+  }
+
+  /** At start: each channel with a token, since it last heard from Meta (none heard: nothing to catch up). */
+  async onStart(): Promise<BackfillReport[]> {
+    const reports: BackfillReport[] = [];
+    for (const channel of this.#d.channels()) {
+      if (!channel.accessToken || this.#stopped) continue;
+      const since = await this.lastHeard(channel.id);
+      if (since === null) continue;
+      reports.push(await this.run(channel.id, since, 'start'));
+    }
+    return reports;
+  }
+
+  /** Runs every `minutes`, each channel since the earlier of its last run and when it last heard from Meta. */
+  schedule(minutes: number): void {
+    if (minutes <= 0) return;
+    this.#timer = setInterval(() => void this.#scheduled(), minutes * 60_000);
+    this.#timer.unref();
+  }
+
+  async #scheduled() {
+    for (const channel of this.#d.channels()) {
+      if (!channel.accessToken || this.#stopped) continue;
+      const heard = await this.lastHeard(channel.id);
+      const last = this.#lastRun.get(channel.id);
+      const from = Math.min(heard ?? Number.POSITIVE_INFINITY, last ?? Number.POSITIVE_INFINITY);
+      if (!Number.isFinite(from)) continue;
+      await this.run(channel.id, from - OVERLAP_MS, 'schedule').catch((err: unknown) =>
+        this.#d.log.error({ err, channel: channel.id }, 'backfill failed'),
+      );
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  /** Catches up on one channel since `since` (ms). Throws only for a channel that does not exist. */
+  async run(channelId: string, since: number, trigger: BackfillTrigger): Promise<BackfillReport> {
+    const before = this.#running.get(channelId);
+    const next = (async () => {
+      await before?.catch(() => {});
+      return this.#run(channelId, since, trigger);
+    })();
+    this.#running.set(channelId, next);
+    try {
+      return await next;
+    } finally {
+      if (this.#running.get(channelId) === next) this.#running.delete(channelId);
+    }
+  }
+
+  async #run(channelId: string, since: number, trigger: BackfillTrigger): Promise<BackfillReport> {
+    const channel = this.#d.channels().find((c) => c.id === channelId);
+    if (!channel) throw new Error(`no channel ${channelId}`);
+    const startedAt = this.#d.now();
+    this.#lastRun.set(channelId, startedAt);
+    const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
+    const account = channel.accountId ?? channel.id;
+    const paced = <T>(call: () => Promise<T>) => this.#d.conversationsApi.run(account, call);
+    const subscription = await checkSubscription(client, startedAt);
+    this.#subscriptions.set(channelId, subscription);
+    if (subscription.state === 'inactive')
+      this.#d.log.warn({ channel: channelId }, 'the app is not subscribed to the account’s messages webhook');
+
+    const report: BackfillReport = {
+      channelId,
+      trigger,
+      since,
+      startedAt,
+      finishedAt: startedAt,
+      conversationsChecked: 0,
+      messagesRecovered: 0,
+      possiblyMissing: [],
+      subscription,
+      error: null,
+    };
+    const written: string[] = [];
+    try {
+      const conversations = await conversationsSince(client, paced, since);
+      for (const conversation of conversations) {
+        if (this.#stopped) break;
+        const newest = await newestMessages(client, paced, conversation.id);
+        report.conversationsChecked++;
+        const recent = newest.filter((m) => !(m.createdAt < since));
+        const known = await this.#knownMids(
+          channelId,
+          recent.map((m) => m.id),
+        );
+        let igsid: string | null = null;
+        for (const m of recent) {
+          if (known.has(m.id) || this.#stopped) continue;
+          const details = await messageDetails(client, paced, m.id);
+          igsid ??= customerOf(details, account);
+          const body = igsid ? asWebhook(details, account, igsid, this.#d.now()) : null;
+          if (!body) continue;
+          const result = await this.#d.writer.write({
+            body: JSON.stringify(body),
+            channelId,
+            verifiedBy: [],
+            receivedAt: Date.now(),
+            backfilled: true,
+          });
+          if (result.status !== 'stored') throw new Error(`backfilled message not stored: ${result.reason}`);
+          if (result.inserted > 0) {
+            report.messagesRecovered++;
+            written.push(m.id);
+          }
+        }
+        const oldest = newest.at(-1);
+        if (newest.length >= NEWEST_MESSAGES && oldest && oldest.createdAt > since)
+          report.possiblyMissing.push({
+            conversationId: conversation.id,
+            igsid,
+            oldestShownAt: oldest.createdAt,
+          });
+      }
+    } catch (err) {
+      if (!(err instanceof GraphError)) throw err;
+      report.error = { reason: err.failure.reason, message: err.failure.message };
+    }
+    if (written.length) await this.#flag(channelId, written);
+    report.finishedAt = this.#d.now();
+    const log = report.error || report.possiblyMissing.length ? 'warn' : 'info';
+    this.#d.log[log](
+      {
+        channel: channelId,
+        trigger,
+        since: new Date(since).toISOString(),
+        conversationsChecked: report.conversationsChecked,
+        messagesRecovered: report.messagesRecovered,
+        possiblyMissing: report.possiblyMissing.length,
+        subscription: subscription.state,
+        ...(report.error && { error: report.error }),
+      },
+      'backfill done',
+    );
+    return report;
+  }
+
+  /** The mids igdm has already (received, or sent itself). */
+  async #knownMids(channelId: string, mids: string[]): Promise<Set<string>> {
+    if (mids.length === 0) return new Set();
+    const rows = await this.#d.db
+      .selectFrom('messages')
+      .select('mid')
+      .where('channelId', '=', channelId)
+      .where('mid', 'in', mids)
+      .execute();
+    return new Set(rows.map((r) => r.mid!));
+  }
+
+  /** Once the projector has applied them, the messages made from backfilled events are flagged. */
+  async #flag(channelId: string, mids: string[]) {
+    const keys = mids.flatMap((mid) => [`message:${mid}`, `echo:${mid}`]);
+    const deadline = Date.now() + APPLY_WAIT_MS;
+    for (;;) {
+      const pending = await this.#d.db
+        .selectFrom('webhookEvents')
+        .select('id')
+        .where('dedupKey', 'in', keys)
+        .where('appliedAt', 'is', null)
+        .executeTakeFirst();
+      if (!pending || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await markBackfilled(this.#d.db, channelId, mids);
+  }
+}
+
+/**
+ * Flags the messages made from backfilled events (of these mids, or all of the channel's): also
+ * after `igdm replay`, which rebuilds messages from the event log.
+ */
+export async function markBackfilled(db: Kysely<Database>, channelId: string | null, mids?: string[]) {
+  let q = db
+    .updateTable('messages')
+    .set({ backfilled: 1 })
+    .where('backfilled', '=', 0)
+    .where('mid', 'is not', null)
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('webhookEvents as e')
+          .select('e.id')
+          .where('e.backfilled', '=', 1)
+          .whereRef('e.channelId', '=', 'messages.channelId')
+          .where(sql<boolean>`e.dedup_key in ('message:' || messages.mid, 'echo:' || messages.mid)`),
+      ),
+    );
+  if (channelId) q = q.where('channelId', '=', channelId);
+  if (mids) q = q.where('mid', 'in', mids);
+  await q.execute();
+}
