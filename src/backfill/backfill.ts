@@ -51,7 +51,10 @@ export interface BackfillDeps {
 
 /** How long a run waits for the projector to apply what it wrote, before flagging the messages. */
 const APPLY_WAIT_MS = 10_000;
-/** Scheduled runs look back a little before the previous one started (a message being delivered). */
+/**
+ * Runs look back a little before they need to: a message being delivered when igdm stopped, or
+ * while the previous run read.
+ */
 const OVERLAP_MS = 60_000;
 
 export class Backfill {
@@ -89,9 +92,9 @@ export class Backfill {
     const reports: BackfillReport[] = [];
     for (const channel of this.#d.channels()) {
       if (!channel.accessToken || this.#stopped) continue;
-      const since = await this.lastHeard(channel.id);
-      if (since === null) continue;
-      reports.push(await this.run(channel.id, since, 'start'));
+      const heard = await this.lastHeard(channel.id);
+      if (heard === null) continue;
+      reports.push(await this.run(channel.id, heard - OVERLAP_MS, 'start'));
     }
     return reports;
   }
@@ -162,13 +165,15 @@ export class Backfill {
       error: null,
     };
     const written: string[] = [];
+    // Meta's times are in whole seconds.
+    const from = Math.floor(since / 1000) * 1000;
     try {
-      const conversations = await conversationsSince(client, paced, since);
+      const conversations = await conversationsSince(client, paced, from);
       for (const conversation of conversations) {
         if (this.#stopped) break;
         const newest = await newestMessages(client, paced, conversation.id);
         report.conversationsChecked++;
-        const recent = newest.filter((m) => !(m.createdAt < since));
+        const recent = newest.filter((m) => !(m.createdAt < from));
         const known = await this.#knownMids(
           channelId,
           recent.map((m) => m.id),
@@ -194,7 +199,7 @@ export class Backfill {
           }
         }
         const oldest = newest.at(-1);
-        if (newest.length >= NEWEST_MESSAGES && oldest && oldest.createdAt > since)
+        if (newest.length >= NEWEST_MESSAGES && oldest && oldest.createdAt > from)
           report.possiblyMissing.push({
             conversationId: conversation.id,
             igsid,
