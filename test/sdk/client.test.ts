@@ -224,6 +224,29 @@ describe('channels and ice breakers', () => {
   });
 });
 
+describe('import', () => {
+  it("reads a channel's recent history and reports it; refuses a time it cannot read", async () => {
+    const since = new Date(Date.now() - 60_000);
+    const { igsid } = await customerWrites('Imported Ida', 'hello from before');
+    const report = await client.channels.import('default', { since });
+    expect(report).toMatchObject({
+      channelId: 'default',
+      trigger: 'import',
+      since: since.toISOString(),
+      messagesRecovered: 0,
+      possiblyMissing: [],
+      error: null,
+      subscription: { state: 'inactive' },
+    });
+    // Each conversation active since then was checked (this customer's among them).
+    expect(report.conversationsChecked).toBeGreaterThanOrEqual(1);
+    expect(igsid).toBeTruthy();
+    const bad = await refusal(client.channels.import('default', { since: 'last tuesday' }));
+    expect(bad).toMatchObject({ status: 400 });
+    expect((await refusal(client.channels.import('nope'))).code).toBe('channel_not_found');
+  });
+});
+
 describe('API keys and jobs', () => {
   it('makes a read-only key, which reads, may not send, and stops at once when revoked', async () => {
     const made = await client.apiKeys.create({ name: 'dashboard', scopes: ['read'] });

@@ -1,5 +1,6 @@
 import type {
   ApiKey,
+  BackfillReport,
   Channel,
   Contact,
   ContactComment,
@@ -21,6 +22,7 @@ import type {
   UploadedAttachment,
   WebhookDelivery,
   WebhookEndpoint,
+  WebhookSubscription,
 } from '@igdm/sdk';
 import { Igdm } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -174,6 +176,7 @@ async function callEverything(client: Igdm) {
     graphApiUrl: null,
   });
   await client.channels.delete('shop');
+  await client.channels.import('default', { since: '2026-01-15T12:00:00Z' });
   await client.instagram.setIceBreakers({
     channelId: 'default',
     iceBreakers: [{ question: 'Opening hours?', payload: 'HOURS' }],
@@ -413,6 +416,7 @@ describe('the SDK and /openapi.json', () => {
         error: t,
         isEcho: t,
         possibleDuplicate: t,
+        backfilled: t,
         author: t,
         agent: t,
         editedAt: t,
@@ -434,8 +438,26 @@ describe('the SDK and /openapi.json', () => {
         graphApiVersion: t,
         status: t,
         secrets: t,
+        webhookSubscription: t,
       }),
     ).toEqual(documented('Channel'));
+    expect(fields<WebhookSubscription>({ state: t, fields: t, checkedAt: t, detail: t })).toEqual(
+      documented('WebhookSubscription'),
+    );
+    expect(
+      fields<BackfillReport>({
+        channelId: t,
+        trigger: t,
+        since: t,
+        startedAt: t,
+        finishedAt: t,
+        conversationsChecked: t,
+        messagesRecovered: t,
+        possiblyMissing: t,
+        subscription: t,
+        error: t,
+      }),
+    ).toEqual(documented('BackfillReport'));
     expect(
       fields<ApiKey>({
         id: t,
