@@ -123,4 +123,49 @@ describe('backfill after an outage', () => {
     });
     expect(again.body).toMatchObject({ conversationsChecked: 2, messagesRecovered: 0 });
   });
+
+  it('answers a message missed minutes ago, as the webhook would have been', async () => {
+    svc = await startWithConfig(RULES);
+    const s = svc;
+    const before = Date.now();
+    await s.json('/sandbox/outage', { method: 'PUT', body: { down: true } });
+    const r = await s.json('/sandbox/messages', { body: { from: 'Linus', text: 'hi' } });
+    expect(r.body.delivered.status).toBe(0);
+    await s.json('/sandbox/outage', { method: 'PUT', body: { down: false } });
+    const run = await s.json('/v1/channels/default/import', {
+      body: { since: new Date(before - MINUTE).toISOString() },
+    });
+    expect(run.body).toMatchObject({ conversationsChecked: 1, messagesRecovered: 1 });
+    await until(
+      () => repliesTo(s, r.body.igsid),
+      (sent) => sent.length === 1,
+      'the answer to a fresh backfilled hi',
+    );
+    expect((await messagesOf(s, r.body.igsid)).find((m) => m.mid === r.body.mid)?.backfilled).toBe(true);
+  });
+
+  it('says where messages may be missing: Meta shows only the 20 newest of a conversation', async () => {
+    svc = await startWithConfig(RULES);
+    const s = svc;
+    const before = Date.now();
+    const { igsid } = await s.customer({ from: 'Edsger', text: 'message 1' });
+    for (let i = 2; i <= 20; i++) await s.customer({ from: igsid, text: `message ${i}` });
+    await s.json('/sandbox/outage', { method: 'PUT', body: { down: true } });
+    await s.json('/sandbox/messages', { body: { from: igsid, text: 'message 21' } });
+    await s.json('/sandbox/outage', { method: 'PUT', body: { down: false } });
+
+    const run = await s.json('/v1/channels/default/import', {
+      body: { since: new Date(before - MINUTE).toISOString() },
+    });
+    expect(run.status, JSON.stringify(run.body)).toBe(200);
+    expect(run.body).toMatchObject({
+      conversationsChecked: 1,
+      messagesRecovered: 1,
+      possiblyMissing: [{ igsid, conversationId: expect.any(String), oldestShownAt: expect.any(String) }],
+    });
+    // The oldest message Meta still shows is newer than the run's start: older ones are out of reach.
+    expect(Date.parse(run.body.possiblyMissing[0].oldestShownAt)).toBeGreaterThan(before - MINUTE);
+    await s.settled();
+    expect(await messagesOf(s, igsid)).toHaveLength(21);
+  });
 });
