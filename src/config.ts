@@ -156,8 +156,8 @@ export function loadConfig(env: Env = process.env): Config {
     mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
   };
   const backfillEvery = pick(env, 'IGDM_BACKFILL_INTERVAL_MINUTES')?.value ?? '15';
-  if (!/^\d+$/.test(backfillEvery))
-    problems.push('IGDM_BACKFILL_INTERVAL_MINUTES must be a whole number of minutes (0 turns it off)');
+  if (!/^\d+(\.\d+)?$/.test(backfillEvery))
+    problems.push('IGDM_BACKFILL_INTERVAL_MINUTES must be a number of minutes (0 turns it off)');
   const backfillOnStart = pick(env, 'IGDM_BACKFILL_ON_START')?.value ?? 'true';
   if (!['true', 'false', '1', '0'].includes(backfillOnStart))
     problems.push('IGDM_BACKFILL_ON_START must be true or false');

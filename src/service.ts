@@ -201,6 +201,7 @@ export async function startService(
     channels,
     conversationsApi,
     log,
+    health: (id) => health.of(id),
     now,
     graphTimeoutMs: config.graphTimeoutMs,
   });

@@ -1,10 +1,11 @@
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from '../store/channels.ts';
-import type { Database } from '../store/schema.ts';
+import { recordEvents } from '../store/events.ts';
+import type { ChannelHealth, Database } from '../store/schema.ts';
 import { asWebhook, customerOf } from './as-webhook.ts';
 import { conversationsSince, messageDetails, newestMessages } from './conversations-api.ts';
 import { checkSubscription, type SubscriptionStatus } from './subscription.ts';
@@ -44,13 +45,13 @@ export interface BackfillDeps {
   channels: () => readonly Channel[];
   conversationsApi: RateLimiter;
   log: Logger;
+  /** The channel's sending health (send/channel-health.ts), repeated in `channel.health` events. */
+  health: (channelId: string) => ChannelHealth;
   /** Meta's clock (the policy's): tests move it. */
   now: () => number;
   graphTimeoutMs?: number;
 }
 
-/** How long a run waits for the projector to apply what it wrote, before flagging the messages. */
-const APPLY_WAIT_MS = 10_000;
 /**
  * Runs look back a little before they need to: a message being delivered when igdm stopped, or
  * while the previous run read.
@@ -148,9 +149,7 @@ export class Backfill {
     const account = channel.accountId ?? channel.id;
     const paced = <T>(call: () => Promise<T>) => this.#d.conversationsApi.run(account, call);
     const subscription = await checkSubscription(client, startedAt);
-    this.#subscriptions.set(channelId, subscription);
-    if (subscription.state === 'inactive')
-      this.#d.log.warn({ channel: channelId }, 'the app is not subscribed to the account’s messages webhook');
+    await this.#subscriptionChecked(channelId, subscription);
 
     const report: BackfillReport = {
       channelId,
@@ -164,7 +163,6 @@ export class Backfill {
       subscription,
       error: null,
     };
-    const written: string[] = [];
     // Meta's times are in whole seconds.
     const from = Math.floor(since / 1000) * 1000;
     try {
@@ -193,10 +191,7 @@ export class Backfill {
             backfilled: true,
           });
           if (result.status !== 'stored') throw new Error(`backfilled message not stored: ${result.reason}`);
-          if (result.inserted > 0) {
-            report.messagesRecovered++;
-            written.push(m.id);
-          }
+          if (result.inserted > 0) report.messagesRecovered++;
         }
         const oldest = newest.at(-1);
         if (newest.length >= NEWEST_MESSAGES && oldest && oldest.createdAt > from)
@@ -210,7 +205,6 @@ export class Backfill {
       if (!(err instanceof GraphError)) throw err;
       report.error = { reason: err.failure.reason, message: err.failure.message };
     }
-    if (written.length) await this.#flag(channelId, written);
     report.finishedAt = this.#d.now();
     const log = report.error || report.possiblyMissing.length ? 'warn' : 'info';
     this.#d.log[log](
@@ -229,6 +223,28 @@ export class Backfill {
     return report;
   }
 
+  /**
+   * Keeps what the check found; a change (or a first finding that is not `active`) is logged and is
+   * `channel.health` in the event log, with the sending health and the subscription's state.
+   */
+  async #subscriptionChecked(channelId: string, found: SubscriptionStatus) {
+    const before = this.#subscriptions.get(channelId)?.state ?? 'active';
+    this.#subscriptions.set(channelId, found);
+    if (found.state === before) return;
+    if (found.state === 'inactive')
+      this.#d.log.warn({ channel: channelId }, 'the app is not subscribed to the account’s messages webhook');
+    const data = {
+      channelId,
+      status: this.#d.health(channelId),
+      webhookSubscription: { state: found.state, detail: found.detail },
+    };
+    await recordEvents(
+      this.#d.db,
+      [{ event: 'channel.health', channelId, conversationId: null, data }],
+      this.#d.now(),
+    );
+  }
+
   /** The mids igdm has already (received, or sent itself). */
   async #knownMids(channelId: string, mids: string[]): Promise<Set<string>> {
     if (mids.length === 0) return new Set();
@@ -240,46 +256,4 @@ export class Backfill {
       .execute();
     return new Set(rows.map((r) => r.mid!));
   }
-
-  /** Once the projector has applied them, the messages made from backfilled events are flagged. */
-  async #flag(channelId: string, mids: string[]) {
-    const keys = mids.flatMap((mid) => [`message:${mid}`, `echo:${mid}`]);
-    const deadline = Date.now() + APPLY_WAIT_MS;
-    for (;;) {
-      const pending = await this.#d.db
-        .selectFrom('webhookEvents')
-        .select('id')
-        .where('dedupKey', 'in', keys)
-        .where('appliedAt', 'is', null)
-        .executeTakeFirst();
-      if (!pending || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    await markBackfilled(this.#d.db, channelId, mids);
-  }
-}
-
-/**
- * Flags the messages made from backfilled events (of these mids, or all of the channel's): also
- * after `igdm replay`, which rebuilds messages from the event log.
- */
-export async function markBackfilled(db: Kysely<Database>, channelId: string | null, mids?: string[]) {
-  let q = db
-    .updateTable('messages')
-    .set({ backfilled: 1 })
-    .where('backfilled', '=', 0)
-    .where('mid', 'is not', null)
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('webhookEvents as e')
-          .select('e.id')
-          .where('e.backfilled', '=', 1)
-          .whereRef('e.channelId', '=', 'messages.channelId')
-          .where(sql<boolean>`e.dedup_key in ('message:' || messages.mid, 'echo:' || messages.mid)`),
-      ),
-    );
-  if (channelId) q = q.where('channelId', '=', channelId);
-  if (mids) q = q.where('mid', 'in', mids);
-  await q.execute();
 }

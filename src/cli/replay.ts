@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { markBackfilled } from '../backfill/backfill.ts';
 import type { Config } from '../config.ts';
 import { Projector } from '../projection/projector.ts';
 import { openStore, sqlitePathOf } from '../store/index.ts';
@@ -52,8 +51,6 @@ export async function replay(config: Config, conversationId: string | null): Pro
     });
     // State only: the engine's effects (replies, handovers, webhooks) happened once already.
     const total = new Projector(store.sqlite).applyAll();
-    // Messages read back by a backfill keep their flag (it is the event's).
-    await markBackfilled(db, scope?.channelId ?? null);
     // A conversation with no message event left (only a referral, say) sorts by when it began.
     await db
       .updateTable('conversations')

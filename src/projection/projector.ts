@@ -50,6 +50,8 @@ interface PendingRow {
   entryId: string | null;
   entryTime: number | null;
   payload: string;
+  /** 1: read back by a backfill (src/backfill/), not delivered by Meta. */
+  backfilled: number;
 }
 
 export interface Applied {
@@ -144,6 +146,8 @@ export class Projector {
       for (const event of normalise(rawEventOf(row))) {
         const applied = this.applyEvent(row.channelId, event, row.dedupKey);
         if (applied.conversation) touched.add(applied.conversation);
+        if (row.backfilled === 1 && (event.kind === 'message' || event.kind === 'echo'))
+          this.#q.setBackfilled.run({ channelId: row.channelId, mid: event.mid });
         // The echo of a send whose answer igdm has recorded completes it here: the engine has
         // nothing to decide. One that comes first, or that igdm did not send, goes to the engine.
         if (applied.ownEcho) continue;

@@ -67,7 +67,17 @@ export function statements(sqlite: DatabaseSync) {
       sqlite,
       db
         .selectFrom('webhookEvents')
-        .select(['id', 'dedupKey', 'channelId', 'object', 'source', 'entryId', 'entryTime', 'payload'])
+        .select([
+          'id',
+          'dedupKey',
+          'channelId',
+          'object',
+          'source',
+          'entryId',
+          'entryTime',
+          'payload',
+          'backfilled',
+        ])
         .where('appliedAt', 'is', null)
         .orderBy('metaTimestamp')
         .orderBy('id')
@@ -211,6 +221,15 @@ export function statements(sqlite: DatabaseSync) {
     message: prepare<{ id: string }>(
       sqlite,
       db.selectFrom('messages').select(['id', 'createdAt', 'reactions']).where('id', '=', id),
+    ),
+    /** A message read back by a backfill (src/backfill/): flagged with its event. */
+    setBackfilled: prepare<{ channelId: string; mid: string }>(
+      sqlite,
+      db
+        .updateTable('messages')
+        .set({ backfilled: 1 })
+        .where('channelId', '=', p<string>('channelId'))
+        .where('mid', '=', p<string>('mid')),
     ),
     setDeleted: prepare<{ id: string; at: number; now: number }>(
       sqlite,

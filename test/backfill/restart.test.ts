@@ -7,7 +7,7 @@ import { conversationIdOf } from '../../src/store/ids.ts';
 import { Clock, until } from '../send/support.ts';
 import { runIgdm } from '../support/http.ts';
 import { freePort } from '../support/port.ts';
-import { ACCOUNT_ID, callApi, startTestService, type TestService } from '../support/service.ts';
+import { ACCOUNT_ID, API_KEY, callApi, startTestService, type TestService } from '../support/service.ts';
 
 // A real outage: igdm is stopped while the sandbox (on a port of its own, as Meta) keeps customers'
 // messages and fails to deliver them. When igdm starts again it catches up by itself, since it last
@@ -75,6 +75,30 @@ async function messagesOf(svc: TestService, igsid: string): Promise<any[]> {
   return r.status === 200 ? r.body.data : [];
 }
 
+/** The event stream's text, read until it holds `wanted` (or 5 s). */
+async function streamUntil(svc: TestService, path: string, wanted: string): Promise<string> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 5000);
+  const res = await fetch(`${svc.url}${path}`, {
+    headers: { authorization: `Bearer ${API_KEY}` },
+    signal: abort.signal,
+  });
+  let text = '';
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body!) {
+      text += decoder.decode(chunk as Uint8Array, { stream: true });
+      if (text.includes(wanted)) break;
+    }
+  } catch {
+    // aborted: the text so far
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  return text;
+}
+
 const repliesTo = (igsid: string) =>
   sandbox.state.outbox.list().filter((e) => e.recipientId === igsid && e.messageId !== null);
 
@@ -122,6 +146,12 @@ describe('catching up at start', () => {
       // The sandbox's app was never subscribed to the account's webhooks: the channel says so.
       const channel = await callApi(svc, 'GET', '/v1/channels/default');
       expect(channel.body.webhookSubscription).toMatchObject({ state: 'inactive', fields: [] });
+      const health = await streamUntil(
+        svc,
+        '/v1/events?types=channel.health&after=0',
+        '"webhookSubscription"',
+      );
+      expect(health).toContain('"webhookSubscription":{"state":"inactive"');
 
       // Subscribed now; `igdm backfill` reports a run with nothing left to recover.
       sandbox.state.subscribedFields = ['messages', 'messaging_postbacks'];
@@ -134,6 +164,21 @@ describe('catching up at start', () => {
       const after = await callApi(svc, 'GET', '/v1/channels/default');
       expect(after.body.webhookSubscription).toMatchObject({ state: 'active' });
       expect(await messagesOf(svc, first.igsid)).toHaveLength(3);
+    } finally {
+      await svc.stop();
+    }
+
+    // The flag is the event's: a rebuild from the event log keeps it.
+    const replayed = await runIgdm(dir, ['replay'], { ...env, IGDM_BACKFILL_ON_START: 'false' });
+    expect(replayed.code, replayed.stderr).toBe(0);
+    svc = await startTestService({ ...env, IGDM_BACKFILL_ON_START: 'false' }, dir, { now: clock.now });
+    try {
+      const rebuilt = await messagesOf(svc, first.igsid);
+      expect(rebuilt.map((m) => [m.text, m.backfilled]).sort()).toEqual([
+        ['Hello!', false],
+        ['hello? still there?', true],
+        ['hi', false],
+      ]);
     } finally {
       await svc.stop();
     }
