@@ -52,6 +52,8 @@ export interface BackfillDeps {
   graphTimeoutMs?: number;
 }
 
+/** How often a throttled or failed read is tried before the run stops. */
+const READ_TRIES = 4;
 /**
  * Runs look back a little before they need to: a message being delivered when igdm stopped, or
  * while the previous run read.
@@ -147,7 +149,8 @@ export class Backfill {
     this.#lastRun.set(channelId, startedAt);
     const client = new GraphClient(channel, { timeoutMs: this.#d.graphTimeoutMs });
     const account = channel.accountId ?? channel.id;
-    const paced = <T>(call: () => Promise<T>) => this.#d.conversationsApi.run(account, call);
+    const paced = <T>(call: () => Promise<T>) =>
+      this.#patiently(() => this.#d.conversationsApi.run(account, call));
     const subscription = await checkSubscription(client, startedAt);
     await this.#subscriptionChecked(channelId, subscription);
 
@@ -243,6 +246,23 @@ export class Backfill {
       [{ event: 'channel.health', channelId, conversationId: null, data }],
       this.#d.now(),
     );
+  }
+
+  /**
+   * A read Meta throttles (someone else used the account's 2 calls/s) or fails for a moment is made
+   * again after the wait Meta asks for; after a few tries the run stops with the failure reported.
+   */
+  async #patiently<T>(read: () => Promise<T>): Promise<T> {
+    for (let tried = 1; ; tried++) {
+      try {
+        return await read();
+      } catch (err) {
+        const f = err instanceof GraphError ? err.failure : null;
+        if (!f || !['throttle', 'retry'].includes(f.action) || tried >= READ_TRIES || this.#stopped)
+          throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(f.retryAfterMs ?? 1000 * tried, 60_000)));
+      }
+    }
   }
 
   /** The mids igdm has already (received, or sent itself). */

@@ -189,4 +189,34 @@ describe('backfill after an outage', () => {
       ['second, lost', true],
     ]);
   });
+
+  it('reads attachments back in the Conversations API’s shape: an image is an image', async () => {
+    svc = await startWithConfig(RULES);
+    const s = svc;
+    const before = Date.now();
+    await s.json('/sandbox/outage', { method: 'PUT', body: { down: true } });
+    const url = 'https://cdn.example.com/lost-photo.jpg';
+    const r = await s.json('/sandbox/messages', {
+      body: { from: 'Margaret', attachments: [{ type: 'image', url }] },
+    });
+    await s.json('/sandbox/outage', { method: 'PUT', body: { down: false } });
+    // The emulated API answers as Meta's does: image_data.url, not the webhook's payload.url.
+    const detail = await fetch(
+      `${s.url}/sandbox/graph/v24.0/${encodeURIComponent(r.body.mid)}?fields=attachments`,
+      { headers: { authorization: `Bearer ${s.sandbox!.options.accessToken}` } },
+    );
+    const shown = (await detail.json()) as { attachments: { data: unknown[] } };
+    // The run below starts while this read still counts against the 2 calls/s: it waits and reads again.
+    expect(shown.attachments.data).toEqual([
+      expect.objectContaining({ mime_type: 'image/jpeg', image_data: expect.objectContaining({ url }) }),
+    ]);
+    const run = await s.json('/v1/channels/default/import', {
+      body: { since: new Date(before - MINUTE).toISOString() },
+    });
+    expect(run.body).toMatchObject({ messagesRecovered: 1 });
+    await s.settled();
+    const [message] = await messagesOf(s, r.body.igsid);
+    expect(message).toMatchObject({ type: 'image', backfilled: true });
+    expect(JSON.stringify(message.attachments)).toContain(url);
+  });
 });

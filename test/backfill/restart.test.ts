@@ -184,9 +184,13 @@ describe('catching up at start', () => {
     }
   });
 
-  it('igdm backfill refuses a time it cannot read', async () => {
+  it('igdm backfill refuses a time it cannot read, and says when igdm is not running', async () => {
     const run = await runIgdm(dir, ['backfill', '--since', 'yesterday-ish'], env);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('give --since as an ISO time');
+    // igdm is not running (its port is closed): said so, with what to do.
+    const down = await runIgdm(dir, ['backfill', '--since', '1h'], env);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`igdm is not answering at http://127.0.0.1:${port}`);
   });
 });
