@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Igdm, IgdmError, type IgdmEvent, type Message, verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { conversationIdOf } from '../../src/store/ids.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
 
@@ -240,7 +241,16 @@ describe('import', () => {
     });
     // Each conversation active since then was checked (this customer's among them).
     expect(report.conversationsChecked).toBeGreaterThanOrEqual(1);
-    expect(igsid).toBeTruthy();
+
+    // What the customer writes during an outage comes back with the next import, flagged.
+    expect(await client.sandbox.setOutage(true)).toBe(true);
+    const lost = await client.sandbox.customerActs({ from: igsid, text: 'written while igdm was down' });
+    expect(lost.delivered.status).toBe(0);
+    expect(await client.sandbox.setOutage(false)).toBe(false);
+    expect(await client.channels.import('default', { since })).toMatchObject({ messagesRecovered: 1 });
+    await svc.settled();
+    const page = await client.conversations.messages(conversationIdOf('default', igsid));
+    expect(page.data.find((m) => m.mid === lost.mid)).toMatchObject({ backfilled: true });
     const bad = await refusal(client.channels.import('default', { since: 'last tuesday' }));
     expect(bad).toMatchObject({ status: 400 });
     expect((await refusal(client.channels.import('nope'))).code).toBe('channel_not_found');
