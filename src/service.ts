@@ -273,7 +273,7 @@ export async function startService(
     sandbox,
     backfill,
     async close() {
-      backfill.stop(); // a run in progress stops at its next call
+      await backfill.stop(); // a run in progress stops at its next call
       await app.close(); // stop accepting, finish in-flight requests
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
       await dispatcher.stop();

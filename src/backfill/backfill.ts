@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import type { RateLimiter } from '../graph/rate-limit.ts';
@@ -69,6 +70,7 @@ export class Backfill {
   readonly #lastRun = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
+  readonly #abort = new AbortController();
 
   constructor(deps: BackfillDeps) {
     this.#d = deps;
@@ -79,15 +81,21 @@ export class Backfill {
     return this.#subscriptions.get(channelId) ?? null;
   }
 
-  /** When igdm last received a webhook for the channel (null: never). */
+  /**
+   * When igdm last received a webhook for the channel (null: never). Events are numbered as they
+   * arrive: the newest of the channel's, read backwards from the end of the log (no index needed
+   * for a channel that hears from Meta; one silent for long costs a longer read, once at start).
+   */
   async lastHeard(channelId: string): Promise<number | null> {
     const r = await this.#d.db
       .selectFrom('webhookEvents')
-      .select((eb) => eb.fn.max('receivedAt').as('at'))
+      .select('receivedAt')
       .where('channelId', '=', channelId)
       .where('backfilled', '=', 0)
+      .orderBy('id', 'desc')
+      .limit(1)
       .executeTakeFirst();
-    return r?.at == null ? null : Number(r.at);
+    return r ? Number(r.receivedAt) : null;
   }
 
   /** At start: each channel with a token, since it last heard from Meta (none heard: nothing to catch up). */
@@ -102,7 +110,7 @@ export class Backfill {
     return reports;
   }
 
-  /** Runs every `minutes`, each channel since the earlier of its last run and when it last heard from Meta. */
+  /** Runs every `minutes`, each channel since its previous run began (or, before any, since it last heard from Meta). */
   schedule(minutes: number): void {
     if (minutes <= 0) return;
     this.#timer = setInterval(() => void this.#scheduled(), minutes * 60_000);
@@ -112,19 +120,20 @@ export class Backfill {
   async #scheduled() {
     for (const channel of this.#d.channels()) {
       if (!channel.accessToken || this.#stopped) continue;
-      const heard = await this.lastHeard(channel.id);
-      const last = this.#lastRun.get(channel.id);
-      const from = Math.min(heard ?? Number.POSITIVE_INFINITY, last ?? Number.POSITIVE_INFINITY);
-      if (!Number.isFinite(from)) continue;
+      const from = this.#lastRun.get(channel.id) ?? (await this.lastHeard(channel.id));
+      if (from === null) continue;
       await this.run(channel.id, from - OVERLAP_MS, 'schedule').catch((err: unknown) =>
         this.#d.log.error({ err, channel: channel.id }, 'backfill failed'),
       );
     }
   }
 
-  stop(): void {
+  /** No more runs; a run in progress stops at its next call (a wait is cut short). Resolves when it has. */
+  async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
+    this.#abort.abort();
+    await Promise.allSettled([...this.#running.values()]);
   }
 
   /** Catches up on one channel since `since` (ms). Throws only for a channel that does not exist. */
@@ -260,7 +269,10 @@ export class Backfill {
         const f = err instanceof GraphError ? err.failure : null;
         if (!f || !['throttle', 'retry'].includes(f.action) || tried >= READ_TRIES || this.#stopped)
           throw err;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(f.retryAfterMs ?? 1000 * tried, 60_000)));
+        const ms = Math.min(f.retryAfterMs ?? 1000 * tried, 60_000);
+        await sleep(ms, undefined, { signal: this.#abort.signal }).catch(() => {
+          throw err;
+        });
       }
     }
   }
