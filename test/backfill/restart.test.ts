@@ -112,6 +112,9 @@ describe('catching up at start', () => {
       (r) => r.length === 1,
       'the answer to hi',
     );
+    // Its echo delivered and applied before igdm stops.
+    await sandbox.state.delivery.settled();
+    await svc.settled();
     await svc.stop();
 
     // igdm is down: the sandbox cannot deliver.
