@@ -6,6 +6,7 @@ import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from '../store/channels.ts';
 import { recordEvents } from '../store/events.ts';
+import { messageIdOf } from '../store/ids.ts';
 import type { ChannelHealth, Database } from '../store/schema.ts';
 import { asWebhook, customerOf } from './as-webhook.ts';
 import { conversationsSince, messageDetails, newestMessages } from './conversations-api.ts';
@@ -277,15 +278,27 @@ export class Backfill {
     }
   }
 
-  /** The mids igdm has already (received, or sent itself). */
+  /**
+   * The mids igdm has already: received (a message's id is made from its mid) or sent itself (the
+   * outbox knows the mid Meta gave). Both by index.
+   */
   async #knownMids(channelId: string, mids: string[]): Promise<Set<string>> {
     if (mids.length === 0) return new Set();
-    const rows = await this.#d.db
+    const received = await this.#d.db
       .selectFrom('messages')
+      .select('mid')
+      .where(
+        'id',
+        'in',
+        mids.map((mid) => messageIdOf(channelId, mid)),
+      )
+      .execute();
+    const sent = await this.#d.db
+      .selectFrom('outbox')
       .select('mid')
       .where('channelId', '=', channelId)
       .where('mid', 'in', mids)
       .execute();
-    return new Set(rows.map((r) => r.mid!));
+    return new Set([...received, ...sent].flatMap((r) => (r.mid ? [r.mid] : [])));
   }
 }

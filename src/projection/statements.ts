@@ -223,13 +223,9 @@ export function statements(sqlite: DatabaseSync) {
       db.selectFrom('messages').select(['id', 'createdAt', 'reactions']).where('id', '=', id),
     ),
     /** A message read back by a backfill (src/backfill/): flagged with its event. */
-    setBackfilled: prepare<{ channelId: string; mid: string }>(
+    setBackfilled: prepare<{ id: string }>(
       sqlite,
-      db
-        .updateTable('messages')
-        .set({ backfilled: 1 })
-        .where('channelId', '=', p<string>('channelId'))
-        .where('mid', '=', p<string>('mid')),
+      db.updateTable('messages').set({ backfilled: 1 }).where('id', '=', id),
     ),
     setDeleted: prepare<{ id: string; at: number; now: number }>(
       sqlite,
