@@ -77,6 +77,7 @@ export function statements(sqlite: DatabaseSync) {
           'entryTime',
           'payload',
           'receivedAt',
+          'backfilled',
         ])
         .where('appliedAt', 'is', null)
         .orderBy('metaTimestamp')
@@ -238,6 +239,11 @@ export function statements(sqlite: DatabaseSync) {
     message: prepare<{ id: string }>(
       sqlite,
       db.selectFrom('messages').select(['id', 'createdAt', 'reactions']).where('id', '=', id),
+    ),
+    /** A message read back by a backfill (src/backfill/): flagged with its event. */
+    setBackfilled: prepare<{ id: string }>(
+      sqlite,
+      db.updateTable('messages').set({ backfilled: 1 }).where('id', '=', id),
     ),
     setDeleted: prepare<{ id: string; at: number; now: number }>(
       sqlite,

@@ -10,7 +10,16 @@ import type { Database, WebhookEventTable } from './schema.ts';
 
 export type StoredEvent = Pick<
   Selectable<WebhookEventTable>,
-  'id' | 'dedupKey' | 'channelId' | 'object' | 'source' | 'entryId' | 'entryTime' | 'payload' | 'receivedAt'
+  | 'id'
+  | 'dedupKey'
+  | 'channelId'
+  | 'object'
+  | 'source'
+  | 'entryId'
+  | 'entryTime'
+  | 'payload'
+  | 'receivedAt'
+  | 'backfilled'
 >;
 
 const byId = compile<{ id: number }, StoredEvent>(
@@ -26,6 +35,7 @@ const byId = compile<{ id: number }, StoredEvent>(
       'entryTime',
       'payload',
       'receivedAt',
+      'backfilled',
     ])
     .where('id', '=', p<number>('id')),
 );
