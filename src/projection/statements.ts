@@ -5,6 +5,7 @@ import { insertContact, type NewContact } from '../store/contacts.ts';
 import { insertConversation, type NewConversation } from '../store/conversations.ts';
 import { type EventArgs, insertEvent } from '../store/events.ts';
 import { param as p, prepare } from '../store/prepared.ts';
+import { STORED_EVENT_COLUMNS } from '../store/webhook-events.ts';
 
 // The projection's statements, written once with Kysely and prepared on the projector's connection
 // (store/prepared.ts): it runs them for every event. Every write is an upsert keyed by Meta's ids, or
@@ -67,18 +68,7 @@ export function statements(sqlite: DatabaseSync) {
       sqlite,
       db
         .selectFrom('webhookEvents')
-        .select([
-          'id',
-          'dedupKey',
-          'channelId',
-          'object',
-          'source',
-          'entryId',
-          'entryTime',
-          'payload',
-          'receivedAt',
-          'backfilled',
-        ])
+        .select(STORED_EVENT_COLUMNS)
         .where('appliedAt', 'is', null)
         .orderBy('metaTimestamp')
         .orderBy('id')
