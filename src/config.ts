@@ -68,6 +68,8 @@ export interface Config {
   minFreeDiskBytes: number;
   /** PUBLIC_URL: where Meta and people reach igdm (the data deletion status URL); null: the request's host. */
   publicUrl: string | null;
+  /** Catching up on missed webhooks (src/backfill/): at start, and every N minutes (0: never). */
+  backfill: { onStart: boolean; intervalMinutes: number };
 }
 
 type Env = Record<string, string | undefined>;
@@ -170,6 +172,12 @@ export function loadConfig(env: Env = process.env): Config {
     sendPerSecond: rate('SANDBOX_SEND_PER_SECOND', META_LIMITS.sendPerSecond)!,
     mediaPerSecond: rate('SANDBOX_MEDIA_PER_SECOND', META_LIMITS.mediaPerSecond)!,
   };
+  const backfillEvery = pick(env, 'IGDM_BACKFILL_INTERVAL_MINUTES')?.value ?? '15';
+  if (!/^\d+(\.\d+)?$/.test(backfillEvery))
+    problems.push('IGDM_BACKFILL_INTERVAL_MINUTES must be a number of minutes (0 turns it off)');
+  const backfillOnStart = pick(env, 'IGDM_BACKFILL_ON_START')?.value ?? 'true';
+  if (!['true', 'false', '1', '0'].includes(backfillOnStart))
+    problems.push('IGDM_BACKFILL_ON_START must be true or false');
   if (problems.length) throw new ConfigError(problems);
   return {
     port,
@@ -197,6 +205,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxConnections,
     minFreeDiskBytes: Number(minFreeDisk) * 1024 * 1024,
     publicUrl,
+    backfill: {
+      onStart: backfillOnStart === 'true' || backfillOnStart === '1',
+      intervalMinutes: Number(backfillEvery),
+    },
   };
 }
 

@@ -3,6 +3,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
 import { ApiKeys } from './api/auth.ts';
+import { Backfill } from './backfill/backfill.ts';
 import { ChannelRegistry } from './channels/registry.ts';
 import { environmentChannel } from './channels/settings.ts';
 import { TokenKeeper } from './channels/token-keeper.ts';
@@ -43,6 +44,8 @@ export interface Service {
   sender: Sender;
   queue: WorkQueue;
   engine: Engine;
+  /** Catching up on missed webhooks (src/backfill/). */
+  backfill: Backfill;
   /** The live channels: every part of igdm reads them here, and /v1/channels changes them. */
   channels: ChannelRegistry;
   /** The sandbox, when igdm runs without credentials. */
@@ -215,6 +218,16 @@ export async function startService(
     ruleWebhook: (name) => automation?.rules.find((r) => r.name === name)?.webhook,
     log,
   });
+  const backfill = new Backfill({
+    db: store.db,
+    writer,
+    channels,
+    conversationsApi,
+    log,
+    health: (id) => health.of(id),
+    now,
+    graphTimeoutMs: config.graphTimeoutMs,
+  });
   const keys = new ApiKeys(store.db, await apiKeyHash(store.db, config.apiKey, log));
   await keys.load();
   const app = await buildApp({
@@ -225,6 +238,7 @@ export async function startService(
     graphApiVersion: config.graphApiVersion,
     channelHealth: (id) => health.of(id),
     channelToken: (channel) => tokens.view(channel),
+    backfill,
     keys,
     hub,
     webhooks,
@@ -275,6 +289,10 @@ export async function startService(
   queue.work(MEDIA_QUEUE, keeper.handle, { concurrency: 4 });
   dispatcher.start();
   await tokens.start();
+  // What Meta could not deliver while igdm was down: read back in the background, at 2 calls/s.
+  if (config.backfill.onStart)
+    void backfill.onStart().catch((err: unknown) => log.error({ err }, 'backfill at start failed'));
+  backfill.schedule(config.backfill.intervalMinutes);
   if (automation)
     log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);
 
@@ -289,7 +307,9 @@ export async function startService(
     engine,
     channels: registry,
     sandbox,
+    backfill,
     async close() {
+      await backfill.stop(); // a run in progress stops at its next call
       await app.close(); // stop accepting, finish in-flight requests
       await tokens.stop();
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting

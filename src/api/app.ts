@@ -1,5 +1,6 @@
 import Fastify, { LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Backfill } from '../backfill/backfill.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { TokenView } from '../channels/token-keeper.ts';
 import type { WebhookEndpoints } from '../deliveries/endpoints.ts';
@@ -52,6 +53,8 @@ export interface AppDeps {
   channelHealth: (channelId: string) => ChannelHealth;
   /** What is known of each channel's access token (channels/token-keeper.ts). */
   channelToken: (channel: Channel) => TokenView;
+  /** Catching up on missed webhooks (POST /v1/channels/:id/import, webhook subscription checks). */
+  backfill: Backfill;
   /** The API keys: IGDM_API_KEY and those made through the API. */
   keys: ApiKeys;
   /** The event log's live fan-out (GET /v1/events). */
@@ -150,6 +153,7 @@ export async function buildApp(deps: AppDeps) {
       health: deps.channelHealth,
       token: deps.channelToken,
       graphApiVersion: deps.graphApiVersion,
+      backfill: deps.backfill,
     });
     await meRoutes(v1, { sandbox: deps.sandbox !== undefined });
     await savedReplyRoutes(v1, { db: deps.store.db, now: deps.now });

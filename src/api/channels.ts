@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Backfill } from '../backfill/backfill.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import { newChannel, patchedChannel } from '../channels/settings.ts';
 import type { TokenView } from '../channels/token-keeper.ts';
@@ -10,7 +11,8 @@ import { type Channel, publicChannel } from '../store/channels.ts';
 import type { ChannelHealth } from '../store/schema.ts';
 import { sees } from './auth.ts';
 import { errors } from './errors.ts';
-import { Channel as ChannelView } from './schemas.ts';
+import { BackfillReport as BackfillReportView, Channel as ChannelView } from './schemas.ts';
+import { reportView, subscriptionView } from './views.ts';
 
 // Channels as the API shows them (never their secrets: only whether each is set), with their
 // health: ok, throttled, needs_token (Meta refused the token: PATCH a new one) or paused (blocked
@@ -68,7 +70,17 @@ export interface ChannelRouteDeps {
   token: (channel: Channel) => TokenView;
   /** GRAPH_API_VERSION, for a Graph API URL that names no version. */
   graphApiVersion: string;
+  backfill: Backfill;
 }
+
+/** How far back an import reads by default. */
+const IMPORT_DEFAULT_MS = 24 * 60 * 60 * 1000;
+const Import = z.strictObject({
+  since: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .meta({ description: 'Read messages written since then (default: the last 24 hours).' }),
+});
 
 /** An id igdm makes for a channel created without one. */
 const newChannelId = () => `ch_${randomBytes(12).toString('base64url')}`;
@@ -82,7 +94,10 @@ export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDe
     return channel;
   };
   const admin = { scope: 'admin' as const };
-  const shown = (c: Channel) => publicChannel(c, deps.health(c.id), deps.token(c));
+  const shown = (c: Channel) => ({
+    ...publicChannel(c, deps.health(c.id), deps.token(c)),
+    webhookSubscription: subscriptionView(deps.backfill.subscriptionOf(c.id)),
+  });
   const app = scope.withTypeProvider<ZodTypeProvider>();
 
   app.get(
@@ -144,6 +159,21 @@ export async function channelRoutes(scope: FastifyInstance, deps: ChannelRouteDe
       if (outcome === 'not_found') throw errors.channelNotFound(req.params.id);
       if (outcome === 'environment') throw errors.environmentChannel(req.params.id);
       return reply.code(204).send(null);
+    },
+  );
+
+  // A newly connected channel's recent history (or a catch-up after an outage): read from the
+  // Conversations API at 2 calls/s, so a busy account takes minutes; the answer is the run's report.
+  app.post(
+    '/v1/channels/:id/import',
+    {
+      config: admin,
+      schema: { params: Params, body: Import.optional(), response: { 200: BackfillReportView } },
+    },
+    async (req) => {
+      const channel = find(req, req.params.id);
+      const since = req.body?.since ? Date.parse(req.body.since) : Date.now() - IMPORT_DEFAULT_MS;
+      return reportView(await deps.backfill.run(channel.id, since, 'import'));
     },
   );
 

@@ -27,7 +27,7 @@ export async function mediaRoutes(scope: FastifyInstance, deps: { db: Kysely<Dat
     },
     async (req, reply) => {
       const m = await findKeptMedia(deps.db, req.params.id);
-      if (!m || m.status !== 'kept' || !m.file || !sees(req, m.channelId))
+      if (m?.status !== 'kept' || !m.file || !sees(req, m.channelId))
         throw errors.mediaNotFound(req.params.id);
       const size = await stat(m.file).then(
         (s) => s.size,

@@ -141,6 +141,10 @@ export const Message = z
       .meta({ description: 'Why a message igdm sent failed: { reason, message, code?, subcode? }.' }),
     isEcho: z.boolean(),
     possibleDuplicate: z.boolean(),
+    backfilled: z.boolean().meta({
+      description:
+        'igdm missed its webhook (an outage) and read it from the Conversations API later: see README, Catching up.',
+    }),
     author: z
       .enum(['customer', 'bot', 'human', 'api'])
       .nullable()
@@ -320,6 +324,38 @@ export const Job = z
 
 export const JobPage = page(Job).extend({ counts: z.record(jobStatus, z.number().int()) });
 
+export const WebhookSubscription = z
+  .object({
+    state: z.enum(['active', 'inactive', 'unknown']),
+    fields: z.array(z.string()),
+    checkedAt: z.string(),
+    detail: z.string().nullable(),
+  })
+  .meta({ id: 'WebhookSubscription' });
+
+/** What a backfill run did (POST /v1/channels/:id/import, igdm backfill). */
+export const BackfillReport = z
+  .object({
+    channelId: z.string(),
+    trigger: z.enum(['start', 'schedule', 'import']),
+    since: z.string(),
+    startedAt: z.string(),
+    finishedAt: z.string(),
+    conversationsChecked: z.number().int(),
+    messagesRecovered: z.number().int(),
+    possiblyMissing: z
+      .array(
+        z.object({ conversationId: z.string(), igsid: z.string().nullable(), oldestShownAt: z.string() }),
+      )
+      .meta({
+        description:
+          'Conversations whose older messages Meta no longer shows (it shows the 20 newest), though they are newer than `since`: some may be lost.',
+      }),
+    subscription: WebhookSubscription,
+    error: z.object({ reason: z.string(), message: z.string() }).nullable(),
+  })
+  .meta({ id: 'BackfillReport' });
+
 export const Channel = z
   .object({
     id: z.string(),
@@ -347,5 +383,9 @@ export const Channel = z
     secrets: z
       .object({ accessToken: z.boolean(), appSecret: z.boolean(), verifyToken: z.boolean() })
       .meta({ description: 'Which secrets are set (they are never shown).' }),
+    webhookSubscription: WebhookSubscription.nullable().meta({
+      description:
+        "Whether the app still gets the account's webhooks, as the last backfill found it; null: not checked yet.",
+    }),
   })
   .meta({ id: 'Channel' });

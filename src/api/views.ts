@@ -1,5 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
+import type { BackfillReport as BackfillReportData } from '../backfill/backfill.ts';
+import type { SubscriptionStatus } from '../backfill/subscription.ts';
 import { eventView } from '../events/view.ts';
 import { HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS } from '../meta/policy.ts';
 import type { ContactData } from '../store/contact-export.ts';
@@ -11,6 +13,7 @@ import type { Message } from '../store/messages.ts';
 import type { Note } from '../store/notes.ts';
 import type { OutboxTable } from '../store/schema.ts';
 import type {
+  BackfillReport,
   ContactErasure as ContactErasureSchema,
   ContactExport,
   Contact as ContactSchema,
@@ -18,6 +21,7 @@ import type {
   Message as MessageSchema,
   Note as NoteSchema,
   SenderAction,
+  WebhookSubscription,
 } from './schemas.ts';
 
 // How the API shows conversations and messages, in the shapes of schemas.ts. The store keeps some
@@ -132,6 +136,7 @@ export function messageView(m: Message, kept?: KeptMedia[]): MessageOut {
     isEcho: m.isEcho === 1,
     /** Sent again though Meta could not say whether an earlier try had gone: it may show twice. */
     possibleDuplicate: m.possibleDuplicate === 1,
+    backfilled: m.backfilled === 1,
     /** customer, bot, human (an agent, or someone in the Instagram app) or api. */
     author: (m.author ?? (m.direction === 'inbound' ? 'customer' : null)) as MessageOut['author'],
     agent: m.agent ?? null,
@@ -237,4 +242,20 @@ export const erasureView = (e: ContactErasure): z.output<typeof ContactErasureSc
   erasedAt: new Date(Number(e.erasedAt)).toISOString(),
   erasedBy: { keyId: e.keyId, agent: e.agent },
   counts: e.counts,
+});
+
+export const subscriptionView = (s: SubscriptionStatus | null): z.output<typeof WebhookSubscription> | null =>
+  s && { state: s.state, fields: s.fields, checkedAt: iso(s.checkedAt)!, detail: s.detail };
+
+export const reportView = (r: BackfillReportData): z.output<typeof BackfillReport> => ({
+  channelId: r.channelId,
+  trigger: r.trigger,
+  since: iso(r.since)!,
+  startedAt: iso(r.startedAt)!,
+  finishedAt: iso(r.finishedAt)!,
+  conversationsChecked: r.conversationsChecked,
+  messagesRecovered: r.messagesRecovered,
+  possiblyMissing: r.possiblyMissing.map((p) => ({ ...p, oldestShownAt: iso(p.oldestShownAt)! })),
+  subscription: subscriptionView(r.subscription)!,
+  error: r.error,
 });

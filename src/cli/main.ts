@@ -12,6 +12,9 @@ Commands:
   migrate                        bring the store's schema up to date and exit
   replay [--conversation ID]     re-apply stored webhook events to rebuild conversations and messages
   replay --unapplied             re-apply only the events that could not be applied (after an upgrade)
+  backfill --since TIME [--channel ID] [--url URL]
+                                 ask the running igdm to read back what Meta's webhooks did not bring
+                                 since TIME (ISO, or 90m, 6h, 2d) from the Conversations API
   sandbox [--port 4000] [--host 127.0.0.1] [--webhook URL]
                                  run the emulated Graph API and simulated customers on their own
   doctor [--fix]                 check the account's token, permissions and webhook subscription;
@@ -65,6 +68,10 @@ async function main(argv: string[]) {
     }
     case 'sandbox':
       return sandbox(config, log, rest);
+    case 'backfill': {
+      const { backfill } = await import('./backfill.ts');
+      return backfill(config, rest);
+    }
     default:
       process.stderr.write(`igdm: unknown command "${command}"\n\n${USAGE}\n`);
       return 2;

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { BACKFILLED_REPLY_MAX_AGE_MS } from '../backfill/policy.ts';
 import { queueRuleWebhook } from '../deliveries/rule-webhooks.ts';
 import type { RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
@@ -226,6 +227,10 @@ export class Engine {
       return { ...out, silent: 'standby: another app owns the thread' };
     }
     if (conversation.threadOwner !== 'bot') return { ...out, silent: 'a human owns the conversation' };
+    // A message igdm missed and read back later (src/backfill/): the customer wrote a while ago, so
+    // an automated answer now would be out of place (and, past the window, refused by Meta).
+    if (row.backfilled === 1 && this.#d.now() - event.timestamp > BACKFILLED_REPLY_MAX_AGE_MS)
+      return { ...out, silent: 'backfilled: too old for an automated reply' };
     const automation = this.#d.automation;
     if (!automation) return { ...out, silent: 'no automation configured (IGDM_CONFIG)' };
 

@@ -21,6 +21,8 @@ export interface WriteRequest {
   /** Channels whose secret verified the signature: the fallback route for unknown entry ids. */
   verifiedBy: string[];
   receivedAt: number;
+  /** Read from the Conversations API by a backfill (src/backfill/), not delivered by Meta. */
+  backfilled?: boolean;
 }
 
 export type WriteResult =

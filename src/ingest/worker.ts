@@ -42,8 +42,8 @@ const passiveCheckpoint = sqlite.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 
 const insert = sqlite.prepare(
   `insert into webhook_events (dedup_key, channel_id, object, source, kind, entry_id, entry_time, igsid,
-     meta_timestamp, payload, received_at)
-   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     meta_timestamp, payload, received_at, backfilled)
+   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
    on conflict (dedup_key) do nothing`,
 );
 
@@ -94,6 +94,7 @@ function store(req: WriteRequest): WriteResult {
       e.timestamp,
       e.json,
       req.receivedAt,
+      req.backfilled ? 1 : 0,
     );
     inserted += Number(result.changes);
   }

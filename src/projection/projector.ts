@@ -55,6 +55,8 @@ interface PendingRow {
   entryTime: number | null;
   payload: string;
   receivedAt: number;
+  /** 1: read back by a backfill (src/backfill/), not delivered by Meta. */
+  backfilled: number;
 }
 
 export interface Applied {
@@ -172,6 +174,8 @@ export class Projector {
         }
         const applied = this.applyEvent(row.channelId, event, row.dedupKey);
         if (applied.conversation) touched.add(applied.conversation);
+        if (row.backfilled === 1 && (event.kind === 'message' || event.kind === 'echo'))
+          this.#q.setBackfilled.run({ id: messageIdOf(row.channelId, event.mid) });
         // The echo of a send whose answer igdm has recorded completes it here: the engine has
         // nothing to decide. One that comes first, or that igdm did not send, goes to the engine.
         if (applied.ownEcho) continue;

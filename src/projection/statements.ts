@@ -5,6 +5,7 @@ import { insertContact, type NewContact } from '../store/contacts.ts';
 import { insertConversation, type NewConversation } from '../store/conversations.ts';
 import { type EventArgs, insertEvent } from '../store/events.ts';
 import { param as p, prepare } from '../store/prepared.ts';
+import { STORED_EVENT_COLUMNS } from '../store/webhook-events.ts';
 
 // The projection's statements, written once with Kysely and prepared on the projector's connection
 // (store/prepared.ts): it runs them for every event. Every write is an upsert keyed by Meta's ids, or
@@ -67,17 +68,7 @@ export function statements(sqlite: DatabaseSync) {
       sqlite,
       db
         .selectFrom('webhookEvents')
-        .select([
-          'id',
-          'dedupKey',
-          'channelId',
-          'object',
-          'source',
-          'entryId',
-          'entryTime',
-          'payload',
-          'receivedAt',
-        ])
+        .select(STORED_EVENT_COLUMNS)
         .where('appliedAt', 'is', null)
         .orderBy('metaTimestamp')
         .orderBy('id')
@@ -238,6 +229,11 @@ export function statements(sqlite: DatabaseSync) {
     message: prepare<{ id: string }>(
       sqlite,
       db.selectFrom('messages').select(['id', 'createdAt', 'reactions']).where('id', '=', id),
+    ),
+    /** A message read back by a backfill (src/backfill/): flagged with its event. */
+    setBackfilled: prepare<{ id: string }>(
+      sqlite,
+      db.updateTable('messages').set({ backfilled: 1 }).where('id', '=', id),
     ),
     setDeleted: prepare<{ id: string; at: number; now: number }>(
       sqlite,

@@ -59,6 +59,19 @@ export async function controlRoutes(app: FastifyInstance, opts: { state: Sandbox
   app.delete('/calls', async () => ({ cleared: state.calls.clear() }));
   app.get('/deliveries', async () => ({ data: state.delivery.log.list() }));
 
+  // A simulated outage: while down, customers' messages (and echoes) are remembered but not
+  // delivered, as when igdm's webhook endpoint is unreachable and Meta has given up retrying.
+  const Outage = z.strictObject({ down: z.boolean() });
+  app.get('/outage', async () => ({ down: state.delivery.down }));
+  app.put('/outage', async (req, reply) => {
+    const body = jsonBody(req.body);
+    if (!body.ok) return replyError(reply, 400, 'bad_request', body.message);
+    const parsed = Outage.safeParse(body.value);
+    if (!parsed.success) return replyError(reply, 400, 'bad_request', issues(parsed.error));
+    state.delivery.down = parsed.data.down;
+    return { down: state.delivery.down };
+  });
+
   app.get('/customers', async () => ({
     data: state.customers.list().map((c) => ({
       igsid: c.igsid,

@@ -36,6 +36,12 @@ export class WebhookDelivery {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #inFlight = new Map<Promise<unknown>, AbortController>();
   #closed = false;
+  /**
+   * A simulated outage: igdm's endpoint is unreachable, so nothing is delivered (each webhook is
+   * recorded as failed) while the sandbox still remembers the messages, as Meta does: the
+   * Conversations API shows them, and a backfill can read them back (src/backfill/).
+   */
+  down = false;
 
   constructor(opts: { appSecret: string; webhookUrl: () => string; now: () => number }) {
     this.#secret = opts.appSecret;
@@ -60,6 +66,14 @@ export class WebhookDelivery {
       );
     }
     if (this.#closed) return this.#record({ status: 0, error: 'sandbox closed' }, kind, url, payload, time);
+    if (this.down)
+      return this.#record(
+        { status: 0, error: 'outage (simulated): igdm is unreachable' },
+        kind,
+        url,
+        payload,
+        time,
+      );
     const abort = new AbortController();
     const timeout = setTimeout(() => abort.abort(new Error('timed out')), DELIVERY_TIMEOUT_MS);
     const attempt = request(url, {

@@ -79,7 +79,9 @@ export function getNode(call: GraphCall): GraphAnswer {
         from,
         to: { data: [to] },
         message: message.text ?? '',
-        attachments: message.attachments ? { data: message.attachments } : undefined,
+        attachments: message.attachments
+          ? { data: message.attachments.map(conversationsApiAttachment) }
+          : undefined,
         story: message.story,
         is_unsupported: false,
       },
@@ -108,6 +110,25 @@ export function getNode(call: GraphCall): GraphAnswer {
   // An IGSID-looking id of someone who never wrote: Meta needs their consent (a message) first.
   if (/^\d{5,}$/.test(node)) return consentRequired();
   return unsupportedRequest('GET', node);
+}
+
+/**
+ * A message's attachment as the Conversations API shows it (not the webhook's {type, payload}): a
+ * MIME type and name, with `image_data.url`, `video_data.url` or `file_url`. Other kinds (shares,
+ * story mentions, reels) keep the webhook's shape here.
+ */
+function conversationsApiAttachment(a: unknown): unknown {
+  const { type, payload } = (a ?? {}) as { type?: string; payload?: { url?: string } };
+  const url = payload?.url;
+  if (typeof url !== 'string') return a;
+  const id = `${Buffer.from(url).toString('base64url').slice(-12)}`;
+  if (type === 'image')
+    return { id, mime_type: 'image/jpeg', name: 'image.jpg', image_data: { url, preview_url: url } };
+  if (type === 'video')
+    return { id, mime_type: 'video/mp4', name: 'video.mp4', video_data: { url, preview_url: url } };
+  if (type === 'audio') return { id, mime_type: 'audio/mpeg', name: 'audio.mp3', file_url: url };
+  if (type === 'file') return { id, mime_type: 'application/pdf', name: 'file.pdf', file_url: url };
+  return a;
 }
 
 /** Over the Conversations API's 2 calls/s: throttled, access back within the minute. */

@@ -494,6 +494,20 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .execute();
       },
     },
+    '0019_backfill': {
+      async up(db: Kysely<unknown>) {
+        // How an event came: 1 when igdm read it from the Conversations API after missing its webhook
+        // (src/backfill/), and the messages made from such events, flagged for the API.
+        await db.schema
+          .alterTable('webhook_events')
+          .addColumn('backfilled', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .alterTable('messages')
+          .addColumn('backfilled', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
     '0020_channel_tokens': {
       async up(db: Kysely<unknown>) {
         // The Meta app a channel belongs to (debug_token, data deletion requests); not a secret.

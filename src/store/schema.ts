@@ -88,6 +88,8 @@ export interface WebhookEventTable {
   applyError: string | null;
   /** applied, unapplied or ignored; null while it waits to be applied. */
   applyStatus: 'applied' | 'unapplied' | 'ignored' | null;
+  /** 1: read from the Conversations API after its webhook was missed (src/backfill/). */
+  backfilled: Generated<number>;
 }
 
 export interface ContactTable {
@@ -178,6 +180,8 @@ export interface MessageTable {
   possibleDuplicate: Generated<number>;
   /** The agent whose key sent it (an outbound message a person wrote), or null. */
   agent: Generated<string | null>;
+  /** 1: igdm missed its webhook and read it from the Conversations API later (src/backfill/). */
+  backfilled: Generated<number>;
   createdAt: number;
   updatedAt: number;
 }

@@ -8,26 +8,24 @@ import type { Database, WebhookEventTable } from './schema.ts';
 // The event log: every webhook event as Meta sent it, stored by the ingest worker. What the engine
 // reads of an event.
 
-export type StoredEvent = Pick<
-  Selectable<WebhookEventTable>,
-  'id' | 'dedupKey' | 'channelId' | 'object' | 'source' | 'entryId' | 'entryTime' | 'payload' | 'receivedAt'
->;
+/** The columns of a stored event that the projector and the engine read. */
+export const STORED_EVENT_COLUMNS = [
+  'id',
+  'dedupKey',
+  'channelId',
+  'object',
+  'source',
+  'entryId',
+  'entryTime',
+  'payload',
+  'receivedAt',
+  'backfilled',
+] as const;
+
+export type StoredEvent = Pick<Selectable<WebhookEventTable>, (typeof STORED_EVENT_COLUMNS)[number]>;
 
 const byId = compile<{ id: number }, StoredEvent>(
-  builder
-    .selectFrom('webhookEvents')
-    .select([
-      'id',
-      'dedupKey',
-      'channelId',
-      'object',
-      'source',
-      'entryId',
-      'entryTime',
-      'payload',
-      'receivedAt',
-    ])
-    .where('id', '=', p<number>('id')),
+  builder.selectFrom('webhookEvents').select(STORED_EVENT_COLUMNS).where('id', '=', p<number>('id')),
 );
 
 export const storedEvent = (db: Kysely<Database>, id: number) => byId.first(db, { id });

@@ -325,6 +325,11 @@ const cases: Record<string, Case> = {
     body: { iceBreakers: [] },
     expect: { hidden: 'channel_not_found' },
   },
+  'POST /v1/channels/{id}/import': {
+    path: () => '/v1/channels/default/import',
+    body: {},
+    expect: { hidden: 'channel_not_found' },
+  },
   'GET /v1/me': {
     path: () => '/v1/me',
     expect: {

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Igdm, IgdmError, type IgdmEvent, type Message, verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { conversationIdOf } from '../../src/store/ids.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
 
@@ -258,6 +259,38 @@ describe('comments', () => {
       code: 'comment_deleted',
     });
     expect((await refusal(client.comments.get('17999999999999998'))).code).toBe('comment_not_found');
+  });
+});
+
+describe('import', () => {
+  it("reads a channel's recent history and reports it; refuses a time it cannot read", async () => {
+    const since = new Date(Date.now() - 60_000);
+    const { igsid } = await customerWrites('Imported Ida', 'hello from before');
+    const report = await client.channels.import('default', { since });
+    expect(report).toMatchObject({
+      channelId: 'default',
+      trigger: 'import',
+      since: since.toISOString(),
+      messagesRecovered: 0,
+      possiblyMissing: [],
+      error: null,
+      subscription: { state: 'inactive' },
+    });
+    // Each conversation active since then was checked (this customer's among them).
+    expect(report.conversationsChecked).toBeGreaterThanOrEqual(1);
+
+    // What the customer writes during an outage comes back with the next import, flagged.
+    expect(await client.sandbox.setOutage(true)).toBe(true);
+    const lost = await client.sandbox.customerActs({ from: igsid, text: 'written while igdm was down' });
+    expect(lost.delivered.status).toBe(0);
+    expect(await client.sandbox.setOutage(false)).toBe(false);
+    expect(await client.channels.import('default', { since })).toMatchObject({ messagesRecovered: 1 });
+    await svc.settled();
+    const page = await client.conversations.messages(conversationIdOf('default', igsid));
+    expect(page.data.find((m) => m.mid === lost.mid)).toMatchObject({ backfilled: true });
+    const bad = await refusal(client.channels.import('default', { since: 'last tuesday' }));
+    expect(bad).toMatchObject({ status: 400 });
+    expect((await refusal(client.channels.import('nope'))).code).toBe('channel_not_found');
   });
 });
 

@@ -1,5 +1,6 @@
 import type {
   ApiKey,
+  BackfillReport,
   Channel,
   Comment,
   Contact,
@@ -23,6 +24,7 @@ import type {
   WebhookDelivery,
   WebhookEndpoint,
   WebhookEvent,
+  WebhookSubscription,
 } from '@igdm/sdk';
 import { Igdm } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -178,6 +180,7 @@ async function callEverything(client: Igdm) {
     appId: null,
   });
   await client.channels.delete('shop');
+  await client.channels.import('default', { since: '2026-01-15T12:00:00Z' });
   await client.instagram.setIceBreakers({
     channelId: 'default',
     iceBreakers: [{ question: 'Opening hours?', payload: 'HOURS' }],
@@ -438,6 +441,7 @@ describe('the SDK and /openapi.json', () => {
         error: t,
         isEcho: t,
         possibleDuplicate: t,
+        backfilled: t,
         author: t,
         agent: t,
         editedAt: t,
@@ -461,8 +465,26 @@ describe('the SDK and /openapi.json', () => {
         status: t,
         token: t,
         secrets: t,
+        webhookSubscription: t,
       }),
     ).toEqual(documented('Channel'));
+    expect(fields<WebhookSubscription>({ state: t, fields: t, checkedAt: t, detail: t })).toEqual(
+      documented('WebhookSubscription'),
+    );
+    expect(
+      fields<BackfillReport>({
+        channelId: t,
+        trigger: t,
+        since: t,
+        startedAt: t,
+        finishedAt: t,
+        conversationsChecked: t,
+        messagesRecovered: t,
+        possiblyMissing: t,
+        subscription: t,
+        error: t,
+      }),
+    ).toEqual(documented('BackfillReport'));
     expect(
       fields<ApiKey>({
         id: t,

@@ -44,6 +44,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     for (const column of ['source', 'media_product_type', 'hidden', 'deleted_at', 'public_reply_cause'])
       await sql.raw(`alter table comments drop column ${column}`).execute(db);
   },
+  /** The backfilled flags of events and messages. */
+  async '0019_backfill'(db) {
+    await sql`alter table messages drop column backfilled`.execute(db);
+    await sql`alter table webhook_events drop column backfilled`.execute(db);
+  },
   /** Channels' app ids, token records and data deletion requests. */
   async '0020_channel_tokens'(db) {
     await sql`drop table data_deletion_requests`.execute(db);

@@ -26,6 +26,9 @@ export const testEnv = (dir: string, extra: Record<string, string> = {}) => ({
   INSTAGRAM_GRAPH_API_URL: 'http://127.0.0.1:9',
   IGDM_API_KEY: API_KEY,
   LOG_LEVEL: 'silent',
+  // Catching up on missed webhooks (src/backfill/) only in the tests that ask for it.
+  IGDM_BACKFILL_ON_START: 'false',
+  IGDM_BACKFILL_INTERVAL_MINUTES: '0',
   ...extra,
 });
 

@@ -1,5 +1,5 @@
 import { seg, type Transport } from './transport.ts';
-import type { Channel, ChannelLogin, IceBreaker } from './types.ts';
+import type { BackfillReport, Channel, ChannelLogin, IceBreaker } from './types.ts';
 
 /** A channel to connect: one Instagram professional account. */
 export interface NewChannel {
@@ -59,6 +59,20 @@ export class Channels {
 
   update(id: string, change: ChannelChange): Promise<Channel> {
     return this.#t.request({ method: 'PATCH', path: `/v1/channels/${seg(id)}`, body: change });
+  }
+
+  /**
+   * Reads the channel's recent history (or what an outage lost) from Meta's Conversations API:
+   * messages since `since` (default: the last 24 hours), stored once and flagged `backfilled`. At 2
+   * calls/s it can take minutes on a busy account; the answer is the run's report.
+   */
+  import(id: string, options: { since?: string | Date } = {}): Promise<BackfillReport> {
+    const since = options.since instanceof Date ? options.since.toISOString() : options.since;
+    return this.#t.request({
+      method: 'POST',
+      path: `/v1/channels/${seg(id)}/import`,
+      body: since === undefined ? {} : { since },
+    });
   }
 
   /** Stops it; its conversations stay readable. The `default` channel answers 409 `default_channel`. */

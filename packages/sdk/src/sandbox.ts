@@ -162,4 +162,14 @@ export class Sandbox {
     return (await this.#t.request<{ data: SandboxCustomer[] }>({ method: 'GET', path: '/sandbox/customers' }))
       .data;
   }
+
+  /**
+   * A simulated outage: while `down`, customers' messages are kept (the emulated Conversations API
+   * shows them) but no webhook reaches igdm. Returns the state now in force.
+   */
+  async setOutage(down: boolean): Promise<boolean> {
+    return (
+      await this.#t.request<{ down: boolean }>({ method: 'PUT', path: '/sandbox/outage', body: { down } })
+    ).down;
+  }
 }

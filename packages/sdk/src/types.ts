@@ -135,6 +135,8 @@ export interface Message {
   error: unknown;
   isEcho: boolean;
   possibleDuplicate: boolean;
+  /** igdm missed its webhook (an outage) and read it from the Conversations API later. */
+  backfilled: boolean;
   author: 'customer' | 'bot' | 'human' | 'api' | null;
   /** The person who wrote it, when their API key names them. */
   agent: string | null;
@@ -170,6 +172,32 @@ export interface Channel {
   token: ChannelToken;
   /** Which secrets are set (they are never shown). */
   secrets: { accessToken: boolean; appSecret: boolean; verifyToken: boolean };
+  /** Whether the app still gets the account's webhooks, as the last backfill found it; null: not checked yet. */
+  webhookSubscription: WebhookSubscription | null;
+}
+
+export interface WebhookSubscription {
+  /** active: subscribed to messages; inactive: Meta delivers nothing (`igdm doctor --fix`); unknown: could not ask. */
+  state: 'active' | 'inactive' | 'unknown';
+  fields: string[];
+  checkedAt: string;
+  detail: string | null;
+}
+
+/** What a backfill run did: conversations checked, messages recovered, where some may be missing. */
+export interface BackfillReport {
+  channelId: string;
+  trigger: 'start' | 'schedule' | 'import';
+  since: string;
+  startedAt: string;
+  finishedAt: string;
+  conversationsChecked: number;
+  messagesRecovered: number;
+  /** Conversations whose older messages Meta no longer shows (only the 20 newest), though newer than `since`. */
+  possiblyMissing: { conversationId: string; igsid: string | null; oldestShownAt: string }[];
+  subscription: WebhookSubscription;
+  /** Why the run stopped early (a Graph API failure); what it recovered before is kept. */
+  error: { reason: string; message: string } | null;
 }
 
 export interface ChannelToken {

@@ -24,6 +24,7 @@ function message(fields: Partial<Message>): Message {
     error: null,
     isEcho: false,
     possibleDuplicate: false,
+    backfilled: false,
     author: 'customer',
     agent: null,
     editedAt: null,
