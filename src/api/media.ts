@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
@@ -29,16 +28,14 @@ export async function mediaRoutes(scope: FastifyInstance, deps: { db: Kysely<Dat
       const m = await findKeptMedia(deps.db, req.params.id);
       if (m?.status !== 'kept' || !m.file || !sees(req, m.channelId))
         throw errors.mediaNotFound(req.params.id);
-      const size = await stat(m.file).then(
-        (s) => s.size,
-        () => null,
-      );
-      if (size === null) throw errors.mediaNotFound(req.params.id);
+      // Whole (at most IGDM_MEDIA_MAX_FILE_MB): a streamed answer left its connection open past
+      // the server's close.
+      const body = await readFile(m.file).catch(() => null);
+      if (body === null) throw errors.mediaNotFound(req.params.id);
       return reply
         .header('content-type', m.contentType ?? 'application/octet-stream')
-        .header('content-length', size)
         .header('cache-control', 'private, max-age=86400')
-        .send(createReadStream(m.file) as unknown as string); // streamed as it is, not serialised
+        .send(body as unknown as string); // bytes as they are, not serialised
     },
   );
 }
