@@ -256,7 +256,8 @@ function build(
     if (a.attachments) {
       message.attachments = a.attachments.map((att) => ({
         type: att.type,
-        payload: att.payload ?? (att.type === 'ephemeral' ? {} : { url: att.url ?? state.cdn.link(att.type) }),
+        payload:
+          att.payload ?? (att.type === 'ephemeral' ? {} : { url: att.url ?? state.cdn.link(att.type) }),
       }));
     }
     if (a.product) message.attachments = [productAttachment(a.product)];

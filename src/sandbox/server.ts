@@ -26,7 +26,11 @@ export interface SandboxServer {
 export async function runSandboxServer(opts: SandboxServerOptions): Promise<SandboxServer> {
   const { port, host, webhookUrl, log, ...rest } = opts;
   let url = '';
-  const state = createSandboxState({ ...rest, webhookUrl: () => webhookUrl, cdnUrl: () => `${url}/sandbox/cdn` });
+  const state = createSandboxState({
+    ...rest,
+    webhookUrl: () => webhookUrl,
+    cdnUrl: () => `${url}/sandbox/cdn`,
+  });
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger | undefined,
     logController: new LogController({ disableRequestLogging: true }),
