@@ -97,7 +97,11 @@ describe('customer messages arrive as Meta webhooks', () => {
       mid: answer.mid,
       attachments: [
         { type: 'image', payload: { url: 'https://cdn.example/a/b.jpg' } },
-        { type: 'video', payload: { url: expect.stringMatching(/^https:\/\/lookaside\.fbsbx\.com\//) } },
+        // Without a link of its own: one to the sandbox's CDN, which serves it (sandbox/cdn.ts).
+        {
+          type: 'video',
+          payload: { url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/sandbox\/cdn\/[0-9a-f]+\?oh=/) },
+        },
       ],
     });
   });
