@@ -6,6 +6,7 @@
 
 import type { z } from 'zod';
 import { toAttachment } from './attachments.ts';
+import { type Context, changeTimestamp, contextOf, messagingTime, toMs } from './event-time.ts';
 import type { DomainEvent, HandoverEvent, RawEvent, Referral, ReplyTo, UnknownEvent } from './events.ts';
 import {
   changeSchema,
@@ -29,22 +30,10 @@ import {
   type WireThreadControl,
 } from './schemas.ts';
 import { defined, isRecord } from './values.ts';
-import { toMillis } from './webhook.ts';
 
 type BaseFields = Pick<UnknownEvent, 'accountId' | 'igsid' | 'timestamp' | 'standby' | 'originalTimestamp'>;
 
 /** What every event of one RawEvent shares. */
-interface Context {
-  raw: RawEvent;
-  accountId: string | null;
-  /** entry.time in ms (null when absent or implausible). */
-  entryTimeMs: number | null;
-  /** When igdm received the event (ms), when known: the last resort for an implausible time. */
-  receivedAt: number | null;
-  standby: boolean;
-  /** Under `changes` (incl. Dashboard test messaging items): timestamps are in seconds. */
-  fromChanges: boolean;
-}
 
 /** Objects whose `messaging` / `standby` items igdm understands. */
 const MESSAGING_OBJECTS = new Set(['instagram', 'page']);
@@ -67,12 +56,12 @@ const MESSAGING_CHANGE_FIELDS = new Set([
 export function normalise(raw: RawEvent): DomainEvent[] {
   let ctx: Context | undefined;
   try {
-    ctx = context(raw);
+    ctx = contextOf(raw);
     return normaliseIn(ctx);
   } catch (err) {
     // Not expected: the schemas guard every access. Still never throw.
     try {
-      return [unknownEvent(ctx ?? context(raw), `normalise failed: ${errorText(err)}`)];
+      return [unknownEvent(ctx ?? contextOf(raw), `normalise failed: ${errorText(err)}`)];
     } catch {
       return [
         {
@@ -87,20 +76,6 @@ export function normalise(raw: RawEvent): DomainEvent[] {
       ];
     }
   }
-}
-
-function context(raw: RawEvent): Context {
-  const entryTime = finiteNumber(raw.entryTime);
-  const receivedAt = finiteNumber(raw.receivedAt) ?? null;
-  const entryTimeMs = entryTime === undefined ? null : toMs(entryTime);
-  return {
-    raw,
-    accountId: typeof raw.entryId === 'string' ? raw.entryId : null,
-    entryTimeMs: entryTimeMs !== null && plausible(entryTimeMs, receivedAt) ? entryTimeMs : null,
-    receivedAt,
-    standby: raw.source === 'standby',
-    fromChanges: false,
-  };
 }
 
 function normaliseIn(ctx: Context): DomainEvent[] {
@@ -315,37 +290,6 @@ function baseOf(ctx: Context, item: WireMessagingEnvelope, igsid: string | undef
   });
 }
 
-/** 2010-01-01: no Instagram message is older; a smaller value is not a time in milliseconds. */
-const EARLIEST_MS = 1_262_304_000_000;
-/**
- * Later than this after the receipt is absurd (Meta's Dashboard sends such). Generous on purpose: the
- * sandbox's clock (and tests with it) runs ahead of the real one by months.
- */
-const AHEAD_MS = 2 * 365 * 24 * 60 * 60 * 1000;
-
-/** A time in ms that can be when the event happened (not before 2010, nor years after receipt). */
-function plausible(ms: number, receivedAt: number | null): boolean {
-  return Number.isFinite(ms) && ms >= EARLIEST_MS && (receivedAt === null || ms <= receivedAt + AHEAD_MS);
-}
-
-/**
- * A messaging item's time. Messaging timestamps are in milliseconds wherever the item sits (the
- * Dashboard's "Test" button sends `"timestamp":"1527459824"`: seconds, of 2018): a value in seconds,
- * not a number, or implausible (a tiny or far-future value) gives way to entry.time, then to the time
- * igdm received it. The value Meta sent is kept as `original` (and whole in the stored raw item).
- */
-function messagingTime(ctx: Context, value: unknown): { timestamp: number; original?: unknown } {
-  if (value === undefined) return { timestamp: ctx.entryTimeMs ?? ctx.receivedAt ?? 0 };
-  const t = timestampSchema.safeParse(value);
-  if (t.success && t.data >= 1e12 && plausible(t.data, ctx.receivedAt)) return { timestamp: t.data };
-  const fallback = ctx.entryTimeMs ?? ctx.receivedAt;
-  if (fallback !== null) return { timestamp: fallback, original: value };
-  // Nothing better known (a unit of normalise alone): seconds read as seconds.
-  return t.success && Number.isFinite(t.data)
-    ? { timestamp: toMs(t.data) }
-    : { timestamp: 0, original: value };
-}
-
 function toReplyTo(r: WireReplyTo): ReplyTo {
   if ('story' in r && isRecord(r.story)) {
     const story = r.story as { id?: string; url?: string };
@@ -439,17 +383,6 @@ function normaliseChange(changesCtx: Context, change: unknown): DomainEvent[] {
   }
 }
 
-/** Changes carry seconds: a timestamp in the value if there is one, else entry.time. */
-function changeTimestamp(ctx: Context, value: unknown): number {
-  if (isRecord(value)) {
-    for (const key of ['timestamp', 'created_time']) {
-      const t = timestampSchema.safeParse(value[key]);
-      if (t.success && plausible(toMs(t.data), ctx.receivedAt)) return toMs(t.data);
-    }
-  }
-  return ctx.entryTimeMs ?? ctx.receivedAt ?? 0;
-}
-
 // ---------- unknown ----------
 
 /**
@@ -489,13 +422,6 @@ function badShape(ctx: Context, what: string, error: z.ZodError, item: unknown):
 function has(obj: Record<string, unknown>, key: string): boolean {
   return Object.hasOwn(obj, key) && obj[key] !== undefined;
 }
-
-function finiteNumber(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-/** Seconds to milliseconds; values that already look like milliseconds (> 1e12) are kept. */
-const toMs = toMillis;
 
 function describe(v: unknown): string {
   if (typeof v === 'string') return `'${v.length > 40 ? `${v.slice(0, 40)}…` : v}'`;
