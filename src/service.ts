@@ -141,18 +141,24 @@ export async function startService(
   // The queue's bookkeeping and the engine's writes need not wait for the disk: a job whose outcome
   // is lost runs again (its effects are keyed), and what it queued becomes durable with the sender's
   // claim, which does wait, before anything leaves igdm (see store.relaxed).
-  const queue = new EmbeddedQueue(store.relaxed, {
-    log,
-    // A done job is history by then: a redelivered event is caught by the event log's dedup key.
-    ...(config.jobRetentionDays !== null && { keepDoneMs: config.jobRetentionDays * 86_400_000 }),
-  });
+  const queue = metrics.timedJobs(
+    new EmbeddedQueue(store.relaxed, {
+      log,
+      // A done job is history by then: a redelivered event is caught by the event log's dedup key.
+      ...(config.jobRetentionDays !== null && { keepDoneMs: config.jobRetentionDays * 86_400_000 }),
+    }),
+  );
+  const limiter = new RateLimiter(config.rateLimits);
+  limiter.onWait = metrics.rateLimitWaited;
+  conversationsApi.onWait = metrics.rateLimitWaited;
+  metrics.watch({ jobs: queue, channels, health: (id) => health.of(id) });
   const sender = new Sender({
     conversationsApi,
     db: store.db,
     queue,
     relaxed: store.relaxed,
     channels,
-    limiter: new RateLimiter(config.rateLimits),
+    limiter,
     log,
     now,
     graphTimeoutMs: config.graphTimeoutMs,
@@ -318,6 +324,7 @@ export async function startService(
       await writer.close(); // finish the writes handed over
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)
       await profiles.idle();
+      metrics.close();
       await store.close();
     },
   };

@@ -130,7 +130,12 @@ export async function buildApp(deps: AppDeps) {
     publicUrl: deps.publicUrl ?? null,
     erased: deps.contactErased,
   });
-  await app.register(webhookRoutes, { channels: deps.channels.list, writer: deps.writer, log: deps.log });
+  await app.register(webhookRoutes, {
+    channels: deps.channels.list,
+    writer: deps.writer,
+    log: deps.log,
+    metrics: deps.metrics,
+  });
   await app.register(async (v1) => {
     requireApiKey(v1, deps.keys);
     describeKeyedRoutes(v1);

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IngestWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import { sameSecret, verifySignature } from '../meta/signature.ts';
+import type { Metrics } from '../metrics.ts';
 import type { Channel } from '../store/channels.ts';
 import { errors } from './errors.ts';
 
@@ -16,6 +17,7 @@ export interface WebhookDeps {
   channels: () => readonly Channel[];
   writer: IngestWriter;
   log: Logger;
+  metrics: Metrics;
 }
 
 type Params = { channelId?: string };
@@ -27,6 +29,18 @@ export async function webhookRoutes(app: FastifyInstance, deps: WebhookDeps) {
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) =>
     done(null, body),
   );
+
+  // Every delivery counted, refusals by their error code (a body too large never reaches the handler).
+  const refusals = new WeakMap<FastifyRequest, string>();
+  app.addHook('onError', async (req, _reply, err) => {
+    refusals.set(req, (err as { code?: string }).code ?? 'internal_error');
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method !== 'POST') return;
+    deps.metrics.webhooksReceived.inc();
+    if (reply.statusCode === 200) deps.metrics.ingestSeconds.observe(reply.elapsedTime / 1000);
+    else deps.metrics.webhooksRefused.inc({ reason: refusals.get(req) ?? `http_${reply.statusCode}` });
+  });
 
   /** The channels a request may belong to: the one in the URL, or all of them. */
   const candidates = (req: Req): readonly Channel[] | null => {

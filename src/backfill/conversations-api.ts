@@ -45,6 +45,7 @@ export async function conversationsSince(
         data?: { id?: string; updated_time?: string }[];
         paging?: { cursors?: { after?: string }; next?: string };
       }>('GET', `${client.sender}/conversations`, {
+        operation: 'conversations',
         query: { platform: 'instagram', fields: 'id,updated_time', ...(after && { after }) },
       }),
     );
@@ -86,7 +87,10 @@ export async function messageDetails(
 ): Promise<MessageDetails> {
   return (
     await paced(() =>
-      client.call<MessageDetails>('GET', encodeURIComponent(mid), { query: { fields: MESSAGE_FIELDS } }),
+      client.call<MessageDetails>('GET', encodeURIComponent(mid), {
+        operation: 'conversations',
+        query: { fields: MESSAGE_FIELDS },
+      }),
     )
   ).data;
 }

@@ -172,6 +172,7 @@ async function checkGraph(
   try {
     me = (
       await client.call<typeof me>('GET', 'me', {
+        operation: 'account',
         query: { fields: facebookLogin ? 'id,name' : 'user_id,username' },
       })
     ).data;

@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import { type Answer, RequestFailed, request } from '../http-client.ts';
 import { ambiguous, classifyGraphError, type GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
@@ -18,6 +19,41 @@ export interface GraphTarget {
   /** The linked Page id (Facebook Login). */
   pageId: string | null;
 }
+
+/** A call's options (GraphClient.call). */
+interface CallOptions {
+  query?: Query;
+  body?: unknown;
+  form?: FormData;
+  timeoutMs?: number;
+  /** Called without the API version (refresh_access_token takes none). */
+  unversioned?: boolean;
+  /** Another token than the channel's (an app token for debug_token). */
+  token?: string;
+}
+
+/** What a call was for, as GET /metrics counts calls (igdm_graph_*{operation}). */
+export type GraphOperation =
+  | 'send'
+  | 'upload'
+  | 'profile'
+  | 'conversations'
+  | 'token'
+  | 'messenger_profile'
+  | 'handover'
+  | 'subscription'
+  | 'comments'
+  | 'account';
+
+/** Published on GRAPH_CALLS once each call has its answer (or failed), for the metrics (metrics.ts). */
+export interface GraphCall {
+  target: GraphTarget;
+  operation: GraphOperation;
+  ms: number;
+  failure: GraphFailure | null;
+}
+export const GRAPH_CALLS = 'igdm:graph-call';
+const calls = channel(GRAPH_CALLS);
 
 export class GraphError extends Error {
   readonly failure: GraphFailure;
@@ -99,17 +135,28 @@ export class GraphClient {
   async call<T>(
     method: 'GET' | 'POST' | 'DELETE',
     path: string,
-    opts: {
-      query?: Query;
-      body?: unknown;
-      form?: FormData;
-      timeoutMs?: number;
-      /** Called without the API version (refresh_access_token takes none). */
-      unversioned?: boolean;
-      /** Another token than the channel's (an app token for debug_token). */
-      token?: string;
-    } = {},
-  ) {
+    opts: CallOptions & { operation: GraphOperation },
+  ): Promise<GraphResponse<T>> {
+    if (!calls.hasSubscribers) return this.#call<T>(method, path, opts);
+    const started = performance.now();
+    let failure: GraphFailure | null = null;
+    try {
+      return await this.#call<T>(method, path, opts);
+    } catch (err) {
+      failure = err instanceof GraphError ? err.failure : ambiguous('error', (err as Error).message);
+      throw err;
+    } finally {
+      const call: GraphCall = {
+        target: this.#target,
+        operation: opts.operation,
+        ms: performance.now() - started,
+        failure,
+      };
+      calls.publish(call);
+    }
+  }
+
+  async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, opts: CallOptions) {
     const base = opts.unversioned
       ? this.#target.graphApiUrl.replace(/\/+$/, '').replace(/\/v\d+\.\d+$/, '')
       : this.base;
@@ -181,7 +228,7 @@ export class GraphClient {
     const r = await this.call<{ recipient_id?: unknown; message_id?: unknown } | null>(
       'POST',
       `${this.sender}/messages`,
-      { body },
+      { operation: 'send', body },
     );
     const messageId = typeof r.data?.message_id === 'string' ? r.data.message_id : undefined;
     if (body.message !== undefined && !messageId)
@@ -200,6 +247,7 @@ export class GraphClient {
       'GET',
       'refresh_access_token',
       {
+        operation: 'token',
         query: { grant_type: 'ig_refresh_token', access_token: this.#target.accessToken ?? '' },
         unversioned: true,
       },
@@ -219,6 +267,7 @@ export class GraphClient {
    */
   async debugToken(appId: string, appSecret: string): Promise<{ valid: boolean; expiresAt: number | null }> {
     const r = await this.call<{ data?: { is_valid?: unknown; expires_at?: unknown } }>('GET', 'debug_token', {
+      operation: 'token',
       query: { input_token: this.#target.accessToken ?? '' },
       token: `${appId}|${appSecret}`,
     });
@@ -231,8 +280,12 @@ export class GraphClient {
 
   /** A customer's profile (only after they have written; else code 230). */
   async profile(igsid: string): Promise<Profile> {
-    return (await this.call<Profile>('GET', encodeURIComponent(igsid), { query: { fields: PROFILE_FIELDS } }))
-      .data;
+    return (
+      await this.call<Profile>('GET', encodeURIComponent(igsid), {
+        operation: 'profile',
+        query: { fields: PROFILE_FIELDS },
+      })
+    ).data;
   }
 
   /** The story of a story mention, once the CDN URL has expired. */
@@ -241,13 +294,14 @@ export class GraphClient {
       await this.call<{ story?: { mention?: { link?: string; id?: string } } }>(
         'GET',
         encodeURIComponent(mid),
-        { query: { fields: 'story' } },
+        { operation: 'conversations', query: { fields: 'story' } },
       )
     ).data;
   }
 
   async setIceBreakers(iceBreakers: IceBreaker[]): Promise<void> {
     await this.call('POST', 'me/messenger_profile', {
+      operation: 'messenger_profile',
       query: { platform: 'instagram' },
       body: { platform: 'instagram', ice_breakers: [{ locale: 'default', call_to_actions: iceBreakers }] },
     });
@@ -255,6 +309,7 @@ export class GraphClient {
 
   async deleteIceBreakers(): Promise<void> {
     await this.call('DELETE', 'me/messenger_profile', {
+      operation: 'messenger_profile',
       query: { platform: 'instagram' },
       body: { fields: ['ice_breakers'] },
     });
@@ -262,6 +317,7 @@ export class GraphClient {
 
   async setPersistentMenu(menu: unknown[]): Promise<void> {
     await this.call('POST', 'me/messenger_profile', {
+      operation: 'messenger_profile',
       query: { platform: 'instagram' },
       body: { platform: 'instagram', persistent_menu: menu },
     });
@@ -274,6 +330,7 @@ export class GraphClient {
     opts: { targetAppId?: string; metadata?: string } = {},
   ) {
     await this.call('POST', `me/${action}_thread_control`, {
+      operation: 'handover',
       body: {
         recipient: { id: igsid },
         ...(opts.targetAppId && { target_app_id: opts.targetAppId }),
@@ -284,6 +341,7 @@ export class GraphClient {
 
   async threadOwner(igsid: string): Promise<string | null> {
     const r = await this.call<{ data?: { thread_owner?: { app_id?: string } }[] }>('GET', 'me/thread_owner', {
+      operation: 'handover',
       query: { recipient: igsid },
     });
     return r.data?.data?.[0]?.thread_owner?.app_id ?? null;
@@ -292,6 +350,7 @@ export class GraphClient {
   /** The Conversations API: the id of the conversation with a customer (null: none). */
   async conversationWith(igsid: string): Promise<string | null> {
     const r = await this.call<{ data?: { id?: string }[] }>('GET', `${this.sender}/conversations`, {
+      operation: 'conversations',
       query: { platform: 'instagram', user_id: igsid },
     });
     return r.data?.data?.[0]?.id ?? null;
@@ -302,7 +361,7 @@ export class GraphClient {
     const r = await this.call<{ messages?: { data?: { id?: string; created_time?: string }[] } }>(
       'GET',
       encodeURIComponent(conversationId),
-      { query: { fields: 'messages' } },
+      { operation: 'conversations', query: { fields: 'messages' } },
     );
     return (r.data?.messages?.data ?? []).flatMap((m) =>
       typeof m.id === 'string' ? [{ id: m.id, createdTime: Date.parse(m.created_time ?? '') }] : [],
@@ -312,12 +371,18 @@ export class GraphClient {
   /** One message of a conversation: who sent it, and its text (empty for an attachment). */
   async message(mid: string): Promise<ConversationMessage> {
     const fields = 'id,created_time,from,message';
-    return (await this.call<ConversationMessage>('GET', encodeURIComponent(mid), { query: { fields } })).data;
+    return (
+      await this.call<ConversationMessage>('GET', encodeURIComponent(mid), {
+        operation: 'conversations',
+        query: { fields },
+      })
+    ).data;
   }
 
   /** Uploads media once, for sending many times by attachment id. */
   async uploadAttachment(type: 'image' | 'video' | 'audio' | 'file', url: string): Promise<string> {
     const r = await this.call<{ attachment_id: string }>('POST', `${this.sender}/message_attachments`, {
+      operation: 'upload',
       body: { platform: 'instagram', message: { attachment: { type, payload: { url, is_reusable: true } } } },
     });
     return r.data.attachment_id;
@@ -340,10 +405,7 @@ export class GraphClient {
     const r = await this.call<{ attachment_id?: unknown } | null>(
       'POST',
       `${this.sender}/message_attachments`,
-      {
-        form,
-        ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
-      },
+      { operation: 'upload', form, ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }) },
     );
     const id = r.data?.attachment_id;
     if (typeof id === 'string' && id !== '') return id;
@@ -355,17 +417,19 @@ export class GraphClient {
 
   async subscribe(fields: string[]): Promise<void> {
     await this.call('POST', `${this.sender}/subscribed_apps`, {
+      operation: 'subscription',
       query: { subscribed_fields: fields.join(',') },
     });
   }
 
   async subscriptions(): Promise<unknown> {
-    return (await this.call('GET', `${this.sender}/subscribed_apps`)).data;
+    return (await this.call('GET', `${this.sender}/subscribed_apps`, { operation: 'subscription' })).data;
   }
 
   /** A public reply under a comment (POST /{comment-id}/replies): the new comment's id. */
   async replyToComment(commentId: string, message: string): Promise<string> {
     const r = await this.call<{ id?: unknown } | null>('POST', `${encodeURIComponent(commentId)}/replies`, {
+      operation: 'comments',
       body: { message },
     });
     const id = r.data?.id;
@@ -376,18 +440,19 @@ export class GraphClient {
 
   /** Hides a comment from everyone but its author, or shows it again (POST /{comment-id}?hide=). */
   async hideComment(commentId: string, hide: boolean): Promise<void> {
-    await this.call('POST', encodeURIComponent(commentId), { query: { hide } });
+    await this.call('POST', encodeURIComponent(commentId), { operation: 'comments', query: { hide } });
   }
 
   /** Deletes a comment (DELETE /{comment-id}). */
   async deleteComment(commentId: string): Promise<void> {
-    await this.call('DELETE', encodeURIComponent(commentId));
+    await this.call('DELETE', encodeURIComponent(commentId), { operation: 'comments' });
   }
 
   /** Who the token belongs to: a cheap token check. */
   async me(): Promise<{ id?: string; username?: string; name?: string }> {
     return (
       await this.call<{ id?: string; username?: string; name?: string }>('GET', 'me', {
+        operation: 'account',
         query: { fields: 'id,username,name' },
       })
     ).data;

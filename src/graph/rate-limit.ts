@@ -35,7 +35,18 @@ export interface Reservation {
   release(): void;
 }
 
+/** A call told to wait for the limits (GET /metrics counts them). */
+export interface RateLimitWait {
+  account: string;
+  kind: string;
+  ms: number;
+  /** It went back to the outbox for that long, instead of waiting in the sender. */
+  postponed: boolean;
+}
+
 export class RateLimiter {
+  /** Told of each call that has to wait (metrics.ts). */
+  onWait: ((w: RateLimitWait) => void) | null = null;
   readonly #limits: RateLimits;
   readonly #hits = new Map<string, number[]>();
   /** Calls in flight per window key. */
@@ -85,6 +96,11 @@ export class RateLimiter {
     return wait;
   }
 
+  /** A call is about to wait `ms` for the limits (once per call, however often it looks again). */
+  waiting(account: string, kind: string, ms: number, postponed = false): void {
+    if (ms > 0) this.onWait?.({ account, kind, ms, postponed });
+  }
+
   /** Takes a place for a call about to be made (after wait() said 0), until it is settled. */
   reserve(account: string, kind: string, recipient: string | null): Reservation {
     const keys = this.#windows(account, kind, recipient).map((w) => w.key);
@@ -113,6 +129,7 @@ export class RateLimiter {
     kind = 'text',
     recipient: string | null = null,
   ): Promise<T> {
+    this.waiting(account, kind, this.wait(account, kind, recipient));
     for (let ms = this.wait(account, kind, recipient); ms > 0; ms = this.wait(account, kind, recipient)) {
       await this.#sleep(ms);
     }

@@ -11,6 +11,7 @@ import {
   type JobStatus,
   type JobView,
   type NewJob,
+  type QueueStats,
   RetryLater,
   type WorkQueue,
 } from './queue.ts';
@@ -461,6 +462,10 @@ export class EmbeddedQueue implements WorkQueue {
     const retried = await this.#admin.retry(id);
     this.wake();
     return retried;
+  }
+
+  stats(now: number): Promise<QueueStats[]> {
+    return this.#admin.stats(now);
   }
 
   counts(): Promise<Record<JobStatus, number>> {

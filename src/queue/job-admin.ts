@@ -1,7 +1,7 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Database, JobTable } from '../store/schema.ts';
-import { DONE, jobOf, q, READY, status } from './job-statements.ts';
-import type { JobAdmin, JobStatus, JobView } from './queue.ts';
+import { ACTIVE, DONE, jobOf, q, READY, status, UNFINISHED } from './job-statements.ts';
+import type { JobAdmin, JobStatus, JobView, QueueStats } from './queue.ts';
 
 // The embedded queue's admin side: what the API shows of jobs, retrying a dead one, and deleting
 // done ones past their retention.
@@ -65,6 +65,57 @@ export class EmbeddedJobAdmin implements JobAdmin {
     for (const s of Object.keys(counts) as JobStatus[])
       counts[s] = Number((await q.count[s].first(this.#db, {}))?.n ?? 0);
     return counts;
+  }
+
+  /**
+   * Each queue's unfinished and dead jobs, and when its oldest due job fell due: each count over a
+   * partial index that holds the queue (dead jobs are few; done ones, kept for their history, are
+   * not counted here: counts() has them).
+   */
+  async stats(now: number): Promise<QueueStats[]> {
+    const byQueue = new Map<string, QueueStats>();
+    const of = (queue: string) => {
+      let s = byQueue.get(queue);
+      if (!s) {
+        s = { queue, counts: { ready: 0, active: 0, dead: 0 }, oldestDueAt: null };
+        byQueue.set(queue, s);
+      }
+      return s;
+    };
+    const ready = await this.#db
+      .selectFrom('jobs')
+      .select((eb) => [
+        'queue',
+        eb.fn.countAll<number>().as('n'),
+        sql<number | null>`min(case when ${sql.ref('runAt')} <= ${now} then ${sql.ref('runAt')} end)`.as(
+          'due',
+        ),
+      ])
+      .where('status', '=', READY)
+      .groupBy('queue')
+      .execute();
+    for (const r of ready) {
+      const s = of(r.queue);
+      s.counts.ready = Number(r.n);
+      s.oldestDueAt = r.due === null ? null : Number(r.due);
+    }
+    const active = await this.#db
+      .selectFrom('jobs')
+      .select((eb) => ['queue', eb.fn.countAll<number>().as('n')])
+      .where('status', 'in', UNFINISHED)
+      .where('status', '=', ACTIVE)
+      .groupBy('queue')
+      .execute();
+    for (const r of active) of(r.queue).counts.active = Number(r.n);
+    const dead = await this.#db
+      .selectFrom('jobs')
+      .select((eb) => ['queue', eb.fn.countAll<number>().as('n')])
+      .where('status', 'in', [DONE, status('dead')])
+      .where('status', '=', status('dead'))
+      .groupBy('queue')
+      .execute();
+    for (const r of dead) of(r.queue).counts.dead = Number(r.n);
+    return [...byQueue.values()];
   }
 
   /** Deletes the done jobs finished before `finishedBefore` (dead ones stay); returns how many. */

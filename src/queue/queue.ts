@@ -103,6 +103,14 @@ export interface JobWorker {
   close(): Promise<void>;
 }
 
+/** A queue's depth (GET /metrics). */
+export interface QueueStats {
+  queue: string;
+  counts: Record<Exclude<JobStatus, 'done'>, number>;
+  /** When its oldest job that is due now fell due (it waits for a slot, or behind its key); null: none. */
+  oldestDueAt: number | null;
+}
+
 /** What the API shows and does with jobs. */
 export interface JobAdmin {
   list(filter: {
@@ -116,6 +124,7 @@ export interface JobAdmin {
   /** A dead job back to ready, attempts reset. False when there is no such dead job. */
   retry(id: number): Promise<boolean>;
   counts(): Promise<Record<JobStatus, number>>;
+  stats(now: number): Promise<QueueStats[]>;
 }
 
 /** A queue backend: all three sides. */

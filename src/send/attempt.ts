@@ -77,6 +77,7 @@ export class Attempts {
     const account = channel.accountId ?? channel.id;
     const recipient = 'id' in body.recipient ? body.recipient.id : null;
     let ms = limiter.wait(account, row.kind, recipient);
+    limiter.waiting(account, row.kind, ms, ms > MAX_INLINE_WAIT_MS);
     if (ms > MAX_INLINE_WAIT_MS) {
       // Over a per-minute, per-hour or per-recipient cap: the row waits in the outbox, not the
       // sender (which would hold up every other customer and channel, and shutdown, meanwhile).
