@@ -17,6 +17,7 @@ Commands:
                                  since TIME (ISO, or 90m, 6h, 2d) from the Conversations API
   sandbox [--port 4000] [--host 127.0.0.1] [--webhook URL]
                                  run the emulated Graph API and simulated customers on their own
+  backup FILE [--force]          copy the embedded store to FILE while igdm runs, and check the copy
   doctor [--fix]                 check the account's token, permissions and webhook subscription;
                                  --fix subscribes the app to the webhook fields igdm needs
 
@@ -71,6 +72,10 @@ async function main(argv: string[]) {
     case 'backfill': {
       const { backfill } = await import('./backfill.ts');
       return backfill(config, rest);
+    }
+    case 'backup': {
+      const { backup } = await import('./backup.ts');
+      return backup(config, rest);
     }
     default:
       process.stderr.write(`igdm: unknown command "${command}"\n\n${USAGE}\n`);
