@@ -69,10 +69,10 @@ async function postgresSchema(db: Kysely<unknown>): Promise<{ tables: Schema; in
     from information_schema.columns c
     where c.table_schema = current_schema() and c.table_name not like 'kysely_%'`.execute(db);
   const tables: Schema = {};
-  for (const c of cols)
-    (tables[c.tableName] ??= []).push(
-      column(c.tableName, c.columnName, c.dataType, c.isNullable === 'NO', c.pk),
-    );
+  for (const c of cols) {
+    tables[c.tableName] ??= [];
+    tables[c.tableName]!.push(column(c.tableName, c.columnName, c.dataType, c.isNullable === 'NO', c.pk));
+  }
   for (const t of Object.values(tables)) t.sort();
   // Indexes made by the migrations, not those backing a primary key or a unique constraint.
   const { rows: indexes } = await sql<{ name: string }>`
