@@ -14,7 +14,12 @@ export async function migrateCommand(config: Config): Promise<number> {
     const store = await openStore(url, { migrated: (r) => reports.push(r) });
     await store.close();
   } catch (err) {
-    process.stderr.write(`igdm: could not migrate the store at ${where}: ${(err as Error).message}\n`);
+    // The embedded store's refusals name the store and the fix (lock.ts, integrity.ts); pg's
+    // errors (a refused connection, a missing database) say neither.
+    const { message } = err as Error;
+    process.stderr.write(
+      `igdm: ${isPostgresUrl(url) ? `could not migrate the store at ${where}: ${message}` : message}\n`,
+    );
     return 1;
   }
   const { applied, total } = reports[0]!;

@@ -27,7 +27,11 @@ describe('igdm migrate on the embedded store', () => {
   it('applies every migration to a new store, then finds nothing to apply', async () => {
     const file = join(dir, 'new.sqlite');
     const first = await migrate(`sqlite:${file}`);
-    expect(first).toEqual({ code: 0, stdout: `igdm: applied ${all} to the store at ${file}: ${span}\n`, stderr: '' });
+    expect(first).toEqual({
+      code: 0,
+      stdout: `igdm: applied ${all} to the store at ${file}: ${span}\n`,
+      stderr: '',
+    });
     const again = await migrate(`sqlite:${file}`);
     expect(again.stdout).toBe(
       `igdm: the store at ${file} is up to date (${names.length} migrations); nothing to apply\n`,
@@ -62,7 +66,11 @@ describe.skipIf(!postgres)('igdm migrate on PostgreSQL', () => {
   it('migrates an empty database, names it without its password, then finds nothing to apply', async () => {
     const { url } = await fresh();
     const first = await migrate(withPassword(url));
-    expect(first).toEqual({ code: 0, stdout: `igdm: applied ${all} to the store at ${url}: ${span}\n`, stderr: '' });
+    expect(first).toEqual({
+      code: 0,
+      stdout: `igdm: applied ${all} to the store at ${url}: ${span}\n`,
+      stderr: '',
+    });
     expect(await migrationsIn(url)).toEqual(names);
     const again = await migrate(withPassword(url));
     expect(again).toEqual({
@@ -97,7 +105,9 @@ describe.skipIf(!postgres)('igdm migrate on PostgreSQL', () => {
     const { url } = await fresh();
     const run = await runIgdm(dir, ['start'], { DATABASE_URL: url });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('igdm: the service on PostgreSQL (DATABASE_URL=postgres://...) arrives with');
+    expect(run.stderr).toContain(
+      'igdm: the service on PostgreSQL (DATABASE_URL=postgres://...) arrives with',
+    );
     await expect(migrationsIn(url)).rejects.toThrow('relation "kysely_migration" does not exist');
   });
 });
