@@ -31,14 +31,15 @@ import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState, sandboxChannelSettings } from './sandbox/index.ts';
 import { Health } from './send/channel-health.ts';
 import { Sender } from './send/sender.ts';
-import { openStore, type Store } from './store/index.ts';
+import { isPostgresUrl, openSqliteStore, SERVICE_ON_POSTGRES, type SqliteStore } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
 
 // The running service: the store, the ingest worker and the HTTP app, started and stopped together.
 
 export interface Service {
   app: Awaited<ReturnType<typeof buildApp>>;
-  store: Store;
+  /** The service runs on the embedded store (PostgreSQL: docs/postgres.md). */
+  store: SqliteStore;
   writer: IngestWriter;
   projection: ProjectionThread;
   sender: Sender;
@@ -85,7 +86,10 @@ export async function startService(
     automation?.ai ?? { provider: 'none', timeoutMs: 10_000, intent: 'offline' },
     options.env ?? process.env,
   );
-  const store = await openStore(config.databaseUrl, {
+  // Refused before anything is opened or migrated: the ingest worker, the projector and the queue
+  // run on SQLite's own connections.
+  if (isPostgresUrl(config.databaseUrl)) throw new Error(SERVICE_ON_POSTGRES);
+  const store = await openSqliteStore(config.databaseUrl, {
     integrityBudgetMs: options.integrityBudgetMs,
     lateDamage: (message) => log.error(message),
   });

@@ -13,7 +13,7 @@ import type { ProjectionThread } from '../projection/thread.ts';
 import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Channel } from '../store/channels.ts';
-import type { Store } from '../store/index.ts';
+import type { SqliteStore } from '../store/index.ts';
 import type { ChannelHealth } from '../store/schema.ts';
 import { attachmentRoutes } from './attachments.ts';
 import { type ApiKeys, requireApiKey } from './auth.ts';
@@ -42,7 +42,7 @@ import { webhookEventRoutes } from './webhook-events.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
-  store: Store;
+  store: SqliteStore;
   writer: IngestWriter;
   projection: ProjectionThread;
   /** The live channels: read by every route, changed through /v1/channels. */

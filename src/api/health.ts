@@ -4,14 +4,14 @@ import { z } from 'zod';
 import type { IngestWriter } from '../ingest/writer.ts';
 import { LAG_NOT_READY_MS, type ProjectionThread } from '../projection/thread.ts';
 import { freeDiskBytes } from '../store/files.ts';
-import type { Store } from '../store/index.ts';
+import type { SqliteStore } from '../store/index.ts';
 import { probe } from '../store/settings.ts';
 
 // GET /healthz: the process is alive. GET /readyz: igdm can take webhooks and show what they
 // changed; 503 with the reason of each part that cannot.
 
 export interface HealthDeps {
-  store: Store;
+  store: SqliteStore;
   writer: IngestWriter;
   projection: ProjectionThread;
   /** Less free space than this on the store's disk is not ready (0: not checked). */
@@ -40,7 +40,7 @@ const Readiness = z
 
 const ok: Part = { ok: true };
 
-async function storePart(store: Store): Promise<Part> {
+async function storePart(store: SqliteStore): Promise<Part> {
   const damage = store.damage();
   if (damage) return { ok: false, reason: `damaged: ${damage}` };
   try {
@@ -73,7 +73,7 @@ function projectionPart(
   return { ok: true, backlog: events, lagMs };
 }
 
-function diskPart(store: Store, min: number): Part & { freeBytes: number } {
+function diskPart(store: SqliteStore, min: number): Part & { freeBytes: number } {
   const freeBytes = freeDiskBytes(store.sqlitePath);
   if (freeBytes >= min) return { ok: true, freeBytes };
   const mib = (n: number) => `${Math.floor(n / 1024 / 1024)} MiB`;

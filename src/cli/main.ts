@@ -9,7 +9,8 @@ const USAGE = `Usage: igdm <command> [options]
 
 Commands:
   start                          run the service (the default of npm start)
-  migrate                        bring the store's schema up to date and exit
+  migrate                        bring the schema of the store DATABASE_URL names (sqlite:PATH or
+                                 postgres://...) up to date, say what was applied, and exit
   replay [--conversation ID]     re-apply stored webhook events to rebuild conversations and messages
   replay --unapplied             re-apply only the events that could not be applied (after an upgrade)
   backfill --since TIME [--channel ID] [--url URL]
@@ -50,11 +51,8 @@ async function main(argv: string[]) {
       await start(config, log);
       return null; // runs until a signal
     case 'migrate': {
-      const { openStore } = await import('../store/index.ts');
-      const store = await openStore(config.databaseUrl);
-      await store.close();
-      process.stdout.write('igdm: the store is up to date\n');
-      return 0;
+      const { migrateCommand } = await import('./migrate.ts');
+      return migrateCommand(config);
     }
     case 'replay': {
       const { values } = parseArgs({

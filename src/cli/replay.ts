@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { Projector } from '../projection/projector.ts';
-import { openStore, type Store, sqlitePathOf } from '../store/index.ts';
+import { openSqliteStore, type SqliteStore, sqlitePathOf } from '../store/index.ts';
 import { retryUnapplied } from '../store/webhook-events.ts';
 
 /**
@@ -18,7 +18,7 @@ export async function replay(
     process.stderr.write(`igdm: no store at ${path}; set DATABASE_URL to the store igdm start uses\n`);
     return 2;
   }
-  const store = await openStore(config.databaseUrl);
+  const store = await openSqliteStore(config.databaseUrl);
   const { db } = store;
   try {
     if (options.unapplied) return await replayUnapplied(store);
@@ -77,7 +77,7 @@ export async function replay(
  * unapplied) are applied again, after an upgrade fixed the cause; nothing else is touched. State only,
  * like the full replay: they are late, and automation does not answer them now.
  */
-async function replayUnapplied(store: Store): Promise<number> {
+async function replayUnapplied(store: SqliteStore): Promise<number> {
   const { db } = store;
   const ids = (
     await db.selectFrom('webhookEvents').select('id').where('applyStatus', '=', 'unapplied').execute()

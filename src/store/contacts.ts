@@ -1,4 +1,5 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
+import { kindOf } from './dialect.ts';
 import { after, type Page, type PageKey, pageOf } from './pages.ts';
 import { param as p } from './prepared.ts';
 import type { ContactTable, Database } from './schema.ts';
@@ -95,10 +96,11 @@ export async function listContacts(
   // ('' is no channel's id: it keeps the list from being empty, which SQL does not allow.)
   if (filter.channelIds) query = query.where('channelId', 'in', [...filter.channelIds, '']);
   if (filter.q) {
-    // instr, not LIKE: the text is found as it is, `%` and `_` included.
+    // instr (PostgreSQL's strpos), not LIKE: the text is found as it is, `%` and `_` included.
     const part = filter.q.toLowerCase();
+    const find = sql.raw(kindOf(db) === 'postgres' ? 'strpos' : 'instr');
     query = query.where(
-      sql<boolean>`(instr(lower(coalesce(username, '')), ${part}) > 0 or instr(lower(coalesce(name, '')), ${part}) > 0)`,
+      sql<boolean>`(${find}(lower(coalesce(username, '')), ${part}) > 0 or ${find}(lower(coalesce(name, '')), ${part}) > 0)`,
     );
   }
   const key = filter.after;

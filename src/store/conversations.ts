@@ -1,6 +1,8 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { builder } from './builder.ts';
+import { kindOf } from './dialect.ts';
 import { recordEvents } from './events.ts';
+import { matchingConversations } from './message-search.ts';
 import { after, type Page, type PageKey, pageOf } from './pages.ts';
 import { compile, param as p } from './prepared.ts';
 import type { ContactTable, ConversationTable, Database } from './schema.ts';
@@ -101,6 +103,14 @@ const unreadOf = (c: string) =>
     and m.direction = 'inbound' and m.deleted_at is null and m.type != 'unknown'
     and m.created_at > coalesce(${sql.ref(`${c}.agent_read_up_to`)}, -1))`;
 
+/** The newest message's columns as a JSON object (text); `m` is the message. */
+const lastMessageJson = (db: Kysely<Database>) =>
+  kindOf(db) === 'postgres'
+    ? sql`json_build_object('id', m.id, 'direction', m.direction, 'type', m.type, 'text', m.text,
+        'deletedAt', m.deleted_at, 'createdAt', m.created_at)::text`
+    : sql`json_object('id', m.id, 'direction', m.direction, 'type', m.type, 'text', m.text,
+        'deletedAt', m.deleted_at, 'createdAt', m.created_at)`;
+
 const withContact = (db: Kysely<Database>) =>
   db
     .selectFrom('conversations as c')
@@ -113,8 +123,7 @@ const withContact = (db: Kysely<Database>) =>
         'notesCount',
       ),
       // The newest message, for the list's preview (one index step: messages by conversation, time).
-      sql<string | null>`(select json_object('id', m.id, 'direction', m.direction, 'type', m.type,
-        'text', m.text, 'deletedAt', m.deleted_at, 'createdAt', m.created_at)
+      sql<string | null>`(select ${lastMessageJson(db)}
         from messages m where m.conversation_id = c.id order by m.created_at desc, m.id desc limit 1)`.as(
         'lastMessage',
       ),
@@ -131,36 +140,6 @@ export interface ConversationFilter {
   unread?: boolean;
   /** Words that a message of the conversation contains (each a prefix: "ship" finds "shipping"). */
   q?: string;
-}
-
-/**
- * The user's words as an FTS5 query: each word a quoted prefix, all required. Quoting keeps FTS5's
- * operators (AND, NEAR, column:) and stray quotes from being read as query syntax. Null when the
- * text holds no word.
- */
-export function searchQuery(text: string): string | null {
-  const words = text.match(/[\p{L}\p{N}_]+/gu) ?? [];
-  return words.length ? words.map((w) => `"${w}"*`).join(' ') : null;
-}
-
-/** Past this many matching messages, a search walks the conversations rather than the matches. */
-const MANY_MATCHES = 2000;
-
-/**
- * The conversations with a message the full-text query matches, as a filter of the list. Few
- * matches: their conversations (each match's message looked up, ~2 µs each). Many (a common word):
- * the list walks the conversations newest first and looks in each one's messages for a match, so it
- * stops at the end of the page; looking up the 39 000 matches of "order" took 90 ms (BENCHMARKS.md, API). Counting
- * up to the threshold reads the index only.
- */
-async function matching(db: Kysely<Database>, match: string) {
-  const { rows } = await sql<{ n: number }>`select count(*) as n from
-    (select rowid from messages_fts where messages_fts match ${match} limit ${MANY_MATCHES + 1})`.execute(db);
-  const matches = sql`(select rowid from messages_fts where messages_fts match ${match})`;
-  return Number(rows[0]?.n ?? 0) > MANY_MATCHES
-    ? sql<boolean>`exists (select 1 from messages m where m.conversation_id = c.id and m.rowid in ${matches})`
-    : sql<boolean>`c.id in (select m.conversation_id from messages_fts f join messages m on m.rowid = f.rowid
-        where messages_fts match ${match})`;
 }
 
 /**
@@ -192,16 +171,20 @@ export async function listConversations(
   if (filter.assignee !== undefined)
     page = page.where('c.assignee', filter.assignee === null ? 'is' : '=', filter.assignee);
   if (filter.tag !== undefined)
-    page = page.where(sql<boolean>`exists (select 1 from json_each(c.tags) t where t.value = ${filter.tag})`);
+    page = page.where(
+      kindOf(db) === 'postgres'
+        ? sql<boolean>`exists (select 1 from json_array_elements_text(c.tags::json) t(value) where t.value = ${filter.tag})`
+        : sql<boolean>`exists (select 1 from json_each(c.tags) t where t.value = ${filter.tag})`,
+    );
   if (filter.unread !== undefined)
     page = page.where(
       filter.unread ? sql<boolean>`${unreadOf('c')} > 0` : sql<boolean>`${unreadOf('c')} = 0`,
     );
   if (filter.q !== undefined) {
-    const match = searchQuery(filter.q);
+    const matching = await matchingConversations(db, filter.q);
     // No word to look for finds nothing (rather than everything).
-    if (match === null) return { rows: [], more: false };
-    page = page.where(await matching(db, match));
+    if (matching === null) return { rows: [], more: false };
+    page = page.where(matching);
   }
   const key = filter.after;
   if (key) page = page.where((eb) => after(eb, key, '<', 'c.lastMessageAt', 'c.id'));
@@ -343,12 +326,16 @@ export async function setThreadOwner(
  * moves forward). False when there is no such conversation.
  */
 export async function markRead(db: Kysely<Database>, id: string, now: number): Promise<boolean> {
+  const newest = sql<number | null>`(select max(created_at) from messages
+    where conversation_id = ${id} and direction = 'inbound')`;
   const done = await db
     .updateTable('conversations')
     .set({
-      agentReadUpTo: sql<number>`coalesce(max(coalesce(agent_read_up_to, -1),
-        (select max(created_at) from messages where conversation_id = ${id} and direction = 'inbound')),
-        agent_read_up_to)`,
+      // PostgreSQL's greatest() passes over nulls; SQLite's max(a, b) is null if either is.
+      agentReadUpTo:
+        kindOf(db) === 'postgres'
+          ? sql<number>`greatest(agent_read_up_to, ${newest})`
+          : sql<number>`coalesce(max(coalesce(agent_read_up_to, -1), ${newest}), agent_read_up_to)`,
       updatedAt: now,
     })
     .where('id', '=', id)

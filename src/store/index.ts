@@ -4,46 +4,72 @@ import { openSqlite } from './connection.ts';
 import { prepareStoreFiles } from './files.ts';
 import { checkIntegrity, INTEGRITY_BUDGET_MS, type IntegrityCheck } from './integrity.ts';
 import { StoreLock } from './lock.ts';
-import { migrate, type StoreKind } from './migrations.ts';
+import { type MigrationReport, migrate } from './migrate.ts';
+import { openPostgres } from './postgres.ts';
 import { StoreCamelCase } from './rows.ts';
 import type { Database } from './schema.ts';
 import { type DialectOptions, StoreKysely, sqliteDialect } from './sqlite.ts';
 
+export type { StoreKind } from './dialect.ts';
+export type { MigrationReport } from './migrate.ts';
 export type { Database } from './schema.ts';
 
-export interface Store {
-  kind: StoreKind;
+/** What every store has: the repositories (src/store/*.ts) take its `db`. */
+interface StoreBase {
   db: Kysely<Database>;
-  /** The SQLite file, for the ingest worker's own connection. */
-  sqlitePath: string;
   /**
    * `db` without waiting for the disk: a write resolves once committed (see DialectOptions in
    * sqlite.ts). For state re-derived from what is durable, such as the queue's bookkeeping and what
    * a job writes before an effect outside igdm (whose own write, durable, covers it).
    */
   relaxed: Kysely<Database>;
+  /** Damage the integrity check found after the store opened (it outlived its time budget), or null. */
+  damage(): string | null;
+  close(): Promise<void>;
+}
+
+/** The embedded store: the service runs on it (ingest worker, projector, queue). */
+export interface SqliteStore extends StoreBase {
+  kind: 'sqlite';
+  /** The SQLite file, for the ingest worker's own connection. */
+  sqlitePath: string;
   /**
    * The same connection as `db`, for prepared statements (store/prepared.ts). Its commits are not
    * synced (synchronous=NORMAL; see sqlite.ts): writes that must be durable go through `db`.
    */
   sqlite: DatabaseSync;
-  /** Damage the integrity check found after the store opened (it outlived its time budget), or null. */
-  damage(): string | null;
-  close(): Promise<void>;
 }
+
+/**
+ * The store on PostgreSQL: its schema and the repositories' Kysely queries. `relaxed` is `db`
+ * (commits are durable). The service does not run on it yet (docs/postgres.md).
+ */
+export interface PostgresStore extends StoreBase {
+  kind: 'postgres';
+}
+
+export type Store = SqliteStore | PostgresStore;
+
+/** Why the service, or a command that needs what only the embedded store has, refuses PostgreSQL. */
+export const SERVICE_ON_POSTGRES =
+  'the service on PostgreSQL (DATABASE_URL=postgres://...) arrives with scale-out (issue 18): its store and `igdm migrate` work today; run the service on the embedded store (DATABASE_URL=sqlite:PATH) meanwhile';
+
+export const isPostgresUrl = (databaseUrl: string) => /^postgres(ql)?:\/\//.test(databaseUrl);
 
 export interface StoreOptions {
   /** How long the open waits for the integrity check (see integrity.ts). */
   integrityBudgetMs?: number;
   /** Told about damage the integrity check finds after the store opened. */
   lateDamage?: (message: string) => void;
+  /** Told what the open migrated (igdm migrate reports it). */
+  migrated?: (report: MigrationReport) => void;
 }
 
+/** The file of an embedded store's URL; for a PostgreSQL URL, the error saying the service is not there yet. */
 export function sqlitePathOf(databaseUrl: string): string {
+  if (isPostgresUrl(databaseUrl)) throw new Error(SERVICE_ON_POSTGRES);
   if (!databaseUrl.startsWith('sqlite:')) {
-    throw new Error(
-      'DATABASE_URL: only the embedded store (sqlite:PATH) is available in this version; PostgreSQL arrives with scale-out',
-    );
+    throw new Error('DATABASE_URL must be sqlite:PATH or postgres://...');
   }
   return databaseUrl.slice('sqlite:'.length);
 }
@@ -58,10 +84,38 @@ export function kyselyOver(sqlite: DatabaseSync, options: DialectOptions = {}): 
 export { builder } from './builder.ts';
 
 /**
- * Opens the store named by DATABASE_URL for this process alone (throws StoreInUseError while another
- * process uses it), checks it (integrity.ts) and brings its schema up to date.
+ * Opens the store named by DATABASE_URL and brings its schema up to date: PostgreSQL
+ * (postgres://…), or the embedded store (sqlite:PATH; see openSqliteStore).
  */
-export async function openStore(databaseUrl: string, options: StoreOptions = {}): Promise<Store> {
+export function openStore(databaseUrl: `sqlite:${string}`, options?: StoreOptions): Promise<SqliteStore>;
+export function openStore(databaseUrl: string, options?: StoreOptions): Promise<Store>;
+export function openStore(databaseUrl: string, options: StoreOptions = {}): Promise<Store> {
+  return isPostgresUrl(databaseUrl)
+    ? openPostgresStore(databaseUrl, options)
+    : openSqliteStore(databaseUrl, options);
+}
+
+/** Connects a pool to the database and migrates it (safe while other processes do the same). */
+export async function openPostgresStore(
+  databaseUrl: string,
+  options: Pick<StoreOptions, 'migrated'> = {},
+): Promise<PostgresStore> {
+  const db = openPostgres(databaseUrl);
+  try {
+    const report = await migrate(db as Kysely<unknown>, 'postgres');
+    options.migrated?.(report);
+    return { kind: 'postgres', db, relaxed: db, damage: () => null, close: () => db.destroy() };
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+}
+
+/**
+ * Opens the embedded store for this process alone (throws StoreInUseError while another process
+ * uses it), checks it (integrity.ts) and brings its schema up to date.
+ */
+export async function openSqliteStore(databaseUrl: string, options: StoreOptions = {}): Promise<SqliteStore> {
   const sqlitePath = sqlitePathOf(databaseUrl);
   const onDisk = sqlitePath !== ':memory:';
   if (onDisk) prepareStoreFiles(sqlitePath);
@@ -79,7 +133,8 @@ export async function openStore(databaseUrl: string, options: StoreOptions = {})
     // grows while no worker runs (see worker.ts).
     const sqlite = openSqlite(sqlitePath, { autocheckpoint: 10_000 });
     db = kyselyOver(sqlite);
-    await migrate(db as Kysely<unknown>, 'sqlite');
+    const report = await migrate(db as Kysely<unknown>, 'sqlite');
+    options.migrated?.(report);
     const relaxed = kyselyOver(sqlite, { durable: false });
     const opened = db;
     return {

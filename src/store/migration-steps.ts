@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { SEARCH_CONFIG } from './message-search.ts';
 
 // The longer steps of some migrations (migrations.ts), each with its reason.
 
@@ -41,4 +42,28 @@ export async function messageSearch(db: Kysely<unknown>) {
       insert into messages_fts (rowid, text)
         select new.rowid, new.text where new.text is not null and new.deleted_at is null;
     end`.execute(db);
+}
+
+/**
+ * Full-text search over messages' text on PostgreSQL: an index on the text's tsvector, of messages
+ * not deleted, which the search repeats word for word (message-search.ts) so that the planner uses
+ * it; an edited message is found by its new text, an unsent one no longer. Its configuration splits
+ * words as `simple` does (no stemming, no stop words: FTS5's unicode61 has neither) and, where the
+ * server has the unaccent extension (contrib; trusted since PostgreSQL 13), drops diacritics as
+ * FTS5's remove_diacritics does. (to_tsvector with a named configuration is immutable, so it can
+ * be indexed, though unaccent() alone is not.)
+ */
+export async function messageSearchPostgres(db: Kysely<unknown>) {
+  const config = sql.raw(SEARCH_CONFIG);
+  await sql`create text search configuration ${config} (copy = simple)`.execute(db);
+  const { rows } = await sql`select 1 from pg_available_extensions where name = 'unaccent'`.execute(db);
+  if (rows.length) {
+    await sql`create extension if not exists unaccent`.execute(db);
+    await sql`alter text search configuration ${config}
+      alter mapping for word, hword, hword_part, numword, numhword, hword_numpart with unaccent, simple`.execute(
+      db,
+    );
+  }
+  await sql`create index messages_search on messages
+    using gin (to_tsvector(${sql.lit(SEARCH_CONFIG)}, text)) where deleted_at is null`.execute(db);
 }

@@ -1,14 +1,14 @@
 import { type Kysely, sql } from 'kysely';
-import { type Migration, Migrator } from 'kysely/migration';
-import { addSendJobs, messageSearch } from './migration-steps.ts';
+import type { Migration } from 'kysely/migration';
+import type { StoreKind } from './dialect.ts';
+import { addSendJobs, messageSearch, messageSearchPostgres } from './migration-steps.ts';
 import { platformMigrations } from './migrations-platform.ts';
 
-// Versioned migrations, run at start. Written once for both stores: only the id column of the
-// event log differs (SQLite's rowid alias vs PostgreSQL's identity column).
+// Versioned migrations, run at start (migrate.ts). Written once for both stores: only the id columns
+// of the append-only tables (SQLite's rowid alias vs PostgreSQL's identity column) and the search
+// index (SQLite's FTS5 vs PostgreSQL's tsvector) differ.
 
-export type StoreKind = 'sqlite' | 'postgres';
-
-function migrations(kind: StoreKind): Record<string, Migration> {
+export function migrations(kind: StoreKind): Record<string, Migration> {
   return {
     '0001_initial': {
       async up(db: Kysely<unknown>) {
@@ -341,7 +341,7 @@ function migrations(kind: StoreKind): Record<string, Migration> {
           .on('conversation_notes')
           .columns(['conversation_id', 'created_at', 'id'])
           .execute();
-        if (kind === 'sqlite') await messageSearch(db);
+        await (kind === 'sqlite' ? messageSearch(db) : messageSearchPostgres(db));
       },
     },
     '0013_webhook_endpoints': {
@@ -462,14 +462,4 @@ function migrations(kind: StoreKind): Record<string, Migration> {
     },
     ...platformMigrations,
   };
-}
-
-export async function migrate(db: Kysely<unknown>, kind: StoreKind): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations(kind) } });
-  const { error, results } = await migrator.migrateToLatest();
-  const failed = results?.find((r) => r.status === 'Error');
-  if (error || failed) {
-    const reason = error instanceof Error ? error.message : String(error ?? '');
-    throw new Error(`Store migration ${failed?.migrationName ?? ''} failed: ${reason}`);
-  }
 }

@@ -1,5 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
-import type { Compilable, CompiledQuery, QueryResult } from 'kysely';
+import { type Compilable, type CompiledQuery, createQueryId, type Kysely, type QueryResult } from 'kysely';
+import { kindOf } from './dialect.ts';
 import { camelCase, toParam, toRow } from './rows.ts';
 import { executeCompiled } from './sqlite.ts';
 
@@ -11,6 +12,8 @@ import { executeCompiled } from './sqlite.ts';
 //   ingest worker's).
 // - compile(): a compiled Kysely query, run through a Kysely instance or transaction, so that it
 //   keeps the main thread's connection order, write gate and durability (store/sqlite.ts, store/shared-connection.ts).
+//   Built with the SQLite builder (builder.ts); run on PostgreSQL, it is compiled again, once, by
+//   the PostgreSQL Kysely's own compiler and plugins.
 
 const MARK = '\u0000igdm-param:';
 
@@ -59,18 +62,39 @@ export interface Compiled<A, R> {
   changes(db: Executor, args: A): Promise<number>;
 }
 
-type Executor = Parameters<typeof executeCompiled>[0];
+type Executor = Parameters<typeof executeCompiled>[0] & Pick<Kysely<unknown>, 'getExecutor'>;
+
+interface Template<R> {
+  compiled: CompiledQuery<R>;
+  slots: Slot[];
+}
+
+const templateOf = <R>(compiled: CompiledQuery<R>): Template<R> => ({
+  compiled,
+  slots: slotsOf(compiled.parameters),
+});
 
 export function compile<A extends Record<string, unknown>, R = unknown>(
-  query: Compilable<R>,
+  query: Compilable<R> & { toOperationNode(): CompiledQuery['query'] },
 ): Compiled<A, R> {
-  const compiled = query.compile();
-  const slots = slotsOf(compiled.parameters);
-  const bind = (args: A): CompiledQuery<R> => ({
-    ...compiled,
-    parameters: slots.map((s) => ('name' in s ? args[s.name] : s.value)),
-  });
-  const run = (db: Executor, args: A) => executeCompiled<R>(db, bind(args));
+  const sqlite = templateOf(query.compile());
+  let postgres: Template<R> | undefined;
+  const templateFor = (db: Executor): Template<R> => {
+    if (kindOf(db) === 'sqlite') return sqlite;
+    if (!postgres) {
+      const executor = db.getExecutor();
+      const id = createQueryId();
+      postgres = templateOf(
+        executor.compileQuery<R>(executor.transformQuery(query.toOperationNode(), id), id),
+      );
+    }
+    return postgres;
+  };
+  const bind = (db: Executor, args: A): CompiledQuery<R> => {
+    const { compiled, slots } = templateFor(db);
+    return { ...compiled, parameters: slots.map((s) => ('name' in s ? args[s.name] : s.value)) };
+  };
+  const run = (db: Executor, args: A) => executeCompiled<R>(db, bind(db, args));
   return {
     run,
     first: async (db, args) => (await run(db, args)).rows[0],

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { RawEvent, RawSource } from '../meta/events.ts';
 import { builder } from './builder.ts';
 import { pageOf } from './pages.ts';
@@ -29,6 +29,29 @@ const byId = compile<{ id: number }, StoredEvent>(
 );
 
 export const storedEvent = (db: Kysely<Database>, id: number) => byId.first(db, { id });
+
+export type NewWebhookEvent = Omit<
+  Insertable<WebhookEventTable>,
+  'id' | 'appliedAt' | 'applyError' | 'applyStatus'
+>;
+
+/**
+ * Stores one webhook event unless one with its dedup key is stored already: its id, or null for a
+ * duplicate. The same row as the ingest worker's prepared insert (SQLite's hot path, ingest/worker.ts),
+ * through Kysely: for a store the worker does not write to (PostgreSQL).
+ */
+export async function storeWebhookEvent(
+  db: Kysely<Database>,
+  event: NewWebhookEvent,
+): Promise<number | null> {
+  const row = await db
+    .insertInto('webhookEvents')
+    .values(event)
+    .onConflict((oc) => oc.column('dedupKey').doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return row ? Number(row.id) : null;
+}
 
 /** A stored event as Meta sent it, to normalise (meta/normalise.ts). */
 export const rawEventOf = (
