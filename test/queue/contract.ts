@@ -1,0 +1,535 @@
+import type { Kysely } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Job, RetryLater, type WorkQueue } from '../../src/queue/queue.ts';
+import type { Database } from '../../src/store/schema.ts';
+import { gate, job, Recorder, sleep, until } from './support.ts';
+
+// The queue port's guarantees (src/queue/queue.ts), run against each backend on a real store
+// (embedded.test.ts: SQLite, postgres.test.ts: PostgreSQL): one key's jobs one at a time in orderAt
+// order, keys in parallel up to the concurrency, retries with backoff that nothing of their key
+// overtakes, dead letters that release their key and can be retried, RetryLater, idempotent adds,
+// jobs of a process that stopped run again, closing, and retention.
+
+/** The options every backend takes (each has more of its own). */
+export interface ContractQueueOptions {
+  maxAttempts?: number;
+  backoffMs?: (attempt: number) => number;
+  leaseMs?: number;
+  keepDoneMs?: number;
+  now?: () => number;
+}
+
+export type ContractQueue = WorkQueue & { prune(finishedBefore: number): Promise<number> };
+
+/** A fresh store with a backend's queues on it. */
+export interface QueueHarness {
+  db: Kysely<Database>;
+  queue(options?: ContractQueueOptions): ContractQueue;
+  /** Another connection to the same store, as another process would have. */
+  reopen(): Promise<QueueHarness>;
+}
+
+export interface QueueBackend {
+  open(): Promise<QueueHarness>;
+  /** Closes the queues and connections the test opened. */
+  closeAll(): Promise<void>;
+}
+
+type P = { name: string };
+const nameOf = (j: Job<unknown>) => (j.payload as P).name;
+
+export function queueContract(backend: QueueBackend) {
+  afterEach(() => backend.closeAll());
+
+  describe('order within a key', () => {
+    it('runs one key by orderAt then id, however and whenever the jobs were added', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      // Out of order, in separate add() calls, two at the same orderAt (then the first added first).
+      await q.add([job('a', 30), job('b', 5, 'b@5')]);
+      await q.add([job('a', 10, 'a@10-first')]);
+      await q.add([job('a', 20), job('b', 1, 'b@1')]);
+      await q.add([job('a', 10, 'a@10-second'), job('a', 0)]);
+      const rec = new Recorder();
+      q.work('q', async (j) => {
+        rec.enter(j.key, nameOf(j));
+        await sleep(2);
+        rec.leave(j.key, nameOf(j));
+      });
+      await until(() => rec.finished.length === 7, 'all jobs ran');
+      await q.idle();
+      expect(rec.of('a')).toEqual(['a@0', 'a@10-first', 'a@10-second', 'a@20', 'a@30']);
+      expect(rec.of('b')).toEqual(['b@1', 'b@5']);
+      expect(rec.overlaps.size).toBe(0);
+      expect(await q.counts()).toEqual({ ready: 0, active: 0, done: 7, dead: 0 });
+    });
+
+    it('an earlier job added while a later one of its key runs waits for it (never runs alongside)', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      const rec = new Recorder();
+      const hold = gate();
+      q.work('q', async (j) => {
+        rec.enter(j.key, nameOf(j));
+        if (nameOf(j) === 'a@20') await hold.opened;
+        rec.leave(j.key, nameOf(j));
+      });
+      await q.add([job('a', 20)]);
+      await until(() => rec.started.includes('a@20'), 'a@20 started');
+      await q.add([job('a', 10), job('b', 10)]);
+      await until(() => rec.finished.includes('b@10'), 'the other key ran meanwhile');
+      await sleep(30);
+      expect(rec.started).not.toContain('a@10');
+      hold.open();
+      await until(() => rec.finished.length === 3, 'all ran');
+      expect(rec.of('a')).toEqual(['a@20', 'a@10']);
+      expect(rec.overlaps.size).toBe(0);
+    });
+
+    it('keeps order and concurrency under a random load (many keys, random delays, failures)', async () => {
+      const s = await backend.open();
+      const q = s.queue({ maxAttempts: 5, backoffMs: () => 5 });
+      const rec = new Recorder();
+      let seed = 42;
+      const random = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      const jobs = [];
+      for (let k = 0; k < 20; k++)
+        for (let n = 0; n < 10; n++) jobs.push(job(`k${k}`, 1000 + Math.floor(random() * 50), `k${k}@${n}`));
+      // Shuffled, in several adds.
+      jobs.sort(() => random() - 0.5);
+      for (let i = 0; i < jobs.length; i += 37) await q.add(jobs.slice(i, i + 37));
+      const expected = new Map<string, string[]>();
+      const byKey = Object.groupBy(
+        jobs.map((j, i) => ({ ...j, i })),
+        (j) => j.key,
+      );
+      // The order the store gives them: orderAt, then insertion (id) order.
+      for (const [key, list] of Object.entries(byKey))
+        expected.set(
+          key,
+          list!.sort((x, y) => x.orderAt - y.orderAt || x.i - y.i).map((j) => (j.payload as P).name),
+        );
+      const failedOnce = new Set<string>();
+      q.work(
+        'q',
+        async (j) => {
+          rec.enter(j.key, nameOf(j));
+          await sleep(Math.floor(random() * 4));
+          rec.leave(j.key, nameOf(j));
+          if (random() < 0.1 && !failedOnce.has(nameOf(j))) {
+            failedOnce.add(nameOf(j));
+            throw new Error('flaky');
+          }
+        },
+        { concurrency: 4 },
+      );
+      await until(async () => (await q.counts()).done === 200, 'all 200 done', 15_000);
+      expect(rec.maxRunning).toBe(4);
+      expect(rec.overlaps.size).toBe(0);
+      expect(failedOnce.size).toBeGreaterThan(0);
+      for (const [key, names] of expected) {
+        // A job that failed runs again before anything later of its key.
+        const ran = rec.of(key).filter((n, i, all) => all[i - 1] !== n);
+        expect(ran, key).toEqual(names);
+      }
+    });
+  });
+
+  /** Works queue 'q' with handlers that wait for `hold` to open, recorded in `rec`. */
+  function heldWork(q: ContractQueue, concurrency: number) {
+    const rec = new Recorder();
+    const hold = gate();
+    q.work(
+      'q',
+      async (j) => {
+        rec.enter(j.key, nameOf(j));
+        await hold.opened;
+        rec.leave(j.key, nameOf(j));
+      },
+      { concurrency },
+    );
+    return { rec, hold };
+  }
+
+  describe('parallel keys', () => {
+    it('runs different keys at the same time, up to the concurrency', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      await q.add(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => job(k, 1)));
+      const { rec, hold } = heldWork(q, 3);
+      await until(() => rec.running === 3, 'three handlers at once');
+      await sleep(30);
+      expect(rec.running).toBe(3); // no fourth while three run
+      expect(await q.counts()).toMatchObject({ active: 3, ready: 3 });
+      hold.open();
+      await until(() => rec.finished.length === 6, 'all ran');
+      expect(rec.maxRunning).toBe(3);
+    });
+
+    it('jobs woken while every slot is taken run once slots free up, with no other wake', async () => {
+      // The round a wake starts claims nothing (no slot is free); what it was woken for must not be
+      // forgotten: with every job of its own key, no finished job has a next of its key to claim.
+      const s = await backend.open();
+      const q = s.queue();
+      const { rec, hold } = heldWork(q, 2);
+      await q.add(['a', 'b'].map((k) => job(k, 1)));
+      await until(() => rec.running === 2, 'both slots taken');
+      await q.add(['c', 'd', 'e'].map((k) => job(k, 1))); // add() wakes the queue: no slot is free
+      await sleep(30);
+      hold.open();
+      await until(() => rec.finished.length === 5, 'the jobs added meanwhile ran too', 2000);
+    });
+
+    it('a slow key does not hold the others back', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      const hold = gate();
+      const done: string[] = [];
+      await q.add([job('slow', 1), job('slow', 2), ...Array.from({ length: 20 }, (_, i) => job(`k${i}`, 1))]);
+      q.work(
+        'q',
+        async (j) => {
+          if (nameOf(j) === 'slow@1') await hold.opened;
+          done.push(nameOf(j));
+        },
+        { concurrency: 2 },
+      );
+      await until(() => done.length === 20, 'the other keys ran beside the slow one');
+      expect(done).not.toContain('slow@2');
+      hold.open();
+      await until(() => done.length === 22, 'then the slow key');
+      expect(done.slice(-2)).toEqual(['slow@1', 'slow@2']);
+    });
+  });
+
+  describe('retries and dead letters', () => {
+    it('a failing job is retried after its backoff, and nothing of its key overtakes it', async () => {
+      const s = await backend.open();
+      const q = s.queue({ backoffMs: () => 150 });
+      const log: { name: string; attempt: number; at: number }[] = [];
+      await q.add([job('a', 1), job('a', 2), job('b', 1)]);
+      q.work('q', async (j) => {
+        log.push({ name: nameOf(j), attempt: j.attempts, at: Date.now() });
+        if (nameOf(j) === 'a@1' && j.attempts === 1) throw new Error('not this time');
+      });
+      await until(() => log.length === 4, 'all ran');
+      expect(log.map((l) => `${l.name}#${l.attempt}`)).toEqual(['a@1#1', 'b@1#1', 'a@1#2', 'a@2#1']);
+      const [first, , retry, next] = log;
+      expect(retry!.at - first!.at).toBeGreaterThanOrEqual(140);
+      expect(next!.at).toBeGreaterThanOrEqual(retry!.at);
+      const a1 = (await q.list({ key: 'a', limit: 10 })).find((j) => (j.payload as P).name === 'a@1')!;
+      expect(a1).toMatchObject({ status: 'done', attempts: 2, error: 'not this time' });
+    });
+
+    it('after its last attempt a job is dead, with its error, listed, and retry() runs it again', async () => {
+      const s = await backend.open();
+      const q = s.queue({ maxAttempts: 3, backoffMs: () => 20 });
+      let healthy = false;
+      const calls: string[] = [];
+      await q.add([job('a', 1), job('a', 2)]);
+      q.work('q', async (j) => {
+        calls.push(`${nameOf(j)}#${j.attempts}`);
+        if (nameOf(j) === 'a@1' && !healthy) throw new Error(`boom ${j.attempts}`);
+        return { ok: nameOf(j) };
+      });
+      await until(async () => (await q.list({ status: 'dead', limit: 10 })).length === 1, 'dead');
+      await until(() => calls.includes('a@2#1'), 'the next job of the key ran after the dead one');
+      expect(calls).toEqual(['a@1#1', 'a@1#2', 'a@1#3', 'a@2#1']);
+      const [dead] = await q.list({ status: 'dead', limit: 10 });
+      expect(dead).toMatchObject({ key: 'a', status: 'dead', attempts: 3, error: 'boom 3' });
+      expect(dead!.finishedAt).not.toBeNull();
+      expect(await q.get(dead!.id)).toEqual(dead);
+      expect(await q.counts()).toMatchObject({ dead: 1, done: 1 });
+
+      healthy = true;
+      expect(await q.retry(dead!.id)).toBe(true);
+      await until(async () => (await q.get(dead!.id))!.status === 'done', 'retried and done');
+      expect(await q.get(dead!.id)).toMatchObject({ status: 'done', attempts: 1, result: { ok: 'a@1' } });
+      expect(calls.at(-1)).toBe('a@1#1');
+      // Only dead jobs are retried.
+      expect(await q.retry(dead!.id)).toBe(false);
+      expect(await q.retry(999_999)).toBe(false);
+      expect(await q.list({ status: 'dead', limit: 10 })).toEqual([]);
+    });
+
+    it('a retry that falls due while another job ends is claimed by that round (its timer is cleared)', async () => {
+      const s = await backend.open();
+      const q = s.queue({ backoffMs: () => 5 }); // due before the timer's 10 ms floor
+      const ran: string[] = [];
+      const failed = gate();
+      await q.add([job('a', 1), job('b', 1)]);
+      q.work(
+        'q',
+        async (j) => {
+          ran.push(`${nameOf(j)}#${j.attempts}`);
+          if (nameOf(j) === 'a@1' && j.attempts === 1) {
+            failed.open();
+            throw new Error('once');
+          }
+          if (nameOf(j) === 'b@1') {
+            await failed.opened;
+            await sleep(7); // ends after a@1's retry is due, before the queue's timer for it
+          }
+        },
+        { concurrency: 2 },
+      );
+      await until(() => ran.includes('a@1#2'), 'the retry of a@1', 2000);
+    });
+
+    it('a retry runs when its row says, with a jittered backoff (one delay drawn per failure)', async () => {
+      const s = await backend.open();
+      // Each draw differs, as the default's jitter does: 600 ms first, then 50.
+      let draws = 0;
+      const q = s.queue({ backoffMs: () => (draws++ === 0 ? 600 : 50) });
+      const ran: { name: string; at: number }[] = [];
+      await q.add([job('a', 1)]);
+      q.work('q', async (j) => {
+        ran.push({ name: `${nameOf(j)}#${j.attempts}`, at: Date.now() });
+        if (j.attempts === 1) throw new Error('once');
+      });
+      await until(() => ran.length === 1, 'the first attempt');
+      await until(async () => (await q.list({ key: 'a', limit: 1 }))[0]!.status === 'ready', 'put off');
+      const [row] = await q.list({ key: 'a', limit: 1 });
+      await until(() => ran.length === 2, 'the retry', 3000);
+      expect(ran.map((r) => r.name)).toEqual(['a@1#1', 'a@1#2']);
+      // Not before its time, and not held back by a timer set for another draw.
+      expect(ran[1]!.at).toBeGreaterThanOrEqual(row!.runAt - 5);
+      expect(ran[1]!.at - row!.runAt).toBeLessThan(300);
+    });
+
+    it('RetryLater does not use an attempt, and keeps the later jobs of its key waiting', async () => {
+      const s = await backend.open();
+      const q = s.queue({ maxAttempts: 1 });
+      const log: string[] = [];
+      let laters = 0;
+      await q.add([job('a', 1), job('a', 2), job('b', 1)]);
+      const started = Date.now();
+      q.work('q', async (j) => {
+        log.push(`${nameOf(j)}#${j.attempts}`);
+        if (nameOf(j) === 'a@1' && laters < 3) {
+          laters++;
+          throw new RetryLater(60, 'not yet');
+        }
+      });
+      await until(() => log.length === 6, 'all ran');
+      // With maxAttempts 1 a real failure would have been final; "later" three times is not.
+      expect(log).toEqual(['a@1#1', 'b@1#1', 'a@1#1', 'a@1#1', 'a@1#1', 'a@2#1']);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(170);
+      await q.idle(); // the last outcome written
+      expect(await q.counts()).toEqual({ ready: 0, active: 0, done: 3, dead: 0 });
+    });
+
+    it('a retry that falls due while the queue is still busy with the round is not forgotten', async () => {
+      const s = await backend.open();
+      // Every reading of the clock is 20 ms later: each round takes longer than the 5 ms backoff.
+      let t = Date.UTC(2026, 0, 1);
+      const q = s.queue({ now: () => (t += 20), backoffMs: () => 5 });
+      const ran: string[] = [];
+      await q.add([job('a', 1), job('a', 2)]);
+      q.work('q', async (j) => {
+        ran.push(`${nameOf(j)}#${j.attempts}`);
+        if (j.attempts === 1 && nameOf(j) === 'a@1') throw new Error('once');
+      });
+      await until(() => ran.length === 3, 'the retry ran', 2000);
+      expect(ran).toEqual(['a@1#1', 'a@1#2', 'a@2#1']);
+    });
+  });
+
+  describe('adding', () => {
+    it('a dedupKey is added once, within one add, across adds and across restarts', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      const once = { queue: 'q', key: 'a', orderAt: 1, dedupKey: 'engine:event-1', payload: { name: 'a@1' } };
+      expect(await q.add([once, { ...once, payload: { name: 'copy' } }])).toBe(1);
+      expect(await q.add([once])).toBe(0);
+      const ran: string[] = [];
+      q.work('q', async (j) => {
+        ran.push(nameOf(j));
+      });
+      await until(async () => (await q.counts()).done === 1, 'done');
+      expect(await q.add([once])).toBe(0); // done jobs still count
+      await q.close();
+      const again = s.queue();
+      expect(await again.add([{ ...once, orderAt: 99 }])).toBe(0);
+      again.work('q', async (j) => {
+        ran.push(nameOf(j));
+      });
+      await sleep(30);
+      await again.idle();
+      expect(ran).toEqual(['a@1']);
+      expect(await again.counts()).toEqual({ ready: 0, active: 0, done: 1, dead: 0 });
+    });
+
+    it('adds thousands of jobs in one call (beyond SQLite’s parameters per statement), all or nothing', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      const many = Array.from({ length: 5000 }, (_, i) => job(`k${i % 50}`, i));
+      expect(await q.add(many)).toBe(5000);
+      expect(await q.add(many.slice(0, 10))).toBe(0);
+      expect((await q.counts()).ready).toBe(5000);
+    });
+  });
+
+  describe('a process that dies', () => {
+    it('a retry put off by an earlier process runs when it is due, with nothing else to wake the queue', async () => {
+      const first = await backend.open();
+      const q1 = first.queue({ backoffMs: () => 300 });
+      const ran: string[] = [];
+      await q1.add([job('a', 1)]);
+      q1.work('q', async (j) => {
+        ran.push(`1:${nameOf(j)}#${j.attempts}`);
+        throw new Error('later');
+      });
+      await until(
+        async () => (await q1.list({ key: 'a', limit: 1 }))[0]?.attempts === 1,
+        'the first attempt',
+      );
+      await q1.close();
+
+      const second = await first.reopen();
+      const q2 = second.queue();
+      q2.work('q', async (j) => {
+        ran.push(`2:${nameOf(j)}#${j.attempts}`);
+      });
+      await until(() => ran.includes('2:a@1#2'), 'the retry, in the second process');
+      expect(ran).toEqual(['1:a@1#1', '2:a@1#2']);
+    });
+
+    it('a job whose process died on its last attempt is dead, not run at every start', async () => {
+      const s = await backend.open();
+      const now = Date.now();
+      const row = (dedupKey: string, key: string, attempts: number) => ({
+        queue: 'q',
+        key,
+        orderAt: 1,
+        dedupKey,
+        payload: JSON.stringify({ name: dedupKey }),
+        status: 'active' as const,
+        attempts,
+        runAt: now - 1000,
+        lockedUntil: now - 1000, // its lease ran out
+        error: null,
+        result: null,
+        createdAt: now - 1000,
+        updatedAt: now - 1000,
+        finishedAt: null,
+      });
+      // maxAttempts is 3: the poison pill was on its third attempt, the other on its second.
+      await s.db
+        .insertInto('jobs')
+        .values([row('poison', 'a', 3), row('second-try', 'b', 2)])
+        .execute();
+      const q = s.queue();
+      await q.add([job('a', 2)]);
+      const ran: string[] = [];
+      q.work('q', async (j) => {
+        ran.push(`${nameOf(j)}#${j.attempts}`);
+      });
+      await until(() => ran.length === 2, 'the others ran');
+      await sleep(30);
+      expect(ran.sort()).toEqual(['a@2#1', 'second-try#3']);
+      const [dead] = await q.list({ status: 'dead', limit: 10 });
+      expect(dead).toMatchObject({
+        dedupKey: 'poison',
+        attempts: 3,
+        error: 'interrupted on its last attempt: the process running it stopped',
+      });
+      // It can still be run again by hand.
+      expect(await q.retry(dead!.id)).toBe(true);
+      await until(() => ran.includes('poison#1'), 'retried');
+    });
+
+    it('a queue that only adds jobs (no worker) leaves the running jobs of the store alone', async () => {
+      const s = await backend.open();
+      const worker = s.queue();
+      const hold = gate();
+      const runs: string[] = [];
+      await worker.add([job('a', 1)]);
+      worker.work('q', async (j) => {
+        runs.push(nameOf(j));
+        if (j.key === 'a') await hold.opened;
+      });
+      await until(() => runs.length === 1, 'running');
+      const adder = (await s.reopen()).queue();
+      await adder.add([job('b', 1)]);
+      await sleep(30);
+      expect(await worker.list({ key: 'a', limit: 1 })).toMatchObject([{ status: 'active', attempts: 1 }]);
+      hold.open();
+      // Jobs added elsewhere are claimed once the queue is woken (igdm's writers wake it).
+      worker.wake();
+      await until(async () => (await worker.counts()).done === 2, 'both done');
+      expect(runs.sort()).toEqual(['a@1', 'b@1']);
+    });
+
+    it('a handler slower than the lease is not run a second time (its lease is renewed)', async () => {
+      const s = await backend.open();
+      const q = s.queue({ leaseMs: 60 });
+      const rec = new Recorder();
+      await q.add([job('a', 1), job('a', 2)]);
+      q.work('q', async (j) => {
+        rec.enter(j.key, nameOf(j));
+        if (nameOf(j) === 'a@1') await sleep(400);
+        rec.leave(j.key, nameOf(j));
+      });
+      await until(() => rec.finished.length === 2, 'both ran', 3000);
+      await sleep(100);
+      expect(rec.started).toEqual(['a@1', 'a@2']);
+      expect(rec.overlaps.size).toBe(0);
+    });
+  });
+
+  describe('closing and pruning', () => {
+    it('close() waits for the running handlers, records their outcomes and claims nothing more', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      const hold = gate();
+      const ran: string[] = [];
+      await q.add([job('a', 1), job('a', 2), job('b', 1)]);
+      q.work('q', async (j) => {
+        ran.push(nameOf(j));
+        if (nameOf(j) === 'a@1') await hold.opened;
+        return 'ok';
+      });
+      await until(() => ran.length === 2, 'a@1 and b@1 started');
+      const closing = q.close();
+      await sleep(20);
+      hold.open();
+      await closing;
+      expect(ran.sort()).toEqual(['a@1', 'b@1']);
+      const rows = await s.db.selectFrom('jobs').select(['dedupKey', 'status', 'result']).execute();
+      expect(rows.map((r) => r.status).sort()).toEqual(['done', 'done', 'ready']);
+    });
+
+    it('prune() deletes done jobs finished before a time; dead and unfinished ones stay', async () => {
+      const s = await backend.open();
+      let now = Date.UTC(2026, 0, 1);
+      const q = s.queue({ now: () => now, maxAttempts: 1 });
+      await q.add([job('a', 1), job('b', 1), job('c', 1)]);
+      q.work('q', async (j) => {
+        if (j.key === 'b') throw new Error('dead');
+      });
+      await until(async () => (await q.counts()).ready === 0, 'all ran');
+      await q.idle();
+      now += 10 * 86_400_000;
+      await q.add([job('d', 1)]);
+      await until(async () => (await q.counts()).done === 3, 'd done');
+      expect(await q.prune(now - 86_400_000)).toBe(2); // a and c
+      expect(await q.counts()).toEqual({ ready: 0, active: 0, done: 1, dead: 1 });
+    });
+
+    it('keepDoneMs prunes while the queue works', async () => {
+      const s = await backend.open();
+      let now = Date.UTC(2026, 0, 1);
+      const q = s.queue({ now: () => now, keepDoneMs: 7 * 86_400_000 });
+      q.work('q', async () => {});
+      await q.add(Array.from({ length: 1500 }, (_, i) => job(`k${i}`, 1)));
+      await until(async () => (await q.counts()).done === 1500, 'all done', 10_000);
+      now += 8 * 86_400_000;
+      await q.add([job('x', 1)]);
+      await until(async () => (await q.counts()).done === 1, 'old jobs deleted');
+    });
+  });
+}
