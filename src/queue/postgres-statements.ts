@@ -137,6 +137,38 @@ export async function settle(
   return Number(r.numUpdatedRows) > 0;
 }
 
+/**
+ * Marks done, in one statement, the runs that succeeded (the common outcome: a round's worth of
+ * them costs one round trip, not one each); fenced as settle() is. The ids that were still theirs.
+ */
+export async function settleDone(
+  trx: Transaction<Database>,
+  runs: { id: number; attempts: number; result: string | null }[],
+  now: number,
+): Promise<Set<number>> {
+  if (runs.length === 0) return new Set();
+  const rows = await trx
+    .updateTable('jobs as j')
+    .from(
+      sql<{ id: number; attempts: number; result: string | null }>`(select * from unnest(
+        ${runs.map((r) => r.id)}::bigint[], ${runs.map((r) => r.attempts)}::int[],
+        ${runs.map((r) => r.result)}::text[]) as r(id, attempts, result))`.as('r'),
+    )
+    .set((eb) => ({
+      status: 'done',
+      result: eb.ref('r.result'),
+      lockedUntil: null,
+      updatedAt: now,
+      finishedAt: now,
+    }))
+    .whereRef('j.id', '=', 'r.id')
+    .whereRef('j.attempts', '=', 'r.attempts')
+    .where('j.status', '=', ACTIVE)
+    .returning('j.id')
+    .execute();
+  return new Set(rows.map((r) => Number(r.id)));
+}
+
 /** Renews the leases of the runs this process has (job id, attempt); the ids still its own. */
 export async function renew(
   db: Db,

@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { insertJobs } from './job-statements.ts';
 import { PostgresJobAdmin } from './postgres-admin.ts';
-import { claim, nextDue, notify, renew, settle, takeBack } from './postgres-statements.ts';
+import { claim, nextDue, notify, renew, settle, settleDone, takeBack } from './postgres-statements.ts';
 import { WakeListener } from './postgres-wakes.ts';
 import {
   backoffMs,
@@ -240,8 +240,7 @@ export class PostgresQueue implements WorkQueue {
     let lost: number[];
     try {
       [claimed, lost] = await this.#db.transaction().execute(async (trx) => {
-        const lost: number[] = [];
-        for (const f of batch) if (!(await this.#record(trx, f.job, f.outcome, now))) lost.push(f.job.id);
+        const lost = await this.#recordAll(trx, batch, now);
         const out: [Worker, Job[]][] = [];
         for (const w of claimDue ? claiming : []) {
           const free = w.concurrency - w.running + batch.filter((f) => f.w === w).length;
@@ -306,13 +305,23 @@ export class PostgresQueue implements WorkQueue {
     run.finally(() => this.#running.delete(run));
   }
 
-  /** Done, retried later, or dead; false when the run was no longer the job's. */
-  #record(trx: Transaction<Database>, job: Job, outcome: Outcome, now: number): Promise<boolean> {
-    if (outcome.ok) {
-      const result = outcome.result === undefined ? null : JSON.stringify(outcome.result);
-      return settle(trx, job, { status: 'done', result, lockedUntil: null, updatedAt: now, finishedAt: now });
+  /** Writes the outcomes of a round; the jobs whose runs were no longer theirs (taken over). */
+  async #recordAll(trx: Transaction<Database>, batch: Finished[], now: number): Promise<number[]> {
+    const lost: number[] = [];
+    const done: { id: number; attempts: number; result: string | null }[] = [];
+    for (const { job, outcome } of batch) {
+      if (outcome.ok) {
+        const result = outcome.result === undefined ? null : JSON.stringify(outcome.result);
+        done.push({ id: job.id, attempts: job.attempts, result });
+      } else if (!(await this.#recordFailure(trx, job, outcome.err, now))) lost.push(job.id);
     }
-    const { err } = outcome;
+    const kept = await settleDone(trx, done, now);
+    for (const d of done) if (!kept.has(d.id)) lost.push(d.id);
+    return lost;
+  }
+
+  /** Retried later, or dead; false when the run was no longer the job's. */
+  #recordFailure(trx: Transaction<Database>, job: Job, err: unknown, now: number): Promise<boolean> {
     if (err instanceof RetryLater) {
       // Not a failure: the attempt is given back; never sooner than 10 ms, so nothing spins.
       const runAt = now + Math.max(10, err.ms);
