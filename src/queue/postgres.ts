@@ -1,10 +1,11 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { insertJobs } from './job-statements.ts';
 import { PostgresJobAdmin } from './postgres-admin.ts';
-import { claim, nextDue, notify, renew, settle, settleDone, takeBack } from './postgres-statements.ts';
+import { type Ended, type Outcome, recordOutcomes } from './postgres-outcomes.ts';
+import { claim, nextDue, notify, renew, takeBack } from './postgres-statements.ts';
 import { WakeListener } from './postgres-wakes.ts';
 import {
   backoffMs,
@@ -14,7 +15,6 @@ import {
   type JobStatus,
   type JobView,
   type NewJob,
-  RetryLater,
   type WorkQueue,
 } from './queue.ts';
 
@@ -54,12 +54,8 @@ interface Worker {
   running: number;
 }
 
-type Outcome = { ok: true; result: unknown } | { ok: false; err: unknown };
-
-interface Finished {
+interface Finished extends Ended {
   w: Worker;
-  job: Job;
-  outcome: Outcome;
   recorded: () => void;
 }
 
@@ -240,7 +236,12 @@ export class PostgresQueue implements WorkQueue {
     let lost: number[];
     try {
       [claimed, lost] = await this.#db.transaction().execute(async (trx) => {
-        const lost = await this.#recordAll(trx, batch, now);
+        const lost = await recordOutcomes(trx, batch, now, {
+          maxAttempts: this.#maxAttempts,
+          backoffMs: this.#backoffMs,
+          delayed: (runAt) => this.#delayed(runAt),
+          log: this.#log,
+        });
         const out: [Worker, Job[]][] = [];
         for (const w of claimDue ? claiming : []) {
           const free = w.concurrency - w.running + batch.filter((f) => f.w === w).length;
@@ -303,54 +304,6 @@ export class PostgresQueue implements WorkQueue {
     })();
     this.#running.add(run);
     run.finally(() => this.#running.delete(run));
-  }
-
-  /** Writes the outcomes of a round; the jobs whose runs were no longer theirs (taken over). */
-  async #recordAll(trx: Transaction<Database>, batch: Finished[], now: number): Promise<number[]> {
-    const lost: number[] = [];
-    const done: { id: number; attempts: number; result: string | null }[] = [];
-    for (const { job, outcome } of batch) {
-      if (outcome.ok) {
-        const result = outcome.result === undefined ? null : JSON.stringify(outcome.result);
-        done.push({ id: job.id, attempts: job.attempts, result });
-      } else if (!(await this.#recordFailure(trx, job, outcome.err, now))) lost.push(job.id);
-    }
-    const kept = await settleDone(trx, done, now);
-    for (const d of done) if (!kept.has(d.id)) lost.push(d.id);
-    return lost;
-  }
-
-  /** Retried later, or dead; false when the run was no longer the job's. */
-  #recordFailure(trx: Transaction<Database>, job: Job, err: unknown, now: number): Promise<boolean> {
-    if (err instanceof RetryLater) {
-      // Not a failure: the attempt is given back; never sooner than 10 ms, so nothing spins.
-      const runAt = now + Math.max(10, err.ms);
-      this.#delayed(runAt);
-      return settle(trx, job, {
-        status: 'ready',
-        runAt,
-        attempts: sql<number>`attempts - 1`,
-        lockedUntil: null,
-        error: err.message,
-        updatedAt: now,
-      });
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    const dead = job.attempts >= this.#maxAttempts;
-    const runAt = dead ? now : now + this.#backoffMs(job.attempts);
-    if (!dead) this.#delayed(runAt);
-    this.#log?.warn(
-      { job: job.id, queue: job.queue, attempts: job.attempts, err: message },
-      dead ? 'job failed for the last time: dead' : 'job failed; will retry',
-    );
-    return settle(trx, job, {
-      status: dead ? 'dead' : 'ready',
-      runAt,
-      lockedUntil: null,
-      error: message.slice(0, 2000),
-      updatedAt: now,
-      finishedAt: dead ? now : null,
-    });
   }
 
   #delayed(runAt: number) {
