@@ -24,12 +24,9 @@ export class WakeListener {
   #closed = false;
   #backoffMs = 250;
   #retry: NodeJS.Timeout | null = null;
-  /** Resolves once the first LISTEN is in place (or failed: polling covers it). */
-  readonly ready: Promise<void>;
-
   constructor(options: WakeListenerOptions) {
     this.#options = options;
-    this.ready = this.#connect();
+    void this.#connect();
   }
 
   async #connect(): Promise<void> {
