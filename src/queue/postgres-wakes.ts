@@ -1,0 +1,84 @@
+import pg from 'pg';
+import type { Logger } from '../log.ts';
+import { WAKE_CHANNEL } from './postgres-statements.ts';
+
+// Wake-ups across processes: one connection of its own LISTENs on the queue's channel (a pooled
+// connection cannot: it goes back to the pool between queries). A notification names a queue with
+// jobs to look at: added (enqueue notifies in the adding transaction, so only once it commits),
+// retried, made due now, or freed by a process that stopped. A lost connection is opened again with
+// backoff; while it is down, and for whatever a notification cannot say, the queue polls.
+
+export interface WakeListenerOptions {
+  /** Where to connect (DATABASE_URL, or pg's client settings). */
+  connection: string | pg.ClientConfig;
+  /** A notification arrived for `queue`; or null: wake-ups may have been missed (reconnected). */
+  onWake: (queue: string | null) => void;
+  log?: Logger;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+export class WakeListener {
+  readonly #options: WakeListenerOptions;
+  #client: pg.Client | null = null;
+  #closed = false;
+  #backoffMs = 250;
+  #retry: NodeJS.Timeout | null = null;
+  constructor(options: WakeListenerOptions) {
+    this.#options = options;
+    void this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#closed) return;
+    const config = this.#options.connection;
+    const client = new pg.Client(typeof config === 'string' ? { connectionString: config } : config);
+    const lost = (err?: Error) => {
+      if (this.#client !== client) return;
+      this.#client = null;
+      client.end().catch(() => {});
+      if (this.#closed) return;
+      this.#options.log?.warn({ err }, 'queue: lost the wake-up connection; polling until it is back');
+      this.#schedule();
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', (n) => {
+      if (n.channel === WAKE_CHANNEL) this.#options.onWake(n.payload ?? null);
+    });
+    try {
+      this.#client = client;
+      await client.connect();
+      await client.query(`listen ${WAKE_CHANNEL}`);
+      if (this.#closed) {
+        await client.end();
+        return;
+      }
+      this.#backoffMs = 250;
+      // What was notified while no one listened is lost: look at every queue.
+      this.#options.onWake(null);
+    } catch (err) {
+      if (this.#client === client) lost(err as Error);
+    }
+  }
+
+  #schedule() {
+    if (this.#retry || this.#closed) return;
+    const ms = this.#backoffMs;
+    this.#backoffMs = Math.min(MAX_BACKOFF_MS, ms * 2);
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      void this.#connect();
+    }, ms);
+    this.#retry.unref();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+    const client = this.#client;
+    this.#client = null;
+    await client?.end().catch(() => {});
+  }
+}

@@ -1,0 +1,306 @@
+import { describe, expect, it } from 'vitest';
+import { type Job, RetryLater } from '../../src/queue/queue.ts';
+import type { QueueBackend } from './contract.ts';
+import { gate, job, Recorder, sleep, until } from './support.ts';
+
+// The queue port's failures (contract.ts): retries with backoff that nothing of their key
+// overtakes, dead letters that release their key and can be retried, RetryLater, jobs of a process
+// that stopped run again, closing, and retention.
+
+type P = { name: string };
+const nameOf = (j: Job<unknown>) => (j.payload as P).name;
+
+export function failureContract(backend: QueueBackend) {
+  describe('retries and dead letters', () => {
+    it('a failing job is retried after its backoff, and nothing of its key overtakes it', async () => {
+      const s = await backend.open();
+      const q = s.queue({ backoffMs: () => 150 });
+      const log: { name: string; attempt: number; at: number }[] = [];
+      await q.add([job('a', 1), job('a', 2), job('b', 1)]);
+      q.work('q', async (j) => {
+        log.push({ name: nameOf(j), attempt: j.attempts, at: Date.now() });
+        if (nameOf(j) === 'a@1' && j.attempts === 1) throw new Error('not this time');
+      });
+      await until(() => log.length === 4, 'all ran');
+      expect(log.map((l) => `${l.name}#${l.attempt}`)).toEqual(['a@1#1', 'b@1#1', 'a@1#2', 'a@2#1']);
+      const [first, , retry, next] = log;
+      expect(retry!.at - first!.at).toBeGreaterThanOrEqual(140);
+      expect(next!.at).toBeGreaterThanOrEqual(retry!.at);
+      const a1 = (await q.list({ key: 'a', limit: 10 })).find((j) => (j.payload as P).name === 'a@1')!;
+      expect(a1).toMatchObject({ status: 'done', attempts: 2, error: 'not this time' });
+    });
+
+    it('after its last attempt a job is dead, with its error, listed, and retry() runs it again', async () => {
+      const s = await backend.open();
+      const q = s.queue({ maxAttempts: 3, backoffMs: () => 20 });
+      let healthy = false;
+      const calls: string[] = [];
+      await q.add([job('a', 1), job('a', 2)]);
+      q.work('q', async (j) => {
+        calls.push(`${nameOf(j)}#${j.attempts}`);
+        if (nameOf(j) === 'a@1' && !healthy) throw new Error(`boom ${j.attempts}`);
+        return { ok: nameOf(j) };
+      });
+      await until(async () => (await q.list({ status: 'dead', limit: 10 })).length === 1, 'dead');
+      await until(() => calls.includes('a@2#1'), 'the next job of the key ran after the dead one');
+      expect(calls).toEqual(['a@1#1', 'a@1#2', 'a@1#3', 'a@2#1']);
+      const [dead] = await q.list({ status: 'dead', limit: 10 });
+      expect(dead).toMatchObject({ key: 'a', status: 'dead', attempts: 3, error: 'boom 3' });
+      expect(dead!.finishedAt).not.toBeNull();
+      expect(await q.get(dead!.id)).toEqual(dead);
+      expect(await q.counts()).toMatchObject({ dead: 1, done: 1 });
+
+      healthy = true;
+      expect(await q.retry(dead!.id)).toBe(true);
+      await until(async () => (await q.get(dead!.id))!.status === 'done', 'retried and done');
+      expect(await q.get(dead!.id)).toMatchObject({ status: 'done', attempts: 1, result: { ok: 'a@1' } });
+      expect(calls.at(-1)).toBe('a@1#1');
+      // Only dead jobs are retried.
+      expect(await q.retry(dead!.id)).toBe(false);
+      expect(await q.retry(999_999)).toBe(false);
+      expect(await q.list({ status: 'dead', limit: 10 })).toEqual([]);
+    });
+
+    it('a retry that falls due while another job ends is claimed by that round (its timer is cleared)', async () => {
+      const s = await backend.open();
+      const q = s.queue({ backoffMs: () => 5 }); // due before the timer's 10 ms floor
+      const ran: string[] = [];
+      const failed = gate();
+      await q.add([job('a', 1), job('b', 1)]);
+      q.work(
+        'q',
+        async (j) => {
+          ran.push(`${nameOf(j)}#${j.attempts}`);
+          if (nameOf(j) === 'a@1' && j.attempts === 1) {
+            failed.open();
+            throw new Error('once');
+          }
+          if (nameOf(j) === 'b@1') {
+            await failed.opened;
+            await sleep(7); // ends after a@1's retry is due, before the queue's timer for it
+          }
+        },
+        { concurrency: 2 },
+      );
+      await until(() => ran.includes('a@1#2'), 'the retry of a@1', 2000);
+    });
+
+    it('a retry runs when its row says, with a jittered backoff (one delay drawn per failure)', async () => {
+      const s = await backend.open();
+      // Each draw differs, as the default's jitter does: 600 ms first, then 50.
+      let draws = 0;
+      const q = s.queue({ backoffMs: () => (draws++ === 0 ? 600 : 50) });
+      const ran: { name: string; at: number }[] = [];
+      await q.add([job('a', 1)]);
+      q.work('q', async (j) => {
+        ran.push({ name: `${nameOf(j)}#${j.attempts}`, at: Date.now() });
+        if (j.attempts === 1) throw new Error('once');
+      });
+      await until(() => ran.length === 1, 'the first attempt');
+      await until(async () => (await q.list({ key: 'a', limit: 1 }))[0]!.status === 'ready', 'put off');
+      const [row] = await q.list({ key: 'a', limit: 1 });
+      await until(() => ran.length === 2, 'the retry', 3000);
+      expect(ran.map((r) => r.name)).toEqual(['a@1#1', 'a@1#2']);
+      // Not before its time, and not held back by a timer set for another draw.
+      expect(ran[1]!.at).toBeGreaterThanOrEqual(row!.runAt - 5);
+      expect(ran[1]!.at - row!.runAt).toBeLessThan(300);
+    });
+
+    it('RetryLater does not use an attempt, and keeps the later jobs of its key waiting', async () => {
+      const s = await backend.open();
+      const q = s.queue({ maxAttempts: 1 });
+      const log: string[] = [];
+      let laters = 0;
+      await q.add([job('a', 1), job('a', 2), job('b', 1)]);
+      const started = Date.now();
+      q.work('q', async (j) => {
+        log.push(`${nameOf(j)}#${j.attempts}`);
+        if (nameOf(j) === 'a@1' && laters < 3) {
+          laters++;
+          throw new RetryLater(60, 'not yet');
+        }
+      });
+      await until(() => log.length === 6, 'all ran');
+      // With maxAttempts 1 a real failure would have been final; "later" three times is not.
+      expect(log).toEqual(['a@1#1', 'b@1#1', 'a@1#1', 'a@1#1', 'a@1#1', 'a@2#1']);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(170);
+      await q.idle(); // the last outcome written
+      expect(await q.counts()).toEqual({ ready: 0, active: 0, done: 3, dead: 0 });
+    });
+
+    it('a retry that falls due while the queue is still busy with the round is not forgotten', async () => {
+      const s = await backend.open();
+      // Every reading of the clock is 20 ms later: each round takes longer than the 5 ms backoff.
+      let t = Date.UTC(2026, 0, 1);
+      const q = s.queue({ now: () => (t += 20), backoffMs: () => 5 });
+      const ran: string[] = [];
+      await q.add([job('a', 1), job('a', 2)]);
+      q.work('q', async (j) => {
+        ran.push(`${nameOf(j)}#${j.attempts}`);
+        if (j.attempts === 1 && nameOf(j) === 'a@1') throw new Error('once');
+      });
+      await until(() => ran.length === 3, 'the retry ran', 2000);
+      expect(ran).toEqual(['a@1#1', 'a@1#2', 'a@2#1']);
+    });
+  });
+
+  describe('a process that dies', () => {
+    it('a retry put off by an earlier process runs when it is due, with nothing else to wake the queue', async () => {
+      const first = await backend.open();
+      const q1 = first.queue({ backoffMs: () => 300 });
+      const ran: string[] = [];
+      await q1.add([job('a', 1)]);
+      q1.work('q', async (j) => {
+        ran.push(`1:${nameOf(j)}#${j.attempts}`);
+        throw new Error('later');
+      });
+      await until(
+        async () => (await q1.list({ key: 'a', limit: 1 }))[0]?.attempts === 1,
+        'the first attempt',
+      );
+      await q1.close();
+
+      const second = await first.reopen();
+      const q2 = second.queue();
+      q2.work('q', async (j) => {
+        ran.push(`2:${nameOf(j)}#${j.attempts}`);
+      });
+      await until(() => ran.includes('2:a@1#2'), 'the retry, in the second process');
+      expect(ran).toEqual(['1:a@1#1', '2:a@1#2']);
+    });
+
+    it('a job whose process died on its last attempt is dead, not run at every start', async () => {
+      const s = await backend.open();
+      const now = Date.now();
+      const row = (dedupKey: string, key: string, attempts: number) => ({
+        queue: 'q',
+        key,
+        orderAt: 1,
+        dedupKey,
+        payload: JSON.stringify({ name: dedupKey }),
+        status: 'active' as const,
+        attempts,
+        runAt: now - 1000,
+        lockedUntil: now - 1000, // its lease ran out
+        error: null,
+        result: null,
+        createdAt: now - 1000,
+        updatedAt: now - 1000,
+        finishedAt: null,
+      });
+      // maxAttempts is 3: the poison pill was on its third attempt, the other on its second.
+      await s.db
+        .insertInto('jobs')
+        .values([row('poison', 'a', 3), row('second-try', 'b', 2)])
+        .execute();
+      const q = s.queue();
+      await q.add([job('a', 2)]);
+      const ran: string[] = [];
+      q.work('q', async (j) => {
+        ran.push(`${nameOf(j)}#${j.attempts}`);
+      });
+      await until(() => ran.length === 2, 'the others ran');
+      await sleep(30);
+      expect(ran.sort()).toEqual(['a@2#1', 'second-try#3']);
+      const [dead] = await q.list({ status: 'dead', limit: 10 });
+      expect(dead).toMatchObject({
+        dedupKey: 'poison',
+        attempts: 3,
+        error: 'interrupted on its last attempt: the process running it stopped',
+      });
+      // It can still be run again by hand.
+      expect(await q.retry(dead!.id)).toBe(true);
+      await until(() => ran.includes('poison#1'), 'retried');
+    });
+
+    it('a queue that only adds jobs (no worker) leaves the running jobs of the store alone', async () => {
+      const s = await backend.open();
+      const worker = s.queue();
+      const hold = gate();
+      const runs: string[] = [];
+      await worker.add([job('a', 1)]);
+      worker.work('q', async (j) => {
+        runs.push(nameOf(j));
+        if (j.key === 'a') await hold.opened;
+      });
+      await until(() => runs.length === 1, 'running');
+      const adder = (await s.reopen()).queue();
+      await adder.add([job('b', 1)]);
+      await sleep(30);
+      expect(await worker.list({ key: 'a', limit: 1 })).toMatchObject([{ status: 'active', attempts: 1 }]);
+      hold.open();
+      // Jobs added elsewhere are claimed once the queue is woken (igdm's writers wake it).
+      worker.wake();
+      await until(async () => (await worker.counts()).done === 2, 'both done');
+      expect(runs.sort()).toEqual(['a@1', 'b@1']);
+    });
+
+    it('a handler slower than the lease is not run a second time (its lease is renewed)', async () => {
+      const s = await backend.open();
+      const q = s.queue({ leaseMs: 60 });
+      const rec = new Recorder();
+      await q.add([job('a', 1), job('a', 2)]);
+      q.work('q', async (j) => {
+        rec.enter(j.key, nameOf(j));
+        if (nameOf(j) === 'a@1') await sleep(400);
+        rec.leave(j.key, nameOf(j));
+      });
+      await until(() => rec.finished.length === 2, 'both ran', 3000);
+      await sleep(100);
+      expect(rec.started).toEqual(['a@1', 'a@2']);
+      expect(rec.overlaps.size).toBe(0);
+    });
+  });
+
+  describe('closing and pruning', () => {
+    it('close() waits for the running handlers, records their outcomes and claims nothing more', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      const hold = gate();
+      const ran: string[] = [];
+      await q.add([job('a', 1), job('a', 2), job('b', 1)]);
+      q.work('q', async (j) => {
+        ran.push(nameOf(j));
+        if (nameOf(j) === 'a@1') await hold.opened;
+        return 'ok';
+      });
+      await until(() => ran.length === 2, 'a@1 and b@1 started');
+      const closing = q.close();
+      await sleep(20);
+      hold.open();
+      await closing;
+      expect(ran.sort()).toEqual(['a@1', 'b@1']);
+      const rows = await s.db.selectFrom('jobs').select(['dedupKey', 'status', 'result']).execute();
+      expect(rows.map((r) => r.status).sort()).toEqual(['done', 'done', 'ready']);
+    });
+
+    it('prune() deletes done jobs finished before a time; dead and unfinished ones stay', async () => {
+      const s = await backend.open();
+      let now = Date.UTC(2026, 0, 1);
+      const q = s.queue({ now: () => now, maxAttempts: 1 });
+      await q.add([job('a', 1), job('b', 1), job('c', 1)]);
+      q.work('q', async (j) => {
+        if (j.key === 'b') throw new Error('dead');
+      });
+      await until(async () => (await q.counts()).ready === 0, 'all ran');
+      await q.idle();
+      now += 10 * 86_400_000;
+      await q.add([job('d', 1)]);
+      await until(async () => (await q.counts()).done === 3, 'd done');
+      expect(await q.prune(now - 86_400_000)).toBe(2); // a and c
+      expect(await q.counts()).toEqual({ ready: 0, active: 0, done: 1, dead: 1 });
+    });
+
+    it('keepDoneMs prunes while the queue works', async () => {
+      const s = await backend.open();
+      let now = Date.UTC(2026, 0, 1);
+      const q = s.queue({ now: () => now, keepDoneMs: 7 * 86_400_000 });
+      q.work('q', async () => {});
+      await q.add(Array.from({ length: 1500 }, (_, i) => job(`k${i}`, 1)));
+      await until(async () => (await q.counts()).done === 1500, 'all done', 10_000);
+      now += 8 * 86_400_000;
+      await q.add([job('x', 1)]);
+      await until(async () => (await q.counts()).done === 1, 'old jobs deleted');
+    });
+  });
+}

@@ -1,0 +1,226 @@
+import { type Kysely, sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claim } from '../../src/queue/postgres-statements.ts';
+import type { Job } from '../../src/queue/queue.ts';
+import type { Database } from '../../src/store/schema.ts';
+import { queueContract } from './contract.ts';
+import { freshDatabase, postgresBackend, postgresReachable } from './postgres-support.ts';
+import { gate, job, Recorder, sleep, until } from './support.ts';
+
+// The queue on PostgreSQL (src/queue/postgres.ts): the port's guarantees (contract.ts), then what
+// several processes on one database add: two workers never run two jobs of one key at once and keep
+// its order, a failed job awaiting its retry holds its key back whichever worker looks, a killed
+// worker's job is taken over once its lease runs out, wake-ups cross processes through NOTIFY and
+// survive a lost connection, and a run taken over cannot write its outcome over the new run's.
+
+type P = { name: string };
+const nameOf = (j: Job<unknown>) => (j.payload as P).name;
+
+const reachable = await postgresReachable();
+let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
+const backend = postgresBackend(() => database!.url);
+
+describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
+  beforeAll(async () => {
+    database = await freshDatabase('queue');
+  });
+  afterAll(async () => {
+    await backend.closeAll();
+    await database?.drop();
+  });
+
+  queueContract(backend);
+
+  describe('workers in several processes', () => {
+    it('two workers never run two jobs of one key at once, and keep each key’s order', async () => {
+      const one = await backend.open();
+      const two = await one.reopen();
+      const rec = new Recorder();
+      const ranBy = { one: 0, two: 0 };
+      let seed = 7;
+      const random = () => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      const jobs = [];
+      for (let k = 0; k < 12; k++) for (let n = 0; n < 8; n++) jobs.push(job(`k${k}`, 100 + n, `k${k}@${n}`));
+      jobs.sort(() => random() - 0.5);
+      const adder = one.queue();
+      for (let i = 0; i < jobs.length; i += 16) await adder.add(jobs.slice(i, i + 16));
+      const failedOnce = new Set<string>();
+      const handler = (who: 'one' | 'two') => async (j: Job) => {
+        rec.enter(j.key, nameOf(j));
+        ranBy[who]++;
+        await sleep(Math.floor(random() * 5));
+        rec.leave(j.key, nameOf(j));
+        if (random() < 0.1 && !failedOnce.has(nameOf(j))) {
+          failedOnce.add(nameOf(j));
+          throw new Error('flaky');
+        }
+      };
+      one.queue({ backoffMs: () => 20 }).work('q', handler('one'), { concurrency: 3 });
+      two.queue({ backoffMs: () => 20 }).work('q', handler('two'), { concurrency: 3 });
+      await until(async () => (await adder.counts()).done === jobs.length, 'all done', 20_000);
+      expect(rec.overlaps.size).toBe(0);
+      expect(ranBy.one).toBeGreaterThan(0);
+      expect(ranBy.two).toBeGreaterThan(0);
+      expect(failedOnce.size).toBeGreaterThan(0);
+      for (let k = 0; k < 12; k++) {
+        // A job that failed runs again before anything later of its key.
+        const ran = rec.of(`k${k}`).filter((n, i, all) => all[i - 1] !== n);
+        expect(ran, `k${k}`).toEqual(Array.from({ length: 8 }, (_, n) => `k${k}@${n}`));
+      }
+    });
+
+    it('a failed job awaiting its retry holds its key back, whichever worker looks', async () => {
+      const one = await backend.open();
+      const two = await one.reopen();
+      const ran: string[] = [];
+      const handler = async (j: Job) => {
+        ran.push(`${nameOf(j)}#${j.attempts}`);
+        if (nameOf(j) === 'a@1' && j.attempts === 1) throw new Error('not this time');
+      };
+      const q1 = one.queue({ backoffMs: () => 400 });
+      await q1.add([job('a', 1), job('a', 2), job('b', 1)]);
+      q1.work('q', handler, { concurrency: 1 });
+      await until(() => ran.includes('a@1#1'), 'a@1 failed once');
+      // The other worker polls every 50 ms through the whole backoff.
+      two.queue().work('q', handler);
+      await until(() => ran.length === 4, 'all ran');
+      expect(ran.filter((r) => r.startsWith('a@'))).toEqual(['a@1#1', 'a@1#2', 'a@2#1']);
+    });
+
+    it('a killed worker’s job is taken over by another once its lease runs out, before the rest of its key', async () => {
+      const doomed = await backend.open();
+      const hang = gate();
+      const ran: string[] = [];
+      const q1 = doomed.queue({ leaseMs: 600, listen: undefined });
+      await q1.add([job('a', 1), job('a', 2)]);
+      q1.work('q', async (j) => {
+        ran.push(`doomed:${nameOf(j)}#${j.attempts}`);
+        await hang.opened; // killed here: it never finishes
+      });
+      await until(() => ran.length === 1, 'the doomed worker took a@1');
+      // Its connections die with it: no renewal, no outcome.
+      await doomed.pool.end();
+      const survivor = await doomed.reopen();
+      survivor.queue({ leaseMs: 600 }).work('q', async (j) => {
+        ran.push(`survivor:${nameOf(j)}#${j.attempts}`);
+      });
+      await until(() => ran.length === 3, 'the survivor ran the key');
+      expect(ran).toEqual(['doomed:a@1#1', 'survivor:a@1#2', 'survivor:a@2#1']);
+      hang.open();
+    });
+
+    it('a key being claimed elsewhere is not claimed, even for an earlier job added meanwhile', async () => {
+      // Row locks alone would let this through: the later job, claimed but not committed, still
+      // reads as ready to the second claim, and the earlier job added meanwhile is its key's head.
+      const one = await backend.open();
+      const two = await one.reopen();
+      const adder = one.queue();
+      await adder.add([job('a', 20)]);
+      const args = { queue: 'q', limit: 5, leaseMs: 60_000 };
+      const firstClaimed = gate();
+      const commit = gate();
+      const first = one.db.transaction().execute(async (trx) => {
+        const jobs = await claim(trx, { ...args, now: Date.now() });
+        firstClaimed.open();
+        await commit.opened;
+        return jobs.map(nameOf);
+      });
+      await firstClaimed.opened;
+      await adder.add([job('a', 10)]);
+      const meanwhile = await two.db.transaction().execute((trx) => claim(trx, { ...args, now: Date.now() }));
+      commit.open();
+      expect(await first).toEqual(['a@20']);
+      expect(meanwhile).toEqual([]);
+      // Committed: the key has a job running.
+      expect(await two.db.transaction().execute((trx) => claim(trx, { ...args, now: Date.now() }))).toEqual(
+        [],
+      );
+    });
+
+    it('a run taken over meanwhile does not write its outcome over the new run’s', async () => {
+      const s = await backend.open();
+      const hold = gate();
+      const q = s.queue();
+      await q.add([job('a', 1)]);
+      let started = false;
+      q.work('q', async () => {
+        started = true;
+        await hold.opened;
+        return 'stale';
+      });
+      await until(() => started, 'running');
+      // What a take-back and a claim by another process leave: the job active in a new run.
+      await s.db
+        .updateTable('jobs')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+        .execute();
+      hold.open();
+      await q.idle();
+      const [row] = await q.list({ limit: 1 });
+      expect(row).toMatchObject({ status: 'active', attempts: 2, result: null });
+    });
+  });
+
+  describe('adding and waking across processes', () => {
+    it('enqueue() adds inside the caller’s transaction, and its commit wakes a worker elsewhere', async () => {
+      const web = await backend.open();
+      const worker = await web.reopen();
+      const ran: string[] = [];
+      // Polling only once a minute: only a notification can wake it in time.
+      worker.queue({ pollMs: 60_000 }).work('q', async (j) => {
+        ran.push(nameOf(j));
+      });
+      await until(async () => (await listeners(web.db)) === 1, 'listening');
+      const adder = web.queue();
+      await expect(
+        web.db.transaction().execute(async (trx) => {
+          await adder.enqueue(trx, [job('a', 1, 'rolled-back')]);
+          throw new Error('the change failed');
+        }),
+      ).rejects.toThrow('the change failed');
+      expect(await adder.counts()).toMatchObject({ ready: 0 });
+      await web.db.transaction().execute((trx) => adder.enqueue(trx, [job('a', 2, 'committed')]));
+      await until(() => ran.length === 1, 'woken by the commit');
+      expect(ran).toEqual(['committed']);
+    });
+
+    it('a lost wake-up connection is opened again, and what was added meanwhile runs', async () => {
+      const s = await backend.open();
+      const ran: string[] = [];
+      const q = s.queue({ pollMs: 60_000 });
+      q.work('q', async (j) => {
+        ran.push(nameOf(j));
+      });
+      await until(async () => (await listeners(s.db)) === 1, 'listening');
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = current_database() and query ilike 'listen%'`.execute(s.db);
+      // Added by another process while no one listens: no notification reaches this worker.
+      const other = await s.reopen();
+      await other.queue().add([job('a', 1)]);
+      await until(() => ran.length === 1, 'run once the connection is back');
+      expect(await listeners(s.db)).toBe(1);
+    });
+
+    it('without a wake-up connection, workers still find jobs by polling', async () => {
+      const s = await backend.open();
+      const ran: string[] = [];
+      s.queue({ listen: 'postgres://root@127.0.0.1:1/nowhere', pollMs: 100 }).work('q', async (j) => {
+        ran.push(nameOf(j));
+      });
+      const other = await s.reopen();
+      await other.queue().add([job('a', 1), job('a', 2)]);
+      await until(() => ran.length === 2, 'found by polling');
+      expect(ran).toEqual(['a@1', 'a@2']);
+    });
+  });
+});
+
+/** Connections of this database LISTENing (the worker's wake-up connection). */
+async function listeners(db: Kysely<Database>) {
+  const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+    where datname = current_database() and query ilike 'listen%'`.execute(db);
+  return r.rows[0]!.n;
+}
