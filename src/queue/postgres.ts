@@ -15,6 +15,7 @@ import {
   type JobStatus,
   type JobView,
   type NewJob,
+  type QueueStats,
   type WorkQueue,
 } from './queue.ts';
 
@@ -364,6 +365,10 @@ export class PostgresQueue implements WorkQueue {
 
   counts(): Promise<Record<JobStatus, number>> {
     return this.#admin.counts();
+  }
+
+  stats(now: number): Promise<QueueStats[]> {
+    return this.#admin.stats(now);
   }
 
   /** Deletes the done jobs finished before `finishedBefore` (dead ones stay); returns how many. */

@@ -30,6 +30,33 @@ export function failureContract(backend: QueueBackend) {
       expect(a1).toMatchObject({ status: 'done', attempts: 2, error: 'not this time' });
     });
 
+    it("stats(): each queue's ready, active and dead jobs, and when its oldest due job fell due (GET /metrics)", async () => {
+      const s = await backend.open();
+      const q = s.queue({ maxAttempts: 1 });
+      const before = Date.now();
+      await q.add([job('a', 1), job('a', 2), job('b', 1), job('c', 1, 'c@1', 'other')]);
+      const waiting = await q.stats(Date.now());
+      const of = (queue: string) => waiting.find((x) => x.queue === queue);
+      expect(of('q')?.counts).toEqual({ ready: 3, active: 0, dead: 0 });
+      expect(of('other')?.counts).toEqual({ ready: 1, active: 0, dead: 0 });
+      expect(of('q')!.oldestDueAt).toBeGreaterThanOrEqual(before - 1000);
+      expect(of('q')!.oldestDueAt).toBeLessThanOrEqual(Date.now());
+
+      const release = gate();
+      q.work('q', async (j) => {
+        if (nameOf(j) === 'b@1') throw new Error('for good');
+        await release.opened;
+      });
+      await until(async () => {
+        const q1 = (await q.stats(Date.now())).find((x) => x.queue === 'q');
+        return q1?.counts.active === 1 && q1.counts.dead === 1;
+      }, 'a@1 running, b@1 dead');
+      release.open();
+      await until(async () => (await q.counts()).done === 2, 'a done');
+      const after = (await q.stats(Date.now())).find((x) => x.queue === 'q');
+      expect(after?.counts ?? { ready: 0, active: 0, dead: 1 }).toEqual({ ready: 0, active: 0, dead: 1 });
+    });
+
     it('after its last attempt a job is dead, with its error, listed, and retry() runs it again', async () => {
       const s = await backend.open();
       const q = s.queue({ maxAttempts: 3, backoffMs: () => 20 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PostgresQueue, type PostgresQueueOptions } from '../../src/queue/postgres.ts';
-import { migrate } from '../../src/store/migrations.ts';
+import { migrate } from '../../src/store/migrate.ts';
 import type { Database } from '../../src/store/schema.ts';
 import type { QueueHarness } from './contract.ts';
 
