@@ -30,6 +30,11 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
+  /**
+   * IGDM_DATA_DIR: on PostgreSQL, where `secret.key` and the kept media go (the embedded store keeps
+   * them beside its file).
+   */
+  dataDir: string;
   redisUrl: string | null;
   apiKey: string | null;
   configPath: string | null;
@@ -183,6 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
     port,
     host: pick(env, 'HOST')?.value ?? '0.0.0.0',
     databaseUrl,
+    dataDir: pick(env, 'IGDM_DATA_DIR')?.value ?? './data',
     redisUrl,
     apiKey,
     configPath: pick(env, 'IGDM_CONFIG')?.value ?? null,

@@ -1,5 +1,4 @@
-import { dirname, join, resolve } from 'node:path';
-import { MessageChannel } from 'node:worker_threads';
+import { join } from 'node:path';
 import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
 import { ApiKeys } from './api/auth.ts';
@@ -19,29 +18,30 @@ import { handOverConversation } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
 import { EventHub } from './events/hub.ts';
 import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
-import { IngestWriter } from './ingest/writer.ts';
+import type { WebhookWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
 import { MEDIA_QUEUE } from './media/jobs.ts';
 import { MediaKeeper } from './media/keeper.ts';
 import { Metrics } from './metrics.ts';
 import { ENGINE_QUEUE } from './projection/engine-jobs.ts';
-import { ProjectionThread } from './projection/thread.ts';
-import { EmbeddedQueue } from './queue/embedded.ts';
+import type { Projection } from './projection/thread.ts';
 import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState, sandboxChannelSettings } from './sandbox/index.ts';
 import { Health } from './send/channel-health.ts';
 import { Sender } from './send/sender.ts';
-import { isPostgresUrl, openSqliteStore, SERVICE_ON_POSTGRES, type SqliteStore } from './store/index.ts';
+import { openServiceStore, storeParts } from './service-store.ts';
+import type { Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
 
-// The running service: the store, the ingest worker and the HTTP app, started and stopped together.
+// The running service: the store, the ingest path, the projection, the queue's workers and the HTTP
+// app, started and stopped together. What differs by store is chosen in service-store.ts.
 
 export interface Service {
   app: Awaited<ReturnType<typeof buildApp>>;
-  /** The service runs on the embedded store (PostgreSQL: docs/postgres.md). */
-  store: SqliteStore;
-  writer: IngestWriter;
-  projection: ProjectionThread;
+  /** The embedded store, or PostgreSQL (docs/postgres.md). */
+  store: Store;
+  writer: WebhookWriter;
+  projection: Projection;
   sender: Sender;
   queue: WorkQueue;
   engine: Engine;
@@ -86,17 +86,9 @@ export async function startService(
     automation?.ai ?? { provider: 'none', timeoutMs: 10_000, intent: 'offline' },
     options.env ?? process.env,
   );
-  // Refused before anything is opened or migrated: the ingest worker, the projector and the queue
-  // run on SQLite's own connections.
-  if (isPostgresUrl(config.databaseUrl)) throw new Error(SERVICE_ON_POSTGRES);
-  const store = await openSqliteStore(config.databaseUrl, {
-    integrityBudgetMs: options.integrityBudgetMs,
-    lateDamage: (message) => log.error(message),
-  });
-  const box = SecretBox.fromHexOrFile(
-    config.secretKey,
-    join(dirname(resolve(store.sqlitePath)), 'secret.key'),
-  );
+  const opened = await openServiceStore(config, log, { integrityBudgetMs: options.integrityBudgetMs });
+  const { store, dataDir } = opened;
+  const box = SecretBox.fromHexOrFile(config.secretKey, join(dataDir, 'secret.key'));
   // Without credentials igdm runs against its sandbox: an emulated Graph API on the same port.
   let listening = `http://127.0.0.1:${config.port}`;
   const sandboxChannel = config.channel ? null : sandboxChannelSettings(listening);
@@ -120,11 +112,10 @@ export async function startService(
   const channels = registry.list;
   if (config.redisUrl) log.warn('REDIS_URL is set but this version uses the embedded queue only');
 
-  // The ingest worker appends to the event log; it tells the projector, which applies the events.
-  const stored = new MessageChannel();
-  const writer = new IngestWriter(store.sqlitePath, registry.routes(), stored.port1);
+  // The ingest path stores webhooks; the projection applies them (service-store.ts).
+  const parts = storeParts(opened, config, registry.routes(), log);
+  const { writer, projection } = parts;
   writer.on('error', (err) => log.error({ err }, 'ingest worker error'));
-  const projection = new ProjectionThread(store.sqlitePath, stored.port2, log);
   projection.on('error', (err) => log.error({ err }, 'projector error'));
   const metrics = new Metrics();
   projection.on('unapplied', (byReason) => {
@@ -142,16 +133,7 @@ export async function startService(
   // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
   const conversationsApi = conversationsApiLimiter();
   // Queue delays are operational time, not the policy clock (which tests may freeze).
-  // The queue's bookkeeping and the engine's writes need not wait for the disk: a job whose outcome
-  // is lost runs again (its effects are keyed), and what it queued becomes durable with the sender's
-  // claim, which does wait, before anything leaves igdm (see store.relaxed).
-  const queue = metrics.timedJobs(
-    new EmbeddedQueue(store.relaxed, {
-      log,
-      // A done job is history by then: a redelivered event is caught by the event log's dedup key.
-      ...(config.jobRetentionDays !== null && { keepDoneMs: config.jobRetentionDays * 86_400_000 }),
-    }),
-  );
+  const queue = metrics.timedJobs(parts.queue);
   const limiter = new RateLimiter(config.rateLimits);
   limiter.onWait = metrics.rateLimitWaited;
   conversationsApi.onWait = metrics.rateLimitWaited;
@@ -242,6 +224,7 @@ export async function startService(
   await keys.load();
   const app = await buildApp({
     store,
+    diskPath: parts.diskPath,
     writer,
     projection,
     channels: registry,
@@ -265,8 +248,9 @@ export async function startService(
     publicUrl: config.publicUrl,
   });
   // Both threads answer before the first request comes (they load their code, open the store).
-  const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);
-  if (!started.every(Boolean)) throw new Error('the ingest worker or the projector did not start');
+  if (!(await parts.started(WORKER_START_MS)))
+    throw new Error('the ingest worker or the projector did not start');
+  parts.start();
   await app.listen({ port: config.port, host: config.host });
   await sender.start();
   const address = app.server.address();
@@ -288,10 +272,10 @@ export async function startService(
   queue.work(ENGINE_QUEUE, engine.handle, { concurrency: config.engineConcurrency });
   // A delivery mostly waits for its receiver (up to 15 s): many at once.
   queue.work(WEBHOOK_QUEUE, deliverer.handle, { concurrency: 16 });
-  // Copies of inbound media, in the data folder beside the store.
+  // Copies of inbound media, in the data folder (beside the embedded store).
   const keeper = new MediaKeeper({
     db: store.db,
-    dir: join(dirname(resolve(store.sqlitePath)), 'media'),
+    dir: join(dataDir, 'media'),
     maxFileBytes: config.mediaMaxFileBytes,
     maxTotalBytes: config.mediaMaxBytes,
     log,

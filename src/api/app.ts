@@ -6,14 +6,14 @@ import type { TokenView } from '../channels/token-keeper.ts';
 import type { WebhookEndpoints } from '../deliveries/endpoints.ts';
 import type { HandoverResult, Owner } from '../engine/handover.ts';
 import type { EventHub } from '../events/hub.ts';
-import type { IngestWriter } from '../ingest/writer.ts';
+import type { WebhookWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ProjectionThread } from '../projection/thread.ts';
+import type { Projection } from '../projection/thread.ts';
 import type { WorkQueue } from '../queue/queue.ts';
 import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Channel } from '../store/channels.ts';
-import type { SqliteStore } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import type { ChannelHealth } from '../store/schema.ts';
 import { attachmentRoutes } from './attachments.ts';
 import { type ApiKeys, requireApiKey } from './auth.ts';
@@ -42,9 +42,11 @@ import { webhookEventRoutes } from './webhook-events.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
-  store: SqliteStore;
-  writer: IngestWriter;
-  projection: ProjectionThread;
+  store: Store;
+  /** A path on the disk igdm writes to (/readyz's free space): the SQLite file, or the data folder. */
+  diskPath: string;
+  writer: WebhookWriter;
+  projection: Projection;
   /** The live channels: read by every route, changed through /v1/channels. */
   channels: ChannelRegistry;
   /** GRAPH_API_VERSION, for a channel's Graph API URL that names no version. */

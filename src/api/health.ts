@@ -1,19 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { IngestWriter } from '../ingest/writer.ts';
-import { LAG_NOT_READY_MS, type ProjectionThread } from '../projection/thread.ts';
+import type { WebhookWriter } from '../ingest/writer.ts';
+import { LAG_NOT_READY_MS, type Projection } from '../projection/thread.ts';
 import { freeDiskBytes } from '../store/files.ts';
-import type { SqliteStore } from '../store/index.ts';
+import type { Store } from '../store/index.ts';
 import { probe } from '../store/settings.ts';
 
 // GET /healthz: the process is alive. GET /readyz: igdm can take webhooks and show what they
 // changed; 503 with the reason of each part that cannot.
 
 export interface HealthDeps {
-  store: SqliteStore;
-  writer: IngestWriter;
-  projection: ProjectionThread;
+  store: Store;
+  /** A path on the disk igdm writes to: the SQLite file, or the data folder on PostgreSQL. */
+  diskPath: string;
+  writer: WebhookWriter;
+  projection: Projection;
   /** Less free space than this on the store's disk is not ready (0: not checked). */
   minFreeDiskBytes: number;
 }
@@ -40,7 +42,7 @@ const Readiness = z
 
 const ok: Part = { ok: true };
 
-async function storePart(store: SqliteStore): Promise<Part> {
+async function storePart(store: Store): Promise<Part> {
   const damage = store.damage();
   if (damage) return { ok: false, reason: `damaged: ${damage}` };
   try {
@@ -55,9 +57,7 @@ async function storePart(store: SqliteStore): Promise<Part> {
  * The projection: applying works (a failure is retried), and it is not far behind the event log
  * (conversations show events late meanwhile; the API reads what is applied).
  */
-function projectionPart(
-  projection: ProjectionThread,
-): Part & { since?: string; backlog: number; lagMs: number } {
+function projectionPart(projection: Projection): Part & { since?: string; backlog: number; lagMs: number } {
   const { events, lagMs } = projection.backlog;
   const failure = projection.applyFailure;
   if (failure)
@@ -73,8 +73,8 @@ function projectionPart(
   return { ok: true, backlog: events, lagMs };
 }
 
-function diskPart(store: SqliteStore, min: number): Part & { freeBytes: number } {
-  const freeBytes = freeDiskBytes(store.sqlitePath);
+function diskPart(path: string, min: number): Part & { freeBytes: number } {
+  const freeBytes = freeDiskBytes(path);
   if (freeBytes >= min) return { ok: true, freeBytes };
   const mib = (n: number) => `${Math.floor(n / 1024 / 1024)} MiB`;
   return {
@@ -101,7 +101,7 @@ export async function healthRoutes(scope: FastifyInstance, deps: HealthDeps) {
       store,
       ingest,
       apply: projector.ok ? projectionPart(deps.projection) : projector,
-      disk: diskPart(deps.store, deps.minFreeDiskBytes),
+      disk: diskPart(deps.diskPath, deps.minFreeDiskBytes),
     };
     const ready = Object.values(parts).every((p) => p.ok);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', ...parts });

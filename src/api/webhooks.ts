@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IngestWriter } from '../ingest/writer.ts';
+import type { WebhookWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import { sameSecret, verifySignature } from '../meta/signature.ts';
 import type { Metrics } from '../metrics.ts';
@@ -15,7 +15,7 @@ const KNOWN_OBJECTS = new Set(['instagram', 'page', 'whatsapp_business_account']
 
 export interface WebhookDeps {
   channels: () => readonly Channel[];
-  writer: IngestWriter;
+  writer: WebhookWriter;
   log: Logger;
   metrics: Metrics;
 }

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
 import type { RateLimiter } from '../graph/rate-limit.ts';
-import type { IngestWriter } from '../ingest/writer.ts';
+import type { WebhookWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from '../store/channels.ts';
 import { recordEvents } from '../store/events.ts';
@@ -43,7 +43,7 @@ export interface BackfillReport {
 
 export interface BackfillDeps {
   db: Kysely<Database>;
-  writer: IngestWriter;
+  writer: WebhookWriter;
   channels: () => readonly Channel[];
   conversationsApi: RateLimiter;
   log: Logger;

@@ -1,10 +1,12 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { startService } from '../service.ts';
+import { describeUrl } from '../store/postgres.ts';
 
 export async function start(config: Config, log: Logger): Promise<void> {
   const service = await startService(config, log);
-  log.info({ url: service.url, store: service.store.sqlitePath }, 'igdm is listening');
+  const store = service.store.kind === 'sqlite' ? service.store.sqlitePath : describeUrl(config.databaseUrl);
+  log.info({ url: service.url, store }, 'igdm is listening');
 
   let stopping = false;
   const stop = async (signal: string) => {

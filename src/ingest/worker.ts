@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { type SplitEvent, splitWebhook } from '../meta/webhook.ts';
 import { openSqlite, releaseWal, syncWal, walPathOf } from '../store/connection.ts';
 import { BUSY_TIMEOUT_MS, useWriteGate } from '../store/write-gate.ts';
+import { channelOf, type Routes, routeMap, split } from './events.ts';
 import type {
   ChannelRoute,
   FromWorker,
@@ -47,18 +46,9 @@ const insert = sqlite.prepare(
    on conflict (dedup_key) do nothing`,
 );
 
-/** Entry ids to channels; null for a deleted channel's (a live channel's id wins). */
-let routes = new Map<string, string | null>();
+let routes: Routes = new Map();
 function setRoutes(list: ChannelRoute[]) {
-  routes = new Map();
-  for (const r of list.filter((r) => !r.deleted)) {
-    if (r.accountId) routes.set(r.accountId, r.id);
-    if (r.pageId) routes.set(r.pageId, r.id);
-  }
-  for (const r of list.filter((r) => r.deleted)) {
-    for (const entryId of [r.accountId, r.pageId])
-      if (entryId && !routes.has(entryId)) routes.set(entryId, null);
-  }
+  routes = routeMap(list);
 }
 setRoutes(data.routes);
 
@@ -75,16 +65,13 @@ function store(req: WriteRequest): WriteResult {
     return { status: 'malformed', reason: `body is not valid JSON: ${(err as Error).message}` };
   }
   const events = split(body, req.body);
-  const fallback = req.verifiedBy.length === 1 ? req.verifiedBy[0]! : null;
   let inserted = 0;
   const objects = new Set<string>();
   for (const e of events) {
     objects.add(e.object);
-    const routed = e.entryId !== null ? routes.get(e.entryId) : undefined;
-    const channelId = req.channelId ?? (routed === undefined ? fallback : routed);
     const result = insert.run(
       e.dedupKey,
-      channelId,
+      channelOf(e, req, routes),
       e.object,
       e.source,
       e.kind,
@@ -99,27 +86,6 @@ function store(req: WriteRequest): WriteResult {
     inserted += Number(result.changes);
   }
   return { status: 'stored', events: events.length, inserted, objects: [...objects] };
-}
-
-/** The body's events with their payloads as JSON. A body too deeply nested to re-serialise is kept whole. */
-function split(body: unknown, text: string): (SplitEvent & { json: string })[] {
-  try {
-    return splitWebhook(body).map((e) => ({ ...e, json: JSON.stringify(e.payload) ?? 'null' }));
-  } catch {
-    const key = `hash:${createHash('sha256').update(text).digest('base64url')}`;
-    const e: SplitEvent = {
-      object: 'unknown',
-      entryId: null,
-      entryTime: null,
-      source: 'unknown',
-      payload: text,
-      dedupKey: key,
-      kind: 'unknown',
-      igsid: null,
-      timestamp: 0,
-    };
-    return [{ ...e, json: JSON.stringify(text) }];
-  }
 }
 
 /** One transaction for every waiting request; each request atomic on its own (a savepoint). */

@@ -17,7 +17,17 @@ export interface IngestWriterEvents {
   error: [Error];
 }
 
-export class IngestWriter extends EventEmitter<IngestWriterEvents> {
+/** Where the webhook routes and the backfill store bodies: this worker, or PostgreSQL's (postgres-writer.ts). */
+export interface WebhookWriter {
+  /** Resolves once the body's events are durably stored (or refused). Never rejects. */
+  write(req: Omit<WriteRequest, 'type' | 'id'>): Promise<WriteResult>;
+  setRoutes(routes: ChannelRoute[]): void;
+  ping(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+  on(event: 'error', listener: (err: Error) => void): this;
+}
+
+export class IngestWriter extends EventEmitter<IngestWriterEvents> implements WebhookWriter {
   readonly #thread: WorkerThread<ToWorker, FromWorker>;
   readonly #pending = new Map<number, (r: WriteResult) => void>();
   #nextId = 1;

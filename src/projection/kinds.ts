@@ -29,7 +29,7 @@ export interface Scope {
   markSeen(): void;
 }
 
-type Of<K extends DomainEventKind> = Extract<DomainEvent, { kind: K }>;
+export type Of<K extends DomainEventKind> = Extract<DomainEvent, { kind: K }>;
 type Handler<K extends DomainEventKind> = (s: Scope, e: Of<K>) => void;
 
 /** The kinds that change a conversation, and their handlers. */
@@ -158,7 +158,7 @@ export function applyComment(q: Statements, channelId: string, e: Of<'comment'>,
   );
 }
 
-interface Reaction {
+export interface Reaction {
   by: string;
   reaction: string;
   emoji: string | null;
@@ -182,7 +182,11 @@ function customerWrote(
   s.touch(true);
 }
 
-const ids = (s: Scope, id: string, mid: string) => ({
+export const ids = (
+  s: Pick<Scope, 'channelId' | 'conversationId' | 'at' | 'now'>,
+  id: string,
+  mid: string,
+) => ({
   id,
   channelId: s.channelId,
   conversationId: s.conversationId,
@@ -191,7 +195,7 @@ const ids = (s: Scope, id: string, mid: string) => ({
   now: s.now,
 });
 
-function content(m: { text?: string; attachments: Attachment[]; replyTo?: unknown }) {
+export function content(m: { text?: string; attachments: Attachment[]; replyTo?: unknown }) {
   return {
     text: m.text ?? null,
     attachments: JSON.stringify(m.attachments),
@@ -200,7 +204,9 @@ function content(m: { text?: string; attachments: Attachment[]; replyTo?: unknow
 }
 
 /** The message type the API shows: text, story_mention, story_reply, product_share, image, ig_reel, ... */
-function messageType(m: Pick<MessageEvent, 'text' | 'attachments' | 'replyTo' | 'isUnsupported'>): string {
+export function messageType(
+  m: Pick<MessageEvent, 'text' | 'attachments' | 'replyTo' | 'isUnsupported'>,
+): string {
   if (m.isUnsupported) return 'unsupported';
   const types = m.attachments.map((a) => a.type);
   if (types.includes('story_mention')) return 'story_mention';

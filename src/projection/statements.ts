@@ -1,14 +1,15 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { type Expression, sql } from 'kysely';
+import { type Compilable, type Expression, sql } from 'kysely';
 import { builder } from '../store/builder.ts';
 import { insertContact, type NewContact } from '../store/contacts.ts';
 import { insertConversation, type NewConversation } from '../store/conversations.ts';
 import { type EventArgs, insertEvent } from '../store/events.ts';
-import { param as p, prepare } from '../store/prepared.ts';
+import { type Prepared, param as p, prepare } from '../store/prepared.ts';
 import { STORED_EVENT_COLUMNS } from '../store/webhook-events.ts';
 
 // The projection's statements, written once with Kysely and prepared on the projector's connection
-// (store/prepared.ts): it runs them for every event. Every write is an upsert keyed by Meta's ids, or
+// (store/prepared.ts): it runs them for every event. On PostgreSQL the same queries are compiled for
+// its pool instead (postgres-statements.ts). Every write is an upsert keyed by Meta's ids, or
 // moves a clock forward only, so that applying an event twice, or out of order, ends the same.
 
 /** The later of a column and a time (portable: SQLite's max(a, b) is PostgreSQL's greatest). */
@@ -34,9 +35,29 @@ export type MessageArgs = {
   now: number;
 };
 
-export type Statements = ReturnType<typeof statements>;
+/** A query and the arguments its parameters take. */
+export interface Query<A> {
+  query: Compilable;
+  /** Type only. */
+  args?: A;
+}
+const q = <A>(query: Compilable): Query<A> => ({ query });
 
-export function statements(sqlite: DatabaseSync) {
+export type Queries = ReturnType<typeof projectionQueries>;
+export type ArgsOf<Q> = Q extends Query<infer A> ? A : never;
+
+/** The statements on a SQLite connection, run synchronously. */
+export type Statements = { [K in keyof Queries]: Prepared<ArgsOf<Queries[K]>> };
+
+export function statements(sqlite: DatabaseSync): Statements {
+  const queries = projectionQueries();
+  return Object.fromEntries(
+    Object.entries(queries).map(([name, { query }]) => [name, prepare(sqlite, query)]),
+  ) as Statements;
+}
+
+/** The projection's queries, built once per connection that runs them. */
+export function projectionQueries() {
   const db = builder;
   const at = p<number>('at');
   const now = p<number>('now');
@@ -64,8 +85,7 @@ export function statements(sqlite: DatabaseSync) {
     updatedAt: now,
   };
   return {
-    pending: prepare<{ limit: number }>(
-      sqlite,
+    pending: q<{ limit: number }>(
       db
         .selectFrom('webhookEvents')
         .select(STORED_EVENT_COLUMNS)
@@ -75,8 +95,7 @@ export function statements(sqlite: DatabaseSync) {
         .limit(p<number>('limit')),
     ),
     /** Events not applied yet (counted up to a cap), and when the oldest of them was received. */
-    backlog: prepare<{ cap: number }>(
-      sqlite,
+    backlog: q<{ cap: number }>(
       db
         .selectFrom((eb) =>
           eb
@@ -88,8 +107,7 @@ export function statements(sqlite: DatabaseSync) {
         )
         .select((eb) => [eb.fn.countAll<number>().as('events'), eb.fn.min('receivedAt').as('oldest')]),
     ),
-    markApplied: prepare<{ id: number; now: number; status: string; error: string | null }>(
-      sqlite,
+    markApplied: q<{ id: number; now: number; status: string; error: string | null }>(
       db
         .updateTable('webhookEvents')
         .set({
@@ -99,17 +117,15 @@ export function statements(sqlite: DatabaseSync) {
         })
         .where('id', '=', p<number>('id')),
     ),
-    conversation: prepare<{ id: string }>(
-      sqlite,
+    conversation: q<{ id: string }>(
       db.selectFrom('conversations').select(['id', 'readUpTo', 'readAt']).where('id', '=', id),
     ),
-    insertContact: prepare<NewContact>(sqlite, insertContact(db)),
+    insertContact: q<NewContact>(insertContact(db)),
     /** The event log (store/events.ts). */
-    insertEvent: prepare<EventArgs>(sqlite, insertEvent),
-    insertConversation: prepare<NewConversation>(sqlite, insertConversation(db)),
+    insertEvent: q<EventArgs>(insertEvent),
+    insertConversation: q<NewConversation>(insertConversation(db)),
     /** Where the conversation came from: its earliest referral (by Meta's time) wins. */
-    setSource: prepare<{ id: string; source: string; at: number }>(
-      sqlite,
+    setSource: q<{ id: string; source: string; at: number }>(
       db
         .updateTable('conversations')
         .set({ source: p('source'), sourceAt: at })
@@ -117,8 +133,7 @@ export function statements(sqlite: DatabaseSync) {
         .where((eb) => eb.or([eb('sourceAt', 'is', null), eb('sourceAt', '>', at)])),
     ),
     /** Moves the clocks forward only: events can arrive out of order. */
-    touch: prepare<{ id: string; at: number; now: number; inbound: number; message: number }>(
-      sqlite,
+    touch: q<{ id: string; at: number; now: number; inbound: number; message: number }>(
       db
         .updateTable('conversations')
         .set((eb) => ({
@@ -128,8 +143,7 @@ export function statements(sqlite: DatabaseSync) {
         }))
         .where('id', '=', id),
     ),
-    upsertMessage: prepare<MessageArgs>(
-      sqlite,
+    upsertMessage: q<MessageArgs>(
       db
         .insertInto('messages')
         .values(messageValues)
@@ -154,7 +168,7 @@ export function statements(sqlite: DatabaseSync) {
         ),
     ),
     /** The message's row, made early when an update overtakes the message itself. */
-    ensureMessage: prepare<
+    ensureMessage: q<
       Omit<
         MessageArgs,
         | 'direction'
@@ -169,7 +183,6 @@ export function statements(sqlite: DatabaseSync) {
         | 'author'
       >
     >(
-      sqlite,
       db
         .insertInto('messages')
         .values({
@@ -187,7 +200,7 @@ export function statements(sqlite: DatabaseSync) {
         })
         .onConflict((oc) => oc.column('id').doNothing()),
     ),
-    insertComment: prepare<{
+    insertComment: q<{
       id: string;
       channelId: string;
       commentId: string;
@@ -200,7 +213,6 @@ export function statements(sqlite: DatabaseSync) {
       mediaProductType: string | null;
       at: number;
     }>(
-      sqlite,
       db
         .insertInto('comments')
         .values({
@@ -218,44 +230,35 @@ export function statements(sqlite: DatabaseSync) {
         })
         .onConflict((oc) => oc.column('id').doNothing()),
     ),
-    sentByIgdm: prepare<{ channelId: string; mid: string }>(
-      sqlite,
+    sentByIgdm: q<{ channelId: string; mid: string }>(
       db
         .selectFrom('outbox')
         .select('messageId')
         .where('channelId', '=', p<string>('channelId'))
         .where('mid', '=', p<string>('mid')),
     ),
-    message: prepare<{ id: string }>(
-      sqlite,
+    message: q<{ id: string }>(
       db.selectFrom('messages').select(['id', 'createdAt', 'reactions']).where('id', '=', id),
     ),
     /** A message read back by a backfill (src/backfill/): flagged with its event. */
-    setBackfilled: prepare<{ id: string }>(
-      sqlite,
-      db.updateTable('messages').set({ backfilled: 1 }).where('id', '=', id),
-    ),
-    setDeleted: prepare<{ id: string; at: number; now: number }>(
-      sqlite,
+    setBackfilled: q<{ id: string }>(db.updateTable('messages').set({ backfilled: 1 }).where('id', '=', id)),
+    setDeleted: q<{ id: string; at: number; now: number }>(
       db.updateTable('messages').set({ deletedAt: at, updatedAt: now }).where('id', '=', id),
     ),
-    setEdited: prepare<{ id: string; text: string; at: number; now: number }>(
-      sqlite,
+    setEdited: q<{ id: string; text: string; at: number; now: number }>(
       db
         .updateTable('messages')
         .set({ text: p('text'), editedAt: at, updatedAt: now })
         .where('id', '=', id)
         .where((eb) => eb.or([eb('editedAt', 'is', null), eb('editedAt', '<=', at)])),
     ),
-    setReactions: prepare<{ id: string; reactions: string; now: number }>(
-      sqlite,
+    setReactions: q<{ id: string; reactions: string; now: number }>(
       db
         .updateTable('messages')
         .set({ reactions: p('reactions'), updatedAt: now })
         .where('id', '=', id),
     ),
-    setReadMark: prepare<{ id: string; upTo: number; at: number; now: number }>(
-      sqlite,
+    setReadMark: q<{ id: string; upTo: number; at: number; now: number }>(
       db
         .updateTable('conversations')
         .set((eb) => ({
@@ -266,8 +269,7 @@ export function statements(sqlite: DatabaseSync) {
         .where('id', '=', id),
     ),
     /** Marks the outbound messages up to the conversation's read mark as seen. */
-    markSeen: prepare<{ conversationId: string; upTo: number; readAt: number; now: number }>(
-      sqlite,
+    markSeen: q<{ conversationId: string; upTo: number; readAt: number; now: number }>(
       db
         .updateTable('messages')
         .set({ status: 'seen', seenAt: p('readAt'), updatedAt: now })

@@ -28,6 +28,15 @@ export interface Backlog {
   lagMs: number;
 }
 
+/** What the rest of igdm sees of the projection: this thread, or PostgreSQL's loop (postgres-projection.ts). */
+export interface Projection {
+  readonly applyFailure: ApplyFailure | null;
+  readonly backlog: Backlog;
+  ping(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+  on<K extends keyof ProjectionEvents>(event: K, listener: (...args: ProjectionEvents[K]) => void): this;
+}
+
 /** A projection this far behind is reported in the logs, and past LAG_NOT_READY_MS by /readyz. */
 const LAG_WARN_MS = 5_000;
 export const LAG_NOT_READY_MS = 60_000;
@@ -35,7 +44,7 @@ const WARN_EVERY_MS = 10_000;
 /** Past this many distinct reasons, new ones are no longer logged (the metric still counts them). */
 const MAX_LOGGED_REASONS = 1000;
 
-export class ProjectionThread extends EventEmitter<ProjectionEvents> {
+export class ProjectionThread extends EventEmitter<ProjectionEvents> implements Projection {
   readonly #thread: WorkerThread<ToProjector, FromProjector>;
   readonly #log: Logger;
   #failure: ApplyFailure | null = null;

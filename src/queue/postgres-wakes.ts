@@ -11,6 +11,8 @@ import { WAKE_CHANNEL } from './postgres-statements.ts';
 export interface WakeListenerOptions {
   /** Where to connect (DATABASE_URL, or pg's client settings). */
   connection: string | pg.ClientConfig;
+  /** The channel to LISTEN on (default the queue's). */
+  channel?: string;
   /** A notification arrived for `queue`; or null: wake-ups may have been missed (reconnected). */
   onWake: (queue: string | null) => void;
   log?: Logger;
@@ -24,8 +26,10 @@ export class WakeListener {
   #closed = false;
   #backoffMs = 250;
   #retry: NodeJS.Timeout | null = null;
+  readonly #channel: string;
   constructor(options: WakeListenerOptions) {
     this.#options = options;
+    this.#channel = options.channel ?? WAKE_CHANNEL;
     void this.#connect();
   }
 
@@ -44,12 +48,12 @@ export class WakeListener {
     client.on('error', lost);
     client.on('end', () => lost());
     client.on('notification', (n) => {
-      if (n.channel === WAKE_CHANNEL) this.#options.onWake(n.payload ?? null);
+      if (n.channel === this.#channel) this.#options.onWake(n.payload ?? null);
     });
     try {
       this.#client = client;
       await client.connect();
-      await client.query(`listen ${WAKE_CHANNEL}`);
+      await client.query(`listen ${this.#channel}`);
       if (this.#closed) {
         await client.end();
         return;

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationIdOf } from '../../src/store/ids.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
+import { sqliteStoreOf } from '../support/service.ts';
 
 // A contact's data, exported and erased (GET /v1/contacts/:id/export, DELETE /v1/contacts/:id),
 // against the sandbox: a customer writes text, sends a photo, mentions the account in a story,
@@ -51,7 +52,7 @@ async function erase(key: string, contactId: string): Promise<Answer> {
 
 /** Every row of every table but the search index's, as text (lowercase), by table. */
 async function storeText(): Promise<Map<string, string[]>> {
-  const sqlite = svc.store.sqlite;
+  const sqlite = sqliteStoreOf(svc).sqlite;
   const tables = sqlite
     .prepare(`select name from sqlite_master where type = 'table' and name not like 'messages_fts%'`)
     .all() as { name: string }[];
@@ -326,8 +327,8 @@ describe('DELETE /v1/contacts/:id', () => {
     expect(rows.find((o) => o.status === 'failed')!.error).toContain('erased');
     expect(rows.every((o) => o.body === '{}' && o.recipient === '{}' && o.mid === null)).toBe(true);
     // The search index no longer finds her messages.
-    const fts = svc.store.sqlite
-      .prepare(`select rowid from messages_fts where messages_fts match 'pinewood'`)
+    const fts = sqliteStoreOf(svc)
+      .sqlite.prepare(`select rowid from messages_fts where messages_fts match 'pinewood'`)
       .all();
     expect(fts).toEqual([]);
     expect((await call(keys.read, 'GET', '/v1/conversations?q=pinewood')).body.data).toEqual([]);
@@ -368,9 +369,12 @@ describe('the store file', () => {
   it('keeps no bytes of what was erased (SQLite overwrites what it deletes)', async () => {
     // Every page as it is now in the file itself: the WAL, with the pages as they were, emptied.
     const checkpoint = () =>
-      svc.store.sqlite.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number; log: number };
+      sqliteStoreOf(svc).sqlite.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as {
+        busy: number;
+        log: number;
+      };
     await until(checkpoint, (r) => r.busy === 0 && r.log === 0, 'a checkpoint');
-    const bytes = readFileSync(svc.store.sqlitePath).toString('latin1');
+    const bytes = readFileSync(sqliteStoreOf(svc).sqlitePath).toString('latin1');
     expect(bytes).toContain('hello again');
     for (const marker of ['12 Pinewood Lane', 'zelda-passport', 'Zelda prefers', 'Pinewood mug'])
       expect(bytes.includes(marker), marker).toBe(false);

@@ -3,7 +3,7 @@ import { verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
-import { callApi } from '../support/service.ts';
+import { callApi, sqliteStoreOf } from '../support/service.ts';
 
 // Outbound webhooks through the API and a real receiver: endpoints made, changed, rotated and
 // deleted; every matching event POSTed and signed as Standard Webhooks says (checked with the SDK's
@@ -77,7 +77,7 @@ describe('webhook endpoints', () => {
     const one = await svc.json(`/v1/webhook-endpoints/${made.id}`);
     expect(one.status).toBe(200);
     expect(one.body.secret).toBeUndefined();
-    for (const file of [svc.store.sqlitePath, `${svc.store.sqlitePath}-wal`]) {
+    for (const file of [sqliteStoreOf(svc).sqlitePath, `${sqliteStoreOf(svc).sqlitePath}-wal`]) {
       if (!existsSync(file)) continue;
       const bytes = readFileSync(file);
       expect(bytes.includes(made.secret.slice(6)), file).toBe(false);

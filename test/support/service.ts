@@ -5,6 +5,7 @@ import { type Config, loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { sign } from '../../src/meta/signature.ts';
 import { type Service, type ServiceOptions, startService } from '../../src/service.ts';
+import type { SqliteStore } from '../../src/store/index.ts';
 
 // A real igdm service on a fresh embedded store and a free port, for tests that go through HTTP.
 
@@ -119,6 +120,12 @@ export async function startTestService(
       if (!dir) rmSync(root, { recursive: true, force: true });
     },
   };
+}
+
+/** The service's store, which these tests need to be the embedded one (its file, its connection). */
+export function sqliteStoreOf(svc: Pick<Service, 'store'>): SqliteStore {
+  if (svc.store.kind !== 'sqlite') throw new Error('this test runs on the embedded store');
+  return svc.store;
 }
 
 let seq = 0;

@@ -1,0 +1,146 @@
+import { EventEmitter } from 'node:events';
+import type { Kysely } from 'kysely';
+import { STORED_CHANNEL } from '../ingest/postgres-writer.ts';
+import type { Logger } from '../log.ts';
+import { WakeListener } from '../queue/postgres-wakes.ts';
+import type { Database } from '../store/schema.ts';
+import { type EnqueueIn, PostgresProjector } from './postgres-projector.ts';
+import type { ApplyFailure, Backlog, Projection, ProjectionEvents } from './thread.ts';
+
+// The projection loop on PostgreSQL (thread.ts and worker.ts on SQLite): applies stored events in
+// batches while there are any, in whichever process holds the projection's lock
+// (postgres-projector.ts). It looks when this process stored events, when another one did
+// (LISTEN on STORED_CHANNEL), and every POLL_MS: the lock's holder may have died mid-batch.
+
+const BATCH = { maxEvents: 200, budgetMs: 100 };
+const POLL_MS = 500;
+const BACKLOG_EVERY_MS = 1000;
+const LAG_WARN_MS = 5_000;
+const RETRY_FIRST_MS = 100;
+const RETRY_LAST_MS = 5_000;
+
+export interface PostgresProjectionOptions {
+  enqueue: EnqueueIn;
+  /** Where to LISTEN for events other processes stored (DATABASE_URL); without it, polling only. */
+  listen?: string;
+  log: Logger;
+}
+
+export class PostgresProjection extends EventEmitter<ProjectionEvents> implements Projection {
+  readonly #projector: PostgresProjector;
+  readonly #log: Logger;
+  readonly #listener: WakeListener | null;
+  #backlog: Backlog = { events: 0, lagMs: 0 };
+  #failure: ApplyFailure | null = null;
+  #wanted = true;
+  #closed = false;
+  #wake: (() => void) | null = null;
+  #loop: Promise<void> | null = null;
+  #backlogAt = 0;
+  #warnedAt = 0;
+
+  constructor(db: Kysely<Database>, options: PostgresProjectionOptions) {
+    super();
+    this.#projector = new PostgresProjector(db, options.enqueue);
+    this.#log = options.log;
+    this.#listener = options.listen
+      ? new WakeListener({
+          connection: options.listen,
+          channel: STORED_CHANNEL,
+          onWake: () => this.wake(),
+          log: options.log,
+        })
+      : null;
+  }
+
+  get applyFailure(): ApplyFailure | null {
+    return this.#failure;
+  }
+
+  get backlog(): Backlog {
+    return this.#backlog;
+  }
+
+  /** Starts applying (what earlier runs left is applied first). */
+  start() {
+    this.#loop ??= this.#run().catch((err: unknown) => {
+      if (this.listenerCount('error')) this.emit('error', err as Error);
+    });
+  }
+
+  /** Events were stored: look now. */
+  wake() {
+    this.#wanted = true;
+    this.#wake?.();
+  }
+
+  async #run() {
+    let retryMs = RETRY_FIRST_MS;
+    while (!this.#closed) {
+      if (this.#wanted) {
+        this.#wanted = false;
+        try {
+          const r = await this.#projector.applyPending(BATCH);
+          if (this.#failure) {
+            this.#log.info({ since: new Date(this.#failure.since) }, 'applying stored events works again');
+            this.#failure = null;
+          }
+          retryMs = RETRY_FIRST_MS;
+          if (r.events > 0) this.emit('applied', { events: r.events, conversations: r.conversations });
+          if (Object.keys(r.unapplied).length > 0) this.emit('unapplied', r.unapplied);
+          if (r.more) this.#wanted = true;
+          await this.#noteBacklog();
+        } catch (err) {
+          const message = (err as Error).message;
+          this.#failure = { since: this.#failure?.since ?? Date.now(), message };
+          this.#log.error({ reason: message, retryInMs: retryMs }, 'stored events could not be applied');
+          await this.#sleep(retryMs);
+          retryMs = Math.min(RETRY_LAST_MS, retryMs * 2);
+          this.#wanted = true;
+          continue;
+        }
+        if (this.#wanted) continue;
+      }
+      await this.#sleep(POLL_MS);
+      this.#wanted = true;
+    }
+  }
+
+  async #noteBacklog() {
+    const now = Date.now();
+    if (now - this.#backlogAt < BACKLOG_EVERY_MS) return;
+    this.#backlogAt = now;
+    this.#backlog = await this.#projector.backlog(now);
+    if (this.#backlog.lagMs >= LAG_WARN_MS && now - this.#warnedAt >= 10_000) {
+      this.#warnedAt = now;
+      this.#log.warn(this.#backlog, 'the projection is behind the event log: conversations show events late');
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = null;
+        done();
+      };
+    });
+  }
+
+  /** True while the loop runs. */
+  async ping(): Promise<boolean> {
+    return !this.#closed && this.#loop !== null;
+  }
+
+  /** Ends the batch under way and stops (the rest is applied by another process, or at the next start). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    await this.#loop;
+    await this.#listener?.close();
+  }
+}

@@ -1,0 +1,223 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import { inboundEvents } from '../events/inbound.ts';
+import { mediaJobOf } from '../media/jobs.ts';
+import { type DomainEvent, type Referral, referralOf } from '../meta/events.ts';
+import { normalise } from '../meta/normalise.ts';
+import type { NewJob } from '../queue/queue.ts';
+import { argsOf } from '../store/events.ts';
+import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
+import type { Database } from '../store/schema.ts';
+import { rawEventOf, type StoredEvent } from '../store/webhook-events.ts';
+import { engineJobOf } from './engine-jobs.ts';
+import { isConversationKind } from './kinds.ts';
+import { APPLIED, ignored, type Outcome, skipOf, unapplied } from './outcomes.ts';
+import { type AsyncScope, applyCommentAsync, asyncHandlerOf } from './postgres-kinds.ts';
+import { type AsyncStatements, postgresStatements } from './postgres-statements.ts';
+import type { Limits, ProjectResult } from './projector.ts';
+
+// The projection on PostgreSQL (projector.ts's on SQLite): stored events applied in Meta's order, a
+// batch per transaction, each event in a savepoint with its applied mark and the engine's and media
+// jobs (the queue's enqueue, in the same transaction). One process at a time applies: a batch
+// starts by taking a transaction-level advisory lock, and a process that does not get it leaves the
+// batch to the one that did (docs/postgres.md says why this rather than a job per conversation).
+
+/** The advisory lock's key: 'igdm' and 'proj' as two ASCII int4s. */
+const LOCK = [0x6967646d, 0x70726f6a] as const;
+
+type PendingRow = StoredEvent & { backfilled: number };
+
+/** Adds jobs inside the projector's transaction (PostgresQueue.enqueue). */
+export type EnqueueIn = (trx: Transaction<Database>, jobs: NewJob[]) => Promise<number>;
+
+export class PostgresProjector {
+  readonly #db: Kysely<Database>;
+  readonly #statements = postgresStatements();
+  readonly #enqueue: EnqueueIn;
+
+  constructor(db: Kysely<Database>, enqueue: EnqueueIn) {
+    this.#db = db;
+    this.#enqueue = enqueue;
+  }
+
+  /**
+   * Applies the oldest unapplied events (by Meta's timestamp) in one transaction, within the limits;
+   * `busy` when another process holds the projection's lock (it applies them).
+   */
+  applyPending(limits: Limits): Promise<ProjectResult & { busy: boolean }> {
+    return this.#db.transaction().execute(async (trx) => {
+      const got = await sql<{
+        got: boolean;
+      }>`select pg_try_advisory_xact_lock(${LOCK[0]}, ${LOCK[1]}) as got`.execute(trx);
+      if (!got.rows[0]?.got) return { events: 0, more: false, conversations: [], unapplied: {}, busy: true };
+      const q = this.#statements.on(trx);
+      const rows = await q.pending.all<PendingRow>({ limit: limits.maxEvents });
+      const touched = new Set<string>();
+      const failed: Record<string, number> = {};
+      const started = performance.now();
+      let done = 0;
+      let more = rows.length === limits.maxEvents;
+      for (const row of rows) {
+        const outcome = await this.#applyRow(trx, q, row, touched);
+        await q.markApplied.run({
+          id: row.id,
+          now: Date.now(),
+          status: outcome.status,
+          error: outcome.reason,
+        });
+        if (outcome.status === 'unapplied') failed[outcome.reason] = (failed[outcome.reason] ?? 0) + 1;
+        done++;
+        if (done < rows.length && performance.now() - started > limits.budgetMs) {
+          more = true;
+          break;
+        }
+      }
+      return { events: done, more, conversations: [...touched], unapplied: failed, busy: false };
+    });
+  }
+
+  /** Events not applied yet (counted up to 100000), and how long the oldest has waited. */
+  async backlog(now = Date.now()): Promise<{ events: number; lagMs: number }> {
+    const r = (await this.#statements.on(this.#db).backlog.get<{ events: number; oldest: number | null }>({
+      cap: 100_000,
+    }))!;
+    return { events: Number(r.events), lagMs: r.oldest === null ? 0 : Math.max(0, now - Number(r.oldest)) };
+  }
+
+  async #applyRow(
+    trx: Transaction<Database>,
+    q: AsyncStatements,
+    row: PendingRow,
+    touched: Set<string>,
+  ): Promise<Outcome> {
+    if (row.object !== 'instagram') return ignored(`object '${row.object}': igdm applies Instagram events`);
+    const channelId = row.channelId;
+    if (!channelId) return ignored(`no channel for account ${row.entryId ?? '(none)'} (unknown or deleted)`);
+    // A savepoint per event: an event that cannot be applied leaves no partial state behind.
+    await sql`savepoint apply_event`.execute(trx);
+    try {
+      const jobs: NewJob[] = [];
+      let job: NewJob | null = null;
+      let outcome = APPLIED;
+      for (const event of normalise(rawEventOf(row))) {
+        const skip = skipOf(event);
+        if (skip) {
+          if (outcome.status !== 'unapplied') outcome = skip;
+          continue;
+        }
+        const applied = await this.#applyEvent(q, channelId, event, row.dedupKey);
+        if (applied.conversation) touched.add(applied.conversation);
+        if (row.backfilled === 1 && (event.kind === 'message' || event.kind === 'echo'))
+          await q.setBackfilled.run({ id: messageIdOf(channelId, event.mid) });
+        if (applied.ownEcho) continue;
+        job ??= engineJobOf(channelId, event, row);
+        if (event.kind === 'message' && applied.conversation) {
+          const media = mediaJobOf(messageIdOf(channelId, event.mid), event.attachments, event.timestamp);
+          if (media) jobs.push(media);
+        }
+      }
+      if (job) jobs.push(job);
+      if (jobs.length) await this.#enqueue(trx, jobs);
+      await sql`release savepoint apply_event`.execute(trx);
+      return outcome;
+    } catch (err) {
+      // A lost connection fails these too, and the whole batch with them: applied again later.
+      await sql`rollback to savepoint apply_event`.execute(trx);
+      await sql`release savepoint apply_event`.execute(trx);
+      return unapplied((err as Error).message);
+    }
+  }
+
+  async #applyEvent(
+    q: AsyncStatements,
+    channelId: string,
+    event: DomainEvent,
+    eventKey: string,
+  ): Promise<{ conversation: string | null; ownEcho: boolean }> {
+    const nothing = { conversation: null, ownEcho: false };
+    if (event.kind === 'comment') {
+      await applyCommentAsync(q, channelId, event, Date.now());
+      return nothing;
+    }
+    if (!isConversationKind(event.kind)) return nothing;
+    const igsid = event.igsid;
+    if (!igsid || igsid === event.accountId) return nothing;
+    const scope = await this.#scope(q, channelId, igsid, event.timestamp, eventKey);
+    await asyncHandlerOf(event.kind)(scope, event);
+    const referral = referralOf(event);
+    if (referral)
+      await q.setSource.run({ id: scope.conversationId, source: sourceOf(referral), at: event.timestamp });
+    if (event.kind !== 'echo') {
+      const mid =
+        'mid' in event ? (event.mid ?? (event.kind === 'postback' ? eventKey : undefined)) : undefined;
+      const where = {
+        channelId,
+        conversationId: scope.conversationId,
+        messageId: mid === undefined ? null : await scope.rowId(mid),
+        eventKey,
+      };
+      for (const e of inboundEvents(event, where)) await q.insertEvent.run(argsOf(e, scope.now));
+    }
+    return { conversation: scope.conversationId, ownEcho: event.kind === 'echo' && scope.sentByIgdm };
+  }
+
+  async #scope(
+    q: AsyncStatements,
+    channelId: string,
+    igsid: string,
+    at: number,
+    eventKey: string,
+  ): Promise<AsyncScope & { sentByIgdm: boolean }> {
+    const now = Date.now();
+    const conversationId = conversationIdOf(channelId, igsid);
+    if (!(await q.conversation.get({ id: conversationId }))) {
+      const contactId = contactIdOf(channelId, igsid);
+      await q.insertContact.run({ id: contactId, channelId, igsid, now });
+      await q.insertConversation.run({ id: conversationId, channelId, igsid, contactId, at: at || now, now });
+    }
+    const scope: AsyncScope & { sentByIgdm: boolean } = {
+      q,
+      channelId,
+      conversationId,
+      igsid,
+      at,
+      now,
+      eventKey,
+      sentByIgdm: false,
+      touch: async (inbound, message = true) => {
+        await q.touch.run({
+          id: conversationId,
+          at,
+          now,
+          inbound: inbound ? 1 : 0,
+          message: message ? 1 : 0,
+        });
+      },
+      rowId: async (mid) => {
+        const sent = await q.sentByIgdm.get<{ messageId: string | null }>({ channelId, mid });
+        if (sent) scope.sentByIgdm = true;
+        return sent?.messageId ?? messageIdOf(channelId, mid);
+      },
+      earlyRow: async (mid) => {
+        const id = await scope.rowId(mid);
+        await q.ensureMessage.run({ id, channelId, conversationId, mid, at, now });
+        return id;
+      },
+      markSeen: async () => {
+        const c = await q.conversation.get<{ readUpTo: number | null; readAt: number | null }>({
+          id: conversationId,
+        });
+        if (!c || c.readUpTo === null || c.readAt === null) return;
+        await q.markSeen.run({ conversationId, upTo: Number(c.readUpTo), readAt: Number(c.readAt), now });
+      },
+    };
+    return scope;
+  }
+}
+
+const sourceOf = (r: Referral) =>
+  JSON.stringify({
+    ref: r.ref ?? null,
+    source: r.source ?? null,
+    type: r.type ?? null,
+    adId: r.adId ?? null,
+  });

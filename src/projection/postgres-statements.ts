@@ -1,0 +1,41 @@
+import type { Kysely, Transaction } from 'kysely';
+import { type Compiled, compile } from '../store/prepared.ts';
+import type { Database } from '../store/schema.ts';
+import { type ArgsOf, projectionQueries, type Queries } from './statements.ts';
+
+// The projection's statements on PostgreSQL: the same queries as SQLite's (statements.ts), compiled
+// once for the pool's dialect and run, awaited, inside the projector's transaction.
+
+export interface AsyncStatement<A> {
+  run(args: A): Promise<{ changes: number }>;
+  get<R>(args: A): Promise<R | undefined>;
+  all<R>(args: A): Promise<R[]>;
+}
+
+export type AsyncStatements = { [K in keyof Queries]: AsyncStatement<ArgsOf<Queries[K]>> };
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** Compiles the queries once; `on(trx)` gives statements that run in that transaction. */
+export function postgresStatements(): { on(db: Executor): AsyncStatements } {
+  const compiled = Object.entries(projectionQueries()).map(
+    ([name, { query }]) =>
+      [
+        name,
+        compile(query as Parameters<typeof compile>[0]) as Compiled<Record<string, unknown>, unknown>,
+      ] as const,
+  );
+  return {
+    on(db) {
+      const bound: Record<string, AsyncStatement<Record<string, unknown>>> = {};
+      for (const [name, c] of compiled) {
+        bound[name] = {
+          run: async (args) => ({ changes: await c.changes(db, args) }),
+          get: async <R>(args: Record<string, unknown>) => (await c.first(db, args)) as R | undefined,
+          all: async <R>(args: Record<string, unknown>) => (await c.all(db, args)) as R[],
+        };
+      }
+      return bound as unknown as AsyncStatements;
+    },
+  };
+}
