@@ -28,7 +28,7 @@ interface StoreBase {
   close(): Promise<void>;
 }
 
-/** The embedded store: the service runs on it (ingest worker, projector, queue). */
+/** The embedded store: its own ingest worker, projector and queue (service-store.ts). */
 export interface SqliteStore extends StoreBase {
   kind: 'sqlite';
   /** The SQLite file, for the ingest worker's own connection. */
@@ -42,7 +42,7 @@ export interface SqliteStore extends StoreBase {
 
 /**
  * The store on PostgreSQL: its schema and the repositories' Kysely queries. `relaxed` is `db`
- * (commits are durable). The service does not run on it yet (docs/postgres.md).
+ * (commits are durable). The service runs on it through service-store.ts (docs/postgres.md).
  */
 export interface PostgresStore extends StoreBase {
   kind: 'postgres';
@@ -50,9 +50,9 @@ export interface PostgresStore extends StoreBase {
 
 export type Store = SqliteStore | PostgresStore;
 
-/** Why the service, or a command that needs what only the embedded store has, refuses PostgreSQL. */
-export const SERVICE_ON_POSTGRES =
-  'the service on PostgreSQL (DATABASE_URL=postgres://...) arrives with scale-out (issue 18): its store and `igdm migrate` work today; run the service on the embedded store (DATABASE_URL=sqlite:PATH) meanwhile';
+/** Why a command that needs what only the embedded store has (its file, its connection) refuses PostgreSQL. */
+export const EMBEDDED_ONLY =
+  'this command works on the embedded store (DATABASE_URL=sqlite:PATH) only: its file and connection have no PostgreSQL counterpart here (docs/postgres.md)';
 
 export const isPostgresUrl = (databaseUrl: string) => /^postgres(ql)?:\/\//.test(databaseUrl);
 
@@ -65,9 +65,9 @@ export interface StoreOptions {
   migrated?: (report: MigrationReport) => void;
 }
 
-/** The file of an embedded store's URL; for a PostgreSQL URL, the error saying the service is not there yet. */
+/** The file of an embedded store's URL; for a PostgreSQL URL, the error saying the command needs the embedded store. */
 export function sqlitePathOf(databaseUrl: string): string {
-  if (isPostgresUrl(databaseUrl)) throw new Error(SERVICE_ON_POSTGRES);
+  if (isPostgresUrl(databaseUrl)) throw new Error(EMBEDDED_ONLY);
   if (!databaseUrl.startsWith('sqlite:')) {
     throw new Error('DATABASE_URL must be sqlite:PATH or postgres://...');
   }

@@ -101,13 +101,10 @@ describe.skipIf(!postgres)('igdm migrate on PostgreSQL', () => {
     expect(run.stdout).toBe('');
   });
 
-  it('igdm start on PostgreSQL stops before touching it, saying the service is not there yet', async () => {
-    const { url } = await fresh();
-    const run = await runIgdm(dir, ['start'], { DATABASE_URL: url });
+  it('igdm start on a PostgreSQL it cannot reach exits, without the password in what it says', async () => {
+    const run = await runIgdm(dir, ['start'], { DATABASE_URL: 'postgres://root:hunter2-secret@127.0.0.1:9/igdm' });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(
-      'igdm: the service on PostgreSQL (DATABASE_URL=postgres://...) arrives with',
-    );
-    await expect(migrationsIn(url)).rejects.toThrow('relation "kysely_migration" does not exist');
+    expect(run.stderr).toContain('ECONNREFUSED 127.0.0.1:9');
+    expect(run.stderr + run.stdout).not.toContain('hunter2-secret');
   });
 });

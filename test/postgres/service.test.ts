@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresIngestWriter } from '../../src/ingest/postgres-writer.ts';
 import type { OutboxEntry } from '../../src/sandbox/index.ts';
 import { messagingItem } from '../../src/sandbox/wire.ts';
+import { openPostgres } from '../../src/store/postgres.ts';
 import { startWithConfig } from '../engine/flow/support.ts';
 import { delivered, type SandboxService, until } from '../send/support.ts';
 import { allMessages, conversationOf } from '../support/conversations.ts';
@@ -30,8 +33,9 @@ describe.skipIf(!postgres)('the service on PostgreSQL', () => {
   beforeAll(async () => {
     database = await createTestDatabase();
     dataDir = mkdtempSync(join(tmpdir(), 'igdm-pg-data-'));
-    svc = await startWithConfig(RULES, { env: { DATABASE_URL: database.url, IGDM_DATA_DIR: dataDir } });
+    svc = await start();
   });
+  const start = () => startWithConfig(RULES, { env: { DATABASE_URL: database.url, IGDM_DATA_DIR: dataDir } });
   afterAll(async () => {
     await svc?.stop();
     await database?.drop();
@@ -115,6 +119,36 @@ describe.skipIf(!postgres)('the service on PostgreSQL', () => {
     expect(inbound.map((m) => m.text)).toEqual(['seq 1']);
   });
 
+  it('a webhook is acknowledged only once stored: refused (503) while the insert fails, then stored', async () => {
+    const igsid = customer('Pg Customer Refused');
+    const body = bodyOf([item(igsid, Date.now() - 1000, 'seq 7 refuse-me')]);
+    // The database refuses this event (as a failing disk or a lost primary would).
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      await admin.query(`create function refuse_marked() returns trigger language plpgsql as $$
+        begin
+          if new.payload like '%refuse-me%' then raise exception 'refused for the test'; end if;
+          return new;
+        end $$`);
+      await admin.query(
+        'create trigger refuse_marked before insert on webhook_events for each row execute function refuse_marked()',
+      );
+      const before = await svc.eventCount();
+      const refused = await svc.sandbox!.delivery.deliver('customer', body);
+      expect(refused.status).toBe(503);
+      expect(await svc.eventCount()).toBe(before);
+      await admin.query('drop trigger refuse_marked on webhook_events');
+      // Meta delivers it again: stored, applied.
+      await deliver(body);
+      expect(await svc.eventCount()).toBe(before + 1);
+    } finally {
+      await admin.end();
+    }
+    const inbound = (await svc.thread(igsid)).filter((m) => m.direction === 'inbound');
+    expect(inbound.map((m) => m.text)).toEqual(['seq 7 refuse-me']);
+  });
+
   it("one conversation's events, delivered out of order, are applied and answered in Meta's order", async () => {
     const igsid = customer('Pg Customer Four');
     const base = Date.now() - 30_000;
@@ -159,6 +193,32 @@ describe.skipIf(!postgres)('the service on PostgreSQL', () => {
     );
     await svc.settled();
     expect(await textsTo(igsid)).toEqual(expected);
+  });
+
+  it('events stored while no process applied them are applied at the next start (same data folder)', async () => {
+    const igsid = customer('Pg Customer Restarted');
+    const body = bodyOf([item(igsid, Date.now() - 1000, 'stored while down')]);
+    const channels = (await svc.json('/v1/channels')).body.data as { id: string; accountId: string }[];
+    await svc.stop();
+    // Stored as a web process does, by a process that dies before anyone applies it.
+    const db = openPostgres(database.url);
+    try {
+      const routes = channels.map((c) => ({ id: c.id, accountId: c.accountId, pageId: null }));
+      const writer = new PostgresIngestWriter(db, routes, () => {});
+      const r = await writer.write({
+        body: JSON.stringify(body),
+        channelId: null,
+        verifiedBy: [],
+        receivedAt: Date.now(),
+      });
+      expect(r).toMatchObject({ status: 'stored', inserted: 1 });
+    } finally {
+      await db.destroy();
+    }
+    // The channel's token, sealed with the key file in IGDM_DATA_DIR, opens again.
+    svc = await start();
+    const inbound = (await svc.thread(igsid)).filter((m) => m.direction === 'inbound');
+    expect(inbound.map((m) => m.text)).toEqual(['stored while down']);
   });
 
   it('the engine and the sender ran on the PostgreSQL queue (GET /v1/jobs)', async () => {
