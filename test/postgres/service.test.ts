@@ -221,6 +221,22 @@ describe.skipIf(!postgres)('the service on PostgreSQL', () => {
     expect(inbound.map((m) => m.text)).toEqual(['stored while down']);
   });
 
+  it('/readyz checks the store, the ingest path, the projection and the data folder; /metrics answers', async () => {
+    const ready = await fetch(`${svc.url}/readyz`);
+    const body = await ready.json();
+    expect(ready.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({
+      status: 'ready',
+      store: { ok: true },
+      ingest: { ok: true },
+      apply: { ok: true, backlog: 0 },
+      disk: { ok: true, freeBytes: expect.any(Number) },
+    });
+    const metrics = await svc.api('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('queue="engine"');
+  });
+
   it('the engine and the sender ran on the PostgreSQL queue (GET /v1/jobs)', async () => {
     const r = await svc.json('/v1/jobs?queue=engine&limit=100');
     expect(r.status, JSON.stringify(r.body)).toBe(200);
