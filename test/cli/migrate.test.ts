@@ -102,7 +102,9 @@ describe.skipIf(!postgres)('igdm migrate on PostgreSQL', () => {
   });
 
   it('igdm start on a PostgreSQL it cannot reach exits, without the password in what it says', async () => {
-    const run = await runIgdm(dir, ['start'], { DATABASE_URL: 'postgres://root:hunter2-secret@127.0.0.1:9/igdm' });
+    const run = await runIgdm(dir, ['start'], {
+      DATABASE_URL: 'postgres://root:hunter2-secret@127.0.0.1:9/igdm',
+    });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('ECONNREFUSED 127.0.0.1:9');
     expect(run.stderr + run.stdout).not.toContain('hunter2-secret');
