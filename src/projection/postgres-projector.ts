@@ -6,6 +6,7 @@ import { normalise } from '../meta/normalise.ts';
 import type { NewJob } from '../queue/queue.ts';
 import { argsOf } from '../store/events.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
+import { lockMid } from '../store/mid-lock.ts';
 import type { Database } from '../store/schema.ts';
 import { rawEventOf, type StoredEvent } from '../store/webhook-events.ts';
 import { engineJobOf } from './engine-jobs.ts';
@@ -104,7 +105,7 @@ export class PostgresProjector {
           if (outcome.status !== 'unapplied') outcome = skip;
           continue;
         }
-        const applied = await this.#applyEvent(q, channelId, event, row.dedupKey);
+        const applied = await this.#applyEvent(trx, q, channelId, event, row.dedupKey);
         if (applied.conversation) touched.add(applied.conversation);
         if (row.backfilled === 1 && (event.kind === 'message' || event.kind === 'echo'))
           await q.setBackfilled.run({ id: messageIdOf(channelId, event.mid) });
@@ -128,6 +129,7 @@ export class PostgresProjector {
   }
 
   async #applyEvent(
+    trx: Transaction<Database>,
     q: AsyncStatements,
     channelId: string,
     event: DomainEvent,
@@ -141,7 +143,7 @@ export class PostgresProjector {
     if (!isConversationKind(event.kind)) return nothing;
     const igsid = event.igsid;
     if (!igsid || igsid === event.accountId) return nothing;
-    const scope = await this.#scope(q, channelId, igsid, event.timestamp, eventKey);
+    const scope = await this.#scope(trx, q, channelId, igsid, event.timestamp, eventKey);
     await asyncHandlerOf(event.kind)(scope, event);
     const referral = referralOf(event);
     if (referral)
@@ -161,6 +163,7 @@ export class PostgresProjector {
   }
 
   async #scope(
+    trx: Transaction<Database>,
     q: AsyncStatements,
     channelId: string,
     igsid: string,
@@ -193,6 +196,8 @@ export class PostgresProjector {
         });
       },
       rowId: async (mid) => {
+        // The sender may be recording this mid right now: one waits for the other (mid-lock.ts).
+        await lockMid(trx, channelId, mid);
         const sent = await q.sentByIgdm.get<{ messageId: string | null }>({ channelId, mid });
         if (sent) scope.sentByIgdm = true;
         return sent?.messageId ?? messageIdOf(channelId, mid);

@@ -6,6 +6,7 @@ import { recordEvents } from '../store/events.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { messageIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
+import { lockMid } from '../store/mid-lock.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { type HealthChange, saveHealth } from './channel-health.ts';
@@ -245,6 +246,8 @@ export async function markSent(
   now: number,
   sentAt = now,
 ): Promise<void> {
+  // Before the echo's row is looked for: an echo applied at the same time waits (mid-lock.ts).
+  if (mid !== null) await lockMid(trx, row.channelId, mid);
   await q.outboxSent.run(trx, { id: row.id, mid, sentAt, now });
   await recordEvents(trx, [sendEvent('message.sent', row, { mid })], now);
   if (!row.messageId) return;

@@ -85,20 +85,29 @@ describe.skipIf(!postgres)('the service on PostgreSQL', () => {
     ]);
   });
 
-  it('a reply through POST /v1/messages reaches the Send API exactly once', async () => {
-    const { igsid } = await svc.customer({ from: 'Pg Customer Two', text: 'can you answer?' });
-    const r = await svc.send({ to: igsid, content: { type: 'text', text: 'Answered from PostgreSQL' } });
-    expect(r.status, JSON.stringify(r.body)).toBe(202);
-    const sent = await svc.waitMessage(r.body.id);
-    expect(sent).toMatchObject({ status: 'sent', mid: expect.any(String) });
-    // Its echo (Meta sends one back) is the same message, not a second one.
+  it('replies through POST /v1/messages reach the Send API exactly once, their echoes no second message', async () => {
+    // Several at once: a send's outcome and its echo are written by different transactions, which
+    // PostgreSQL may run at the same moment (store/mid-lock.ts).
+    const customers = await Promise.all(
+      [1, 2, 3, 4, 5, 6, 7, 8].map((n) => svc.customer({ from: `Pg Replied ${n}`, text: 'can you answer?' })),
+    );
+    const sends = await Promise.all(
+      customers.map(({ igsid }) =>
+        svc.send({ to: igsid, content: { type: 'text', text: `Answered ${igsid}` } }),
+      ),
+    );
+    for (const r of sends) expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const sent = await Promise.all(sends.map((r) => svc.waitMessage(r.body.id)));
     await svc.sandbox!.delivery.settled();
     await svc.settled();
-    expect(await textsTo(igsid)).toEqual(['Answered from PostgreSQL']);
-    const messages = await svc.thread(igsid);
-    expect(messages.filter((m) => m.direction === 'outbound')).toEqual([
-      expect.objectContaining({ id: r.body.id, text: 'Answered from PostgreSQL', mid: sent.mid }),
-    ]);
+    for (const [i, { igsid }] of customers.entries()) {
+      expect(sent[i]).toMatchObject({ status: 'sent', mid: expect.any(String) });
+      expect(await textsTo(igsid)).toEqual([`Answered ${igsid}`]);
+      const messages = await svc.thread(igsid);
+      expect(messages.filter((m) => m.direction === 'outbound')).toEqual([
+        expect.objectContaining({ id: sends[i]!.body.id, text: `Answered ${igsid}`, mid: sent[i].mid }),
+      ]);
+    }
   });
 
   it('a webhook delivered twice is stored once, and answered once', async () => {
