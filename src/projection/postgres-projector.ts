@@ -5,6 +5,7 @@ import { type DomainEvent, type Referral, referralOf } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import type { NewJob } from '../queue/queue.ts';
 import { argsOf } from '../store/events.ts';
+import { isPostgresFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lockMid } from '../store/mid-lock.ts';
 import type { Database } from '../store/schema.ts';
@@ -121,7 +122,9 @@ export class PostgresProjector {
       await sql`release savepoint apply_event`.execute(trx);
       return outcome;
     } catch (err) {
-      // A lost connection fails these too, and the whole batch with them: applied again later.
+      // A failure of the store (a lost connection, a full disk, a deadlock) is not the event's
+      // fault: the whole batch rolls back and is applied again later.
+      if (isPostgresFault(err)) throw err;
       await sql`rollback to savepoint apply_event`.execute(trx);
       await sql`release savepoint apply_event`.execute(trx);
       return unapplied((err as Error).message);

@@ -48,3 +48,28 @@ export const isDamage = (err: unknown): boolean => {
 
 /** Another connection holds the lock a statement needs. */
 export const isBusy = (err: unknown): boolean => sqliteCode(err) === BUSY;
+
+/**
+ * PostgreSQL's classes of errors of the server or the connection rather than of the statement
+ * (SQLSTATE's first two characters): connection exceptions, transaction rollbacks (a deadlock, a
+ * serialization failure), insufficient resources (a full disk), operator intervention (a shutdown),
+ * system and internal errors.
+ */
+const POSTGRES_FAULT_CLASSES = new Set(['08', '40', '53', '57', '58', 'XX']);
+/** What pg says when the connection ends under a query (no SQLSTATE: the server never answered). */
+const CONNECTION_LOST =
+  /connection terminated|connection error|not queryable|timeout exceeded when trying to connect/i;
+
+/**
+ * True when PostgreSQL or the connection to it failed, rather than the statement or the data (a
+ * constraint, a bug in igdm): the same work may well succeed later.
+ */
+export function isPostgresFault(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : null;
+  // The server's answer (pg's DatabaseError carries its severity and SQLSTATE).
+  if (code && typeof e?.severity === 'string') return POSTGRES_FAULT_CLASSES.has(code.slice(0, 2));
+  // The socket's (ECONNRESET, EPIPE, ETIMEDOUT ...), or pg's own word for a lost connection.
+  if (code?.startsWith('E')) return true;
+  return typeof e?.message === 'string' && CONNECTION_LOST.test(e.message);
+}

@@ -158,6 +158,53 @@ describe.skipIf(!postgres)('the service on PostgreSQL', () => {
     expect(inbound.map((m) => m.text)).toEqual(['seq 7 refuse-me']);
   });
 
+  it('a failure of PostgreSQL while applying is retried; a statement the data breaks marks its event unapplied', async () => {
+    const igsid = customer('Pg Customer Faults');
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    const unapplied = async () =>
+      (await svc.json('/v1/webhook-events?status=unapplied&limit=100')).body.data as { payload: unknown }[];
+    try {
+      // A full disk (SQLSTATE 53100) for one message, a data error (22000) for another.
+      await admin.query(`create function fail_marked() returns trigger language plpgsql as $$
+        begin
+          if new.text like '%disk-full%' then raise exception 'no space left' using errcode = '53100'; end if;
+          if new.text like '%bad-data%' then raise exception 'bad data' using errcode = '22000'; end if;
+          return new;
+        end $$`);
+      await admin.query(
+        'create trigger fail_marked before insert on messages for each row execute function fail_marked()',
+      );
+      await deliver(bodyOf([item(igsid, Date.now() - 2000, 'disk-full then fine')]));
+      const failing = await until(
+        async () => (await (await fetch(`${svc.url}/readyz`)).json()).apply,
+        (apply) => apply.ok === false,
+        'applying reported failing',
+      );
+      expect(failing.reason).toContain('no space left');
+      expect(JSON.stringify(await unapplied())).not.toContain('disk-full');
+      await admin.query(`create or replace function fail_marked() returns trigger language plpgsql as $$
+        begin
+          if new.text like '%bad-data%' then raise exception 'bad data' using errcode = '22000'; end if;
+          return new;
+        end $$`);
+      // Once the disk has room again, the retry applies it.
+      await until(
+        async () => (await svc.thread(igsid)).map((m) => m.text),
+        (texts) => texts.includes('disk-full then fine'),
+        'the message applied after the failure',
+        10_000,
+      );
+      await deliver(bodyOf([item(igsid, Date.now() - 1000, 'bad-data here')]));
+      await svc.settled();
+      expect(JSON.stringify(await unapplied())).toContain('bad-data here');
+      expect((await fetch(`${svc.url}/readyz`)).status).toBe(200);
+    } finally {
+      await admin.query('drop trigger if exists fail_marked on messages');
+      await admin.end();
+    }
+  });
+
   it("one conversation's events, delivered out of order, are applied and answered in Meta's order", async () => {
     const igsid = customer('Pg Customer Four');
     const base = Date.now() - 30_000;
