@@ -177,7 +177,9 @@ describe.skipIf(!postgres)('the service on PostgreSQL', () => {
       );
       await deliver(bodyOf([item(igsid, Date.now() - 2000, 'disk-full then fine')]));
       const failing = await until(
-        async () => (await (await fetch(`${svc.url}/readyz`)).json()).apply,
+        async () =>
+          ((await (await fetch(`${svc.url}/readyz`)).json()) as { apply: { ok: boolean; reason?: string } })
+            .apply,
         (apply) => apply.ok === false,
         'applying reported failing',
       );
