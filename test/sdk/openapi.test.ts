@@ -1,5 +1,6 @@
 import type {
   ApiKey,
+  Approval,
   BackfillReport,
   Channel,
   Comment,
@@ -255,6 +256,24 @@ async function callEverything(client: Igdm) {
     type: 'image',
     file: new Blob([new Uint8Array([1])], { type: 'image/png' }),
   });
+  await client.approvals.create({
+    channelId: 'default',
+    approver: '123',
+    title: 'Refund order #1042',
+    fields: [{ label: 'Amount', value: '$120', display: 'visible' }],
+    callbackUrl: 'https://workflow.example/approvals',
+    expiresInSeconds: 3600,
+    metadata: { orderId: 1042 },
+  });
+  await client.approvals.get('apr_1');
+  await client.approvals.list({
+    status: 'pending',
+    channelId: 'default',
+    conversationId: 'cnv_1',
+    limit: 10,
+    cursor: 'c',
+  });
+  await client.approvals.cancel('apr_1');
 }
 
 /** The document's /v1 operations: "METHOD /v1/path/{id}" to the operation. */
@@ -448,6 +467,7 @@ describe('the SDK and /openapi.json', () => {
         deletedAt: t,
         seenAt: t,
         createdAt: t,
+        approvalId: t,
       }),
     ).toEqual(documented('Message'));
     expect(fields<SenderAction>({ id: t, type: t, status: t, error: t })).toEqual(documented('SenderAction'));
@@ -643,6 +663,28 @@ describe('the SDK and /openapi.json', () => {
     expect(fields<UploadedAttachment>({ attachmentId: t, type: t, size: t })).toEqual(
       documented('UploadedAttachment'),
     );
+    expect(
+      fields<Approval>({
+        id: t,
+        channelId: t,
+        conversationId: t,
+        approver: t,
+        title: t,
+        fields: t,
+        status: t,
+        approved: t,
+        respondedBy: t,
+        respondedAt: t,
+        decidedAt: t,
+        expiresAt: t,
+        createdAt: t,
+        metadata: t,
+        callbackUrl: t,
+        callback: t,
+        messageId: t,
+        shortened: t,
+      }),
+    ).toEqual(documented('Approval'));
   });
 
   it("names the events the document's /v1/events lists", () => {
@@ -666,6 +708,8 @@ describe('the SDK and /openapi.json', () => {
       'conversation.updated': t,
       'comment.received': t,
       'channel.health': t,
+      'approval.created': t,
+      'approval.decided': t,
     };
     const types = doc.paths['/v1/events'].get.parameters.find((p: Doc) => p.name === 'types');
     const listed = /event names: (.*)\.$/.exec(types.description)![1]!.split(', ');
