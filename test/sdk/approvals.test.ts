@@ -1,4 +1,15 @@
-import { type Approval, ApprovalTimeoutError, type Fetch, Igdm, IgdmError } from '@igdm/sdk';
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  type Approval,
+  type ApprovalDecision,
+  ApprovalTimeoutError,
+  type Fetch,
+  Igdm,
+  IgdmError,
+  verifyWebhook,
+} from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
@@ -262,5 +273,64 @@ describe('client.approvals', () => {
     );
     expect(aborted.streams).toHaveLength(1);
     expect((await client.approvals.get(approval.id)).status).toBe('pending');
+  });
+
+  it('posts the decision to callbackUrl, signed with the secret igdm answered once: verifyWebhook accepts it', async () => {
+    const received: { raw: Buffer; headers: IncomingHttpHeaders }[] = [];
+    const server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      received.push({ raw: Buffer.concat(chunks), headers: req.headers });
+      res.writeHead(204).end();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const approver = await approverWrites('approver farah');
+      const approval = await client.approvals.create({
+        approver,
+        title: 'Publish the spring sale post',
+        fields: [{ label: 'Starts', value: 'Monday 9:00' }],
+        callbackUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/igdm/approvals`,
+        expiresInSeconds: 600,
+        metadata: { workflowRun: 'run_77' },
+      });
+      expect(approval.callbackSecret).toMatch(/^whsec_/);
+      // Shown once: never again.
+      expect(await client.approvals.get(approval.id)).not.toHaveProperty('callbackSecret');
+
+      await taps(approver, approval, 'APPROVE');
+      await until(
+        () => received.length,
+        (n) => n === 1,
+        'the callback',
+      );
+      const [{ raw, headers }] = received as [(typeof received)[0]];
+      const decision = verifyWebhook<ApprovalDecision>(raw, headers, approval.callbackSecret!);
+      expect(decision).toEqual({
+        type: 'approval.decided',
+        approvalId: approval.id,
+        status: 'approved',
+        approved: true,
+        respondedBy: approver,
+        respondedAt: expect.any(String),
+        decidedAt: expect.any(String),
+        metadata: { workflowRun: 'run_77' },
+      });
+      // Signed with that secret only: another one fails the check.
+      expect(() => verifyWebhook(raw, headers, 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toThrow(
+        'no signature matches',
+      );
+      const delivered = await until(
+        () => client.approvals.get(approval.id),
+        (a) => a.callback?.status === 'delivered',
+        'the callback marked delivered',
+      );
+      expect(delivered.callback).toMatchObject({ attempts: 1, lastError: null });
+      expect(delivered.callback?.deliveryId).toEqual(expect.any(String));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    }
   });
 });

@@ -262,6 +262,7 @@ async function callEverything(client: Igdm) {
     title: 'Refund order #1042',
     fields: [{ label: 'Amount', value: '$120', display: 'visible' }],
     callbackUrl: 'https://workflow.example/approvals',
+    callbackSecret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
     expiresInSeconds: 3600,
     metadata: { orderId: 1042 },
   });

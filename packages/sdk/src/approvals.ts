@@ -62,17 +62,42 @@ export interface Approval {
 }
 
 export interface NewApproval {
-  channelId: string;
+  /** Default `default`. */
+  channelId?: string;
   /** The IGSID of the person who decides: they must have written within the last 24 hours. */
   approver: string;
   title: string;
-  fields: { label: string; value: string; display?: FieldDisplay }[];
-  /** Where igdm POSTs the decision, signed. */
+  /** Shown in the DM in this order; a visible value that is null shows as "—". */
+  fields: { label: string; value?: string | number | boolean | null; display?: FieldDisplay }[];
+  /** Where igdm POSTs the decision, signed (check it with verifyWebhook and the callback's secret). */
   callbackUrl?: string;
-  /** After this, a pending approval is `expired`. */
+  /** The `whsec_…` secret that signs the callback; without it igdm makes one and answers it once. */
+  callbackSecret?: string;
+  /** After this (60 s to 30 days), a pending approval is `expired`. */
   expiresInSeconds: number;
-  /** Returned as given, with the approval and in the callback. */
+  /** Your own: given back on the approval, its events and its callback. */
   metadata?: Record<string, unknown>;
+}
+
+/** A new approval: with a callbackUrl and no callbackSecret, the secret igdm made (shown this once). */
+export interface ApprovalCreated extends Approval {
+  callbackSecret?: string;
+}
+
+/**
+ * What igdm POSTs to an approval's callbackUrl once it is decided (check it with verifyWebhook and
+ * the callback's secret; its webhook-id is the same on every attempt).
+ */
+export interface ApprovalDecision {
+  type: 'approval.decided';
+  approvalId: string;
+  /** approved, rejected, expired or cancelled. */
+  status: Exclude<ApprovalStatus, 'pending'>;
+  approved: boolean | null;
+  respondedBy: string | null;
+  respondedAt: string | null;
+  decidedAt: string;
+  metadata: Record<string, unknown>;
 }
 
 export interface ApprovalFilter extends PageOptions {
@@ -115,7 +140,7 @@ export class Approvals {
    * Sends the approval's DM to the approver and answers it, pending (201). Throws IgdmError 422
    * `outside_window` when the approver has not written within 24 hours (nothing is sent).
    */
-  create(request: NewApproval): Promise<Approval> {
+  create(request: NewApproval): Promise<ApprovalCreated> {
     return this.#t.request({ method: 'POST', path: '/v1/approvals', body: request });
   }
 

@@ -5,6 +5,8 @@ export type { ApiKeys, NewApiKeyRequest } from './api-keys.ts';
 export {
   type Approval,
   type ApprovalCallback,
+  type ApprovalCreated,
+  type ApprovalDecision,
   type ApprovalField,
   type ApprovalFilter,
   type ApprovalStatus,
