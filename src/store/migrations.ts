@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
 import { addSendJobs, messageSearch } from './migration-steps.ts';
+import { approvalMigrations } from './migrations-approvals.ts';
 import { platformMigrations } from './migrations-platform.ts';
 
 // Versioned migrations, run at start. Written once for both stores: only the id column of the
@@ -461,6 +462,7 @@ function migrations(kind: StoreKind): Record<string, Migration> {
       },
     },
     ...platformMigrations,
+    ...approvalMigrations,
   };
 }
 
