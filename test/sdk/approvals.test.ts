@@ -72,14 +72,20 @@ async function refusal(p: Promise<unknown>): Promise<IgdmError> {
 
 /**
  * A client whose event stream the test controls: `hold()` keeps the next connections waiting until
- * released, `cut()` drops the open one. `streams` are the stream requests made, with their signals.
+ * released, `cut()` drops the open one. `streams` are the stream requests made, with their signals;
+ * `reads()` counts the other GETs answered.
  */
 function streamControlledClient() {
   const streams: { signal: AbortSignal; cut: () => void }[] = [];
   let gate: { promise: Promise<void>; open: () => void } | null = null;
   let held = 0;
+  let reads = 0;
   const fetch: Fetch = async (url, init) => {
-    if (new URL(url).pathname !== '/v1/events') return globalThis.fetch(url, init);
+    if (new URL(url).pathname !== '/v1/events') {
+      const res = await globalThis.fetch(url, init);
+      if (init.method === 'GET') reads++;
+      return res;
+    }
     if (gate) {
       held++;
       await gate.promise;
@@ -98,6 +104,7 @@ function streamControlledClient() {
     client: new Igdm({ baseUrl: svc.url, apiKey: API_KEY, fetch }),
     streams,
     held: () => held,
+    reads: () => reads,
     hold() {
       let open!: () => void;
       const promise = new Promise<void>((resolve) => {
@@ -177,7 +184,11 @@ describe('client.approvals', () => {
   it('wait resolves once the approver taps Approve, saying who decided and when', async () => {
     const approver = await approverWrites('approver ben');
     const approval = await ask(approver, 'Delete 3 old invoices');
-    const waiting = client.approvals.wait(approval.id, { timeoutMs: 15_000 });
+    const watching = streamControlledClient();
+    const waiting = watching.client.approvals.wait(approval.id, { timeoutMs: 15_000 });
+    // Its two reads answered (before the stream, and once it is open): the event decides it.
+    await until(watching.reads, (n) => n === 2, 'the approval read twice');
+    expect(watching.streams).toHaveLength(1);
     await taps(approver, approval, 'APPROVE');
     const decided = await waiting;
     expect(decided).toMatchObject({

@@ -1,6 +1,7 @@
 import type {
   ApiKey,
   Approval,
+  ApprovalCreated,
   BackfillReport,
   Channel,
   Comment,
@@ -686,6 +687,10 @@ describe('the SDK and /openapi.json', () => {
         shortened: t,
       }),
     ).toEqual(documented('Approval'));
+    const approvalFields = Object.fromEntries(documented('Approval').map((k) => [k, t]));
+    expect(
+      fields<ApprovalCreated>({ ...(approvalFields as Record<keyof Approval, true>), callbackSecret: t }),
+    ).toEqual(documented('ApprovalCreated'));
   });
 
   it("names the events the document's /v1/events lists", () => {
