@@ -87,6 +87,11 @@ describe('approvals in the inbox', () => {
     expect(await card.getByTestId('approval-outcome').textContent()).toMatch(
       new RegExp(`^Approved by ${name} · \\d`),
     );
+    // The tap and igdm's confirmation, in the thread too.
+    await page.locator('.message.in', { hasText: 'Approve ✅' }).waitFor();
+    await page.locator('.message.out', { hasText: 'Approved: Refund order #1042' }).waitFor();
+    // They name the approval too; the card is its DM's alone.
+    expect(await page.locator('[data-kind="approval"]').count()).toBe(1);
     await expect.poll(() => page.getByTestId('pending-approvals').count()).toBe(0);
     expect(await pending.textContent()).toContain('No approval is waiting for an answer.');
     await screenshot(page, 'approval-approved');

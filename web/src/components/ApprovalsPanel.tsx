@@ -14,6 +14,11 @@ export interface ApprovalsPanelProps {
   onClose: () => void;
 }
 
+const asked = (iso: string, now: number) => {
+  const when = ago(iso, now);
+  return when === 'now' ? 'just now' : `${when} ago`;
+};
+
 export function ApprovalsPanel({ pending, conversations, now, onOpen, onClose }: ApprovalsPanelProps) {
   const nameOf = (a: Approval) => {
     const c = conversations.find((x) => x.id === a.conversationId);
@@ -36,7 +41,7 @@ export function ApprovalsPanel({ pending, conversations, now, onOpen, onClose }:
               <button type="button" onClick={() => onOpen(a.conversationId)}>
                 <span className="card-title">{a.title}</span>
                 <span className="muted">
-                  {nameOf(a)} · asked {ago(a.createdAt, now)} ago ·{' '}
+                  {nameOf(a)} · asked {asked(a.createdAt, now)} ·{' '}
                   <span title={fullTime(a.expiresAt)}>expires {shortTime(a.expiresAt, now)}</span>
                 </span>
               </button>
