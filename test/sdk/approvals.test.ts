@@ -338,7 +338,11 @@ describe('client.approvals', () => {
         'the callback marked delivered',
       );
       expect(delivered.callback).toMatchObject({ attempts: 1, lastError: null });
-      expect(delivered.callback?.deliveryId).toEqual(expect.any(String));
+      // One id per decision, in both headers; the delivery log has its attempts.
+      expect(headers['x-igdm-delivery']).toBe(headers['webhook-id']);
+      const delivery = await client.webhookEndpoints.getDelivery(delivered.callback!.deliveryId);
+      expect(delivery).toMatchObject({ webhookId: headers['webhook-id'], status: 'succeeded' });
+      expect(delivery.attempts.map((a) => a.status)).toEqual([204]);
     } finally {
       server.closeAllConnections();
       await new Promise((done) => server.close(done));
