@@ -78,7 +78,9 @@ export class ApprovalAnswers {
       }
       return this.#decide(out, a, tapped.approve);
     }
-    const typed = event.kind === 'message' ? typedAnswer(event.text) : null;
+    // Typed, not tapped: a tap on another quick reply (a rule's) is the rule's, whatever its text.
+    const typed =
+      event.kind === 'message' && event.quickReplyPayload === undefined ? typedAnswer(event.text) : null;
     if (typed === null) return null;
     // From anyone with nothing pending, the word is an ordinary message.
     const pending = await pendingIn(this.#d.db, conversationId, this.#d.now());

@@ -52,7 +52,7 @@ export async function createApproval(
     display === 'visible'
       ? { label, display, value }
       : display === 'masked'
-        ? { label, display, sealed: deps.box.seal(value ?? '') }
+        ? { label, display, sealed: value === null ? null : deps.box.seal(value) }
         : { label, display },
   );
   const given = input.callbackUrl ? (input.callbackSecret ?? null) : null;

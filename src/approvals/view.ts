@@ -18,7 +18,11 @@ export function approvalView(a: Approval, callback: CallbackState | null, reveal
       label: f.label,
       display: f.display,
       value:
-        f.display === 'visible' ? f.value : f.display === 'masked' && reveal ? reveal.open(f.sealed) : null,
+        f.display === 'visible'
+          ? f.value
+          : f.display === 'masked' && reveal && f.sealed !== null
+            ? reveal.open(f.sealed)
+            : null,
     })),
     status: a.status,
     approved: a.approved === null ? null : a.approved === 1,

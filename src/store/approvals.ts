@@ -12,7 +12,7 @@ export type Approval = Selectable<ApprovalTable>;
 /** A field as stored: a visible value in clear, a masked one sealed, a concealed one absent. */
 export type StoredField =
   | { label: string; display: 'visible'; value: string | null }
-  | { label: string; display: 'masked'; sealed: string }
+  | { label: string; display: 'masked'; sealed: string | null }
   | { label: string; display: 'concealed' };
 
 export const fieldsOf = (a: Pick<Approval, 'fields'>) => JSON.parse(a.fields) as StoredField[];

@@ -80,11 +80,12 @@ describe('the approval DM', () => {
         { label: 'Token', value: 'tok_live_1', display: 'masked' },
         { label: 'Password', value: 'hunter2', display: 'concealed' },
         { label: 'Replicas', value: 3 },
+        { label: 'Spare', value: null, display: 'masked' },
       ],
     });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     expect((await dmOf(r.body.id)).text).toBe(
-      '📋 *Approval Required*\nDeploy to production\n\n• Service: billing\n• Token: ••••••••\n• Replicas: 3\n\nPlease select an action:',
+      '📋 *Approval Required*\nDeploy to production\n\n• Service: billing\n• Token: ••••••••\n• Replicas: 3\n• Spare: ••••••••\n\nPlease select an action:',
     );
     expect(r.body).toMatchObject({
       id: expect.stringMatching(/^apr_/),
@@ -111,6 +112,7 @@ describe('the approval DM', () => {
       { label: 'Token', display: 'masked', value: 'tok_live_1' },
       { label: 'Password', display: 'concealed', value: null },
       { label: 'Replicas', display: 'visible', value: '3' },
+      { label: 'Spare', display: 'masked', value: null },
     ]);
     expect((await svc.json(`/v1/approvals/${r.body.id}`)).body).toEqual(r.body);
     const asReader = await callApi(svc, 'GET', `/v1/approvals/${r.body.id}`, { key: reader });
@@ -245,6 +247,21 @@ describe('the list, and cancelling', () => {
     const byChannel = await svc.json('/v1/approvals?channelId=nope');
     expect(byChannel.body.data).toEqual([]);
     expect((await svc.json('/v1/approvals?cursor=nope')).body.error.code).toBe('invalid_cursor');
+  });
+
+  it('goes with its approver when their data is erased', async () => {
+    const gone = await svc.customer({ from: 'Erased Ed', text: 'hi' });
+    const made = await ask({ approver: gone.igsid, title: 'Forget me' });
+    await allSent();
+    const contactId = (await svc.json(`/v1/conversations/${made.body.conversationId}`)).body.contact.id;
+    const erased = await until(
+      () => svc.json(`/v1/contacts/${contactId}`, { method: 'DELETE' }),
+      (r) => r.status !== 409,
+      'the erasure',
+    );
+    expect(erased.status, JSON.stringify(erased.body)).toBe(200);
+    expect(erased.body.counts.approvals).toBe(1);
+    expect((await svc.json(`/v1/approvals/${made.body.id}`)).status).toBe(404);
   });
 
   it('answers a secret for the callback once when igdm made it, and never the one given', async () => {

@@ -1,5 +1,6 @@
 import { verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { pruneDeliveries } from '../../../src/store/webhook-deliveries.ts';
 import { Clock, type SandboxService, SECOND } from '../../send/support.ts';
 import {
   type HookReceiver,
@@ -241,12 +242,16 @@ describe('typed answers', () => {
   it('"approve" decides the only pending approval; from anyone with none pending it is a message', async () => {
     const hal = await person('Typing Hal');
     const a = await ask(hal);
+    // A tap on some other quick reply is the rules', whatever its title says.
+    await svc.customer({ from: hal, text: 'Approve', quickReplyPayload: 'SOMETHING_ELSE' });
+    expect((await textsReceived(svc, hal, 3))[2]).toBe('rule: Approve');
+    expect((await approval(a.id)).status).toBe('pending');
     await svc.customer({ from: hal, text: 'Approve!' });
-    expect((await textsReceived(svc, hal, 3))[2]).toBe('✅ Approved: Refund order #1042');
+    expect((await textsReceived(svc, hal, 4))[3]).toBe('✅ Approved: Refund order #1042');
     expect(await approval(a.id)).toMatchObject({ status: 'approved', respondedBy: hal });
     // Nothing pending any more: the word is an ordinary message again.
     await svc.customer({ from: hal, text: 'approve' });
-    expect((await textsReceived(svc, hal, 4))[3]).toBe('rule: approve');
+    expect((await textsReceived(svc, hal, 5))[4]).toBe('rule: approve');
   });
 
   it('with several pending, igdm asks which (one quick reply each), and the tap decides', async () => {
@@ -333,5 +338,9 @@ describe('expiry and the callback', () => {
     });
     const delivery = await svc.json(`/v1/webhook-deliveries/${failed.callback.deliveryId}`);
     expect(delivery.body).toMatchObject({ status: 'failed', event: 'approval.decided', endpointId: null });
+    // Settled deliveries past their retention go; an approval's callback stays with its approval.
+    await pruneDeliveries(svc.store.db, Date.now() + 1);
+    expect((await approval(failing.id)).callback).toEqual(failed.callback);
+    expect((await approval(retried.id)).callback).toEqual(delivered.callback);
   });
 });
