@@ -3,6 +3,8 @@ import { MessageChannel } from 'node:worker_threads';
 import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
 import { ApiKeys } from './api/auth.ts';
+import { ApprovalAnswers } from './approvals/answers.ts';
+import { ApprovalExpiry } from './approvals/expiry.ts';
 import { Backfill } from './backfill/backfill.ts';
 import { ChannelRegistry } from './channels/registry.ts';
 import { environmentChannel } from './channels/settings.ts';
@@ -70,6 +72,8 @@ export interface ServiceOptions {
   inboxDir?: string;
   /** How often the channels' tokens are looked at (default hourly); tests make it short. */
   tokenCheckEveryMs?: number;
+  /** How often approvals past their time are looked for (default every second). */
+  approvalSweepEveryMs?: number;
 }
 
 export async function startService(
@@ -182,6 +186,15 @@ export async function startService(
     graphTimeoutMs: config.graphTimeoutMs,
     profiles,
     conversationsApi,
+    // Decisions are durable: each goes out as a callback.
+    approvals: new ApprovalAnswers({ db: store.db, jobs: queue, log, now }),
+  });
+  const expiry = new ApprovalExpiry({
+    db: store.db,
+    jobs: queue,
+    log,
+    now,
+    everyMs: options.approvalSweepEveryMs,
   });
   projection.on('applied', () => {
     queue.wake();
@@ -263,6 +276,7 @@ export async function startService(
     inboxDir: options.inboxDir,
     metrics,
     publicUrl: config.publicUrl,
+    approvals: { db: store.db, jobs: queue, box },
   });
   // Both threads answer before the first request comes (they load their code, open the store).
   const started = await Promise.all([writer.ping(WORKER_START_MS), projection.ping(WORKER_START_MS)]);
@@ -298,6 +312,7 @@ export async function startService(
   });
   queue.work(MEDIA_QUEUE, keeper.handle, { concurrency: 4 });
   dispatcher.start();
+  expiry.start();
   await tokens.start();
   // What Meta could not deliver while igdm was down: read back in the background, at 2 calls/s.
   if (config.backfill.onStart)
@@ -323,6 +338,7 @@ export async function startService(
       await app.close(); // stop accepting, finish in-flight requests
       await tokens.stop();
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
+      await expiry.stop();
       await dispatcher.stop();
       await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start
       await writer.close(); // finish the writes handed over
