@@ -14,7 +14,8 @@ import { API_KEY, startTestService, type TestService } from './support/service.t
 // Approvals across crashes and restarts, with igdm as a real process (LOG_LEVEL=trace) and a
 // standalone sandbox: a SIGKILL while the callback of a decision is in flight leaves one delivery,
 // sent again after the restart with the same id and body; a concealed value is in no file of the
-// store (the database, its WAL) and in no log line, a masked one only sealed; and approvals whose
+// store (the database, its WAL) and in no log line, a masked one and a callback's secret only
+// sealed; and approvals whose
 // time ran out while igdm was down are expired as soon as it is back.
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -183,7 +184,7 @@ describe('igdm as a process', () => {
     expect(sandbox.state.outbox.list().filter(confirmation)).toHaveLength(1);
   });
 
-  it('keeps a concealed value in no file and no log line, and a masked one only sealed', async () => {
+  it('keeps a concealed value in no file and no log line; a masked one and the callback secret only sealed', async () => {
     const igdm = await start();
     const { igsid } = await customer({ from: 'Secret Sam', text: 'hi' });
     await until(
@@ -221,14 +222,15 @@ describe('igdm as a process', () => {
     expect(files).toContain('igdm.sqlite-wal');
     for (const f of files) {
       const bytes = readFileSync(join(dir, f)).toString('latin1');
-      for (const d of [...disguises(CONCEALED), ...disguises(MASKED)])
+      for (const d of [...disguises(CONCEALED), ...disguises(MASKED), ...disguises(SECRET)])
         expect(bytes.includes(Buffer.from(d).toString('latin1')), `${d} in ${f}`).toBe(false);
     }
     igdm.child.kill('SIGTERM');
     await igdm.exited;
     const logs = outputs.map((p) => p.output()).join('\n');
     expect(logs.length).toBeGreaterThan(0);
-    for (const d of [...disguises(CONCEALED), ...disguises(MASKED)]) expect(logs).not.toContain(d);
+    for (const d of [...disguises(CONCEALED), ...disguises(MASKED), ...disguises(SECRET)])
+      expect(logs).not.toContain(d);
   });
 });
 

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { messageOf, sentTo } from '../engine/flow/support.ts';
-import { Clock, HOUR, type SandboxService, START, startSandboxService, until } from '../send/support.ts';
+import {
+  Clock,
+  HOUR,
+  type SandboxService,
+  SECOND,
+  START,
+  startSandboxService,
+  until,
+} from '../send/support.ts';
 import { callApi } from '../support/service.ts';
 
 // Asking for an approval through the API (POST /v1/approvals) in sandbox mode: the DM the approver
@@ -247,6 +255,22 @@ describe('the list, and cancelling', () => {
     const byChannel = await svc.json('/v1/approvals?channelId=nope');
     expect(byChannel.body.data).toEqual([]);
     expect((await svc.json('/v1/approvals?cursor=nope')).body.error.code).toBe('invalid_cursor');
+  });
+
+  it('cannot cancel an approval past its time: it is expired', async () => {
+    const made = await ask({ title: 'Quick one', expiresInSeconds: 60 });
+    clock.advance(61 * SECOND);
+    try {
+      const r = await svc.json(`/v1/approvals/${made.body.id}/cancel`, { method: 'POST', body: {} });
+      expect(r.status).toBe(409);
+      expect(r.body.error).toMatchObject({
+        code: 'approval_decided',
+        message: expect.stringMatching(/expired/),
+      });
+      expect((await svc.json(`/v1/approvals/${made.body.id}`)).body.status).toBe('expired');
+    } finally {
+      clock.advance(-61 * SECOND);
+    }
   });
 
   it('goes with its approver when their data is erased', async () => {

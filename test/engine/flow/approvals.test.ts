@@ -2,6 +2,7 @@ import { verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { pruneDeliveries } from '../../../src/store/webhook-deliveries.ts';
 import { Clock, type SandboxService, SECOND } from '../../send/support.ts';
+import { API_KEY } from '../../support/service.ts';
 import {
   type HookReceiver,
   lastOutcome,
@@ -99,6 +100,27 @@ const callbacks = (id: string) =>
 const events = (id: string) =>
   hooks.received.filter((h) => h.url.endsWith('?events') && h.body.data.approval.id === id);
 
+/** The stream's events (GET /v1/events) of these types, read until `done` holds of them. */
+async function streamed(types: string, done: (events: Any[]) => boolean): Promise<Any[]> {
+  const abort = new AbortController();
+  const res = await fetch(`${svc.url}/v1/events?after=0&types=${types}`, {
+    headers: { authorization: `Bearer ${API_KEY}` },
+    signal: abort.signal,
+  });
+  expect(res.status).toBe(200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = '';
+  const events = () =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('data: '))
+      .map((l) => JSON.parse(l.slice(6)));
+  const deadline = Date.now() + 5000;
+  while (!done(events()) && Date.now() < deadline) text += (await reader.read()).value ?? '';
+  abort.abort();
+  return events();
+}
+
 describe('an answer decides an approval once', () => {
   it("the approver's tap approves it: confirmation DM, signed callback, events; the rule never sees it", async () => {
     const ada = await person('Approver Ada');
@@ -163,12 +185,20 @@ describe('an answer decides an approval once', () => {
       ['approval.created', 'pending'],
       ['approval.decided', 'approved'],
     ]);
-    for (const h of got)
-      expect(h.body.data.approval.fields).toEqual([
-        { label: 'Amount', display: 'visible', value: '€120' },
-        { label: 'IBAN', display: 'masked', value: null },
-        { label: 'PIN', display: 'concealed', value: null },
-      ]);
+    const masked = [
+      { label: 'Amount', display: 'visible', value: '€120' },
+      { label: 'IBAN', display: 'masked', value: null },
+      { label: 'PIN', display: 'concealed', value: null },
+    ];
+    for (const h of got) expect(h.body.data.approval.fields).toEqual(masked);
+    // And so does the stream.
+    const ours = (es: Any[]) => es.filter((e) => e.data.approval.id === a.id);
+    const stream = ours(await streamed('approval.created,approval.decided', (es) => ours(es).length === 2));
+    expect(stream.map((e) => [e.event, e.data.approval.status])).toEqual([
+      ['approval.created', 'pending'],
+      ['approval.decided', 'approved'],
+    ]);
+    for (const e of stream) expect(e.data.approval.fields).toEqual(masked);
   });
 
   it('a postback rejects it', async () => {
