@@ -5,7 +5,8 @@ import type { Database } from './schema.ts';
 
 // `igdm migrate-store`'s copy (copy-plan.ts says what): every row of the embedded store into
 // PostgreSQL, in one transaction, so the target ends with all of it or none of it. The tables are
-// locked and checked empty first, in that transaction; rows go in batches as JSON
+// locked and checked empty first, in that transaction; their foreign keys and secondary indexes are
+// set aside and made again after the rows (derivedStructures). Rows go in batches as JSON
 // (json_populate_recordset turns each into the table's row type, one parameter per batch); ids are
 // kept (identity columns take them through `overriding system value`), and each sequence is set past
 // the highest id the embedded store ever gave, so new rows do not collide. Before the commit, each
@@ -83,9 +84,10 @@ export function copyToPostgres(
     options.onProgress({ table, copied, total });
   };
   return target.transaction().execute(async (trx) => {
-    // Nobody else writes these tables until the commit (another migrate-store waits here).
+    // Nobody else uses these tables until the commit (another migrate-store waits here). The copy
+    // alters them (derivedStructures), which takes this lock anyway: taken first, it cannot deadlock.
     const all = plans.map((p) => quote(p.name)).join(', ');
-    await sql.raw(`lock table ${all} in share row exclusive mode`).execute(trx);
+    await sql.raw(`lock table ${all} in access exclusive mode`).execute(trx);
     const filled: string[] = [];
     for (const { name } of plans) {
       const { rows } = await sql
@@ -96,7 +98,10 @@ export function copyToPostgres(
     if (filled.length) throw new TargetNotEmptyError(filled);
     options.onStart?.(total, plans.length);
 
+    const deferred = await derivedStructures(trx, plans);
+    for (const { drop } of deferred) await sql.raw(drop).execute(trx);
     for (const plan of plans) await copyTable(source, trx, plan, (rows) => progress(plan.name, rows));
+    for (const { make } of deferred) await sql.raw(make).execute(trx);
     for (const plan of plans) await setSequences(source, trx, plan);
 
     const counts: TableCounts = [];
@@ -127,11 +132,16 @@ async function copyTable(
   );
   let batch: string[] = [];
   let chars = 0;
+  // One batch in flight: the next is read and serialised while PostgreSQL inserts this one.
+  let inFlight: Promise<void> | null = null;
   const flush = async () => {
-    await sql`${insert}${`[${batch.join(',')}]`}::json)`.execute(trx);
-    copied(batch.length);
+    const rows = batch.length;
+    const json = `[${batch.join(',')}]`;
     batch = [];
     chars = 0;
+    if (inFlight) await inFlight;
+    inFlight = sql`${insert}${json}::json)`.execute(trx).then(() => copied(rows));
+    inFlight.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   };
   for (const row of source.prepare(`select ${list} from ${table}`).iterate() as Iterable<
     Record<string, unknown>
@@ -151,6 +161,7 @@ async function copyTable(
     if (batch.length >= BATCH_ROWS || chars >= BATCH_CHARS) await flush();
   }
   if (batch.length) await flush();
+  await inFlight;
 }
 
 /**
@@ -180,4 +191,36 @@ function givenIds(source: DatabaseSync, table: string): number {
     | { seq: number }
     | undefined;
   return Number(row?.seq ?? 0);
+}
+
+/** Statements that take a table's derived structures away for the copy, and make them again after. */
+interface Deferred {
+  drop: string;
+  make: string;
+}
+
+/**
+ * What PostgreSQL would otherwise check or update row by row during the copy: the foreign keys (a
+ * lookup per row) and the indexes that back no constraint (search's included). They are dropped for
+ * the copy and made again after it, in its transaction, as pg_restore does: a foreign key then checks
+ * every row in one join, an index is built in one sort. On 200 000 messages the copy took 40% less
+ * time (docs/postgres.md). Primary keys and unique constraints stay: the foreign keys need them.
+ */
+async function derivedStructures(trx: Kysely<Database>, plans: TablePlan[]): Promise<Deferred[]> {
+  const tables = sql.join(plans.map((p) => p.name));
+  const { rows: foreignKeys } = await sql<Deferred>`
+    select format('alter table %I drop constraint %I', t.relname, k.conname) as drop,
+      format('alter table %I add constraint %I %s', t.relname, k.conname, pg_get_constraintdef(k.oid)) as make
+    from pg_constraint k join pg_class t on t.oid = k.conrelid join pg_namespace n on n.oid = t.relnamespace
+    where k.contype = 'f' and n.nspname = current_schema() and t.relname in (${tables})
+    order by t.relname, k.conname`.execute(trx);
+  const { rows: indexes } = await sql<Deferred>`
+    select format('drop index %I', i.relname) as drop, pg_get_indexdef(x.indexrelid) as make
+    from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid
+      join pg_namespace n on n.oid = t.relnamespace
+    where n.nspname = current_schema() and t.relname in (${tables})
+      and not exists (select 1 from pg_constraint k where k.conindid = x.indexrelid)
+    order by i.relname`.execute(trx);
+  // Made again in this order: indexes first, then the foreign keys that may look rows up.
+  return [...indexes, ...foreignKeys];
 }

@@ -72,6 +72,17 @@ async function rowsOf(db: Kysely<Database>, table: string): Promise<string[]> {
   return rows.map((r) => JSON.stringify(r)).sort();
 }
 
+/** The indexes and constraints of a PostgreSQL store, as PostgreSQL would make them again. */
+async function structureOf(db: Kysely<Database>): Promise<string[]> {
+  const { rows } = await sql<{ def: string }>`
+    select pg_get_indexdef(x.indexrelid) as def from pg_index x join pg_class t on t.oid = x.indrelid
+      join pg_namespace n on n.oid = t.relnamespace where n.nspname = current_schema()
+    union all
+    select conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(k.oid) from pg_constraint k
+      join pg_namespace n on n.oid = k.connamespace where n.nspname = current_schema()`.execute(db);
+  return rows.map((r) => r.def).sort();
+}
+
 const count = async (db: Kysely<Database>, table: string) =>
   Number((await sql.raw<{ n: number }>(`select count(*) as n from ${table}`).execute(db)).rows[0]!.n);
 
@@ -186,7 +197,16 @@ describe.skipIf(!postgres)('igdm migrate-store', () => {
 
     const before = await openStore(`sqlite:${file}`);
     const after = await openStore(url);
+    const migrated = await openStore((await fresh()).url);
     try {
+      // The foreign keys and indexes set aside for the copy are back, as the migrations made them.
+      const structure = await structureOf(after.db);
+      expect(
+        structure.some((d) => d.includes('FOREIGN KEY (conversation_id) REFERENCES conversations(id)')),
+      ).toBe(true);
+      expect(structure.some((d) => d.includes('messages_search'))).toBe(true);
+      expect(structure).toEqual(await structureOf(migrated.db));
+
       const tables = dataTables(file);
       expect(tables).toContain('conversation_notes');
       for (const table of tables) {
@@ -234,6 +254,7 @@ describe.skipIf(!postgres)('igdm migrate-store', () => {
       const job = await sql<{ id: number }>`select id from jobs where queue = 'test'`.execute(after.db);
       expect(job.rows[0]!.id).toBe(given + 1);
     } finally {
+      await migrated.close();
       await after.close();
       await before.close();
     }
