@@ -51,7 +51,8 @@ export async function migrateStore(config: Config, args: string[]): Promise<numb
 
   let source: SqliteStore;
   try {
-    source = await openSqliteStore(config.databaseUrl);
+    // The whole integrity check first, however long it takes: a damaged store is not moved.
+    source = await openSqliteStore(config.databaseUrl, { integrityBudgetMs: 2 ** 31 - 1 });
   } catch (err) {
     // In use by a running igdm (lock.ts), damaged (integrity.ts): its message names the fix.
     process.stderr.write(`igdm: ${(err as Error).message}\n`);
@@ -75,8 +76,6 @@ export async function migrateStore(config: Config, args: string[]): Promise<numb
         ),
       onProgress: (p) => process.stderr.write(`igdm: ${p.copied} of ${p.total} rows copied (${p.table})\n`),
     });
-    const damage = source.damage();
-    if (damage) throw new Error(`the embedded store is damaged (${damage})`);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const rows = (table: string) => counts.find((c) => c.table === table)?.rows ?? 0;
     const named = ['conversations', 'messages', 'contacts', 'webhook_events', 'channels']

@@ -18,6 +18,7 @@ import { signingEndpoint } from '../../src/store/webhook-endpoints.ts';
 import { storeWebhookEvent } from '../../src/store/webhook-events.ts';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
 import { until } from '../send/support.ts';
+import { damagePage, leavesOf } from '../support/damage.ts';
 import { runIgdm } from '../support/http.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { callApi, igBody, mid, startTestService, type TestService, textEvent } from '../support/service.ts';
@@ -81,6 +82,19 @@ async function structureOf(db: Kysely<Database>): Promise<string[]> {
     select conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(k.oid) from pg_constraint k
       join pg_namespace n on n.oid = k.connamespace where n.nspname = current_schema()`.execute(db);
   return rows.map((r) => r.def).sort();
+}
+
+/** How many tables the database at `url` has (none: nothing touched it). */
+async function tablesIn(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query(`select count(*)::int as n from information_schema.tables
+      where table_schema = current_schema()`);
+    return rows[0].n;
+  } finally {
+    await client.end();
+  }
 }
 
 const count = async (db: Kysely<Database>, table: string) =>
@@ -160,15 +174,7 @@ describe.skipIf(!postgres)('igdm migrate-store', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`igdm: the store ${file} is in use by`);
     expect(run.stderr).toContain('Stop that process first');
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      const { rows } = await client.query(`select count(*)::int as n from information_schema.tables
-        where table_schema = current_schema()`);
-      expect(rows[0].n).toBe(0);
-    } finally {
-      await client.end();
-    }
+    expect(await tablesIn(url)).toBe(0);
   });
 
   it('moves every row with its id; the repositories read the new store as they read the old one', async () => {
@@ -301,6 +307,20 @@ describe.skipIf(!postgres)('igdm migrate-store', () => {
     });
     expect(fromPostgres.code).toBe(2);
     expect(fromPostgres.stderr).toContain('moves the embedded store (DATABASE_URL=sqlite:PATH)');
+  });
+
+  it('refuses a damaged store, before touching PostgreSQL', async () => {
+    const { url } = await fresh();
+    const pages = leavesOf(file, 'messages');
+    const restore = damagePage(file, pages[pages.length - 1]!);
+    try {
+      const run = await migrateStore(url);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`igdm: the store ${file} is damaged (PRAGMA quick_check:`);
+      expect(await tablesIn(url)).toBe(0);
+    } finally {
+      restore();
+    }
   });
 
   it('keeps nothing when the copy fails part way, and the same database takes the store after', async () => {
