@@ -38,7 +38,7 @@ export class SchemaMismatchError extends Error {
 
   constructor(problems: string[]) {
     super(
-      `the two stores' schemas differ, so nothing was copied: ${problems.join('; ')}. this igdm migrated both, so one was changed by hand (or this is a bug: please report it)`,
+      `the two stores' schemas differ, so nothing was copied: ${problems.join('; ')}. This igdm migrated both, so one was changed by hand (or this is a bug: please report it)`,
     );
     this.problems = problems;
   }

@@ -368,6 +368,23 @@ describe.skipIf(!postgres)('igdm migrate-store', () => {
     }
   });
 
+  it('refuses a database whose schema is not the migrations’, naming the difference', async () => {
+    const { url } = await fresh();
+    const store = await openStore(url);
+    await sql`alter table conversation_notes add column pinned bigint`.execute(store.db);
+    await sql`alter table contacts alter column name type bigint using null`.execute(store.db);
+    try {
+      const run = await migrateStore(url);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        "igdm: the two stores' schemas differ, so nothing was copied: column contacts.name is TEXT in SQLite, bigint in PostgreSQL; column conversation_notes.pinned is in PostgreSQL only.",
+      );
+      for (const table of dataTables(file)) expect(await count(store.db, table), table).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
   /** The repositories give the same answers on both stores: conversations, search, tags, messages, notes, events, keys. */
   async function readsAlike(before: Store, after: Store) {
     const both = async <T>(read: (db: Kysely<Database>) => Promise<T>) => {
