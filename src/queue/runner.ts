@@ -1,5 +1,5 @@
 import type { Logger } from '../log.ts';
-import type { Ended } from './outcomes.ts';
+import type { Ended, Outcome } from './outcomes.ts';
 import type { Job, JobHandler } from './queue.ts';
 
 // The in-process side of a queue backend (the port's JobWorker: embedded.ts, postgres.ts drive it):
@@ -39,7 +39,7 @@ export interface RunnerBackend {
   beforeClaim?: () => Promise<void>;
   /** What the runner keeps for a job it starts (its `mine`): e.g. when its lease runs out. */
   holdOf(job: Job, claimedAt: number): number;
-  /** A round starts. */
+  /** A round starts (called before it does anything). */
   roundStarts?: () => void;
   /** After a round (not closed): sleeps until the next delayed job is due, or whatever else. */
   scheduleNext(claimedAt: number): Promise<void>;
@@ -209,7 +209,7 @@ export class JobRunner {
     w.running++;
     this.mine.set(job.id, this.#backend.holdOf(job, claimedAt));
     const run = (async () => {
-      let outcome: Finished['outcome'];
+      let outcome: Outcome;
       try {
         outcome = { ok: true, result: await w.handler(job) };
       } catch (err) {
