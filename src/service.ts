@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { apiKeyHash } from './api/api-key.ts';
 import { buildApp } from './api/app.ts';
 import { ApiKeys } from './api/auth.ts';
+import { ApprovalAnswers } from './approvals/answers.ts';
+import { ApprovalExpiry } from './approvals/expiry.ts';
 import { Backfill } from './backfill/backfill.ts';
 import { ChannelRegistry } from './channels/registry.ts';
 import { environmentChannel } from './channels/settings.ts';
@@ -70,6 +72,8 @@ export interface ServiceOptions {
   inboxDir?: string;
   /** How often the channels' tokens are looked at (default hourly); tests make it short. */
   tokenCheckEveryMs?: number;
+  /** How often approvals past their time are looked for (default every second). */
+  approvalSweepEveryMs?: number;
 }
 
 export async function startService(
@@ -164,6 +168,15 @@ export async function startService(
     graphTimeoutMs: config.graphTimeoutMs,
     profiles,
     conversationsApi,
+    // Decisions are durable: each goes out as a callback.
+    approvals: new ApprovalAnswers({ db: store.db, jobs: queue, log, now }),
+  });
+  const expiry = new ApprovalExpiry({
+    db: store.db,
+    jobs: queue,
+    log,
+    now,
+    everyMs: options.approvalSweepEveryMs,
   });
   projection.on('applied', () => {
     queue.wake();
@@ -246,6 +259,7 @@ export async function startService(
     inboxDir: options.inboxDir,
     metrics,
     publicUrl: config.publicUrl,
+    approvals: { db: store.db, jobs: queue, box },
   });
   // Both threads answer before the first request comes (they load their code, open the store).
   if (!(await parts.started(WORKER_START_MS)))
@@ -282,6 +296,7 @@ export async function startService(
   });
   queue.work(MEDIA_QUEUE, keeper.handle, { concurrency: 4 });
   dispatcher.start();
+  expiry.start();
   await tokens.start();
   // What Meta could not deliver while igdm was down: read back in the background, at 2 calls/s.
   if (config.backfill.onStart)
@@ -307,6 +322,7 @@ export async function startService(
       await app.close(); // stop accepting, finish in-flight requests
       await tokens.stop();
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
+      await expiry.stop();
       await dispatcher.stop();
       await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start
       await writer.close(); // finish the writes handed over

@@ -1,5 +1,6 @@
 import Fastify, { LogController } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { ApprovalDeps } from '../approvals/create.ts';
 import type { Backfill } from '../backfill/backfill.ts';
 import type { ChannelRegistry } from '../channels/registry.ts';
 import type { TokenView } from '../channels/token-keeper.ts';
@@ -15,6 +16,7 @@ import { type SandboxState, sandboxPlugin } from '../sandbox/index.ts';
 import type { Channel } from '../store/channels.ts';
 import type { Store } from '../store/index.ts';
 import type { ChannelHealth } from '../store/schema.ts';
+import { approvalRoutes } from './approvals.ts';
 import { attachmentRoutes } from './attachments.ts';
 import { type ApiKeys, requireApiKey } from './auth.ts';
 import { channelRoutes } from './channels.ts';
@@ -83,6 +85,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** PUBLIC_URL: where Meta and people reach igdm. */
   publicUrl?: string | null;
+  /** Asking for approvals over DM: the store, the sends' queue, the box that seals masked values. */
+  approvals: ApprovalDeps;
 }
 
 export async function buildApp(deps: AppDeps) {
@@ -166,6 +170,7 @@ export async function buildApp(deps: AppDeps) {
     await savedReplyRoutes(v1, { db: deps.store.db, now: deps.now });
     await mediaRoutes(v1, { db: deps.store.db });
     await commentRoutes(v1, { db: deps.store.db, channels: deps.channels.list, now: deps.now });
+    await approvalRoutes(v1, { ...deps.approvals, channels: deps.channels.list, now: deps.now });
     // Meta may take as long to answer an upload as the upload to igdm could take to arrive.
     await v1.register(attachmentRoutes, {
       channels: deps.channels.list,

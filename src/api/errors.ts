@@ -75,6 +75,8 @@ export const errors = {
   deliveryNotFound: define('delivery_not_found', 404, 'No webhook delivery "%s"'),
   savedReplyNotFound: define('saved_reply_not_found', 404, 'No saved reply "%s"'),
   commentNotFound: define('comment_not_found', 404, 'No comment "%s"'),
+  approvalNotFound: define('approval_not_found', 404, 'No approval "%s"'),
+  approvalDecided: define('approval_decided', 409, 'Approval %s is %s: only a pending approval is cancelled'),
   commentDeleted: define('comment_deleted', 409, 'Comment %s was deleted'),
   savedReplyExists: define('saved_reply_exists', 409, 'A saved reply has the shortcut "%s"'),
   messageNotFailed: define(
@@ -95,6 +97,10 @@ export const errors = {
   /** The messaging policy refuses the send (never_messaged, outside_window ...). */
   sendRefused: family<PolicyRefusal | 'unknown_comment'>(422, '%s'),
   invalidIceBreakers: define('invalid_ice_breakers', 422, '%s'),
+  /** The approver's 24-hour window is closed, or never opened: the approval DM cannot go. */
+  approvalOutsideWindow: define('outside_window', 422, '%s'),
+  /** The approval DM cannot fit Meta's 1000 bytes even with its values cut short. */
+  approvalTooLong: define('approval_too_long', 422, '%s'),
   channelExists: define(
     'channel_exists',
     409,

@@ -145,10 +145,13 @@ export const Message = z
       description:
         'igdm missed its webhook (an outage) and read it from the Conversations API later: see README, Catching up.',
     }),
-    author: z
-      .enum(['customer', 'bot', 'human', 'api'])
-      .nullable()
-      .meta({ description: 'null on outbound messages stored before authors were recorded.' }),
+    author: z.enum(['customer', 'bot', 'human', 'api', 'approval']).nullable().meta({
+      description:
+        'approval: an approval DM, or igdm answering its approver. null on outbound messages stored before authors were recorded.',
+    }),
+    approvalId: z.string().nullable().meta({
+      description: 'The approval the message is about (its DM, an answer, a reply); null elsewhere.',
+    }),
     agent: z
       .string()
       .nullable()
@@ -288,6 +291,7 @@ export const ContactErasure = z
         jobs: count.meta({ description: 'Finished jobs whose results were cleared.' }),
         webhookDeliveries: count.meta({ description: 'Outbound webhook deliveries, with their attempts.' }),
         media: count.meta({ description: 'Copies of their media, files included.' }),
+        approvals: count.meta({ description: 'Approvals asked of them, with their fields.' }),
       })
       .meta({ description: 'Rows erased, by kind.' }),
   })

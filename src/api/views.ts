@@ -139,6 +139,7 @@ export function messageView(m: Message, kept?: KeptMedia[]): MessageOut {
     backfilled: m.backfilled === 1,
     /** customer, bot, human (an agent, or someone in the Instagram app) or api. */
     author: (m.author ?? (m.direction === 'inbound' ? 'customer' : null)) as MessageOut['author'],
+    approvalId: m.approvalId ?? null,
     agent: m.agent ?? null,
     editedAt: iso(m.editedAt),
     deletedAt: iso(m.deletedAt),

@@ -19,6 +19,9 @@ Commands:
   sandbox [--port 4000] [--host 127.0.0.1] [--webhook URL]
                                  run the emulated Graph API and simulated customers on their own
   backup FILE [--force]          copy the embedded store to FILE while igdm runs, and check the copy
+  migrate-store --to postgres://USER:PASSWORD@HOST/DATABASE
+                                 move the embedded store (igdm stopped) into an empty PostgreSQL
+                                 database, ids and all, and check the row counts of every table
   doctor [--fix]                 check the account's token, permissions and webhook subscription;
                                  --fix subscribes the app to the webhook fields igdm needs
 
@@ -74,6 +77,10 @@ async function main(argv: string[]) {
     case 'backup': {
       const { backup } = await import('./backup.ts');
       return backup(config, rest);
+    }
+    case 'migrate-store': {
+      const { migrateStore } = await import('./migrate-store.ts');
+      return migrateStore(config, rest);
     }
     default:
       process.stderr.write(`igdm: unknown command "${command}"\n\n${USAGE}\n`);

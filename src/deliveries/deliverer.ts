@@ -4,6 +4,7 @@ import { eventView } from '../events/view.ts';
 import { RequestFailed, request } from '../http-client.ts';
 import type { Logger } from '../log.ts';
 import { type Job, RetryLater } from '../queue/queue.ts';
+import { callbackSecretOf } from '../store/approvals.ts';
 import { eventById } from '../store/events.ts';
 import type { Database, DeliveryStatus } from '../store/schema.ts';
 import type { SecretBox } from '../store/secret-box.ts';
@@ -12,7 +13,8 @@ import { signingEndpoint } from '../store/webhook-endpoints.ts';
 import { type DeliveryJob, retryDelayMs } from './jobs.ts';
 import { signature } from './signing.ts';
 
-// Makes a delivery's attempts (the WEBHOOK_QUEUE's handler). Each attempt POSTs the same body with
+// Makes a delivery's attempts (the WEBHOOK_QUEUE's handler): an endpoint's (an event of the log), a
+// rule's `webhook` action's, or an approval's callback's. Each attempt POSTs the same body with
 // the same webhook-id, a fresh webhook-timestamp and its signature; a 2xx answer delivers it. A
 // failed attempt is tried again later (jobs.ts's delays) until the delivery's time runs out, then
 // the delivery is failed; every attempt is recorded with what the receiver answered.
@@ -120,7 +122,13 @@ export class Deliverer {
       if (!event) return 'the event is no longer in the log';
       return { url: ep.url, body: JSON.stringify(eventView(event)), secrets: ep.secrets, headers: {} };
     }
-    const rule = d.rule === null ? undefined : this.#d.ruleWebhook(d.rule);
+    if (d.rule === null) {
+      // An approval's callback (approvals/decide.ts): its body was made with the decision.
+      const secret = await callbackSecretOf(db, box, d.id);
+      if (!secret || d.url === null || d.body === null) return 'the approval is no longer there';
+      return { url: d.url, body: d.body, secrets: [secret], headers: { 'x-igdm-delivery': d.webhookId } };
+    }
+    const rule = this.#d.ruleWebhook(d.rule);
     if (!rule?.url || d.body === null) return `rule "${d.rule}" no longer has a webhook in the configuration`;
     // The headers the README has documented for rule webhooks since before the standard ones.
     const headers: Record<string, string> = { 'x-igdm-delivery': d.webhookId };

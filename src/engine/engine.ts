@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { ApprovalAnswers, ApprovalOutcome } from '../approvals/answers.ts';
 import { BACKFILLED_REPLY_MAX_AGE_MS } from '../backfill/policy.ts';
 import { queueRuleWebhook } from '../deliveries/rule-webhooks.ts';
 import type { RateLimiter } from '../graph/rate-limit.ts';
@@ -54,6 +55,8 @@ export interface EngineDeps {
   profiles?: { ensure(contactId: string): Promise<void> };
   /** Paces Conversations API calls (story lookups), shared with the sender. */
   conversationsApi: RateLimiter;
+  /** Approvers' answers (src/approvals/): taken before the automation, which never sees them. */
+  approvals?: ApprovalAnswers;
 }
 
 export interface EngineJob {
@@ -81,6 +84,8 @@ export interface EventOutcome {
   silent?: string;
   /** A comment's public reply: the reply's comment id, or that it was made before. */
   publicReply?: string;
+  /** An answer to an approval: which, and what came of it. */
+  approval?: ApprovalOutcome['approval'];
 }
 
 /** How far back a late echo is matched to a retried send. */
@@ -207,6 +212,10 @@ export class Engine {
     event: Extract<DomainEvent, { kind: 'message' | 'postback' | 'reaction' | 'referral' }>,
   ): Promise<EventOutcome> {
     const { db } = this.#d;
+    if (this.#d.approvals && (event.kind === 'message' || event.kind === 'postback')) {
+      const answered = await this.#d.approvals.answer(channel, row, conversationId, event);
+      if (answered) return { kind: event.kind, ...answered };
+    }
     const out: EventOutcome = { kind: event.kind };
     const text = event.kind === 'message' ? event.text : undefined;
     // A mention is thanked once per story, however often it is mentioned: the story is the cause.

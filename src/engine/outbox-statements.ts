@@ -29,6 +29,7 @@ export const q = {
     replyTo: string | null;
     author: string;
     agent: string | null;
+    approvalId: string | null;
     now: number;
   }>(
     builder.insertInto('messages').values({
@@ -52,6 +53,7 @@ export const q = {
       error: null,
       author: p('author'),
       agent: p('agent'),
+      approvalId: p('approvalId'),
       createdAt: at,
       updatedAt: at,
     }),

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/policy.ts';
 import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
 import type { JobQueue } from '../queue/queue.ts';
@@ -34,11 +34,18 @@ export interface SendRequest {
   replyTo?: string;
   /** What caused the send (an event key and a rule): a second request with the same cause is the first. */
   causedBy?: string;
-  /** Who wrote it: bot (automation), human (an agent), api (another system). Default: human when
-   * humanAgent is set, else api. */
-  author?: 'bot' | 'human' | 'api';
+  /** Who wrote it: bot (automation), human (an agent), api (another system), approval (an
+   * approval's DM or igdm's reply to an answer). Default: human when humanAgent is set, else api. */
+  author?: 'bot' | 'human' | 'api' | 'approval';
   /** The person who wrote it, when their API key names them. */
   agent?: string;
+  /** The approval the message is about (src/approvals/). */
+  approvalId?: string;
+  /** More writes that exist exactly when the send does: run in its transaction. */
+  also?: (
+    trx: Transaction<Database>,
+    queued: { messageId: string | null; outboxId: string },
+  ) => Promise<void>;
 }
 
 export interface Queued {
@@ -191,6 +198,7 @@ export async function queueSend(
         replyTo: req.replyTo ? JSON.stringify({ mid: req.replyTo }) : null,
         author: req.author ?? (req.humanAgent ? 'human' : 'api'),
         agent: req.agent ?? null,
+        approvalId: req.approvalId ?? null,
         now,
       });
       await q.touchConversation.run(trx, { id: conversationId, now });
@@ -230,6 +238,7 @@ export async function queueSend(
     await jobs.enqueue(trx, [
       sendJob({ id: outboxId, channelId: channel.id, conversationId, recipient, createdAt: now }),
     ]);
+    await req.also?.(trx, { messageId, outboxId });
   });
   jobs.wake();
   return { messageId, outboxId, content };

@@ -17,6 +17,8 @@ export const EVENT_NAMES = [
   'conversation.updated',
   'comment.received',
   'channel.health',
+  'approval.created',
+  'approval.decided',
 ] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];

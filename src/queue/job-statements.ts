@@ -1,4 +1,4 @@
-import { type Selectable, sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, type Selectable, sql, type Transaction } from 'kysely';
 import { builder } from '../store/builder.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, JobTable } from '../store/schema.ts';
@@ -18,6 +18,32 @@ export const DONE = status('done');
 export const UNFINISHED = [READY, ACTIVE];
 /** Rows per insert statement (SQLite caps the parameters of one statement). */
 const ADD_CHUNK = 500;
+
+/**
+ * The claim's condition on a job `j` (both backends): the oldest unfinished job of its key, with none
+ * of its key running.
+ */
+export const firstOfIdleKey = (eb: ExpressionBuilder<Database & { j: JobTable }, 'j'>) => {
+  const unfinishedOfKey = () =>
+    eb
+      .selectFrom('jobs as k')
+      .select(sql`1`.as('one'))
+      .whereRef('k.queue', '=', 'j.queue')
+      .whereRef('k.key', '=', 'j.key')
+      .where('k.status', 'in', UNFINISHED);
+  return eb.and([
+    // The oldest unfinished job of its key (an index range up to this job's order_at) ...
+    eb.not(
+      eb.exists(
+        unfinishedOfKey()
+          .whereRef('k.orderAt', '<=', 'j.orderAt')
+          .where((k) => k.or([k('k.orderAt', '<', k.ref('j.orderAt')), k('k.id', '<', k.ref('j.id'))])),
+      ),
+    ),
+    // ... and none of its key running (a later job may have started before this one was added).
+    eb.not(eb.exists(unfinishedOfKey().where('k.status', '=', ACTIVE))),
+  ]);
+};
 
 /** How many jobs have status `s`; done and dead are matched as jobs_finished's condition is written. */
 const countOf = (s: JobStatus) =>
@@ -46,27 +72,7 @@ export const q = {
       .where('j.queue', '=', p<string>('queue'))
       .where('j.status', '=', READY)
       .where(sql<number>`+${sql.ref('j.runAt')}`, '<=', p<number>('now'))
-      .where((eb) => {
-        const unfinishedOfKey = () =>
-          eb
-            .selectFrom('jobs as k')
-            .select(sql`1`.as('one'))
-            .whereRef('k.queue', '=', 'j.queue')
-            .whereRef('k.key', '=', 'j.key')
-            .where('k.status', 'in', UNFINISHED);
-        return eb.and([
-          // The oldest unfinished job of its key (an index range up to this job's order_at) ...
-          eb.not(
-            eb.exists(
-              unfinishedOfKey()
-                .whereRef('k.orderAt', '<=', 'j.orderAt')
-                .where((k) => k.or([k('k.orderAt', '<', k.ref('j.orderAt')), k('k.id', '<', k.ref('j.id'))])),
-            ),
-          ),
-          // ... and none of its key running (a later job may have started before this one was added).
-          eb.not(eb.exists(unfinishedOfKey().where('k.status', '=', ACTIVE))),
-        ]);
-      })
+      .where(firstOfIdleKey)
       .orderBy('j.orderAt')
       .orderBy('j.id')
       .limit(p<number>('limit')),

@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction, type UpdateObject } from 'kysely';
 import type { Database } from '../store/schema.ts';
-import { ACTIVE, jobOf, READY, UNFINISHED } from './job-statements.ts';
+import { ACTIVE, firstOfIdleKey, jobOf, READY } from './job-statements.ts';
 import type { Job } from './queue.ts';
 
 // The PostgreSQL queue's statements (postgres.ts), on the store's `jobs` table. Statuses are SQL
@@ -50,27 +50,7 @@ export async function claim(
           .where('j.queue', '=', args.queue)
           .where('j.status', '=', READY)
           .where('j.runAt', '<=', args.now)
-          .where((eb) => {
-            const unfinishedOfKey = () =>
-              eb
-                .selectFrom('jobs as k')
-                .select(sql`1`.as('one'))
-                .whereRef('k.queue', '=', 'j.queue')
-                .whereRef('k.key', '=', 'j.key')
-                .where('k.status', 'in', UNFINISHED);
-            return eb.and([
-              eb.not(
-                eb.exists(
-                  unfinishedOfKey()
-                    .whereRef('k.orderAt', '<=', 'j.orderAt')
-                    .where((k) =>
-                      k.or([k('k.orderAt', '<', k.ref('j.orderAt')), k('k.id', '<', k.ref('j.id'))]),
-                    ),
-                ),
-              ),
-              eb.not(eb.exists(unfinishedOfKey().where('k.status', '=', ACTIVE))),
-            ]);
-          })
+          .where(firstOfIdleKey)
           .orderBy('j.orderAt')
           .orderBy('j.id')
           .limit(args.limit)

@@ -3,13 +3,13 @@ import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { insertJobs } from './job-statements.ts';
+import type { OutcomePolicy } from './outcomes.ts';
 import { PostgresJobAdmin } from './postgres-admin.ts';
-import { type Ended, type Outcome, recordOutcomes } from './postgres-outcomes.ts';
+import { recordOutcomes } from './postgres-outcomes.ts';
 import { claim, nextDue, notify, renew, takeBack } from './postgres-statements.ts';
 import { WakeListener } from './postgres-wakes.ts';
 import {
   backoffMs,
-  type Job,
   type JobAdmin,
   type JobHandler,
   type JobStatus,
@@ -18,6 +18,7 @@ import {
   type QueueStats,
   type WorkQueue,
 } from './queue.ts';
+import { type Claimed, type Finished, JobRunner, type Worker } from './runner.ts';
 
 // The queue on PostgreSQL, for any number of processes on one database: the embedded queue's rules
 // (queue.ts) on the store's `jobs` table, claimed with FOR UPDATE SKIP LOCKED and a per-key lock
@@ -30,7 +31,8 @@ import {
 //   (postgres-wakes.ts), claim the next job of a key when one ends, and poll every `pollMs` for what
 //   no notification says (a retry another process put off and then died, a lost connection).
 // - As in the embedded queue, a round writes the outcomes of the jobs that ended and claims the
-//   next in one transaction.
+//   next in one transaction; runner.ts runs the handlers and the rounds, this class is the round's
+//   transaction, the leases, the wake-ups and the timers.
 
 export interface PostgresQueueOptions {
   maxAttempts?: number;
@@ -48,62 +50,52 @@ export interface PostgresQueueOptions {
   log?: Logger;
 }
 
-interface Worker {
-  queue: string;
-  handler: JobHandler;
-  concurrency: number;
-  running: number;
-}
-
-interface Finished extends Ended {
-  w: Worker;
-  recorded: () => void;
-}
-
-const PRUNE_EVERY_MS = 3_600_000;
-
 export class PostgresQueue implements WorkQueue {
   readonly #db: Kysely<Database>;
   readonly #admin: PostgresJobAdmin;
+  readonly #runner: JobRunner;
   readonly #maxAttempts: number;
   readonly #leaseMs: number;
   readonly #pollMs: number;
-  readonly #backoffMs: (attempt: number) => number;
-  readonly #keepDoneMs: number | null;
+  readonly #outcomes: OutcomePolicy;
   readonly #listen: string | pg.ClientConfig | undefined;
   readonly #now: () => number;
   readonly #log: Logger | undefined;
-  readonly #workers = new Map<string, Worker>();
-  readonly #running = new Set<Promise<void>>();
-  /** The jobs this process runs: id → the attempt it runs (the run's fence). */
-  readonly #mine = new Map<number, number>();
   /** When the next delayed job is due as far as this process knows (null: read it). */
   #nextDueAt: number | null = null;
-  #finished: Finished[] = [];
-  #claimDue = true;
-  #pumping: Promise<void> | null = null;
-  #again = false;
-  #wakeScheduled = false;
   #dueTimer: NodeJS.Timeout | null = null;
   #ticker: NodeJS.Timeout | null = null;
   #ticking = false;
   #renewedAt = 0;
   #polledAt = 0;
-  #prunedAt = 0;
   #listener: WakeListener | null = null;
-  #closed = false;
 
   constructor(db: Kysely<Database>, options: PostgresQueueOptions = {}) {
     this.#db = db;
     this.#maxAttempts = options.maxAttempts ?? 8;
     this.#leaseMs = options.leaseMs ?? 10_000;
     this.#pollMs = options.pollMs ?? 1000;
-    this.#backoffMs = options.backoffMs ?? backoffMs;
-    this.#keepDoneMs = options.keepDoneMs ?? null;
     this.#listen = options.listen;
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
     this.#admin = new PostgresJobAdmin(db, this.#now);
+    this.#outcomes = {
+      maxAttempts: this.#maxAttempts,
+      backoffMs: options.backoffMs ?? backoffMs,
+      delayed: (runAt) => this.#delayed(runAt),
+      log: this.#log,
+    };
+    this.#runner = new JobRunner({
+      round: (ended, claiming, now, woken) => this.#round(ended, claiming, now, woken),
+      // The jobs this process runs are held by their attempt: the run's fence.
+      holdOf: (job) => job.attempts,
+      scheduleNext: (claimedAt) => this.#scheduleNext(claimedAt),
+      retryIn: (ms) => this.#scheduleDue(ms),
+      prune: (finishedBefore) => this.#admin.prune(finishedBefore),
+      keepDoneMs: options.keepDoneMs ?? null,
+      now: this.#now,
+      log: this.#log,
+    });
   }
 
   async add(jobs: NewJob[]): Promise<number> {
@@ -125,23 +117,19 @@ export class PostgresQueue implements WorkQueue {
   }
 
   work<P>(queue: string, handler: JobHandler<P>, options: { concurrency?: number } = {}): void {
-    this.#workers.set(queue, {
-      queue,
-      handler: handler as JobHandler,
-      concurrency: Math.max(1, options.concurrency ?? 8),
-      running: 0,
-    });
-    if (this.#listen !== undefined && !this.#listener && !this.#closed) {
+    this.#runner.work(queue, handler as JobHandler, options.concurrency);
+    const closed = this.#runner.closed;
+    if (this.#listen !== undefined && !this.#listener && !closed) {
       this.#listener = new WakeListener({
         connection: this.#listen,
         log: this.#log,
         onWake: (q) => {
           if (q === null) this.#nextDueAt = null;
-          if (q === null || this.#workers.has(q)) this.wake();
+          if (q === null || this.#runner.works(q)) this.wake();
         },
       });
     }
-    if (!this.#ticker && !this.#closed) {
+    if (!this.#ticker && !closed) {
       this.#polledAt = Date.now(); // this wake claims: the first poll is one period away
       this.#ticker = setInterval(() => void this.#tick(), Math.min(this.#pollMs, this.#leaseMs / 3));
       this.#ticker.unref();
@@ -158,38 +146,7 @@ export class PostgresQueue implements WorkQueue {
   }
 
   wake(): void {
-    this.#claimDue = true;
-    this.#kick();
-  }
-
-  #kick(): void {
-    if (this.#closed && this.#finished.length === 0) return;
-    if (this.#pumping) {
-      this.#again = true;
-      return;
-    }
-    this.#pumping = this.#pump()
-      .catch((err) => {
-        this.#log?.error({ err }, 'queue: claiming jobs failed; trying again in 1 s');
-        this.#scheduleDue(1000);
-      })
-      .finally(() => {
-        this.#pumping = null;
-        if (this.#again) {
-          this.#again = false;
-          this.#kick();
-        }
-      });
-  }
-
-  /** Wakes the queue once the event loop has run what is ready: jobs ending together share a round. */
-  #wakeSoon(): void {
-    if (this.#wakeScheduled) return;
-    this.#wakeScheduled = true;
-    setImmediate(() => {
-      this.#wakeScheduled = false;
-      this.#kick();
-    });
+    this.#runner.wake();
   }
 
   /** Renews this process's leases, takes back the jobs of dead processes, and polls. */
@@ -198,9 +155,9 @@ export class PostgresQueue implements WorkQueue {
     this.#ticking = true;
     try {
       const at = Date.now();
-      if (this.#mine.size > 0 && at - this.#renewedAt >= this.#leaseMs / 3) {
+      if (this.#runner.mine.size > 0 && at - this.#renewedAt >= this.#leaseMs / 3) {
         this.#renewedAt = at;
-        const mine = [...this.#mine];
+        const mine = [...this.#runner.mine];
         const kept = new Set(await renew(this.#db, mine, this.#leaseMs));
         const lost = mine.filter(([id]) => !kept.has(id)).map(([id]) => id);
         // Only if this process stalled past its lease: another may run the job now.
@@ -208,7 +165,7 @@ export class PostgresQueue implements WorkQueue {
           this.#log?.warn({ jobs: lost }, 'queue: jobs taken back after their lease ran out');
       }
       // Closing: leases are still renewed until the handlers end.
-      if (!this.#closed && at - this.#polledAt >= this.#pollMs) {
+      if (!this.#runner.closed && at - this.#polledAt >= this.#pollMs) {
         this.#polledAt = at;
         const back = await takeBack(this.#db, this.#maxAttempts, this.#now());
         if (back.dead.length > 0)
@@ -223,88 +180,28 @@ export class PostgresQueue implements WorkQueue {
     }
   }
 
-  async #pump(): Promise<void> {
-    const claiming = this.#closed ? [] : [...this.#workers.values()];
-    const batch = this.#finished;
-    this.#finished = [];
-    const now = this.#now();
+  /** Writes the outcomes of the jobs that ended and claims the next, in one transaction. */
+  async #round(ended: Finished[], claiming: Worker[], now: number, woken: boolean): Promise<Claimed | null> {
     const claimDue =
       claiming.length > 0 &&
-      (this.#claimDue || batch.length > 0 || (this.#nextDueAt !== null && this.#nextDueAt <= now));
-    this.#claimDue = false;
-    if (batch.length === 0 && !claimDue) return;
-    let claimed: [Worker, Job[]][];
-    let lost: number[];
-    try {
-      [claimed, lost] = await this.#db.transaction().execute(async (trx) => {
-        const lost = await recordOutcomes(trx, batch, now, {
-          maxAttempts: this.#maxAttempts,
-          backoffMs: this.#backoffMs,
-          delayed: (runAt) => this.#delayed(runAt),
-          log: this.#log,
-        });
-        const out: [Worker, Job[]][] = [];
-        for (const w of claimDue ? claiming : []) {
-          const free = w.concurrency - w.running + batch.filter((f) => f.w === w).length;
-          if (free <= 0) {
-            this.#claimDue = true; // claimed once a slot frees up
-            continue;
-          }
-          const jobs = await claim(trx, { queue: w.queue, limit: free, now, leaseMs: this.#leaseMs });
-          if (jobs.length === free) this.#claimDue = true; // more may be waiting for a slot
-          out.push([w, jobs]);
-        }
-        // Stopping: the next jobs of these keys are for the other processes now.
-        if (this.#closed && batch.length > 0)
-          await notify(
-            trx,
-            batch.map((f) => f.job.queue),
-          );
-        return [out, lost] as const;
-      });
-    } catch (err) {
-      this.#claimDue = true;
-      if (this.#closed) {
-        // Their leases run out and other processes run them again.
-        this.#log?.error({ err, jobs: batch.map((f) => f.job.id) }, 'queue: could not record job outcomes');
-        for (const f of batch) this.#release(f);
-      } else {
-        this.#finished = [...batch, ...this.#finished];
-      }
-      throw err;
-    }
+      (woken || ended.length > 0 || (this.#nextDueAt !== null && this.#nextDueAt <= now));
+    if (ended.length === 0 && !claimDue) return null;
+    const [claimed, lost] = await this.#db.transaction().execute(async (trx) => {
+      const lost = await recordOutcomes(trx, ended, now, this.#outcomes);
+      const claimed = await this.#runner.claim(claimDue ? claiming : [], ended, true, (queue, limit) =>
+        claim(trx, { queue, limit, now, leaseMs: this.#leaseMs }),
+      );
+      // Stopping: the next jobs of these keys are for the other processes now.
+      if (this.#runner.closed && ended.length > 0)
+        await notify(
+          trx,
+          ended.map((f) => f.job.queue),
+        );
+      return [claimed, lost] as const;
+    });
     if (lost.length > 0)
       this.#log?.warn({ jobs: lost }, 'queue: outcomes not recorded: the jobs were taken back meanwhile');
-    for (const f of batch) this.#release(f);
-    for (const [w, jobs] of claimed) for (const job of jobs) this.#start(w, job);
-    if (this.#closed) return;
-    await this.#prune();
-    await this.#scheduleNext(now);
-  }
-
-  #release(f: Finished) {
-    f.w.running--;
-    this.#mine.delete(f.job.id);
-    f.recorded();
-  }
-
-  #start(w: Worker, job: Job) {
-    w.running++;
-    this.#mine.set(job.id, job.attempts);
-    const run = (async () => {
-      let outcome: Outcome;
-      try {
-        outcome = { ok: true, result: await w.handler(job) };
-      } catch (err) {
-        outcome = { ok: false, err };
-      }
-      await new Promise<void>((recorded) => {
-        this.#finished.push({ w, job, outcome, recorded });
-        this.#wakeSoon();
-      });
-    })();
-    this.#running.add(run);
-    run.finally(() => this.#running.delete(run));
+    return claimed;
   }
 
   #delayed(runAt: number) {
@@ -318,12 +215,12 @@ export class PostgresQueue implements WorkQueue {
   async #scheduleNext(claimedAt: number) {
     if (this.#nextDueAt !== null && this.#nextDueAt <= claimedAt) this.#nextDueAt = null;
     this.#nextDueAt ??=
-      (await nextDue(this.#db, [...this.#workers.keys()], claimedAt)) ?? Number.POSITIVE_INFINITY;
+      (await nextDue(this.#db, [...this.#runner.queues()], claimedAt)) ?? Number.POSITIVE_INFINITY;
     if (Number.isFinite(this.#nextDueAt)) this.#scheduleDue(Math.max(this.#nextDueAt - this.#now(), 10));
   }
 
   #scheduleDue(ms: number) {
-    if (this.#closed) return;
+    if (this.#runner.closed) return;
     if (this.#dueTimer) clearTimeout(this.#dueTimer);
     this.#dueTimer = setTimeout(
       () => {
@@ -334,15 +231,6 @@ export class PostgresQueue implements WorkQueue {
       Math.min(ms, 60_000),
     );
     this.#dueTimer.unref();
-  }
-
-  async #prune(): Promise<void> {
-    if (this.#keepDoneMs === null) return;
-    const now = this.#now();
-    if (now - this.#prunedAt < PRUNE_EVERY_MS) return;
-    this.#prunedAt = now;
-    const n = await this.#admin.prune(now - this.#keepDoneMs);
-    if (n > 0) this.#log?.info({ jobs: n }, 'queue: deleted old done jobs');
   }
 
   list(filter: Parameters<JobAdmin['list']>[0]): Promise<JobView[]> {
@@ -376,23 +264,17 @@ export class PostgresQueue implements WorkQueue {
     return this.#admin.prune(finishedBefore);
   }
 
-  async idle(): Promise<void> {
-    for (;;) {
-      await this.#pumping;
-      if (this.#running.size === 0 && !this.#pumping) return;
-      await Promise.all([...this.#running]);
-    }
+  idle(): Promise<void> {
+    return this.#runner.idle();
   }
 
   /** Stops claiming; waits for the running handlers and writes their outcomes. */
   async close(): Promise<void> {
-    this.#closed = true;
+    this.#runner.stop();
     if (this.#dueTimer) clearTimeout(this.#dueTimer);
     this.#dueTimer = null;
     await this.#listener?.close();
-    this.wake();
-    await this.#pumping;
-    await Promise.all([...this.#running]);
+    await this.#runner.drain();
     if (this.#ticker) clearInterval(this.#ticker);
     this.#ticker = null;
   }

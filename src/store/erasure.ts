@@ -19,7 +19,8 @@ import type { ContactErasureTable, Database } from './schema.ts';
 // Erasing a contact (DELETE /v1/contacts/:id): every row that holds their data goes, in one
 // transaction: their messages (the search index follows, by its triggers), notes, story mentions,
 // comments, the event log's entries about their conversations, the webhook events Meta sent about
-// them, outbound webhook deliveries about them, their conversations and their profile. Sends to them keep their row, for the record and
+// them, outbound webhook deliveries about them, approvals asked of them, their conversations and
+// their profile. Sends to them keep their row, for the record and
 // the rate limits, without content or address; a queued one fails (reason `erased`). Jobs of their
 // conversations keep their ids only. What remains is a record that the erasure happened: who asked,
 // when, and how many rows of each kind went.
@@ -49,6 +50,8 @@ export interface ErasureCounts {
   webhookDeliveries: number;
   /** Copies of their media (media/keeper.ts), files included. */
   media: number;
+  /** Approvals asked of them (src/approvals/), with their fields. */
+  approvals: number;
 }
 
 export interface ContactErasure extends Omit<Selectable<ContactErasureTable>, 'counts'> {
@@ -193,6 +196,7 @@ async function erase(
     jobs: 0,
     webhookDeliveries: 0,
     media: 0,
+    approvals: 0,
   };
   const n = (r: { numUpdatedRows: bigint } | { numDeletedRows: bigint }) =>
     Number('numUpdatedRows' in r ? r.numUpdatedRows : r.numDeletedRows);
@@ -220,6 +224,9 @@ async function erase(
   );
   counts.media = n(
     await trx.deleteFrom('keptMedia').where('conversationId', 'in', conversations).executeTakeFirst(),
+  );
+  counts.approvals = n(
+    await trx.deleteFrom('approvals').where('conversationId', 'in', conversations).executeTakeFirst(),
   );
   counts.notes = n(
     await trx.deleteFrom('conversationNotes').where('conversationId', 'in', conversations).executeTakeFirst(),
@@ -274,6 +281,11 @@ export async function lastErasure(db: Kysely<Database>, contactId: string): Prom
     .orderBy('id', 'desc')
     .executeTakeFirst();
   return row
-    ? { ...row, erasedAt: Number(row.erasedAt), counts: JSON.parse(row.counts) as ErasureCounts }
+    ? {
+        ...row,
+        erasedAt: Number(row.erasedAt),
+        // Erasures recorded before approvals existed erased none.
+        counts: { approvals: 0, ...(JSON.parse(row.counts) as Omit<ErasureCounts, 'approvals'>) },
+      }
     : null;
 }

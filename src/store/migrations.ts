@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import type { StoreKind } from './dialect.ts';
 import { addSendJobs, messageSearch, messageSearchPostgres } from './migration-steps.ts';
+import { approvalMigrations } from './migrations-approvals.ts';
 import { platformMigrations } from './migrations-platform.ts';
 
 // Versioned migrations, run at start (migrate.ts). Written once for both stores: only the id columns
@@ -461,5 +462,6 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
       },
     },
     ...platformMigrations,
+    ...approvalMigrations,
   };
 }

@@ -182,6 +182,48 @@ export interface MessageTable {
   agent: Generated<string | null>;
   /** 1: igdm missed its webhook and read it from the Conversations API later (src/backfill/). */
   backfilled: Generated<number>;
+  /** The approval it is about (src/approvals/): the approval DM, an answer to it, igdm's reply. */
+  approvalId: ColumnType<string | null, string | null | undefined, string | null>;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled';
+
+/** An approval asked of a person over DM (src/approvals/). */
+export interface ApprovalTable {
+  id: string;
+  channelId: string;
+  conversationId: string;
+  /** The approver's IGSID. */
+  approver: string;
+  title: string;
+  /**
+   * JSON: [{ label, display, value? | sealed? }]: a visible field's value in clear, a masked one's
+   * sealed (secret-box.ts), a concealed one's not at all.
+   */
+  fields: string;
+  status: ApprovalStatus;
+  /** 1 approved, 0 rejected; null otherwise. */
+  approved: number | null;
+  /** The IGSID whose answer decided it. */
+  respondedBy: string | null;
+  respondedAt: number | null;
+  decidedAt: number | null;
+  /** What decided it: `event:<dedup key>` (an answer), `cancel`, `expiry`. */
+  decidedBy: string | null;
+  expiresAt: number;
+  /** JSON object, the caller's own. */
+  metadata: string;
+  callbackUrl: string | null;
+  /** Sealed (secret-box.ts): signs the callback. */
+  callbackSecret: string | null;
+  /** The callback's webhook delivery, made with the decision. */
+  callbackDeliveryId: string | null;
+  /** The approval DM. */
+  messageId: string | null;
+  /** JSON array: the labels (or "title") shortened to fit the DM. */
+  shortened: string;
   createdAt: number;
   updatedAt: number;
 }
@@ -309,6 +351,7 @@ export interface Database {
   webhookAttempts: WebhookAttemptTable;
   contactErasures: ContactErasureTable;
   savedReplies: SavedReplyTable;
+  approvals: ApprovalTable;
 }
 
 /** A reply the team keeps to send again, picked by its shortcut (unique). */

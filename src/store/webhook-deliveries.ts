@@ -178,20 +178,20 @@ export async function reopenDelivery(db: Kysely<Database>, id: string, now: numb
     .execute();
 }
 
-/** Deletes deliveries settled before `before`, with their attempts; answers how many. */
+/**
+ * Deletes deliveries settled before `before`, with their attempts; answers how many. An approval's
+ * callback (neither an endpoint's nor a rule's) stays with its approval, which shows its outcome.
+ */
 export async function pruneDeliveries(db: Kysely<Database>, before: number): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const old = trx
       .selectFrom('webhookDeliveries')
       .select('id')
       .where('status', '!=', 'pending')
-      .where('updatedAt', '<', before);
-    await trx.deleteFrom('webhookAttempts').where('deliveryId', 'in', old).execute();
-    const r = await trx
-      .deleteFrom('webhookDeliveries')
-      .where('status', '!=', 'pending')
       .where('updatedAt', '<', before)
-      .executeTakeFirst();
+      .where((eb) => eb.or([eb('endpointId', 'is not', null), eb('rule', 'is not', null)]));
+    await trx.deleteFrom('webhookAttempts').where('deliveryId', 'in', old).execute();
+    const r = await trx.deleteFrom('webhookDeliveries').where('id', 'in', old).executeTakeFirst();
     return Number(r.numDeletedRows);
   });
 }

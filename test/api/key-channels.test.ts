@@ -54,6 +54,7 @@ const other = {} as {
   deliveryId: string;
   jobId: number;
   mediaId: string;
+  approvalId: string;
 };
 /** The team's saved replies, which belong to no channel. */
 const team = {} as { replyId: string; doomedReplyId: string };
@@ -105,6 +106,14 @@ beforeAll(async () => {
   other.contactId = conversation.contact.id;
   other.messageId = (await admin('GET', `/v1/conversations/${theirs}/messages`)).body.data[0].id;
   other.keyId = (await admin('POST', '/v1/api-keys', { name: 'everything' })).body.id;
+  const approval = await admin('POST', '/v1/approvals', {
+    channelId: 'default',
+    approver: OTHER_CUSTOMER,
+    title: 'Refund',
+    expiresInSeconds: 3600,
+  });
+  expect(approval.status, JSON.stringify(approval.body)).toBe(201);
+  other.approvalId = approval.body.id;
   other.jobId = (await admin('GET', '/v1/jobs')).body.data[0].id;
   // A kept copy of a picture the other channel's customer sent (media/keeper.ts makes them).
   other.mediaId = 'med_of_the_default_channel';
@@ -382,6 +391,24 @@ const cases: Record<string, Case> = {
     path: () => `/v1/comments/${OTHER_COMMENT}`,
     expect: { hidden: 'comment_not_found' },
   },
+  'POST /v1/approvals': {
+    path: () => '/v1/approvals',
+    body: { channelId: 'default', approver: OTHER_CUSTOMER, title: 'not mine', expiresInSeconds: 3600 },
+    expect: { hidden: 'channel_not_found' },
+  },
+  'GET /v1/approvals': {
+    path: () => '/v1/approvals',
+    expect: { listed: (b) => b.data.filter((a: Any) => a.channelId !== 'shop') },
+  },
+  'GET /v1/approvals/{id}': {
+    path: () => `/v1/approvals/${other.approvalId}`,
+    expect: { hidden: 'approval_not_found' },
+  },
+  'POST /v1/approvals/{id}/cancel': {
+    path: () => `/v1/approvals/${other.approvalId}/cancel`,
+    body: {},
+    expect: { hidden: 'approval_not_found' },
+  },
   'POST /v1/attachments': {
     path: () => '/v1/attachments?channelId=default&type=image',
     body: new Uint8Array([0x89, 0x50, 0x4e, 0x47]),
@@ -462,6 +489,7 @@ describe('a key limited to channels, on every route', () => {
       deletedAt: null,
     });
     expect((await admin('GET', `/v1/webhook-endpoints/${other.endpointId}`)).body.enabled).toBe(true);
+    expect((await admin('GET', `/v1/approvals/${other.approvalId}`)).body.status).toBe('pending');
     expect(
       (await admin('GET', '/v1/api-keys')).body.data.find((k: Any) => k.id === other.keyId).revokedAt,
     ).toBeNull();

@@ -1,5 +1,7 @@
 import type {
   ApiKey,
+  Approval,
+  ApprovalCreated,
   BackfillReport,
   Channel,
   Comment,
@@ -255,6 +257,25 @@ async function callEverything(client: Igdm) {
     type: 'image',
     file: new Blob([new Uint8Array([1])], { type: 'image/png' }),
   });
+  await client.approvals.create({
+    channelId: 'default',
+    approver: '123',
+    title: 'Refund order #1042',
+    fields: [{ label: 'Amount', value: '$120', display: 'visible' }],
+    callbackUrl: 'https://workflow.example/approvals',
+    callbackSecret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    expiresInSeconds: 3600,
+    metadata: { orderId: 1042 },
+  });
+  await client.approvals.get('apr_1');
+  await client.approvals.list({
+    status: 'pending',
+    channelId: 'default',
+    conversationId: 'cnv_1',
+    limit: 10,
+    cursor: 'c',
+  });
+  await client.approvals.cancel('apr_1');
 }
 
 /** The document's /v1 operations: "METHOD /v1/path/{id}" to the operation. */
@@ -448,6 +469,7 @@ describe('the SDK and /openapi.json', () => {
         deletedAt: t,
         seenAt: t,
         createdAt: t,
+        approvalId: t,
       }),
     ).toEqual(documented('Message'));
     expect(fields<SenderAction>({ id: t, type: t, status: t, error: t })).toEqual(documented('SenderAction'));
@@ -643,6 +665,32 @@ describe('the SDK and /openapi.json', () => {
     expect(fields<UploadedAttachment>({ attachmentId: t, type: t, size: t })).toEqual(
       documented('UploadedAttachment'),
     );
+    expect(
+      fields<Approval>({
+        id: t,
+        channelId: t,
+        conversationId: t,
+        approver: t,
+        title: t,
+        fields: t,
+        status: t,
+        approved: t,
+        respondedBy: t,
+        respondedAt: t,
+        decidedAt: t,
+        expiresAt: t,
+        createdAt: t,
+        metadata: t,
+        callbackUrl: t,
+        callback: t,
+        messageId: t,
+        shortened: t,
+      }),
+    ).toEqual(documented('Approval'));
+    const approvalFields = Object.fromEntries(documented('Approval').map((k) => [k, t]));
+    expect(
+      fields<ApprovalCreated>({ ...(approvalFields as Record<keyof Approval, true>), callbackSecret: t }),
+    ).toEqual(documented('ApprovalCreated'));
   });
 
   it("names the events the document's /v1/events lists", () => {
@@ -666,6 +714,8 @@ describe('the SDK and /openapi.json', () => {
       'conversation.updated': t,
       'comment.received': t,
       'channel.health': t,
+      'approval.created': t,
+      'approval.decided': t,
     };
     const types = doc.paths['/v1/events'].get.parameters.find((p: Doc) => p.name === 'types');
     const listed = /event names: (.*)\.$/.exec(types.description)![1]!.split(', ');

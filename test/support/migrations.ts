@@ -64,6 +64,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   async '0022_kept_media'(db) {
     await sql`drop table kept_media`.execute(db);
   },
+  /** Approvals, and the approval a message is about. */
+  async '0023_approvals'(db) {
+    await sql`alter table messages drop column approval_id`.execute(db);
+    await sql`drop table approvals`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */

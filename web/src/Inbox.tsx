@@ -1,9 +1,11 @@
-import type { Channel, Conversation, Igdm, IgdmEvent } from '@igdm/sdk';
+import type { Approval, Channel, Conversation, Igdm, IgdmEvent } from '@igdm/sdk';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { ApprovalsPanel } from './components/ApprovalsPanel.tsx';
 import { ContactPanel } from './components/ContactPanel.tsx';
 import { ConversationList } from './components/ConversationList.tsx';
 import { SandboxPanel } from './components/SandboxPanel.tsx';
 import { Thread } from './components/Thread.tsx';
+import { useApprovals } from './hooks/useApprovals.ts';
 import { type Filters, NO_FILTERS, useConversations } from './hooks/useConversations.ts';
 import { useNow } from './hooks/useNow.ts';
 import { useShortcuts } from './hooks/useShortcuts.ts';
@@ -31,6 +33,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
     selectedId ? (peekAnswered<Conversation>(`conversation ${selectedId}`) ?? null) : null,
   );
   const [contactOpen, setContactOpen] = useState(false);
+  const [approvalsOpen, setApprovalsOpen] = useState(false);
   const [sandboxOpen, setSandboxOpen] = useState(true);
   const [channels, setChannels] = useState<Channel[]>([]);
   const [notify, setNotify] = useState(
@@ -39,6 +42,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
   const [live, setLive] = useState(true);
   const list = useConversations(client, filters);
   const thread = useThread(client, selectedId);
+  const approvals = useApprovals(client);
   const now = useNow();
   const searchRef = useRef<HTMLInputElement>(null);
   const replyRef = useRef<HTMLTextAreaElement>(null);
@@ -95,8 +99,8 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
   filtersRef.current = filters;
   const selectedRef = useRef(selectedId);
   selectedRef.current = selectedId;
-  const handlers = useRef({ changed, thread, list, notify });
-  handlers.current = { changed, thread, list, notify };
+  const handlers = useRef({ changed, thread, list, notify, approvals });
+  handlers.current = { changed, thread, list, notify, approvals };
   useEffect(() => {
     const pending = new Map<string, ReturnType<typeof setTimeout>>();
     const fetchSoon = (id: string) => {
@@ -131,6 +135,8 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
       },
       (e: IgdmEvent) => {
         setLive(true);
+        if (e.event === 'approval.created' || e.event === 'approval.decided')
+          handlers.current.approvals.put([e.data['approval'] as Approval]);
         if (!e.conversationId) return;
         fetchSoon(e.conversationId);
         // A search's matches only igdm knows: ask again.
@@ -180,7 +186,11 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
       if (selected && selected.status !== 'resolved')
         void client.conversations.update(selected.id, { status: 'resolved' }).then(changed, () => undefined);
     },
-    esc: () => (contactOpen ? setContactOpen(false) : open(null)),
+    esc: () => {
+      if (contactOpen) setContactOpen(false);
+      else if (approvalsOpen) setApprovalsOpen(false);
+      else open(null);
+    },
   });
 
   const askNotifications = async () => {
@@ -208,6 +218,22 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
             <span className="narrow">Simulate</span>
           </button>
         )}
+        <button
+          type="button"
+          className={`tool ${approvalsOpen ? 'on' : ''}`}
+          title="Approvals waiting for an answer"
+          onClick={() => {
+            setApprovalsOpen(!approvalsOpen);
+            setContactOpen(false);
+          }}
+        >
+          Approvals
+          {approvals.pending.length > 0 && (
+            <span className="count" data-testid="pending-approvals">
+              {approvals.pending.length}
+            </span>
+          )}
+        </button>
         {typeof Notification !== 'undefined' && !notify && (
           <button
             type="button"
@@ -225,7 +251,7 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
           Sign out
         </button>
       </header>
-      <div className={`panes${contactOpen ? ' with-contact' : ''}`}>
+      <div className={`panes${contactOpen || approvalsOpen ? ' with-contact' : ''}`}>
         <ConversationList
           items={list.items}
           selected={selectedId}
@@ -261,7 +287,12 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
               inputRef={replyRef}
               onChanged={changed}
               onBack={() => open(null)}
-              onToggleContact={() => setContactOpen(!contactOpen)}
+              onToggleContact={() => {
+                setContactOpen(!contactOpen);
+                setApprovalsOpen(false);
+              }}
+              approvals={approvals.byId}
+              onApprovalsNeeded={approvals.loadConversation}
             />
           ) : (
             <div className="placeholder">
@@ -282,6 +313,15 @@ export function Inbox({ client, identity, onSignOut }: InboxProps) {
             onChanged={changed}
             onOpen={open}
             onClose={() => setContactOpen(false)}
+          />
+        )}
+        {approvalsOpen && (
+          <ApprovalsPanel
+            pending={approvals.pending}
+            conversations={list.items}
+            now={now}
+            onOpen={open}
+            onClose={() => setApprovalsOpen(false)}
           />
         )}
       </div>

@@ -1,4 +1,5 @@
 import { ApiKeys } from './api-keys.ts';
+import { Approvals } from './approvals.ts';
 import { Attachments } from './attachments.ts';
 import { Channels, Instagram } from './channels.ts';
 import { Comments } from './comments.ts';
@@ -41,6 +42,8 @@ export class Igdm {
   readonly comments: Comments;
   /** Files uploaded to Meta, to send by attachment id. */
   readonly attachments: Attachments;
+  /** Approvals over DM: create, get, list, cancel, and wait for the decision. */
+  readonly approvals: Approvals;
   /** Only when igdm runs its sandbox (no Instagram credentials); elsewhere its calls answer 404. */
   readonly sandbox: Sandbox;
   readonly #t: Transport;
@@ -62,6 +65,7 @@ export class Igdm {
     this.media = new Media(t);
     this.comments = new Comments(t);
     this.attachments = new Attachments(t);
+    this.approvals = new Approvals(t, this.events);
     this.sandbox = new Sandbox(t);
   }
 

@@ -14,6 +14,11 @@ export interface SubscribeOptions {
   after?: string;
   /** Told of each failure: a dropped connection (then it reconnects) or a refusal (then it ends). */
   onError?: (err: unknown) => void;
+  /**
+   * Told each time a connection opens (the first, and after each reconnect): from then on every new
+   * event reaches the handler, so state read now (a GET) misses nothing.
+   */
+  onConnect?: () => void;
 }
 
 export interface Subscription {
@@ -43,6 +48,7 @@ export class Events {
         try {
           // `after` is Last-Event-ID as a query parameter: where the last connection stopped.
           const res = await this.#t.stream('/v1/events', { ...filter, after: last }, {}, abort.signal);
+          options.onConnect?.();
           for await (const e of parse(res.body!)) {
             await handler(e);
             last = e.id;

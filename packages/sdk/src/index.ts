@@ -2,6 +2,20 @@
 // receivers of igdm's signed webhooks.
 
 export type { ApiKeys, NewApiKeyRequest } from './api-keys.ts';
+export {
+  type Approval,
+  type ApprovalCallback,
+  type ApprovalCreated,
+  type ApprovalDecision,
+  type ApprovalField,
+  type ApprovalFilter,
+  type ApprovalStatus,
+  type Approvals,
+  ApprovalTimeoutError,
+  type FieldDisplay,
+  type NewApproval,
+  type WaitOptions,
+} from './approvals.ts';
 export type { Attachments, UploadRequest } from './attachments.ts';
 export type { ChannelChange, Channels, IceBreakerSettings, Instagram, NewChannel } from './channels.ts';
 export { Igdm } from './client.ts';

@@ -24,6 +24,8 @@ export interface Request {
   body?: unknown;
   /** Sent as they are (a file's bytes), with their content type. */
   bytes?: { data: Blob | Uint8Array; contentType: string };
+  /** Aborts the request (it then rejects with the signal's reason). */
+  signal?: AbortSignal;
 }
 
 export class Transport {
@@ -57,6 +59,7 @@ export class Transport {
       method: req.method,
       headers,
       ...(sent !== undefined && { body: sent }),
+      ...(req.signal && { signal: req.signal }),
     });
     const text = await res.text();
     const body = parse(text);

@@ -82,7 +82,9 @@ export type EventName =
   | 'instagram.referral'
   | 'conversation.updated'
   | 'comment.received'
-  | 'channel.health';
+  | 'channel.health'
+  | 'approval.created'
+  | 'approval.decided';
 
 /** A shop's product a customer shared (`instagram.product_share`), as far as Meta describes it. */
 export interface SharedProduct {
@@ -137,13 +139,16 @@ export interface Message {
   possibleDuplicate: boolean;
   /** igdm missed its webhook (an outage) and read it from the Conversations API later. */
   backfilled: boolean;
-  author: 'customer' | 'bot' | 'human' | 'api' | null;
+  /** `approval`: the DM of an approval (`approvalId` names it). */
+  author: 'customer' | 'bot' | 'human' | 'api' | 'approval' | null;
   /** The person who wrote it, when their API key names them. */
   agent: string | null;
   editedAt: string | null;
   deletedAt: string | null;
   seenAt: string | null;
   createdAt: string | null;
+  /** The approval this message asks for (its DM); null for every other message. */
+  approvalId: string | null;
 }
 
 /** A typing indicator, a seen or a reaction: followed by its `out_…` id. */

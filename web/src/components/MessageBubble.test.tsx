@@ -31,6 +31,7 @@ function message(fields: Partial<Message>): Message {
     deletedAt: null,
     seenAt: null,
     createdAt: '2026-12-06T10:00:00.000Z',
+    approvalId: null,
     ...fields,
   };
 }

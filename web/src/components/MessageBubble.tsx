@@ -1,7 +1,8 @@
-import type { Message, Referral } from '@igdm/sdk';
+import type { Approval, Message, Referral } from '@igdm/sdk';
 import { Fragment, useState } from 'react';
 import { authorLabel, outboundState } from '../lib/message-state.ts';
 import { fullTime, shortTime } from '../lib/time.ts';
+import { ApprovalCard } from './ApprovalCard.tsx';
 import { Attachment, type AttachmentJson, Story } from './Attachments.tsx';
 
 // One message of the thread: its text (links clickable), what it carries, what it answers, the
@@ -58,9 +59,13 @@ export interface BubbleProps {
   rule?: string;
   find: (mid: string) => Message | undefined;
   onRetry: (m: Message) => Promise<void>;
+  /** The approval this message is the DM of: shown as its card. */
+  approval?: Approval | undefined;
+  /** A person's name from their IGSID (who decided an approval). */
+  nameOf?: (igsid: string) => string;
 }
 
-export function MessageBubble({ m, rule, find, onRetry }: BubbleProps) {
+export function MessageBubble({ m, rule, find, onRetry, approval, nameOf = (id) => id }: BubbleProps) {
   const [retrying, setRetrying] = useState(false);
   const outbound = m.direction === 'outbound';
   const state = outbound ? outboundState(m) : null;
@@ -68,7 +73,8 @@ export function MessageBubble({ m, rule, find, onRetry }: BubbleProps) {
   const isPostback = m.type === 'postback';
   const unsupported = m.type === 'unsupported' && !m.text && attachments.length === 0;
   // Media and cards alone need no bubble around them.
-  const bare = !m.text && attachments.length > 0 && !m.payload && !m.replyTo && !m.referral;
+  const bare =
+    Boolean(approval) || (!m.text && attachments.length > 0 && !m.payload && !m.replyTo && !m.referral);
   return (
     <div
       className={`message ${outbound ? 'out' : 'in'}${m.deletedAt ? ' deleted' : ''}`}
@@ -79,7 +85,9 @@ export function MessageBubble({ m, rule, find, onRetry }: BubbleProps) {
       <div className={`bubble${bare ? ' bare' : ''}`} title={fullTime(m.createdAt)}>
         <Quote replyTo={m.replyTo as ReplyTo} find={find} />
         {m.referral ? <ReferralNote referral={m.referral} /> : null}
-        {isPostback ? (
+        {approval ? (
+          <ApprovalCard approval={approval} nameOf={nameOf} />
+        ) : isPostback ? (
           <div className="tap" data-kind="postback">
             <span className="chip">Tapped a button</span> {m.text} <code>{m.payload}</code>
           </div>

@@ -1,4 +1,4 @@
-import type { Conversation, Igdm, Message } from '@igdm/sdk';
+import type { Approval, Conversation, Igdm, Message } from '@igdm/sdk';
 import { type RefObject, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { useThread } from '../hooks/useThread.ts';
 import { refusalText } from '../lib/refusals.ts';
@@ -20,6 +20,10 @@ export interface ThreadProps {
   onChanged: (c: Conversation) => void;
   onBack: () => void;
   onToggleContact: () => void;
+  /** The approvals the inbox knows, by id: their DMs show as cards. */
+  approvals: ReadonlyMap<string, Approval>;
+  /** The thread shows the DM of an approval the inbox does not know yet. */
+  onApprovalsNeeded: (conversationId: string) => void;
 }
 
 export function Thread({
@@ -31,6 +35,8 @@ export function Thread({
   onChanged,
   onBack,
   onToggleContact,
+  approvals,
+  onApprovalsNeeded,
 }: ThreadProps) {
   const scroller = useRef<HTMLDivElement>(null);
   const [actionError, setActionError] = useState<string | null>(null);
@@ -92,6 +98,17 @@ export function Thread({
       setBusy(false);
     }
   };
+
+  const needsApprovals = messages.some((m) => m.approvalId && !approvals.has(m.approvalId));
+  useEffect(() => {
+    if (needsApprovals) onApprovalsNeeded(c.id);
+  }, [needsApprovals, c.id, onApprovalsNeeded]);
+  /** The approval a message is the DM of (not its confirmation, which names it too). */
+  const approvalOf = (m: Message) => {
+    const a = m.approvalId ? approvals.get(m.approvalId) : undefined;
+    return a && (a.messageId === null || a.messageId === m.id) ? a : undefined;
+  };
+  const nameOf = (igsid: string) => (igsid === c.igsid ? displayName(c) : igsid);
 
   const byMid = (mid: string) => messages.find((m) => m.mid === mid);
   const retry = async (m: Message) => {
@@ -184,7 +201,14 @@ export function Thread({
           return (
             <div key={m.id}>
               {separator}
-              <MessageBubble m={m} rule={thread.rules.get(m.id)} find={byMid} onRetry={retry} />
+              <MessageBubble
+                m={m}
+                rule={thread.rules.get(m.id)}
+                find={byMid}
+                onRetry={retry}
+                approval={approvalOf(m)}
+                nameOf={nameOf}
+              />
             </div>
           );
         })}

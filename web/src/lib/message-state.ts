@@ -51,6 +51,8 @@ export function authorLabel(
       return m.isEcho ? 'Instagram app' : 'Agent';
     case 'api':
       return 'API';
+    case 'approval':
+      return 'Approval';
     default:
       return m.isEcho ? 'Instagram app' : 'Sent';
   }
