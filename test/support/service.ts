@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { sign } from '../../src/meta/signature.ts';
 import { type Service, type ServiceOptions, startService } from '../../src/service.ts';
 import type { SqliteStore } from '../../src/store/index.ts';
+import { createTestDatabase, type TestDatabase } from './postgres.ts';
 
 // A real igdm service on a fresh embedded store and a free port, for tests that go through HTTP.
 
@@ -57,6 +59,14 @@ export async function startTestService(
   log: Logger = createLogger('silent'),
 ): Promise<TestService> {
   const root = dir ?? mkdtempSync(join(tmpdir(), 'igdm-test-'));
+  if (process.env.IGDM_TEST_STORE === 'postgres' && !extraEnv.DATABASE_URL) {
+    let db = PG_BY_DIR.get(root);
+    if (!db) {
+      db = await createTestDatabase();
+      PG_BY_DIR.set(root, db);
+    }
+    extraEnv = { ...extraEnv, DATABASE_URL: db.url, IGDM_DATA_DIR: root };
+  }
   const config = loadConfig(testEnv(root, extraEnv));
   const service = await startService(config, log, options);
   let stopped = false;
@@ -117,7 +127,11 @@ export async function startTestService(
       if (stopped) return;
       stopped = true;
       await service.close();
-      if (!dir) rmSync(root, { recursive: true, force: true });
+      if (!dir) {
+        rmSync(root, { recursive: true, force: true });
+        await PG_BY_DIR.get(root)?.drop();
+        PG_BY_DIR.delete(root);
+      }
     },
   };
 }
@@ -127,6 +141,18 @@ export function sqliteStoreOf(svc: Pick<Service, 'store'>): SqliteStore {
   if (svc.store.kind !== 'sqlite') throw new Error('this test runs on the embedded store');
   return svc.store;
 }
+
+/**
+ * IGDM_TEST_STORE=postgres runs the services of these tests on PostgreSQL: a database per data
+ * folder (a restart in the same folder finds the same one), dropped when the service that made the
+ * folder stops, or at the end of the file (docs/postgres.md lists what fails there).
+ */
+const PG_BY_DIR = new Map<string, TestDatabase>();
+if (process.env.IGDM_TEST_STORE === 'postgres')
+  afterAll(async () => {
+    for (const db of PG_BY_DIR.values()) await db.drop();
+    PG_BY_DIR.clear();
+  });
 
 let seq = 0;
 /** A unique message id. */
