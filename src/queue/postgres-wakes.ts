@@ -42,7 +42,10 @@ export class WakeListener {
       this.#client = null;
       client.end().catch(() => {});
       if (this.#closed) return;
-      this.#options.log?.warn({ err }, 'queue: lost the wake-up connection; polling until it is back');
+      this.#options.log?.warn(
+        { err, channel: this.#channel },
+        'lost the wake-up connection (LISTEN); polling until it is back',
+      );
       this.#schedule();
     };
     client.on('error', lost);
