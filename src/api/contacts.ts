@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { contactData } from '../store/contact-export.ts';
 import { findContact, listContacts } from '../store/contacts.ts';
 import { conversationsOfContact } from '../store/conversations.ts';
+import { kindOf } from '../store/dialect.ts';
 import { eraseContact, lastErasure } from '../store/erasure.ts';
 import type { Database } from '../store/schema.ts';
 import { sees } from './auth.ts';
@@ -81,6 +82,7 @@ export async function contactRoutes(scope: FastifyInstance, deps: ContactRouteDe
       const id = req.params.id;
       const contact = await findContact(db, id);
       if (contact && !sees(req, contact.channelId)) throw errors.contactNotFound(id);
+      if (contact && kindOf(db) === 'postgres') throw errors.erasureUnavailable();
       const result = contact
         ? await eraseContact(db, id, { keyId: req.principal.keyId, agent: req.principal.agent }, now())
         : ({ status: 'gone' } as const);

@@ -85,6 +85,16 @@ describe.skipIf(!postgres)('the service on PostgreSQL', () => {
     ]);
   });
 
+  it('erasing a contact is refused with its reason (not yet on PostgreSQL), and the contact stays', async () => {
+    const { igsid } = await svc.customer({ from: 'Pg Customer Erased', text: 'forget me' });
+    const conversation = await conversationOf(svc, igsid);
+    const contactId = conversation!.contact.id;
+    const refused = await svc.json(`/v1/contacts/${contactId}`, { method: 'DELETE' });
+    expect([refused.status, refused.body.error.code]).toEqual([501, 'erasure_unavailable']);
+    expect(refused.body.error.message).toContain('PostgreSQL');
+    expect((await svc.json(`/v1/contacts/${contactId}`)).status).toBe(200);
+  });
+
   it('replies through POST /v1/messages reach the Send API exactly once, their echoes no second message', async () => {
     // Several at once: a send's outcome and its echo are written by different transactions, which
     // PostgreSQL may run at the same moment (store/mid-lock.ts).
