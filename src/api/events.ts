@@ -5,7 +5,8 @@ import { z } from 'zod';
 import type { EventHub } from '../events/hub.ts';
 import { EVENT_NAMES } from '../events/names.ts';
 import { eventView } from '../events/view.ts';
-import { lastEventId, type StoredEvent } from '../store/events.ts';
+import { lastPosition, positionOf } from '../store/event-log.ts';
+import type { StoredEvent } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 import { sees } from './auth.ts';
 
@@ -63,7 +64,10 @@ export async function eventRoutes(scope: FastifyInstance, deps: { db: Kysely<Dat
     async (req, reply) => {
       const types = req.query.types ? new Set(req.query.types.split(',').map((t) => t.trim())) : null;
       const lastId = Number(req.headers['last-event-id'] ?? req.query.after ?? Number.NaN);
-      const cursor = Number.isInteger(lastId) && lastId >= 0 ? lastId : await lastEventId(deps.db);
+      const cursor =
+        Number.isInteger(lastId) && lastId >= 0
+          ? await positionOf(deps.db, lastId)
+          : await lastPosition(deps.db);
       const { channelId } = req.query;
       reply.hijack();
       const out = reply.raw;

@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.ts';
 import type { JobQueue } from '../queue/queue.ts';
-import { eventsAfter, type StoredEvent } from '../store/events.ts';
+import { isAfter, type LogPosition, positionOf, readLog } from '../store/event-log.ts';
+import type { StoredEvent } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 import { insertDeliveries, type NewDelivery, pruneDeliveries } from '../store/webhook-deliveries.ts';
 import { listEndpoints, markDispatched, type WebhookEndpoint } from '../store/webhook-endpoints.ts';
@@ -10,7 +11,8 @@ import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
 // Follows the event log and makes a delivery (with its job) for each event an endpoint asked for.
 // Each endpoint keeps how far into the log it has been served, in the transaction that makes its
 // deliveries: after a crash the dispatcher goes on from there, and a delivery's dedup key (endpoint,
-// event) keeps a repeat from being made twice. Woken when the projector applied events, and every
+// event) keeps a repeat from being made twice. The place is an event id; it is followed in the log's
+// reading order (store/event-log.ts: (transaction, id) on PostgreSQL, where ids commit out of order). Woken when the projector applied events, and every
 // 200 ms for what the main thread wrote (the stream, events/hub.ts, looks every 50 ms).
 
 const PAGE = 500;
@@ -76,15 +78,18 @@ export class Dispatcher {
     for (;;) {
       const endpoints = (await listEndpoints(this.#db)).filter((e) => e.enabled);
       if (endpoints.length === 0) return;
-      const from = Math.min(...endpoints.map((e) => e.dispatchedUpTo));
-      const events = await eventsAfter(this.#db, from, PAGE);
+      const places = new Map<string, LogPosition>();
+      for (const ep of endpoints) places.set(ep.id, await positionOf(this.#db, ep.dispatchedUpTo));
+      const from = [...places.values()].reduce((a, b) => (isAfter(a, b) ? b : a));
+      const events = await readLog(this.#db, from, PAGE);
       if (events.length === 0) return;
-      const upTo = events.at(-1)!.id;
+      const last = events.at(-1)!;
+      const upTo = { tx: last.tx, id: last.id };
       const now = Date.now();
       const made = await this.#db.transaction().execute(async (trx) => {
         const deliveries = events.flatMap((e) =>
           endpoints
-            .filter((ep) => e.id > ep.dispatchedUpTo && wants(ep, e))
+            .filter((ep) => isAfter(e, places.get(ep.id)!) && wants(ep, e))
             .map((ep) => deliveryOf(ep, e, now)),
         );
         const ids = await insertDeliveries(trx, deliveries, now);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { JobQueue } from '../queue/queue.ts';
+import { lastPosition } from '../store/event-log.ts';
 import { lastEventId } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 import type { SecretBox } from '../store/secret-box.ts';
@@ -65,7 +66,7 @@ export class WebhookEndpoints {
   ): Promise<WebhookEndpoint | null> {
     const { enabled, ...rest } = change;
     const changed = await this.#db.transaction().execute(async (trx) => {
-      const enable = enabled === undefined ? undefined : { enabled, lastEventId: await lastEventId(trx) };
+      const enable = enabled === undefined ? undefined : { enabled, from: await lastPosition(trx) };
       return updateEndpoint(trx, id, { ...rest, ...(enable && { enable }) }, now);
     });
     if (!changed) return null;

@@ -1,13 +1,15 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.ts';
-import { eventsAfter, lastEventId, type StoredEvent } from '../store/events.ts';
+import { isAfter, type LoggedEvent, type LogPosition, lastPosition, readLog } from '../store/event-log.ts';
+import type { StoredEvent } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 
 // The live fan-out of the event log: one reader follows the log (woken when the projector applied
 // events, and every 50 ms while anyone listens, for what the main thread wrote) and hands each new event to
 // the subscribers that want it. A subscriber joining with a cursor first reads what it missed from
 // the store, then joins; every subscriber skips what it has already had, so a reconnect with its
-// last id sees no gap and no duplicate.
+// last id sees no gap and no duplicate. Positions are the log's reading order (store/event-log.ts:
+// the id on SQLite, (transaction, id) on PostgreSQL, where ids commit out of order).
 
 const PAGE = 500;
 /** While anyone listens, the log is also read this often: writes no one announced show within it. */
@@ -20,8 +22,8 @@ const LOOK_EVERY_MS = 50;
 const READ_GAP_MS = 10;
 
 export interface Subscriber {
-  /** The last event it has had. */
-  cursor: number;
+  /** The position of the last event it has had. */
+  cursor: LogPosition;
   wants(e: StoredEvent): boolean;
   send(e: StoredEvent): void;
 }
@@ -31,7 +33,7 @@ export class EventHub {
   readonly #log: Logger;
   readonly #subscribers = new Set<Subscriber>();
   /** The last event read from the log. */
-  #last = 0;
+  #last: LogPosition = { tx: 0, id: 0 };
   #reading: Promise<void> | null = null;
   #again = false;
   #timer: NodeJS.Timeout | null = null;
@@ -45,7 +47,7 @@ export class EventHub {
   }
 
   async start(): Promise<void> {
-    this.#last = await lastEventId(this.#db);
+    this.#last = await lastPosition(this.#db);
   }
 
   /** The log may have grown. */
@@ -81,9 +83,9 @@ export class EventHub {
 
   async #read(): Promise<void> {
     for (;;) {
-      const rows = await eventsAfter(this.#db, this.#last, PAGE);
+      const rows = await readLog(this.#db, this.#last, PAGE);
       for (const e of rows) {
-        this.#last = e.id;
+        this.#last = { tx: e.tx, id: e.id };
         for (const s of this.#subscribers) deliver(s, e);
       }
       if (rows.length < PAGE) return;
@@ -94,8 +96,8 @@ export class EventHub {
   async subscribe(s: Subscriber): Promise<() => void> {
     // Caught up from the store until it reaches what the hub has read: then it joins in the same
     // tick, and the hub's next reads (after #last) carry on where it stopped.
-    while (s.cursor < this.#last) {
-      const rows = await eventsAfter(this.#db, s.cursor, PAGE);
+    while (isAfter(this.#last, s.cursor)) {
+      const rows = await readLog(this.#db, s.cursor, PAGE);
       if (rows.length === 0) break;
       for (const e of rows) deliver(s, e);
     }
@@ -114,8 +116,8 @@ export class EventHub {
 }
 
 /** Once each, in order. */
-function deliver(s: Subscriber, e: StoredEvent) {
-  if (e.id <= s.cursor) return;
-  s.cursor = e.id;
+function deliver(s: Subscriber, e: LoggedEvent) {
+  if (!isAfter(e, s.cursor)) return;
+  s.cursor = { tx: e.tx, id: e.id };
   if (s.wants(e)) s.send(e);
 }

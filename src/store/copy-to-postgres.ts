@@ -101,6 +101,9 @@ export function copyToPostgres(
     const deferred = await derivedStructures(trx, plans);
     for (const { drop } of deferred) await sql.raw(drop).execute(trx);
     for (const plan of plans) await copyTable(source, trx, plan, (rows) => progress(plan.name, rows));
+    // The event log's readers follow (tx, id) on PostgreSQL (event-log.ts): the copied events, null
+    // there on SQLite, get this transaction's, so they are read in id order before any new one.
+    await sql`update events set tx = pg_current_xact_id()::text::bigint where tx is null`.execute(trx);
     for (const { make } of deferred) await sql.raw(make).execute(trx);
     for (const plan of plans) await setSequences(source, trx, plan);
 

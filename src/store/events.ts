@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { builder } from './builder.ts';
+import { lastPosition, positionOf, readLog } from './event-log.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database } from './schema.ts';
 
@@ -56,16 +57,11 @@ export const argsOf = (e: NewEvent, now: number): EventArgs => ({
 
 const q = {
   insert: compile<EventArgs>(insertEvent),
-  after: compile<{ after: number; limit: number }, Omit<StoredEvent, 'data'> & { data: string }>(
+  byId: compile<{ id: number }, Omit<StoredEvent, 'data'> & { data: string }>(
     builder
       .selectFrom('events')
       .select(['id', 'event', 'channelId', 'conversationId', 'data', 'createdAt'])
-      .where('id', '>', p<number>('after'))
-      .orderBy('id')
-      .limit(p<number>('limit')),
-  ),
-  last: compile<Record<string, never>, { id: number | null }>(
-    builder.selectFrom('events').select((eb) => eb.fn.max('id').as('id')),
+      .where('id', '=', p<number>('id')),
   ),
 };
 
@@ -74,28 +70,30 @@ export async function recordEvents(trx: Kysely<Database>, events: NewEvent[], no
   for (const e of events) await q.insert.run(trx, argsOf(e, now));
 }
 
-/** Events after `after`, oldest first. */
+/** Events after the event `after`, in the order readers see them (event-log.ts). */
 export async function eventsAfter(
   db: Kysely<Database>,
   after: number,
   limit: number,
 ): Promise<StoredEvent[]> {
-  const rows = await q.after.all(db, { after, limit });
-  return rows.map((r) => ({
-    ...r,
-    id: Number(r.id),
-    createdAt: Number(r.createdAt),
-    data: JSON.parse(r.data) as Record<string, unknown>,
-  }));
+  const rows = await readLog(db, await positionOf(db, after), limit);
+  return rows.map(({ tx: _, ...e }) => e);
 }
 
-/** The newest event's id (0 when there is none). */
+/** The id of the last event a reader starting now has behind it (0 when there is none). */
 export async function lastEventId(db: Kysely<Database>): Promise<number> {
-  return Number((await q.last.first(db, {}))?.id ?? 0);
+  return (await lastPosition(db)).id;
 }
 
 /** One event, or null when there is none (any more). */
 export async function eventById(db: Kysely<Database>, id: number): Promise<StoredEvent | null> {
-  const [row] = await eventsAfter(db, id - 1, 1);
-  return row?.id === id ? row : null;
+  const r = await q.byId.first(db, { id });
+  return r
+    ? {
+        ...r,
+        id: Number(r.id),
+        createdAt: Number(r.createdAt),
+        data: JSON.parse(r.data) as Record<string, unknown>,
+      }
+    : null;
 }

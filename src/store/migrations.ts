@@ -3,6 +3,7 @@ import type { Migration } from 'kysely/migration';
 import type { StoreKind } from './dialect.ts';
 import { addSendJobs, messageSearch, messageSearchPostgres } from './migration-steps.ts';
 import { approvalMigrations } from './migrations-approvals.ts';
+import { cursorMigrations } from './migrations-cursor.ts';
 import { platformMigrations } from './migrations-platform.ts';
 
 // Versioned migrations, run at start (migrate.ts). Written once for both stores: only the id columns
@@ -306,7 +307,8 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
     '0011_events': {
       async up(db: Kysely<unknown>) {
         // The event log (src/events/): what happened, written in the transaction of the change it
-        // reports; its id is the stream's cursor (ids grow in commit order: one writer at a time).
+        // reports; its id is the stream's cursor (on SQLite ids grow in commit order: one writer at a time;
+        // PostgreSQL orders readers by transaction, 0024).
         // An event derived from a webhook event has a dedup key, so a replay adds none twice.
         await db.schema
           .createTable('events')
@@ -463,5 +465,6 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
     },
     ...platformMigrations,
     ...approvalMigrations,
+    ...cursorMigrations(kind),
   };
 }

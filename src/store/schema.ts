@@ -385,6 +385,8 @@ export interface EventTable {
   data: string;
   dedupKey: string | null;
   createdAt: number;
+  /** PostgreSQL: the writing transaction's id (migrations-cursor.ts); null on SQLite. */
+  tx: Generated<number | null>;
 }
 
 export interface ApiKeyTable {

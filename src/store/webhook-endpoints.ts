@@ -1,4 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
+import { kindOf } from './dialect.ts';
+import { endpointBefore, type LogPosition } from './event-log.ts';
 import type { Database } from './schema.ts';
 import type { SecretBox } from './secret-box.ts';
 
@@ -108,7 +110,7 @@ export async function signingEndpoint(
 
 export type EndpointChange = Partial<Pick<WebhookEndpoint, 'url' | 'description' | 'events' | 'channels'>> & {
   /** Enabling again starts after the log's last event: what happened while disabled is not sent. */
-  enable?: { enabled: boolean; lastEventId: number };
+  enable?: { enabled: boolean; from: LogPosition };
 };
 
 export async function updateEndpoint(
@@ -121,10 +123,10 @@ export async function updateEndpoint(
     // Only when it was disabled: an enabled endpoint keeps its place in the log.
     await db
       .updateTable('webhookEndpoints')
-      .set({ dispatchedUpTo: change.enable.lastEventId })
+      .set({ dispatchedUpTo: change.enable.from.id })
       .where('id', '=', id)
       .where('enabled', '=', 0)
-      .where('dispatchedUpTo', '<', change.enable.lastEventId)
+      .where(placeBefore(db, change.enable.from))
       .execute();
   }
   const r = await db
@@ -178,12 +180,18 @@ export async function deleteEndpoint(db: Kysely<Database>, id: string): Promise<
 }
 
 /** Records how far into the log deliveries were made, in the dispatcher's transaction. */
-export async function markDispatched(db: Kysely<Database>, ids: string[], upTo: number): Promise<void> {
+export async function markDispatched(db: Kysely<Database>, ids: string[], upTo: LogPosition): Promise<void> {
   if (ids.length === 0) return;
   await db
     .updateTable('webhookEndpoints')
-    .set({ dispatchedUpTo: upTo })
+    .set({ dispatchedUpTo: upTo.id })
     .where('id', 'in', ids)
-    .where('dispatchedUpTo', '<', upTo)
+    .where(placeBefore(db, upTo))
     .execute();
 }
+
+/** An endpoint's place lies before `pos`: it only moves forward (in the log's reading order). */
+const placeBefore = (db: Kysely<Database>, pos: LogPosition) =>
+  kindOf(db) === 'sqlite'
+    ? (eb: ExpressionBuilder<Database, 'webhookEndpoints'>) => eb('dispatchedUpTo', '<', pos.id)
+    : () => endpointBefore(pos);
