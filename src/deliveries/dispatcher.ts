@@ -11,9 +11,10 @@ import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
 // Follows the event log and makes a delivery (with its job) for each event an endpoint asked for.
 // Each endpoint keeps how far into the log it has been served, in the transaction that makes its
 // deliveries: after a crash the dispatcher goes on from there, and a delivery's dedup key (endpoint,
-// event) keeps a repeat from being made twice. The place is an event id; it is followed in the log's
-// reading order (store/event-log.ts: (transaction, id) on PostgreSQL, where ids commit out of order). Woken when the projector applied events, and every
-// 200 ms for what the main thread wrote (the stream, events/hub.ts, looks every 50 ms).
+// event) keeps a repeat from being made twice. The place is an event id, followed in the log's
+// reading order (store/event-log.ts: (transaction, id) on PostgreSQL, where ids commit out of
+// order). Woken when the projector applied events, and every 200 ms for what the main thread wrote
+// (the stream, events/hub.ts, looks every 50 ms).
 
 const PAGE = 500;
 const LOOK_EVERY_MS = 200;

@@ -307,8 +307,8 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
     '0011_events': {
       async up(db: Kysely<unknown>) {
         // The event log (src/events/): what happened, written in the transaction of the change it
-        // reports; its id is the stream's cursor (on SQLite ids grow in commit order: one writer at a time;
-        // PostgreSQL orders readers by transaction, 0024).
+        // reports; its id is the stream's cursor (on SQLite ids grow in commit order, one writer at a
+        // time; PostgreSQL's readers follow the writing transaction too, 0024).
         // An event derived from a webhook event has a dedup key, so a replay adds none twice.
         await db.schema
           .createTable('events')
