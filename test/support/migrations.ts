@@ -69,6 +69,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`alter table messages drop column approval_id`.execute(db);
     await sql`drop table approvals`.execute(db);
   },
+  /** The event log's commit-ordered cursor (its column stays null on SQLite). */
+  async '0024_event_log_tx'(db) {
+    await sql`drop index events_commit_order`.execute(db);
+    await sql`alter table events drop column tx`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
