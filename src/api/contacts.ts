@@ -7,6 +7,7 @@ import { findContact, listContacts } from '../store/contacts.ts';
 import { conversationsOfContact } from '../store/conversations.ts';
 import { kindOf } from '../store/dialect.ts';
 import { eraseContact, lastErasure } from '../store/erasure.ts';
+import { eraseContactPostgres } from '../store/erasure-postgres.ts';
 import type { Database } from '../store/schema.ts';
 import { sees } from './auth.ts';
 import { errors } from './errors.ts';
@@ -82,9 +83,9 @@ export async function contactRoutes(scope: FastifyInstance, deps: ContactRouteDe
       const id = req.params.id;
       const contact = await findContact(db, id);
       if (contact && !sees(req, contact.channelId)) throw errors.contactNotFound(id);
-      if (contact && kindOf(db) === 'postgres') throw errors.erasureUnavailable();
+      const erase = kindOf(db) === 'postgres' ? eraseContactPostgres : eraseContact;
       const result = contact
-        ? await eraseContact(db, id, { keyId: req.principal.keyId, agent: req.principal.agent }, now())
+        ? await erase(db, id, { keyId: req.principal.keyId, agent: req.principal.agent }, now())
         : ({ status: 'gone' } as const);
       if (result.status === 'busy') throw errors.contactBusy(id, result.reason);
       if (result.status === 'erased') {

@@ -85,12 +85,6 @@ export const errors = {
     'Message %s is %s; only failed outbound messages are retried',
   ),
   jobNotDead: define('job_not_dead', 409, 'Job %s is %s; only dead jobs are retried'),
-  /** Erasing a contact reads the embedded store's rowids and overwrites deleted rows in place. */
-  erasureUnavailable: define(
-    'erasure_unavailable',
-    501,
-    'Erasing a contact is not available on PostgreSQL yet (docs/postgres.md); it is on the embedded store',
-  ),
   contactBusy: define(
     'contact_busy',
     409,

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEvents } from 'node:timers/promises';
 import { type Kysely, type Selectable, sql } from 'kysely';
+import { kindOf } from './dialect.ts';
 import { conversationIdOf } from './ids.ts';
 import type { CommentTable, Database, EventTable, OutboxTable, WebhookEventTable } from './schema.ts';
 
@@ -45,11 +46,17 @@ export interface Range {
   to: number;
 }
 
-/** A table read in slices: its last id, and the contact's rows within a range of ids. */
+/**
+ * A table read in slices: its last id, and the contact's rows within a range of ids. PostgreSQL has
+ * no rowid and reads without holding up writers or the event loop: it reads them `all` at once.
+ */
 export interface Sliced<R> {
   top(db: Kysely<Database>): Promise<number>;
   read(db: Kysely<Database>, w: Whose, range: Range): Promise<R[]>;
+  all(db: Kysely<Database>, w: Whose): Promise<R[]>;
 }
+
+const EVERY: Range = { from: 0, to: Number.MAX_SAFE_INTEGER };
 
 const SLICE = 10_000;
 const topOf = (row: { top: unknown } | undefined) => Number(row?.top ?? 0);
@@ -73,6 +80,7 @@ export const rawEvents: Sliced<Selectable<WebhookEventTable>> = {
       .where('igsid', '=', w.igsid)
       .orderBy('id')
       .execute(),
+  all: (db, w) => rawEvents.read(db, w, EVERY),
 };
 
 export const loggedEvents: Sliced<Selectable<EventTable>> = {
@@ -92,6 +100,7 @@ export const loggedEvents: Sliced<Selectable<EventTable>> = {
       .where('conversationId', 'in', w.conversationIds)
       .orderBy('id')
       .execute(),
+  all: (db, w) => loggedEvents.read(db, w, EVERY),
 };
 
 /** Sends to the contact: every send to a customer, or to their comment, names their conversation. */
@@ -107,6 +116,14 @@ export const sends: Sliced<Selectable<OutboxTable>> = {
       .where('conversationId', 'in', w.conversationIds)
       .orderBy(rowid)
       .execute(),
+  all: (db, w) =>
+    db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('conversationId', 'in', w.conversationIds)
+      .orderBy('createdAt')
+      .orderBy('id')
+      .execute(),
 };
 
 export const comments: Sliced<Selectable<CommentTable>> = {
@@ -121,6 +138,15 @@ export const comments: Sliced<Selectable<CommentTable>> = {
       .where('channelId', '=', w.channelId)
       .where('igsid', '=', w.igsid)
       .orderBy(rowid)
+      .execute(),
+  all: (db, w) =>
+    db
+      .selectFrom('comments')
+      .selectAll()
+      .where('channelId', '=', w.channelId)
+      .where('igsid', '=', w.igsid)
+      .orderBy('createdAt')
+      .orderBy('id')
       .execute(),
 };
 
@@ -141,6 +167,7 @@ export const jobs: Sliced<{ id: number }> = {
       .where('id', '<=', r.to)
       .where('key', 'in', w.conversationIds)
       .execute(),
+  all: (db, w) => jobs.read(db, w, EVERY),
 };
 
 export interface Found<R> {
@@ -151,6 +178,8 @@ export interface Found<R> {
 
 /** The contact's rows of the table, up to its last id now, a slice at a time. */
 export async function findSliced<R>(db: Kysely<Database>, table: Sliced<R>, w: Whose): Promise<Found<R>> {
+  // (PostgreSQL: no slices, and no `addedSince` after them: erasure-postgres.ts reads in its transaction.)
+  if (kindOf(db) === 'postgres') return { rows: await table.all(db, w), upTo: 0 };
   const upTo = await table.top(db);
   const rows: R[] = [];
   for (let from = 0; from < upTo; from += SLICE) {

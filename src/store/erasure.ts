@@ -13,6 +13,8 @@ import {
   type Whose,
   whose,
 } from './contact-rows.ts';
+import { kindOf } from './dialect.ts';
+import { blankEvents } from './erased-events.ts';
 import { keptFilesOf, removeFiles } from './kept-media.ts';
 import type { ContactErasureTable, Database } from './schema.ts';
 
@@ -143,7 +145,7 @@ export async function eraseContact(
 }
 
 /** Why the contact cannot be erased right now, or null. */
-async function busyWith(
+export async function busyWith(
   trx: Kysely<Database>,
   w: Whose,
   raw: number[],
@@ -177,7 +179,7 @@ async function busyWith(
   return null;
 }
 
-async function erase(
+export async function erase(
   trx: Kysely<Database>,
   w: Whose,
   ids: { raw: number[]; outbox: string[]; events: number[]; comments: string[]; jobs: number[] },
@@ -237,7 +239,11 @@ async function erase(
   for (const chunk of chunks(ids.comments))
     counts.comments += n(await trx.deleteFrom('comments').where('id', 'in', chunk).executeTakeFirst());
   for (const chunk of chunks(ids.events))
-    counts.events += n(await trx.deleteFrom('events').where('id', 'in', chunk).executeTakeFirst());
+    counts.events += n(
+      kindOf(trx) === 'postgres'
+        ? await blankEvents(trx, chunk)
+        : await trx.deleteFrom('events').where('id', 'in', chunk).executeTakeFirst(),
+    );
   for (const chunk of chunks(ids.raw))
     counts.webhookEvents += n(
       await trx.deleteFrom('webhookEvents').where('id', 'in', chunk).executeTakeFirst(),
@@ -267,7 +273,7 @@ async function erase(
   return counts;
 }
 
-function* chunks<T>(ids: T[]): Generator<T[]> {
+export function* chunks<T>(ids: T[]): Generator<T[]> {
   for (let i = 0; i < ids.length; i += CHUNK) yield ids.slice(i, i + CHUNK);
 }
 

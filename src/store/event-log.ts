@@ -1,6 +1,7 @@
 import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
 import { builder } from './builder.ts';
 import { kindOf } from './dialect.ts';
+import { ERASED_EVENT } from './erased-events.ts';
 import type { StoredEvent } from './events.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database } from './schema.ts';
@@ -61,7 +62,7 @@ const eventOf = (r: Row): LoggedEvent => ({
   tx: Number(r.tx ?? 0),
 });
 
-/** Up to `limit` events after `from`, in reading order. */
+/** Up to `limit` events after `from`, in reading order (PostgreSQL: without erased ones' blank rows). */
 export async function readLog(
   db: Kysely<Database>,
   from: LogPosition,
@@ -71,6 +72,7 @@ export async function readLog(
   const { rows } = await sql<Row>`select id, event, channel_id, conversation_id, data, created_at, tx
     from events
     where tx is not null and (tx, id) > (${from.tx}, ${from.id}) and tx < ${HORIZON}
+      and event <> ${ERASED_EVENT}
     order by tx, id limit ${limit}`.execute(db);
   return rows.map(eventOf);
 }
