@@ -23,6 +23,24 @@ export async function eraseContactPostgres(
   by: { keyId: string | null; agent: string | null },
   now: number,
 ): Promise<EraseResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await eraseOnce(db, contactId, by, now);
+    } catch (e) {
+      // Its locks met another transaction's in the other order: PostgreSQL failed this one; again.
+      if ((e as { code?: string }).code !== DEADLOCK || attempt === 3) throw e;
+    }
+  }
+}
+
+const DEADLOCK = '40P01';
+
+async function eraseOnce(
+  db: Kysely<Database>,
+  contactId: string,
+  by: { keyId: string | null; agent: string | null },
+  now: number,
+): Promise<EraseResult> {
   let files: string[] = [];
   const result = await db.transaction().execute(async (trx): Promise<EraseResult> => {
     const contact = await trx
