@@ -7,10 +7,10 @@ import type { Database } from './schema.ts';
 
 // Erasing a contact on PostgreSQL: what erasure.ts erases, with the same busy rule and record, in
 // one transaction. What differs from SQLite: the contact's rows are read inside the transaction by
-// their columns (contact-rows.ts's `all`: no rowid slices; PostgreSQL's reads hold up neither writers
-// nor the event loop), the
-// event log's rows are blanked, not deleted (erased-events.ts), and there is no secure_delete:
-// deleted tuples stay in the table's pages until VACUUM reclaims them (docs/postgres.md).
+// their columns (contact-rows.ts's `all`: no rowid slices; PostgreSQL's reads hold up neither
+// writers nor the event loop), the event log's rows are blanked, not deleted (erased-events.ts), and
+// there is no secure_delete: deleted tuples stay in the table's pages until VACUUM reclaims them
+// (docs/postgres.md).
 //
 // SQLite has one writer; PostgreSQL's transactions run at once, so the rows work could start on are
 // locked for the transaction: the contact's row (a second erasure waits, then finds it gone), their

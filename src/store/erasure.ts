@@ -273,7 +273,7 @@ export async function erase(
   return counts;
 }
 
-export function* chunks<T>(ids: T[]): Generator<T[]> {
+function* chunks<T>(ids: T[]): Generator<T[]> {
   for (let i = 0; i < ids.length; i += CHUNK) yield ids.slice(i, i + CHUNK);
 }
 
