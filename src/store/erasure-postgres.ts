@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { comments, loggedEvents, rawEvents, whose } from './contact-rows.ts';
-import { busyWith, type ContactErasure, type EraseResult, erase } from './erasure.ts';
+import { busyWith, type EraseResult, erase, recordErasure } from './erasure.ts';
 import { keptFilesOf, removeFiles } from './kept-media.ts';
 import type { Database } from './schema.ts';
 
@@ -82,19 +81,7 @@ async function eraseOnce(
       comments: theirComments.map((r) => r.id),
       jobs: jobs.map((r) => Number(r.id)),
     });
-    const erasure: ContactErasure = {
-      id: `era_${randomBytes(12).toString('base64url')}`,
-      contactId,
-      channelId: w.channelId,
-      keyId: by.keyId,
-      agent: by.agent,
-      counts,
-      erasedAt: now,
-    };
-    await trx
-      .insertInto('contactErasures')
-      .values({ ...erasure, counts: JSON.stringify(counts) })
-      .execute();
+    const erasure = await recordErasure(trx, contactId, w.channelId, by, counts, now);
     return { status: 'erased', erasure, conversationIds: conversations };
   });
   // The copies' files, once their rows are gone for good.

@@ -120,19 +120,7 @@ export async function eraseContact(
         comments: (await addedSince(trx, comments, w, 0)).map((r) => r.id),
         jobs: (await all(jobs, found.jobs)).map((r) => r.id),
       });
-      const erasure: ContactErasure = {
-        id: `era_${randomBytes(12).toString('base64url')}`,
-        contactId,
-        channelId: w.channelId,
-        keyId: by.keyId,
-        agent: by.agent,
-        counts,
-        erasedAt: now,
-      };
-      await trx
-        .insertInto('contactErasures')
-        .values({ ...erasure, counts: JSON.stringify(counts) })
-        .execute();
+      const erasure = await recordErasure(trx, contactId, w.channelId, by, counts, now);
       return { status: 'erased' as const, erasure, conversationIds: w.conversationIds };
     } finally {
       // (On a failure, the transaction's own error is the one to report.)
@@ -278,6 +266,31 @@ function* chunks<T>(ids: T[]): Generator<T[]> {
 }
 
 /** The latest erasure of the contact, if it was erased. */
+/** The record an erasure keeps, in its transaction: who, when, and how many rows of each kind went. */
+export async function recordErasure(
+  trx: Kysely<Database>,
+  contactId: string,
+  channelId: string,
+  by: { keyId: string | null; agent: string | null },
+  counts: ContactErasure['counts'],
+  now: number,
+): Promise<ContactErasure> {
+  const erasure: ContactErasure = {
+    id: `era_${randomBytes(12).toString('base64url')}`,
+    contactId,
+    channelId,
+    keyId: by.keyId,
+    agent: by.agent,
+    counts,
+    erasedAt: now,
+  };
+  await trx
+    .insertInto('contactErasures')
+    .values({ ...erasure, counts: JSON.stringify(counts) })
+    .execute();
+  return erasure;
+}
+
 export async function lastErasure(db: Kysely<Database>, contactId: string): Promise<ContactErasure | null> {
   const row = await db
     .selectFrom('contactErasures')
