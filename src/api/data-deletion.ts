@@ -4,7 +4,9 @@ import type { Logger } from '../log.ts';
 import { looksSigned, readSignedRequest, signedWith } from '../meta/signed-request.ts';
 import type { Channel } from '../store/channels.ts';
 import { findDataDeletion, newConfirmationCode, recordDataDeletion } from '../store/data-deletions.ts';
+import { kindOf } from '../store/dialect.ts';
 import { eraseContact } from '../store/erasure.ts';
+import { eraseContactPostgres } from '../store/erasure-postgres.ts';
 import { contactIdOf } from '../store/ids.ts';
 import type { Database } from '../store/schema.ts';
 import { errors } from './errors.ts';
@@ -66,8 +68,10 @@ export async function dataDeletionRoutes(app: FastifyInstance, deps: DataDeletio
   /** Erases the contact, waiting a little while work in flight on it settles. */
   const erase = async (contactId: string) => {
     const deadline = Date.now() + BUSY_WAIT_MS;
+    // As DELETE /v1/contacts/:id erases, on either store.
+    const eraseOn = kindOf(deps.db) === 'postgres' ? eraseContactPostgres : eraseContact;
     for (;;) {
-      const result = await eraseContact(
+      const result = await eraseOn(
         deps.db,
         contactId,
         { keyId: null, agent: 'Meta data deletion request' },
