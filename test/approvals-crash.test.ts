@@ -1,7 +1,6 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxServer } from '../src/sandbox/index.ts';
@@ -9,7 +8,8 @@ import { type HookReceiver, startHookReceiver } from './engine/flow/support.ts';
 import { runTestSandbox } from './send/stack.ts';
 import { Clock, HOUR, SECOND, until } from './send/support.ts';
 import { freePort, type IgdmProcess, killSpawned, spawnIgdm } from './support/http.ts';
-import { API_KEY, startTestService, type TestService } from './support/service.ts';
+import { API_KEY, databaseUrlOf, startTestService, TEST_STORE, type TestService } from './support/service.ts';
+import { storedBytes, storedQuery } from './support/stored.ts';
 
 // Approvals across crashes and restarts, with igdm as a real process (LOG_LEVEL=trace) and a
 // standalone sandbox: a SIGKILL while the callback of a decision is in flight leaves one delivery,
@@ -106,17 +106,13 @@ describe('igdm as a process', () => {
     return (await res.json()) as { igsid: string; mid: string };
   };
   const callbacks = (id: string) => hooks.received.filter((h) => h.body?.approvalId === id);
-  /** The store's deliveries of an approval's callback, read from its file. */
-  const deliveryRows = (id: string) => {
-    const db = new DatabaseSync(join(dir, 'igdm.sqlite'), { readOnly: true, timeout: 5000 });
-    try {
-      return db
-        .prepare("select id, webhook_id from webhook_deliveries where dedup_key = 'approval|' || ?")
-        .all(id);
-    } finally {
-      db.close();
-    }
-  };
+  /** The store's deliveries of an approval's callback, read around igdm. */
+  const deliveryRows = async (id: string) =>
+    storedQuery<{ id: string; webhook_id: string }>(
+      await databaseUrlOf(dir),
+      "select id, webhook_id from webhook_deliveries where dedup_key = 'approval|' || ?",
+      [id],
+    );
 
   it('a SIGKILL while the callback is in flight: after the restart, the same delivery, the same id and body', async () => {
     const first = await start();
@@ -146,7 +142,7 @@ describe('igdm as a process', () => {
     );
     first.child.kill('SIGKILL');
     await first.exited;
-    expect(deliveryRows(id)).toHaveLength(1);
+    expect(await deliveryRows(id)).toHaveLength(1);
 
     hooks.delayMs = () => 0;
     const second = await start();
@@ -163,7 +159,7 @@ describe('igdm as a process', () => {
     expect(new Set(sent.map((h) => h.headers['x-igdm-delivery']))).toEqual(new Set([`${id}.decision`]));
     expect(new Set(sent.map((h) => h.raw)).size).toBe(1);
     for (const h of sent) expect(verifyWebhook<Any>(h.raw, h.headers, SECRET).status).toBe('approved');
-    const rows = deliveryRows(id) as { id: string }[];
+    const rows = await deliveryRows(id);
     expect(rows.map((r) => r.id)).toEqual([decided.body.callback.deliveryId]);
     // The approver is told once: one send for the answer, whichever process made it.
     const confirmation = (e: { body: unknown }) =>
@@ -174,13 +170,11 @@ describe('igdm as a process', () => {
       'the confirmation',
       15_000,
     );
-    const db = new DatabaseSync(join(dir, 'igdm.sqlite'), { readOnly: true, timeout: 5000 });
-    try {
-      const sends = db.prepare("select id from outbox where body like '%Approved: Wire the refund%'").all();
-      expect(sends).toHaveLength(1);
-    } finally {
-      db.close();
-    }
+    const sends = await storedQuery(
+      await databaseUrlOf(dir),
+      "select id from outbox where body like '%Approved: Wire the refund%'",
+    );
+    expect(sends).toHaveLength(1);
     expect(sandbox.state.outbox.list().filter(confirmation)).toHaveLength(1);
   });
 
@@ -217,13 +211,15 @@ describe('igdm as a process', () => {
     const dms = JSON.stringify(sandbox.state.outbox.list());
     expect(dms).not.toContain(CONCEALED);
     expect(dms).not.toContain(MASKED);
-    // A WAL not checkpointed yet holds the latest writes: read every file of the store as it is now.
-    const files = readdirSync(dir).filter((f) => f.startsWith('igdm.sqlite'));
-    expect(files).toContain('igdm.sqlite-wal');
-    for (const f of files) {
-      const bytes = readFileSync(join(dir, f)).toString('latin1');
+    // A WAL not checkpointed yet holds the latest writes: read every file of the store as it is now
+    // (on PostgreSQL, every row of every table).
+    const stored = await storedBytes(await databaseUrlOf(dir));
+    if (TEST_STORE === 'sqlite') expect(stored.map((s) => s.name)).toContain('igdm.sqlite-wal');
+    expect(stored.some((s) => s.bytes.includes(made.body.id))).toBe(true);
+    for (const { name, bytes } of stored) {
+      const text = bytes.toString('latin1');
       for (const d of [...disguises(CONCEALED), ...disguises(MASKED), ...disguises(SECRET)])
-        expect(bytes.includes(Buffer.from(d).toString('latin1')), `${d} in ${f}`).toBe(false);
+        expect(text.includes(Buffer.from(d).toString('latin1')), `${d} in ${name}`).toBe(false);
     }
     igdm.child.kill('SIGTERM');
     await igdm.exited;

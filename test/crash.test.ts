@@ -2,12 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sign } from '../src/meta/signature.ts';
 import { conversationIdOf } from '../src/store/ids.ts';
 import { freePort, httpRequest, type IgdmProcess, killSpawned, sleep, spawnIgdm } from './support/http.ts';
-import { ACCOUNT_ID, API_KEY, APP_SECRET, textEvent } from './support/service.ts';
+import { ACCOUNT_ID, API_KEY, APP_SECRET, databaseUrlOf, textEvent } from './support/service.ts';
+import { storedQuery } from './support/stored.ts';
 
 // igdm as a real process. An event acknowledged with 200 is on disk: SIGKILL right after a burst
 // loses none of them, and the restarted process applies them all. SIGTERM lets in-flight requests
@@ -61,28 +61,25 @@ const headersFor = (body: string) => ({
   'x-hub-signature-256': sign(body, APP_SECRET),
 });
 
-/** The stored dedup keys and the number of events not applied yet, read from the store's file. */
-function readStore(dir: string) {
-  const db = new DatabaseSync(join(dir, 'igdm.sqlite'), { readOnly: true, timeout: 5000 });
-  try {
-    const keys = new Set(
-      (db.prepare('select dedup_key from webhook_events').all() as { dedup_key: string }[]).map(
-        (r) => r.dedup_key,
-      ),
-    );
-    const { n } = db.prepare('select count(*) as n from webhook_events where applied_at is null').get() as {
-      n: number;
-    };
-    return { keys, unapplied: Number(n) };
-  } finally {
-    db.close();
-  }
+/** The stored dedup keys and the number of events not applied yet, read around igdm. */
+async function readStore(dir: string) {
+  const url = await databaseUrlOf(dir);
+  const keys = new Set(
+    (await storedQuery<{ dedup_key: string }>(url, 'select dedup_key from webhook_events')).map(
+      (r) => r.dedup_key,
+    ),
+  );
+  const [row] = await storedQuery<{ n: number }>(
+    url,
+    'select count(*) as n from webhook_events where applied_at is null',
+  );
+  return { keys, unapplied: Number(row!.n) };
 }
 
 async function waitApplied(dir: string, timeoutMs = 10_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { unapplied } = readStore(dir);
+    const { unapplied } = await readStore(dir);
     if (unapplied === 0) return;
     if (Date.now() > deadline) throw new Error(`${unapplied} events still unapplied after ${timeoutMs} ms`);
     await sleep(50);
@@ -151,7 +148,7 @@ describe('igdm as a process', () => {
     const second = await spawnIgdm(dir, port);
     try {
       // Everything acknowledged was on disk: the restarted process finds it in the store.
-      const { keys } = readStore(dir);
+      const { keys } = await readStore(dir);
       expect(acked.filter((m) => !keys.has(`message:${m}`))).toEqual([]);
       await waitApplied(dir);
       const mids = await apiMids(second);
@@ -240,7 +237,7 @@ describe('igdm as a process', () => {
     const exit = await Promise.race([igdm.exited, tooLong]);
     expect(exit, igdm.output()).toEqual({ code: 0, signal: null });
 
-    const { keys } = readStore(dir);
+    const { keys } = await readStore(dir);
     const acked = [...slow, ...burstResults.filter((r) => r.status === 200).map((r) => r.d)].flatMap(
       (d) => d.mids,
     );

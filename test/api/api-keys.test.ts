@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conversationIdOf } from '../../src/store/ids.ts';
 import { callApi, igBody, startTestService, type TestService, textEvent } from '../support/service.ts';
+import { storedBytes } from '../support/stored.ts';
 
 // API keys made through the API: shown once and kept hashed; scopes (read, send, admin) and a
 // channel limit checked route by route; revoking takes effect at once; a key that belongs to an
@@ -89,8 +90,10 @@ describe('making and revoking keys', () => {
     expect(shown).toMatchObject({ name: 'CRM', hint: made.body.hint });
     expect(JSON.stringify(listed.body)).not.toContain(made.body.key);
     await svc.stop();
-    const file = readFileSync(join(dir, 'igdm.sqlite')).toString('latin1');
-    expect(file).not.toContain(made.body.key);
+    // The whole store: SQLite's files, or every row of PostgreSQL's tables.
+    const stored = await storedBytes(svc.config.databaseUrl);
+    expect(stored.some((s) => s.bytes.includes(made.body.id))).toBe(true);
+    for (const { name, bytes } of stored) expect(bytes.includes(made.body.key), name).toBe(false);
     svc = await startTestService({}, dir);
     // ... and it still works after a restart.
     expect((await call(made.body.key, 'GET', '/v1/conversations')).status).toBe(200);

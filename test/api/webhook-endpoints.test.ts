@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
-import { callApi, sqliteStoreOf } from '../support/service.ts';
+import { callApi } from '../support/service.ts';
+import { storedBytes } from '../support/stored.ts';
 
 // Outbound webhooks through the API and a real receiver: endpoints made, changed, rotated and
 // deleted; every matching event POSTed and signed as Standard Webhooks says (checked with the SDK's
@@ -77,11 +77,12 @@ describe('webhook endpoints', () => {
     const one = await svc.json(`/v1/webhook-endpoints/${made.id}`);
     expect(one.status).toBe(200);
     expect(one.body.secret).toBeUndefined();
-    for (const file of [sqliteStoreOf(svc).sqlitePath, `${sqliteStoreOf(svc).sqlitePath}-wal`]) {
-      if (!existsSync(file)) continue;
-      const bytes = readFileSync(file);
-      expect(bytes.includes(made.secret.slice(6)), file).toBe(false);
-      expect(bytes.includes(Buffer.from(made.secret.slice(6), 'base64')), file).toBe(false);
+    // The store's files (SQLite), or every row of its tables (PostgreSQL); the endpoint is there.
+    const stored = await storedBytes(svc.config.databaseUrl);
+    expect(stored.some((s) => s.bytes.includes(made.id))).toBe(true);
+    for (const { name, bytes } of stored) {
+      expect(bytes.includes(made.secret.slice(6)), name).toBe(false);
+      expect(bytes.includes(Buffer.from(made.secret.slice(6), 'base64')), name).toBe(false);
     }
     await remove(made.id);
   });

@@ -22,7 +22,9 @@ import {
 } from '../support/conversations.ts';
 import {
   ACCOUNT_ID,
+  describeOnSqlite,
   igBody,
+  itOnSqlite,
   mid,
   startTestService,
   type TestService,
@@ -622,7 +624,8 @@ describe('window and ordering', () => {
     expect(messages).toMatchObject([{ mid: m, text: 'gone', type: 'text', deletedAt: iso(unsendAt) }]);
   });
 
-  it('a backlog longer than one read is applied in one batch, in Meta timestamp order', async () => {
+  // The embedded projector itself, on the store's file (PostgreSQL's: its batches of 200).
+  itOnSqlite('a backlog longer than one read is applied in one batch, in Meta timestamp order', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'igdm-apply-backlog-'));
     try {
       const igsid = newIgsid();
@@ -754,7 +757,8 @@ describe('events that are not Instagram direct messages', () => {
   });
 });
 
-describe('a failure of the store while an event is applied', () => {
+// SQLITE_FULL (PostgreSQL's full disk: test/postgres/service.test.ts).
+describeOnSqlite('a failure of the store while an event is applied', () => {
   let dir: string;
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -373,9 +373,17 @@ it('a send whose outcome cannot be recorded waits for its echo too, and its cust
   const s = await start({ echoDelayMs: 800 });
   const igsid = await customer(s, 'unrecorded customer');
   // The store refuses to record this one message as sent (the disk is full, say).
-  await sql`create trigger refuse_boom before update of mid on messages
-    when new.mid is not null and new.text = 'boom'
-    begin select raise(abort, 'the disk is full'); end`.execute(s.svc.store.db);
+  const db = s.svc.store.db;
+  if (s.svc.store.kind === 'sqlite')
+    await sql`create trigger refuse_boom before update of mid on messages
+      when new.mid is not null and new.text = 'boom'
+      begin select raise(abort, 'the disk is full'); end`.execute(db);
+  else {
+    await sql`create function refuse_boom() returns trigger language plpgsql as $$
+      begin raise exception 'the disk is full' using errcode = 'disk_full'; end $$`.execute(db);
+    await sql`create trigger refuse_boom before update of mid on messages for each row
+      when (new.mid is not null and new.text = 'boom') execute function refuse_boom()`.execute(db);
+  }
   const send = async (text: string) => {
     const res = await s.svc.api('/v1/messages', {
       method: 'POST',
@@ -395,7 +403,8 @@ it('a send whose outcome cannot be recorded waits for its echo too, and its cust
   expect(row).toMatchObject({ status: 'unconfirmed', attempts: 1, mid: null });
   expect(textsDelivered(s)).toEqual(['boom']); // Meta got it
   const next = await send('after boom');
-  await sql`drop trigger refuse_boom`.execute(s.svc.store.db);
+  if (s.svc.store.kind === 'sqlite') await sql`drop trigger refuse_boom`.execute(db);
+  else await sql`drop trigger refuse_boom on messages`.execute(db);
   await sleep(200);
   expect(textsDelivered(s)).toEqual(['boom']); // the next waits behind the unconfirmed one
 

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { type Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testEnv } from './service.ts';
+import { storeEnvOf, testEnv } from './service.ts';
 
 export { freePort } from './port.ts';
 
@@ -86,6 +86,8 @@ export async function spawnIgdm(
 ): Promise<IgdmProcess> {
   const env = {
     ...testEnv(dir),
+    // On PostgreSQL (IGDM_TEST_STORE), the folder's database.
+    ...(extraEnv.DATABASE_URL ? {} : await storeEnvOf(dir)),
     PORT: String(port),
     LOG_LEVEL: 'warn',
     PATH: process.env.PATH ?? '',

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { sign } from '../../src/meta/signature.ts';
@@ -59,16 +59,12 @@ export async function startTestService(
   log: Logger = createLogger('silent'),
 ): Promise<TestService> {
   const root = dir ?? mkdtempSync(join(tmpdir(), 'igdm-test-'));
-  if (process.env.IGDM_TEST_STORE === 'postgres' && !extraEnv.DATABASE_URL) {
-    let db = PG_BY_DIR.get(root);
-    if (!db) {
-      db = await createTestDatabase();
-      PG_BY_DIR.set(root, db);
-    }
-    extraEnv = { ...extraEnv, DATABASE_URL: db.url, IGDM_DATA_DIR: root };
-  }
+  const explicitStore = Boolean(extraEnv.DATABASE_URL);
+  if (!explicitStore) extraEnv = { ...extraEnv, ...(await storeEnvOf(root)) };
   const config = loadConfig(testEnv(root, extraEnv));
   const service = await startService(config, log, options);
+  if (service.store.kind !== TEST_STORE && !explicitStore)
+    throw new Error(`IGDM_TEST_STORE=${TEST_STORE}, but the service opened ${service.store.kind}`);
   let stopped = false;
   return {
     ...service,
@@ -136,6 +132,22 @@ export async function startTestService(
   };
 }
 
+/** The store the services of this run use: the `igdm-postgres` project sets IGDM_TEST_STORE (vitest.config.ts). */
+export const TEST_STORE: 'sqlite' | 'postgres' =
+  process.env.IGDM_TEST_STORE === 'postgres' ? 'postgres' : 'sqlite';
+
+/**
+ * Tests of what only the embedded store has (its file, WAL, triggers, lock, its projector's
+ * connection): declared on SQLite; on PostgreSQL not at all (not skipped: the SQLite project runs
+ * them, and CI's count of skipped tests stays 0).
+ */
+export function describeOnSqlite(name: string, tests: () => void): void {
+  if (TEST_STORE === 'sqlite') describe(name, tests);
+}
+export function itOnSqlite(name: string, test: () => Promise<void>, timeout?: number): void {
+  if (TEST_STORE === 'sqlite') it(name, test, timeout);
+}
+
 /** The service's store, which these tests need to be the embedded one (its file, its connection). */
 export function sqliteStoreOf(svc: Pick<Service, 'store'>): SqliteStore {
   if (svc.store.kind !== 'sqlite') throw new Error('this test runs on the embedded store');
@@ -148,11 +160,30 @@ export function sqliteStoreOf(svc: Pick<Service, 'store'>): SqliteStore {
  * folder stops, or at the end of the file (docs/postgres.md lists what fails there).
  */
 const PG_BY_DIR = new Map<string, TestDatabase>();
-if (process.env.IGDM_TEST_STORE === 'postgres')
+if (TEST_STORE === 'postgres')
   afterAll(async () => {
     for (const db of PG_BY_DIR.values()) await db.drop();
     PG_BY_DIR.clear();
   });
+
+/**
+ * Where the store of a data folder is, beyond testEnv's SQLite file in it: on PostgreSQL, the
+ * folder's database (made on first use) and the folder for the data files.
+ */
+export async function storeEnvOf(dir: string): Promise<Record<string, string>> {
+  if (TEST_STORE === 'sqlite') return {};
+  let db = PG_BY_DIR.get(dir);
+  if (!db) {
+    db = await createTestDatabase();
+    PG_BY_DIR.set(dir, db);
+  }
+  return { DATABASE_URL: db.url, IGDM_DATA_DIR: dir };
+}
+
+/** DATABASE_URL of a data folder's store (storeEnvOf), for reading it around igdm (stored.ts). */
+export async function databaseUrlOf(dir: string): Promise<string> {
+  return (await storeEnvOf(dir)).DATABASE_URL ?? testEnv(dir).DATABASE_URL;
+}
 
 let seq = 0;
 /** A unique message id. */
