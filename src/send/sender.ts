@@ -60,8 +60,9 @@ export class Sender {
   #stopped = false;
   /**
    * wake() calls so far. A run under way when one comes is not made due by it (the queue moves
-   * waiting jobs only): if it then finds its channel held, it may have read the hold just before
-   * it was lifted, so it looks again at once rather than in a minute.
+   * waiting jobs only): if it then finds its channel held or its row due later, it may have read
+   * the hold or the clock just before the wake's reason, so it looks again at once rather than
+   * when its timer fires.
    */
   #wakes = 0;
 
@@ -182,12 +183,14 @@ export class Sender {
           // A deleted channel's sends fail at once (Attempts.send), held or not.
           const live = this.#d.channels().some((c) => c.id === row.channelId);
           const held = live ? this.#d.health.holdMs(row.channelId, now) : 0;
-          if (held > 0) {
-            const look = this.#wakes === wakes ? Math.min(held, NEEDS_TOKEN_LOOK_MS) : 0;
-            throw new RetryLater(look, `channel ${row.channelId} is held`);
-          }
+          const woken = this.#wakes !== wakes;
+          if (held > 0)
+            throw new RetryLater(
+              woken ? 0 : Math.min(held, NEEDS_TOKEN_LOOK_MS),
+              `channel ${row.channelId} is held`,
+            );
           const due = Number(row.nextAttemptAt);
-          if (live && due > now) throw new RetryLater(due - now, 'due later');
+          if (live && due > now) throw new RetryLater(woken ? 0 : due - now, 'due later');
           if ((await this.#attempts.send(row)) === 'settled') return { status: 'settled' };
           continue;
         }

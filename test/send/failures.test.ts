@@ -41,28 +41,48 @@ const attempts = async (s: SandboxService) =>
 
 /**
  * setTimeout calls made while the test waits `ms` doing nothing: a sender with nothing it may send
- * sleeps (it used to poll the store every 10 ms while a channel was held or needed a token).
+ * sleeps (it used to poll the store every 10 ms while a channel was held or needed a token). On
+ * PostgreSQL pg's pool sets a timer for each connection a query gives back (its idle timeout), for
+ * whatever queries (the projection looks every 500 ms): those are not counted.
  */
 async function timersWhileIdle(ms: number) {
   // The second look skip() asks for comes first (each look at a waiting send sets the queue's timer).
   await new Promise((resolve) => setTimeout(resolve, 100));
-  const timers = vi.spyOn(globalThis, 'setTimeout');
+  const setTimer = globalThis.setTimeout;
+  let counted = 0;
+  const timers = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((
+    ...args: Parameters<typeof setTimeout>
+  ) => {
+    if (!new Error().stack?.includes('pg-pool')) counted++;
+    return setTimer(...args);
+  }) as typeof setTimeout);
   try {
     await new Promise((resolve) => setTimeout(resolve, ms));
-    return timers.mock.calls.length - 1;
+    return counted - 1;
   } finally {
     timers.mockRestore();
   }
 }
 
 /** Skips the backoff or hold: the clock jumps, and the sender looks at the outbox again. */
-function skip(s: SandboxService, clock: Clock, ms: number) {
+async function skip(s: SandboxService, clock: Clock, ms: number) {
   clock.advance(ms);
   s.sender.wake();
-  // The row shows `queued` again as soon as its retry is committed, while the send may still wait
-  // for that commit to be on disk; a wake meanwhile finds it in flight, and the sender would next
-  // look when its backoff timer fires, in real time. So once more, after that.
-  setTimeout(() => s.sender.wake(), 50);
+  // The row shows `queued` again as soon as its retry is committed, while its job may still be
+  // running (the queue records its retry after): a wake then does not make it due, and the sender
+  // would next look when its backoff timer fires, in real time. So once more, when no send runs.
+  await until(
+    () =>
+      s.store.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('queue', '=', 'send')
+        .where('status', '=', 'active')
+        .execute(),
+    (active) => active.length === 0,
+    'no send running',
+  );
+  s.sender.wake();
 }
 
 describe('5xx', () => {
@@ -102,7 +122,7 @@ describe('5xx', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await textsTo(svc, igsid)).toEqual([]); // B waits behind A's retry
 
-    skip(svc, clock, 60_000);
+    await skip(svc, clock, 60_000);
     await svc.waitMessage(a.body.id);
     await svc.waitMessage(b.body.id);
     expect(await textsTo(svc, igsid)).toEqual(['A', 'B']);
@@ -113,7 +133,7 @@ describe('5xx', () => {
     await svc.inject({ kind: '5xx', count: 1, status: 503, empty: true, path: 'messages' });
     const r = await svc.send({ to: igsid, content: { type: 'text', text: 'hello' } });
     await svc.waitOutbox(r.body.id, (o) => o.error?.reason === 'server_error' && o.status === 'queued');
-    skip(svc, clock, 60_000);
+    await skip(svc, clock, 60_000);
     expect(await svc.waitMessage(r.body.id)).toMatchObject({ status: 'sent' });
     expect(await attempts(svc)).toEqual([
       [503, '5xx'],
@@ -127,14 +147,14 @@ describe('5xx', () => {
     const r = await svc.send({ to: igsid, content: { type: 'text', text: 'patience' } });
     for (let n = 1; n <= 5; n++) {
       await svc.waitOutbox(r.body.id, (o) => o.attempts === n && o.status === 'queued');
-      if (n < 5) skip(svc, clock, 20_000); // past the backoff (at most 1.25 × 8 s before the 5th try)
+      if (n < 5) await skip(svc, clock, 20_000); // past the backoff (at most 1.25 × 8 s before the 5th try)
     }
     // The 5th backoff is 12–20 s; the breaker holds for 30 s.
-    skip(svc, clock, 21_000);
+    await skip(svc, clock, 21_000);
     expect(await timersWhileIdle(300)).toBeLessThan(5);
     expect(await attempts(svc)).toHaveLength(5);
     expect((await svc.json(`/v1/messages/${r.body.id}`)).body.status).toBe('queued');
-    skip(svc, clock, 10_000);
+    await skip(svc, clock, 10_000);
     expect(await svc.waitMessage(r.body.id)).toMatchObject({ status: 'sent' });
     expect((await attempts(svc)).map(([status]) => status)).toEqual([500, 500, 500, 500, 500, 200]);
   });
@@ -145,7 +165,7 @@ describe('5xx', () => {
     const r = await svc.send({ to: igsid, content: { type: 'text', text: 'never' } });
     for (let n = 1; n < 8; n++) {
       await svc.waitOutbox(r.body.id, (o) => o.attempts === n && o.status === 'queued');
-      skip(svc, clock, 10 * 60_000);
+      await skip(svc, clock, 10 * 60_000);
     }
     const failed = await svc.waitMessage(r.body.id, (m) => m.status !== 'queued');
     expect(failed).toMatchObject({ status: 'failed', mid: null, error: { reason: 'transient', code: 2 } });
@@ -165,12 +185,12 @@ describe('throttle', () => {
     const second = await svc.send({ to: igsid, content: { type: 'text', text: 'queued behind it' } });
     expect(second.status).toBe(202);
 
-    skip(svc, clock, 50_000); // not yet
+    await skip(svc, clock, 50_000); // not yet
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await attempts(svc)).toEqual([[400, 'throttle']]);
     expect(await health(svc)).toBe('throttled');
 
-    skip(svc, clock, 11_000);
+    await skip(svc, clock, 11_000);
     expect(await svc.waitMessage(r.body.id)).toMatchObject({ status: 'sent' });
     expect(await storedHealth(svc)).toBe('ok'); // recorded with the send
     expect(await svc.waitMessage(second.body.id)).toMatchObject({ status: 'sent' });
@@ -201,7 +221,7 @@ describe('throttle', () => {
 
     // C is queued behind B; then the hold is over.
     const c = await svc.send({ to: other, content: { type: 'text', text: 'C' } });
-    skip(svc, clock, 61_000);
+    await skip(svc, clock, 61_000);
     await svc.waitMessage(b.body.id);
     await svc.waitMessage(c.body.id);
     expect(await textsTo(svc, other)).toEqual(['B', 'C']);
@@ -225,7 +245,7 @@ describe('token expired (190)', () => {
 
     expect(await timersWhileIdle(300)).toBeLessThan(5);
 
-    skip(svc, clock, 60 * 60_000);
+    await skip(svc, clock, 60 * 60_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await attempts(svc)).toEqual([[400, 'token_expired']]);
     for (const id of [r.body.id, more.body.id, typing.body.id])
@@ -257,7 +277,7 @@ describe('policy block (368)', () => {
     expect(await attempts(svc)).toEqual([[400, 'policy_block']]);
 
     // The pause lasts an hour; then sending resumes and the channel is `ok` again.
-    skip(svc, clock, 61 * 60_000);
+    await skip(svc, clock, 61 * 60_000);
     expect(await svc.waitMessage(later.body.id)).toMatchObject({ status: 'sent' });
     await until(
       () => health(svc),
@@ -278,7 +298,7 @@ describe('outside the window, from Meta (10/2534022)', () => {
       mid: null,
       error: { reason: 'outside_window', code: 10, subcode: 2534022 },
     });
-    skip(svc, clock, 60 * 60_000);
+    await skip(svc, clock, 60 * 60_000);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await attempts(svc)).toEqual([[400, 'outside_window']]);
     expect(await svc.waitOutbox(r.body.id, () => true)).toMatchObject({ status: 'failed', attempts: 1 });

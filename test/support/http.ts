@@ -144,12 +144,13 @@ export interface CommandRun {
 }
 
 /** An igdm command (`replay`, `migrate`, ...) on the store in `dir`, run to its end. */
-export function runIgdm(
+export async function runIgdm(
   dir: string,
   args: string[],
   extraEnv: Record<string, string> = {},
 ): Promise<CommandRun> {
-  return runCommand(args, { ...testEnv(dir), ...extraEnv });
+  const store = extraEnv.DATABASE_URL ? {} : await storeEnvOf(dir);
+  return runCommand(args, { ...testEnv(dir), ...store, ...extraEnv });
 }
 
 /** `igdm ARGS` on the pinned Node with exactly this environment, run to its end. */
