@@ -7,7 +7,14 @@ import { conversationIdOf } from '../../src/store/ids.ts';
 import { Clock, until } from '../send/support.ts';
 import { runIgdm } from '../support/http.ts';
 import { freePort } from '../support/port.ts';
-import { ACCOUNT_ID, API_KEY, callApi, startTestService, TEST_STORE, type TestService } from '../support/service.ts';
+import {
+  ACCOUNT_ID,
+  API_KEY,
+  callApi,
+  startTestService,
+  TEST_STORE,
+  type TestService,
+} from '../support/service.ts';
 
 // A real outage: igdm is stopped while the sandbox (on a port of its own, as Meta) keeps customers'
 // messages and fails to deliver them. When igdm starts again it catches up by itself, since it last
