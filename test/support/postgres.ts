@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { describeUrl } from '../../src/store/postgres.ts';
 
 // The PostgreSQL the tests run against: 127.0.0.1:5432, trust auth, database `test` (or
 // IGDM_TEST_POSTGRES_URL). Each test file works in a database of its own, made here and dropped
@@ -26,7 +27,7 @@ export async function postgresAvailable(): Promise<boolean> {
     await admin((c) => c.query('select 1'));
     return true;
   } catch (err) {
-    const reason = `PostgreSQL is not reachable at ${POSTGRES_ADMIN_URL} (${(err as Error).message})`;
+    const reason = `PostgreSQL is not reachable at ${describeUrl(POSTGRES_ADMIN_URL)} (${(err as Error).message})`;
     if (process.env.CI) throw new Error(`${reason}: CI runs every PostgreSQL test`);
     process.stderr.write(
       `${reason}: its tests are skipped. To run them, start PostgreSQL on 127.0.0.1:5432 with trust auth and a database "test", or set IGDM_TEST_POSTGRES_URL.\n`,
