@@ -21,7 +21,6 @@ const ON_BOTH_STORES = [
   'test/backfill/**/*.test.ts',
   'test/channels/**/*.test.ts',
   'test/sandbox/media.test.ts',
-  'test/queue/retention.test.ts',
   'test/approvals-crash.test.ts',
   'test/crash.test.ts',
 ];

@@ -107,7 +107,9 @@ async function apiMids(igdm: IgdmProcess): Promise<string[]> {
 }
 
 describe('igdm as a process', () => {
-  it('keeps every acknowledged event through a SIGKILL right after a burst, and applies them on restart', async () => {
+  it('keeps every acknowledged event through a SIGKILL right after a burst, and applies them on restart', {
+    timeout: 60_000,
+  }, async () => {
     const dir = tempDir();
     const port = await freePort();
     const first = await spawnIgdm(dir, port);
@@ -150,7 +152,8 @@ describe('igdm as a process', () => {
       // Everything acknowledged was on disk: the restarted process finds it in the store.
       const { keys } = await readStore(dir);
       expect(acked.filter((m) => !keys.has(`message:${m}`))).toEqual([]);
-      await waitApplied(dir);
+      // (PostgreSQL's projection makes a round trip per statement: ~1000 events take longer.)
+      await waitApplied(dir, 30_000);
       const mids = await apiMids(second);
       const seen = new Set(mids);
       expect(acked.filter((m) => !seen.has(m))).toEqual([]);
