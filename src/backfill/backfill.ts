@@ -113,6 +113,8 @@ export class Backfill {
 
   /** Runs every `minutes`, each channel since its previous run began (or, before any, since it last heard from Meta). */
   schedule(minutes: number): void {
+    if (this.#timer) clearInterval(this.#timer); // 0 ends the schedule (the leader's tasks stopped)
+    this.#timer = null;
     if (minutes <= 0) return;
     this.#timer = setInterval(() => void this.#scheduled(), minutes * 60_000);
     this.#timer.unref();

@@ -4,6 +4,7 @@ import type { StoreKind } from './dialect.ts';
 import { addSendJobs, messageSearch, messageSearchPostgres } from './migration-steps.ts';
 import { approvalMigrations } from './migrations-approvals.ts';
 import { cursorMigrations } from './migrations-cursor.ts';
+import { noticeMigrations } from './migrations-notices.ts';
 import { platformMigrations } from './migrations-platform.ts';
 
 // Versioned migrations, run at start (migrate.ts). Written once for both stores: only the id columns
@@ -466,5 +467,6 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
     ...platformMigrations,
     ...approvalMigrations,
     ...cursorMigrations(kind),
+    ...noticeMigrations(kind),
   };
 }
