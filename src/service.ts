@@ -266,7 +266,7 @@ export async function startService(
         store,
         diskPath: parts.diskPath,
         writer,
-        projection,
+        projection: runs.worker ? projection : undefined,
         channels: registry,
         graphApiVersion: config.graphApiVersion,
         channelHealth: storedHealth?.of ?? ((id) => health.of(id)),
