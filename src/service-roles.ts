@@ -1,3 +1,4 @@
+import { Gauge, type Registry } from 'prom-client';
 import type { ApiKeys } from './api/auth.ts';
 import type { ApprovalExpiry } from './approvals/expiry.ts';
 import type { Backfill } from './backfill/backfill.ts';
@@ -85,7 +86,7 @@ export async function runPeriodic(
   runs: Runs,
   config: Config,
   log: Logger,
-  options: { leaderRetryMs?: number } = {},
+  options: { leaderRetryMs?: number; metrics?: Registry } = {},
 ): Promise<Leader | null> {
   if (!runs.worker) return null;
   if (!/^postgres(ql)?:/.test(config.databaseUrl)) {
@@ -99,6 +100,15 @@ export async function runPeriodic(
     retryMs: options.leaderRetryMs,
     log,
   });
+  if (options.metrics)
+    new Gauge({
+      name: 'igdm_leader',
+      help: '1 while this process is the leader that runs the periodic tasks (PostgreSQL), else 0.',
+      registers: [options.metrics],
+      collect() {
+        this.set(leader.leading ? 1 : 0);
+      },
+    });
   await leader.start();
   return leader;
 }

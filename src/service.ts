@@ -335,7 +335,10 @@ export async function startService(
   }
   // The dispatcher, approval expiry, the token keeper and backfill: once per deployment.
   const periodic = new PeriodicTasks({ dispatcher, expiry, tokens, backfill, config, log });
-  const leader = await runPeriodic(periodic, runs, config, log, { leaderRetryMs: options.leaderRetryMs });
+  const leader = await runPeriodic(periodic, runs, config, log, {
+    leaderRetryMs: options.leaderRetryMs,
+    metrics: metrics.registry,
+  });
   if (automation)
     log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);
 

@@ -1,6 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sign } from '../../src/meta/signature.ts';
 import type { SandboxServer } from '../../src/sandbox/index.ts';
@@ -14,9 +17,10 @@ import { ACCOUNT_ID, API_KEY, APP_SECRET } from '../support/service.ts';
 
 // igdm as a deployment on one PostgreSQL database: two `web` and two `worker` processes (real
 // children: `igdm start --role …`), the Graph API a standalone sandbox in this process, the README's
-// automation file (it answers "seq N" with "ack seq N"). Customers' webhooks are signed here and
-// spread over both web processes; one worker is SIGKILLed while the replies go out. Every inbound
-// must be answered exactly once, in order per conversation. Then what one process changes must
+// automation file (it answers "seq N" with "ack seq N"), an outbound webhook endpoint. Customers'
+// webhooks are signed here and spread over both web processes; the worker that leads (runs the
+// dispatcher) is SIGKILLed while the replies go out. Every inbound must be answered exactly once, in
+// order per conversation, and reach the endpoint once; the other worker takes the lead. Then what one process changes must
 // reach the others: a channel's token set through web A used by the workers (and the health their
 // sender stored shown by web B), an API key revoked through web A refused by web B.
 
@@ -32,6 +36,10 @@ let db: TestDatabase;
 let dir: string;
 let sandbox: SandboxServer;
 const procs: Record<'webA' | 'webB' | 'worker1' | 'worker2', IgdmProcess> = {} as never;
+
+/** The outbound webhook endpoint's receiver: each request's webhook-id (the event's id) and body. */
+let receiver: Server;
+const received: { webhookId: string; event: string }[] = [];
 
 async function start(role: 'web' | 'worker', name: string, port: number, env: Record<string, string>) {
   return spawnIgdm(
@@ -54,6 +62,18 @@ beforeAll(async () => {
   ];
   // The sandbox's own webhooks (the echoes of igdm's sends) go to web A.
   sandbox = await runTestSandbox(portA!, { echoDelayMs: 0 });
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      body += c;
+    });
+    req.on('end', () => {
+      received.push({ webhookId: String(req.headers['webhook-id']), event: JSON.parse(body).event });
+      res.end('ok');
+    });
+  });
+  receiver.listen(0, '127.0.0.1');
+  await new Promise((r) => receiver.once('listening', r));
   const config = join(dir, 'automation.yaml');
   writeFileSync(config, README_CONFIG);
   const env = {
@@ -80,6 +100,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await killSpawned();
   await sandbox?.close();
+  receiver?.closeAllConnections();
+  receiver?.close();
   await db?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -112,6 +134,12 @@ async function deliver(p: IgdmProcess, body: object): Promise<void> {
     if (tries > 20) throw new Error(`webhook refused: ${res?.status}`);
     await sleep(200);
   }
+}
+
+/** Whether the process says it is the leader (igdm_leader in /metrics). */
+async function leads(p: IgdmProcess): Promise<boolean> {
+  const text = await (await fetch(`${p.url}/metrics`)).text();
+  return /^igdm_leader 1$/m.test(text);
 }
 
 const text = (body: unknown) => (body as { message?: { text?: string } }).message?.text;
@@ -151,6 +179,22 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
       sandbox.state.customers.wrote(c, Date.now());
       return c.igsid;
     });
+    const endpoint = await call(procs.webB, '/v1/webhook-endpoints', {
+      method: 'POST',
+      body: JSON.stringify({
+        url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+        events: ['message.received'],
+      }),
+    });
+    expect(endpoint.status, JSON.stringify(endpoint.body)).toBe(201);
+    // One leader among the workers.
+    const leader = await until(
+      async () => [await leads(procs.worker1), await leads(procs.worker2)],
+      (l) => l.filter(Boolean).length === 1,
+      'one leader',
+      10_000,
+    );
+    const [dying, surviving] = leader[0] ? [procs.worker1, procs.worker2] : [procs.worker2, procs.worker1];
     const base = Date.now() - 60_000;
     const webs = [procs.webA, procs.webB];
     // One round: each customer's message `seq`, in bodies of two customers, alternately to web A and B.
@@ -184,9 +228,10 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
     // What is running at the kill (both workers' jobs): each must end done, whoever held it.
     const active = await call(procs.webA, '/v1/jobs?status=active&limit=100');
     const activeAtKill = (active.body.data as { id: number }[]).map((j) => j.id);
-    procs.worker1.child.kill('SIGKILL');
-    expect(await procs.worker1.exited).toMatchObject({ signal: 'SIGKILL' });
+    dying.child.kill('SIGKILL');
+    expect(await dying.exited).toMatchObject({ signal: 'SIGKILL' });
     const ackedAtKill = acks().length;
+    const deliveredAtKill = received.length;
     await stream;
 
     const total = CUSTOMERS * SEQS;
@@ -196,7 +241,7 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
       `${total} acks`,
       90_000,
     ).catch((err: Error) => {
-      err.message += `\n${procs.worker2.output()}\n${procs.webA.output()}`;
+      err.message += `\n${surviving.output()}\n${procs.webA.output()}`;
       throw err;
     });
     // Past the echo grace: a send cut by the kill and not settled by its echo would have gone again.
@@ -229,10 +274,35 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
     }[];
     expect(conversations).toHaveLength(CUSTOMERS);
     expect(conversations.filter((c) => c.threadOwner !== 'bot')).toEqual([]);
+    // The other worker leads now, and its dispatcher made each customer message's delivery once.
+    expect(await leads(surviving)).toBe(true);
+    await until(
+      () => received.length,
+      (n) => n >= total,
+      `${total} deliveries to the endpoint`,
+      30_000,
+    );
+    await sleep(1000);
+    // Each event once at the endpoint: a delivery interrupted by the kill may be sent again (with
+    // its webhook-id), but no event got two deliveries (two dispatchers at once would make them).
+    expect(new Set(received.map((r) => r.webhookId)).size).toBe(total);
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const made = await client
+      .query(
+        'select event_id, count(*)::int as n from webhook_deliveries where endpoint_id = $1 group by event_id',
+        [endpoint.body.id],
+      )
+      .finally(() => client.end());
+    expect(made.rows).toHaveLength(total);
+    expect(made.rows.filter((r) => r.n !== 1)).toEqual([]);
+    expect(received.every((r) => r.event === 'message.received')).toBe(true);
+    expect(deliveredAtKill).toBeLessThan(total);
     console.log(
       JSON.stringify({
         activeAtKill: activeAtKill.length,
         ackedAtKill,
+        deliveredAtKill,
         calls: sandbox.state.outbox.list().length,
       }),
     );
