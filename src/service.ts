@@ -149,7 +149,6 @@ export async function startService(
   const limiter = new RateLimiter(config.rateLimits);
   limiter.onWait = metrics.rateLimitWaited;
   conversationsApi.onWait = metrics.rateLimitWaited;
-  metrics.watch({ jobs: queue, channels, health: (id) => health.of(id) });
   const sender = new Sender({
     conversationsApi,
     db: store.db,
@@ -255,6 +254,8 @@ export async function startService(
   await storedHealth?.load();
   // On PostgreSQL, a process that serves the API shows the token records the leader keeps.
   if (runs.web && store.kind === 'postgres') await tokens.load();
+  const shownHealth = storedHealth?.of ?? ((id: string) => health.of(id));
+  metrics.watch({ jobs: queue, channels, health: shownHealth });
   const notices = followChanges(config, log, {
     registry,
     keys: runs.web ? keys : null,
@@ -269,7 +270,7 @@ export async function startService(
         projection: runs.worker ? projection : undefined,
         channels: registry,
         graphApiVersion: config.graphApiVersion,
-        channelHealth: storedHealth?.of ?? ((id) => health.of(id)),
+        channelHealth: shownHealth,
         channelToken: (channel) => tokens.view(channel),
         backfill,
         keys,
