@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { apiKeyHash } from './api/api-key.ts';
-import { buildApp } from './api/app.ts';
+import { type AppDeps, buildApp } from './api/app.ts';
 import { ApiKeys } from './api/auth.ts';
 import { buildWorkerApp } from './api/worker-app.ts';
 import { ApprovalAnswers } from './approvals/answers.ts';
@@ -262,33 +262,35 @@ export async function startService(
     tokens: runs.web ? tokens : null,
     health: storedHealth,
   });
+  // The HTTP app; a `worker` process answers only health and metrics (api/worker-app.ts).
+  const webDeps: AppDeps = {
+    store,
+    diskPath: parts.diskPath,
+    writer,
+    projection: runs.worker ? projection : undefined,
+    channels: registry,
+    graphApiVersion: config.graphApiVersion,
+    channelHealth: shownHealth,
+    channelToken: (channel) => tokens.view(channel),
+    backfill,
+    keys,
+    hub,
+    webhooks,
+    log,
+    now,
+    sandbox,
+    queue,
+    httpLimits: { requestTimeoutMs: config.requestTimeoutMs, maxConnections: config.maxConnections },
+    minFreeDiskBytes: config.minFreeDiskBytes,
+    handover: (conversationId, to) => handOverConversation(handoverDeps, conversationId, to),
+    contactErased: (conversationIds) => profiles.forget(conversationIds),
+    inboxDir: options.inboxDir,
+    metrics,
+    publicUrl: config.publicUrl,
+    approvals: { db: store.db, jobs: queue, box },
+  };
   const app = runs.web
-    ? await buildApp({
-        store,
-        diskPath: parts.diskPath,
-        writer,
-        projection: runs.worker ? projection : undefined,
-        channels: registry,
-        graphApiVersion: config.graphApiVersion,
-        channelHealth: shownHealth,
-        channelToken: (channel) => tokens.view(channel),
-        backfill,
-        keys,
-        hub,
-        webhooks,
-        log,
-        now,
-        sandbox,
-        queue,
-        httpLimits: { requestTimeoutMs: config.requestTimeoutMs, maxConnections: config.maxConnections },
-        minFreeDiskBytes: config.minFreeDiskBytes,
-        handover: (conversationId, to) => handOverConversation(handoverDeps, conversationId, to),
-        contactErased: (conversationIds) => profiles.forget(conversationIds),
-        inboxDir: options.inboxDir,
-        metrics,
-        publicUrl: config.publicUrl,
-        approvals: { db: store.db, jobs: queue, box },
-      })
+    ? await buildApp(webDeps)
     : await buildWorkerApp({
         store,
         diskPath: parts.diskPath,
