@@ -94,7 +94,9 @@ describe.skipIf(!available)('processes on one PostgreSQL database', () => {
       'a leading again',
       10_000,
     );
-    expect(trail).toEqual(['a leads', 'a stops', 'b leads', 'b stops', 'a leads']);
+    // (a stops when its next check fails; b may have taken the lock just before or after that.)
+    expect([...trail.slice(0, 3)].sort()).toEqual(['a leads', 'a stops', 'b leads']);
+    expect(trail.slice(3)).toEqual(['b stops', 'a leads']);
   });
 
   it('a committed change is announced; a rolled-back one is not; a lost LISTEN connection reloads everything', async () => {

@@ -136,6 +136,30 @@ async function deliver(p: IgdmProcess, body: object): Promise<void> {
   }
 }
 
+/** Follows a process's event stream (GET /v1/events) for events of one type: their ids, as they come. */
+async function follow(p: IgdmProcess, type: string) {
+  const ac = new AbortController();
+  const res = await fetch(`${p.url}/v1/events?types=${type}`, {
+    headers: { authorization: `Bearer ${API_KEY}` },
+    signal: ac.signal,
+  });
+  expect(res.status).toBe(200);
+  const ids: string[] = [];
+  void (async () => {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+        const id = /^id: (.+)$/m.exec(buffer.slice(0, end))?.[1];
+        if (id) ids.push(id);
+        buffer = buffer.slice(end + 2);
+      }
+    }
+  })().catch(() => {});
+  return { ids, close: () => ac.abort() };
+}
+
 /** Whether the process says it is the leader (igdm_leader in /metrics). */
 async function leads(p: IgdmProcess): Promise<boolean> {
   const text = await (await fetch(`${p.url}/metrics`)).text();
@@ -195,6 +219,8 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
       10_000,
     );
     const [dying, surviving] = leader[0] ? [procs.worker1, procs.worker2] : [procs.worker2, procs.worker1];
+    // Web B's event stream: the sends the workers record reach it.
+    const stream = await follow(procs.webB, 'message.sent');
     const base = Date.now() - 60_000;
     const webs = [procs.webA, procs.webB];
     // One round: each customer's message `seq`, in bodies of two customers, alternately to web A and B.
@@ -212,7 +238,7 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
         });
       return Promise.all(bodies.map((b, i) => deliver(webs[(i + seq) % 2]!, b)));
     };
-    const stream = (async () => {
+    const customers = (async () => {
       for (let seq = 1; seq <= SEQS; seq++) {
         await round(seq);
         await sleep(100);
@@ -232,7 +258,7 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
     expect(await dying.exited).toMatchObject({ signal: 'SIGKILL' });
     const ackedAtKill = acks().length;
     const deliveredAtKill = received.length;
-    await stream;
+    await customers;
 
     const total = CUSTOMERS * SEQS;
     await until(
@@ -274,6 +300,16 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
     }[];
     expect(conversations).toHaveLength(CUSTOMERS);
     expect(conversations.filter((c) => c.threadOwner !== 'bot')).toEqual([]);
+    // Every send the workers recorded reached web B's stream, once each.
+    await until(
+      () => stream.ids.length,
+      (n) => n >= total,
+      `${total} message.sent events on web B's stream`,
+      30_000,
+    );
+    stream.close();
+    expect(new Set(stream.ids).size).toBe(stream.ids.length);
+
     // The other worker leads now, and its dispatcher made each customer message's delivery once.
     expect(await leads(surviving)).toBe(true);
     await until(
