@@ -417,6 +417,7 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
       'web B taking the new key',
       10_000,
     );
+    const revoking = performance.now();
     expect((await call(procs.webA, `/v1/api-keys/${id}`, { method: 'DELETE' })).status).toBe(204);
     const refused = await until(
       async () => (await call(procs.webB, '/v1/conversations', { key })).status,
@@ -425,6 +426,8 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
       10_000,
     );
     expect(refused).toBe(401);
+    // From the revocation's answer on web A to web B refusing the key (the notice and one read).
+    console.log(JSON.stringify({ revokedOnWebBAfterMs: Math.round(performance.now() - revoking) }));
     expect((await call(procs.webA, '/v1/conversations', { key })).status).toBe(401);
   });
 
