@@ -426,7 +426,7 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
       10_000,
     );
     expect(refused).toBe(401);
-    // From the revocation's answer on web A to web B refusing the key (the notice and one read).
+    // From the revocation's request on web A to web B refusing the key (the notice and one read).
     console.log(JSON.stringify({ revokedOnWebBAfterMs: Math.round(performance.now() - revoking) }));
     expect((await call(procs.webA, '/v1/conversations', { key })).status).toBe(401);
   });
