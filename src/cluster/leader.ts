@@ -77,7 +77,14 @@ export class Leader {
   }
 
   async #connect(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.#o.connection, connectionTimeoutMillis: 5000 });
+    // A check that gets no answer (the server unreachable, no reset) fails after a while like a lost
+    // connection, instead of keeping this process leading blind.
+    const client = new pg.Client({
+      connectionString: this.#o.connection,
+      connectionTimeoutMillis: 5000,
+      query_timeout: 5000,
+      keepAlive: true,
+    });
     // A connection that fails between checks is found by the next one; this keeps the error from
     // being thrown out of the process meanwhile.
     client.on('error', () => {});
