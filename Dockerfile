@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # igdm's image: the service on Node.js 24, which runs the TypeScript sources as they are (type
 # stripping), so only the inbox (web/) and the SDK it uses are built. README.md, "Deploying".
 #   docker build -t igdm .
