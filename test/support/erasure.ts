@@ -23,9 +23,6 @@ export interface Customers {
   echo: Server;
 }
 
-/** What no row may hold once Zelda is erased: her IGSID, name, and what she wrote, said or was told. */
-export const erasedMarkers = (igsid: string) => [igsid, 'zelda', 'pinewood', 'passport', 'after 6pm'];
-
 /** The scenario, through the API with the service's admin key. */
 export async function seedCustomers(svc: SandboxService): Promise<Customers> {
   const echo = createServer(async (req, res) => {
@@ -129,4 +126,10 @@ export async function tablesHolding(store: Store, text: string): Promise<string[
     if ((rows[0]?.n ?? 0) > 0) holding.push(name);
   }
   return holding;
+}
+
+/** No row of any table names Zelda (`igsid`) or holds what she wrote, said or was told. */
+export async function expectErased(store: Store, igsid: string): Promise<void> {
+  for (const marker of [igsid, 'zelda', 'pinewood', 'passport', 'after 6pm'])
+    expect(await tablesHolding(store, marker), marker).toEqual([]);
 }
