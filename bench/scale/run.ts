@@ -11,6 +11,7 @@ import { machine } from '../support.ts';
 import { log, options } from './options.ts';
 import { commandLine, output, type ScaleReport, targets } from './report.ts';
 import { newFeed, runConfiguration } from './runs.ts';
+import { BenchDatabase } from './system.ts';
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -20,8 +21,16 @@ async function main(): Promise<number> {
   const background = await backgroundCores();
   if (background > 0.25)
     log(`warning: ${background} cores busy before starting; other work on this machine skews the figures`);
+  if (options.configurations.some((c) => c.store === 'postgres')) {
+    try {
+      await BenchDatabase.check();
+    } catch (error) {
+      log((error as Error).message);
+      return 2;
+    }
+  }
   const feed = newFeed();
-  feed.ensure(60_000); // signed ingest bodies, made before any measurement
+  feed.ensure(100_000); // signed ingest bodies, made before any measurement
   const report: ScaleReport = {
     date: new Date().toISOString().slice(0, 10),
     machine: { ...machine(), loadAtStart: loadAverage(), backgroundCoresAtStart: background },

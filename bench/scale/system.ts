@@ -14,6 +14,17 @@ import { json, type System, until } from '../e2e/setup.ts';
 import { type Child, freePort, startChild, statusMB, stopChild } from '../support.ts';
 import { type Configuration, log, options } from './options.ts';
 
+/** The server's URL without its password. */
+function describe(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = '';
+    return u.toString();
+  } catch {
+    return 'BENCH_SCALE_POSTGRES_URL';
+  }
+}
+
 /** A database of its own on the benchmark's PostgreSQL server, dropped after. */
 export class BenchDatabase {
   readonly name = `igdm_bench_scale_${randomBytes(5).toString('hex')}`;
@@ -33,6 +44,16 @@ export class BenchDatabase {
     } finally {
       await client.end();
     }
+  }
+
+  /** Fails, naming the fix, when the server does not answer or refuses to make a database. */
+  static async check(): Promise<void> {
+    const db = await BenchDatabase.create().catch((error: Error) => {
+      throw new Error(
+        `PostgreSQL at ${describe(options.postgresUrl)} cannot make a database (${error.message}): start it, or set BENCH_SCALE_POSTGRES_URL to a server and user that may create databases`,
+      );
+    });
+    await db.drop();
   }
 
   static async create(): Promise<BenchDatabase> {
