@@ -7,6 +7,7 @@ import { type MachineInfo, machineLine, markdownTable } from '../e2e/report.ts';
 import { fixed, textTable } from '../support.ts';
 import { options } from './options.ts';
 import type { ConfigurationResult, PerThousand, RatePhase } from './runs.ts';
+import { describe } from './system.ts';
 
 export interface ScaleReport {
   date: string;
@@ -28,7 +29,10 @@ export function commandLine(): string {
   const set = Object.keys(process.env)
     .filter((name) => name.startsWith('BENCH_SCALE_') && (process.env[name] ?? '') !== '')
     .sort()
-    .map((name) => `${name}=${process.env[name]}`);
+    .map(
+      (name) =>
+        `${name}=${name === 'BENCH_SCALE_POSTGRES_URL' ? describe(process.env[name]!) : process.env[name]}`,
+    );
   return [...set, 'npm run bench:scale'].join(' ');
 }
 

@@ -11,7 +11,7 @@ import { machine } from '../support.ts';
 import { log, options } from './options.ts';
 import { commandLine, output, type ScaleReport, targets } from './report.ts';
 import { newFeed, runConfiguration } from './runs.ts';
-import { BenchDatabase } from './system.ts';
+import { BenchDatabase, describe } from './system.ts';
 
 async function main(): Promise<number> {
   const started = Date.now();
@@ -35,7 +35,7 @@ async function main(): Promise<number> {
     date: new Date().toISOString().slice(0, 10),
     machine: { ...machine(), loadAtStart: loadAverage(), backgroundCoresAtStart: background },
     command: commandLine(),
-    options,
+    options: { ...options, postgresUrl: describe(options.postgresUrl) }, // never a password in the file
     results: [],
     targets: [],
   };

@@ -15,7 +15,7 @@ import { type Child, freePort, startChild, statusMB, stopChild } from '../suppor
 import { type Configuration, log, options } from './options.ts';
 
 /** The server's URL without its password. */
-function describe(url: string): string {
+export function describe(url: string): string {
   try {
     const u = new URL(url);
     u.password = '';
