@@ -5,6 +5,7 @@ import { addSendJobs, messageSearch, messageSearchPostgres } from './migration-s
 import { approvalMigrations } from './migrations-approvals.ts';
 import { cursorMigrations } from './migrations-cursor.ts';
 import { platformMigrations } from './migrations-platform.ts';
+import { sharedLimitsMigrations } from './migrations-shared-limits.ts';
 
 // Versioned migrations, run at start (migrate.ts). Written once for both stores: only the id columns
 // of the append-only tables (SQLite's rowid alias vs PostgreSQL's identity column) and the search
@@ -466,5 +467,6 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
     ...platformMigrations,
     ...approvalMigrations,
     ...cursorMigrations(kind),
+    ...sharedLimitsMigrations(kind),
   };
 }

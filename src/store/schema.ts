@@ -352,6 +352,25 @@ export interface Database {
   contactErasures: ContactErasureTable;
   savedReplies: SavedReplyTable;
   approvals: ApprovalTable;
+  ratePlaces: RatePlaceTable;
+  channelHolds: ChannelHoldTable;
+}
+
+/** A call's place in one rate window, on PostgreSQL (graph/shared-rate-limit.ts; empty on SQLite). */
+export interface RatePlaceTable {
+  place: string;
+  key: string;
+  at: number;
+  /** In flight until then; null once answered (counted from `at`). */
+  expiresAt: number | null;
+}
+
+/** A channel's hold and circuit breaker, on PostgreSQL (send/shared-holds.ts; empty on SQLite). */
+export interface ChannelHoldTable {
+  channelId: string;
+  holdUntil: number;
+  failuresInRow: number;
+  updatedAt: number;
 }
 
 /** A reply the team keeps to send again, picked by its shortcut (unique). */

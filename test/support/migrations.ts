@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { kindOf } from '../../src/store/dialect.ts';
 import type { Database } from '../../src/store/schema.ts';
 
 // Stores as earlier versions left them: what a migration added, taken away again (with its record),
@@ -73,6 +74,12 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   async '0024_event_log_tx'(db) {
     await sql`drop index events_commit_order`.execute(db);
     await sql`alter table events drop column tx`.execute(db);
+  },
+  /** The limits shared across processes (empty on SQLite). */
+  async '0025_shared_limits'(db) {
+    await sql`drop table rate_places`.execute(db);
+    await sql`drop table channel_holds`.execute(db);
+    if (kindOf(db) === 'postgres') await sql`drop function igdm_rate_take`.execute(db);
   },
 };
 
