@@ -352,17 +352,19 @@ export interface Database {
   contactErasures: ContactErasureTable;
   savedReplies: SavedReplyTable;
   approvals: ApprovalTable;
-  ratePlaces: RatePlaceTable;
+  rateWindows: RateWindowTable;
   channelHolds: ChannelHoldTable;
 }
 
-/** A call's place in one rate window, on PostgreSQL (graph/shared-rate-limit.ts; empty on SQLite). */
-export interface RatePlaceTable {
-  place: string;
+/** One rate window's calls, on PostgreSQL (graph/shared-rate-limit.ts; empty on SQLite). */
+export interface RateWindowTable {
   key: string;
-  at: number;
-  /** In flight until then; null once answered (counted from `at`). */
-  expiresAt: number | null;
+  /** When each answered call still in it was answered: a PostgreSQL bigint[] as text, oldest first. */
+  hits: string;
+  /** The calls in flight (their places), and when each expires: text[] and bigint[] as text. */
+  flying: string;
+  flyingUntil: string;
+  updatedAt: number;
 }
 
 /** A channel's hold and circuit breaker, on PostgreSQL (send/shared-holds.ts; empty on SQLite). */

@@ -77,9 +77,12 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   },
   /** The limits shared across processes (empty on SQLite). */
   async '0025_shared_limits'(db) {
-    await sql`drop table rate_places`.execute(db);
+    await sql`drop table rate_windows`.execute(db);
     await sql`drop table channel_holds`.execute(db);
-    if (kindOf(db) === 'postgres') await sql`drop function igdm_rate_take`.execute(db);
+    if (kindOf(db) === 'postgres') {
+      await sql`drop function igdm_rate_take`.execute(db);
+      await sql`drop function igdm_rate_settle`.execute(db);
+    }
   },
 };
 
