@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from '../log.ts';
 import { WakeListener } from '../queue/postgres-wakes.ts';
@@ -14,6 +13,8 @@ import { BREAKER_OPEN_MS, BREAKER_THRESHOLD, type Health, type HoldChange } from
 // whose LISTEN connection came back, reads every row. The sender reads its memory as before.
 
 export const HOLDS_CHANNEL = 'igdm_holds';
+/** How long the start waits for LISTEN before it goes on with the rows alone. */
+const LISTEN_WAIT_MS = 5000;
 
 interface Notified {
   channelId: string;
@@ -38,25 +39,40 @@ export class SharedHolds {
   readonly #listener: WakeListener;
   /** One write at a time, in the order of the changes (each notification carries the row after it). */
   #writes: Promise<void> = Promise.resolve();
-  readonly #process = randomUUID();
+  /** Resolves once LISTEN is on (and every row was read then). */
+  readonly #listening: Promise<void>;
 
   private constructor(o: SharedHoldsOptions) {
     this.#o = o;
+    let listening = () => {};
+    this.#listening = new Promise((resolve) => {
+      listening = resolve;
+    });
     this.#listener = new WakeListener({
       connection: o.connection,
       channel: HOLDS_CHANNEL,
       log: o.log,
       onWake: (payload) => {
-        if (payload === null) void this.#readAll();
+        // null: LISTEN is on (again); what was notified meanwhile is read from the rows.
+        if (payload === null) void this.#readAll().then(listening);
         else this.#apply(JSON.parse(payload) as Notified);
       },
     });
   }
 
-  /** Reads every channel's hold, then shares this process's changes and listens for the others'. */
+  /**
+   * Listens for the other processes' changes, reads every channel's hold (after LISTEN is on, so
+   * nothing falls between), then shares this process's. Without LISTEN (PostgreSQL refuses it),
+   * it reads the rows and starts anyway; the listener keeps trying.
+   */
   static async start(o: SharedHoldsOptions): Promise<SharedHolds> {
     const holds = new SharedHolds(o);
-    await holds.#readAll();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, LISTEN_WAIT_MS);
+    });
+    await Promise.race([holds.#listening, late.then(() => holds.#readAll())]);
+    clearTimeout(timer);
     o.health.share((channelId, change) => holds.#write(channelId, change));
     return holds;
   }
@@ -78,7 +94,7 @@ export class SharedHolds {
         this.#o.health.applyShared(r.channelId, {
           holdUntil: Number(r.holdUntil),
           failuresInRow: Number(r.failuresInRow),
-          health: null,
+          health: r.health,
         });
     } catch (err) {
       this.#o.log.error({ err }, 'could not read the channels’ shared holds');
@@ -104,11 +120,13 @@ export class SharedHolds {
     const failed = change.failedAt !== undefined;
     const hold = change.holdUntil ?? null;
     const opensAt = (change.failedAt ?? now) + BREAKER_OPEN_MS;
+    const health = change.health ?? null;
     // One statement: the row changed as this process's memory was, and NOTIFY with the row after it.
     const statement = sql`with h as (
-        insert into channel_holds as h (channel_id, hold_until, failures_in_row, updated_at)
-        values (${channelId}, coalesce(${hold}::bigint, 0), ${failed ? 1 : 0}, ${now})
+        insert into channel_holds as h (channel_id, hold_until, failures_in_row, health, updated_at)
+        values (${channelId}, coalesce(${hold}::bigint, 0), ${failed ? 1 : 0}, ${health}::text, ${now})
         on conflict (channel_id) do update set
+          health = coalesce(${health}::text, h.health),
           failures_in_row = case
             when ${failed} then h.failures_in_row + 1
             when ${change.closed === true} then 0
@@ -122,7 +140,7 @@ export class SharedHolds {
         returning channel_id, hold_until, failures_in_row)
       select pg_notify(${HOLDS_CHANNEL}, json_build_object(
         'channelId', channel_id, 'holdUntil', hold_until, 'failuresInRow', failures_in_row,
-        'health', ${change.health ?? null}::text, 'from', ${this.#process}::text)::text) from h`;
+        'health', ${health}::text)::text) from h`;
     this.#writes = this.#writes
       .then(() => statement.execute(this.#o.db))
       .then(

@@ -31,6 +31,8 @@ export const sharedLimitsMigrations = (kind: StoreKind): Record<string, Migratio
         .addColumn('channel_id', 'text', (c) => c.primaryKey())
         .addColumn('hold_until', 'bigint', (c) => c.notNull().defaultTo(0))
         .addColumn('failures_in_row', 'integer', (c) => c.notNull().defaultTo(0))
+        // The health the last change set (channels.status has it too, written by the send's outcome).
+        .addColumn('health', 'text')
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .execute();
       if (kind === 'sqlite') return;

@@ -372,6 +372,7 @@ export interface ChannelHoldTable {
   channelId: string;
   holdUntil: number;
   failuresInRow: number;
+  health: ChannelHealth | null;
   updatedAt: number;
 }
 
