@@ -21,7 +21,6 @@ import { Engine } from './engine/engine.ts';
 import { handOverConversation } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
 import { EventHub } from './events/hub.ts';
-import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import type { WebhookWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
 import { MEDIA_QUEUE } from './media/jobs.ts';
@@ -32,6 +31,7 @@ import type { Projection } from './projection/thread.ts';
 import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState, sandboxChannelSettings } from './sandbox/index.ts';
 import { Health } from './send/channel-health.ts';
+import { openLimits } from './send/limits.ts';
 import { Sender } from './send/sender.ts';
 import { followChanges, PeriodicTasks, runPeriodic, runsOf } from './service-roles.ts';
 import { openServiceStore, storeParts } from './service-store.ts';
@@ -122,7 +122,10 @@ export async function startService(
   const channelSettings = config.channel ?? sandboxChannel;
   if (channelSettings) await registry.applyEnvironment(environmentChannel(channelSettings));
   const channels = registry.list;
-  if (config.redisUrl) log.warn('REDIS_URL is set but this version uses the embedded queue only');
+  if (config.redisUrl)
+    log.warn(
+      'REDIS_URL is set but igdm does not use Redis: shared state is kept in PostgreSQL (docs/postgres.md)',
+    );
 
   // The ingest path stores webhooks; the projection applies them (service-store.ts).
   const parts = storeParts(opened, config, registry.routes(), log);
@@ -142,11 +145,11 @@ export async function startService(
     now,
   });
   projection.on('applied', ({ conversations }) => profiles.touched(conversations));
-  // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
-  const conversationsApi = conversationsApiLimiter();
+  // Meta's rates and the channels' holds: in memory, or shared on PostgreSQL (send/limits.ts).
+  const limits = await openLimits({ store, config, health, log, now, lifted: () => sender.wake() });
+  const { limiter, conversationsApi } = limits;
   // Queue delays are operational time, not the policy clock (which tests may freeze).
   const queue = metrics.timedJobs(parts.queue);
-  const limiter = new RateLimiter(config.rateLimits);
   limiter.onWait = metrics.rateLimitWaited;
   conversationsApi.onWait = metrics.rateLimitWaited;
   const sender = new Sender({
@@ -369,6 +372,7 @@ export async function startService(
       await writer.close(); // finish the writes handed over
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)
       await profiles.idle();
+      await limits.close();
       metrics.close();
       await notices?.close();
       await store.close();

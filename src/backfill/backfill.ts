@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
-import type { RateLimiter } from '../graph/rate-limit.ts';
+import type { Limiter } from '../graph/rate-limit.ts';
 import type { WebhookWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from '../store/channels.ts';
@@ -45,7 +45,7 @@ export interface BackfillDeps {
   db: Kysely<Database>;
   writer: WebhookWriter;
   channels: () => readonly Channel[];
-  conversationsApi: RateLimiter;
+  conversationsApi: Limiter;
   log: Logger;
   /** The channel's sending health (send/channel-health.ts), repeated in `channel.health` events. */
   health: (channelId: string) => ChannelHealth;

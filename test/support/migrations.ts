@@ -75,6 +75,15 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     await sql`drop index events_commit_order`.execute(db);
     await sql`alter table events drop column tx`.execute(db);
   },
+  /** The limits shared across processes (empty on SQLite). */
+  async '0025_shared_limits'(db) {
+    await sql`drop table rate_windows`.execute(db);
+    await sql`drop table channel_holds`.execute(db);
+    if (kindOf(db) === 'postgres') {
+      await sql`drop function igdm_rate_take`.execute(db);
+      await sql`drop function igdm_rate_settle`.execute(db);
+    }
+  },
   /** The change notices' triggers (PostgreSQL only; nothing on SQLite). */
   async '0026_change_notices'(db) {
     if (kindOf(db) === 'sqlite') return;
