@@ -26,7 +26,13 @@ export interface ChannelSettings {
   appId: string | null;
 }
 
+/** What a process runs (docs/postgres.md, Roles): everything, the HTTP app only, or the work only. */
+export type Role = 'all' | 'web' | 'worker';
+export const ROLES: readonly Role[] = ['all', 'web', 'worker'];
+
 export interface Config {
+  /** IGDM_ROLE (or `igdm start --role`): `web` and `worker` need PostgreSQL. */
+  role: Role;
   port: number;
   host: string;
   databaseUrl: string;
@@ -102,6 +108,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^sqlite:.+/.test(databaseUrl) && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL must be sqlite:PATH (e.g. sqlite:./data/igdm.sqlite) or postgres://...');
   }
+
+  const role = (pick(env, 'IGDM_ROLE')?.value ?? 'all') as Role;
+  if (!ROLES.includes(role)) problems.push(`IGDM_ROLE must be one of ${ROLES.join(', ')}, got "${role}"`);
+  else if (role !== 'all' && !/^postgres(ql)?:\/\//.test(databaseUrl))
+    problems.push(
+      `IGDM_ROLE=${role} needs PostgreSQL: set DATABASE_URL=postgres://... (processes in several roles share one database), or run IGDM_ROLE=all (the default) on the embedded store`,
+    );
 
   const redisUrl = pick(env, 'REDIS_URL')?.value ?? null;
   if (redisUrl && !/^rediss?:\/\//.test(redisUrl))
@@ -185,6 +198,7 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('IGDM_BACKFILL_ON_START must be true or false');
   if (problems.length) throw new ConfigError(problems);
   return {
+    role,
     port,
     host: pick(env, 'HOST')?.value ?? '0.0.0.0',
     databaseUrl,

@@ -70,9 +70,12 @@ export function storeParts(
   const { store } = opened;
   if (store.kind === 'postgres') {
     const queue = new PostgresQueue(store.db, { listen: config.databaseUrl, keepDoneMs, log });
+    // A `web` process stores webhooks and leaves applying them to the workers (their loop hears
+    // of them on LISTEN igdm_stored): its projection neither listens nor runs.
+    const applies = config.role !== 'web';
     const projection = new PostgresProjection(store.db, {
       enqueue: (trx, jobs) => queue.enqueue(trx, jobs),
-      listen: config.databaseUrl,
+      ...(applies && { listen: config.databaseUrl }),
       log,
     });
     const writer = new PostgresIngestWriter(store.db, routes, () => projection.wake());
@@ -82,7 +85,9 @@ export function storeParts(
       queue,
       diskPath: join(opened.dataDir, 'media'),
       started: (timeoutMs) => writer.ping(timeoutMs),
-      start: () => projection.start(),
+      start: () => {
+        if (applies) projection.start();
+      },
     };
   }
   // The ingest worker appends to the event log; it tells the projector, which applies the events.

@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import { apiKeyHash } from './api/api-key.ts';
-import { buildApp } from './api/app.ts';
+import { type AppDeps, buildApp } from './api/app.ts';
 import { ApiKeys } from './api/auth.ts';
+import { buildWorkerApp } from './api/worker-app.ts';
 import { ApprovalAnswers } from './approvals/answers.ts';
 import { ApprovalExpiry } from './approvals/expiry.ts';
 import { Backfill } from './backfill/backfill.ts';
 import { ChannelRegistry } from './channels/registry.ts';
 import { environmentChannel } from './channels/settings.ts';
 import { TokenKeeper } from './channels/token-keeper.ts';
+import { StoredHealth } from './cluster/stored-health.ts';
 import type { Config } from './config.ts';
 import { Deliverer } from './deliveries/deliverer.ts';
 import { Dispatcher } from './deliveries/dispatcher.ts';
@@ -19,7 +21,6 @@ import { Engine } from './engine/engine.ts';
 import { handOverConversation } from './engine/handover.ts';
 import { Profiles } from './engine/profiles.ts';
 import { EventHub } from './events/hub.ts';
-import { conversationsApiLimiter, RateLimiter } from './graph/rate-limit.ts';
 import type { WebhookWriter } from './ingest/writer.ts';
 import type { Logger } from './log.ts';
 import { MEDIA_QUEUE } from './media/jobs.ts';
@@ -30,7 +31,9 @@ import type { Projection } from './projection/thread.ts';
 import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState, sandboxChannelSettings } from './sandbox/index.ts';
 import { Health } from './send/channel-health.ts';
+import { openLimits } from './send/limits.ts';
 import { Sender } from './send/sender.ts';
+import { followChanges, PeriodicTasks, runPeriodic, runsOf } from './service-roles.ts';
 import { openServiceStore, storeParts } from './service-store.ts';
 import type { Store } from './store/index.ts';
 import { SecretBox } from './store/secret-box.ts';
@@ -74,6 +77,8 @@ export interface ServiceOptions {
   tokenCheckEveryMs?: number;
   /** How often approvals past their time are looked for (default every second). */
   approvalSweepEveryMs?: number;
+  /** On PostgreSQL, how often a process tries to become the periodic tasks' leader (default 3 s). */
+  leaderRetryMs?: number;
 }
 
 export async function startService(
@@ -93,9 +98,12 @@ export async function startService(
   const opened = await openServiceStore(config, log, { integrityBudgetMs: options.integrityBudgetMs });
   const { store, dataDir } = opened;
   const box = SecretBox.fromHexOrFile(config.secretKey, join(dataDir, 'secret.key'));
-  // Without credentials igdm runs against its sandbox: an emulated Graph API on the same port.
+  // What this process runs (IGDM_ROLE): the HTTP app, the work, or both (service-roles.ts).
+  const runs = runsOf(config.role);
+  // Without credentials igdm runs against its sandbox: an emulated Graph API on the same port (a
+  // process of one role has no sandbox: its state would be its own).
   let listening = `http://127.0.0.1:${config.port}`;
-  const sandboxChannel = config.channel ? null : sandboxChannelSettings(listening);
+  const sandboxChannel = config.channel || config.role !== 'all' ? null : sandboxChannelSettings(listening);
   const sandbox = sandboxChannel
     ? createSandboxState({
         appSecret: sandboxChannel.appSecret,
@@ -114,7 +122,10 @@ export async function startService(
   const channelSettings = config.channel ?? sandboxChannel;
   if (channelSettings) await registry.applyEnvironment(environmentChannel(channelSettings));
   const channels = registry.list;
-  if (config.redisUrl) log.warn('REDIS_URL is set but this version uses the embedded queue only');
+  if (config.redisUrl)
+    log.warn(
+      'REDIS_URL is set but igdm does not use Redis: shared state is kept in PostgreSQL (docs/postgres.md)',
+    );
 
   // The ingest path stores webhooks; the projection applies them (service-store.ts).
   const parts = storeParts(opened, config, registry.routes(), log);
@@ -134,14 +145,13 @@ export async function startService(
     now,
   });
   projection.on('applied', ({ conversations }) => profiles.touched(conversations));
-  // Meta's Conversations API allows 2 calls/s per account, whoever in igdm makes them.
-  const conversationsApi = conversationsApiLimiter();
+  // Meta's rates and the channels' holds: in memory, or shared on PostgreSQL (send/limits.ts).
+  const limits = await openLimits({ store, config, health, log, now, lifted: () => sender.wake() });
+  const { limiter, conversationsApi } = limits;
   // Queue delays are operational time, not the policy clock (which tests may freeze).
   const queue = metrics.timedJobs(parts.queue);
-  const limiter = new RateLimiter(config.rateLimits);
   limiter.onWait = metrics.rateLimitWaited;
   conversationsApi.onWait = metrics.rateLimitWaited;
-  metrics.watch({ jobs: queue, channels, health: (id) => health.of(id) });
   const sender = new Sender({
     conversationsApi,
     db: store.db,
@@ -216,7 +226,14 @@ export async function startService(
     keepMs: config.deliveryRetentionDays === null ? null : config.deliveryRetentionDays * 86_400_000,
   });
   projection.on('applied', () => dispatcher.wake());
-  const webhooks = new WebhookEndpoints({ db: store.db, box, jobs: queue, dispatcher });
+  // A changed endpoint wakes the dispatcher where it runs (a `web` process leaves it to the leader,
+  // which looks every 200 ms).
+  const webhooks = new WebhookEndpoints({
+    db: store.db,
+    box,
+    jobs: queue,
+    dispatcher: runs.worker ? dispatcher : { wake: () => {} },
+  });
   const deliverer = new Deliverer({
     db: store.db,
     box,
@@ -235,14 +252,28 @@ export async function startService(
   });
   const keys = new ApiKeys(store.db, await apiKeyHash(store.db, config.apiKey, log));
   await keys.load();
-  const app = await buildApp({
+  // A `web` process shows the health the workers' senders stored; one that sends, its own.
+  const storedHealth = runs.worker ? null : new StoredHealth(store.db);
+  await storedHealth?.load();
+  // On PostgreSQL, a process that serves the API shows the token records the leader keeps.
+  if (runs.web && store.kind === 'postgres') await tokens.load();
+  const shownHealth = storedHealth?.of ?? ((id: string) => health.of(id));
+  metrics.watch({ jobs: queue, channels, health: shownHealth });
+  const notices = followChanges(config, log, {
+    registry,
+    keys: runs.web ? keys : null,
+    tokens: runs.web ? tokens : null,
+    health: storedHealth,
+  });
+  // The HTTP app; a `worker` process answers only health and metrics (api/worker-app.ts).
+  const webDeps: AppDeps = {
     store,
     diskPath: parts.diskPath,
     writer,
-    projection,
+    projection: runs.worker ? projection : undefined,
     channels: registry,
     graphApiVersion: config.graphApiVersion,
-    channelHealth: (id) => health.of(id),
+    channelHealth: shownHealth,
     channelToken: (channel) => tokens.view(channel),
     backfill,
     keys,
@@ -260,13 +291,24 @@ export async function startService(
     metrics,
     publicUrl: config.publicUrl,
     approvals: { db: store.db, jobs: queue, box },
-  });
+  };
+  const app = runs.web
+    ? await buildApp(webDeps)
+    : await buildWorkerApp({
+        store,
+        diskPath: parts.diskPath,
+        projection,
+        queue,
+        minFreeDiskBytes: config.minFreeDiskBytes,
+        metrics,
+        log,
+      });
   // Both threads answer before the first request comes (they load their code, open the store).
   if (!(await parts.started(WORKER_START_MS)))
     throw new Error('the ingest worker or the projector did not start');
   parts.start();
   await app.listen({ port: config.port, host: config.host });
-  await sender.start();
+  if (runs.worker) await sender.start();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   listening = `http://127.0.0.1:${port}`;
@@ -281,27 +323,28 @@ export async function startService(
     );
   }
 
-  // Jobs wait for the store and the network more than for the CPU: at 8 at once, the slots were
-  // what held replies up at 500 events/s (BENCHMARKS.md, e2e).
-  queue.work(ENGINE_QUEUE, engine.handle, { concurrency: config.engineConcurrency });
-  // A delivery mostly waits for its receiver (up to 15 s): many at once.
-  queue.work(WEBHOOK_QUEUE, deliverer.handle, { concurrency: 16 });
-  // Copies of inbound media, in the data folder (beside the embedded store).
-  const keeper = new MediaKeeper({
-    db: store.db,
-    dir: join(dataDir, 'media'),
-    maxFileBytes: config.mediaMaxFileBytes,
-    maxTotalBytes: config.mediaMaxBytes,
-    log,
+  if (runs.worker) {
+    // Jobs wait for the store and the network more than for the CPU: at 8 at once, the slots were
+    // what held replies up at 500 events/s (BENCHMARKS.md, e2e).
+    queue.work(ENGINE_QUEUE, engine.handle, { concurrency: config.engineConcurrency });
+    // A delivery mostly waits for its receiver (up to 15 s): many at once.
+    queue.work(WEBHOOK_QUEUE, deliverer.handle, { concurrency: 16 });
+    // Copies of inbound media, in the data folder (beside the embedded store).
+    const keeper = new MediaKeeper({
+      db: store.db,
+      dir: join(dataDir, 'media'),
+      maxFileBytes: config.mediaMaxFileBytes,
+      maxTotalBytes: config.mediaMaxBytes,
+      log,
+    });
+    queue.work(MEDIA_QUEUE, keeper.handle, { concurrency: 4 });
+  }
+  // The dispatcher, approval expiry, the token keeper and backfill: once per deployment.
+  const periodic = new PeriodicTasks({ dispatcher, expiry, tokens, backfill, config, log });
+  const leader = await runPeriodic(periodic, runs, config, log, {
+    leaderRetryMs: options.leaderRetryMs,
+    metrics: metrics.registry,
   });
-  queue.work(MEDIA_QUEUE, keeper.handle, { concurrency: 4 });
-  dispatcher.start();
-  expiry.start();
-  await tokens.start();
-  // What Meta could not deliver while igdm was down: read back in the background, at 2 calls/s.
-  if (config.backfill.onStart)
-    void backfill.onStart().catch((err: unknown) => log.error({ err }, 'backfill at start failed'));
-  backfill.schedule(config.backfill.intervalMinutes);
   if (automation)
     log.info({ rules: automation.rules.length, ai: ai.name }, `automation loaded from ${config.configPath}`);
 
@@ -320,6 +363,7 @@ export async function startService(
     async close() {
       await backfill.stop(); // a run in progress stops at its next call
       await app.close(); // stop accepting, finish in-flight requests
+      await leader?.close(); // another process takes the periodic tasks over
       await tokens.stop();
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
       await expiry.stop();
@@ -328,7 +372,9 @@ export async function startService(
       await writer.close(); // finish the writes handed over
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)
       await profiles.idle();
+      await limits.close();
       metrics.close();
+      await notices?.close();
       await store.close();
     },
   };

@@ -29,6 +29,20 @@ describe('configuration', () => {
     });
   });
 
+  it('IGDM_ROLE: all by default; web and worker on PostgreSQL only; anything else is refused', () => {
+    expect(loadConfig({}).role).toBe('all');
+    const pg = { DATABASE_URL: 'postgres://igdm@db/igdm' };
+    expect(loadConfig({ ...pg, IGDM_ROLE: 'web' }).role).toBe('web');
+    expect(loadConfig({ ...pg, IGDM_ROLE: 'worker' }).role).toBe('worker');
+    expect(loadConfig({ IGDM_ROLE: 'all' }).role).toBe('all');
+    expect(problems({ IGDM_ROLE: 'web' })).toEqual([
+      'IGDM_ROLE=web needs PostgreSQL: set DATABASE_URL=postgres://... (processes in several roles share one database), or run IGDM_ROLE=all (the default) on the embedded store',
+    ]);
+    expect(problems({ ...pg, IGDM_ROLE: 'api' })).toEqual([
+      'IGDM_ROLE must be one of all, web, worker, got "api"',
+    ]);
+  });
+
   it('IGDM_MIN_FREE_DISK_MB: 64 MiB by default, 0 turns the check off, anything else is refused', () => {
     expect(loadConfig({}).minFreeDiskBytes).toBe(64 * 1024 * 1024);
     expect(loadConfig({ IGDM_MIN_FREE_DISK_MB: '0' }).minFreeDiskBytes).toBe(0);

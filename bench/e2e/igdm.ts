@@ -12,7 +12,7 @@ import { json, type System, until } from './setup.ts';
  * The README's automation example, its rules only (no AI): every inbound "seq N" goes through the
  * keyword rules to `echo`, which answers "ack seq N".
  */
-const AUTOMATION = README_CONFIG.slice(0, README_CONFIG.indexOf('\nai:') + 1);
+export const AUTOMATION = README_CONFIG.slice(0, README_CONFIG.indexOf('\nai:') + 1);
 
 export class IgdmSystem implements System {
   readonly kind = 'igdm';

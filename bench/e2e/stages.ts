@@ -18,51 +18,56 @@ export interface Stages {
   jobEndAfterQueued: Distribution;
 }
 
+/** The query that gives each message event's times (the same columns on SQLite and PostgreSQL). */
+export const STAGES_SQL = `select e.payload, e.received_at, e.applied_at, o.created_at as queued_at, j.finished_at
+         from webhook_events e
+         left join outbox o on o.caused_by = e.dedup_key || '#echo'
+         left join jobs j on j.dedup_key = 'engine:' || e.dedup_key
+         where e.kind = 'message'`;
+
+export interface StageRow {
+  payload: string;
+  received_at: number | string | null;
+  applied_at: number | string | null;
+  queued_at: number | string | null;
+  finished_at: number | string | null;
+}
+
+/** Each stage's distribution over the phase's measured events, from STAGES_SQL's rows. */
+export function stagesOf(rows: StageRow[], events: Events, phase: Phase): Stages {
+  const s = {
+    postToReceived: [] as number[],
+    receivedToApplied: [] as number[],
+    appliedToQueued: [] as number[],
+    queuedToSandbox: [] as number[],
+    jobEndAfterQueued: [] as number[],
+  };
+  for (const row of rows) {
+    const match = /"text":"seq (\d+)"/.exec(row.payload);
+    if (!match) continue;
+    const n = Number(match[1]);
+    if (n < phase.measuredFrom || n >= phase.to) continue;
+    const num = (v: number | string | null) => (v === null ? Number.NaN : Number(v));
+    s.postToReceived.push(num(row.received_at) - events.sentAt[n]!);
+    s.receivedToApplied.push(num(row.applied_at) - num(row.received_at));
+    s.appliedToQueued.push(num(row.queued_at) - num(row.applied_at));
+    s.queuedToSandbox.push(events.replyAt[n]! - num(row.queued_at));
+    s.jobEndAfterQueued.push(num(row.finished_at) - num(row.queued_at));
+  }
+  return {
+    postToReceived: distribution(s.postToReceived),
+    receivedToApplied: distribution(s.receivedToApplied),
+    appliedToQueued: distribution(s.appliedToQueued),
+    queuedToSandbox: distribution(s.queuedToSandbox),
+    jobEndAfterQueued: distribution(s.jobEndAfterQueued),
+  };
+}
+
 export function stages(dbPath: string, events: Events, phase: Phase): Stages | undefined {
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(dbPath, { readOnly: true });
-    const rows = db
-      .prepare(
-        `select e.payload, e.received_at, e.applied_at, o.created_at as queued_at, j.finished_at
-         from webhook_events e
-         left join outbox o on o.caused_by = e.dedup_key || '#echo'
-         left join jobs j on j.dedup_key = 'engine:' || e.dedup_key
-         where e.kind = 'message'`,
-      )
-      .all() as {
-      payload: string;
-      received_at: number;
-      applied_at: number | null;
-      queued_at: number | null;
-      finished_at: number | null;
-    }[];
-    const s = {
-      postToReceived: [] as number[],
-      receivedToApplied: [] as number[],
-      appliedToQueued: [] as number[],
-      queuedToSandbox: [] as number[],
-      jobEndAfterQueued: [] as number[],
-    };
-    for (const row of rows) {
-      const match = /"text":"seq (\d+)"/.exec(row.payload);
-      if (!match) continue;
-      const n = Number(match[1]);
-      if (n < phase.measuredFrom || n >= phase.to) continue;
-      const num = (v: number | null) => (v === null ? Number.NaN : Number(v));
-      s.postToReceived.push(num(row.received_at) - events.sentAt[n]!);
-      s.receivedToApplied.push(num(row.applied_at) - num(row.received_at));
-      s.appliedToQueued.push(num(row.queued_at) - num(row.applied_at));
-      s.queuedToSandbox.push(events.replyAt[n]! - num(row.queued_at));
-      s.jobEndAfterQueued.push(num(row.finished_at) - num(row.queued_at));
-    }
-    return {
-      postToReceived: distribution(s.postToReceived),
-      receivedToApplied: distribution(s.receivedToApplied),
-      appliedToQueued: distribution(s.appliedToQueued),
-      queuedToSandbox: distribution(s.queuedToSandbox),
-      jobEndAfterQueued: distribution(s.jobEndAfterQueued),
-    };
+    return stagesOf(db.prepare(STAGES_SQL).all() as unknown as StageRow[], events, phase);
   } catch (error) {
     log(`stages: ${(error as Error).message}`);
     return undefined;

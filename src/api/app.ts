@@ -48,7 +48,8 @@ export interface AppDeps {
   /** A path on the disk igdm writes to (/readyz's free space): the SQLite file, or the data folder. */
   diskPath: string;
   writer: WebhookWriter;
-  projection: Projection;
+  /** Applying stored events; absent in a `web` process (the workers apply: docs/postgres.md, Roles). */
+  projection?: Projection;
   /** The live channels: read by every route, changed through /v1/channels. */
   channels: ChannelRegistry;
   /** GRAPH_API_VERSION, for a channel's Graph API URL that names no version. */
@@ -113,7 +114,15 @@ export async function buildApp(deps: AppDeps) {
     return replyError(reply, answer);
   });
   await openApi(app);
-  await app.register(async (health) => healthRoutes(health, deps));
+  await app.register(async (health) =>
+    healthRoutes(health, {
+      store: deps.store,
+      diskPath: deps.diskPath,
+      writer: deps.writer,
+      projection: deps.projection,
+      minFreeDiskBytes: deps.minFreeDiskBytes,
+    }),
+  );
   await app.register(async (scope) => metricsRoutes(scope, deps.metrics));
   const inbox = await inboxRoutes(app, { dir: deps.inboxDir ?? DEFAULT_INBOX_DIR, log: deps.log });
   app.setNotFoundHandler(async (req, reply) => {

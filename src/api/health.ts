@@ -3,19 +3,26 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { WebhookWriter } from '../ingest/writer.ts';
 import { LAG_NOT_READY_MS, type Projection } from '../projection/thread.ts';
+import type { JobAdmin } from '../queue/queue.ts';
 import { freeDiskBytes } from '../store/files.ts';
 import type { Store } from '../store/index.ts';
 import { probe } from '../store/settings.ts';
 
 // GET /healthz: the process is alive. GET /readyz: igdm can take webhooks and show what they
-// changed; 503 with the reason of each part that cannot.
+// changed; 503 with the reason of each part that cannot. A process in one role (docs/postgres.md,
+// Roles) reports its own parts: `web` the store, ingest and disk; `worker` the store, the queue,
+// applying and disk.
 
 export interface HealthDeps {
   store: Store;
   /** A path on the disk igdm writes to: the SQLite file, or the data folder on PostgreSQL. */
   diskPath: string;
-  writer: WebhookWriter;
-  projection: Projection;
+  /** The ingest path (not in a `worker` process). */
+  writer?: WebhookWriter;
+  /** Applying stored events (not in a `web` process). */
+  projection?: Projection;
+  /** The queue, reported on its own by a `worker` process. */
+  queue?: Pick<JobAdmin, 'get'>;
   /** Less free space than this on the store's disk is not ready (0: not checked). */
   minFreeDiskBytes: number;
 }
@@ -30,12 +37,13 @@ const Readiness = z
   .object({
     status: z.enum(['ready', 'not_ready']),
     store: Part,
-    ingest: Part,
+    ingest: Part.optional(),
+    queue: Part.optional(),
     apply: Part.extend({
       backlog: z.number().optional().meta({ description: 'Stored events waiting to be applied.' }),
       lagMs: z.number().optional().meta({ description: 'How long the oldest of them has waited.' }),
       since: z.string().optional().meta({ format: 'date-time', description: 'Applying has failed since.' }),
-    }),
+    }).optional(),
     disk: Part.extend({ freeBytes: z.number() }),
   })
   .meta({ id: 'Readiness' });
@@ -92,15 +100,21 @@ export async function healthRoutes(scope: FastifyInstance, deps: HealthDeps) {
   app.get('/readyz', { schema: { response: { 200: Readiness, 503: Readiness } } }, async (_req, reply) => {
     const answers = (ping: Promise<boolean>, who: string) =>
       ping.then((yes): Part => (yes ? ok : { ok: false, reason: `the ${who} does not answer` }));
-    const [store, ingest, projector] = await Promise.all([
+    const { writer, projection, queue } = deps;
+    const [store, ingest, projector, queuePart] = await Promise.all([
       storePart(deps.store),
-      answers(deps.writer.ping(), 'ingest worker'),
-      answers(deps.projection.ping(), 'projector'),
+      writer ? answers(writer.ping(), 'ingest worker') : undefined,
+      projection ? answers(projection.ping(), 'projector') : undefined,
+      queue?.get(0).then(
+        (): Part => ok,
+        (err: Error): Part => ({ ok: false, reason: err.message }),
+      ),
     ]);
     const parts = {
       store,
-      ingest,
-      apply: projector.ok ? projectionPart(deps.projection) : projector,
+      ...(ingest && { ingest }),
+      ...(queuePart && { queue: queuePart }),
+      ...(projector && { apply: projector.ok ? projectionPart(projection!) : projector }),
       disk: diskPart(deps.diskPath, deps.minFreeDiskBytes),
     };
     const ready = Object.values(parts).every((p) => p.ok);

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
-import type { RateLimiter } from '../graph/rate-limit.ts';
+import type { Limiter } from '../graph/rate-limit.ts';
 import type { WebhookWriter } from '../ingest/writer.ts';
 import type { Logger } from '../log.ts';
 import type { Channel } from '../store/channels.ts';
@@ -45,7 +45,7 @@ export interface BackfillDeps {
   db: Kysely<Database>;
   writer: WebhookWriter;
   channels: () => readonly Channel[];
-  conversationsApi: RateLimiter;
+  conversationsApi: Limiter;
   log: Logger;
   /** The channel's sending health (send/channel-health.ts), repeated in `channel.health` events. */
   health: (channelId: string) => ChannelHealth;
@@ -113,6 +113,8 @@ export class Backfill {
 
   /** Runs every `minutes`, each channel since its previous run began (or, before any, since it last heard from Meta). */
   schedule(minutes: number): void {
+    if (this.#timer) clearInterval(this.#timer); // 0 ends the schedule (the leader's tasks stopped)
+    this.#timer = null;
     if (minutes <= 0) return;
     this.#timer = setInterval(() => void this.#scheduled(), minutes * 60_000);
     this.#timer.unref();

@@ -171,6 +171,29 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     });
   }
 
+  /**
+   * Reads the channels again after another process changed them (cluster/notices.ts), and tells
+   * what differs from the list this process had, as if the change had been made here.
+   */
+  refresh(): Promise<void> {
+    return this.#serial(async () => {
+      const before = new Map(this.#live.map((c) => [c.id, c]));
+      await this.#read();
+      for (const channel of this.#live) {
+        const was = before.get(channel.id);
+        before.delete(channel.id);
+        if (!was) this.emit('changed', { type: 'created', channel });
+        else if (JSON.stringify(was) !== JSON.stringify(channel))
+          this.emit('changed', {
+            type: 'updated',
+            channel,
+            tokenSet: channel.accessToken !== null && channel.accessToken !== was.accessToken,
+          });
+      }
+      for (const channel of before.values()) this.emit('changed', { type: 'deleted', channel });
+    });
+  }
+
   async #read(): Promise<void> {
     this.#live = await loadChannels(this.#db, this.#box);
     this.#deletedRoutes = (await deletedAccounts(this.#db)).map((r) => ({ ...r, deleted: true }));

@@ -98,6 +98,18 @@ export class TokenKeeper {
 
   /** Reads the records, checks the tokens now (in the background) and then every hour. */
   async start(): Promise<void> {
+    await this.load();
+    void this.check();
+    // A channel created, or given a token: its token is looked at now, not within the hour.
+    this.#deps.registry.on('changed', this.#changed);
+    this.#timer = setInterval(() => void this.check(), this.#deps.checkEveryMs ?? CHECK_EVERY_MS).unref();
+  }
+
+  /**
+   * Reads the records (what start does first; a process that shows tokens without checking them
+   * reads them again when another process changed them: cluster/notices.ts).
+   */
+  async load(): Promise<void> {
     const rows = await this.#deps.db.selectFrom('channelTokens').selectAll().execute();
     for (const { updatedAt: _, ...r } of rows)
       this.#records.set(r.channelId, {
@@ -106,15 +118,12 @@ export class TokenKeeper {
         expiresAt: r.expiresAt === null ? null : Number(r.expiresAt),
         refreshedAt: r.refreshedAt === null ? null : Number(r.refreshedAt),
       });
-    void this.check();
-    // A channel created, or given a token: its token is looked at now, not within the hour.
-    this.#deps.registry.on('changed', this.#changed);
-    this.#timer = setInterval(() => void this.check(), this.#deps.checkEveryMs ?? CHECK_EVERY_MS).unref();
   }
 
   /** Stops the schedule and waits for a check under way. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    this.#timer = undefined;
     this.#deps.registry.off('changed', this.#changed);
     await this.#running;
   }

@@ -8,7 +8,8 @@ import { start } from './start.ts';
 const USAGE = `Usage: igdm <command> [options]
 
 Commands:
-  start                          run the service (the default of npm start)
+  start [--role all|web|worker]  run the service (the default of npm start); --role overrides
+                                 IGDM_ROLE (web and worker need PostgreSQL; docs/postgres.md)
   migrate                        bring the schema of the store DATABASE_URL names (sqlite:PATH or
                                  postgres://...) up to date, say what was applied, and exit
   replay [--conversation ID]     re-apply stored webhook events to rebuild conversations and messages
@@ -39,8 +40,13 @@ async function main(argv: string[]) {
     return doctor(rest);
   }
   let config: ReturnType<typeof loadConfig>;
+  let env: Record<string, string | undefined> = process.env;
+  if (command === 'start') {
+    const { values } = parseArgs({ args: rest, options: { role: { type: 'string' } } });
+    if (values.role !== undefined) env = { ...process.env, IGDM_ROLE: values.role };
+  }
   try {
-    config = loadConfig();
+    config = loadConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`igdm: ${err.message}\n`);

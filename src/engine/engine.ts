@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { ApprovalAnswers, ApprovalOutcome } from '../approvals/answers.ts';
 import { BACKFILLED_REPLY_MAX_AGE_MS } from '../backfill/policy.ts';
 import { queueRuleWebhook } from '../deliveries/rule-webhooks.ts';
-import type { RateLimiter } from '../graph/rate-limit.ts';
+import type { Limiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { DomainEvent, EchoEvent } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
@@ -54,7 +54,7 @@ export interface EngineDeps {
   /** Contacts' profiles: asked before a reply that names the contact, when never asked yet. */
   profiles?: { ensure(contactId: string): Promise<void> };
   /** Paces Conversations API calls (story lookups), shared with the sender. */
-  conversationsApi: RateLimiter;
+  conversationsApi: Limiter;
   /** Approvers' answers (src/approvals/): taken before the automation, which never sees them. */
   approvals?: ApprovalAnswers;
 }

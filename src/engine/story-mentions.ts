@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { GraphClient } from '../graph/client.ts';
-import type { RateLimiter } from '../graph/rate-limit.ts';
+import type { Limiter } from '../graph/rate-limit.ts';
 import type { MessageEvent } from '../meta/events.ts';
 import type { Channel } from '../store/channels.ts';
 import { saveStoryMention } from '../store/story-mentions.ts';
@@ -42,7 +42,7 @@ export function stableUrl(url: string): string {
 export async function recordStoryMention(
   deps: Pick<HandoverDeps, 'db' | 'log' | 'now' | 'graphTimeoutMs'> & {
     /** The story is read through the Conversations API (a message's node): paced within its rate. */
-    conversationsApi: RateLimiter;
+    conversationsApi: Limiter;
   },
   channel: Channel,
   conversationId: string,

@@ -16,7 +16,7 @@ export interface RateLimits {
 
 export const META_LIMITS: RateLimits = { sendPerSecond: 100, mediaPerSecond: 10 };
 
-interface Window {
+export interface Window {
   key: string;
   limit: number;
   periodMs: number;
@@ -26,6 +26,27 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+
+/** The windows a call of `kind` to `recipient` falls in, keyed by account. */
+export function windowsOf(l: RateLimits, account: string, kind: string, recipient: string | null): Window[] {
+  const media = kind === 'audio' || kind === 'video';
+  const windows: Window[] = [
+    media
+      ? { key: `${account}:media`, limit: l.mediaPerSecond, periodMs: SECOND }
+      : { key: `${account}:send`, limit: l.sendPerSecond, periodMs: SECOND },
+  ];
+  if (l.perMinute) windows.push({ key: `${account}:minute`, limit: l.perMinute, periodMs: MINUTE });
+  if (l.perHour) windows.push({ key: `${account}:hour`, limit: l.perHour, periodMs: HOUR });
+  if (l.perRecipientPerDay && recipient) {
+    windows.push({ key: `${account}:to:${recipient}`, limit: l.perRecipientPerDay, periodMs: DAY });
+  }
+  return windows;
+}
+
+/** The longest window of these limits: calls older than this no longer count anywhere. */
+export function longestPeriodOf(l: RateLimits): number {
+  return l.perRecipientPerDay ? DAY : l.perHour ? HOUR : l.perMinute ? MINUTE : SECOND;
+}
 
 /** A call's place in its windows while it is in flight; settle it once, with record() or release(). */
 export interface Reservation {
@@ -44,7 +65,26 @@ export interface RateLimitWait {
   postponed: boolean;
 }
 
-export class RateLimiter {
+/** What a call asking for a place got: the place (it may leave now), or how long to wait before asking again. */
+export type Taken = { place: Reservation; waitMs: 0 } | { place: null; waitMs: number };
+
+/**
+ * The limits as the sender and the Conversations API's callers use them. Two implementations: this
+ * file's RateLimiter, in the process's memory (the embedded store: one process; synchronous), and
+ * graph/shared-rate-limit.ts on PostgreSQL, shared by every process on the database.
+ */
+export interface Limiter {
+  /** Told of each call that has to wait (metrics.ts). */
+  onWait: ((w: RateLimitWait) => void) | null;
+  /** A place if the call fits every window now, or how long until it may. */
+  take(account: string, kind: string, recipient: string | null): Taken | Promise<Taken>;
+  /** A call is about to wait `ms` for the limits (once per call). */
+  waiting(account: string, kind: string, ms: number, postponed?: boolean): void;
+  /** Makes `call` once it fits, holding its place until its answer (see RateLimiter.run). */
+  run<T>(account: string, call: () => Promise<T>, kind?: string, recipient?: string | null): Promise<T>;
+}
+
+export class RateLimiter implements Limiter {
   /** Told of each call that has to wait (metrics.ts). */
   onWait: ((w: RateLimitWait) => void) | null = null;
   readonly #limits: RateLimits;
@@ -64,19 +104,15 @@ export class RateLimiter {
   }
 
   #windows(account: string, kind: string, recipient: string | null): Window[] {
-    const l = this.#limits;
-    const media = kind === 'audio' || kind === 'video';
-    const windows: Window[] = [
-      media
-        ? { key: `${account}:media`, limit: l.mediaPerSecond, periodMs: SECOND }
-        : { key: `${account}:send`, limit: l.sendPerSecond, periodMs: SECOND },
-    ];
-    if (l.perMinute) windows.push({ key: `${account}:minute`, limit: l.perMinute, periodMs: MINUTE });
-    if (l.perHour) windows.push({ key: `${account}:hour`, limit: l.perHour, periodMs: HOUR });
-    if (l.perRecipientPerDay && recipient) {
-      windows.push({ key: `${account}:to:${recipient}`, limit: l.perRecipientPerDay, periodMs: DAY });
-    }
-    return windows;
+    return windowsOf(this.#limits, account, kind, recipient);
+  }
+
+  /** wait(), then reserve() when it says 0: synchronous, in this process. */
+  take(account: string, kind: string, recipient: string | null): Taken {
+    const waitMs = this.wait(account, kind, recipient);
+    return waitMs > 0
+      ? { place: null, waitMs }
+      : { place: this.reserve(account, kind, recipient), waitMs: 0 };
   }
 
   /**
@@ -143,8 +179,7 @@ export class RateLimiter {
 
   /** The longest window: calls older than this no longer count anywhere. */
   longestPeriodMs(): number {
-    const l = this.#limits;
-    return l.perRecipientPerDay ? DAY : l.perHour ? HOUR : l.perMinute ? MINUTE : SECOND;
+    return longestPeriodOf(this.#limits);
   }
 
   /**
@@ -184,5 +219,7 @@ export class RateLimiter {
 }
 
 /** Meta's Conversations API (conversations, their messages, a message's details): 2 calls/s per account. */
+export const CONVERSATIONS_API_LIMITS: RateLimits = { sendPerSecond: 2, mediaPerSecond: 2 };
+
 export const conversationsApiLimiter = (clock?: ConstructorParameters<typeof RateLimiter>[1]) =>
-  new RateLimiter({ sendPerSecond: 2, mediaPerSecond: 2 }, clock);
+  new RateLimiter(CONVERSATIONS_API_LIMITS, clock);

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
-import type { RateLimiter, Reservation } from '../graph/rate-limit.ts';
+import type { Limiter, Reservation, Taken } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
@@ -36,7 +36,7 @@ export interface AttemptDeps {
   /** For the window. */
   db: Kysely<Database>;
   channels: () => readonly Channel[];
-  limiter: RateLimiter;
+  limiter: Limiter;
   health: Health;
   outcomes: Outcomes;
   log: Logger;
@@ -76,21 +76,29 @@ export class Attempts {
     // with a limit of 5).
     const account = channel.accountId ?? channel.id;
     const recipient = 'id' in body.recipient ? body.recipient.id : null;
-    let ms = limiter.wait(account, row.kind, recipient);
-    limiter.waiting(account, row.kind, ms, ms > MAX_INLINE_WAIT_MS);
-    if (ms > MAX_INLINE_WAIT_MS) {
+    // In this process's memory (the embedded store) a place is taken synchronously; shared on
+    // PostgreSQL (graph/shared-rate-limit.ts), in one round trip.
+    const first = limiter.take(account, row.kind, recipient);
+    let taken: Taken = first instanceof Promise ? await first : first;
+    limiter.waiting(account, row.kind, taken.waitMs, taken.waitMs > MAX_INLINE_WAIT_MS);
+    if (taken.waitMs > MAX_INLINE_WAIT_MS) {
       // Over a per-minute, per-hour or per-recipient cap: the row waits in the outbox, not the
       // sender (which would hold up every other customer and channel, and shutdown, meanwhile).
-      await this.#d.outcomes.postpone(row, this.#d.now() + ms);
+      await this.#d.outcomes.postpone(row, this.#d.now() + taken.waitMs);
       return 'waiting';
     }
-    while (ms > 0 && !this.#d.stopped()) {
-      await new Promise((resolve) => setTimeout(resolve, ms));
-      ms = limiter.wait(account, row.kind, recipient);
+    while (!taken.place) {
+      if (this.#d.stopped()) return 'waiting';
+      await new Promise((resolve) => setTimeout(resolve, taken.waitMs));
+      const next = limiter.take(account, row.kind, recipient);
+      taken = next instanceof Promise ? await next : next;
     }
-    if (this.#d.stopped()) return 'waiting';
-    if (!health.canSend(channel.id, this.#d.now())) return 'waiting'; // another send of the channel met a hold meanwhile
-    const place = limiter.reserve(account, row.kind, recipient);
+    const place = taken.place;
+    // Stopping, or another send of the channel met a hold meanwhile.
+    if (this.#d.stopped() || !health.canSend(channel.id, this.#d.now())) {
+      place.release();
+      return 'waiting';
+    }
     let claimed: boolean;
     try {
       claimed = await this.#d.outcomes.claim(row);

@@ -12,8 +12,8 @@ import type { ChannelHealth, Database } from '../store/schema.ts';
 // stores it in the write of that send's outcome; the API and the sender's jobs only read it, except
 // that a new token set through the API ends the wait for one (tokenSet).
 
-const BREAKER_THRESHOLD = 5;
-const BREAKER_OPEN_MS = 30_000;
+export const BREAKER_THRESHOLD = 5;
+export const BREAKER_OPEN_MS = 30_000;
 /** How long a policy block (368) keeps the channel from sending. */
 const PAUSE_MS = 60 * 60 * 1000;
 
@@ -36,12 +36,34 @@ export async function saveHealth(trx: Kysely<Database>, change: HealthChange, no
   await recordEvents(trx, [healthEvent(change.channelId, change.health)], now);
 }
 
+/**
+ * What a send's answer changed in a channel's hold, for the other processes (send/shared-holds.ts, on
+ * PostgreSQL): a hold's end, a failure (the breaker counts it, and opens at the threshold), the
+ * breaker closed, the health.
+ */
+export interface HoldChange {
+  holdUntil?: number;
+  failedAt?: number;
+  closed?: true;
+  health?: ChannelHealth;
+}
+
+/** A channel's holds as the shared store has them (send/shared-holds.ts). */
+export interface SharedHold {
+  holdUntil: number;
+  failuresInRow: number;
+  /** The health that change set, if it set one. */
+  health: ChannelHealth | null;
+}
+
 export class Health {
   readonly #health: Map<string, ChannelHealth>;
   /** Per channel: not before this time (throttle, pause, open breaker). */
   readonly #holdUntil = new Map<string, number>();
   readonly #failuresInRow = new Map<string, number>();
   readonly #log: Logger;
+  /** Where changes go for the other processes (PostgreSQL); null: this process is alone (SQLite). */
+  #shared: ((channelId: string, change: HoldChange) => void) | null = null;
 
   constructor(stored: Iterable<[string, ChannelHealth]>, log: Logger) {
     this.#health = new Map(stored);
@@ -55,6 +77,20 @@ export class Health {
       rows.map((r) => [r.id, r.status]),
       log,
     );
+  }
+
+  /** Tells `sink` of every change from now on, for the other processes to see (send/shared-holds.ts). */
+  share(sink: (channelId: string, change: HoldChange) => void): void {
+    this.#shared = sink;
+  }
+
+  /** A change another process made (or this one, read back): taken as the shared store has it. */
+  applyShared(channelId: string, hold: SharedHold): void {
+    if (hold.holdUntil > 0) this.#holdUntil.set(channelId, hold.holdUntil);
+    else this.#holdUntil.delete(channelId);
+    if (hold.failuresInRow > 0) this.#failuresInRow.set(channelId, hold.failuresInRow);
+    else this.#failuresInRow.delete(channelId);
+    if (hold.health) this.#health.set(channelId, hold.health);
   }
 
   of(channelId: string): ChannelHealth {
@@ -82,8 +118,12 @@ export class Health {
 
   /** A send went: the breaker closes, and the channel is ok (again). */
   sent(channelId: string): HealthChange | undefined {
-    this.#failuresInRow.delete(channelId);
-    return this.of(channelId) === 'ok' ? undefined : this.#set(channelId, 'ok');
+    const failing = this.#failuresInRow.delete(channelId);
+    const change = this.of(channelId) === 'ok' ? undefined : this.#set(channelId, 'ok');
+    // Shared only when something changed: nothing is written for a send like the one before.
+    if (this.#shared && (failing || change))
+      this.#shared(channelId, { closed: true, health: change?.health });
+    return change;
   }
 
   /**
@@ -93,6 +133,8 @@ export class Health {
   failed(channelId: string, now: number): number | undefined {
     const inRow = (this.#failuresInRow.get(channelId) ?? 0) + 1;
     this.#failuresInRow.set(channelId, inRow);
+    // The shared count (every process's failures) opens the breaker there, and tells every process.
+    this.#shared?.(channelId, { failedAt: now });
     if (inRow < BREAKER_THRESHOLD) return undefined;
     this.#holdUntil.set(channelId, now + BREAKER_OPEN_MS);
     return now + BREAKER_OPEN_MS;
@@ -101,11 +143,13 @@ export class Health {
   /** Meta throttles the channel until then. */
   throttled(channelId: string, until: number): HealthChange {
     this.#holdUntil.set(channelId, until);
+    this.#shared?.(channelId, { holdUntil: until, health: 'throttled' });
     return this.#set(channelId, 'throttled');
   }
 
   /** Meta refused the token: nothing more is sent until a new one is set. */
   needsToken(channelId: string): HealthChange {
+    this.#shared?.(channelId, { health: 'needs_token' });
     return this.#set(channelId, 'needs_token');
   }
 
@@ -115,13 +159,16 @@ export class Health {
    */
   tokenSet(channelId: string): HealthChange | undefined {
     this.#failuresInRow.delete(channelId);
-    return this.of(channelId) === 'needs_token' ? this.#set(channelId, 'ok') : undefined;
+    const change = this.of(channelId) === 'needs_token' ? this.#set(channelId, 'ok') : undefined;
+    this.#shared?.(channelId, { closed: true, health: change?.health });
+    return change;
   }
 
   /** Blocked for policy: paused for an hour. Returns the end of the pause. */
   paused(channelId: string, now: number): HealthChange & { until: number } {
     const until = now + PAUSE_MS;
     this.#holdUntil.set(channelId, until);
+    this.#shared?.(channelId, { holdUntil: until, health: 'paused' });
     return { ...this.#set(channelId, 'paused'), until };
   }
 

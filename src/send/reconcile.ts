@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { GraphClient, GraphError } from '../graph/client.ts';
-import type { RateLimiter } from '../graph/rate-limit.ts';
+import type { Limiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import type { GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
@@ -39,7 +39,7 @@ export interface ReconcileDeps {
   outcomes: Pick<Outcomes, 'fail'>;
   channels: () => readonly Channel[];
   /** Paces Conversations API calls (shared with the engine's story lookups). */
-  conversationsApi: RateLimiter;
+  conversationsApi: Limiter;
   graphTimeoutMs?: number;
   log: Logger;
   now: () => number;

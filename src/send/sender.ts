@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { RateLimiter } from '../graph/rate-limit.ts';
+import { type Limiter, RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import { type Job, type JobQueue, type JobWorker, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
@@ -27,7 +27,7 @@ export interface SenderDeps {
   /** Where the send jobs are. */
   queue: JobQueue & Pick<JobWorker, 'work'>;
   channels: () => readonly Channel[];
-  limiter: RateLimiter;
+  limiter: Limiter;
   log: Logger;
   now?: () => number;
   /** Each channel's health and holds, changed by the answers of its sends. */
@@ -38,7 +38,7 @@ export interface SenderDeps {
   /** Rows sent at once (to different recipients). */
   concurrency?: number;
   /** Paces Conversations API calls (shared with the engine's story lookups). */
-  conversationsApi: RateLimiter;
+  conversationsApi: Limiter;
 }
 
 // Calls in flight cover the Send API's answer time: at Meta's ~0.3 s and its 100 calls/s per
@@ -84,7 +84,8 @@ export class Sender {
 
   /** Starts running the send jobs; those waiting from an earlier process look again now. */
   async start(): Promise<void> {
-    await this.#primeLimiter(this.#now());
+    // The shared limiter (PostgreSQL) keeps its windows in the database: nothing to prime.
+    if (this.#d.limiter instanceof RateLimiter) await this.#primeLimiter(this.#d.limiter, this.#now());
     this.#d.queue.work<SendJob>(SEND_QUEUE, (job) => this.#run(job), {
       concurrency: Math.max(1, this.#d.concurrency ?? DEFAULT_CONCURRENCY),
     });
@@ -97,8 +98,8 @@ export class Sender {
    * be throttled). A sent row counts at its sentAt; an interrupted one (sending, unconfirmed) at its
    * claim.
    */
-  async #primeLimiter(now: number): Promise<void> {
-    const since = now - this.#d.limiter.longestPeriodMs();
+  async #primeLimiter(limiter: RateLimiter, now: number): Promise<void> {
+    const since = now - limiter.longestPeriodMs();
     const { db } = this.#d;
     const columns = ['channelId', 'kind', 'recipient'] as const;
     const sent = await db
@@ -113,7 +114,7 @@ export class Sender {
       .where('updatedAt', '>', since)
       .execute();
     const accounts = new Map(this.#d.channels().map((c) => [c.id, c.accountId ?? c.id]));
-    this.#d.limiter.prime(
+    limiter.prime(
       [...sent, ...interrupted].map((r) => {
         const recipient = JSON.parse(r.recipient) as { id?: string };
         return {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { comments, loggedEvents, rawEvents, whose } from './contact-rows.ts';
-import { busyWith, type EraseResult, erase, recordErasure } from './erasure.ts';
+import { busyWith, type ErasedBy, type EraseResult, erase, recordErasure } from './erasure.ts';
 import { keptFilesOf, removeFiles } from './kept-media.ts';
 import type { Database } from './schema.ts';
 
@@ -19,7 +19,7 @@ import type { Database } from './schema.ts';
 export async function eraseContactPostgres(
   db: Kysely<Database>,
   contactId: string,
-  by: { keyId: string | null; agent: string | null },
+  by: ErasedBy,
   now: number,
 ): Promise<EraseResult> {
   for (let attempt = 1; ; attempt++) {
@@ -37,7 +37,7 @@ const DEADLOCK = '40P01';
 async function eraseOnce(
   db: Kysely<Database>,
   contactId: string,
-  by: { keyId: string | null; agent: string | null },
+  by: ErasedBy,
   now: number,
 ): Promise<EraseResult> {
   let files: string[] = [];

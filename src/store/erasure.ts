@@ -60,6 +60,9 @@ export interface ContactErasure extends Omit<Selectable<ContactErasureTable>, 'c
   counts: ErasureCounts;
 }
 
+/** Who asked for an erasure: the API key (null: IGDM_API_KEY) and its agent. */
+export type ErasedBy = Pick<ContactErasure, 'keyId' | 'agent'>;
+
 export type EraseResult =
   | { status: 'erased'; erasure: ContactErasure; conversationIds: string[] }
   | { status: 'busy'; reason: string }
@@ -73,7 +76,7 @@ const CHUNK = 500;
 export async function eraseContact(
   db: Kysely<Database>,
   contactId: string,
-  by: { keyId: string | null; agent: string | null },
+  by: ErasedBy,
   now: number,
 ): Promise<EraseResult> {
   const contact = await db
@@ -265,13 +268,12 @@ function* chunks<T>(ids: T[]): Generator<T[]> {
   for (let i = 0; i < ids.length; i += CHUNK) yield ids.slice(i, i + CHUNK);
 }
 
-/** The latest erasure of the contact, if it was erased. */
 /** The record an erasure keeps, in its transaction: who, when, and how many rows of each kind went. */
 export async function recordErasure(
   trx: Kysely<Database>,
   contactId: string,
   channelId: string,
-  by: { keyId: string | null; agent: string | null },
+  by: ErasedBy,
   counts: ContactErasure['counts'],
   now: number,
 ): Promise<ContactErasure> {
@@ -291,6 +293,7 @@ export async function recordErasure(
   return erasure;
 }
 
+/** The latest erasure of the contact, if it was erased. */
 export async function lastErasure(db: Kysely<Database>, contactId: string): Promise<ContactErasure | null> {
   const row = await db
     .selectFrom('contactErasures')

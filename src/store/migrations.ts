@@ -4,7 +4,9 @@ import type { StoreKind } from './dialect.ts';
 import { addSendJobs, messageSearch, messageSearchPostgres } from './migration-steps.ts';
 import { approvalMigrations } from './migrations-approvals.ts';
 import { cursorMigrations } from './migrations-cursor.ts';
+import { noticeMigrations } from './migrations-notices.ts';
 import { platformMigrations } from './migrations-platform.ts';
+import { sharedLimitsMigrations } from './migrations-shared-limits.ts';
 
 // Versioned migrations, run at start (migrate.ts). Written once for both stores: only the id columns
 // of the append-only tables (SQLite's rowid alias vs PostgreSQL's identity column) and the search
@@ -466,5 +468,7 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
     ...platformMigrations,
     ...approvalMigrations,
     ...cursorMigrations(kind),
+    ...sharedLimitsMigrations(kind),
+    ...noticeMigrations(kind),
   };
 }

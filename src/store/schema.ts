@@ -352,6 +352,28 @@ export interface Database {
   contactErasures: ContactErasureTable;
   savedReplies: SavedReplyTable;
   approvals: ApprovalTable;
+  rateWindows: RateWindowTable;
+  channelHolds: ChannelHoldTable;
+}
+
+/** One rate window's calls, on PostgreSQL (graph/shared-rate-limit.ts; empty on SQLite). */
+export interface RateWindowTable {
+  key: string;
+  /** When each answered call still in it was answered: a PostgreSQL bigint[] as text, oldest first. */
+  hits: string;
+  /** The calls in flight (their places), and when each expires: text[] and bigint[] as text. */
+  flying: string;
+  flyingUntil: string;
+  updatedAt: number;
+}
+
+/** A channel's hold and circuit breaker, on PostgreSQL (send/shared-holds.ts; empty on SQLite). */
+export interface ChannelHoldTable {
+  channelId: string;
+  holdUntil: number;
+  failuresInRow: number;
+  health: ChannelHealth | null;
+  updatedAt: number;
 }
 
 /** A reply the team keeps to send again, picked by its shortcut (unique). */

@@ -1,12 +1,16 @@
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conversationIdOf } from '../../src/store/ids.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
+import {
+  type Answer,
+  type Customers,
+  eraseWhenIdle,
+  expectErased,
+  seedCustomers,
+  tablesHolding,
+} from '../support/erasure.ts';
 import { describeOnSqlite, sqliteStoreOf } from '../support/service.ts';
-import { storedRows } from '../support/stored.ts';
 
 // A contact's data, exported and erased (GET /v1/contacts/:id/export, DELETE /v1/contacts/:id),
 // against the sandbox: a customer writes text, sends a photo, mentions the account in a story,
@@ -16,13 +20,10 @@ import { storedRows } from '../support/stored.ts';
 
 let svc: SandboxService;
 let echo: Server;
-let zelda: { igsid: string; contactId: string; conversationId: string };
-let other: { igsid: string; contactId: string };
+let zelda: Customers['zelda'];
+let other: Customers['other'];
 /** Keys: read only; admin limited to `default`, belonging to an agent; any scope for another channel. */
 const keys = { read: '', privacy: '', privacyKeyId: '', elsewhere: '' };
-
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
-type Answer = { status: number; body: any };
 
 async function call(key: string, method: string, path: string, body?: unknown): Promise<Answer> {
   const res = await fetch(`${svc.url}${path}`, {
@@ -35,32 +36,6 @@ async function call(key: string, method: string, path: string, body?: unknown): 
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
-/** Erased with `key`, once nothing is in flight (a 409 `contact_busy` is answered meanwhile). */
-async function erase(key: string, contactId: string): Promise<Answer> {
-  return until(
-    async () => {
-      const r = await call(key, 'DELETE', `/v1/contacts/${contactId}`);
-      if (r.status === 409) expect(r.body.error.code).toBe('contact_busy');
-      return r;
-    },
-    (r) => r.status !== 409,
-    'the erasure',
-    10_000,
-  );
-}
-
-/** Every row of every table but SQLite's search index's, as text (lowercase), by table. */
-async function storeText(): Promise<Map<string, string[]>> {
-  const rows = await storedRows(svc.config.databaseUrl);
-  return new Map([...rows].map(([table, texts]) => [table, texts.map((t) => t.toLowerCase())]));
-}
-
-/** The tables holding a row that contains `text` (any case). */
-async function tablesHolding(text: string): Promise<string[]> {
-  const lower = text.toLowerCase();
-  return [...(await storeText())].filter(([, rows]) => rows.some((r) => r.includes(lower))).map(([t]) => t);
 }
 
 beforeAll(async () => {
@@ -89,65 +64,7 @@ beforeAll(async () => {
   keys.privacy = privacy.key;
   keys.privacyKeyId = privacy.id;
   keys.elsewhere = (await key({ scopes: ['read', 'send', 'admin'], channels: ['shop'] })).key;
-  // A webhook receiver that answers with what it got: the delivery log holds her words too.
-  echo = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    res.writeHead(200).end(Buffer.concat(chunks));
-  });
-  echo.listen(0, '127.0.0.1');
-  await once(echo, 'listening');
-  const hooked = await admin('POST', '/v1/webhook-endpoints', {
-    url: `http://127.0.0.1:${(echo.address() as AddressInfo).port}/`,
-    events: ['message.received'],
-  });
-  expect(hooked.status).toBe(201);
-
-  // The customer, and what they do.
-  const { igsid } = await svc.customer({
-    from: 'Zelda Quarrington',
-    text: 'Please ship to 12 Pinewood Lane',
-  });
-  const conversationId = conversationIdOf('default', igsid);
-  const conversation = await until(
-    () => svc.json(`/v1/conversations/${conversationId}`),
-    (r) => r.body?.contact?.name === 'Zelda Quarrington',
-    'her profile',
-  );
-  zelda = { igsid, conversationId, contactId: conversation.body.contact.id };
-  await svc.customer({
-    from: igsid,
-    attachments: [{ type: 'image', url: 'https://cdn.example.com/zelda-passport.jpg' }],
-  });
-  await svc.customer({ from: igsid, storyMention: { url: 'https://cdn.example.com/zelda-story.mp4' } });
-  await svc.customer({ from: igsid, comment: { text: 'Zelda loves this Pinewood mug' } });
-
-  // A reply she reacts to; a note, tags and an assignee.
-  const reply = await svc.send({
-    to: igsid,
-    content: { type: 'text', text: 'Shipping to Pinewood Lane today' },
-  });
-  expect(reply.status, JSON.stringify(reply.body)).toBe(202);
-  const sent = await svc.waitMessage(reply.body.id);
-  await svc.customer({ from: igsid, reaction: { mid: sent.mid, reaction: 'love' } });
-  const note = await svc.json(`/v1/conversations/${conversationId}/notes`, {
-    body: { text: 'Zelda prefers calls after 6pm' },
-  });
-  expect(note.status).toBe(201);
-  const patched = await svc.json(`/v1/conversations/${conversationId}`, {
-    method: 'PATCH',
-    body: { tags: ['vip-zelda'], assignee: 'Maria' },
-  });
-  expect(patched.status).toBe(200);
-
-  // Another customer, whose data stays.
-  const o = await svc.customer({ from: 'Otto Brandt', text: 'Is the blue mug in stock?' });
-  const oc = await until(
-    () => svc.json(`/v1/conversations/${conversationIdOf('default', o.igsid)}`),
-    (r) => r.status === 200,
-    'the other conversation',
-  );
-  other = { igsid: o.igsid, contactId: oc.body.contact.id };
+  ({ zelda, other, echo } = await seedCustomers(svc));
 });
 afterAll(async () => {
   await svc.stop();
@@ -275,11 +192,11 @@ describe('DELETE /v1/contacts/:id', () => {
     await svc.waitOutbox(waiting.body.id, (row) => row.status === 'queued' && row.error !== null);
     const otherBefore = (await call(keys.read, 'GET', `/v1/contacts/${other.contactId}/export`)).body;
     const before = (await call(keys.read, 'GET', `/v1/contacts/${zelda.contactId}/export`)).body;
-    expect(await tablesHolding(zelda.igsid)).toEqual(
+    expect(await tablesHolding(svc.store, zelda.igsid)).toEqual(
       expect.arrayContaining(['contacts', 'conversations', 'webhook_events', 'events', 'outbox', 'comments']),
     );
 
-    const r = await erase(keys.privacy, zelda.contactId);
+    const r = await eraseWhenIdle(() => call(keys.privacy, 'DELETE', `/v1/contacts/${zelda.contactId}`));
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body).toMatchObject({
       id: expect.stringMatching(/^era_/),
@@ -306,8 +223,7 @@ describe('DELETE /v1/contacts/:id', () => {
     expect(before.messages).toHaveLength(6);
 
     // No row names her or holds what she wrote, said or was told.
-    for (const marker of [zelda.igsid, 'zelda', 'pinewood', 'passport', 'after 6pm'])
-      expect(await tablesHolding(marker), marker).toEqual([]);
+    await expectErased(svc.store, zelda.igsid);
     const rows = await svc.store.db
       .selectFrom('outbox')
       .selectAll()

@@ -1,13 +1,17 @@
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conversationIdOf } from '../../src/store/ids.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
+import {
+  type Customers,
+  eraseWhenIdle,
+  expectErased,
+  seedCustomers,
+  tablesHolding,
+} from '../support/erasure.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { API_KEY } from '../support/service.ts';
 
@@ -20,52 +24,19 @@ import { API_KEY } from '../support/service.ts';
 
 const postgres = await postgresAvailable();
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
-type Answer = { status: number; body: any };
-
 describe.skipIf(!postgres)('contact erasure on PostgreSQL', () => {
   let database: TestDatabase;
   let dataDir: string;
   let svc: SandboxService;
   let echo: Server;
   let client: pg.Client;
-  let zelda: { igsid: string; contactId: string; conversationId: string };
-  let other: { igsid: string; contactId: string };
+  let zelda: Customers['zelda'];
+  let other: Customers['other'];
 
-  const call = async (method: string, path: string): Promise<Answer> => {
+  const call = async (method: string, path: string) => {
     const r = await svc.json(path, { method });
     return { status: r.status, body: r.body };
   };
-  /** Erased once nothing is in flight (a 409 `contact_busy` is answered meanwhile). */
-  const erase = (contactId: string) =>
-    until(
-      async () => {
-        const r = await call('DELETE', `/v1/contacts/${contactId}`);
-        if (r.status === 409) expect(r.body.error.code).toBe('contact_busy');
-        return r;
-      },
-      (r) => r.status !== 409,
-      'the erasure',
-      10_000,
-    );
-  /** The tables (every one in the database) holding a row whose text contains `text` (any case). */
-  const tablesHolding = async (text: string) => {
-    const { rows: tables } = await client.query<{ name: string }>(
-      `select table_name as name from information_schema.tables
-       where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1`,
-    );
-    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['contacts', 'events', 'jobs']));
-    const holding: string[] = [];
-    for (const { name } of tables) {
-      const { rows } = await client.query(
-        `select count(*)::int as n from "${name}" t where lower(row_to_json(t)::text) like $1`,
-        [`%${text.toLowerCase()}%`],
-      );
-      if (rows[0].n > 0) holding.push(name);
-    }
-    return holding;
-  };
-
   /** The events a client resuming after `lastEventId` is sent, until one matches `last`. */
   async function resume(lastEventId: number, last: (e: { event: string; data: unknown }) => boolean) {
     const abort = new AbortController();
@@ -109,66 +80,7 @@ describe.skipIf(!postgres)('contact erasure on PostgreSQL', () => {
     svc = await startSandboxService({ env: { DATABASE_URL: database.url, IGDM_DATA_DIR: dataDir } });
     client = new pg.Client({ connectionString: database.url });
     await client.connect();
-    // A webhook receiver that answers with what it got: the delivery log holds her words too.
-    echo = createServer(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      res.writeHead(200).end(Buffer.concat(chunks));
-    });
-    echo.listen(0, '127.0.0.1');
-    await once(echo, 'listening');
-    const hooked = await svc.json('/v1/webhook-endpoints', {
-      body: {
-        url: `http://127.0.0.1:${(echo.address() as AddressInfo).port}/`,
-        events: ['message.received'],
-      },
-    });
-    expect(hooked.status).toBe(201);
-
-    const { igsid } = await svc.customer({
-      from: 'Zelda Quarrington',
-      text: 'Please ship to 12 Pinewood Lane',
-    });
-    const conversationId = conversationIdOf('default', igsid);
-    const conversation = await until(
-      () => svc.json(`/v1/conversations/${conversationId}`),
-      (r) => r.body?.contact?.name === 'Zelda Quarrington',
-      'her profile',
-    );
-    zelda = { igsid, conversationId, contactId: conversation.body.contact.id };
-    await svc.customer({
-      from: igsid,
-      attachments: [{ type: 'image', url: 'https://cdn.example.com/zelda-passport.jpg' }],
-    });
-    await svc.customer({ from: igsid, storyMention: { url: 'https://cdn.example.com/zelda-story.mp4' } });
-    await svc.customer({ from: igsid, comment: { text: 'Zelda loves this Pinewood mug' } });
-    const reply = await svc.send({
-      to: igsid,
-      content: { type: 'text', text: 'Shipping to Pinewood Lane today' },
-    });
-    expect(reply.status, JSON.stringify(reply.body)).toBe(202);
-    const sent = await svc.waitMessage(reply.body.id);
-    await svc.customer({ from: igsid, reaction: { mid: sent.mid, reaction: 'love' } });
-    expect(
-      (
-        await svc.json(`/v1/conversations/${conversationId}/notes`, {
-          body: { text: 'Zelda prefers calls after 6pm' },
-        })
-      ).status,
-    ).toBe(201);
-    const patched = await svc.json(`/v1/conversations/${conversationId}`, {
-      method: 'PATCH',
-      body: { tags: ['vip-zelda'], assignee: 'Maria' },
-    });
-    expect(patched.status).toBe(200);
-
-    const o = await svc.customer({ from: 'Otto Brandt', text: 'Is the blue mug in stock?' });
-    const oc = await until(
-      () => svc.json(`/v1/conversations/${conversationIdOf('default', o.igsid)}`),
-      (r) => r.status === 200,
-      'the other conversation',
-    );
-    other = { igsid: o.igsid, contactId: oc.body.contact.id };
+    ({ zelda, other, echo } = await seedCustomers(svc));
   });
   afterAll(async () => {
     await client?.end().catch(() => {});
@@ -215,13 +127,15 @@ describe.skipIf(!postgres)('contact erasure on PostgreSQL', () => {
     const exported = await call('GET', `/v1/contacts/${zelda.contactId}/export`);
     expect(exported.status, JSON.stringify(exported.body)).toBe(200);
     const before = exported.body;
-    expect(await tablesHolding(zelda.igsid)).toEqual(
+    expect(await tablesHolding(svc.store, zelda.igsid)).toEqual(
       expect.arrayContaining(['contacts', 'conversations', 'webhook_events', 'events', 'outbox', 'comments']),
     );
-    expect(await tablesHolding('pinewood')).toEqual(expect.arrayContaining(['messages', 'webhook_attempts']));
+    expect(await tablesHolding(svc.store, 'pinewood')).toEqual(
+      expect.arrayContaining(['messages', 'webhook_attempts']),
+    );
     const erasedIds = (before.events as { id: string }[]).map((e) => Number(e.id));
 
-    const r = await erase(zelda.contactId);
+    const r = await eraseWhenIdle(() => call('DELETE', `/v1/contacts/${zelda.contactId}`));
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body).toMatchObject({
       id: expect.stringMatching(/^era_/),
@@ -238,8 +152,7 @@ describe.skipIf(!postgres)('contact erasure on PostgreSQL', () => {
     expect(before.messages).toHaveLength(6);
 
     // No row of any table names her or holds what she wrote, said or was told.
-    for (const marker of [zelda.igsid, 'zelda', 'pinewood', 'passport', 'after 6pm'])
-      expect(await tablesHolding(marker), marker).toEqual([]);
+    await expectErased(svc.store, zelda.igsid);
     const { rows: outbox } = await client.query(
       `select status, error, body, recipient, mid from outbox where conversation_id = $1`,
       [zelda.conversationId],

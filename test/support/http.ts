@@ -75,14 +75,14 @@ export interface IgdmProcess {
 const running = new Set<ChildProcess>();
 
 /**
- * `igdm start` as a child process on the store in `dir`; resolves once /readyz answers 200.
+ * `igdm start` (with `args`) as a child process on the store in `dir`; resolves once /readyz answers 200.
  * `openFiles` limits the file descriptors it may hold (soft and hard, as on a host with a low limit).
  */
 export async function spawnIgdm(
   dir: string,
   port: number,
   extraEnv: Record<string, string> = {},
-  opts: { openFiles?: number } = {},
+  opts: { openFiles?: number; args?: string[]; readyMs?: number } = {},
 ): Promise<IgdmProcess> {
   const env = {
     ...testEnv(dir),
@@ -93,7 +93,7 @@ export async function spawnIgdm(
     PATH: process.env.PATH ?? '',
     ...extraEnv,
   };
-  const igdm = [NODE_BIN, join('bin', 'igdm.mjs'), 'start'];
+  const igdm = [NODE_BIN, join('bin', 'igdm.mjs'), 'start', ...(opts.args ?? [])];
   // The shell sets the limit and then becomes igdm (exec): the child's pid is igdm's.
   const [command, ...args] = opts.openFiles
     ? ['/bin/sh', '-c', `ulimit -n ${opts.openFiles} && exec "$0" "$@"`, ...igdm]
@@ -120,7 +120,7 @@ export async function spawnIgdm(
     });
   });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + (opts.readyMs ?? 15_000);
   for (;;) {
     if (exit) throw new Error(`igdm exited (${JSON.stringify(exit)}) before it was ready:\n${out}`);
     const ready = await httpRequest(`${url}/readyz`, { agent: false, timeoutMs: 1000 }).then(
@@ -130,7 +130,7 @@ export async function spawnIgdm(
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`igdm was not ready within 15 s:\n${out}`);
+      throw new Error(`igdm was not ready within ${(opts.readyMs ?? 15_000) / 1000} s:\n${out}`);
     }
     await sleep(25);
   }

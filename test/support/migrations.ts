@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { kindOf } from '../../src/store/dialect.ts';
 import type { Database } from '../../src/store/schema.ts';
 
 // Stores as earlier versions left them: what a migration added, taken away again (with its record),
@@ -73,6 +74,22 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   async '0024_event_log_tx'(db) {
     await sql`drop index events_commit_order`.execute(db);
     await sql`alter table events drop column tx`.execute(db);
+  },
+  /** The limits shared across processes (empty on SQLite). */
+  async '0025_shared_limits'(db) {
+    await sql`drop table rate_windows`.execute(db);
+    await sql`drop table channel_holds`.execute(db);
+    if (kindOf(db) === 'postgres') {
+      await sql`drop function igdm_rate_take`.execute(db);
+      await sql`drop function igdm_rate_settle`.execute(db);
+    }
+  },
+  /** The change notices' triggers (PostgreSQL only; nothing on SQLite). */
+  async '0026_change_notices'(db) {
+    if (kindOf(db) === 'sqlite') return;
+    for (const table of ['channels', 'api_keys', 'channel_tokens'])
+      await sql.raw(`drop trigger ${table}_announced on ${table}`).execute(db);
+    await sql`drop function igdm_announce_change()`.execute(db);
   },
 };
 

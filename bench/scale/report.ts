@@ -1,0 +1,226 @@
+// The output: one row per configuration (fixed rate, max sustained, ingest, CPU per 1000 events),
+// what limits each, every rate phase, the targets, a Markdown block for BENCHMARKS.md; all of it in
+// bench/results/scale-<date>-<time>.json.
+import path from 'node:path';
+import { ROOT } from '../e2e/options.ts';
+import { type MachineInfo, machineLine, markdownTable } from '../e2e/report.ts';
+import { fixed, textTable } from '../support.ts';
+import { options } from './options.ts';
+import type { ConfigurationResult, PerThousand, RatePhase } from './runs.ts';
+import { describe } from './system.ts';
+
+export interface ScaleReport {
+  date: string;
+  machine: MachineInfo & { loadAtEnd?: string };
+  command: string;
+  options: typeof options;
+  results: ConfigurationResult[];
+  targets: Target[];
+  seconds?: number;
+}
+
+export interface Target {
+  name: string;
+  value: string;
+  met: boolean | undefined;
+}
+
+export function commandLine(): string {
+  const set = Object.keys(process.env)
+    .filter((name) => name.startsWith('BENCH_SCALE_') && (process.env[name] ?? '') !== '')
+    .sort()
+    .map(
+      (name) =>
+        `${name}=${name === 'BENCH_SCALE_POSTGRES_URL' ? describe(process.env[name]!) : process.env[name]}`,
+    );
+  return [...set, 'npm run bench:scale'].join(' ');
+}
+
+const per = (p: PerThousand | undefined, store: string) =>
+  p === undefined
+    ? '–'
+    : store === 'postgres'
+      ? `${fixed(p.igdm, 2)} + ${fixed(p.postgres, 2)} = ${fixed(p.sum, 2)}`
+      : fixed(p.igdm, 2);
+
+const at = (r: ConfigurationResult): RatePhase | undefined =>
+  r.steps.findLast((s) => s.rate === r.maxSustained && s.holds) ??
+  (r.fixed?.rate === r.maxSustained ? r.fixed : undefined);
+
+const sustained = (r: ConfigurationResult) => {
+  if (r.maxSustained !== undefined) return `${r.reachedMax ? '≥ ' : ''}${r.maxSustained}`;
+  const tried = [r.fixed, ...r.steps].filter((p) => p !== undefined).map((p) => p.rate);
+  return tried.length ? `< ${Math.min(...tried)}` : '–';
+};
+
+/** Cores used idle: igdm, and the database's backends on PostgreSQL. */
+const idle = (r: ConfigurationResult) =>
+  r.idle === undefined
+    ? '–'
+    : fixed(r.idle.igdm / r.idle.seconds, 2) +
+      (r.configuration.store === 'postgres' ? ` + ${fixed(r.idle.pgBackends / r.idle.seconds, 2)}` : '');
+
+const HEAD = [
+  'configuration',
+  `fixed ${options.rate}/s: p50 / p99 (ms)`,
+  'CPU-s / 1000 events at it (igdm + PostgreSQL)',
+  `max sustained (/s, p99 ≤ ${options.p99LimitMs} ms)`,
+  'at it: p50 / p99 (ms), cores (machine)',
+  'CPU-s / 1000 at it',
+  'ingest: acknowledged/s, p99 ack (ms)',
+  'ingest CPU-s / 1000',
+  'idle cores (igdm + PostgreSQL)',
+  'replies checked',
+];
+
+function row(r: ConfigurationResult): string[] {
+  const f = r.fixed?.figures;
+  const m = at(r);
+  const a = r.accounting;
+  const store = r.configuration.store;
+  return [
+    r.configuration.name,
+    f ? `${fixed(f.e2eMs.p50, 0)} / ${fixed(f.e2eMs.p99, 0)}${r.fixed!.holds ? '' : ' ✗'}` : '–',
+    per(r.fixed?.per1000, store),
+    sustained(r),
+    m
+      ? `${fixed(m.figures.e2eMs.p50, 0)} / ${fixed(m.figures.e2eMs.p99, 0)}, ${fixed((m.cpu.igdm + m.cpu.pgBackends) / m.cpu.seconds, 2)} (${fixed(m.cpu.machine / m.cpu.seconds, 2)})`
+      : '–',
+    per(m?.per1000, store),
+    r.ingest ? `${fixed(r.ingest.ackPerSec, 0)}, ${fixed(r.ingest.ackMs.p99, 1)}` : '–',
+    per(r.ingest?.per1000, store),
+    idle(r),
+    a ? `${a.answeredOnce} of ${a.events} once${r.ok ? '' : ' FAILED'}` : 'FAILED',
+  ];
+}
+
+const PHASE_HEAD = [
+  'configuration',
+  'rate (/s)',
+  'holds',
+  'replies/s',
+  'e2e p50 / p99 / max (ms)',
+  'ack p99 (ms)',
+  'cores: igdm (per process) / PostgreSQL / machine',
+  'busiest thread (cores)',
+  'CPU-s / 1000: igdm, PostgreSQL, server background',
+  'why not',
+];
+
+function phaseRow(name: string, p: RatePhase): string[] {
+  const c = (s: number) => fixed(s / p.cpu.seconds, 2);
+  const f = p.figures;
+  const top = p.cpu.topThreads[0];
+  return [
+    name,
+    String(p.rate),
+    p.holds ? 'yes' : 'no',
+    fixed(f.replyRate, 0),
+    `${fixed(f.e2eMs.p50, 0)} / ${fixed(f.e2eMs.p99, 0)} / ${fixed(f.e2eMs.max, 0)}`,
+    fixed(f.ackMs.p99, 1),
+    `${c(p.cpu.igdm)} (${Object.values(p.cpu.igdmByProcess).map(c).join('+')}) / ${c(p.cpu.pgBackends)} / ${c(p.cpu.machine)}`,
+    top ? `${top.name} ${c(top.cpuS)}` : '–',
+    `${fixed(p.per1000.igdm, 2)}, ${fixed(p.per1000.postgres, 2)}, ${fixed(p.per1000.pgBackground, 2)}`,
+    p.why.join('; '),
+  ];
+}
+
+function phaseRows(results: ConfigurationResult[]): string[][] {
+  const rows: string[][] = [];
+  for (const r of results) {
+    if (r.fixed) rows.push(phaseRow(`${r.configuration.name} fixed`, r.fixed));
+    for (const s of r.steps) rows.push(phaseRow(`${r.configuration.name} search`, s));
+  }
+  return rows;
+}
+
+export function targets(results: ConfigurationResult[]): Target[] {
+  const of = (name: string) => results.find((r) => r.configuration.name === name);
+  // The highest rate held; 0 when not even the lowest tried held; undefined when the run failed.
+  const rate = (r: ConfigurationResult | undefined) => (r?.ok ? (r.maxSustained ?? 0) : undefined);
+  const e = rate(of('embedded'));
+  const one = rate(of('pg-1-worker'));
+  const two = rate(of('pg-2-workers'));
+  const out: Target[] = [];
+  if (of('embedded') && of('pg-1-worker'))
+    out.push({
+      name: `PostgreSQL, 1 worker, max sustained ≥ 0.5 × embedded (p99 ≤ ${options.p99LimitMs} ms)`,
+      value: e && one !== undefined ? `${one} / ${e} = ${fixed(one / e, 2)}` : 'not measured',
+      met: e && one !== undefined ? one >= 0.5 * e : undefined,
+    });
+  if (of('pg-1-worker') && of('pg-2-workers')) {
+    const measured = one !== undefined && two !== undefined && (one > 0 || two > 0);
+    out.push({
+      name: 'PostgreSQL, a second worker does not lower the max sustained',
+      value: measured
+        ? `${two} / ${one}${one ? ` = ${fixed(two! / one, 2)}` : ''}`
+        : 'not measured (neither held a rate)',
+      met: measured ? two! >= one! : undefined,
+    });
+  }
+  return out;
+}
+
+/** What more cores would give: the rate the CPU per event allows on N cores, if nothing else limited. */
+function coreLines(results: ConfigurationResult[]): string[] {
+  return results
+    .filter((r) => r.fixed)
+    .map((r) => {
+      const s = r.fixed!.per1000.sum;
+      const top = r.fixed!.cpu.topThreads[0];
+      const topPer1000 = top ? (top.cpuS / r.fixed!.figures.windowReplies) * 1000 : undefined;
+      return (
+        `${r.configuration.name}: ${fixed(s, 2)} CPU-s per 1000 events at ${options.rate}/s → CPU alone allows ` +
+        `${fixed(2000 / s, 0)}/s on 2 cores, ${fixed(4000 / s, 0)}/s on 4, ${fixed(8000 / s, 0)}/s on 8` +
+        (top && topPer1000
+          ? `; its busiest thread (${top.name}, ${fixed(topPer1000, 2)} CPU-s per 1000) caps it at ${fixed(1000 / topPer1000, 0)}/s whatever the cores`
+          : '')
+      );
+    });
+}
+
+function limitLines(results: ConfigurationResult[]): string[] {
+  const out: string[] = [];
+  for (const r of results) {
+    if (r.limit) out.push(`${r.configuration.name}, at ${r.limit.rate}/s: ${r.limit.summary}`);
+    if (r.ingest) out.push(`${r.configuration.name}, ingest at saturation: ${r.ingest.limit.summary}`);
+  }
+  return out;
+}
+
+export function markdown(report: ScaleReport): string {
+  const lines = [
+    `### bench/scale: one process on SQLite, PostgreSQL with one and two workers (${report.date})`,
+    '',
+    machineLine(report.machine),
+    `- Command: \`${report.command}\` (${fixed(report.seconds, 0)} s; load average at the end ${report.machine.loadAtEnd})`,
+    `- Each configuration on a fresh store, the README's rules (no AI), a standalone sandbox as the Graph API (Send API limits lifted), ` +
+      `${options.conversations} customers. Latency: signed webhook POST → reply at the sandbox, open loop. Ingest: closed loop, ` +
+      `${options.ingestConnections} connections, ${options.ingestS} s. CPU-s per 1000 events: igdm's processes + the database's PostgreSQL backends ` +
+      "(the server's shared background processes apart, in the JSON).",
+    '',
+    ...markdownTable(HEAD, results(report).map(row)),
+    '',
+    ...limitLines(report.results).map((l) => `- ${l}`),
+    ...coreLines(report.results).map((l) => `- ${l}`),
+    ...report.targets.map(
+      (t) => `- Target: ${t.name}: ${t.value}: ${t.met === undefined ? '–' : t.met ? 'met' : '**not met**'}`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+const results = (report: ScaleReport) => report.results;
+
+export function output(report: ScaleReport, file: string): string {
+  const out = ['', textTable(HEAD, report.results.map(row)), ''];
+  out.push('Every rate phase:', '', textTable(PHASE_HEAD, phaseRows(report.results)), '');
+  out.push('What limits each:', ...limitLines(report.results).map((l) => `  ${l}`), '');
+  out.push('What more cores would give:', ...coreLines(report.results).map((l) => `  ${l}`), '');
+  for (const t of report.targets)
+    out.push(`target: ${t.name}: ${t.value}: ${t.met === undefined ? '–' : t.met ? 'met' : 'NOT MET'}`);
+  for (const r of report.results) for (const e of r.errors) out.push(`FAILED ${r.configuration.name}: ${e}`);
+  out.push('', `results: ${path.relative(ROOT, file)} (${fixed(report.seconds, 0)} s)`, '');
+  out.push('Markdown for BENCHMARKS.md:', '', markdown(report), '');
+  return out.join('\n');
+}
