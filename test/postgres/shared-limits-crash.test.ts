@@ -7,7 +7,7 @@ import { runTestSandbox } from '../send/stack.ts';
 import { until } from '../send/support.ts';
 import { freePort, killSpawned, spawnIgdm } from '../support/http.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
-import { API_KEY, startTestService, type TestService } from '../support/service.ts';
+import { callApi, startTestService, type TestService } from '../support/service.ts';
 
 // The rate windows shared on PostgreSQL (docs/postgres.md, "Shared limits") when a process dies
 // mid-call: igdm (a child process) has a whole window's sends hanging at the Graph API (a standalone
@@ -57,21 +57,9 @@ const tempDir = () => {
   return d;
 };
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
-type Answer = { status: number; body: any };
-
-async function json(url: string, path: string, body?: unknown): Promise<Answer> {
-  const res = await fetch(`${url}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: {
-      authorization: `Bearer ${API_KEY}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+/** GET `path`, or POST `body` to it, with the admin key. */
+const json = (url: string, path: string, body?: unknown) =>
+  callApi({ url }, body === undefined ? 'GET' : 'POST', path, { body });
 
 const control = (path: string, body: unknown) =>
   fetch(`${sandbox.url}/sandbox${path}`, {

@@ -7,7 +7,7 @@ import { runTestSandbox } from '../send/stack.ts';
 import { sleep, until } from '../send/support.ts';
 import { freePort } from '../support/http.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
-import { API_KEY, startTestService, type TestService } from '../support/service.ts';
+import { callApi, startTestService, type TestService } from '../support/service.ts';
 
 // Several igdm processes on one PostgreSQL database send for the same account, and Meta's limits
 // hold across them (docs/postgres.md, "Shared limits"): two services in this process (each its own
@@ -76,21 +76,9 @@ async function customer(name: string): Promise<string> {
   return igsid;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
-type Answer = { status: number; body: any };
-
-async function json(svc: { url: string }, path: string, body?: unknown): Promise<Answer> {
-  const res = await fetch(`${svc.url}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: {
-      authorization: `Bearer ${API_KEY}`,
-      ...(body !== undefined && { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
+/** GET `path`, or POST `body` to it, with the admin key. */
+const json = (svc: { url: string }, path: string, body?: unknown) =>
+  callApi(svc, body === undefined ? 'GET' : 'POST', path, { body });
 
 const send = async (svc: { url: string }, to: string, text: string) => {
   const r = await json(svc, '/v1/messages', { to, content: { type: 'text', text } });
