@@ -3,6 +3,7 @@ import { messagingItem, messagingWebhook } from '../../src/sandbox/wire.ts';
 import { appEcho } from '../engine/flow/support.ts';
 import { type SandboxService, sleep, startSandboxService, until } from '../send/support.ts';
 import { API_KEY } from '../support/service.ts';
+import { sseFrames } from '../support/sse.ts';
 
 // The event log as Server-Sent Events (GET /v1/events): a customer's message, igdm's send and its
 // outcome arrive as named events; a client that reconnects with Last-Event-ID gets what came after
@@ -42,26 +43,11 @@ async function listen(query = '', headers: Record<string, string> = {}, key = AP
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
   const events: Received[] = [];
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
   const reading = (async () => {
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const field = (name: string) =>
-            block
-              .split('\n')
-              .find((l) => l.startsWith(`${name}: `))
-              ?.slice(name.length + 2);
-          const id = field('id');
-          if (id !== undefined)
-            events.push({ id: Number(id), event: field('event')!, body: JSON.parse(field('data')!) });
-        }
+      for await (const frame of sseFrames(res.body!)) {
+        if (frame.id !== undefined)
+          events.push({ id: Number(frame.id), event: frame.event!, body: JSON.parse(frame.data!) });
       }
     } catch {
       // aborted

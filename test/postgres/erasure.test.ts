@@ -14,6 +14,7 @@ import {
 } from '../support/erasure.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { API_KEY } from '../support/service.ts';
+import { sseFrames } from '../support/sse.ts';
 
 // Contact erasure (DELETE /v1/contacts/:id) with the service on PostgreSQL: a customer writes text,
 // sends a photo, mentions the account in a story, comments and reacts to a reply; an agent notes
@@ -46,24 +47,14 @@ describe.skipIf(!postgres)('contact erasure on PostgreSQL', () => {
     });
     expect(res.status).toBe(200);
     const events: { id: number; event: string; data: unknown }[] = [];
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     const timer = setTimeout(() => abort.abort(), 10_000);
-    let buffer = '';
     try {
-      while (!events.some(last)) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-          const lines = buffer.slice(0, end).split('\n');
-          buffer = buffer.slice(end + 2);
-          const id = lines.find((l) => l.startsWith('id: '))?.slice(4);
-          const data = lines.find((l) => l.startsWith('data: '))?.slice(6);
-          if (id !== undefined && data !== undefined) {
-            const e = JSON.parse(data) as { event: string; data: unknown };
-            events.push({ id: Number(id), event: e.event, data: e.data });
-          }
+      for await (const { id, data } of sseFrames(res.body!)) {
+        if (id !== undefined && data !== undefined) {
+          const e = JSON.parse(data) as { event: string; data: unknown };
+          events.push({ id: Number(id), event: e.event, data: e.data });
         }
+        if (events.some(last)) break;
       }
     } catch {
       // aborted: the events so far

@@ -8,6 +8,7 @@ import { startHookReceiver } from '../engine/flow/support.ts';
 import { type SandboxService, sleep, startSandboxService, until } from '../send/support.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { API_KEY } from '../support/service.ts';
+import { sseFrames } from '../support/sse.ts';
 
 // The event log's readers on PostgreSQL, where ids commit out of order across transactions: the
 // stream (GET /v1/events, with Last-Event-ID) and the outbound webhooks' dispatcher get every event
@@ -65,22 +66,11 @@ describe.skipIf(!postgres)('the event log on PostgreSQL', () => {
     });
     expect(res.status).toBe(200);
     const events: { id: number; marker: string }[] = [];
-    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     const reading = (async () => {
-      let buffer = '';
       try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          buffer += value;
-          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-            const lines = buffer.slice(0, end).split('\n');
-            buffer = buffer.slice(end + 2);
-            const id = lines.find((l) => l.startsWith('id: '))?.slice(4);
-            const data = lines.find((l) => l.startsWith('data: '))?.slice(6);
-            const marker = data ? (JSON.parse(data) as { data: { marker?: string } }).data.marker : undefined;
-            if (id !== undefined && marker !== undefined) events.push({ id: Number(id), marker });
-          }
+        for await (const { id, data } of sseFrames(res.body!)) {
+          const marker = data ? (JSON.parse(data) as { data: { marker?: string } }).data.marker : undefined;
+          if (id !== undefined && marker !== undefined) events.push({ id: Number(id), marker });
         }
       } catch {
         // aborted
