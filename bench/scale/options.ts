@@ -53,14 +53,16 @@ export const options = {
   stepS: envNumber('BENCH_SCALE_STEP_SECONDS', 6),
   /** A rate is sustained while inbound-to-reply p99 stays within this. */
   p99LimitMs: envNumber('BENCH_SCALE_P99_MS', 100),
-  /** Ingest at saturation (closed loop, bench/ingest's raw generator): seconds after a warm-up, connections. */
-  ingestS: envNumber('BENCH_SCALE_INGEST_SECONDS', 8),
+  /** Ingest at saturation (closed loop, bench/ingest's raw generator): seconds after a warm-up (0: none), connections. */
+  ingestS: process.env.BENCH_SCALE_INGEST_SECONDS === '0' ? 0 : envNumber('BENCH_SCALE_INGEST_SECONDS', 8),
   ingestWarmupS: envNumber('BENCH_SCALE_INGEST_WARMUP', 2),
   ingestConnections: Math.round(envNumber('BENCH_SCALE_CONNECTIONS', 50)),
   /** The checkout igdm runs from (another commit or branch); the sandbox and the runner are this one. */
   igdmRoot: path.resolve(process.env.BENCH_SCALE_IGDM_ROOT || ROOT),
   /** Keep each configuration's database or data folder (the name is printed). */
   keep: (process.env.BENCH_SCALE_KEEP ?? '') !== '',
+  /** Where igdm's processes write V8 CPU profiles (--cpu-prof), one per process; none when unset. */
+  profileDir: process.env.BENCH_SCALE_PROFILE_DIR || '',
 };
 
 export const log = (message: string): void => {

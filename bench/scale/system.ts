@@ -144,7 +144,12 @@ export class ScaleSystem implements System {
   #spawn(name: string, port: number, env: Record<string, string>): void {
     const child = startChild(
       name,
-      ['--max-semi-space-size=4', 'bin/igdm.mjs', 'start'],
+      [
+        '--max-semi-space-size=4',
+        ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
+        'bin/igdm.mjs',
+        'start',
+      ],
       { ...env, PORT: String(port) },
       options.igdmRoot,
     );
