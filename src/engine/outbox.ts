@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/policy.ts';
 import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
 import type { JobQueue } from '../queue/queue.ts';
-import { sendJob } from '../send/send-jobs.ts';
+import { SEND_QUEUE, sendJob } from '../send/send-jobs.ts';
 import { conversationWindow, windowRefusal } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
 import { recordEvents } from '../store/events.ts';
@@ -240,7 +240,7 @@ export async function queueSend(
     ]);
     await req.also?.(trx, { messageId, outboxId });
   });
-  jobs.wake();
+  jobs.wake(SEND_QUEUE);
   return { messageId, outboxId, content };
 }
 
@@ -332,6 +332,6 @@ export async function queueRetry(
     return true;
   });
   if (!requeued) return null;
-  jobs.wake();
+  jobs.wake(SEND_QUEUE);
   return { outboxId };
 }

@@ -15,7 +15,7 @@ import {
   type QueueStats,
   type WorkQueue,
 } from './queue.ts';
-import { type Claimed, type Finished, JobRunner, type Worker } from './runner.ts';
+import { type Claimed, type Finished, JobRunner, type Woken, type Worker } from './runner.ts';
 
 // The embedded queue: jobs are rows of the store's `jobs` table, claimed in-process. There is no
 // polling loop: it looks at the table when woken (a job was added) and when the next delayed job is
@@ -113,9 +113,9 @@ export class EmbeddedQueue implements WorkQueue {
     return n;
   }
 
-  /** Jobs were added, retried or fell due: claim at the next round. */
-  wake(): void {
-    this.#runner.wake();
+  /** Jobs were added, retried or fell due (in `queue`, or in any): claim at the next round. */
+  wake(queue?: string): void {
+    this.#runner.wake(queue);
   }
 
   /**
@@ -201,10 +201,10 @@ export class EmbeddedQueue implements WorkQueue {
    * Writes the outcomes of the jobs that ended and claims the jobs that may run now, in one
    * transaction (one durable commit for both).
    */
-  #round(ended: Finished[], claiming: Worker[], now: number, woken: boolean): Promise<Claimed> {
+  #round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed> {
     // A delayed job that fell due (or none known yet) may be claimable too: its timer may never
     // fire, as every round clears it.
-    const claimDue = woken || this.#nextDueAt === null || this.#nextDueAt <= now;
+    const claimDue = woken.all || woken.queues.size > 0 || this.#nextDueAt === null || this.#nextDueAt <= now;
     return this.#db.transaction().execute(async (trx) => {
       for (const f of ended) await this.#record(trx, f.job, f.outcome, now);
       if (!claimDue && !(await this.#nextOfKeyWaits(trx, ended))) return [];

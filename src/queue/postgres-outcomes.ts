@@ -6,21 +6,30 @@ import { settle, settleDone } from './postgres-statements.ts';
 // What the PostgreSQL queue (postgres.ts) writes when handlers end (outcomes.ts says what). Each
 // write is fenced on the run (postgres-statements.ts): a run taken over writes nothing.
 
-/** Writes the outcomes of a round; the jobs whose runs were no longer theirs (taken over). */
+/**
+ * Writes the outcomes of a round. `lost`: the jobs whose runs were no longer theirs (taken over);
+ * `freed`: the queues where a job that ended may have let the next of its key run (a done job with
+ * one of its key waiting, a failed one: dead, it releases its key).
+ */
 export async function recordOutcomes(
   trx: Transaction<Database>,
   ended: Ended[],
   now: number,
   policy: OutcomePolicy,
-): Promise<number[]> {
+): Promise<{ lost: number[]; freed: Set<string> }> {
   const lost: number[] = [];
+  const freed = new Set<string>();
   // The common outcome: a round's worth of them in one statement.
   const done: { id: number; attempts: number; result: string | null }[] = [];
   for (const { job, outcome } of ended) {
     if (outcome.ok) done.push({ id: job.id, attempts: job.attempts, result: resultOf(outcome.result) });
-    else if (!(await settle(trx, job, failure(job, outcome.err, now, policy)))) lost.push(job.id);
+    else {
+      freed.add(job.queue);
+      if (!(await settle(trx, job, failure(job, outcome.err, now, policy)))) lost.push(job.id);
+    }
   }
-  const kept = await settleDone(trx, done, now);
+  const { kept, waiting } = await settleDone(trx, done, now);
   for (const d of done) if (!kept.has(d.id)) lost.push(d.id);
-  return lost;
+  for (const queue of waiting) freed.add(queue);
+  return { lost, freed };
 }

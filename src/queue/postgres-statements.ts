@@ -1,7 +1,9 @@
-import { type Kysely, sql, type Transaction, type UpdateObject } from 'kysely';
-import type { Database } from '../store/schema.ts';
+import { type Kysely, type Selectable, sql, type Transaction, type UpdateObject } from 'kysely';
+import { builder } from '../store/builder.ts';
+import { compile, param as p } from '../store/prepared.ts';
+import type { Database, JobTable } from '../store/schema.ts';
 import { ACTIVE, firstOfIdleKey, jobOf, READY } from './job-statements.ts';
-import type { Job } from './queue.ts';
+import type { Job, NewJob } from './queue.ts';
 
 // The PostgreSQL queue's statements (postgres.ts), on the store's `jobs` table. Statuses are SQL
 // literals, as in job-statements.ts: PostgreSQL too uses a partial index only when the query's
@@ -26,9 +28,158 @@ export const WAKE_CHANNEL = 'igdm_jobs';
  */
 const dbNow = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
+const q = {
+  /** 1. Candidates, row-locked (others skip them), then their keys' locks where free. */
+  candidates: compile<{ queue: string; now: number; limit: number }, { id: number }>(
+    builder
+      .with(
+        (cte) => cte('c').materialized(),
+        (db) =>
+          db
+            .selectFrom('jobs as j')
+            .select(['j.id', 'j.queue', 'j.key'])
+            .where('j.queue', '=', p<string>('queue'))
+            .where('j.status', '=', READY)
+            .where('j.runAt', '<=', p<number>('now'))
+            .where(firstOfIdleKey)
+            .orderBy('j.orderAt')
+            .orderBy('j.id')
+            .limit(p<number>('limit'))
+            .forUpdate('j')
+            .skipLocked(),
+      )
+      .selectFrom('c')
+      .select('c.id')
+      .where(
+        sql<boolean>`pg_try_advisory_xact_lock(hashtext(${sql.ref('c.queue')}), hashtext(${sql.ref('c.key')}))`,
+      ),
+  ),
+  /** 2. With the keys locked, a fresh snapshot: none of the key may have become active meanwhile. */
+  activate: compile<
+    { ids: number[]; leaseMs: number; now: number },
+    Pick<Selectable<JobTable>, 'id' | 'queue' | 'key' | 'orderAt' | 'dedupKey' | 'payload' | 'attempts'>
+  >(
+    builder
+      .updateTable('jobs as j')
+      .set((eb) => ({
+        status: 'active',
+        attempts: eb('j.attempts', '+', 1),
+        lockedUntil: sql<number>`${dbNow} + ${p<number>('leaseMs')}::bigint`,
+        updatedAt: p<number>('now'),
+      }))
+      .where(sql<boolean>`${sql.ref('j.id')} = any(${p<number[]>('ids')}::bigint[])`)
+      .where('j.status', '=', READY)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('jobs as k')
+              .select(sql`1`.as('one'))
+              .whereRef('k.queue', '=', 'j.queue')
+              .whereRef('k.key', '=', 'j.key')
+              .where('k.status', '=', ACTIVE),
+          ),
+        ),
+      )
+      .returning(['j.id', 'j.queue', 'j.key', 'j.orderAt', 'j.dedupKey', 'j.payload', 'j.attempts']),
+  ),
+  /**
+   * Marks done the runs that succeeded, fenced on their attempts: the ids that were still theirs, and
+   * whether a job of the same key waits (only then is the queue claimed for it).
+   */
+  settleDone: compile<
+    { ids: number[]; attempts: number[]; results: (string | null)[]; now: number },
+    { id: number; queue: string; waiting: boolean }
+  >(
+    builder
+      .updateTable('jobs as j')
+      .from(
+        sql<{ id: number; attempts: number; result: string | null }>`(select * from unnest(
+          ${p('ids')}::bigint[], ${p('attempts')}::int[], ${p('results')}::text[]) as r(id, attempts, result))`.as(
+          'r',
+        ),
+      )
+      .set((eb) => ({
+        status: 'done',
+        result: eb.ref('r.result'),
+        lockedUntil: null,
+        updatedAt: p<number>('now'),
+        finishedAt: p<number>('now'),
+      }))
+      .whereRef('j.id', '=', 'r.id')
+      .whereRef('j.attempts', '=', 'r.attempts')
+      .where('j.status', '=', ACTIVE)
+      .returning((eb) => [
+        'j.id',
+        'j.queue',
+        eb
+          .exists(
+            eb
+              .selectFrom('jobs as k')
+              .select(sql`1`.as('one'))
+              .whereRef('k.queue', '=', 'j.queue')
+              .whereRef('k.key', '=', 'j.key')
+              .where('k.status', '=', READY),
+          )
+          .as('waiting'),
+      ]),
+  ),
+  /**
+   * Adds jobs (one skipped when its dedup key exists) and NOTIFYs each queue that got one, in one
+   * statement: the notifications are delivered when the transaction commits.
+   */
+  insert: compile<
+    {
+      queues: string[];
+      keys: string[];
+      orderAts: number[];
+      dedupKeys: (string | null)[];
+      payloads: string[];
+      now: number;
+    },
+    { added: number; woken: number }
+  >(
+    sql`with added as (
+      insert into jobs (queue, key, order_at, dedup_key, payload, status, attempts, run_at, created_at, updated_at)
+      select t.queue, t.key, t.order_at, t.dedup_key, t.payload, 'ready', 0, ${p('now')}::bigint, ${p('now')}::bigint, ${p('now')}::bigint
+      from unnest(${p('queues')}::text[], ${p('keys')}::text[], ${p('orderAts')}::bigint[],
+        ${p('dedupKeys')}::text[], ${p('payloads')}::text[]) as t(queue, key, order_at, dedup_key, payload)
+      on conflict (dedup_key) do nothing
+      returning queue),
+    woken as (select pg_notify(${WAKE_CHANNEL}, d.queue) from (select distinct queue from added) d)
+    select (select count(*) from added)::int as added, (select count(*) from woken)::int as woken`,
+  ),
+  nextDue: compile<{ queues: string[]; after: number }, { at: number | null }>(
+    builder
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.min('runAt').as('at'))
+      .where('status', '=', READY)
+      .where(sql<boolean>`queue = any(${p<string[]>('queues')}::text[])`)
+      .where('runAt', '>', p<number>('after')),
+  ),
+  notify: compile<{ queues: string[] }>(
+    sql`select pg_notify(${WAKE_CHANNEL}, q) from unnest(${p('queues')}::text[]) as q`,
+  ),
+};
+
 /** Tells every listening process that `queues` have jobs to look at, when `db`'s transaction commits. */
 export async function notify(db: Db, queues: Iterable<string>): Promise<void> {
-  for (const queue of new Set(queues)) await sql`select pg_notify(${WAKE_CHANNEL}, ${queue})`.execute(db);
+  const distinct = [...new Set(queues)];
+  if (distinct.length > 0) await q.notify.run(db, { queues: distinct });
+}
+
+/** Adds jobs inside `trx` (one whose dedup key exists is skipped), waking their queues; the number added. */
+export async function insertJobs(trx: Transaction<Database>, jobs: NewJob[], now: number): Promise<number> {
+  if (jobs.length === 0) return 0;
+  const row = await q.insert.first(trx, {
+    queues: jobs.map((j) => j.queue),
+    keys: jobs.map((j) => j.key),
+    orderAts: jobs.map((j) => j.orderAt),
+    dedupKeys: jobs.map((j) => j.dedupKey),
+    payloads: jobs.map((j) => JSON.stringify(j.payload)),
+    now,
+  });
+  return Number(row?.added ?? 0);
 }
 
 /**
@@ -39,60 +190,13 @@ export async function claim(
   trx: Transaction<Database>,
   args: { queue: string; limit: number; now: number; leaseMs: number },
 ): Promise<Job[]> {
-  // 1. Candidates, row-locked (others skip them), then their keys' locks where free.
-  const candidates = await trx
-    .with(
-      (cte) => cte('c').materialized(),
-      (db) =>
-        db
-          .selectFrom('jobs as j')
-          .select(['j.id', 'j.queue', 'j.key'])
-          .where('j.queue', '=', args.queue)
-          .where('j.status', '=', READY)
-          .where('j.runAt', '<=', args.now)
-          .where(firstOfIdleKey)
-          .orderBy('j.orderAt')
-          .orderBy('j.id')
-          .limit(args.limit)
-          .forUpdate('j')
-          .skipLocked(),
-    )
-    .selectFrom('c')
-    .select('c.id')
-    .where(
-      sql<boolean>`pg_try_advisory_xact_lock(hashtext(${sql.ref('c.queue')}), hashtext(${sql.ref('c.key')}))`,
-    )
-    .execute();
+  const candidates = await q.candidates.all(trx, args);
   if (candidates.length === 0) return [];
-  // 2. With the keys locked, a fresh snapshot: none of the key may have become active meanwhile.
-  const rows = await trx
-    .updateTable('jobs as j')
-    .set((eb) => ({
-      status: 'active',
-      attempts: eb('j.attempts', '+', 1),
-      lockedUntil: sql<number>`${dbNow} + ${args.leaseMs}`,
-      updatedAt: args.now,
-    }))
-    .where(
-      'j.id',
-      'in',
-      candidates.map((c) => c.id),
-    )
-    .where('j.status', '=', READY)
-    .where((eb) =>
-      eb.not(
-        eb.exists(
-          eb
-            .selectFrom('jobs as k')
-            .select(sql`1`.as('one'))
-            .whereRef('k.queue', '=', 'j.queue')
-            .whereRef('k.key', '=', 'j.key')
-            .where('k.status', '=', ACTIVE),
-        ),
-      ),
-    )
-    .returning(['j.id', 'j.queue', 'j.key', 'j.orderAt', 'j.dedupKey', 'j.payload', 'j.attempts'])
-    .execute();
+  const rows = await q.activate.all(trx, {
+    ids: candidates.map((c) => Number(c.id)),
+    leaseMs: args.leaseMs,
+    now: args.now,
+  });
   return rows
     .map((r) => ({ ...jobOf(r), attempts: Number(r.attempts) }))
     .sort((a, b) => a.orderAt - b.orderAt || a.id - b.id);
@@ -119,34 +223,25 @@ export async function settle(
 
 /**
  * Marks done, in one statement, the runs that succeeded (the common outcome: a round's worth of
- * them costs one round trip, not one each); fenced as settle() is. The ids that were still theirs.
+ * them costs one round trip, not one each); fenced as settle() is. The ids that were still theirs,
+ * and the queues where one of them has a job of its key waiting.
  */
 export async function settleDone(
   trx: Transaction<Database>,
   runs: { id: number; attempts: number; result: string | null }[],
   now: number,
-): Promise<Set<number>> {
-  if (runs.length === 0) return new Set();
-  const rows = await trx
-    .updateTable('jobs as j')
-    .from(
-      sql<{ id: number; attempts: number; result: string | null }>`(select * from unnest(
-        ${runs.map((r) => r.id)}::bigint[], ${runs.map((r) => r.attempts)}::int[],
-        ${runs.map((r) => r.result)}::text[]) as r(id, attempts, result))`.as('r'),
-    )
-    .set((eb) => ({
-      status: 'done',
-      result: eb.ref('r.result'),
-      lockedUntil: null,
-      updatedAt: now,
-      finishedAt: now,
-    }))
-    .whereRef('j.id', '=', 'r.id')
-    .whereRef('j.attempts', '=', 'r.attempts')
-    .where('j.status', '=', ACTIVE)
-    .returning('j.id')
-    .execute();
-  return new Set(rows.map((r) => Number(r.id)));
+): Promise<{ kept: Set<number>; waiting: Set<string> }> {
+  if (runs.length === 0) return { kept: new Set(), waiting: new Set() };
+  const rows = await q.settleDone.all(trx, {
+    ids: runs.map((r) => r.id),
+    attempts: runs.map((r) => r.attempts),
+    results: runs.map((r) => r.result),
+    now,
+  });
+  return {
+    kept: new Set(rows.map((r) => Number(r.id))),
+    waiting: new Set(rows.filter((r) => r.waiting).map((r) => r.queue)),
+  };
 }
 
 /** Renews the leases of the runs this process has (job id, attempt); the ids still its own. */
@@ -211,12 +306,6 @@ export async function takeBack(
 /** When the next delayed job (a retry, a RetryLater) of `queues` is due after `after`, if any. */
 export async function nextDue(db: Db, queues: string[], after: number): Promise<number | null> {
   if (queues.length === 0) return null;
-  const row = await db
-    .selectFrom('jobs')
-    .select((eb) => eb.fn.min('runAt').as('at'))
-    .where('status', '=', READY)
-    .where('queue', 'in', queues)
-    .where('runAt', '>', after)
-    .executeTakeFirst();
+  const row = await q.nextDue.first(db, { queues, after });
   return row?.at == null ? null : Number(row.at);
 }

@@ -26,6 +26,7 @@ export class WakeListener {
   #closed = false;
   #backoffMs = 250;
   #retry: NodeJS.Timeout | null = null;
+  #listening = false;
   readonly #channel: string;
   constructor(options: WakeListenerOptions) {
     this.#options = options;
@@ -40,6 +41,7 @@ export class WakeListener {
     const lost = (err?: Error) => {
       if (this.#client !== client) return;
       this.#client = null;
+      this.#listening = false;
       client.end().catch(() => {});
       if (this.#closed) return;
       this.#options.log?.warn(
@@ -62,6 +64,7 @@ export class WakeListener {
         return;
       }
       this.#backoffMs = 250;
+      this.#listening = true;
       // What was notified while no one listened is lost: look at every queue.
       this.#options.onWake(null);
     } catch (err) {
@@ -80,8 +83,14 @@ export class WakeListener {
     this.#retry.unref();
   }
 
+  /** LISTENing now: every notification from now on arrives. */
+  get listening(): boolean {
+    return this.#listening;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    this.#listening = false;
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
     const client = this.#client;

@@ -2,11 +2,10 @@ import type { Kysely, Transaction } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
-import { insertJobs } from './job-statements.ts';
 import type { OutcomePolicy } from './outcomes.ts';
 import { PostgresJobAdmin } from './postgres-admin.ts';
 import { recordOutcomes } from './postgres-outcomes.ts';
-import { claim, nextDue, notify, renew, takeBack } from './postgres-statements.ts';
+import { claim, insertJobs, nextDue, notify, renew, takeBack } from './postgres-statements.ts';
 import { WakeListener } from './postgres-wakes.ts';
 import {
   backoffMs,
@@ -18,7 +17,7 @@ import {
   type QueueStats,
   type WorkQueue,
 } from './queue.ts';
-import { type Claimed, type Finished, JobRunner, type Worker } from './runner.ts';
+import { type Claimed, type Finished, JobRunner, type Woken, type Worker, wokenFor } from './runner.ts';
 
 // The queue on PostgreSQL, for any number of processes on one database: the embedded queue's rules
 // (queue.ts) on the store's `jobs` table, claimed with FOR UPDATE SKIP LOCKED and a per-key lock
@@ -101,19 +100,13 @@ export class PostgresQueue implements WorkQueue {
   async add(jobs: NewJob[]): Promise<number> {
     if (jobs.length === 0) return 0;
     const added = await this.#db.transaction().execute((trx) => this.enqueue(trx, jobs));
-    this.wake();
+    for (const queue of new Set(jobs.map((j) => j.queue))) this.wake(queue);
     return added;
   }
 
   /** Adds jobs inside the caller's transaction; the other processes are woken when it commits. */
-  async enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number> {
-    const added = await insertJobs(trx, jobs, this.#now());
-    if (added > 0)
-      await notify(
-        trx,
-        jobs.map((j) => j.queue),
-      );
-    return added;
+  enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number> {
+    return insertJobs(trx, jobs, this.#now());
   }
 
   work<P>(queue: string, handler: JobHandler<P>, options: { concurrency?: number } = {}): void {
@@ -125,7 +118,7 @@ export class PostgresQueue implements WorkQueue {
         log: this.#log,
         onWake: (q) => {
           if (q === null) this.#nextDueAt = null;
-          if (q === null || this.#runner.works(q)) this.wake();
+          this.#runner.wake(q ?? undefined);
         },
       });
     }
@@ -134,19 +127,27 @@ export class PostgresQueue implements WorkQueue {
       this.#ticker = setInterval(() => void this.#tick(), Math.min(this.#pollMs, this.#leaseMs / 3));
       this.#ticker.unref();
     }
-    this.wake();
+    this.#runner.wake();
   }
 
   async runNow(queue: string, keys?: readonly string[]): Promise<number> {
     const n = await this.#admin.runNow(queue, keys);
-    if (n > 0) await notify(this.#db, [queue]);
     this.#nextDueAt = null;
-    this.wake();
+    if (n > 0) {
+      await notify(this.#db, [queue]); // the other processes', and this one's while it listens
+      this.wake(queue);
+    }
     return n;
   }
 
-  wake(): void {
-    this.#runner.wake();
+  /**
+   * Jobs were added (in `queue`, or anywhere). Adding jobs NOTIFYs their queues: while this process
+   * LISTENs, the notifications wake it, and a wake here as well would be a second, empty claim per
+   * queue (the queue's own wake-ups, for runNow, polls and timers, go to the runner directly).
+   */
+  wake(queue?: string): void {
+    if (this.#listener?.listening) return;
+    this.#runner.wake(queue);
   }
 
   /** Renews this process's leases, takes back the jobs of dead processes, and polls. */
@@ -171,7 +172,7 @@ export class PostgresQueue implements WorkQueue {
         if (back.dead.length > 0)
           this.#log?.error({ jobs: back.dead }, 'queue: jobs interrupted on their last attempt are dead');
         this.#nextDueAt = null; // read again: other processes put jobs off too
-        this.wake();
+        this.#runner.wake();
       }
     } catch (err) {
       this.#log?.error({ err }, 'queue: renewing leases or polling failed');
@@ -180,15 +181,19 @@ export class PostgresQueue implements WorkQueue {
     }
   }
 
-  /** Writes the outcomes of the jobs that ended and claims the next, in one transaction. */
-  async #round(ended: Finished[], claiming: Worker[], now: number, woken: boolean): Promise<Claimed | null> {
-    const claimDue =
-      claiming.length > 0 &&
-      (woken || ended.length > 0 || (this.#nextDueAt !== null && this.#nextDueAt <= now));
+  /**
+   * Writes the outcomes of the jobs that ended and claims the next, in one transaction. A queue is
+   * claimed when it was woken, or when a job that ended there may have freed the next of its key.
+   */
+  async #round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null> {
+    const due: Woken =
+      this.#nextDueAt !== null && this.#nextDueAt <= now ? { all: true, queues: woken.queues } : woken;
+    const claimDue = claiming.length > 0 && (due.all || due.queues.size > 0 || ended.length > 0);
     if (ended.length === 0 && !claimDue) return null;
     const [claimed, lost] = await this.#db.transaction().execute(async (trx) => {
-      const lost = await recordOutcomes(trx, ended, now, this.#outcomes);
-      const claimed = await this.#runner.claim(claimDue ? claiming : [], ended, true, (queue, limit) =>
+      const { lost, freed } = await recordOutcomes(trx, ended, now, this.#outcomes);
+      const wanted = claiming.filter((w) => wokenFor(due, w) || freed.has(w.queue));
+      const claimed = await this.#runner.claim(wanted, ended, true, (queue, limit) =>
         claim(trx, { queue, limit, now, leaseMs: this.#leaseMs }),
       );
       // Stopping: the next jobs of these keys are for the other processes now.
@@ -226,7 +231,7 @@ export class PostgresQueue implements WorkQueue {
       () => {
         this.#dueTimer = null;
         this.#nextDueAt = null;
-        this.wake();
+        this.#runner.wake();
       },
       Math.min(ms, 60_000),
     );
@@ -247,7 +252,7 @@ export class PostgresQueue implements WorkQueue {
       const job = await this.#admin.get(id);
       if (job) await notify(this.#db, [job.queue]);
     }
-    this.wake();
+    this.#runner.wake();
     return retried;
   }
 

@@ -84,8 +84,8 @@ export interface JobQueue {
    * wake() once it has.
    */
   enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number>;
-  /** New jobs may be ready (e.g. the projector added some). */
-  wake(): void;
+  /** New jobs may be ready (e.g. the projector added some), in `queue` or in any. */
+  wake(queue?: string): void;
   /**
    * The ready jobs of `queue` (of `keys` only, if given) that wait for a later time are due now:
    * their handlers decide again (a hold was lifted, the clock moved). Returns how many.

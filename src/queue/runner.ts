@@ -26,15 +26,24 @@ export interface Finished extends Ended {
 /** The jobs a round claimed, by worker. */
 export type Claimed = [Worker, Job[]][];
 
+/** What woke a round: jobs may be claimable in every queue, or in these. */
+export interface Woken {
+  all: boolean;
+  queues: ReadonlySet<string>;
+}
+
+/** Whether `w`'s queue was woken (apart from its jobs that ended). */
+export const wokenFor = (woken: Woken, w: Worker): boolean => woken.all || woken.queues.has(w.queue);
+
 /** What the backend does for its runner. */
 export interface RunnerBackend {
   /**
    * One round, in one transaction: writes the outcomes of `ended` and, if it claims, claims through
-   * the runner's claim(). `claiming`: the workers (none once closed); `woken`: jobs were added or
-   * fell due since the last claim (wake()), or the last claim took as many as it could. Null: there
-   * was nothing to do (no claim, nothing scheduled after).
+   * the runner's claim(). `claiming`: the workers that were woken or whose jobs ended (none once
+   * closed); `woken`: where jobs were added or fell due since the last claim (wake()), or the last
+   * claim took as many as it could. Null: there was nothing to do (no claim, nothing scheduled after).
    */
-  round(ended: Finished[], claiming: Worker[], now: number, woken: boolean): Promise<Claimed | null>;
+  round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null>;
   /** Awaited before a round that may claim (the embedded queue takes back an earlier process's jobs). */
   beforeClaim?: () => Promise<void>;
   /** What the runner keeps for a job it starts (its `mine`): e.g. when its lease runs out. */
@@ -68,10 +77,13 @@ export class JobRunner {
   #again = false;
   #wakeScheduled = false;
   /**
-   * A claim may find jobs: some were added (or fell due) since the last, or the last claim took as
-   * many as it could. Otherwise only the end of a job can make one claimable: the next of its key.
+   * A claim may find jobs in every queue: jobs were added or fell due without saying where (a timer,
+   * a poll, a lost wake-up). Otherwise only the queues in #dueQueues (woken by name, or whose last
+   * claim took as many as it could) and those whose jobs ended (the next of their keys) are claimed:
+   * on PostgreSQL a claim is a round trip, and one per queue per round was most of the queue's cost.
    */
-  #claimDue = true;
+  #claimAll = true;
+  readonly #dueQueues = new Set<string>();
   #prunedAt = 0;
   #closed = false;
 
@@ -98,9 +110,11 @@ export class JobRunner {
     this.#workers.set(queue, { queue, handler, concurrency: Math.max(1, concurrency), running: 0 });
   }
 
-  /** Jobs were added, retried or fell due: claim at the next round. */
-  wake(): void {
-    this.#claimDue = true;
+  /** Jobs were added, retried or fell due (in `queue`, or anywhere): claim at the next round. */
+  wake(queue?: string): void {
+    if (queue === undefined) this.#claimAll = true;
+    else if (this.#workers.has(queue)) this.#dueQueues.add(queue);
+    else return;
     this.#kick();
   }
 
@@ -141,20 +155,25 @@ export class JobRunner {
 
   async #pump(): Promise<void> {
     const backend = this.#backend;
-    const claiming = this.#closed ? [] : [...this.#workers.values()];
-    if (claiming.length > 0 && backend.beforeClaim) await backend.beforeClaim();
     const ended = this.#finished;
     this.#finished = [];
+    const woken: Woken = { all: this.#claimAll, queues: new Set(this.#dueQueues) };
+    const claiming = this.#closed
+      ? []
+      : [...this.#workers.values()].filter((w) => wokenFor(woken, w) || ended.some((f) => f.w === w));
+    this.#claimAll = false;
+    this.#dueQueues.clear();
+    if (claiming.length > 0 && backend.beforeClaim) await backend.beforeClaim();
     if (ended.length === 0 && claiming.length === 0) return;
     // One time for the round: what was not due for the claim is what the timers wait for.
     const now = backend.now();
-    const woken = this.#claimDue;
-    this.#claimDue = false;
     let claimed: Claimed | null;
     try {
       claimed = await backend.round(ended, claiming, now, woken);
     } catch (err) {
-      this.#claimDue = true;
+      if (woken.all) this.#claimAll = true;
+      for (const q of woken.queues) this.#dueQueues.add(q);
+      for (const f of ended) this.#dueQueues.add(f.w.queue);
       if (this.#closed) {
         // Shutting down: the jobs stay active in the store, and run again (at the next start, or in
         // another process once their leases run out).
@@ -189,11 +208,11 @@ export class JobRunner {
       const free = w.concurrency - w.running + ended.filter((f) => f.w === w).length;
       if (free <= 0) {
         // Its jobs that were due still are: claim them once a slot is free.
-        if (due) this.#claimDue = true;
+        if (due) this.#dueQueues.add(w.queue);
         continue;
       }
       const jobs = await claimOf(w.queue, free);
-      if (jobs.length === free) this.#claimDue = true; // more may be waiting for a free slot
+      if (jobs.length === free) this.#dueQueues.add(w.queue); // more may be waiting for a free slot
       out.push([w, jobs]);
     }
     return out;

@@ -1,5 +1,13 @@
 import type { DatabaseSync } from 'node:sqlite';
-import { type Compilable, type CompiledQuery, createQueryId, type Kysely, type QueryResult } from 'kysely';
+import {
+  type Compilable,
+  type CompiledQuery,
+  createQueryId,
+  type Kysely,
+  type QueryResult,
+  type RawBuilder,
+} from 'kysely';
+import { builder } from './builder.ts';
 import { kindOf } from './dialect.ts';
 import { camelCase, toParam, toRow } from './rows.ts';
 import { executeCompiled } from './sqlite.ts';
@@ -75,9 +83,10 @@ const templateOf = <R>(compiled: CompiledQuery<R>): Template<R> => ({
 });
 
 export function compile<A extends Record<string, unknown>, R = unknown>(
-  query: Compilable<R> & { toOperationNode(): CompiledQuery['query'] },
+  query: (Compilable<R> & { toOperationNode(): CompiledQuery['query'] }) | RawBuilder<R>,
 ): Compiled<A, R> {
-  const sqlite = templateOf(query.compile());
+  // A sql`` template (PostgreSQL-only SQL, for one) compiles through the SQLite builder too.
+  const sqlite = templateOf('isRawBuilder' in query ? query.compile(builder) : query.compile());
   let postgres: Template<R> | undefined;
   const templateFor = (db: Executor): Template<R> => {
     if (kindOf(db) === 'sqlite') return sqlite;
