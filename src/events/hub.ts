@@ -1,15 +1,25 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.ts';
-import { isAfter, type LoggedEvent, type LogPosition, lastPosition, readLog } from '../store/event-log.ts';
+import {
+  before,
+  isAfter,
+  type LoggedEvent,
+  type LogPosition,
+  lastPosition,
+  past,
+  readLog,
+} from '../store/event-log.ts';
 import type { StoredEvent } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 
 // The live fan-out of the event log: one reader follows the log (woken when the projector applied
-// events, and every 50 ms while anyone listens, for what the main thread wrote) and hands each new event to
-// the subscribers that want it. A subscriber joining with a cursor first reads what it missed from
-// the store, then joins; every subscriber skips what it has already had, so a reconnect with its
-// last id sees no gap and no duplicate. Positions are the log's reading order (store/event-log.ts:
-// the id on SQLite, (transaction, id) on PostgreSQL, where ids commit out of order).
+// events, and every 50 ms while anyone listens, for what the main thread wrote) and hands each new
+// event to the subscribers that want it. A subscriber joining with a cursor first reads what it
+// missed from the store, then joins; every subscriber skips what it has already had, so a reconnect
+// with its last id sees no gap and no duplicate. One joining without a cursor starts now: on
+// PostgreSQL it also passes over what had committed when it joined, though after its position.
+// Positions are the log's reading order (store/event-log.ts: the id on SQLite, (transaction, id) on
+// PostgreSQL, where ids commit out of order).
 
 const PAGE = 500;
 /** While anyone listens, the log is also read this often: writes no one announced show within it. */
@@ -115,9 +125,10 @@ export class EventHub {
   }
 }
 
-/** Once each, in order. */
+/** Once each, in order; not what committed before a subscriber without a cursor joined. */
 function deliver(s: Subscriber, e: LoggedEvent) {
   if (!isAfter(e, s.cursor)) return;
-  s.cursor = { tx: e.tx, id: e.id };
-  if (s.wants(e)) s.send(e);
+  const earlier = before(s.cursor, e);
+  s.cursor = past(s.cursor, e);
+  if (!earlier && s.wants(e)) s.send(e);
 }

@@ -14,11 +14,26 @@ import type { Database } from './schema.ts';
 // transaction still running. Every transaction that could still add a row is newer than that, so
 // what lies below is final and each read continues the last one (docs/postgres.md, "The event
 // log's cursor"). Clients and endpoints keep the event's id: its position is found by its row.
+// A reader starting now also keeps the snapshot it started at and passes over the rows after its
+// position that had committed by then (an older transaction still open kept them above it).
+
+/** PostgreSQL: a snapshot's transactions (pg_current_snapshot()): below xmin ended, from xmax on not begun. */
+export interface Snapshot {
+  xmin: number;
+  xmax: number;
+  /** Between the two, those still running. */
+  running: ReadonlySet<number>;
+}
 
 /** Where a reader is in the log. On SQLite tx is always 0 and the id alone orders. */
 export interface LogPosition {
   tx: number;
   id: number;
+  /**
+   * PostgreSQL, a reader that started now (lastPosition): the snapshot taken then. A row after the
+   * position whose transaction had committed in it came before the reader and is passed over.
+   */
+  startedAt?: Snapshot;
 }
 
 export type LoggedEvent = StoredEvent & { tx: number };
@@ -28,6 +43,32 @@ export const START: LogPosition = { tx: 0, id: 0 };
 /** Whether `a` comes after `b` in the log's reading order. */
 export const isAfter = (a: LogPosition, b: LogPosition): boolean =>
   a.tx > b.tx || (a.tx === b.tx && a.id > b.id);
+
+/** Whether the transaction `tx` had committed when `s` was taken (pg_visible_in_snapshot; a row's tx committed). */
+const committedIn = (s: Snapshot, tx: number): boolean => tx < s.xmin || (tx < s.xmax && !s.running.has(tx));
+
+/** Whether `e` committed before the reader at `pos` started: it is passed over, not read. */
+export const before = (pos: LogPosition, e: LoggedEvent): boolean =>
+  pos.startedAt !== undefined && committedIn(pos.startedAt, e.tx);
+
+/**
+ * The position after `e`. Its snapshot stays until the position reaches the snapshot's xmax: every
+ * row from there on is of a transaction that began later.
+ */
+export const past = (pos: LogPosition, e: LoggedEvent): LogPosition =>
+  pos.startedAt && e.tx < pos.startedAt.xmax
+    ? { tx: e.tx, id: e.id, startedAt: pos.startedAt }
+    : { tx: e.tx, id: e.id };
+
+/** pg_snapshot's text: `xmin:xmax:xip,xip,…`. */
+function snapshotOf(text: string): Snapshot {
+  const [xmin, xmax, running] = text.split(':');
+  return {
+    xmin: Number(xmin),
+    xmax: Number(xmax),
+    running: new Set(running ? running.split(',').map(Number) : []),
+  };
+}
 
 type Row = Omit<StoredEvent, 'data'> & { data: string; tx?: number | null };
 
@@ -84,7 +125,11 @@ export async function positionOf(db: Kysely<Database>, id: number): Promise<LogP
   return { tx: Number(rows[0]?.tx ?? 0), id };
 }
 
-/** Where a reader starting now begins: after the last event it may read. */
+/**
+ * Where a reader starting now begins: after the last event it may read. On PostgreSQL, with the
+ * snapshot of now (one statement: the position is taken below that snapshot's xmin), so that it
+ * passes over what committed before it, above that xmin.
+ */
 export async function lastPosition(db: Kysely<Database>): Promise<LogPosition> {
   if (kindOf(db) === 'sqlite') {
     const row = await db
@@ -93,10 +138,17 @@ export async function lastPosition(db: Kysely<Database>): Promise<LogPosition> {
       .executeTakeFirst();
     return { tx: 0, id: Number(row?.id ?? 0) };
   }
-  const { rows } = await sql<{ tx: number; id: number }>`select tx, id from events
-    where tx is not null and tx < ${HORIZON} order by tx desc, id desc limit 1`.execute(db);
-  const row = rows[0];
-  return row ? { tx: Number(row.tx), id: Number(row.id) } : START;
+  const { rows } = await sql<{ snapshot: string; tx: number | null; id: number | null }>`
+    with started as (select pg_current_snapshot() as s)
+    select started.s::text as snapshot, last.tx, last.id from started left join lateral (
+      select tx, id from events
+      where tx is not null and tx < pg_snapshot_xmin(started.s)::text::bigint
+      order by tx desc, id desc limit 1) last on true`.execute(db);
+  const row = rows[0]!;
+  return {
+    ...(row.id === null ? START : { tx: Number(row.tx), id: Number(row.id) }),
+    startedAt: snapshotOf(row.snapshot),
+  };
 }
 
 /**

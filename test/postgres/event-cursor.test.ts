@@ -13,7 +13,8 @@ import { sseFrames } from '../support/sse.ts';
 // The event log's readers on PostgreSQL, where ids commit out of order across transactions: the
 // stream (GET /v1/events, with Last-Event-ID) and the outbound webhooks' dispatcher get every event
 // once, in one stable order, when an event with a lower id commits after one with a higher id, and
-// when a transaction that began first writes the higher id.
+// when a transaction that began first writes the higher id; a stream opened without a cursor gets
+// nothing committed before it opened, though an older transaction holds the readers back.
 
 const postgres = await postgresAvailable();
 
@@ -189,5 +190,34 @@ describe.skipIf(!postgres)('the event log on PostgreSQL', () => {
     await Promise.all([stream.close(), resumed.close()]);
     expect(resumed.events).toEqual([{ id: c, marker: 'C' }]);
     expect(markers(stream.events)).toEqual(['D', 'C']);
+  });
+
+  it('a stream opened without a cursor gets only what committed after it opened, though an older transaction is open', async () => {
+    const [held, quick] = [await writer(), await writer()];
+    await held.query('begin');
+    await held.query('select pg_current_xact_id()'); // an id: the readers stay behind it
+    const e = await append(quick, 'E'); // committed before the stream opens
+    const stream = await listen();
+    const f = await append(quick, 'F'); // committed after
+    await sleep(300);
+    expect(markers(stream.events)).toEqual([]); // both wait for the older transaction
+    await held.query('commit');
+
+    await until(
+      () => stream.events,
+      (es) => es.length >= 1,
+      'F on the stream',
+    );
+    // A client that had E (from a stream opened before it) resumes with its id: it gets F.
+    const resumed = await listen({ 'last-event-id': String(e) });
+    await until(
+      () => resumed.events,
+      (es) => es.length >= 1,
+      'F after E',
+    );
+    await sleep(200);
+    await Promise.all([stream.close(), resumed.close()]);
+    expect(stream.events).toEqual([{ id: f, marker: 'F' }]);
+    expect(resumed.events).toEqual([{ id: f, marker: 'F' }]);
   });
 });
