@@ -165,7 +165,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       const channel = this.get(id);
       if (!channel) return 'not_found';
       if (this.#fromEnvironment.has(id)) return 'environment';
-      await markDeleted(this.#db, this.#box, id, this.#now());
+      await this.#db.transaction().execute((trx) => markDeleted(trx, this.#box, id, this.#now()));
       await this.#reload({ type: 'deleted', channel });
       return 'deleted';
     });

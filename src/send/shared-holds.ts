@@ -10,7 +10,8 @@ import { BREAKER_OPEN_MS, BREAKER_THRESHOLD, type Health, type HoldChange } from
 // row (migration 0025; the breaker counts every process's failures there and opens at the threshold)
 // and NOTIFYed in the same statement; every process LISTENs and takes the row as it is. The health
 // itself is stored in `channels.status` by the send's outcome, as on SQLite. A process starting, or
-// whose LISTEN connection came back, reads every row. The sender reads its memory as before.
+// whose LISTEN connection came back, reads every row. The sender reads its memory as before. A
+// deleted channel's row goes in the transaction that deletes it (store/channels.ts, markDeleted).
 
 export const HOLDS_CHANNEL = 'igdm_holds';
 /** How long the start waits for LISTEN before it goes on with the rows alone. */

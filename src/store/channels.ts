@@ -217,15 +217,18 @@ export async function updateChannel(
   if (healed) await recordEvents(trx, [healthEvent(c.id, 'ok')], now);
 }
 
-/** Deleted: the row stays for the history, without its secrets. */
+/**
+ * Deleted, in the caller's transaction: the row stays for the history, without its secrets; its
+ * shared hold goes (channel_holds, send/shared-holds.ts: rows on PostgreSQL only, none on SQLite).
+ */
 export async function markDeleted(
-  db: Kysely<Database>,
+  trx: Kysely<Database>,
   box: SecretBox,
   id: string,
   now: number,
 ): Promise<void> {
   const none: Secrets = { appSecret: '', verifyToken: '', accessToken: null };
-  await db
+  await trx
     .updateTable('channels')
     .set({
       deletedAt: now,
@@ -235,4 +238,5 @@ export async function markDeleted(
     })
     .where('id', '=', id)
     .execute();
+  await trx.deleteFrom('channelHolds').where('channelId', '=', id).execute();
 }

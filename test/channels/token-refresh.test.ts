@@ -7,6 +7,7 @@ import { runTestSandbox } from '../send/stack.ts';
 import { Clock, DAY, type SandboxService, START, startSandboxService, until } from '../send/support.ts';
 import { freePort } from '../support/http.ts';
 import { API_KEY, startTestService, type TestService } from '../support/service.ts';
+import { sseFrames } from '../support/sse.ts';
 
 // Instagram Login tokens live 60 days: igdm learns a token's expiry (debug_token with the channel's
 // app id), refreshes it through refresh_access_token before it expires, sends with the new one, and
@@ -34,23 +35,12 @@ async function eventsUntil(s: TestService, enough: (events: Json[]) => boolean):
     headers: { authorization: `Bearer ${API_KEY}` },
     signal: abort.signal,
   });
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   const events: Json[] = [];
-  let buffer = '';
   const timer = setTimeout(() => abort.abort(), 5000);
   try {
-    while (!enough(events)) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const data = buffer
-          .slice(0, end)
-          .split('\n')
-          .find((l) => l.startsWith('data: '));
-        buffer = buffer.slice(end + 2);
-        if (data) events.push(JSON.parse(data.slice(6)));
-      }
+    for await (const { data } of sseFrames(res.body!)) {
+      if (data) events.push(JSON.parse(data));
+      if (enough(events)) break;
     }
   } catch {
     // aborted: what was read is returned

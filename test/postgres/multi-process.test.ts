@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sign } from '../../src/meta/signature.ts';
 import type { SandboxServer } from '../../src/sandbox/index.ts';
 import { messagingItem } from '../../src/sandbox/wire.ts';
 import { runTestSandbox, TOKEN } from '../send/stack.ts';
@@ -13,7 +12,8 @@ import { sleep, until } from '../send/support.ts';
 import { freePort, type IgdmProcess, killSpawned, spawnIgdm } from '../support/http.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { README_CONFIG } from '../support/readme.ts';
-import { ACCOUNT_ID, API_KEY, APP_SECRET } from '../support/service.ts';
+import { ACCOUNT_ID } from '../support/service.ts';
+import { call, deliver, follow, leads } from './processes.ts';
 
 // igdm as a deployment on one PostgreSQL database: two `web` and two `worker` processes (real
 // children: `igdm start --role …`), the Graph API a standalone sandbox in this process, the README's
@@ -105,66 +105,6 @@ afterAll(async () => {
   await db?.drop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field in assertions
-async function call(p: IgdmProcess, path: string, init: RequestInit & { key?: string } = {}): Promise<any> {
-  const res = await fetch(`${p.url}${path}`, {
-    ...init,
-    headers: {
-      authorization: `Bearer ${init.key ?? API_KEY}`,
-      ...(init.body !== undefined && { 'content-type': 'application/json' }),
-    },
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
-
-/** Posts a signed webhook body, as Meta does; Meta delivers again until it is answered 200. */
-async function deliver(p: IgdmProcess, body: object): Promise<void> {
-  const payload = JSON.stringify(body);
-  for (let tries = 0; ; tries++) {
-    const res = await fetch(`${p.url}/webhooks/meta`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-hub-signature-256': sign(payload, APP_SECRET, 'sha256'),
-      },
-      body: payload,
-    }).catch(() => null);
-    if (res?.status === 200) return;
-    if (tries > 20) throw new Error(`webhook refused: ${res?.status}`);
-    await sleep(200);
-  }
-}
-
-/** Follows a process's event stream (GET /v1/events) for events of one type: their ids, as they come. */
-async function follow(p: IgdmProcess, type: string) {
-  const ac = new AbortController();
-  const res = await fetch(`${p.url}/v1/events?types=${type}`, {
-    headers: { authorization: `Bearer ${API_KEY}` },
-    signal: ac.signal,
-  });
-  expect(res.status).toBe(200);
-  const ids: string[] = [];
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true });
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const id = /^id: (.+)$/m.exec(buffer.slice(0, end))?.[1];
-        if (id) ids.push(id);
-        buffer = buffer.slice(end + 2);
-      }
-    }
-  })().catch(() => {});
-  return { ids, close: () => ac.abort() };
-}
-
-/** Whether the process says it is the leader (igdm_leader in /metrics). */
-async function leads(p: IgdmProcess): Promise<boolean> {
-  const text = await (await fetch(`${p.url}/metrics`)).text();
-  return /^igdm_leader 1$/m.test(text);
-}
 
 const text = (body: unknown) => (body as { message?: { text?: string } }).message?.text;
 const acks = () =>

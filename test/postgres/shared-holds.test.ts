@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ChannelRegistry } from '../../src/channels/registry.ts';
 import { createLogger } from '../../src/log.ts';
 import { Health } from '../../src/send/channel-health.ts';
 import { SharedHolds } from '../../src/send/shared-holds.ts';
 import { openPostgresStore, type PostgresStore } from '../../src/store/index.ts';
+import { SecretBox } from '../../src/store/secret-box.ts';
 import { until } from '../send/support.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 
@@ -35,7 +38,7 @@ async function process_(lifted: () => void = () => {}) {
   const health = await Health.load(store.db, log);
   const holds = await SharedHolds.start({ db: store.db, connection: database.url, health, log, now, lifted });
   opened.push({ store, holds });
-  return { health, holds };
+  return { store, health, holds };
 }
 
 it.skipIf(!postgres)('a throttle and a pause one process met hold every process’s sends', async () => {
@@ -118,3 +121,48 @@ it.skipIf(!postgres)('a process started later reads the holds as they are: no pr
   const c = await process_();
   expect(c.health.holdMs('ch_later', NOW)).toBe(5_000);
 });
+
+it.skipIf(!postgres)(
+  'a deleted channel (DELETE /v1/channels/:id) takes its hold with it; the others keep theirs',
+  async () => {
+    const a = await process_();
+    const channels = new ChannelRegistry(a.store.db, new SecretBox(randomBytes(32)), now);
+    await channels.load();
+    const created = await channels.create({
+      id: 'ch_deleted',
+      name: 'Deleted',
+      kind: 'instagram',
+      login: 'instagram',
+      accountId: '17841400000000077',
+      pageId: null,
+      appSecret: 'app-secret',
+      verifyToken: 'verify-token',
+      accessToken: 'access-token',
+      graphApiUrl: 'http://127.0.0.1:9',
+      graphApiVersion: 'v24.0',
+      allowSha1: false,
+      appId: null,
+    });
+    expect(created).toHaveProperty('created');
+    a.health.paused('ch_deleted', NOW);
+    a.health.throttled('ch_kept', NOW + 60_000);
+    await a.holds.flushed();
+    const held = async () =>
+      (
+        await a.store.db
+          .selectFrom('channelHolds')
+          .select('channelId')
+          .where('channelId', 'in', ['ch_deleted', 'ch_kept'])
+          .orderBy('channelId')
+          .execute()
+      ).map((r) => r.channelId);
+    expect(await held()).toEqual(['ch_deleted', 'ch_kept']);
+
+    expect(await channels.remove('ch_deleted')).toBe('deleted');
+    expect(await held()).toEqual(['ch_kept']);
+    // A process started now reads no hold for the deleted channel, and the other's as it was.
+    const c = await process_();
+    expect(c.health.holdMs('ch_deleted', NOW)).toBe(0);
+    expect(c.health.holdMs('ch_kept', NOW)).toBe(60_000);
+  },
+);
