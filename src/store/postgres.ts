@@ -1,5 +1,6 @@
 import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { prepareRepeated } from './postgres-prepared.ts';
 import type { Database } from './schema.ts';
 
 // The store on PostgreSQL: Kysely's PostgreSQL dialect over a pg connection pool. The same schema
@@ -28,6 +29,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Kysely
   // An idle connection the server closed (a restart, a terminated backend) is dropped from the pool
   // and the next query opens another; without a listener, pg's 'error' event would end the process.
   pool.on('error', () => {});
+  prepareRepeated(pool);
   return new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     // Unlike SQLite's driver (rows.ts), pg names a row's columns as the SQL does: the plugin renames them.

@@ -1,0 +1,56 @@
+import type pg from 'pg';
+
+// Named prepared statements for the statements igdm runs again and again. Kysely sends every query
+// unnamed, so PostgreSQL parses and plans each one afresh; most of igdm's are the same few dozen
+// texts run thousands of times (the queue's claim, the projection's upserts). A text seen a second
+// time gets a name: pg then parses it once per connection and PostgreSQL keeps its plan (a generic
+// one after five runs, where that is no worse). Texts that vary with their arguments (an IN list of
+// n values) would each take a name: past MAX_NAMED, texts are sent unnamed as before.
+
+/** Distinct texts given a name, per process (each connection prepares those it runs). */
+const MAX_NAMED = 400;
+/** Longer texts are not named (a bulk insert's VALUES list). */
+const MAX_LENGTH = 8_000;
+
+interface Seen {
+  runs: number;
+  name: string | null;
+}
+
+export class StatementNames {
+  readonly #seen = new Map<string, Seen>();
+  #named = 0;
+
+  /** The name to run `text` under, or undefined to run it unnamed. */
+  nameOf(text: string): string | undefined {
+    if (text.length > MAX_LENGTH) return undefined;
+    let seen = this.#seen.get(text);
+    if (!seen) {
+      if (this.#seen.size >= MAX_NAMED * 4) return undefined; // texts that never repeat
+      seen = { runs: 0, name: null };
+      this.#seen.set(text, seen);
+    }
+    seen.runs++;
+    if (seen.name === null && seen.runs >= 2 && this.#named < MAX_NAMED && preparable(text))
+      seen.name = `igdm_${++this.#named}`;
+    return seen.name ?? undefined;
+  }
+}
+
+/** Statements whose plans a schema change could invalidate mid-run are not kept. */
+const preparable = (text: string) =>
+  !/^\s*(create|alter|drop|begin|commit|rollback|savepoint|release|set|listen)\b/i.test(text);
+
+/** Makes `pool`'s clients, as it opens them, run repeated statements as named prepared statements. */
+export function prepareRepeated(pool: pg.Pool, names = new StatementNames()): void {
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    // Only query(text, values) as Kysely calls it; a config object, a cursor or a callback pass as they are.
+    client.query = ((...args: unknown[]) => {
+      const [text, values] = args;
+      if (args.length !== 2 || typeof text !== 'string' || !Array.isArray(values)) return query(...args);
+      const name = names.nameOf(text);
+      return name === undefined ? query(text, values) : query({ name, text, values });
+    }) as typeof client.query;
+  });
+}
