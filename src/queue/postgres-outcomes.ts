@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { type Ended, failure, type OutcomePolicy, resultOf } from './outcomes.ts';
 import { settle, settleDone } from './postgres-statements.ts';
@@ -12,7 +12,7 @@ import { settle, settleDone } from './postgres-statements.ts';
  * one of its key waiting, a failed one: dead, it releases its key).
  */
 export async function recordOutcomes(
-  trx: Transaction<Database>,
+  trx: Kysely<Database> | Transaction<Database>,
   ended: Ended[],
   now: number,
   policy: OutcomePolicy,

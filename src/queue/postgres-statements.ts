@@ -2,7 +2,7 @@ import { type Kysely, type Selectable, sql, type Transaction, type UpdateObject 
 import { builder } from '../store/builder.ts';
 import { compile, param as p } from '../store/prepared.ts';
 import type { Database, JobTable } from '../store/schema.ts';
-import { ACTIVE, firstOfIdleKey, jobOf, READY } from './job-statements.ts';
+import { ACTIVE, jobOf, READY } from './job-statements.ts';
 import type { Job, NewJob } from './queue.ts';
 
 // The PostgreSQL queue's statements (postgres.ts), on the store's `jobs` table. Statuses are SQL
@@ -29,59 +29,13 @@ export const WAKE_CHANNEL = 'igdm_jobs';
 const dbNow = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
 const q = {
-  /** 1. Candidates, row-locked (others skip them), then their keys' locks where free. */
-  candidates: compile<{ queue: string; now: number; limit: number }, { id: number }>(
-    builder
-      .with(
-        (cte) => cte('c').materialized(),
-        (db) =>
-          db
-            .selectFrom('jobs as j')
-            .select(['j.id', 'j.queue', 'j.key'])
-            .where('j.queue', '=', p<string>('queue'))
-            .where('j.status', '=', READY)
-            .where('j.runAt', '<=', p<number>('now'))
-            .where(firstOfIdleKey)
-            .orderBy('j.orderAt')
-            .orderBy('j.id')
-            .limit(p<number>('limit'))
-            .forUpdate('j')
-            .skipLocked(),
-      )
-      .selectFrom('c')
-      .select('c.id')
-      .where(
-        sql<boolean>`pg_try_advisory_xact_lock(hashtext(${sql.ref('c.queue')}), hashtext(${sql.ref('c.key')}))`,
-      ),
-  ),
-  /** 2. With the keys locked, a fresh snapshot: none of the key may have become active meanwhile. */
-  activate: compile<
-    { ids: number[]; leaseMs: number; now: number },
+  /** The claim (igdm_claim, migrations-queue.ts): the candidates and their activation, in one call. */
+  claim: compile<
+    { queue: string; now: number; limit: number; leaseMs: number },
     Pick<Selectable<JobTable>, 'id' | 'queue' | 'key' | 'orderAt' | 'dedupKey' | 'payload' | 'attempts'>
   >(
-    builder
-      .updateTable('jobs as j')
-      .set((eb) => ({
-        status: 'active',
-        attempts: eb('j.attempts', '+', 1),
-        lockedUntil: sql<number>`${dbNow} + ${p<number>('leaseMs')}::bigint`,
-        updatedAt: p<number>('now'),
-      }))
-      .where(sql<boolean>`${sql.ref('j.id')} = any(${p<number[]>('ids')}::bigint[])`)
-      .where('j.status', '=', READY)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('jobs as k')
-              .select(sql`1`.as('one'))
-              .whereRef('k.queue', '=', 'j.queue')
-              .whereRef('k.key', '=', 'j.key')
-              .where('k.status', '=', ACTIVE),
-          ),
-        ),
-      )
-      .returning(['j.id', 'j.queue', 'j.key', 'j.orderAt', 'j.dedupKey', 'j.payload', 'j.attempts']),
+    sql`select id, queue, key, order_at, dedup_key, payload, attempts
+      from igdm_claim(${p('queue')}, ${p('now')}::bigint, ${p('limit')}::integer, ${p('leaseMs')}::bigint)`,
   ),
   /**
    * Marks done the runs that succeeded, fenced on their attempts: the ids that were still theirs, and
@@ -184,19 +138,14 @@ export async function insertJobs(trx: Transaction<Database>, jobs: NewJob[], now
 
 /**
  * Up to `limit` jobs of `queue` that may run now, marked active with a lease of `leaseMs`: the
- * oldest unfinished job of its key (order_at, then id), due, with none of its key running.
+ * oldest unfinished job of its key (order_at, then id), due, with none of its key running. One
+ * statement: run outside a transaction, it commits at once, releasing the keys' locks.
  */
 export async function claim(
-  trx: Transaction<Database>,
+  db: Db,
   args: { queue: string; limit: number; now: number; leaseMs: number },
 ): Promise<Job[]> {
-  const candidates = await q.candidates.all(trx, args);
-  if (candidates.length === 0) return [];
-  const rows = await q.activate.all(trx, {
-    ids: candidates.map((c) => Number(c.id)),
-    leaseMs: args.leaseMs,
-    now: args.now,
-  });
+  const rows = await q.claim.all(db, args);
   return rows
     .map((r) => ({ ...jobOf(r), attempts: Number(r.attempts) }))
     .sort((a, b) => a.orderAt - b.orderAt || a.id - b.id);
@@ -207,7 +156,7 @@ export async function claim(
  * and claimed again is the new run's. False when the run was no longer the job's.
  */
 export async function settle(
-  trx: Transaction<Database>,
+  trx: Db,
   job: Pick<Job, 'id' | 'attempts'>,
   values: UpdateObject<Database, 'jobs'>,
 ): Promise<boolean> {
@@ -227,7 +176,7 @@ export async function settle(
  * and the queues where one of them has a job of its key waiting.
  */
 export async function settleDone(
-  trx: Transaction<Database>,
+  trx: Db,
   runs: { id: number; attempts: number; result: string | null }[],
   now: number,
 ): Promise<{ kept: Set<number>; waiting: Set<string> }> {

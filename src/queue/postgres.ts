@@ -182,30 +182,39 @@ export class PostgresQueue implements WorkQueue {
   }
 
   /**
-   * Writes the outcomes of the jobs that ended and claims the next, in one transaction. A queue is
-   * claimed when it was woken, or when a job that ended there may have freed the next of its key.
+   * Writes the outcomes of the jobs that ended, then claims the next. A queue is claimed when it was
+   * woken, or when a job that ended there may have freed the next of its key. Each outcome and each
+   * claim is one statement of its own (a transaction around them would add two round trips): an
+   * outcome is fenced on its run, a claim commits its jobs as active at once.
    */
   async #round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null> {
     const due: Woken =
       this.#nextDueAt !== null && this.#nextDueAt <= now ? { all: true, queues: woken.queues } : woken;
     const claimDue = claiming.length > 0 && (due.all || due.queues.size > 0 || ended.length > 0);
     if (ended.length === 0 && !claimDue) return null;
-    const [claimed, lost] = await this.#db.transaction().execute(async (trx) => {
-      const { lost, freed } = await recordOutcomes(trx, ended, now, this.#outcomes);
-      const wanted = claiming.filter((w) => wokenFor(due, w) || freed.has(w.queue));
-      const claimed = await this.#runner.claim(wanted, ended, true, (queue, limit) =>
-        claim(trx, { queue, limit, now, leaseMs: this.#leaseMs }),
-      );
-      // Stopping: the next jobs of these keys are for the other processes now.
-      if (this.#runner.closed && ended.length > 0)
-        await notify(
-          trx,
-          ended.map((f) => f.job.queue),
-        );
-      return [claimed, lost] as const;
-    });
+    const { lost, freed } = await recordOutcomes(this.#db, ended, now, this.#outcomes);
     if (lost.length > 0)
       this.#log?.warn({ jobs: lost }, 'queue: outcomes not recorded: the jobs were taken back meanwhile');
+    // Stopping: the next jobs of these keys are for the other processes now.
+    if (this.#runner.closed && ended.length > 0)
+      await notify(
+        this.#db,
+        ended.map((f) => f.job.queue),
+      ).catch((err: unknown) => this.#log?.error({ err }, 'queue: could not wake the other processes'));
+    const wanted = claiming.filter((w) => wokenFor(due, w) || freed.has(w.queue));
+    let failed: unknown = null;
+    const claimed = await this.#runner.claim(wanted, ended, true, (queue, limit) =>
+      claim(this.#db, { queue, limit, now, leaseMs: this.#leaseMs }).catch((err: unknown) => {
+        failed = err;
+        return [];
+      }),
+    );
+    if (failed) {
+      // The outcomes are written and the other queues' claims made: the rest is tried again in a
+      // second (a claim that failed committed nothing).
+      this.#log?.error({ err: failed }, 'queue: claiming jobs failed; trying again in 1 s');
+      this.#scheduleDue(1000);
+    }
     return claimed;
   }
 

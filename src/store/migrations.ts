@@ -6,6 +6,7 @@ import { apiMigrations } from './migrations-api.ts';
 import { approvalMigrations } from './migrations-approvals.ts';
 import { cursorMigrations } from './migrations-cursor.ts';
 import { noticeMigrations } from './migrations-notices.ts';
+import { queueMigrations } from './migrations-queue.ts';
 import { platformMigrations } from './migrations-platform.ts';
 import { sharedLimitsMigrations } from './migrations-shared-limits.ts';
 
@@ -278,5 +279,6 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
     ...cursorMigrations(kind),
     ...sharedLimitsMigrations(kind),
     ...noticeMigrations(kind),
+    ...queueMigrations(kind),
   };
 }

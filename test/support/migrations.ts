@@ -91,6 +91,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
       await sql.raw(`drop trigger ${table}_announced on ${table}`).execute(db);
     await sql`drop function igdm_announce_change()`.execute(db);
   },
+  /** The queue's claim function (PostgreSQL only; nothing on SQLite). */
+  async '0027_queue_claim'(db) {
+    if (kindOf(db) === 'sqlite') return;
+    await sql`drop function igdm_claim`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */

@@ -1,0 +1,50 @@
+import { type Kysely, sql } from 'kysely';
+import type { Migration } from 'kysely/migration';
+import type { StoreKind } from './dialect.ts';
+
+// The PostgreSQL queue's claim as one function (0027; src/queue/postgres-statements.ts): one round
+// trip instead of four (begin, the candidates, their activation, commit). The two statements stay
+// two: in a VOLATILE PL/pgSQL function each takes a fresh snapshot, so the activation sees every
+// claim of a key that committed before the key's lock was taken, as it did as a statement of its own.
+// Statuses are literals so the partial indexes apply. On SQLite nothing (the embedded queue claims
+// on its one connection).
+
+export const queueMigrations = (kind: StoreKind): Record<string, Migration> => ({
+  '0027_queue_claim': {
+    async up(db: Kysely<unknown>) {
+      if (kind === 'sqlite') return;
+      await sql`create or replace function igdm_claim(p_queue text, p_now bigint, p_limit integer, p_lease bigint)
+        returns setof jobs language plpgsql volatile as $$
+        declare
+          ids bigint[];
+        begin
+          -- 1. The oldest unfinished job of each idle key, row-locked (others skip them), then the
+          -- keys' locks where free (held until the claiming transaction ends).
+          with c as materialized (
+            select j.id, j.queue, j.key from jobs j
+            where j.queue = p_queue and j.status = 'ready' and j.run_at <= p_now
+              and not exists (select 1 from jobs k where k.queue = j.queue and k.key = j.key
+                and k.status in ('ready', 'active') and k.order_at <= j.order_at
+                and (k.order_at < j.order_at or k.id < j.id))
+              and not exists (select 1 from jobs k where k.queue = j.queue and k.key = j.key
+                and k.status in ('ready', 'active') and k.status = 'active')
+            order by j.order_at, j.id
+            limit p_limit
+            for update of j skip locked)
+          select array_agg(c.id) into ids from c
+          where pg_try_advisory_xact_lock(hashtext(c.queue), hashtext(c.key));
+          if ids is null then
+            return;
+          end if;
+          -- 2. With the keys locked, a fresh snapshot: none of the key may have become active meanwhile.
+          return query
+            update jobs j set status = 'active', attempts = j.attempts + 1,
+              locked_until = (extract(epoch from clock_timestamp()) * 1000)::bigint + p_lease,
+              updated_at = p_now
+            where j.id = any(ids) and j.status = 'ready'
+              and not exists (select 1 from jobs k where k.queue = j.queue and k.key = j.key and k.status = 'active')
+            returning j.*;
+        end $$`.execute(db);
+    },
+  },
+});
