@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { type Kysely, sql } from 'kysely';
+import { compile, param as p } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
 import type { NewWebhookEvent } from '../store/webhook-events.ts';
 import { channelOf, type Routes, routeMap, split } from './events.ts';
@@ -13,8 +14,44 @@ import type { IngestWriterEvents, WebhookWriter } from './writer.ts';
 
 /** NOTIFY'd in the transaction that stores new events: delivered only once they are committed. */
 export const STORED_CHANNEL = 'igdm_stored';
-/** Rows per insert statement (12 parameters each, under PostgreSQL's 65535). */
+/** Rows per insert statement: a request with more (rare) is stored in one transaction of several. */
 const ROWS_PER_INSERT = 1000;
+
+type Column<T> = T[];
+
+/**
+ * A request's events inserted (each once, by its dedup key) and, if any was new, STORED_CHANNEL
+ * notified, in one statement: a request is one round trip, committed on its own.
+ */
+const insertEvents = compile<
+  {
+    dedupKeys: Column<string>;
+    channelIds: Column<string | null>;
+    objects: Column<string>;
+    sources: Column<string>;
+    kinds: Column<string>;
+    entryIds: Column<string | null>;
+    entryTimes: Column<number | null>;
+    igsids: Column<string | null>;
+    metaTimestamps: Column<number>;
+    payloads: Column<string>;
+    receivedAt: number;
+    backfilled: number;
+  },
+  { inserted: number }
+>(
+  sql`with added as (
+    insert into webhook_events (dedup_key, channel_id, object, source, kind, entry_id, entry_time, igsid,
+      meta_timestamp, payload, received_at, backfilled)
+    select e.*, ${p('receivedAt')}::bigint, ${p('backfilled')}::integer
+    from unnest(${p('dedupKeys')}::text[], ${p('channelIds')}::text[], ${p('objects')}::text[],
+      ${p('sources')}::text[], ${p('kinds')}::text[], ${p('entryIds')}::text[], ${p('entryTimes')}::bigint[],
+      ${p('igsids')}::text[], ${p('metaTimestamps')}::bigint[], ${p('payloads')}::text[]) as e
+    on conflict (dedup_key) do nothing
+    returning id),
+  stored as (select pg_notify(${STORED_CHANNEL}, '') where exists (select 1 from added))
+  select (select count(*) from added)::int as inserted, (select count(*) from stored)::int as notified`,
+);
 
 export class PostgresIngestWriter extends EventEmitter<IngestWriterEvents> implements WebhookWriter {
   readonly #db: Kysely<Database>;
@@ -64,18 +101,12 @@ export class PostgresIngestWriter extends EventEmitter<IngestWriterEvents> imple
     }));
     let inserted = 0;
     try {
-      await this.#db.transaction().execute(async (trx) => {
-        for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-          const ids = await trx
-            .insertInto('webhookEvents')
-            .values(rows.slice(i, i + ROWS_PER_INSERT))
-            .onConflict((oc) => oc.column('dedupKey').doNothing())
-            .returning('id')
-            .execute();
-          inserted += ids.length;
-        }
-        if (inserted > 0) await sql`select pg_notify(${STORED_CHANNEL}, '')`.execute(trx);
-      });
+      if (rows.length <= ROWS_PER_INSERT) inserted = await insertRows(this.#db, rows);
+      else
+        await this.#db.transaction().execute(async (trx) => {
+          for (let i = 0; i < rows.length; i += ROWS_PER_INSERT)
+            inserted += await insertRows(trx, rows.slice(i, i + ROWS_PER_INSERT));
+        });
     } catch (err) {
       return { status: 'failed', reason: (err as Error).message };
     }
@@ -115,4 +146,23 @@ export class PostgresIngestWriter extends EventEmitter<IngestWriterEvents> imple
     this.#closing = true;
     await Promise.allSettled([...this.#writing]);
   }
+}
+
+/** Inserts `rows` (all of one request: one receivedAt, one backfilled); how many were new. */
+async function insertRows(db: Kysely<Database>, rows: NewWebhookEvent[]): Promise<number> {
+  const row = await insertEvents.first(db, {
+    dedupKeys: rows.map((r) => r.dedupKey),
+    channelIds: rows.map((r) => r.channelId ?? null),
+    objects: rows.map((r) => r.object),
+    sources: rows.map((r) => r.source),
+    kinds: rows.map((r) => r.kind),
+    entryIds: rows.map((r) => r.entryId ?? null),
+    entryTimes: rows.map((r) => r.entryTime ?? null),
+    igsids: rows.map((r) => r.igsid ?? null),
+    metaTimestamps: rows.map((r) => r.metaTimestamp),
+    payloads: rows.map((r) => r.payload),
+    receivedAt: rows[0]!.receivedAt,
+    backfilled: rows[0]!.backfilled ?? 0,
+  });
+  return Number(row?.inserted ?? 0);
 }
