@@ -8,6 +8,7 @@ import { argsOf } from '../store/events.ts';
 import { isPostgresFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lockMid } from '../store/mid-lock.ts';
+import { compile, param as p } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
 import { rawEventOf, type StoredEvent } from '../store/webhook-events.ts';
 import { engineJobOf } from './engine-jobs.ts';
@@ -18,15 +19,37 @@ import { type AsyncStatements, postgresStatements } from './postgres-statements.
 import type { Limits, ProjectResult } from './projector.ts';
 
 // The projection on PostgreSQL (projector.ts's on SQLite): stored events applied in Meta's order, a
-// batch per transaction, each event in a savepoint with its applied mark and the engine's and media
-// jobs (the queue's enqueue, in the same transaction). One process at a time applies: a batch
-// starts by taking a transaction-level advisory lock, and a process that does not get it leaves the
-// batch to the one that did (docs/postgres.md says why this rather than a job per conversation).
+// batch per transaction, with the engine's and media jobs (the queue's enqueue, in the same
+// transaction) and, in one statement at the end, each event's applied mark. One process at a time
+// applies: a batch starts by taking a transaction-level advisory lock, and a process that does not
+// get it leaves the batch to the one that did (docs/postgres.md says why this rather than a job per
+// conversation).
+//
+// An event that cannot be applied must leave no partial state behind, and the others of its batch
+// must still apply. A savepoint per event would give that at two round trips per event; instead a
+// batch runs without them, and only when one of its events fails is it rolled back and applied again
+// with a savepoint around each event.
 
 /** The advisory lock's key: 'igdm' and 'proj' as two ASCII int4s. */
 const LOCK = [0x6967646d, 0x70726f6a] as const;
 
 type PendingRow = StoredEvent & { backfilled: number };
+
+/** An event failed in a batch applied without savepoints: the batch is applied again with them. */
+class RedoWithSavepoints extends Error {}
+
+/** One event's applied mark, written with the batch's others at its end. */
+interface Mark {
+  id: number;
+  status: Outcome['status'];
+  error: string | null;
+}
+
+const marks = compile<{ ids: number[]; statuses: string[]; errors: (string | null)[]; now: number }>(
+  sql`update webhook_events w set applied_at = ${p('now')}::bigint, apply_status = m.status, apply_error = m.error
+    from unnest(${p('ids')}::bigint[], ${p('statuses')}::text[], ${p('errors')}::text[]) as m(id, status, error)
+    where w.id = m.id`,
+);
 
 /** Adds jobs inside the projector's transaction (PostgresQueue.enqueue). */
 export type EnqueueIn = (trx: Transaction<Database>, jobs: NewJob[]) => Promise<number>;
@@ -45,7 +68,16 @@ export class PostgresProjector {
    * Applies the oldest unapplied events (by Meta's timestamp) in one transaction, within the limits;
    * `busy` when another process holds the projection's lock (it applies them).
    */
-  applyPending(limits: Limits): Promise<ProjectResult & { busy: boolean }> {
+  async applyPending(limits: Limits): Promise<ProjectResult & { busy: boolean }> {
+    try {
+      return await this.#applyBatch(limits, false);
+    } catch (err) {
+      if (!(err instanceof RedoWithSavepoints)) throw err;
+      return this.#applyBatch(limits, true);
+    }
+  }
+
+  #applyBatch(limits: Limits, savepoints: boolean): Promise<ProjectResult & { busy: boolean }> {
     return this.#db.transaction().execute(async (trx) => {
       const got = await sql<{
         got: boolean;
@@ -55,25 +87,26 @@ export class PostgresProjector {
       const rows = await q.pending.all<PendingRow>({ limit: limits.maxEvents });
       const touched = new Set<string>();
       const failed: Record<string, number> = {};
+      const applied: Mark[] = [];
       const started = performance.now();
-      let done = 0;
       let more = rows.length === limits.maxEvents;
       for (const row of rows) {
-        const outcome = await this.#applyRow(trx, q, row, touched);
-        await q.markApplied.run({
-          id: row.id,
-          now: Date.now(),
-          status: outcome.status,
-          error: outcome.reason,
-        });
+        const outcome = await this.#applyRow(trx, q, row, touched, savepoints);
+        applied.push({ id: row.id, status: outcome.status, error: outcome.reason });
         if (outcome.status === 'unapplied') failed[outcome.reason] = (failed[outcome.reason] ?? 0) + 1;
-        done++;
-        if (done < rows.length && performance.now() - started > limits.budgetMs) {
+        if (applied.length < rows.length && performance.now() - started > limits.budgetMs) {
           more = true;
           break;
         }
       }
-      return { events: done, more, conversations: [...touched], unapplied: failed, busy: false };
+      if (applied.length > 0)
+        await marks.run(trx, {
+          ids: applied.map((m) => m.id),
+          statuses: applied.map((m) => m.status),
+          errors: applied.map((m) => m.error),
+          now: Date.now(),
+        });
+      return { events: applied.length, more, conversations: [...touched], unapplied: failed, busy: false };
     });
   }
 
@@ -90,12 +123,12 @@ export class PostgresProjector {
     q: AsyncStatements,
     row: PendingRow,
     touched: Set<string>,
+    savepoints: boolean,
   ): Promise<Outcome> {
     if (row.object !== 'instagram') return ignored(`object '${row.object}': igdm applies Instagram events`);
     const channelId = row.channelId;
     if (!channelId) return ignored(`no channel for account ${row.entryId ?? '(none)'} (unknown or deleted)`);
-    // A savepoint per event: an event that cannot be applied leaves no partial state behind.
-    await sql`savepoint apply_event`.execute(trx);
+    if (savepoints) await sql`savepoint apply_event`.execute(trx);
     try {
       const jobs: NewJob[] = [];
       let job: NewJob | null = null;
@@ -119,12 +152,14 @@ export class PostgresProjector {
       }
       if (job) jobs.push(job);
       if (jobs.length) await this.#enqueue(trx, jobs);
-      await sql`release savepoint apply_event`.execute(trx);
+      if (savepoints) await sql`release savepoint apply_event`.execute(trx);
       return outcome;
     } catch (err) {
       // A failure of the store (a lost connection, a full disk, a deadlock) is not the event's
       // fault: the whole batch rolls back and is applied again later.
       if (isPostgresFault(err)) throw err;
+      // Without a savepoint the transaction cannot go on: the batch is applied again with them.
+      if (!savepoints) throw new RedoWithSavepoints((err as Error).message);
       await sql`rollback to savepoint apply_event`.execute(trx);
       await sql`release savepoint apply_event`.execute(trx);
       return unapplied((err as Error).message);
@@ -154,12 +189,11 @@ export class PostgresProjector {
     if (event.kind !== 'echo') {
       const mid =
         'mid' in event ? (event.mid ?? (event.kind === 'postback' ? eventKey : undefined)) : undefined;
-      const where = {
-        channelId,
-        conversationId: scope.conversationId,
-        messageId: mid === undefined ? null : await scope.rowId(mid),
-        eventKey,
-      };
+      // A customer's message is never igdm's own: its row is its mid's, with no lock to take.
+      const customers = event.kind === 'message' || event.kind === 'postback';
+      const messageId =
+        mid === undefined ? null : customers ? messageIdOf(channelId, mid) : await scope.rowId(mid);
+      const where = { channelId, conversationId: scope.conversationId, messageId, eventKey };
       for (const e of inboundEvents(event, where)) await q.insertEvent.run(argsOf(e, scope.now));
     }
     return { conversation: scope.conversationId, ownEcho: event.kind === 'echo' && scope.sentByIgdm };
