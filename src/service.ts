@@ -232,7 +232,7 @@ export async function startService(
     db: store.db,
     box,
     jobs: queue,
-    dispatcher: runs.worker ? dispatcher : { wake: () => {} },
+    dispatcher: runs.worker ? dispatcher : { endpointsChanged: () => {} },
   });
   const deliverer = new Deliverer({
     db: store.db,

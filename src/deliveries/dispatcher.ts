@@ -28,6 +28,14 @@ export class Dispatcher {
   #running: Promise<void> | null = null;
   #again = false;
   #timer: NodeJS.Timeout | null = null;
+  /**
+   * With no endpoint enabled, until when a wake does not look again (performance.now()): the
+   * projection wakes the dispatcher after every batch, and the list was one more read per batch.
+   * Endpoints made or changed elsewhere are seen by the timer's next look.
+   */
+  #noneUntil = 0;
+  /** Counts endpointsChanged(): a look that began before a change must not put off the next. */
+  #changes = 0;
 
   /** How long settled deliveries are kept; null: for ever. */
   readonly #keepMs: number | null;
@@ -57,8 +65,16 @@ export class Dispatcher {
     await this.#running;
   }
 
-  /** The log may have grown, or an endpoint changed. */
+  /** An endpoint was made or changed here: look now. */
+  endpointsChanged(): void {
+    this.#changes++;
+    this.#noneUntil = 0;
+    this.wake();
+  }
+
+  /** The log may have grown. */
   wake(): void {
+    if (performance.now() < this.#noneUntil) return;
     if (this.#running) {
       this.#again = true;
       return;
@@ -77,8 +93,13 @@ export class Dispatcher {
   async #dispatch(): Promise<void> {
     await this.#prune();
     for (;;) {
+      const changes = this.#changes;
       const endpoints = (await listEndpoints(this.#db)).filter((e) => e.enabled);
-      if (endpoints.length === 0) return;
+      if (endpoints.length === 0) {
+        // The timer's next look goes ahead; one made here meanwhile looks at once.
+        if (changes === this.#changes) this.#noneUntil = performance.now() + LOOK_EVERY_MS - 10;
+        return;
+      }
       const places = new Map<string, LogPosition>();
       for (const ep of endpoints) places.set(ep.id, await positionOf(this.#db, ep.dispatchedUpTo));
       const from = [...places.values()].reduce((a, b) => (isAfter(a, b) ? b : a));

@@ -31,13 +31,13 @@ export class WebhookEndpoints {
   readonly #db: Kysely<Database>;
   readonly #box: SecretBox;
   readonly #jobs: Pick<JobQueue, 'enqueue' | 'wake' | 'runNow'>;
-  readonly #dispatcher: Pick<Dispatcher, 'wake'>;
+  readonly #dispatcher: Pick<Dispatcher, 'endpointsChanged'>;
 
   constructor(deps: {
     db: Kysely<Database>;
     box: SecretBox;
     jobs: Pick<JobQueue, 'enqueue' | 'wake' | 'runNow'>;
-    dispatcher: Pick<Dispatcher, 'wake'>;
+    dispatcher: Pick<Dispatcher, 'endpointsChanged'>;
   }) {
     this.#db = deps.db;
     this.#box = deps.box;
@@ -55,7 +55,7 @@ export class WebhookEndpoints {
       updatedAt: now,
     };
     await insertEndpoint(this.#db, this.#box, endpoint, secret);
-    this.#dispatcher.wake();
+    this.#dispatcher.endpointsChanged();
     return { endpoint, secret };
   }
 
@@ -70,7 +70,7 @@ export class WebhookEndpoints {
       return updateEndpoint(trx, id, { ...rest, ...(enable && { enable }) }, now);
     });
     if (!changed) return null;
-    this.#dispatcher.wake();
+    this.#dispatcher.endpointsChanged();
     return getEndpoint(this.#db, id);
   }
 

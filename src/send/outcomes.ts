@@ -103,7 +103,7 @@ export class Outcomes {
    * `queued` would be sent again blindly. False if it is no longer queued.
    */
   async claim(row: SendRow): Promise<boolean> {
-    const claimed = await this.#commit.run((trx) =>
+    const claimed = await this.#commit.statement((trx) =>
       q.claim.changes(trx, { id: row.id, attempts: row.attempts + 1, now: this.#d.now() }),
     );
     return claimed > 0;
@@ -111,7 +111,7 @@ export class Outcomes {
 
   /** A queued row waits in the outbox until `at` (over a rate cap). */
   async postpone(row: SendRow, at: number): Promise<void> {
-    await this.#commit.run((trx) =>
+    await this.#commit.statement((trx) =>
       trx
         .updateTable('outbox')
         .set({ nextAttemptAt: at, updatedAt: this.#d.now() })
