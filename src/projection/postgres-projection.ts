@@ -11,6 +11,11 @@ import type { ApplyFailure, Backlog, Projection, ProjectionEvents } from './thre
 // batches while there are any, in whichever process holds the projection's lock
 // (postgres-projector.ts). It looks when this process stored events, when another one did
 // (LISTEN on STORED_CHANNEL), and every POLL_MS: the lock's holder may have died mid-batch.
+//
+// With several workers, every one hears every notification, and all but one would find the lock
+// taken: three round trips each, for every webhook. So a process that found it taken stands by: it
+// looks only every POLL_MS until a batch of its own gets the lock (the other stopped, or was between
+// batches at that moment), and then follows the notifications again.
 
 const BATCH = { maxEvents: 200, budgetMs: 100 };
 const POLL_MS = 500;
@@ -33,6 +38,8 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
   #backlog: Backlog = { events: 0, lagMs: 0 };
   #failure: ApplyFailure | null = null;
   #wanted = true;
+  /** Another process held the lock at the last look: look every POLL_MS only. */
+  #standingBy = false;
   #closed = false;
   #wake: (() => void) | null = null;
   #loop: Promise<void> | null = null;
@@ -68,10 +75,10 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
     });
   }
 
-  /** Events were stored: look now. */
+  /** Events were stored: look now (standing by, at the next poll). */
   wake() {
     this.#wanted = true;
-    this.#wake?.();
+    if (!this.#standingBy) this.#wake?.();
   }
 
   async #run() {
@@ -81,6 +88,7 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
         this.#wanted = false;
         try {
           const r = await this.#projector.applyPending(BATCH);
+          this.#standingBy = r.busy;
           if (this.#failure) {
             this.#log.info({ since: new Date(this.#failure.since) }, 'applying stored events works again');
             this.#failure = null;
@@ -99,7 +107,7 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
           this.#wanted = true;
           continue;
         }
-        if (this.#wanted) continue;
+        if (this.#wanted && !this.#standingBy) continue;
       }
       await this.#sleep(POLL_MS);
       this.#wanted = true;

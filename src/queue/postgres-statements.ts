@@ -80,7 +80,8 @@ const q = {
   ),
   /**
    * Adds jobs (one skipped when its dedup key exists) and NOTIFYs each queue that got one, in one
-   * statement: the notifications are delivered when the transaction commits.
+   * statement: the notifications are delivered when the transaction commits. A queue of `mine` is
+   * notified as `queue|origin` (wakes.ts: the adding process claims those itself).
    */
   insert: compile<
     {
@@ -90,6 +91,8 @@ const q = {
       dedupKeys: (string | null)[];
       payloads: string[];
       now: number;
+      mine: string[];
+      origin: string;
     },
     { added: number; woken: number }
   >(
@@ -100,7 +103,9 @@ const q = {
         ${p('dedupKeys')}::text[], ${p('payloads')}::text[]) as t(queue, key, order_at, dedup_key, payload)
       on conflict (dedup_key) do nothing
       returning queue),
-    woken as (select pg_notify(${WAKE_CHANNEL}, d.queue) from (select distinct queue from added) d)
+    woken as (select pg_notify(${WAKE_CHANNEL},
+      case when d.queue = any(${p('mine')}::text[]) then d.queue || '|' || ${p('origin')} else d.queue end)
+      from (select distinct queue from added) d)
     select (select count(*) from added)::int as added, (select count(*) from woken)::int as woken`,
   ),
   nextDue: compile<{ queues: string[]; after: number }, { at: number | null }>(
@@ -122,10 +127,19 @@ export async function notify(db: Db, queues: Iterable<string>): Promise<void> {
   if (distinct.length > 0) await q.notify.run(db, { queues: distinct });
 }
 
-/** Adds jobs inside `trx` (one whose dedup key exists is skipped), waking their queues; the number added. */
-export async function insertJobs(trx: Transaction<Database>, jobs: NewJob[], now: number): Promise<number> {
+/**
+ * Adds jobs inside `trx` (one whose dedup key exists is skipped), waking their queues: those of
+ * `mine` for `origin` only (wakes.ts). The number added.
+ */
+export async function insertJobs(
+  trx: Transaction<Database>,
+  jobs: NewJob[],
+  now: number,
+  wake: { mine: string[]; origin: string } = { mine: [], origin: '' },
+): Promise<number> {
   if (jobs.length === 0) return 0;
   const row = await q.insert.first(trx, {
+    ...wake,
     queues: jobs.map((j) => j.queue),
     keys: jobs.map((j) => j.key),
     orderAts: jobs.map((j) => j.orderAt),

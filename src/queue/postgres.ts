@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
@@ -29,6 +30,11 @@ import { type Claimed, type Finished, JobRunner, type Woken, type Worker, wokenF
 // - Wake-ups: a process that adds jobs NOTIFYs in the adding transaction; workers LISTEN
 //   (postgres-wakes.ts), claim the next job of a key when one ends, and poll every `pollMs` for what
 //   no notification says (a retry another process put off and then died, a lost connection).
+// - Jobs a worker adds to a queue it works itself (the projection's engine jobs, the engine's sends)
+//   are its own to claim: their notification names it (`queue|origin`) and the other processes
+//   leave them. Every worker claiming on every notification cost each job one empty claim per
+//   other worker. When this process cannot take them all (its slots are full), it notifies the
+//   queue again for everyone; if it dies first, the others' polls find them.
 // - As in the embedded queue, a round writes the outcomes of the jobs that ended and claims the
 //   next in one transaction; runner.ts runs the handlers and the rounds, this class is the round's
 //   transaction, the leases, the wake-ups and the timers.
@@ -68,6 +74,10 @@ export class PostgresQueue implements WorkQueue {
   #renewedAt = 0;
   #polledAt = 0;
   #listener: WakeListener | null = null;
+  /** Names this process in the notifications of the jobs it adds for itself. */
+  readonly #origin = randomBytes(6).toString('hex');
+  /** Queues woken by this process's own notifications since the last round. */
+  #ownWoken = new Set<string>();
 
   constructor(db: Kysely<Database>, options: PostgresQueueOptions = {}) {
     this.#db = db;
@@ -106,7 +116,9 @@ export class PostgresQueue implements WorkQueue {
 
   /** Adds jobs inside the caller's transaction; the other processes are woken when it commits. */
   enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number> {
-    return insertJobs(trx, jobs, this.#now());
+    // Only while it hears its own notifications (LISTEN) does this process keep the jobs for itself.
+    const mine = this.#listener?.listening && !this.#runner.closed ? [...this.#runner.queues()] : [];
+    return insertJobs(trx, jobs, this.#now(), { mine, origin: this.#origin });
   }
 
   work<P>(queue: string, handler: JobHandler<P>, options: { concurrency?: number } = {}): void {
@@ -116,9 +128,15 @@ export class PostgresQueue implements WorkQueue {
       this.#listener = new WakeListener({
         connection: this.#listen,
         log: this.#log,
-        onWake: (q) => {
-          if (q === null) this.#nextDueAt = null;
-          this.#runner.wake(q ?? undefined);
+        onWake: (payload) => {
+          if (payload === null) {
+            this.#nextDueAt = null;
+            return this.#runner.wake();
+          }
+          const [queue, origin] = payload.split('|') as [string, string | undefined];
+          if (origin !== undefined && origin !== this.#origin) return; // the adding process claims them
+          if (origin !== undefined) this.#ownWoken.add(queue);
+          this.#runner.wake(queue);
         },
       });
     }
@@ -202,13 +220,31 @@ export class PostgresQueue implements WorkQueue {
         ended.map((f) => f.job.queue),
       ).catch((err: unknown) => this.#log?.error({ err }, 'queue: could not wake the other processes'));
     const wanted = claiming.filter((w) => wokenFor(due, w) || freed.has(w.queue));
+    const own = this.#ownWoken;
+    this.#ownWoken = new Set();
+    // Jobs added here for itself that it cannot all take now: for every worker (they may be more).
+    const spill = new Set(
+      wanted
+        .filter((w) => own.has(w.queue) && w.running - ended.filter((f) => f.w === w).length >= w.concurrency)
+        .map((w) => w.queue),
+    );
     let failed: unknown = null;
     const claimed = await this.#runner.claim(wanted, ended, true, (queue, limit) =>
-      claim(this.#db, { queue, limit, now, leaseMs: this.#leaseMs }).catch((err: unknown) => {
-        failed = err;
-        return [];
-      }),
+      claim(this.#db, { queue, limit, now, leaseMs: this.#leaseMs }).then(
+        (jobs) => {
+          if (own.has(queue) && jobs.length === limit) spill.add(queue);
+          return jobs;
+        },
+        (err: unknown) => {
+          failed = err;
+          return [];
+        },
+      ),
     );
+    if (spill.size > 0)
+      await notify(this.#db, spill).catch((err: unknown) =>
+        this.#log?.error({ err }, 'queue: could not wake the other processes'),
+      );
     if (failed) {
       // The outcomes are written and the other queues' claims made: the rest is tried again in a
       // second (a claim that failed committed nothing).
