@@ -69,11 +69,14 @@ export function storeParts(
   const keepDoneMs = config.jobRetentionDays === null ? undefined : config.jobRetentionDays * 86_400_000;
   const { store } = opened;
   if (store.kind === 'postgres') {
-    const queue = new PostgresQueue(store.db, { listen: config.databaseUrl, keepDoneMs, log });
+    // As on the embedded store, the queue's bookkeeping and the projection need not wait for the disk
+    // (store/index.ts, relaxed): the projection is applied again from the event log, a job whose
+    // outcome is lost runs again, and the sender's claim flushes both before anything leaves igdm.
+    const queue = new PostgresQueue(store.relaxed, { listen: config.databaseUrl, keepDoneMs, log });
     // A `web` process stores webhooks and leaves applying them to the workers (their loop hears
     // of them on LISTEN igdm_stored): its projection neither listens nor runs.
     const applies = config.role !== 'web';
-    const projection = new PostgresProjection(store.db, {
+    const projection = new PostgresProjection(store.relaxed, {
       enqueue: (trx, jobs) => queue.enqueue(trx, jobs),
       ...(applies && { listen: config.databaseUrl }),
       log,

@@ -41,8 +41,12 @@ export interface SqliteStore extends StoreBase {
 }
 
 /**
- * The store on PostgreSQL: its schema and the repositories' Kysely queries. `relaxed` is `db`
- * (commits are durable). The service runs on it through service-store.ts (docs/postgres.md).
+ * The store on PostgreSQL: its schema and the repositories' Kysely queries. `relaxed` is a second,
+ * smaller pool whose commits do not wait for the server's disk (synchronous_commit = off), for what
+ * the embedded store's `relaxed` is for: the queue's bookkeeping, the projection, the engine's
+ * writes. A durable commit flushes every commit before it (the write-ahead log is one stream), so
+ * the sender's claim, which waits, makes them durable before anything leaves igdm. The service runs
+ * on it through service-store.ts (docs/postgres.md).
  */
 export interface PostgresStore extends StoreBase {
   kind: 'postgres';
@@ -104,7 +108,11 @@ export async function openPostgresStore(
   try {
     const report = await migrate(db as Kysely<unknown>, 'postgres');
     options.migrated?.(report);
-    return { kind: 'postgres', db, relaxed: db, damage: () => null, close: () => db.destroy() };
+    const relaxed = openPostgres(databaseUrl, { maxConnections: 6, relaxed: true });
+    const close = async () => {
+      await Promise.all([db.destroy(), relaxed.destroy()]);
+    };
+    return { kind: 'postgres', db, relaxed, damage: () => null, close };
   } catch (err) {
     await db.destroy();
     throw err;

@@ -21,11 +21,21 @@ const types = {
 export interface PostgresOptions {
   /** Connections the pool keeps at most (pg's default: 10). */
   maxConnections?: number;
+  /**
+   * Commits return before the server has flushed them (synchronous_commit = off): for writes that
+   * may be lost in a crash of the server, because they are derived or run again (index.ts, relaxed).
+   */
+  relaxed?: boolean;
 }
 
 /** A Kysely over a new pool to the database at `url` (postgres://…); destroy() ends the pool. */
 export function openPostgres(url: string, options: PostgresOptions = {}): Kysely<Database> {
-  const pool = new pg.Pool({ connectionString: url, types, max: options.maxConnections ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    types,
+    max: options.maxConnections ?? 10,
+    ...(options.relaxed && { options: '-c synchronous_commit=off' }),
+  });
   // An idle connection the server closed (a restart, a terminated backend) is dropped from the pool
   // and the next query opens another; without a listener, pg's 'error' event would end the process.
   pool.on('error', () => {});
