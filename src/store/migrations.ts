@@ -6,8 +6,8 @@ import { apiMigrations } from './migrations-api.ts';
 import { approvalMigrations } from './migrations-approvals.ts';
 import { cursorMigrations } from './migrations-cursor.ts';
 import { noticeMigrations } from './migrations-notices.ts';
-import { queueMigrations } from './migrations-queue.ts';
 import { platformMigrations } from './migrations-platform.ts';
+import { queueMigrations } from './migrations-queue.ts';
 import { sharedLimitsMigrations } from './migrations-shared-limits.ts';
 
 // Versioned migrations, run at start (migrate.ts). Written once for both stores: only the id columns
