@@ -37,7 +37,11 @@ export class WakeListener {
   async #connect(): Promise<void> {
     if (this.#closed) return;
     const config = this.#options.connection;
-    const client = new pg.Client(typeof config === 'string' ? { connectionString: config } : config);
+    // Keepalive: a connection that died silently would otherwise look like one with nothing to say.
+    const client = new pg.Client({
+      ...(typeof config === 'string' ? { connectionString: config } : config),
+      keepAlive: true,
+    });
     const lost = (err?: Error) => {
       if (this.#client !== client) return;
       this.#client = null;

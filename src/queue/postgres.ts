@@ -201,16 +201,21 @@ export class PostgresQueue implements WorkQueue {
 
   /**
    * Writes the outcomes of the jobs that ended, then claims the next. A queue is claimed when it was
-   * woken, or when a job that ended there may have freed the next of its key. Each outcome and each
-   * claim is one statement of its own (a transaction around them would add two round trips): an
-   * outcome is fenced on its run, a claim commits its jobs as active at once.
+   * woken, or when a job that ended there may have freed the next of its key. The outcomes are one
+   * statement when every job succeeded (the common round), else one transaction: written all or
+   * none, since a round that fails is written again, and a failed job's row may meanwhile be another
+   * run's under the same attempt count. Each claim commits its jobs as active at once.
    */
   async #round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null> {
+    const own = this.#ownWoken;
+    this.#ownWoken = new Set();
     const due: Woken =
       this.#nextDueAt !== null && this.#nextDueAt <= now ? { all: true, queues: woken.queues } : woken;
     const claimDue = claiming.length > 0 && (due.all || due.queues.size > 0 || ended.length > 0);
     if (ended.length === 0 && !claimDue) return null;
-    const { lost, freed } = await recordOutcomes(this.#db, ended, now, this.#outcomes);
+    const { lost, freed } = ended.every((f) => f.outcome.ok)
+      ? await recordOutcomes(this.#db, ended, now, this.#outcomes)
+      : await this.#db.transaction().execute((trx) => recordOutcomes(trx, ended, now, this.#outcomes));
     if (lost.length > 0)
       this.#log?.warn({ jobs: lost }, 'queue: outcomes not recorded: the jobs were taken back meanwhile');
     // Stopping: the next jobs of these keys are for the other processes now.
@@ -220,8 +225,6 @@ export class PostgresQueue implements WorkQueue {
         ended.map((f) => f.job.queue),
       ).catch((err: unknown) => this.#log?.error({ err }, 'queue: could not wake the other processes'));
     const wanted = claiming.filter((w) => wokenFor(due, w) || freed.has(w.queue));
-    const own = this.#ownWoken;
-    this.#ownWoken = new Set();
     // Jobs added here for itself that it cannot all take now: for every worker (they may be more).
     const spill = new Set(
       wanted
@@ -323,6 +326,11 @@ export class PostgresQueue implements WorkQueue {
     this.#runner.stop();
     if (this.#dueTimer) clearTimeout(this.#dueTimer);
     this.#dueTimer = null;
+    // Jobs added here for this process and not claimed yet are the others' now.
+    if (this.#listener?.listening)
+      await notify(this.#db, [...this.#runner.queues()]).catch((err: unknown) =>
+        this.#log?.error({ err }, 'queue: could not wake the other processes'),
+      );
     await this.#listener?.close();
     await this.#runner.drain();
     if (this.#ticker) clearInterval(this.#ticker);

@@ -37,8 +37,13 @@ export class StatementNames {
   }
 }
 
-/** Statements whose plans a schema change could invalidate mid-run are not kept. */
+/**
+ * Not named: DDL and transaction control, and a text with `*` (a column added by a newer igdm
+ * during a rolling deploy would make PostgreSQL refuse its cached plan: "cached plan must not
+ * change result type").
+ */
 const preparable = (text: string) =>
+  !text.includes('*') &&
   !/^\s*(create|alter|drop|begin|commit|rollback|savepoint|release|set|listen)\b/i.test(text);
 
 /** Makes `pool`'s clients, as it opens them, run repeated statements as named prepared statements. */
