@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.ts';
 import type { JobQueue } from '../queue/queue.ts';
-import { isAfter, type LogPosition, positionOf, readLog } from '../store/event-log.ts';
+import { before, isAfter, type LogPosition, past, positionOf, readLog } from '../store/event-log.ts';
 import type { StoredEvent } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 import { insertDeliveries, type NewDelivery, pruneDeliveries } from '../store/webhook-deliveries.ts';
-import { listEndpoints, markDispatched, type WebhookEndpoint } from '../store/webhook-endpoints.ts';
+import { listEndpoints, markDispatched, placeOf, type WebhookEndpoint } from '../store/webhook-endpoints.ts';
 import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
 
 // Follows the event log and makes a delivery (with its job) for each event an endpoint asked for.
@@ -101,7 +101,8 @@ export class Dispatcher {
         return;
       }
       const places = new Map<string, LogPosition>();
-      for (const ep of endpoints) places.set(ep.id, await positionOf(this.#db, ep.dispatchedUpTo));
+      for (const ep of endpoints)
+        places.set(ep.id, placeOf(await positionOf(this.#db, ep.dispatchedUpTo), ep));
       const from = [...places.values()].reduce((a, b) => (isAfter(a, b) ? b : a));
       const events = await readLog(this.#db, from, PAGE);
       if (events.length === 0) return;
@@ -109,9 +110,13 @@ export class Dispatcher {
       const upTo = { tx: last.tx, id: last.id };
       const now = Date.now();
       const made = await this.#db.transaction().execute(async (trx) => {
+        // An event that committed before an endpoint was made (or enabled again) is not its own.
         const deliveries = events.flatMap((e) =>
           endpoints
-            .filter((ep) => isAfter(e, places.get(ep.id)!) && wants(ep, e))
+            .filter((ep) => {
+              const place = places.get(ep.id)!;
+              return isAfter(e, place) && !before(place, e) && wants(ep, e);
+            })
             .map((ep) => deliveryOf(ep, e, now)),
         );
         const ids = await insertDeliveries(trx, deliveries, now);
@@ -123,6 +128,9 @@ export class Dispatcher {
           trx,
           endpoints.map((e) => e.id),
           upTo,
+          endpoints
+            .filter((ep) => ep.dispatchSnapshot && !past(places.get(ep.id)!, last).startedAt)
+            .map((ep) => ep.id),
         );
         return ids.length;
       });

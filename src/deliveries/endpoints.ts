@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { JobQueue } from '../queue/queue.ts';
 import { lastPosition } from '../store/event-log.ts';
-import { lastEventId } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 import type { SecretBox } from '../store/secret-box.ts';
 import { type Delivery, getDelivery, reopenDelivery } from '../store/webhook-deliveries.ts';
@@ -12,6 +11,7 @@ import {
   getEndpoint,
   insertEndpoint,
   rotateSecret,
+  snapshotOfPlace,
   updateEndpoint,
   type WebhookEndpoint,
 } from '../store/webhook-endpoints.ts';
@@ -47,10 +47,14 @@ export class WebhookEndpoints {
 
   async create(fields: NewEndpoint, now: number): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const secret = newSecret();
+    // It gets what happens from now on (on PostgreSQL, not what committed before while its place
+    // was being read: the snapshot of now is kept with it).
+    const from = await lastPosition(this.#db);
     const endpoint: WebhookEndpoint = {
       ...fields,
       id: `we_${randomBytes(12).toString('base64url')}`,
-      dispatchedUpTo: await lastEventId(this.#db),
+      dispatchedUpTo: from.id,
+      dispatchSnapshot: snapshotOfPlace(from),
       createdAt: now,
       updatedAt: now,
     };

@@ -60,8 +60,11 @@ export const past = (pos: LogPosition, e: LoggedEvent): LogPosition =>
     ? { tx: e.tx, id: e.id, startedAt: pos.startedAt }
     : { tx: e.tx, id: e.id };
 
+/** A snapshot as pg_snapshot's text, to keep it in a row (webhook endpoints). */
+export const snapshotText = (s: Snapshot): string => `${s.xmin}:${s.xmax}:${[...s.running].join(',')}`;
+
 /** pg_snapshot's text: `xmin:xmax:xip,xip,…`. */
-function snapshotOf(text: string): Snapshot {
+export function snapshotOf(text: string): Snapshot {
   const [xmin, xmax, running] = text.split(':');
   return {
     xmin: Number(xmin),

@@ -5,6 +5,7 @@ import { addSendJobs } from './migration-steps.ts';
 import { apiMigrations } from './migrations-api.ts';
 import { approvalMigrations } from './migrations-approvals.ts';
 import { cursorMigrations } from './migrations-cursor.ts';
+import { endpointMigrations } from './migrations-endpoints.ts';
 import { noticeMigrations } from './migrations-notices.ts';
 import { platformMigrations } from './migrations-platform.ts';
 import { queueMigrations } from './migrations-queue.ts';
@@ -280,5 +281,6 @@ export function migrations(kind: StoreKind): Record<string, Migration> {
     ...sharedLimitsMigrations(kind),
     ...noticeMigrations(kind),
     ...queueMigrations(kind),
+    ...endpointMigrations(),
   };
 }

@@ -31,6 +31,11 @@ export interface WebhookEndpointTable {
   enabled: number;
   /** The last event of the log its deliveries have been made for. */
   dispatchedUpTo: number;
+  /**
+   * PostgreSQL: the snapshot (pg_snapshot's text) taken when it was made or enabled again, while
+   * its place may still have events of transactions that committed before it after it (event-log.ts).
+   */
+  dispatchSnapshot: string | null;
   createdAt: number;
   updatedAt: number;
 }

@@ -1,6 +1,6 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import { kindOf } from './dialect.ts';
-import { endpointBefore, type LogPosition } from './event-log.ts';
+import { endpointBefore, type LogPosition, snapshotOf, snapshotText } from './event-log.ts';
 import type { Database } from './schema.ts';
 import type { SecretBox } from './secret-box.ts';
 
@@ -19,6 +19,8 @@ export interface WebhookEndpoint {
   enabled: boolean;
   /** The last event of the log its deliveries were made for. */
   dispatchedUpTo: number;
+  /** PostgreSQL, just made or enabled again: the snapshot of that moment (schema-events.ts). */
+  dispatchSnapshot: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -38,6 +40,7 @@ const COLUMNS = [
   'channels',
   'enabled',
   'dispatchedUpTo',
+  'dispatchSnapshot',
   'createdAt',
   'updatedAt',
 ] as const;
@@ -50,6 +53,7 @@ const endpointOf = (r: Pick<Row, (typeof COLUMNS)[number]>): WebhookEndpoint => 
   channels: r.channels === null ? null : (JSON.parse(r.channels) as string[]),
   enabled: Boolean(r.enabled),
   dispatchedUpTo: Number(r.dispatchedUpTo),
+  dispatchSnapshot: r.dispatchSnapshot,
   createdAt: Number(r.createdAt),
   updatedAt: Number(r.updatedAt),
 });
@@ -120,13 +124,20 @@ export async function updateEndpoint(
   now: number,
 ): Promise<boolean> {
   if (change.enable?.enabled) {
-    // Only when it was disabled: an enabled endpoint keeps its place in the log.
+    // Only when it was disabled: an enabled endpoint keeps its place in the log. What committed
+    // before now is passed over (the snapshot), even where the place itself cannot move forward.
     await db
       .updateTable('webhookEndpoints')
       .set({ dispatchedUpTo: change.enable.from.id })
       .where('id', '=', id)
       .where('enabled', '=', 0)
       .where(placeBefore(db, change.enable.from))
+      .execute();
+    await db
+      .updateTable('webhookEndpoints')
+      .set({ dispatchSnapshot: snapshotOfPlace(change.enable.from) })
+      .where('id', '=', id)
+      .where('enabled', '=', 0)
       .execute();
   }
   const r = await db
@@ -179,8 +190,16 @@ export async function deleteEndpoint(db: Kysely<Database>, id: string): Promise<
   return Number(r.numDeletedRows) > 0;
 }
 
-/** Records how far into the log deliveries were made, in the dispatcher's transaction. */
-export async function markDispatched(db: Kysely<Database>, ids: string[], upTo: LogPosition): Promise<void> {
+/**
+ * Records how far into the log deliveries were made, in the dispatcher's transaction; `passed`: the
+ * endpoints whose snapshot that place has passed (it is dropped).
+ */
+export async function markDispatched(
+  db: Kysely<Database>,
+  ids: string[],
+  upTo: LogPosition,
+  passed: string[] = [],
+): Promise<void> {
   if (ids.length === 0) return;
   await db
     .updateTable('webhookEndpoints')
@@ -188,7 +207,21 @@ export async function markDispatched(db: Kysely<Database>, ids: string[], upTo: 
     .where('id', 'in', ids)
     .where(placeBefore(db, upTo))
     .execute();
+  if (passed.length > 0)
+    await db
+      .updateTable('webhookEndpoints')
+      .set({ dispatchSnapshot: null })
+      .where('id', 'in', passed)
+      .execute();
 }
+
+/** The snapshot a place starting now keeps, as stored (null on SQLite). */
+export const snapshotOfPlace = (pos: LogPosition): string | null =>
+  pos.startedAt ? snapshotText(pos.startedAt) : null;
+
+/** An endpoint's place in the log, with the snapshot it keeps while it may need it. */
+export const placeOf = (at: LogPosition, e: Pick<WebhookEndpoint, 'dispatchSnapshot'>): LogPosition =>
+  e.dispatchSnapshot ? { ...at, startedAt: snapshotOf(e.dispatchSnapshot) } : at;
 
 /** An endpoint's place lies before `pos`: it only moves forward (in the log's reading order). */
 const placeBefore = (db: Kysely<Database>, pos: LogPosition) =>

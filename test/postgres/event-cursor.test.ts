@@ -220,4 +220,49 @@ describe.skipIf(!postgres)('the event log on PostgreSQL', () => {
     expect(stream.events).toEqual([{ id: f, marker: 'F' }]);
     expect(resumed.events).toEqual([{ id: f, marker: 'F' }]);
   });
+
+  it('an endpoint made or enabled again while an older transaction is open gets only what committed after', async () => {
+    // The earlier tests' endpoints go: what reaches the receiver from now on is this one's.
+    const { body: list } = await svc.json('/v1/webhook-endpoints');
+    for (const e of list.data as { id: string }[])
+      expect((await svc.json(`/v1/webhook-endpoints/${e.id}`, { method: 'DELETE' })).status).toBe(204);
+    const already = hooks.received.length;
+    const received = () =>
+      hooks.received
+        .slice(already)
+        .filter((h) => h.body?.data?.marker)
+        .map((h) => h.body.data.marker as string);
+    const quick = await writer();
+    /** A transaction open on a connection of its own: the readers stay behind it until it ends. */
+    const hold = async () => {
+      const held = await writer();
+      await held.query('begin');
+      await held.query('select pg_current_xact_id()');
+      return held;
+    };
+    let held = await hold();
+    await append(quick, 'G'); // committed before the endpoint is made
+    const made = await svc.json('/v1/webhook-endpoints', {
+      body: { url: hooks.url, events: ['message.received'] },
+    });
+    expect(made.status, JSON.stringify(made.body)).toBe(201);
+    await append(quick, 'H'); // committed after
+    await sleep(300);
+    expect(received()).toEqual([]); // both wait for the older transaction
+    await held.query('commit');
+    await until(received, (ms) => ms.includes('H'), 'H delivered');
+
+    // Disabled, an event, enabled again: what committed while it was off is not sent either.
+    held = await hold();
+    const patch = (enabled: boolean) =>
+      svc.json(`/v1/webhook-endpoints/${made.body.id}`, { method: 'PATCH', body: { enabled } });
+    expect((await patch(false)).status).toBe(200);
+    await append(quick, 'I');
+    expect((await patch(true)).status).toBe(200);
+    await append(quick, 'J');
+    await held.query('commit');
+    await until(received, (ms) => ms.includes('J'), 'J delivered');
+    await sleep(300);
+    expect(received()).toEqual(['H', 'J']);
+  });
 });

@@ -96,6 +96,10 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     if (kindOf(db) === 'sqlite') return;
     await sql`drop function igdm_claim`.execute(db);
   },
+  /** The endpoints' snapshot of the moment they were made or enabled. */
+  async '0028_endpoint_snapshot'(db) {
+    await sql`alter table webhook_endpoints drop column dispatch_snapshot`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
