@@ -101,7 +101,9 @@ export class PostgresIngestWriter extends EventEmitter<IngestWriterEvents> imple
     }));
     let inserted = 0;
     try {
-      if (rows.length <= ROWS_PER_INSERT) inserted = await insertRows(this.#db, rows);
+      if (rows.length === 0)
+        inserted = 0; // a body with no events: acknowledged, nothing to store
+      else if (rows.length <= ROWS_PER_INSERT) inserted = await insertRows(this.#db, rows);
       else
         await this.#db.transaction().execute(async (trx) => {
           for (let i = 0; i < rows.length; i += ROWS_PER_INSERT)

@@ -95,6 +95,13 @@ describe('POST deliveries', () => {
     expect(await svc.eventCount()).toBe(before + 2);
   });
 
+  it('acknowledges a signed delivery with no events (an empty entry list) and stores nothing', async () => {
+    const before = await svc.eventCount();
+    const res = await svc.post({ object: 'instagram', entry: [] });
+    expect(res.status).toBe(200);
+    expect(await svc.eventCount()).toBe(before);
+  });
+
   it('accepts the per-channel route', async () => {
     const res = await svc.post(igBody([textEvent('9002', 'hi')]), { path: '/webhooks/instagram/default' });
     expect(res.status).toBe(200);
