@@ -71,6 +71,7 @@ export class EmbeddedQueue implements WorkQueue {
       maxAttempts: this.#maxAttempts,
       backoffMs: options.backoffMs ?? backoffMs,
       delayed: (runAt) => this.#delayed(runAt),
+      runNowAsked: (job) => this.#runner.takeRunNow(job),
       log: this.#log,
     };
     this.#runner = new JobRunner({
@@ -107,6 +108,7 @@ export class EmbeddedQueue implements WorkQueue {
   }
 
   async runNow(queue: string, keys?: readonly string[]): Promise<number> {
+    this.#runner.askRunNow(queue, keys);
     const n = await this.#admin.runNow(queue, keys);
     this.#nextDueAt = null; // what is due next is read again
     this.wake();

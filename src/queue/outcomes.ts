@@ -22,6 +22,8 @@ export interface OutcomePolicy {
   backoffMs: (attempt: number) => number;
   /** A job was put off until `runAt` (the backend's timer may have to wake sooner). */
   delayed: (runAt: number) => void;
+  /** runNow() was asked for the job while it ran: a wait it ends with is cut short. */
+  runNowAsked?: (job: Job) => boolean;
   log?: Logger;
 }
 
@@ -37,8 +39,9 @@ export function failure(
   policy: OutcomePolicy,
 ): UpdateObject<Database, 'jobs'> {
   if (err instanceof RetryLater) {
-    // Not a failure: the attempt is given back; never sooner than 10 ms, so nothing spins.
-    const runAt = now + Math.max(10, err.ms);
+    // Not a failure: the attempt is given back; never sooner than 10 ms, so nothing spins. A
+    // runNow() that came while it ran found it running, not waiting: it is due at once.
+    const runAt = now + (policy.runNowAsked?.(job) ? 10 : Math.max(10, err.ms));
     policy.delayed(runAt);
     return {
       status: 'ready',

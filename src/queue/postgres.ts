@@ -92,6 +92,7 @@ export class PostgresQueue implements WorkQueue {
       maxAttempts: this.#maxAttempts,
       backoffMs: options.backoffMs ?? backoffMs,
       delayed: (runAt) => this.#delayed(runAt),
+      runNowAsked: (job) => this.#runner.takeRunNow(job),
       log: this.#log,
     };
     this.#runner = new JobRunner({
@@ -149,6 +150,7 @@ export class PostgresQueue implements WorkQueue {
   }
 
   async runNow(queue: string, keys?: readonly string[]): Promise<number> {
+    this.#runner.askRunNow(queue, keys);
     const n = await this.#admin.runNow(queue, keys);
     this.#nextDueAt = null;
     if (n > 0) {

@@ -72,6 +72,10 @@ export class JobRunner {
   readonly #running = new Set<Promise<void>>();
   /** The jobs this process runs: id → what the backend holds them by (holdOf). */
   readonly mine = new Map<number, number>();
+  /** The jobs this process runs, by id. */
+  readonly #jobs = new Map<number, Job>();
+  /** Running jobs that a runNow() found running (failure() asks, outcomes.ts). */
+  readonly #runNowAsked = new Set<number>();
   #finished: Finished[] = [];
   #pumping: Promise<void> | null = null;
   #again = false;
@@ -221,12 +225,15 @@ export class JobRunner {
   #release(f: Finished) {
     f.w.running--;
     this.mine.delete(f.job.id);
+    this.#jobs.delete(f.job.id);
+    this.#runNowAsked.delete(f.job.id);
     f.recorded();
   }
 
   #start(w: Worker, job: Job, claimedAt: number) {
     w.running++;
     this.mine.set(job.id, this.#backend.holdOf(job, claimedAt));
+    this.#jobs.set(job.id, job);
     const run = (async () => {
       let outcome: Outcome;
       try {
@@ -252,6 +259,20 @@ export class JobRunner {
     this.#prunedAt = now;
     const n = await this.#backend.prune(now - keepDoneMs);
     if (n > 0) this.#backend.log?.info({ jobs: n }, 'queue: deleted old done jobs');
+  }
+
+  /**
+   * runNow() for `queue` (its `keys` only, if given): the jobs of it running here now end with no
+   * wait, should they end asking for one (their outcome is written after runNow looked).
+   */
+  askRunNow(queue: string, keys?: readonly string[]): void {
+    for (const job of this.#jobs.values())
+      if (job.queue === queue && (!keys || keys.includes(job.key))) this.#runNowAsked.add(job.id);
+  }
+
+  /** Whether runNow() was asked for the job while it ran (once). */
+  takeRunNow(job: Job): boolean {
+    return this.#runNowAsked.delete(job.id);
   }
 
   /** Resolves when no handler is running and no round is under way. */
