@@ -66,8 +66,8 @@ export default defineConfig(async () => {
       },
     });
   projects.push('./web/vitest.config.ts');
-  // One file at a time (Vitest's default here, cores - 1). Two at once took ~8 min instead of ~17,
-  // but a send held for a token and released by a PATCH still flaked under that load on PostgreSQL
-  // (test/api/events.test.ts, 2026-12-06: not understood yet; docs/postgres.md, Tests).
+  // One file at a time (Vitest's default here, cores - 1): `.ci/run` took 12.5 min (2026-12-06). Two
+  // at once took 8, but a send held for a token and released by a PATCH flaked under that load on
+  // PostgreSQL (test/api/events.test.ts: not understood yet; docs/postgres.md, Tests).
   return { test: { projects, maxWorkers: 1 } };
 });
