@@ -18,7 +18,15 @@ import {
   type QueueStats,
   type WorkQueue,
 } from './queue.ts';
-import { type Claimed, type Finished, JobRunner, type Woken, type Worker, wokenFor } from './runner.ts';
+import {
+  type Claimed,
+  type Finished,
+  freeSlots,
+  JobRunner,
+  type Woken,
+  type Worker,
+  wokenFor,
+} from './runner.ts';
 
 // The queue on PostgreSQL, for any number of processes on one database: the embedded queue's rules
 // (queue.ts) on the store's `jobs` table, claimed with FOR UPDATE SKIP LOCKED and a per-key lock
@@ -229,9 +237,7 @@ export class PostgresQueue implements WorkQueue {
     const wanted = claiming.filter((w) => wokenFor(due, w) || freed.has(w.queue));
     // Jobs added here for itself that it cannot all take now: for every worker (they may be more).
     const spill = new Set(
-      wanted
-        .filter((w) => own.has(w.queue) && w.running - ended.filter((f) => f.w === w).length >= w.concurrency)
-        .map((w) => w.queue),
+      wanted.filter((w) => own.has(w.queue) && freeSlots(w, ended) <= 0).map((w) => w.queue),
     );
     let failed: unknown = null;
     const claimed = await this.#runner.claim(wanted, ended, true, (queue, limit) =>

@@ -32,6 +32,10 @@ export interface Woken {
   queues: ReadonlySet<string>;
 }
 
+/** The jobs `w` may claim in a round: its free slots, with those of its jobs in `ended` (written in it). */
+export const freeSlots = (w: Worker, ended: readonly Finished[]): number =>
+  w.concurrency - w.running + ended.filter((f) => f.w === w).length;
+
 /** Whether `w`'s queue was woken (apart from its jobs that ended). */
 export const wokenFor = (woken: Woken, w: Worker): boolean => woken.all || woken.queues.has(w.queue);
 
@@ -209,7 +213,7 @@ export class JobRunner {
   ): Promise<Claimed> {
     const out: Claimed = [];
     for (const w of claiming) {
-      const free = w.concurrency - w.running + ended.filter((f) => f.w === w).length;
+      const free = freeSlots(w, ended);
       if (free <= 0) {
         // Its jobs that were due still are: claim them once a slot is free.
         if (due) this.#dueQueues.add(w.queue);
