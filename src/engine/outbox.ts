@@ -177,8 +177,8 @@ export async function queueSend(
       // customer, the policy has already found the conversation.)
       if (!conversationExists) {
         const contactId = contactIdOf(channel.id, igsid);
-        await q.insertContact.run(trx, { id: contactId, channelId: channel.id, igsid, now });
-        await q.insertConversation.run(trx, {
+        await q.insertContact.later(trx, { id: contactId, channelId: channel.id, igsid, now });
+        await q.insertConversation.later(trx, {
           id: conversationId,
           channelId: channel.id,
           igsid,
@@ -188,7 +188,7 @@ export async function queueSend(
         });
       }
       const message = body.message as { text?: string; attachment?: unknown };
-      await q.insertMessage.run(trx, {
+      await q.insertMessage.later(trx, {
         id: messageId,
         channelId: channel.id,
         conversationId,
@@ -201,10 +201,10 @@ export async function queueSend(
         approvalId: req.approvalId ?? null,
         now,
       });
-      await q.touchConversation.run(trx, { id: conversationId, now });
+      await q.touchConversation.later(trx, { id: conversationId, now });
     }
     const recipient = JSON.stringify(body.recipient);
-    await q.insertOutbox.run(trx, {
+    await q.insertOutbox.later(trx, {
       id: outboxId,
       channelId: channel.id,
       messageId,

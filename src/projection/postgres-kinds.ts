@@ -36,7 +36,7 @@ export const ASYNC_HANDLERS: { [K in ConversationKind]: Handler<K> } = {
     });
   },
   async echo(s, e) {
-    await s.q.upsertMessage.run({
+    await s.q.upsertMessage.later({
       ...ids(s, await s.rowId(e.mid), e.mid),
       ...content(e),
       type: messageType({ ...e, isUnsupported: false }),
@@ -64,10 +64,10 @@ export const ASYNC_HANDLERS: { [K in ConversationKind]: Handler<K> } = {
     await s.touch(true, false);
   },
   async unsend(s, e) {
-    await s.q.setDeleted.run({ id: await s.earlyRow(e.mid), at: s.at, now: s.now });
+    await s.q.setDeleted.later({ id: await s.earlyRow(e.mid), at: s.at, now: s.now });
   },
   async edit(s, e) {
-    await s.q.setEdited.run({ id: await s.earlyRow(e.mid), text: e.text, at: s.at, now: s.now });
+    await s.q.setEdited.later({ id: await s.earlyRow(e.mid), text: e.text, at: s.at, now: s.now });
   },
   async reaction(s, e) {
     const id = await s.earlyRow(e.mid);
@@ -78,14 +78,14 @@ export const ASYNC_HANDLERS: { [K in ConversationKind]: Handler<K> } = {
     if (e.action === 'react' && !newer) {
       reactions.push({ by: s.igsid, reaction: e.reaction ?? 'other', emoji: e.emoji ?? null, at: s.at });
     }
-    await s.q.setReactions.run({ id, reactions: JSON.stringify(reactions), now: s.now });
+    await s.q.setReactions.later({ id, reactions: JSON.stringify(reactions), now: s.now });
   },
   async read(s, e) {
     const read = e.mid
       ? await s.q.message.get<{ createdAt: number }>({ id: await s.rowId(e.mid) })
       : undefined;
     const upTo = read ? Number(read.createdAt) : (e.watermark ?? s.at);
-    await s.q.setReadMark.run({ id: s.conversationId, upTo, at: s.at, now: s.now });
+    await s.q.setReadMark.later({ id: s.conversationId, upTo, at: s.at, now: s.now });
     await s.markSeen();
   },
 };
@@ -98,7 +98,7 @@ export async function applyCommentAsync(
   now: number,
 ): Promise<void> {
   const id = commentIdOf(channelId, e.commentId);
-  await q.insertComment.run({
+  await q.insertComment.later({
     id,
     channelId,
     commentId: e.commentId,
@@ -120,7 +120,7 @@ export async function applyCommentAsync(
     from: e.igsid === null ? null : { igsid: e.igsid, username: e.fromUsername ?? null },
     text: e.text ?? null,
   };
-  await q.insertEvent.run(
+  await q.insertEvent.later(
     argsOf(
       {
         event: 'comment.received',
@@ -139,7 +139,7 @@ async function customerWrote(
   mid: string,
   fields: Pick<MessageArgs, 'text' | 'attachments' | 'replyTo' | 'type' | 'payload' | 'referral'>,
 ) {
-  await s.q.upsertMessage.run({
+  await s.q.upsertMessage.later({
     ...ids(s, messageIdOf(s.channelId, mid), mid),
     ...fields,
     direction: 'inbound',

@@ -9,8 +9,9 @@ import { isPostgresFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lockMid } from '../store/mid-lock.ts';
 import { compile, param as p } from '../store/prepared.ts';
+import { snakeCase } from '../store/rows.ts';
 import type { Database } from '../store/schema.ts';
-import { rawEventOf, type StoredEvent } from '../store/webhook-events.ts';
+import { rawEventOf, STORED_EVENT_COLUMNS, type StoredEvent } from '../store/webhook-events.ts';
 import { engineJobOf } from './engine-jobs.ts';
 import { isConversationKind } from './kinds.ts';
 import { APPLIED, ignored, type Outcome, skipOf, unapplied } from './outcomes.ts';
@@ -24,6 +25,9 @@ import type { Limits, ProjectResult } from './projector.ts';
 // applies: a batch starts by taking a transaction-level advisory lock, and a process that does not
 // get it leaves the batch to the one that did (docs/postgres.md says why this rather than a job per
 // conversation).
+//
+// A batch's writes are sent without waiting for their answers (Compiled.later): only its reads and
+// its commit wait, so a batch of one message is two round trips, not ten.
 //
 // An event that cannot be applied must leave no partial state behind, and the others of its batch
 // must still apply. A savepoint per event would give that at two round trips per event; instead a
@@ -51,8 +55,21 @@ const marks = compile<{ ids: number[]; statuses: string[]; errors: (string | nul
     where w.id = m.id`,
 );
 
+/**
+ * The projection's lock and, when it was got, the oldest unapplied events, in one round trip: one
+ * row with `got` false when another process holds the lock, or true and no event when none waits.
+ */
+const pendingLocked = compile<{ limit: number }, { got: boolean } & Partial<PendingRow>>(
+  sql`select l.got, ${sql.raw(STORED_EVENT_COLUMNS.map((c) => `e.${snakeCase(c)}`).join(', '))}
+    from (select pg_try_advisory_xact_lock(${LOCK[0]}, ${LOCK[1]}) as got) l
+    left join lateral (
+      select ${sql.raw(STORED_EVENT_COLUMNS.map(snakeCase).join(', '))} from webhook_events
+      where l.got and applied_at is null order by meta_timestamp, id limit ${p('limit')}::integer
+    ) e on true`,
+);
+
 /** Adds jobs inside the projector's transaction (PostgresQueue.enqueue). */
-export type EnqueueIn = (trx: Transaction<Database>, jobs: NewJob[]) => Promise<number>;
+export type EnqueueIn = (trx: Transaction<Database>, jobs: NewJob[]) => Promise<void>;
 
 export class PostgresProjector {
   readonly #db: Kysely<Database>;
@@ -72,19 +89,19 @@ export class PostgresProjector {
     try {
       return await this.#applyBatch(limits, false);
     } catch (err) {
-      if (!(err instanceof RedoWithSavepoints)) throw err;
+      // A write of the batch failed; its answer may have come only with the commit. A failure of the
+      // server or the connection is not the events': the batch is applied again later.
+      if (!(err instanceof RedoWithSavepoints) && isPostgresFault(err)) throw err;
       return this.#applyBatch(limits, true);
     }
   }
 
   #applyBatch(limits: Limits, savepoints: boolean): Promise<ProjectResult & { busy: boolean }> {
     return this.#db.transaction().execute(async (trx) => {
-      const got = await sql<{
-        got: boolean;
-      }>`select pg_try_advisory_xact_lock(${LOCK[0]}, ${LOCK[1]}) as got`.execute(trx);
-      if (!got.rows[0]?.got) return { events: 0, more: false, conversations: [], unapplied: {}, busy: true };
+      const found = await pendingLocked.all(trx, { limit: limits.maxEvents });
+      if (!found[0]?.got) return { events: 0, more: false, conversations: [], unapplied: {}, busy: true };
       const q = this.#statements.on(trx);
-      const rows = await q.pending.all<PendingRow>({ limit: limits.maxEvents });
+      const rows = found.filter((r) => r.id != null) as PendingRow[];
       const touched = new Set<string>();
       const failed: Record<string, number> = {};
       const applied: Mark[] = [];
@@ -100,7 +117,7 @@ export class PostgresProjector {
         }
       }
       if (applied.length > 0)
-        await marks.run(trx, {
+        await marks.later(trx, {
           ids: applied.map((m) => m.id),
           statuses: applied.map((m) => m.status),
           errors: applied.map((m) => m.error),
@@ -142,7 +159,7 @@ export class PostgresProjector {
         const applied = await this.#applyEvent(trx, q, channelId, event, row.dedupKey);
         if (applied.conversation) touched.add(applied.conversation);
         if (row.backfilled === 1 && (event.kind === 'message' || event.kind === 'echo'))
-          await q.setBackfilled.run({ id: messageIdOf(channelId, event.mid) });
+          await q.setBackfilled.later({ id: messageIdOf(channelId, event.mid) });
         if (applied.ownEcho) continue;
         job ??= engineJobOf(channelId, event, row);
         if (event.kind === 'message' && applied.conversation) {
@@ -152,6 +169,7 @@ export class PostgresProjector {
       }
       if (job) jobs.push(job);
       if (jobs.length) await this.#enqueue(trx, jobs);
+      // The release brings the answers of the event's writes: one that failed throws here.
       if (savepoints) await sql`release savepoint apply_event`.execute(trx);
       return outcome;
     } catch (err) {
@@ -185,7 +203,7 @@ export class PostgresProjector {
     await asyncHandlerOf(event.kind)(scope, event);
     const referral = referralOf(event);
     if (referral)
-      await q.setSource.run({ id: scope.conversationId, source: sourceOf(referral), at: event.timestamp });
+      await q.setSource.later({ id: scope.conversationId, source: sourceOf(referral), at: event.timestamp });
     if (event.kind !== 'echo') {
       const mid =
         'mid' in event ? (event.mid ?? (event.kind === 'postback' ? eventKey : undefined)) : undefined;
@@ -194,7 +212,7 @@ export class PostgresProjector {
       const messageId =
         mid === undefined ? null : customers ? messageIdOf(channelId, mid) : await scope.rowId(mid);
       const where = { channelId, conversationId: scope.conversationId, messageId, eventKey };
-      for (const e of inboundEvents(event, where)) await q.insertEvent.run(argsOf(e, scope.now));
+      for (const e of inboundEvents(event, where)) await q.insertEvent.later(argsOf(e, scope.now));
     }
     return { conversation: scope.conversationId, ownEcho: event.kind === 'echo' && scope.sentByIgdm };
   }
@@ -209,11 +227,11 @@ export class PostgresProjector {
   ): Promise<AsyncScope & { sentByIgdm: boolean }> {
     const now = Date.now();
     const conversationId = conversationIdOf(channelId, igsid);
-    if (!(await q.conversation.get({ id: conversationId }))) {
-      const contactId = contactIdOf(channelId, igsid);
-      await q.insertContact.run({ id: contactId, channelId, igsid, now });
-      await q.insertConversation.run({ id: conversationId, channelId, igsid, contactId, at: at || now, now });
-    }
+    // Both kept if there already: written ahead of the event's writes, this costs no round trip,
+    // where asking first would.
+    const contactId = contactIdOf(channelId, igsid);
+    await q.insertContact.later({ id: contactId, channelId, igsid, now });
+    await q.insertConversation.later({ id: conversationId, channelId, igsid, contactId, at: at || now, now });
     const scope: AsyncScope & { sentByIgdm: boolean } = {
       q,
       channelId,
@@ -224,7 +242,7 @@ export class PostgresProjector {
       eventKey,
       sentByIgdm: false,
       touch: async (inbound, message = true) => {
-        await q.touch.run({
+        await q.touch.later({
           id: conversationId,
           at,
           now,
@@ -241,16 +259,10 @@ export class PostgresProjector {
       },
       earlyRow: async (mid) => {
         const id = await scope.rowId(mid);
-        await q.ensureMessage.run({ id, channelId, conversationId, mid, at, now });
+        await q.ensureMessage.later({ id, channelId, conversationId, mid, at, now });
         return id;
       },
-      markSeen: async () => {
-        const c = await q.conversation.get<{ readUpTo: number | null; readAt: number | null }>({
-          id: conversationId,
-        });
-        if (!c || c.readUpTo === null || c.readAt === null) return;
-        await q.markSeen.run({ conversationId, upTo: Number(c.readUpTo), readAt: Number(c.readAt), now });
-      },
+      markSeen: () => q.markSeen.later({ conversationId, now }),
     };
     return scope;
   }

@@ -8,6 +8,8 @@ import { type ArgsOf, projectionQueries, type Queries } from './statements.ts';
 
 export interface AsyncStatement<A> {
   run(args: A): Promise<{ changes: number }>;
+  /** A write whose answer the transaction's next statement brings (Compiled.later). */
+  later(args: A): Promise<void>;
   get<R>(args: A): Promise<R | undefined>;
   all<R>(args: A): Promise<R[]>;
 }
@@ -31,6 +33,7 @@ export function postgresStatements(): { on(db: Executor): AsyncStatements } {
       for (const [name, c] of compiled) {
         bound[name] = {
           run: async (args) => ({ changes: await c.changes(db, args) }),
+          later: (args) => c.later(db, args),
           get: async <R>(args: Record<string, unknown>) => (await c.first(db, args)) as R | undefined,
           all: async <R>(args: Record<string, unknown>) => (await c.all(db, args)) as R[],
         };

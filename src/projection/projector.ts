@@ -274,11 +274,7 @@ export class Projector {
   }
 
   #markSeen(conversationId: string, now: number) {
-    const c = this.#q.conversation.get<{ readUpTo: number | null; readAt: number | null }>({
-      id: conversationId,
-    });
-    if (!c || c.readUpTo === null || c.readAt === null) return;
-    this.#q.markSeen.run({ conversationId, upTo: Number(c.readUpTo), readAt: Number(c.readAt), now });
+    this.#q.markSeen.run({ conversationId, now });
   }
 }
 

@@ -268,15 +268,18 @@ export function projectionQueries() {
         }))
         .where('id', '=', id),
     ),
-    /** Marks the outbound messages up to the conversation's read mark as seen. */
-    markSeen: q<{ conversationId: string; upTo: number; readAt: number; now: number }>(
+    /** Marks the outbound messages up to the conversation's read mark as seen (none without a mark). */
+    markSeen: q<{ conversationId: string; now: number }>(
       db
         .updateTable('messages')
-        .set({ status: 'seen', seenAt: p('readAt'), updatedAt: now })
-        .where('conversationId', '=', p<string>('conversationId'))
-        .where('direction', '=', 'outbound')
-        .where('createdAt', '<=', p<number>('upTo'))
-        .where('seenAt', 'is', null),
+        .from('conversations')
+        .set((eb) => ({ status: 'seen', seenAt: eb.ref('conversations.readAt'), updatedAt: now }))
+        .whereRef('messages.conversationId', '=', 'conversations.id')
+        .where('conversations.id', '=', p<string>('conversationId'))
+        .where('conversations.readAt', 'is not', null)
+        .where('messages.direction', '=', 'outbound')
+        .whereRef('messages.createdAt', '<=', 'conversations.readUpTo')
+        .where('messages.seenAt', 'is', null),
     ),
   };
 }

@@ -93,13 +93,13 @@ export class EmbeddedQueue implements WorkQueue {
   async add(jobs: NewJob[]): Promise<number> {
     if (jobs.length === 0) return 0;
     // All or nothing.
-    const added = await this.#db.transaction().execute((trx) => this.enqueue(trx, jobs));
+    const added = await this.#db.transaction().execute((trx) => insertJobs(trx, jobs, this.#now()));
     this.wake();
     return added;
   }
 
-  enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number> {
-    return insertJobs(trx, jobs, this.#now());
+  async enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<void> {
+    await insertJobs(trx, jobs, this.#now());
   }
 
   work<P>(queue: string, handler: JobHandler<P>, options: { concurrency?: number } = {}): void {

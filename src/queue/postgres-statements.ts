@@ -129,16 +129,17 @@ export async function notify(db: Db, queues: Iterable<string>): Promise<void> {
 
 /**
  * Adds jobs inside `trx` (one whose dedup key exists is skipped), waking their queues: those of
- * `mine` for `origin` only (wakes.ts). The number added.
+ * `mine` for `origin` only (wakes.ts). The number added, or NaN without `answer` (Compiled.later).
  */
 export async function insertJobs(
   trx: Transaction<Database>,
   jobs: NewJob[],
   now: number,
   wake: { mine: string[]; origin: string } = { mine: [], origin: '' },
+  options: { answer: boolean } = { answer: true },
 ): Promise<number> {
   if (jobs.length === 0) return 0;
-  const row = await q.insert.first(trx, {
+  const args = {
     ...wake,
     queues: jobs.map((j) => j.queue),
     keys: jobs.map((j) => j.key),
@@ -146,7 +147,12 @@ export async function insertJobs(
     dedupKeys: jobs.map((j) => j.dedupKey),
     payloads: jobs.map((j) => JSON.stringify(j.payload)),
     now,
-  });
+  };
+  if (!options.answer) {
+    await q.insert.later(trx, args);
+    return Number.NaN;
+  }
+  const row = await q.insert.first(trx, args);
   return Number(row?.added ?? 0);
 }
 

@@ -118,16 +118,25 @@ export class PostgresQueue implements WorkQueue {
 
   async add(jobs: NewJob[]): Promise<number> {
     if (jobs.length === 0) return 0;
-    const added = await this.#db.transaction().execute((trx) => this.enqueue(trx, jobs));
+    const added = await this.#db
+      .transaction()
+      .execute((trx) => insertJobs(trx, jobs, this.#now(), this.#wakeAs(), { answer: true }));
     for (const queue of new Set(jobs.map((j) => j.queue))) this.wake(queue);
     return added;
   }
 
-  /** Adds jobs inside the caller's transaction; the other processes are woken when it commits. */
-  enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number> {
-    // Only while it hears its own notifications (LISTEN) does this process keep the jobs for itself.
+  /**
+   * Adds jobs inside the caller's transaction, without waiting for the insert's answer (queue.ts);
+   * the other processes are woken when it commits.
+   */
+  async enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<void> {
+    await insertJobs(trx, jobs, this.#now(), this.#wakeAs(), { answer: false });
+  }
+
+  /** Only while it hears its own notifications (LISTEN) does this process keep the jobs it adds. */
+  #wakeAs(): { mine: string[]; origin: string } {
     const mine = this.#listener?.listening && !this.#runner.closed ? [...this.#runner.queues()] : [];
-    return insertJobs(trx, jobs, this.#now(), { mine, origin: this.#origin });
+    return { mine, origin: this.#origin };
   }
 
   work<P>(queue: string, handler: JobHandler<P>, options: { concurrency?: number } = {}): void {

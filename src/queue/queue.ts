@@ -81,9 +81,10 @@ export interface JobQueue {
   add(jobs: NewJob[]): Promise<number>;
   /**
    * Adds jobs inside the caller's transaction: they exist exactly when its change commits. Call
-   * wake() once it has.
+   * wake() once it has. On PostgreSQL the insert does not wait for its answer: if it fails, the
+   * transaction's next statement (at the latest its commit) fails with its error.
    */
-  enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<number>;
+  enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<void>;
   /** New jobs may be ready (e.g. the projector added some), in `queue` or in any. */
   wake(queue?: string): void;
   /**

@@ -17,11 +17,11 @@ import { windowRefusal } from './window.ts';
 // until it has a new token), pause (368), ambiguous (Meta may have it: its echo or Meta settles
 // it, see reconcile.ts), or give up with the reason on the message.
 
-/** A queued outbox row, as it is sent. */
+/** A queued outbox row, as it is sent, with its customer's last message time if it was read with it. */
 export type Row = Pick<
   OutboxTable,
   'id' | 'channelId' | 'messageId' | 'conversationId' | 'kind' | 'body' | 'human' | 'attempts' | 'createdAt'
->;
+> & { lastInboundAt?: number | null };
 
 /**
  * How an attempt ended: `settled` (sent or failed for good) or `waiting` (the row is back in the
@@ -66,7 +66,7 @@ export class Attempts {
         queued,
       );
     const body = JSON.parse(row.body) as SendBody;
-    const refusal = await windowRefusal(this.#d.db, row, body, this.#d.now());
+    const refusal = await windowRefusal(this.#d.db, row, body, this.#d.now(), row.lastInboundAt);
     if (refusal) return this.#fail(row, refusal, queued);
 
     // Meta counts a call when it arrives, somewhere between leaving igdm and its answer. So the call

@@ -248,7 +248,7 @@ export async function markSent(
 ): Promise<void> {
   // Before the echo's row is looked for: an echo applied at the same time waits (mid-lock.ts).
   if (mid !== null) await lockMid(trx, row.channelId, mid);
-  await q.outboxSent.run(trx, { id: row.id, mid, sentAt, now });
+  await q.outboxSent.later(trx, { id: row.id, mid, sentAt, now });
   await recordEvents(trx, [sendEvent('message.sent', row, { mid })], now);
   if (!row.messageId) return;
   const echoed =
@@ -257,7 +257,7 @@ export async function markSent(
       echoId: messageIdOf(row.channelId, mid),
       messageId: row.messageId,
     })) > 0;
-  await q.messageSent.run(trx, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now });
+  await q.messageSent.later(trx, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now });
 }
 
 /** igdm's own reaction shows on the customer's message. */

@@ -3,7 +3,7 @@ import { type Limiter, RateLimiter } from '../graph/rate-limit.ts';
 import type { Logger } from '../log.ts';
 import { type Job, type JobQueue, type JobWorker, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
-import { findOutboxEntry } from '../store/outbox.ts';
+import { findSend } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
 import { Attempts } from './attempt.ts';
 import type { Health } from './channel-health.ts';
@@ -155,7 +155,7 @@ export class Sender {
     this.#awaitingEcho.delete(outboxId);
     for (let step = 0; step < MAX_STEPS; step++) {
       if (this.#stopped) throw new RetryLater(0, 'igdm is stopping');
-      const row = await findOutboxEntry(this.#d.db, outboxId);
+      const row = await findSend(this.#d.db, outboxId);
       if (!row) return { status: 'missing' };
       const now = this.#now();
       switch (row.status) {

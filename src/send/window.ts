@@ -24,17 +24,21 @@ export async function conversationWindow(
 /**
  * The policy again, as a send leaves: why it may no longer go, or null. A message to a customer
  * now between 24 hours and 7 days, which a person wrote, goes with the HUMAN_AGENT tag (set on
- * `body`); a sender action cannot have one.
+ * `body`); a sender action cannot have one. `lastInboundAt`: the conversation's, if already read.
  */
 export async function windowRefusal(
   db: Kysely<Database>,
   row: { conversationId: string | null; human: number },
   body: SendBody,
   now: number,
+  lastInboundAt?: number | null,
 ): Promise<{ reason: string; message: string } | null> {
   if (!row.conversationId || !('id' in body.recipient)) return null;
   const decision = messagePolicy({
-    lastInboundAt: (await conversationWindow(db, row.conversationId))?.lastInboundAt ?? null,
+    lastInboundAt:
+      lastInboundAt !== undefined
+        ? lastInboundAt
+        : ((await conversationWindow(db, row.conversationId))?.lastInboundAt ?? null),
     human: row.human === 1,
     now,
   });

@@ -67,7 +67,8 @@ const q = {
 
 /** Appends events, in the caller's transaction. */
 export async function recordEvents(trx: Kysely<Database>, events: NewEvent[], now: number): Promise<void> {
-  for (const e of events) await q.insert.run(trx, argsOf(e, now));
+  // In a transaction on PostgreSQL, written without waiting for the answer (Compiled.later).
+  for (const e of events) await q.insert.later(trx, argsOf(e, now));
 }
 
 /** Events after the event `after`, in the order readers see them (event-log.ts). */

@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { kindOf } from './dialect.ts';
+import { compile, param as p } from './prepared.ts';
 import type { Database } from './schema.ts';
 
 // One message of Meta's (a mid) written by two parts at once: the sender records the mid of what it
@@ -11,10 +12,15 @@ import type { Database } from './schema.ts';
 /** 'igdm' as an int4: the lock's namespace. */
 const NAMESPACE = 0x6967646d;
 
-/** On PostgreSQL, holds the mid's lock until the transaction ends; nothing on SQLite. */
+const lock = compile<{ key: string }>(
+  sql`select pg_advisory_xact_lock(${NAMESPACE}::int4, hashtext(${p('key')}))`,
+);
+
+/**
+ * On PostgreSQL, holds the mid's lock until the transaction ends; nothing on SQLite. Not awaited
+ * (Compiled.later): the server runs the transaction's next statement once it has the lock.
+ */
 export async function lockMid(trx: Kysely<Database>, channelId: string, mid: string): Promise<void> {
   if (kindOf(trx) !== 'postgres') return;
-  await sql`select pg_advisory_xact_lock(${NAMESPACE}::int4, hashtext(${`${channelId}|${mid}`}))`.execute(
-    trx,
-  );
+  await lock.later(trx, { key: `${channelId}|${mid}` });
 }

@@ -19,8 +19,26 @@ const byId = compile<{ id: string }, Selectable<OutboxTable>>(
   builder.selectFrom('outbox').selectAll().where('id', '=', p<string>('id')),
 );
 
-/** A send as the outbox has it (the API shows it; the sender's job acts on it). */
+/** A send as the outbox has it (the API shows it). */
 export const findOutboxEntry = (db: Kysely<Database>, id: string) => byId.first(db, { id });
+
+const sendById = compile<{ id: string }, Selectable<OutboxTable> & { lastInboundAt: number | null }>(
+  builder
+    .selectFrom('outbox')
+    .leftJoin('conversations', 'conversations.id', 'outbox.conversationId')
+    .selectAll('outbox')
+    .select('conversations.lastInboundAt')
+    .where('outbox.id', '=', p<string>('id')),
+);
+
+/**
+ * A send as its job acts on it, with when its customer last wrote (the 24-hour window,
+ * send/window.ts), read in the same round trip.
+ */
+export async function findSend(db: Kysely<Database>, id: string) {
+  const row = await sendById.first(db, { id });
+  return row && { ...row, lastInboundAt: row.lastInboundAt == null ? null : Number(row.lastInboundAt) };
+}
 
 /** igdm sent the message with Meta's id `mid`. */
 export async function sentByIgdm(db: Kysely<Database>, channelId: string, mid: string): Promise<boolean> {

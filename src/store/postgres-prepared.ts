@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { type Cork, pipelined } from './postgres-pipeline.ts';
 
 // Named prepared statements for the statements igdm runs again and again. Kysely sends every query
 // unnamed, so PostgreSQL parses and plans each one afresh; most of igdm's are the same few dozen
@@ -49,13 +50,17 @@ const preparable = (text: string) =>
 /** Makes `pool`'s clients, as it opens them, run repeated statements as named prepared statements. */
 export function prepareRepeated(pool: pg.Pool, names = new StatementNames()): void {
   pool.on('connect', (client) => {
-    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    const socket = (client as unknown as { connection?: { stream?: Cork } }).connection?.stream;
+    const run = pipelined((text, values) => {
+      const name = names.nameOf(text);
+      return name === undefined ? query(text, values) : query({ name, text, values });
+    }, socket);
     // Only query(text, values) as Kysely calls it; a config object, a cursor or a callback pass as they are.
     client.query = ((...args: unknown[]) => {
       const [text, values] = args;
       if (args.length !== 2 || typeof text !== 'string' || !Array.isArray(values)) return query(...args);
-      const name = names.nameOf(text);
-      return name === undefined ? query(text, values) : query({ name, text, values });
+      return run(text, values);
     }) as typeof client.query;
   });
 }

@@ -34,6 +34,8 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Kysely
     connectionString: url,
     types,
     max: options.maxConnections ?? 10,
+    // A query is written at once, not after the previous one's answer (postgres-pipeline.ts).
+    pipeline: true,
     ...(options.relaxed && { options: '-c synchronous_commit=off' }),
   });
   // An idle connection the server closed (a restart, a terminated backend) is dropped from the pool

@@ -9,6 +9,7 @@ import {
 } from 'kysely';
 import { builder } from './builder.ts';
 import { kindOf } from './dialect.ts';
+import { deferred } from './postgres-pipeline.ts';
 import { camelCase, toParam, toRow } from './rows.ts';
 import { executeCompiled } from './sqlite.ts';
 
@@ -68,6 +69,11 @@ export interface Compiled<A, R> {
   all(db: Executor, args: A): Promise<R[]>;
   /** Rows changed by a write. */
   changes(db: Executor, args: A): Promise<number>;
+  /**
+   * A write inside a transaction whose answer is not awaited: on PostgreSQL it is sent ahead of the
+   * transaction's next statement, which fails if it did (postgres-pipeline.ts); on SQLite, run.
+   */
+  later(db: Executor, args: A): Promise<void>;
 }
 
 type Executor = Parameters<typeof executeCompiled>[0] & Pick<Kysely<unknown>, 'getExecutor'>;
@@ -75,18 +81,21 @@ type Executor = Parameters<typeof executeCompiled>[0] & Pick<Kysely<unknown>, 'g
 interface Template<R> {
   compiled: CompiledQuery<R>;
   slots: Slot[];
+  /** The text run by later(). */
+  deferredSql: string;
 }
 
-const templateOf = <R>(compiled: CompiledQuery<R>): Template<R> => ({
+const templateOf = <R>(compiled: CompiledQuery<R>, postgres: boolean): Template<R> => ({
   compiled,
   slots: slotsOf(compiled.parameters),
+  deferredSql: postgres ? deferred(compiled.sql) : compiled.sql,
 });
 
 export function compile<A extends Record<string, unknown>, R = unknown>(
   query: (Compilable<R> & { toOperationNode(): CompiledQuery['query'] }) | RawBuilder<R>,
 ): Compiled<A, R> {
   // A sql`` template (PostgreSQL-only SQL, for one) compiles through the SQLite builder too.
-  const sqlite = templateOf('isRawBuilder' in query ? query.compile(builder) : query.compile());
+  const sqlite = templateOf('isRawBuilder' in query ? query.compile(builder) : query.compile(), false);
   let postgres: Template<R> | undefined;
   const templateFor = (db: Executor): Template<R> => {
     if (kindOf(db) === 'sqlite') return sqlite;
@@ -95,17 +104,26 @@ export function compile<A extends Record<string, unknown>, R = unknown>(
       const id = createQueryId();
       postgres = templateOf(
         executor.compileQuery<R>(executor.transformQuery(query.toOperationNode(), id), id),
+        true,
       );
     }
     return postgres;
   };
-  const bind = (db: Executor, args: A): CompiledQuery<R> => {
-    const { compiled, slots } = templateFor(db);
-    return { ...compiled, parameters: slots.map((s) => ('name' in s ? args[s.name] : s.value)) };
+  const bind = (db: Executor, args: A, later = false): CompiledQuery<R> => {
+    const { compiled, slots, deferredSql } = templateFor(db);
+    return {
+      ...compiled,
+      ...(later && { sql: deferredSql }),
+      parameters: slots.map((s) => ('name' in s ? args[s.name] : s.value)),
+    };
   };
   const run = (db: Executor, args: A) => executeCompiled<R>(db, bind(db, args));
   return {
     run,
+    // Outside a transaction nothing follows it to bring its answer: it is run and awaited.
+    later: async (db, args) => {
+      await executeCompiled<R>(db, bind(db, args, db.isTransaction));
+    },
     first: async (db, args) => (await run(db, args)).rows[0],
     all: async (db, args) => (await run(db, args)).rows,
     changes: async (db, args) => Number((await run(db, args)).numAffectedRows ?? 0),

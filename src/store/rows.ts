@@ -20,10 +20,16 @@ export class StoreCamelCase extends CamelCasePlugin {
   columnName(name: string): string {
     return this.camelCase(name);
   }
+
+  /** A camelCase name as the plugin writes it in SQL. */
+  sqlName(name: string): string {
+    return this.snakeCase(name);
+  }
 }
 
 const namer = new StoreCamelCase();
 export const camelCase = (name: string): string => namer.columnName(name);
+export const snakeCase = (name: string): string => namer.sqlName(name);
 
 /** A row from node:sqlite's array of values (setReturnArrays) and its columns' names. */
 export function toRow<R>(names: string[], values: unknown[]): R {
