@@ -10,10 +10,10 @@ import { type Content, SendValidationError } from '../meta/send.ts';
 import { type Job, type JobQueue, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { contactName } from '../store/contacts.ts';
-import { addTags, automationView, setIntent } from '../store/conversations.ts';
+import { type AutomationView, addTags, automationView, setIntent } from '../store/conversations.ts';
 import { recordEvents } from '../store/events.ts';
 import { conversationIdOf, messageIdOf } from '../store/ids.ts';
-import { lastTurns, setAuthor, wroteBefore } from '../store/messages.ts';
+import { lastTurns, setAuthor } from '../store/messages.ts';
 import { attemptedSend, sentByIgdm, unsettledSend } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
 import { rawEventOf, type StoredEvent, storedEvent } from '../store/webhook-events.ts';
@@ -226,7 +226,7 @@ export class Engine {
       cause = `story:${channel.id}:${mention.storyKey}`;
     }
     if (text?.trim()) out.intent = await this.#classify(text);
-    const conversation = await automationView(db, conversationId);
+    const conversation = await automationView(db, conversationId, event.timestamp);
     if (!conversation) return { ...out, silent: 'no such conversation' };
     // Most messages keep the intent: no write for those.
     if (out.intent && out.intent !== conversation.intent) await setIntent(db, conversationId, out.intent);
@@ -243,7 +243,7 @@ export class Engine {
     const automation = this.#d.automation;
     if (!automation) return { ...out, silent: 'no automation configured (IGDM_CONFIG)' };
 
-    const firstMessage = await this.#isFirstMessage(conversationId, event);
+    const firstMessage = isFirstMessage(event, conversation);
     const match = matchRule(automation, {
       event,
       ...(out.intent && { intent: out.intent }),
@@ -313,12 +313,6 @@ export class Engine {
     return classifyIntent(text).intent;
   }
 
-  /** The customer's first message to the account: nothing inbound before it. */
-  async #isFirstMessage(conversationId: string, event: DomainEvent): Promise<boolean> {
-    if (event.kind !== 'message' && event.kind !== 'postback') return false;
-    return !(await wroteBefore(this.#d.db, conversationId, event.timestamp));
-  }
-
   /** Queues one reply (once per cause); a refusal by the policy is recorded, not retried. */
   async #send(channel: Channel, igsid: string, content: Content, causedBy: string, out: EventOutcome) {
     try {
@@ -381,3 +375,7 @@ export class Engine {
 function refuse(out: EventOutcome, reason: string, message: string) {
   out.refused = [...(out.refused ?? []), { reason, message }];
 }
+
+/** The customer's first message to the account: nothing inbound before it. */
+const isFirstMessage = (event: DomainEvent, conversation: AutomationView): boolean =>
+  (event.kind === 'message' || event.kind === 'postback') && !conversation.wroteBefore;

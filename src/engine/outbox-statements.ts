@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { insertContact, type NewContact } from '../store/contacts.ts';
 import { insertConversation, type NewConversation } from '../store/conversations.ts';
 import { builder } from '../store/index.ts';
@@ -16,6 +17,24 @@ export const q = {
       .selectFrom('outbox')
       .select(['id', 'messageId', 'recipient'])
       .where('causedBy', '=', p<string>('causedBy')),
+  ),
+  /** A conversation's window and the send of a cause, if any: one row, nulls for what is not there. */
+  windowAndCause: compile<
+    { conversationId: string; causedBy: string | null },
+    {
+      conversationId: string | null;
+      lastInboundAt: number | null;
+      earlierId: string | null;
+      earlierMessageId: string | null;
+      earlierRecipient: string | null;
+    }
+  >(
+    sql`select c.id as conversation_id, c.last_inbound_at, o.id as earlier_id,
+        o.message_id as earlier_message_id, o.recipient as earlier_recipient
+      from (select 1 as one) x
+      left join conversations c on c.id = ${p('conversationId')}
+      left join outbox o on o.caused_by = ${p('causedBy')}
+      limit 1`,
   ),
   insertContact: compile<NewContact>(insertContact(builder)),
   insertConversation: compile<NewConversation>(insertConversation(builder)),

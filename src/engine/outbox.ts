@@ -3,7 +3,7 @@ import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/p
 import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
 import type { JobQueue } from '../queue/queue.ts';
 import { SEND_QUEUE, sendJob } from '../send/send-jobs.ts';
-import { conversationWindow, windowRefusal } from '../send/window.ts';
+import { windowRefusal } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
 import { recordEvents } from '../store/events.ts';
 import { contactIdOf, conversationIdOf } from '../store/ids.ts';
@@ -63,16 +63,30 @@ interface Addressed {
   conversationExists?: boolean;
 }
 
+/** A customer's conversation (its window), and the send of `causedBy` if there is one. */
+async function windowAndCause(db: Kysely<Database>, conversationId: string, causedBy: string | undefined) {
+  const r = await q.windowAndCause.first(db, { conversationId, causedBy: causedBy ?? null });
+  return {
+    conversation:
+      r?.conversationId == null
+        ? undefined
+        : { lastInboundAt: r.lastInboundAt == null ? null : Number(r.lastInboundAt) },
+    earlier:
+      r?.earlierId == null
+        ? undefined
+        : { id: r.earlierId, messageId: r.earlierMessageId ?? null, recipient: r.earlierRecipient ?? '' },
+  };
+}
+
 /** A message to a customer: the 24-hour window, HUMAN_AGENT for people up to 7 days, no cold outreach. */
-async function toCustomer(
-  db: Kysely<Database>,
+function toCustomer(
   channel: Channel,
   req: SendRequest,
   content: Content,
   now: number,
-): Promise<Addressed> {
+  conversation: { lastInboundAt: number | null } | undefined,
+): Addressed {
   const igsid = req.to ?? '';
-  const conversation = await conversationWindow(db, conversationIdOf(channel.id, igsid));
   const decision = messagePolicy({
     lastInboundAt: conversation?.lastInboundAt ?? null,
     human: req.humanAgent === true,
@@ -153,13 +167,17 @@ export async function queueSend(
     if (earlier && earlier.recipient === JSON.stringify({ comment_id: req.commentId }))
       return { messageId: earlier.messageId, outboxId: earlier.id, content };
   }
-  const { body, igsid, conversationExists } =
+  // To a customer: the conversation's window and an earlier send of the cause, in one round trip.
+  const seen =
     req.commentId === undefined
-      ? await toCustomer(db, channel, req, content, now)
-      : await toComment(db, channel, req, content, now);
+      ? await windowAndCause(db, conversationIdOf(channel.id, req.to ?? ''), req.causedBy)
+      : undefined;
+  const { body, igsid, conversationExists } = seen
+    ? toCustomer(channel, req, content, now, seen.conversation)
+    : await toComment(db, channel, req, content, now);
 
   if (req.causedBy) {
-    const earlier = await q.byCause.first(db, { causedBy: req.causedBy });
+    const earlier = seen ? seen.earlier : await q.byCause.first(db, { causedBy: req.causedBy });
     if (earlier) {
       // The same cause to someone else is a bug in the caller's key, not a repeat: never merge them.
       if (earlier.recipient !== JSON.stringify(body.recipient))

@@ -71,11 +71,16 @@ export interface AutomationView {
   username: string | null;
   name: string | null;
   profileCheckedAt: number | null;
+  /** The customer wrote in the conversation before the time asked about. */
+  wroteBefore: boolean;
 }
 
 /** The statements of every engine job, compiled once (store/prepared.ts). */
 const q = {
-  automationView: compile<{ id: string }, AutomationView>(
+  automationView: compile<
+    { id: string; before: number },
+    Omit<AutomationView, 'wroteBefore'> & { wrote: unknown }
+  >(
     builder
       .selectFrom('conversations')
       .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
@@ -87,6 +92,18 @@ const q = {
         'contacts.name',
         'contacts.profileCheckedAt',
       ])
+      .select((eb) =>
+        eb
+          .exists(
+            eb
+              .selectFrom('messages')
+              .select('messages.id')
+              .whereRef('messages.conversationId', '=', 'conversations.id')
+              .where('messages.direction', '=', 'inbound')
+              .where('messages.createdAt', '<', p<number>('before')),
+          )
+          .as('wrote'),
+      )
       .where('conversations.id', '=', p<string>('id')),
   ),
   setIntent: compile<{ id: string; intent: string }>(
@@ -215,7 +232,18 @@ export async function conversationExists(db: Kysely<Database>, id: string): Prom
 export const conversationAddress = (db: Kysely<Database>, id: string) =>
   db.selectFrom('conversations').select(['channelId', 'igsid']).where('id', '=', id).executeTakeFirst();
 
-export const automationView = (db: Kysely<Database>, id: string) => q.automationView.first(db, { id });
+/** What the engine's rules read of a conversation; `before`: the time of the message they answer. */
+export async function automationView(
+  db: Kysely<Database>,
+  id: string,
+  before: number,
+): Promise<AutomationView | undefined> {
+  const row = await q.automationView.first(db, { id, before });
+  if (!row) return undefined;
+  const { wrote, ...view } = row;
+  // PostgreSQL's boolean, SQLite's 0 or 1.
+  return { ...view, wroteBefore: wrote === true || wrote === 1 };
+}
 
 /**
  * Sets the status, replaces the tags or (un)assigns it (null: nobody), each when given; false when

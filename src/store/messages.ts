@@ -13,16 +13,6 @@ export type Message = Selectable<MessageTable>;
 export type Turn = Pick<Message, 'direction' | 'type' | 'text'>;
 
 /** Asked by every engine job: compiled once (store/prepared.ts). */
-const earlierInbound = compile<{ conversationId: string; before: number }>(
-  builder
-    .selectFrom('messages')
-    .select('id')
-    .where('conversationId', '=', p<string>('conversationId'))
-    .where('direction', '=', 'inbound')
-    .where('createdAt', '<', p<number>('before'))
-    .limit(1),
-);
-
 export const findMessage = (db: Kysely<Database>, id: string) =>
   db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
 
@@ -43,11 +33,6 @@ export async function listMessages(
   const key = page.after;
   if (key) query = query.where((eb) => after(eb, key, order === 'desc' ? '<' : '>', 'createdAt', 'id'));
   return pageOf(await query.execute(), limit);
-}
-
-/** The customer wrote in the conversation before `before`. */
-export async function wroteBefore(db: Kysely<Database>, conversationId: string, before: number) {
-  return !!(await earlierInbound.first(db, { conversationId, before }));
 }
 
 /**
