@@ -7,6 +7,7 @@ import { windowRefusal } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
 import { recordEvents } from '../store/events.ts';
 import { contactIdOf, conversationIdOf } from '../store/ids.ts';
+import { together, type Write } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { newId, q } from './outbox-statements.ts';
 
@@ -190,50 +191,57 @@ export async function queueSend(
   const messageId = isSenderAction(content) || !conversationId ? null : newId('msg');
   const outboxId = newId('out');
   await db.transaction().execute(async (trx) => {
+    // One statement on PostgreSQL (together()): the message, the conversation's touch, the outbox row.
+    const writes: Write[] = [];
     if (messageId && conversationId && igsid) {
       // A private reply may open a conversation with someone who never wrote: it shows there. (For a
       // customer, the policy has already found the conversation.)
       if (!conversationExists) {
         const contactId = contactIdOf(channel.id, igsid);
-        await q.insertContact.later(trx, { id: contactId, channelId: channel.id, igsid, now });
-        await q.insertConversation.later(trx, {
-          id: conversationId,
-          channelId: channel.id,
-          igsid,
-          contactId,
-          at: now,
-          now,
-        });
+        await together(trx, [
+          [q.insertContact, { id: contactId, channelId: channel.id, igsid, now }],
+          [
+            q.insertConversation,
+            { id: conversationId, channelId: channel.id, igsid, contactId, at: now, now },
+          ],
+        ]);
       }
       const message = body.message as { text?: string; attachment?: unknown };
-      await q.insertMessage.later(trx, {
-        id: messageId,
-        channelId: channel.id,
-        conversationId,
-        type: content.type,
-        text: message.text ?? null,
-        attachments: JSON.stringify(message.attachment ? [message.attachment] : []),
-        replyTo: req.replyTo ? JSON.stringify({ mid: req.replyTo }) : null,
-        author: req.author ?? (req.humanAgent ? 'human' : 'api'),
-        agent: req.agent ?? null,
-        approvalId: req.approvalId ?? null,
-        now,
-      });
-      await q.touchConversation.later(trx, { id: conversationId, now });
+      writes.push([
+        q.insertMessage,
+        {
+          id: messageId,
+          channelId: channel.id,
+          conversationId,
+          type: content.type,
+          text: message.text ?? null,
+          attachments: JSON.stringify(message.attachment ? [message.attachment] : []),
+          replyTo: req.replyTo ? JSON.stringify({ mid: req.replyTo }) : null,
+          author: req.author ?? (req.humanAgent ? 'human' : 'api'),
+          agent: req.agent ?? null,
+          approvalId: req.approvalId ?? null,
+          now,
+        },
+      ]);
+      writes.push([q.touchConversation, { id: conversationId, now }]);
     }
     const recipient = JSON.stringify(body.recipient);
-    await q.insertOutbox.later(trx, {
-      id: outboxId,
-      channelId: channel.id,
-      messageId,
-      conversationId,
-      recipient,
-      kind: content.type,
-      body: JSON.stringify(body),
-      human: req.humanAgent ? 1 : 0,
-      causedBy: req.causedBy ?? null,
-      now,
-    });
+    writes.push([
+      q.insertOutbox,
+      {
+        id: outboxId,
+        channelId: channel.id,
+        messageId,
+        conversationId,
+        recipient,
+        kind: content.type,
+        body: JSON.stringify(body),
+        human: req.humanAgent ? 1 : 0,
+        causedBy: req.causedBy ?? null,
+        now,
+      },
+    ]);
+    await together(trx, writes);
     await recordEvents(
       trx,
       [

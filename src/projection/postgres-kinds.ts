@@ -1,6 +1,7 @@
 import type { DomainEvent } from '../meta/events.ts';
 import { argsOf } from '../store/events.ts';
 import { commentIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
+import type { Write } from '../store/prepared.ts';
 import { type ConversationKind, content, ids, messageType, type Of, type Reaction } from './kinds.ts';
 import type { AsyncStatements } from './postgres-statements.ts';
 import type { MessageArgs } from './statements.ts';
@@ -19,6 +20,10 @@ export interface AsyncScope {
   now: number;
   eventKey: string;
   touch(inbound: boolean, message?: boolean): Promise<void>;
+  /** The touch as a write, for together(). */
+  touchWrite(inbound: boolean, message?: boolean): Write;
+  /** Writes as one statement (store/prepared.ts together()): never two changing one row. */
+  together(writes: Write[]): Promise<void>;
   rowId(mid: string): Promise<string>;
   earlyRow(mid: string): Promise<string>;
   markSeen(): Promise<void>;
@@ -36,7 +41,7 @@ export const ASYNC_HANDLERS: { [K in ConversationKind]: Handler<K> } = {
     });
   },
   async echo(s, e) {
-    await s.q.upsertMessage.later({
+    const message = s.q.upsertMessage.write({
       ...ids(s, await s.rowId(e.mid), e.mid),
       ...content(e),
       type: messageType({ ...e, isUnsupported: false }),
@@ -47,7 +52,8 @@ export const ASYNC_HANDLERS: { [K in ConversationKind]: Handler<K> } = {
       isEcho: 1,
       author: 'human',
     });
-    await s.touch(false);
+    await s.together([message, s.touchWrite(false)]);
+    // Not with the message: it may mark that very row.
     await s.markSeen();
   },
   async postback(s, e) {
@@ -139,7 +145,7 @@ async function customerWrote(
   mid: string,
   fields: Pick<MessageArgs, 'text' | 'attachments' | 'replyTo' | 'type' | 'payload' | 'referral'>,
 ) {
-  await s.q.upsertMessage.later({
+  const message = s.q.upsertMessage.write({
     ...ids(s, messageIdOf(s.channelId, mid), mid),
     ...fields,
     direction: 'inbound',
@@ -147,7 +153,7 @@ async function customerWrote(
     isEcho: 0,
     author: 'customer',
   });
-  await s.touch(true);
+  await s.together([message, s.touchWrite(true)]);
 }
 
 /** The handler of a conversation event, for the projector's dispatch. */

@@ -8,7 +8,7 @@ import { argsOf } from '../store/events.ts';
 import { isPostgresFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lockMid } from '../store/mid-lock.ts';
-import { compile, param as p } from '../store/prepared.ts';
+import { compile, param as p, together } from '../store/prepared.ts';
 import { snakeCase } from '../store/rows.ts';
 import type { Database } from '../store/schema.ts';
 import { rawEventOf, STORED_EVENT_COLUMNS, type StoredEvent } from '../store/webhook-events.ts';
@@ -230,8 +230,17 @@ export class PostgresProjector {
     // Both kept if there already: written ahead of the event's writes, this costs no round trip,
     // where asking first would.
     const contactId = contactIdOf(channelId, igsid);
-    await q.insertContact.later({ id: contactId, channelId, igsid, now });
-    await q.insertConversation.later({ id: conversationId, channelId, igsid, contactId, at: at || now, now });
+    await together(trx, [
+      q.insertContact.write({ id: contactId, channelId, igsid, now }),
+      q.insertConversation.write({ id: conversationId, channelId, igsid, contactId, at: at || now, now }),
+    ]);
+    const touchArgs = (inbound: boolean, message: boolean) => ({
+      id: conversationId,
+      at,
+      now,
+      inbound: inbound ? 1 : 0,
+      message: message ? 1 : 0,
+    });
     const scope: AsyncScope & { sentByIgdm: boolean } = {
       q,
       channelId,
@@ -241,15 +250,9 @@ export class PostgresProjector {
       now,
       eventKey,
       sentByIgdm: false,
-      touch: async (inbound, message = true) => {
-        await q.touch.later({
-          id: conversationId,
-          at,
-          now,
-          inbound: inbound ? 1 : 0,
-          message: message ? 1 : 0,
-        });
-      },
+      touch: (inbound, message = true) => q.touch.later(touchArgs(inbound, message)),
+      touchWrite: (inbound, message = true) => q.touch.write(touchArgs(inbound, message)),
+      together: (writes) => together(trx, writes),
       rowId: async (mid) => {
         // The sender may be recording this mid right now: one waits for the other (mid-lock.ts).
         await lockMid(trx, channelId, mid);

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { type Compiled, compile } from '../store/prepared.ts';
+import { type Compiled, compile, type Write } from '../store/prepared.ts';
 import type { Database } from '../store/schema.ts';
 import { type ArgsOf, projectionQueries, type Queries } from './statements.ts';
 
@@ -10,6 +10,8 @@ export interface AsyncStatement<A> {
   run(args: A): Promise<{ changes: number }>;
   /** A write whose answer the transaction's next statement brings (Compiled.later). */
   later(args: A): Promise<void>;
+  /** The write with its arguments, for together() (store/prepared.ts). */
+  write(args: A): Write;
   get<R>(args: A): Promise<R | undefined>;
   all<R>(args: A): Promise<R[]>;
 }
@@ -34,6 +36,7 @@ export function postgresStatements(): { on(db: Executor): AsyncStatements } {
         bound[name] = {
           run: async (args) => ({ changes: await c.changes(db, args) }),
           later: (args) => c.later(db, args),
+          write: (args) => [c, args],
           get: async <R>(args: Record<string, unknown>) => (await c.first(db, args)) as R | undefined,
           all: async <R>(args: Record<string, unknown>) => (await c.all(db, args)) as R[],
         };

@@ -7,7 +7,7 @@ import { GroupCommit } from '../store/group-commit.ts';
 import { messageIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
 import { lockMid } from '../store/mid-lock.ts';
-import { compile, param as p } from '../store/prepared.ts';
+import { compile, param as p, together, type Write } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
 import { type HealthChange, saveHealth } from './channel-health.ts';
 
@@ -248,16 +248,17 @@ export async function markSent(
 ): Promise<void> {
   // Before the echo's row is looked for: an echo applied at the same time waits (mid-lock.ts).
   if (mid !== null) await lockMid(trx, row.channelId, mid);
-  await q.outboxSent.later(trx, { id: row.id, mid, sentAt, now });
   await recordEvents(trx, [sendEvent('message.sent', row, { mid })], now);
-  if (!row.messageId) return;
+  const sent: Write = [q.outboxSent, { id: row.id, mid, sentAt, now }];
+  if (!row.messageId) return together(trx, [sent]);
   const echoed =
     mid !== null &&
     (await q.deleteEchoRow.changes(trx, {
       echoId: messageIdOf(row.channelId, mid),
       messageId: row.messageId,
     })) > 0;
-  await q.messageSent.later(trx, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now });
+  // One statement on PostgreSQL (together()): the outbox row and the message, two tables.
+  await together(trx, [sent, [q.messageSent, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now }]]);
 }
 
 /** igdm's own reaction shows on the customer's message. */

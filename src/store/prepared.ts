@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import {
   type Compilable,
-  type CompiledQuery,
+  CompiledQuery,
   createQueryId,
   type Kysely,
   type QueryResult,
@@ -74,6 +74,37 @@ export interface Compiled<A, R> {
    * transaction's next statement, which fails if it did (postgres-pipeline.ts); on SQLite, run.
    */
   later(db: Executor, args: A): Promise<void>;
+  /** The query with `args` bound, as `db`'s dialect runs it (for together()). */
+  bound(db: Executor, args: A): CompiledQuery<R>;
+}
+
+/** A write and its arguments, for together(). */
+// biome-ignore lint/suspicious/noExplicitAny: any compiled write with its own arguments
+export type Write = readonly [Compiled<any, unknown>, Record<string, unknown>];
+
+/**
+ * Writes as one statement on PostgreSQL (each part a CTE of `with … select 1`; in a transaction,
+ * not awaited, as later()); on SQLite, each run in turn. The parts must not change the same rows:
+ * the parts of one statement see the same snapshot, not each other's changes.
+ */
+export async function together(db: Executor, writes: readonly Write[]): Promise<void> {
+  if (kindOf(db) === 'sqlite' || writes.length === 1) {
+    for (const [c, args] of writes) await c.later(db, args);
+    return;
+  }
+  const texts: string[] = [];
+  const parameters: unknown[] = [];
+  for (const [c, args] of writes) {
+    const q = c.bound(db, args);
+    const offset = parameters.length;
+    // Kysely's PostgreSQL texts hold $n for parameters only (no dollar quoting in igdm's writes).
+    texts.push(
+      `w${texts.length} as (${q.sql.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`,
+    );
+    parameters.push(...q.parameters);
+  }
+  const text = `with ${texts.join(', ')} select 1`;
+  await executeCompiled(db, CompiledQuery.raw(db.isTransaction ? deferred(text) : text, parameters));
 }
 
 type Executor = Parameters<typeof executeCompiled>[0] & Pick<Kysely<unknown>, 'getExecutor'>;
@@ -120,6 +151,7 @@ export function compile<A extends Record<string, unknown>, R = unknown>(
   const run = (db: Executor, args: A) => executeCompiled<R>(db, bind(db, args));
   return {
     run,
+    bound: (db, args) => bind(db, args),
     // Outside a transaction nothing follows it to bring its answer: it is run and awaited.
     later: async (db, args) => {
       await executeCompiled<R>(db, bind(db, args, db.isTransaction));

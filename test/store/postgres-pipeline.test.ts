@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres } from '../../src/store/postgres.ts';
-import { compile, param as p } from '../../src/store/prepared.ts';
+import { compile, param as p, together } from '../../src/store/prepared.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 
@@ -15,6 +15,9 @@ type Db = Kysely<Database>;
 const insert = compile<{ id: number; note: string }>(
   sql`insert into pipeline_notes (id, note) values (${p('id')}::int, ${p('note')})`,
 );
+const tag = compile<{ id: number; tag: string }>(
+  sql`insert into pipeline_tags (id, tag) values (${p('id')}::int, ${p('tag')})`,
+);
 const notes = async (db: Db) =>
   (await sql<{ id: number }>`select id from pipeline_notes order by id`.execute(db)).rows.map((r) => r.id);
 
@@ -26,6 +29,7 @@ describe.skipIf(!postgres)('writes sent ahead of the next statement (PostgreSQL)
     // One connection: every transaction below reuses the connection the one before it left.
     db = openPostgres(database.url, { maxConnections: 1 });
     await sql`create table pipeline_notes (id int primary key, note text not null)`.execute(db);
+    await sql`create table pipeline_tags (id int primary key, tag text not null)`.execute(db);
   });
   afterAll(async () => {
     await db?.destroy();
@@ -85,5 +89,33 @@ describe.skipIf(!postgres)('writes sent ahead of the next statement (PostgreSQL)
     });
     await expect(failing).rejects.toThrow('changed my mind');
     expect(await notes(db)).toEqual([]);
+  });
+
+  it('writes together are one statement: all of them, or none when one fails', async () => {
+    await sql`truncate pipeline_notes, pipeline_tags`.execute(db);
+    await db.transaction().execute((trx) =>
+      together(trx, [
+        [insert, { id: 1, note: 'a' }],
+        [tag, { id: 1, tag: 'x' }],
+        [insert, { id: 2, note: 'b' }],
+      ]),
+    );
+    expect(await notes(db)).toEqual([1, 2]);
+    const failing = db.transaction().execute((trx) =>
+      together(trx, [
+        [insert, { id: 3, note: 'c' }],
+        [tag, { id: 1, tag: 'a duplicate' }],
+      ]),
+    );
+    await expect(failing).rejects.toThrow(/duplicate key/);
+    expect(await notes(db)).toEqual([1, 2]);
+    const tags = await sql<{ tag: string }>`select tag from pipeline_tags`.execute(db);
+    expect(tags.rows).toEqual([{ tag: 'x' }]);
+    // Outside a transaction too: one statement, awaited.
+    await together(db, [
+      [insert, { id: 4, note: 'd' }],
+      [tag, { id: 4, tag: 'y' }],
+    ]);
+    expect(await notes(db)).toEqual([1, 2, 4]);
   });
 });
