@@ -5,7 +5,7 @@ import type { JobQueue } from '../queue/queue.ts';
 import { SEND_QUEUE, sendJob } from '../send/send-jobs.ts';
 import { windowRefusal } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
-import { recordEvents } from '../store/events.ts';
+import { eventWrites, recordEvents } from '../store/events.ts';
 import { contactIdOf, conversationIdOf } from '../store/ids.ts';
 import { together, type Write } from '../store/prepared.ts';
 import type { Database, OutboxTable } from '../store/schema.ts';
@@ -241,26 +241,27 @@ export async function queueSend(
         now,
       },
     ]);
-    await together(trx, writes);
-    await recordEvents(
-      trx,
-      [
-        {
-          event: 'message.queued',
-          channelId: channel.id,
-          conversationId,
-          data: {
-            messageId,
-            outboxId,
+    await together(trx, [
+      ...writes,
+      ...eventWrites(
+        [
+          {
+            event: 'message.queued',
+            channelId: channel.id,
             conversationId,
-            type: content.type,
-            author: req.author ?? null,
-            agent: req.agent ?? null,
+            data: {
+              messageId,
+              outboxId,
+              conversationId,
+              type: content.type,
+              author: req.author ?? null,
+              agent: req.agent ?? null,
+            },
           },
-        },
-      ],
-      now,
-    );
+        ],
+        now,
+      ),
+    ]);
     await jobs.enqueue(trx, [
       sendJob({ id: outboxId, channelId: channel.id, conversationId, recipient, createdAt: now }),
     ]);

@@ -22,8 +22,13 @@ export interface AsyncScope {
   touch(inbound: boolean, message?: boolean): Promise<void>;
   /** The touch as a write, for together(). */
   touchWrite(inbound: boolean, message?: boolean): Write;
-  /** Writes as one statement (store/prepared.ts together()): never two changing one row. */
+  /**
+   * Writes as one statement (store/prepared.ts together()): never two changing one row. Held until
+   * flush(), which the projector calls with the event's log entries once the handler is done.
+   */
   together(writes: Write[]): Promise<void>;
+  /** Sends what together() holds, with `more`, as one statement. */
+  flush(more?: Write[]): Promise<void>;
   rowId(mid: string): Promise<string>;
   earlyRow(mid: string): Promise<string>;
   markSeen(): Promise<void>;

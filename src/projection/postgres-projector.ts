@@ -8,7 +8,7 @@ import { argsOf } from '../store/events.ts';
 import { isPostgresFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lockMid } from '../store/mid-lock.ts';
-import { compile, param as p, together } from '../store/prepared.ts';
+import { compile, param as p, together, type Write } from '../store/prepared.ts';
 import { snakeCase } from '../store/rows.ts';
 import type { Database } from '../store/schema.ts';
 import { rawEventOf, STORED_EVENT_COLUMNS, type StoredEvent } from '../store/webhook-events.ts';
@@ -56,12 +56,17 @@ const marks = compile<{ ids: number[]; statuses: string[]; errors: (string | nul
 );
 
 /**
- * The projection's lock and, when it was got, the oldest unapplied events, in one round trip: one
- * row with `got` false when another process holds the lock, or true and no event when none waits.
+ * The projection's lock, and then, when it was got, the oldest unapplied events: one round trip (the
+ * lock is sent ahead, Compiled.later), two statements, so that the events are read in a snapshot
+ * taken after the lock (one taken before it could show a batch that another process committed just
+ * as it let go). One row with `got` false when another process holds the lock, or true and no
+ * event when none waits.
  */
+const tryLock = compile(sql`select pg_try_advisory_xact_lock(${LOCK[0]}, ${LOCK[1]})`);
 const pendingLocked = compile<{ limit: number }, { got: boolean } & Partial<PendingRow>>(
   sql`select l.got, ${sql.raw(STORED_EVENT_COLUMNS.map((c) => `e.${snakeCase(c)}`).join(', '))}
-    from (select pg_try_advisory_xact_lock(${LOCK[0]}, ${LOCK[1]}) as got) l
+    from (select exists (select 1 from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()
+      and classid = ${LOCK[0]} and objid = ${LOCK[1]} and objsubid = 2 and granted) as got) l
     left join lateral (
       select ${sql.raw(STORED_EVENT_COLUMNS.map(snakeCase).join(', '))} from webhook_events
       where l.got and applied_at is null order by meta_timestamp, id limit ${p('limit')}::integer
@@ -98,6 +103,7 @@ export class PostgresProjector {
 
   #applyBatch(limits: Limits, savepoints: boolean): Promise<ProjectResult & { busy: boolean }> {
     return this.#db.transaction().execute(async (trx) => {
+      await tryLock.later(trx, {});
       const found = await pendingLocked.all(trx, { limit: limits.maxEvents });
       if (!found[0]?.got) return { events: 0, more: false, conversations: [], unapplied: {}, busy: true };
       const q = this.#statements.on(trx);
@@ -202,8 +208,11 @@ export class PostgresProjector {
     const scope = await this.#scope(trx, q, channelId, igsid, event.timestamp, eventKey);
     await asyncHandlerOf(event.kind)(scope, event);
     const referral = referralOf(event);
-    if (referral)
+    if (referral) {
+      await scope.flush();
       await q.setSource.later({ id: scope.conversationId, source: sourceOf(referral), at: event.timestamp });
+    }
+    const events: Write[] = [];
     if (event.kind !== 'echo') {
       const mid =
         'mid' in event ? (event.mid ?? (event.kind === 'postback' ? eventKey : undefined)) : undefined;
@@ -212,8 +221,10 @@ export class PostgresProjector {
       const messageId =
         mid === undefined ? null : customers ? messageIdOf(channelId, mid) : await scope.rowId(mid);
       const where = { channelId, conversationId: scope.conversationId, messageId, eventKey };
-      for (const e of inboundEvents(event, where)) await q.insertEvent.later(argsOf(e, scope.now));
+      for (const e of inboundEvents(event, where)) events.push(q.insertEvent.write(argsOf(e, scope.now)));
     }
+    // The handler's writes and the event log's, one statement.
+    await scope.flush(events);
     return { conversation: scope.conversationId, ownEcho: event.kind === 'echo' && scope.sentByIgdm };
   }
 
@@ -234,6 +245,8 @@ export class PostgresProjector {
       q.insertContact.write({ id: contactId, channelId, igsid, now }),
       q.insertConversation.write({ id: conversationId, channelId, igsid, contactId, at: at || now, now }),
     ]);
+    /** Writes of together(), sent with the event's log entries (flush). */
+    const buffered: Write[] = [];
     const touchArgs = (inbound: boolean, message: boolean) => ({
       id: conversationId,
       at,
@@ -252,7 +265,13 @@ export class PostgresProjector {
       sentByIgdm: false,
       touch: (inbound, message = true) => q.touch.later(touchArgs(inbound, message)),
       touchWrite: (inbound, message = true) => q.touch.write(touchArgs(inbound, message)),
-      together: (writes) => together(trx, writes),
+      together: async (writes) => {
+        buffered.push(...writes);
+      },
+      flush: async (more = []) => {
+        const writes = [...buffered.splice(0), ...more];
+        if (writes.length > 0) await together(trx, writes);
+      },
       rowId: async (mid) => {
         // The sender may be recording this mid right now: one waits for the other (mid-lock.ts).
         await lockMid(trx, channelId, mid);
@@ -265,7 +284,10 @@ export class PostgresProjector {
         await q.ensureMessage.later({ id, channelId, conversationId, mid, at, now });
         return id;
       },
-      markSeen: () => q.markSeen.later({ conversationId, now }),
+      markSeen: async () => {
+        await scope.flush(); // after the message it may mark
+        await q.markSeen.later({ conversationId, now });
+      },
     };
     return scope;
   }

@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import type { GraphFailure } from '../meta/graph-errors.ts';
 import type { SendBody } from '../meta/send.ts';
 import type { Channel } from '../store/channels.ts';
-import { recordEvents } from '../store/events.ts';
+import { eventWrites, recordEvents } from '../store/events.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { messageIdOf } from '../store/ids.ts';
 import { builder } from '../store/index.ts';
@@ -248,17 +248,19 @@ export async function markSent(
 ): Promise<void> {
   // Before the echo's row is looked for: an echo applied at the same time waits (mid-lock.ts).
   if (mid !== null) await lockMid(trx, row.channelId, mid);
-  await recordEvents(trx, [sendEvent('message.sent', row, { mid })], now);
-  const sent: Write = [q.outboxSent, { id: row.id, mid, sentAt, now }];
-  if (!row.messageId) return together(trx, [sent]);
+  const sent: Write[] = [
+    [q.outboxSent, { id: row.id, mid, sentAt, now }],
+    ...eventWrites([sendEvent('message.sent', row, { mid })], now),
+  ];
+  if (!row.messageId) return together(trx, sent);
   const echoed =
     mid !== null &&
     (await q.deleteEchoRow.changes(trx, {
       echoId: messageIdOf(row.channelId, mid),
       messageId: row.messageId,
     })) > 0;
-  // One statement on PostgreSQL (together()): the outbox row and the message, two tables.
-  await together(trx, [sent, [q.messageSent, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now }]]);
+  // One statement on PostgreSQL (together()): the outbox row, the event and the message.
+  await together(trx, [...sent, [q.messageSent, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now }]]);
 }
 
 /** igdm's own reaction shows on the customer's message. */

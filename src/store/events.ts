@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { builder } from './builder.ts';
 import { lastPosition, positionOf, readLog } from './event-log.ts';
-import { compile, param as p } from './prepared.ts';
+import { compile, param as p, type Write } from './prepared.ts';
 import type { Database } from './schema.ts';
 
 // The event log (src/events/): appended in the transaction of each change, read by the stream.
@@ -70,6 +70,10 @@ export async function recordEvents(trx: Kysely<Database>, events: NewEvent[], no
   // In a transaction on PostgreSQL, written without waiting for the answer (Compiled.later).
   for (const e of events) await q.insert.later(trx, argsOf(e, now));
 }
+
+/** Events as writes, to append with others in one statement (prepared.ts together()). */
+export const eventWrites = (events: NewEvent[], now: number): Write[] =>
+  events.map((e) => [q.insert, argsOf(e, now)]);
 
 /** Events after the event `after`, in the order readers see them (event-log.ts). */
 export async function eventsAfter(

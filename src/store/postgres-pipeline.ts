@@ -1,5 +1,3 @@
-import type pg from 'pg';
-
 // Statements whose answer igdm need not wait for, sent ahead of the next one on the same connection
 // (pg's pipeline mode writes a query at once instead of after the previous one's answer): a
 // transaction's BEGIN, and writes inside a transaction marked with `deferred()`. Each costs a round
@@ -15,7 +13,9 @@ const MARK = '/* deferred */ ';
 /** `text` as a write whose answer is not awaited (within a transaction only; see above). */
 export const deferred = (text: string): string => MARK + text;
 
-const isDeferred = (text: string) => text === 'begin' || text.startsWith(MARK);
+const isMarked = (text: string) => text.startsWith(MARK);
+
+const ROLLBACK = /^rollback\b/i;
 
 /** What Kysely reads of a result: a deferred statement's stand-in. */
 const ANSWERED = { command: 'DEFERRED', rowCount: null, rows: [], fields: [] };
@@ -42,14 +42,16 @@ export function pipelined(query: Query, socket?: Cork): Query {
     socket?.uncork();
   };
   return (text, values) => {
-    if (isDeferred(text)) {
+    const marked = isMarked(text);
+    if (marked || text === 'begin') {
       if (socket && !corked) {
         corked = true;
         socket.cork();
         // A transaction's next statement follows within microtasks; nothing is held longer than this.
         setImmediate(uncork);
       }
-      const answer = query(text, values);
+      // Sent without its mark: the same text awaited or not is one named statement.
+      const answer = query(marked ? text.slice(MARK.length) : text, values);
       answer.catch(() => {}); // reported by the next statement
       pending.push(answer);
       return Promise.resolve(ANSWERED);
@@ -61,8 +63,8 @@ export function pipelined(query: Query, socket?: Cork): Query {
     pending = [];
     return Promise.allSettled(before).then((results) => {
       const failed = results.find((r) => r.status === 'rejected');
-      // A rollback ends the transaction whatever failed in it.
-      if (failed && text !== 'rollback') {
+      // A rollback (to a savepoint too) ends what failed, whatever it was.
+      if (failed && !ROLLBACK.test(text)) {
         answer.catch(() => {});
         throw failed.reason;
       }

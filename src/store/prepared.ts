@@ -85,13 +85,27 @@ export type Write = readonly [Compiled<any, unknown>, Record<string, unknown>];
 /**
  * Writes as one statement on PostgreSQL (each part a CTE of `with … select 1`; in a transaction,
  * not awaited, as later()); on SQLite, each run in turn. The parts must not change the same rows:
- * the parts of one statement see the same snapshot, not each other's changes.
+ * the parts of one statement see the same snapshot, not each other's changes. The same write twice
+ * (two events into the log) starts another statement: within one, the parts' order is not defined.
  */
 export async function together(db: Executor, writes: readonly Write[]): Promise<void> {
-  if (kindOf(db) === 'sqlite' || writes.length === 1) {
+  if (kindOf(db) === 'sqlite') {
     for (const [c, args] of writes) await c.later(db, args);
     return;
   }
+  let group: Write[] = [];
+  for (const write of writes) {
+    if (group.some(([c]) => c === write[0])) {
+      await oneStatement(db, group);
+      group = [];
+    }
+    group.push(write);
+  }
+  if (group.length > 0) await oneStatement(db, group);
+}
+
+async function oneStatement(db: Executor, writes: readonly Write[]): Promise<void> {
+  if (writes.length === 1) return writes[0]![0].later(db, writes[0]![1]);
   const texts: string[] = [];
   const parameters: unknown[] = [];
   for (const [c, args] of writes) {
