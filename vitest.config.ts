@@ -67,8 +67,8 @@ export default defineConfig(async () => {
     });
   projects.push('./web/vitest.config.ts');
   // One file at a time (Vitest's default here, cores - 1): `.ci/run` took 12.5 min (2026-12-06). Two
-  // at once took 8; the flake that sent them back (a held send released by a PATCH) was a queue race,
-  // since fixed, but any PostgreSQL file's open transaction holds back every database's event log
-  // (docs/postgres.md, Tests), so tests that wait a moment for an event stay one file at a time.
+  // at once took 8; the flake that sent them back (a held send released by a PATCH) is a queue race,
+  // understood and still open, and any PostgreSQL file's open transaction holds back every
+  // database's event log (docs/postgres.md, Tests): tests that wait a moment for an event would flake.
   return { test: { projects, maxWorkers: 1 } };
 });
