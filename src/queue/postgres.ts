@@ -109,6 +109,11 @@ export class PostgresQueue implements WorkQueue {
       holdOf: (job) => job.attempts,
       scheduleNext: (claimedAt) => this.#scheduleNext(claimedAt),
       retryIn: (ms) => this.#scheduleDue(ms),
+      runAgain: (job) => {
+        this.#makeDue(job.queue, [job.key]).catch((err: unknown) =>
+          this.#log?.error({ err, job: job.id }, 'queue: could not run a job again (runNow)'),
+        );
+      },
       prune: (finishedBefore) => this.#admin.prune(finishedBefore),
       keepDoneMs: options.keepDoneMs ?? null,
       now: this.#now,
@@ -167,7 +172,14 @@ export class PostgresQueue implements WorkQueue {
   }
 
   async runNow(queue: string, keys?: readonly string[]): Promise<number> {
+    // Its jobs running here: should they end waiting, the wait is cut short (runner.ts), since the
+    // UPDATE below finds them running and leaves them.
     this.#runner.askRunNow(queue, keys);
+    return this.#makeDue(queue, keys);
+  }
+
+  /** The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed. */
+  async #makeDue(queue: string, keys?: readonly string[]): Promise<number> {
     const n = await this.#admin.runNow(queue, keys);
     this.#nextDueAt = null;
     if (n > 0) {

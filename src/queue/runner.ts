@@ -58,6 +58,12 @@ export interface RunnerBackend {
   scheduleNext(claimedAt: number): Promise<void>;
   /** A round failed: run one again after `ms`. */
   retryIn(ms: number): void;
+  /**
+   * A runNow() for the job came after its outcome had decided on a wait, and may have looked at
+   * its row before that outcome was written (finding it still running): its wait ends now (the
+   * job's key only; the runner's running jobs are not asked again).
+   */
+  runAgain(job: Job): void;
   /** Deletes the done jobs finished before `finishedBefore`; how many. */
   prune(finishedBefore: number): Promise<number>;
   /** Done jobs finished longer ago than this are deleted (null: kept). */
@@ -80,6 +86,12 @@ export class JobRunner {
   readonly #jobs = new Map<number, Job>();
   /** Running jobs that a runNow() found running (failure() asks, outcomes.ts). */
   readonly #runNowAsked = new Set<number>();
+  /**
+   * Jobs whose outcome has read #runNowAsked (takeRunNow) and is being written. A runNow() from
+   * then on may look at the row before the outcome reaches it (the job still running: it changes
+   * nothing), so a job asked for again meanwhile is made due once its outcome is written (#release).
+   */
+  readonly #outcomeAsked = new Set<number>();
   #finished: Finished[] = [];
   #pumping: Promise<void> | null = null;
   #again = false;
@@ -227,11 +239,15 @@ export class JobRunner {
   }
 
   #release(f: Finished) {
+    const { id } = f.job;
+    // Asked for after its outcome was decided: runNow's UPDATE may have found the job still running.
+    const missed = this.#outcomeAsked.delete(id) && this.#runNowAsked.has(id);
     f.w.running--;
-    this.mine.delete(f.job.id);
-    this.#jobs.delete(f.job.id);
-    this.#runNowAsked.delete(f.job.id);
+    this.mine.delete(id);
+    this.#jobs.delete(id);
+    this.#runNowAsked.delete(id);
     f.recorded();
+    if (missed) this.#backend.runAgain(f.job);
   }
 
   #start(w: Worker, job: Job, claimedAt: number) {
@@ -274,8 +290,12 @@ export class JobRunner {
       if (job.queue === queue && (!keys || keys.includes(job.key))) this.#runNowAsked.add(job.id);
   }
 
-  /** Whether runNow() was asked for the job while it ran (once). */
+  /**
+   * Whether runNow() was asked for the job while it ran (once). Asked by its outcome: a runNow()
+   * after this is made good once the outcome is written (#release).
+   */
   takeRunNow(job: Job): boolean {
+    if (this.#jobs.has(job.id)) this.#outcomeAsked.add(job.id);
     return this.#runNowAsked.delete(job.id);
   }
 

@@ -1,7 +1,9 @@
-import { type Kysely, sql } from 'kysely';
+import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresQueue } from '../../src/queue/postgres.ts';
 import { claim } from '../../src/queue/postgres-statements.ts';
-import type { Job } from '../../src/queue/queue.ts';
+import { type Job, RetryLater } from '../../src/queue/queue.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { queueContract } from './contract.ts';
 import { freshDatabase, postgresBackend, postgresReachable } from './postgres-support.ts';
@@ -161,6 +163,57 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       await q.idle();
       const [row] = await q.list({ limit: 1 });
       expect(row).toMatchObject({ status: 'active', attempts: 2, result: null });
+    });
+  });
+
+  describe('runNow()', () => {
+    it('a runNow() that looks while a job’s wait is being written still ends that wait', async () => {
+      // The order that lost a token PATCH's wake-up under load (test/api/events.test.ts): the handler
+      // ends with RetryLater, its outcome is decided (a long wait), and runNow() comes before that
+      // outcome's UPDATE reaches the row: runNow finds the job still active and changes nothing.
+      let beforeSettle: (() => Promise<void>) | null = null;
+      // A pool of its own whose every connection sends the outcome's UPDATE only once the hook ran.
+      const pool = new pg.Pool({ connectionString: database!.url, max: 4 });
+      pool.on('error', () => {});
+      pool.on('connect', (client) => {
+        const query = client.query.bind(client) as (text: unknown, values?: unknown) => Promise<unknown>;
+        client.query = (async (text: unknown, values?: unknown) => {
+          const hook = beforeSettle;
+          const settle =
+            typeof text === 'string' &&
+            /^update "jobs" set "status" = \$1/.test(text) &&
+            Array.isArray(values) &&
+            values[0] === 'ready';
+          if (hook && settle) {
+            beforeSettle = null;
+            await hook();
+          }
+          return query(text, values);
+        }) as unknown as typeof client.query;
+      });
+      const db = new Kysely<Database>({
+        dialect: new PostgresDialect({ pool }),
+        plugins: [new CamelCasePlugin()],
+      });
+      await db.deleteFrom('jobs').execute();
+      const q = new PostgresQueue(db, { pollMs: 50, leaseMs: 2000, listen: database!.url });
+      try {
+        const runs: number[] = [];
+        let looked = -1;
+        beforeSettle = async () => {
+          looked = await q.runNow('q');
+        };
+        q.work('q', async () => {
+          runs.push(Date.now());
+          if (runs.length === 1) throw new RetryLater(60_000, 'waiting for a token');
+        });
+        await q.add([job('a', 1)]);
+        await until(() => runs.length === 2, 'run again after runNow', 3000);
+        expect(looked).toBe(0); // it looked while the job was still active: the ordering under test
+      } finally {
+        await q.close();
+        await db.destroy();
+      }
     });
   });
 
