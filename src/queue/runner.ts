@@ -145,7 +145,6 @@ export class JobRunner {
       this.#again = true;
       return;
     }
-    this.#backend.roundStarts?.();
     this.#pumping = this.#pump()
       .catch((err) => {
         this.#backend.log?.error({ err }, 'queue: claiming jobs failed; trying again in 1 s');
@@ -183,8 +182,10 @@ export class JobRunner {
       : [...this.#workers.values()].filter((w) => wokenFor(woken, w) || ended.some((f) => f.w === w));
     this.#claimAll = false;
     this.#dueQueues.clear();
-    if (claiming.length > 0 && backend.beforeClaim) await backend.beforeClaim();
+    // Nothing to do: the timer set after the last round stands (a round clears it, roundStarts).
     if (ended.length === 0 && claiming.length === 0) return;
+    backend.roundStarts?.();
+    if (claiming.length > 0 && backend.beforeClaim) await backend.beforeClaim();
     // One time for the round: what was not due for the claim is what the timers wait for.
     const now = backend.now();
     let claimed: Claimed | null;

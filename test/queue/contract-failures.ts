@@ -157,6 +157,22 @@ export function failureContract(backend: QueueBackend) {
       expect(await q.counts()).toEqual({ ready: 0, active: 0, done: 3, dead: 0 });
     });
 
+    it('a job put off runs at its time though a wake took its outcome and a round with nothing to do followed', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      const ran: string[] = [];
+      await q.add([job('a', 1)]);
+      q.work('q', async (j) => {
+        ran.push(nameOf(j));
+        if (ran.length > 1) return;
+        // A wake of the queue runs before the round this job's end asks for: that round writes the
+        // outcome, and the one the end asked for then finds nothing to do.
+        setImmediate(() => q.wake('q'));
+        throw new RetryLater(100, 'not yet');
+      });
+      await until(() => ran.length === 2, 'the job ran again at its time', 3000);
+    });
+
     it('a retry that falls due while the queue is still busy with the round is not forgotten', async () => {
       const s = await backend.open();
       // Every reading of the clock is 20 ms later: each round takes longer than the 5 ms backoff.
