@@ -42,6 +42,22 @@ const NOT_ON_POSTGRES = [
   '**/*upgrade.test.ts',
 ];
 
+/**
+ * igdm's own files that open PostgreSQL themselves. They run one at a time, after the rest: any open
+ * transaction on the server holds back every database's event log (its cursor waits for the
+ * cluster-wide xmin, docs/postgres.md), and tests that wait a moment for an event would flake.
+ */
+const OPEN_POSTGRES = [
+  'test/postgres/**/*.test.ts',
+  'test/store/postgres-*.test.ts',
+  'test/store/repositories.test.ts',
+  'test/queue/postgres.test.ts',
+  'test/graph/shared-rate-limit.test.ts',
+  'test/cli/backup.test.ts',
+  'test/cli/migrate.test.ts',
+  'test/cli/migrate-store.test.ts',
+];
+
 export default defineConfig(async () => {
   // Under CI an unreachable PostgreSQL fails the run here (postgresAvailable throws); elsewhere the
   // PostgreSQL project is left out, with a message saying how to run it.
@@ -50,8 +66,24 @@ export default defineConfig(async () => {
     process.stderr.write(
       `igdm-postgres: not run (no PostgreSQL at ${new URL(POSTGRES_ADMIN_URL).host}); only SQLite was tested.\n`,
     );
+  // First the files that leave PostgreSQL alone, two at a time (the machine's two cores); then those
+  // that open it, one at a time (OPEN_POSTGRES), and last the suites on PostgreSQL, one at a time.
+  const sqlite = { IGDM_TEST_STORE: 'sqlite' };
   const projects: (TestProjectInlineConfiguration | string)[] = [
-    { test: { name: 'igdm', include: ['test/**/*.test.ts'], env: { IGDM_TEST_STORE: 'sqlite' }, ...shared } },
+    {
+      test: {
+        name: 'igdm',
+        include: ['test/**/*.test.ts'],
+        exclude: OPEN_POSTGRES,
+        env: sqlite,
+        ...shared,
+        ...inGroup(0, 2),
+      },
+    },
+    './web/vitest.config.ts', // in the first group too (its own config says so)
+    {
+      test: { name: 'igdm-pg', include: OPEN_POSTGRES, env: sqlite, ...shared, ...inGroup(1, 1) },
+    },
   ];
   if (postgres)
     projects.push({
@@ -63,12 +95,13 @@ export default defineConfig(async () => {
         exclude: NOT_ON_POSTGRES,
         env: { IGDM_TEST_STORE: 'postgres' },
         ...shared,
+        ...inGroup(2, 1),
       },
     });
-  projects.push('./web/vitest.config.ts');
-  // One file at a time (Vitest's default here, cores - 1): `.ci/run` took 12.5 min (2026-12-06). Two
-  // at once took 8; the flake that sent them back (a held send released by a PATCH) is a queue race,
-  // understood and still open, and any PostgreSQL file's open transaction holds back every
-  // database's event log (docs/postgres.md, Tests): tests that wait a moment for an event would flake.
-  return { test: { projects, maxWorkers: 1 } };
+  return { test: { projects } };
 });
+
+/** A project's place in the run: groups run one after another, its files `workers` at a time. */
+function inGroup(order: number, workers: number) {
+  return { sequence: { groupOrder: order }, maxWorkers: workers };
+}

@@ -9,6 +9,9 @@ export default mergeConfig(
       name: 'web',
       include: ['src/**/*.test.{ts,tsx}'],
       environment: 'happy-dom',
+      // With igdm's files that leave PostgreSQL alone, two at a time (../vitest.config.ts).
+      sequence: { groupOrder: 0 },
+      maxWorkers: 2,
     },
   }),
 );
