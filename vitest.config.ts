@@ -43,9 +43,10 @@ const NOT_ON_POSTGRES = [
 ];
 
 /**
- * igdm's own files that open PostgreSQL themselves. They run one at a time, after the rest: any open
- * transaction on the server holds back every database's event log (its cursor waits for the
- * cluster-wide xmin, docs/postgres.md), and tests that wait a moment for an event would flake.
+ * igdm's own files that open PostgreSQL themselves. They run one at a time, after the rest: some hold
+ * a transaction open on purpose, and any open transaction on the server holds back every database's
+ * event log (its cursor waits for the cluster-wide xmin, docs/postgres.md), so tests that wait a
+ * moment for an event would flake beside them.
  */
 const OPEN_POSTGRES = [
   'test/postgres/**/*.test.ts',
@@ -66,8 +67,8 @@ export default defineConfig(async () => {
     process.stderr.write(
       `igdm-postgres: not run (no PostgreSQL at ${new URL(POSTGRES_ADMIN_URL).host}); only SQLite was tested.\n`,
     );
-  // First the files that leave PostgreSQL alone, two at a time (the machine's two cores); then those
-  // that open it, one at a time (OPEN_POSTGRES), and last the suites on PostgreSQL, one at a time.
+  // First the service suites, on SQLite and on PostgreSQL, two files at a time (the machine's two
+  // cores); then igdm's own files that open PostgreSQL, one at a time (OPEN_POSTGRES).
   const sqlite = { IGDM_TEST_STORE: 'sqlite' };
   const projects: (TestProjectInlineConfiguration | string)[] = [
     {
@@ -95,7 +96,7 @@ export default defineConfig(async () => {
         exclude: NOT_ON_POSTGRES,
         env: { IGDM_TEST_STORE: 'postgres' },
         ...shared,
-        ...inGroup(2, 1),
+        ...inGroup(0, 2),
       },
     });
   return { test: { projects } };
