@@ -127,33 +127,45 @@ export async function notify(db: Db, queues: Iterable<string>): Promise<void> {
   if (distinct.length > 0) await q.notify.run(db, { queues: distinct });
 }
 
+type Wake = { mine: string[]; origin: string };
+
+/** The insert's arguments: the jobs as columns. */
+const insertArgs = (jobs: NewJob[], now: number, wake: Wake) => ({
+  ...wake,
+  queues: jobs.map((j) => j.queue),
+  keys: jobs.map((j) => j.key),
+  orderAts: jobs.map((j) => j.orderAt),
+  dedupKeys: jobs.map((j) => j.dedupKey),
+  payloads: jobs.map((j) => JSON.stringify(j.payload)),
+  now,
+});
+
 /**
  * Adds jobs inside `trx` (one whose dedup key exists is skipped), waking their queues: those of
- * `mine` for `origin` only (wakes.ts). The number added, or NaN without `answer` (Compiled.later).
+ * `mine` for `origin` only (wakes.ts). The number added.
  */
 export async function insertJobs(
   trx: Transaction<Database>,
   jobs: NewJob[],
   now: number,
-  wake: { mine: string[]; origin: string } = { mine: [], origin: '' },
-  options: { answer: boolean } = { answer: true },
+  wake: Wake = { mine: [], origin: '' },
 ): Promise<number> {
   if (jobs.length === 0) return 0;
-  const args = {
-    ...wake,
-    queues: jobs.map((j) => j.queue),
-    keys: jobs.map((j) => j.key),
-    orderAts: jobs.map((j) => j.orderAt),
-    dedupKeys: jobs.map((j) => j.dedupKey),
-    payloads: jobs.map((j) => JSON.stringify(j.payload)),
-    now,
-  };
-  if (!options.answer) {
-    await q.insert.later(trx, args);
-    return Number.NaN;
-  }
-  const row = await q.insert.first(trx, args);
+  const row = await q.insert.first(trx, insertArgs(jobs, now, wake));
   return Number(row?.added ?? 0);
+}
+
+/**
+ * insertJobs without waiting for its answer (Compiled.later): sent with the transaction's next
+ * statement, which fails with the insert's error if it failed.
+ */
+export async function insertJobsLater(
+  trx: Transaction<Database>,
+  jobs: NewJob[],
+  now: number,
+  wake: Wake,
+): Promise<void> {
+  if (jobs.length > 0) await q.insert.later(trx, insertArgs(jobs, now, wake));
 }
 
 /**

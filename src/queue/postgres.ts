@@ -6,7 +6,7 @@ import type { Database } from '../store/schema.ts';
 import type { OutcomePolicy } from './outcomes.ts';
 import { PostgresJobAdmin } from './postgres-admin.ts';
 import { recordOutcomes } from './postgres-outcomes.ts';
-import { claim, insertJobs, nextDue, notify, renew, takeBack } from './postgres-statements.ts';
+import { claim, insertJobs, insertJobsLater, nextDue, notify, renew, takeBack } from './postgres-statements.ts';
 import { WakeListener } from './postgres-wakes.ts';
 import {
   backoffMs,
@@ -125,7 +125,7 @@ export class PostgresQueue implements WorkQueue {
     if (jobs.length === 0) return 0;
     const added = await this.#db
       .transaction()
-      .execute((trx) => insertJobs(trx, jobs, this.#now(), this.#wakeAs(), { answer: true }));
+      .execute((trx) => insertJobs(trx, jobs, this.#now(), this.#wakeAs()));
     for (const queue of new Set(jobs.map((j) => j.queue))) this.wake(queue);
     return added;
   }
@@ -135,7 +135,7 @@ export class PostgresQueue implements WorkQueue {
    * the other processes are woken when it commits.
    */
   async enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<void> {
-    await insertJobs(trx, jobs, this.#now(), this.#wakeAs(), { answer: false });
+    await insertJobsLater(trx, jobs, this.#now(), this.#wakeAs());
   }
 
   /** Only while it hears its own notifications (LISTEN) does this process keep the jobs it adds. */
