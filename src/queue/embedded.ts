@@ -79,15 +79,11 @@ export class EmbeddedQueue implements WorkQueue {
       beforeClaim: () => this.#recoverAtStart(),
       // The jobs this process runs are held until their leases run out (renewed, never recovered).
       holdOf: (_job, claimedAt) => claimedAt + this.#leaseMs,
-      // Every round clears the timer; it sets it again once done (scheduleNext).
+      // A round with something to do clears the timer; it sets it again once done (scheduleNext).
       roundStarts: () => this.#clearTimer(),
       scheduleNext: (claimedAt) => this.#scheduleNext(claimedAt),
       retryIn: (ms) => this.#schedule(ms),
-      runAgain: (job) => {
-        this.#makeDue(job.queue, [job.key]).catch((err: unknown) =>
-          this.#log?.error({ err, job: job.id }, 'queue: could not run a job again (runNow)'),
-        );
-      },
+      makeDue: (queue, keys) => this.#makeDue(queue, keys),
       prune: (finishedBefore) => this.#admin.prune(finishedBefore),
       keepDoneMs: options.keepDoneMs ?? null,
       now: this.#now,
@@ -112,11 +108,8 @@ export class EmbeddedQueue implements WorkQueue {
     this.wake();
   }
 
-  async runNow(queue: string, keys?: readonly string[]): Promise<number> {
-    // Its jobs running: should they end waiting, the wait is cut short (runner.ts), since the
-    // UPDATE below finds them running and leaves them.
-    this.#runner.askRunNow(queue, keys);
-    return this.#makeDue(queue, keys);
+  runNow(queue: string, keys?: readonly string[]): Promise<number> {
+    return this.#runner.runNow(queue, keys);
   }
 
   /** The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed. */
@@ -217,7 +210,7 @@ export class EmbeddedQueue implements WorkQueue {
    */
   #round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed> {
     // A delayed job that fell due (or none known yet) may be claimable too: its timer may never
-    // fire, as every round clears it.
+    // fire, as this round cleared it.
     const claimDue = woken.all || woken.queues.size > 0 || this.#nextDueAt === null || this.#nextDueAt <= now;
     return this.#db.transaction().execute(async (trx) => {
       for (const f of ended) await this.#record(trx, f.job, f.outcome, now);

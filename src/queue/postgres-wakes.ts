@@ -49,6 +49,15 @@ export class WakeListener {
   }
 }
 
+/** A listener told of a notification (null: look at everything); its failure is its own. */
+function tell(l: WakeListener, payload: string | null): void {
+  try {
+    l.onWake(payload);
+  } catch (err) {
+    l.log?.error({ err, channel: l.channel }, 'a wake-up could not be handled');
+  }
+}
+
 /** The LISTEN connection of this process to one database, shared by its channels' listeners. */
 class SharedConnection {
   static readonly #open = new Map<string, SharedConnection>();
@@ -57,7 +66,10 @@ class SharedConnection {
     const key = typeof config === 'string' ? config : JSON.stringify(config);
     let c = SharedConnection.#open.get(key);
     if (!c) {
-      c = new SharedConnection(config, () => SharedConnection.#open.delete(key));
+      const made: SharedConnection = new SharedConnection(config, () => {
+        if (SharedConnection.#open.get(key) === made) SharedConnection.#open.delete(key);
+      });
+      c = made;
       SharedConnection.#open.set(key, c);
     }
     return c;
@@ -86,8 +98,7 @@ class SharedConnection {
   }
 
   async remove(l: WakeListener): Promise<void> {
-    this.#listeners.delete(l);
-    if (this.#listeners.size > 0) return; // a channel no one hears any more is left on: harmless
+    if (!this.#listeners.delete(l) || this.#listeners.size > 0) return; // a channel no one hears any more is left on: harmless
     this.#closed();
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
@@ -126,8 +137,8 @@ class SharedConnection {
     client.on('error', lost);
     client.on('end', () => lost());
     client.on('notification', (n) => {
-      for (const l of this.#listeners)
-        if (l.listening && l.channel === n.channel) l.onWake(n.payload ?? null);
+      if (this.#client !== client) return;
+      for (const l of this.#listeners) if (l.listening && l.channel === n.channel) tell(l, n.payload ?? null);
     });
     try {
       this.#client = client;
@@ -137,16 +148,16 @@ class SharedConnection {
         await client.end();
         return;
       }
-      this.#backoffMs = 250;
       this.#ready = true;
-      await this.#listen(client, [...this.#listeners]);
+      // Reset only once LISTEN is on: a server that refuses it is asked less and less often.
+      if (await this.#listen(client, [...this.#listeners])) this.#backoffMs = 250;
     } catch (err) {
       if (this.#client === client) lost(err as Error);
     }
   }
 
-  /** LISTENs for `listeners` (their channels not on yet, in one statement), then tells each. */
-  async #listen(client: pg.Client, listeners: WakeListener[]): Promise<void> {
+  /** LISTENs for `listeners` (their channels not on yet, in one statement), then tells each; whether it could. */
+  async #listen(client: pg.Client, listeners: WakeListener[]): Promise<boolean> {
     const fresh = [...new Set(listeners.map((l) => l.channel))].filter((c) => !this.#channels.has(c));
     if (fresh.length > 0) {
       const answer = client.query(fresh.map((c) => `listen ${c}`).join('; '));
@@ -156,15 +167,16 @@ class SharedConnection {
       await Promise.all(listeners.map((l) => this.#channels.get(l.channel)));
     } catch (err) {
       if (this.#client === client) client.emit('error', err as Error); // lost(): connected again
-      return;
+      return false;
     }
-    if (this.#client !== client) return;
+    if (this.#client !== client) return false;
     for (const l of listeners) {
       if (!this.#listeners.has(l) || l.listening) continue;
       l.listening = true;
       // What was notified while no one listened is lost: the listener looks at everything.
-      l.onWake(null);
+      tell(l, null);
     }
+    return true;
   }
 
   #schedule() {

@@ -6,7 +6,15 @@ import type { Database } from '../store/schema.ts';
 import type { OutcomePolicy } from './outcomes.ts';
 import { PostgresJobAdmin } from './postgres-admin.ts';
 import { recordOutcomes } from './postgres-outcomes.ts';
-import { claim, insertJobs, insertJobsLater, nextDue, notify, renew, takeBack } from './postgres-statements.ts';
+import {
+  claim,
+  insertJobs,
+  insertJobsLater,
+  nextDue,
+  notify,
+  renew,
+  takeBack,
+} from './postgres-statements.ts';
 import { WakeListener } from './postgres-wakes.ts';
 import {
   backoffMs,
@@ -109,11 +117,7 @@ export class PostgresQueue implements WorkQueue {
       holdOf: (job) => job.attempts,
       scheduleNext: (claimedAt) => this.#scheduleNext(claimedAt),
       retryIn: (ms) => this.#scheduleDue(ms),
-      runAgain: (job) => {
-        this.#makeDue(job.queue, [job.key]).catch((err: unknown) =>
-          this.#log?.error({ err, job: job.id }, 'queue: could not run a job again (runNow)'),
-        );
-      },
+      makeDue: (queue, keys) => this.#makeDue(queue, keys),
       prune: (finishedBefore) => this.#admin.prune(finishedBefore),
       keepDoneMs: options.keepDoneMs ?? null,
       now: this.#now,
@@ -171,11 +175,8 @@ export class PostgresQueue implements WorkQueue {
     this.#runner.wake();
   }
 
-  async runNow(queue: string, keys?: readonly string[]): Promise<number> {
-    // Its jobs running here: should they end waiting, the wait is cut short (runner.ts), since the
-    // UPDATE below finds them running and leaves them.
-    this.#runner.askRunNow(queue, keys);
-    return this.#makeDue(queue, keys);
+  runNow(queue: string, keys?: readonly string[]): Promise<number> {
+    return this.#runner.runNow(queue, keys);
   }
 
   /** The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed. */

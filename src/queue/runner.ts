@@ -52,18 +52,17 @@ export interface RunnerBackend {
   beforeClaim?: () => Promise<void>;
   /** What the runner keeps for a job it starts (its `mine`): e.g. when its lease runs out. */
   holdOf(job: Job, claimedAt: number): number;
-  /** A round starts (called before it does anything). */
+  /** A round with something to do starts (called before it does anything). */
   roundStarts?: () => void;
   /** After a round (not closed): sleeps until the next delayed job is due, or whatever else. */
   scheduleNext(claimedAt: number): Promise<void>;
   /** A round failed: run one again after `ms`. */
   retryIn(ms: number): void;
   /**
-   * A runNow() for the job came after its outcome had decided on a wait, and may have looked at
-   * its row before that outcome was written (finding it still running): its wait ends now (the
-   * job's key only; the runner's running jobs are not asked again).
+   * The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed; how
+   * many (runNow() without the running jobs: JobRunner.runNow asks those).
    */
-  runAgain(job: Job): void;
+  makeDue(queue: string, keys?: readonly string[]): Promise<number>;
   /** Deletes the done jobs finished before `finishedBefore`; how many. */
   prune(finishedBefore: number): Promise<number>;
   /** Done jobs finished longer ago than this are deleted (null: kept). */
@@ -84,14 +83,17 @@ export class JobRunner {
   readonly mine = new Map<number, number>();
   /** The jobs this process runs, by id. */
   readonly #jobs = new Map<number, Job>();
-  /** Running jobs that a runNow() found running (failure() asks, outcomes.ts). */
-  readonly #runNowAsked = new Set<number>();
+  /** Running jobs that a runNow() found running, with how many times (failure() asks, outcomes.ts). */
+  readonly #runNowAsked = new Map<number, number>();
   /**
-   * Jobs whose outcome has read #runNowAsked (takeRunNow) and is being written. A runNow() from
-   * then on may look at the row before the outcome reaches it (the job still running: it changes
-   * nothing), so a job asked for again meanwhile is made due once its outcome is written (#release).
+   * Jobs whose outcome has asked (takeRunNow), with the count it saw. A runNow() from then on may look
+   * at the row before the outcome reaches it (the job still running: it changes nothing), so a job
+   * asked for again meanwhile is made due once its outcome is written (#release). Only looked at, not
+   * taken: a round whose write fails asks again when it is written again.
    */
-  readonly #outcomeAsked = new Set<number>();
+  readonly #outcomeAsked = new Map<number, number>();
+  /** makeDue() calls of #release under way (drain() waits for them). */
+  readonly #makingDue = new Set<Promise<unknown>>();
   #finished: Finished[] = [];
   #pumping: Promise<void> | null = null;
   #again = false;
@@ -242,13 +244,25 @@ export class JobRunner {
   #release(f: Finished) {
     const { id } = f.job;
     // Asked for after its outcome was decided: runNow's UPDATE may have found the job still running.
-    const missed = this.#outcomeAsked.delete(id) && this.#runNowAsked.has(id);
+    const seen = this.#outcomeAsked.get(id);
+    const missed = seen !== undefined && (this.#runNowAsked.get(id) ?? 0) > seen;
     f.w.running--;
     this.mine.delete(id);
     this.#jobs.delete(id);
     this.#runNowAsked.delete(id);
+    this.#outcomeAsked.delete(id);
     f.recorded();
-    if (missed) this.#backend.runAgain(f.job);
+    if (missed) this.#runAgain(f.job);
+  }
+
+  #runAgain(job: Job) {
+    const made = this.#backend
+      .makeDue(job.queue, [job.key])
+      .catch((err: unknown) =>
+        this.#backend.log?.error({ err, job: job.id }, 'queue: could not run a job again (runNow)'),
+      )
+      .finally(() => this.#makingDue.delete(made));
+    this.#makingDue.add(made);
   }
 
   #start(w: Worker, job: Job, claimedAt: number) {
@@ -283,21 +297,23 @@ export class JobRunner {
   }
 
   /**
-   * runNow() for `queue` (its `keys` only, if given): the jobs of it running here now end with no
-   * wait, should they end asking for one (their outcome is written after runNow looked).
+   * The ready jobs of `queue` (of `keys`) waiting for a later time are due now; those of it running
+   * here end with no wait, should they end asking for one (their outcome is written after runNow
+   * looked at their rows).
    */
-  askRunNow(queue: string, keys?: readonly string[]): void {
+  runNow(queue: string, keys?: readonly string[]): Promise<number> {
     for (const job of this.#jobs.values())
-      if (job.queue === queue && (!keys || keys.includes(job.key))) this.#runNowAsked.add(job.id);
+      if (job.queue === queue && (!keys || keys.includes(job.key)))
+        this.#runNowAsked.set(job.id, (this.#runNowAsked.get(job.id) ?? 0) + 1);
+    return this.#backend.makeDue(queue, keys);
   }
 
-  /**
-   * Whether runNow() was asked for the job while it ran (once). Asked by its outcome: a runNow()
-   * after this is made good once the outcome is written (#release).
-   */
+  /** Whether runNow() was asked for the job while it ran (its outcome asks: outcomes.ts). */
   takeRunNow(job: Job): boolean {
-    if (this.#jobs.has(job.id)) this.#outcomeAsked.add(job.id);
-    return this.#runNowAsked.delete(job.id);
+    if (!this.#jobs.has(job.id)) return false;
+    const asked = this.#runNowAsked.get(job.id) ?? 0;
+    this.#outcomeAsked.set(job.id, asked);
+    return asked > 0;
   }
 
   /** Resolves when no handler is running and no round is under way. */
@@ -319,5 +335,6 @@ export class JobRunner {
     this.wake(); // outcomes waiting for a retry of their write are written now (or given up)
     await this.#pumping;
     await Promise.all([...this.#running]);
+    await Promise.all([...this.#makingDue]);
   }
 }

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresQueue } from '../../src/queue/postgres.ts';
 import { claim } from '../../src/queue/postgres-statements.ts';
+import { WakeListener } from '../../src/queue/postgres-wakes.ts';
 import { type Job, RetryLater } from '../../src/queue/queue.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { queueContract } from './contract.ts';
@@ -256,6 +257,42 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       await until(() => ran.length === 1, 'run once the connection is back');
       // One connection listens again (pg_stat_activity may show it a moment after the run, on a busy server).
       await until(async () => (await listeners(s.db)) === 1, 'listening again');
+    });
+
+    it('the listeners of one process share one connection; one closed or failing leaves the others hearing', async () => {
+      const s = await backend.open();
+      const heard: string[] = [];
+      const listen = (channel: string, fail = false) =>
+        new WakeListener({
+          connection: database!.url,
+          channel,
+          onWake: (payload) => {
+            if (payload === null) return;
+            heard.push(`${channel}:${payload}`);
+            if (fail) throw new Error('this listener fails');
+          },
+        });
+      const a = listen('igdm_test_a', true);
+      const b = listen('igdm_test_b');
+      const c = listen('igdm_test_c');
+      try {
+        await until(() => a.listening && b.listening && c.listening, 'all three listening');
+        expect(await listeners(s.db)).toBe(1);
+        await sql`select pg_notify('igdm_test_a', '1'), pg_notify('igdm_test_b', '1')`.execute(s.db);
+        await until(() => heard.length === 2, 'both heard, though the first listener threw');
+        await c.close();
+        await sql`select pg_notify('igdm_test_b', '2'), pg_notify('igdm_test_c', '2')`.execute(s.db);
+        await until(() => heard.includes('igdm_test_b:2'), 'b still hears');
+        await a.close();
+        await a.close(); // twice: the connection b shares stays
+        await sql`select pg_notify('igdm_test_b', '3')`.execute(s.db);
+        await until(() => heard.includes('igdm_test_b:3'), 'b hears after a closed twice');
+        expect(heard).toEqual(['igdm_test_a:1', 'igdm_test_b:1', 'igdm_test_b:2', 'igdm_test_b:3']);
+        expect(await listeners(s.db)).toBe(1);
+      } finally {
+        await Promise.all([a.close(), b.close(), c.close()]);
+      }
+      await until(async () => (await listeners(s.db)) === 0, 'the connection closed with its last listener');
     });
 
     it('without a wake-up connection, workers still find jobs by polling', async () => {
