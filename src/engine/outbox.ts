@@ -81,7 +81,6 @@ async function windowAndCause(db: Kysely<Database>, conversationId: string, caus
 
 /** A message to a customer: the 24-hour window, HUMAN_AGENT for people up to 7 days, no cold outreach. */
 function toCustomer(
-  channel: Channel,
   req: SendRequest,
   content: Content,
   now: number,
@@ -174,7 +173,7 @@ export async function queueSend(
       ? await windowAndCause(db, conversationIdOf(channel.id, req.to ?? ''), req.causedBy)
       : undefined;
   const { body, igsid, conversationExists } = seen
-    ? toCustomer(channel, req, content, now, seen.conversation)
+    ? toCustomer(req, content, now, seen.conversation)
     : await toComment(db, channel, req, content, now);
 
   if (req.causedBy) {

@@ -1,7 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { builder } from './builder.ts';
 import { after, type Page, type PageKey, pageOf } from './pages.ts';
-import { compile, param as p } from './prepared.ts';
 import type { Database, MessageTable } from './schema.ts';
 
 // Messages: what the customer and the business wrote in a conversation, stored by the projector
