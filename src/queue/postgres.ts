@@ -108,7 +108,7 @@ export class PostgresQueue implements WorkQueue {
       maxAttempts: this.#maxAttempts,
       backoffMs: options.backoffMs ?? backoffMs,
       delayed: (runAt) => this.#delayed(runAt),
-      runNowAsked: (job) => this.#runner.takeRunNow(job),
+      runNowAsked: (job) => this.#runner.runNowAsked(job),
       log: this.#log,
     };
     this.#runner = new JobRunner({

@@ -83,15 +83,13 @@ export class JobRunner {
   readonly mine = new Map<number, number>();
   /** The jobs this process runs, by id. */
   readonly #jobs = new Map<number, Job>();
-  /** Running jobs that a runNow() found running, with how many times (failure() asks, outcomes.ts). */
-  readonly #runNowAsked = new Map<number, number>();
   /**
-   * Jobs whose outcome has asked (takeRunNow), with the count it saw. A runNow() from then on may look
-   * at the row before the outcome reaches it (the job still running: it changes nothing), so a job
-   * asked for again meanwhile is made due once its outcome is written (#release). Only looked at, not
-   * taken: a round whose write fails asks again when it is written again.
+   * Running jobs that a runNow() found running: how many times, and how many of those its outcome
+   * had seen when it decided (runNowAsked). A runNow() after that may have looked at the row before
+   * the outcome reached it (the job still running: it changed nothing), so the job is made due once
+   * its outcome is written (#release). A round whose write fails asks again when it writes again.
    */
-  readonly #outcomeAsked = new Map<number, number>();
+  readonly #runNowAsked = new Map<number, { times: number; seen?: number }>();
   /** makeDue() calls of #release under way (drain() waits for them). */
   readonly #makingDue = new Set<Promise<unknown>>();
   #finished: Finished[] = [];
@@ -244,13 +242,12 @@ export class JobRunner {
   #release(f: Finished) {
     const { id } = f.job;
     // Asked for after its outcome was decided: runNow's UPDATE may have found the job still running.
-    const seen = this.#outcomeAsked.get(id);
-    const missed = seen !== undefined && (this.#runNowAsked.get(id) ?? 0) > seen;
+    const asked = this.#runNowAsked.get(id);
+    const missed = asked?.seen !== undefined && asked.times > asked.seen;
     f.w.running--;
     this.mine.delete(id);
     this.#jobs.delete(id);
     this.#runNowAsked.delete(id);
-    this.#outcomeAsked.delete(id);
     f.recorded();
     if (missed) this.#runAgain(f.job);
   }
@@ -303,17 +300,21 @@ export class JobRunner {
    */
   runNow(queue: string, keys?: readonly string[]): Promise<number> {
     for (const job of this.#jobs.values())
-      if (job.queue === queue && (!keys || keys.includes(job.key)))
-        this.#runNowAsked.set(job.id, (this.#runNowAsked.get(job.id) ?? 0) + 1);
+      if (job.queue === queue && (!keys || keys.includes(job.key))) {
+        const asked = this.#runNowAsked.get(job.id);
+        if (asked) asked.times++;
+        else this.#runNowAsked.set(job.id, { times: 1 });
+      }
     return this.#backend.makeDue(queue, keys);
   }
 
   /** Whether runNow() was asked for the job while it ran (its outcome asks: outcomes.ts). */
-  takeRunNow(job: Job): boolean {
+  runNowAsked(job: Job): boolean {
     if (!this.#jobs.has(job.id)) return false;
-    const asked = this.#runNowAsked.get(job.id) ?? 0;
-    this.#outcomeAsked.set(job.id, asked);
-    return asked > 0;
+    const asked = this.#runNowAsked.get(job.id) ?? { times: 0 };
+    asked.seen = asked.times;
+    this.#runNowAsked.set(job.id, asked);
+    return asked.times > 0;
   }
 
   /** Resolves when no handler is running and no round is under way. */
