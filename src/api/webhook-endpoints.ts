@@ -143,10 +143,7 @@ export async function webhookEndpointRoutes(scope: FastifyInstance, deps: Webhoo
   };
   const deliveriesPage = async (rows: Delivery[], limit: number) => {
     const shown = rows.slice(0, limit);
-    const attempts = await attemptsOf(
-      db,
-      shown.map((d) => d.id),
-    );
+    const attempts = await attemptsOf(db, shown);
     const last = shown.at(-1);
     return {
       data: shown.map((d) => deliveryView(d, attempts.get(d.id) ?? [])),
@@ -286,7 +283,7 @@ export async function webhookEndpointRoutes(scope: FastifyInstance, deps: Webhoo
     if (!d || !sees(req, d.channelId)) throw errors.deliveryNotFound(id);
     return d;
   };
-  const oneDelivery = async (d: Delivery) => deliveryView(d, (await attemptsOf(db, [d.id])).get(d.id) ?? []);
+  const oneDelivery = async (d: Delivery) => deliveryView(d, (await attemptsOf(db, [d])).get(d.id) ?? []);
 
   app.get(
     '/v1/webhook-deliveries/:id',

@@ -90,20 +90,27 @@ export async function getDelivery(db: Kysely<Database>, id: string): Promise<Del
   return row ? deliveryOf(row) : null;
 }
 
-/** The attempts of each delivery, oldest first. */
+/**
+ * The attempts of each delivery, oldest first: those its row counts. An attempt is recorded with
+ * its row's count in one transaction, but this read comes after the rows' read: on PostgreSQL an
+ * attempt committed in between would show beside a row that does not have it yet.
+ */
 export async function attemptsOf(
   db: Kysely<Database>,
-  ids: readonly string[],
+  deliveries: readonly Pick<Delivery, 'id' | 'attempts'>[],
 ): Promise<Map<string, Attempt[]>> {
-  const byDelivery = new Map<string, Attempt[]>(ids.map((id) => [id, []]));
-  if (ids.length === 0) return byDelivery;
+  const byDelivery = new Map<string, Attempt[]>(deliveries.map((d) => [d.id, []]));
+  if (deliveries.length === 0) return byDelivery;
+  const counted = new Map(deliveries.map((d) => [d.id, d.attempts]));
   const rows = await db
     .selectFrom('webhookAttempts')
     .select(['deliveryId', 'attempt', 'at', 'status', 'error', 'response', 'durationMs'])
-    .where('deliveryId', 'in', [...ids])
+    .where('deliveryId', 'in', [...counted.keys()])
     .orderBy('attempt')
     .execute();
-  for (const { deliveryId, ...r } of rows) byDelivery.get(deliveryId)?.push({ ...r, at: Number(r.at) });
+  for (const { deliveryId, ...r } of rows)
+    if (r.attempt <= (counted.get(deliveryId) ?? 0))
+      byDelivery.get(deliveryId)?.push({ ...r, at: Number(r.at) });
   return byDelivery;
 }
 
