@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { contactData } from '../store/contact-export.ts';
+import { contactExport } from '../store/contact-export.ts';
 import { findContact, listContacts } from '../store/contacts.ts';
 import { conversationsOfContact } from '../store/conversations.ts';
 import { kindOf } from '../store/dialect.ts';
@@ -62,7 +62,14 @@ export async function contactRoutes(scope: FastifyInstance, deps: ContactRouteDe
       const contact = await findContact(db, req.params.id);
       if (!contact || !sees(req, contact.channelId)) throw errors.contactNotFound(req.params.id);
       const conversations = await conversationsOfContact(db, contact.id);
-      return { ...contactView(contact), conversations: conversations.map((c) => conversationView(c, now())) };
+      // The profile as the contact's row has it: a profile saved between the two reads shows once.
+      const { username, name, profilePic } = contact;
+      return {
+        ...contactView(contact),
+        conversations: conversations.map((c) =>
+          conversationView({ ...c, username, name, profilePic }, now()),
+        ),
+      };
     },
   );
 
@@ -70,9 +77,9 @@ export async function contactRoutes(scope: FastifyInstance, deps: ContactRouteDe
     '/v1/contacts/:id/export',
     { schema: { params: Params, response: { 200: ContactExport } } },
     async (req) => {
-      const contact = await findContact(db, req.params.id);
-      if (!contact || !sees(req, contact.channelId)) throw errors.contactNotFound(req.params.id);
-      return exportView(await contactData(db, contact), now());
+      const data = await contactExport(db, req.params.id);
+      if (!data || !sees(req, data.contact.channelId)) throw errors.contactNotFound(req.params.id);
+      return exportView(data, now());
     },
   );
 

@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
-import { EmbeddedJobAdmin } from './job-admin.ts';
+import { StoredJobAdmin } from './job-admin.ts';
 import { ACTIVE, insertJobs, jobOf, q, UNFINISHED } from './job-statements.ts';
 import { failure, type Outcome, type OutcomePolicy, resultOf } from './outcomes.ts';
 import {
@@ -44,7 +44,7 @@ export interface EmbeddedQueueOptions {
 
 export class EmbeddedQueue implements WorkQueue {
   readonly #db: Kysely<Database>;
-  readonly #admin: EmbeddedJobAdmin;
+  readonly #admin: StoredJobAdmin;
   readonly #runner: JobRunner;
   readonly #maxAttempts: number;
   readonly #leaseMs: number;
@@ -66,7 +66,7 @@ export class EmbeddedQueue implements WorkQueue {
     this.#leaseMs = options.leaseMs ?? 5 * 60_000;
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
-    this.#admin = new EmbeddedJobAdmin(db, this.#now);
+    this.#admin = new StoredJobAdmin(db, this.#now);
     this.#outcomes = {
       maxAttempts: this.#maxAttempts,
       backoffMs: options.backoffMs ?? backoffMs,

@@ -3,13 +3,14 @@ import type { Database, JobTable } from '../store/schema.ts';
 import { ACTIVE, DONE, jobOf, q, READY, status, UNFINISHED } from './job-statements.ts';
 import type { JobAdmin, JobStatus, JobView, QueueStats } from './queue.ts';
 
-// The embedded queue's admin side: what the API shows of jobs, retrying a dead one, and deleting
+// The queue's admin side, on either store (the statements compiled for SQLite are compiled again
+// for PostgreSQL, store/prepared.ts): what the API shows of jobs, retrying a dead one, and deleting
 // done ones past their retention.
 
 /** Done jobs are deleted at most this many per statement. */
 const PRUNE_BATCH = 1000;
 
-export class EmbeddedJobAdmin implements JobAdmin {
+export class StoredJobAdmin implements JobAdmin {
   readonly #db: Kysely<Database>;
   readonly #now: () => number;
 
@@ -59,12 +60,15 @@ export class EmbeddedJobAdmin implements JobAdmin {
     return Number(done.numUpdatedRows) > 0;
   }
 
-  /** One count per status, each over the partial index of its status rather than the whole table. */
+  /** Jobs of each status, in one statement (one snapshot), each over its status's partial index. */
   async counts(): Promise<Record<JobStatus, number>> {
-    const counts: Record<JobStatus, number> = { ready: 0, active: 0, done: 0, dead: 0 };
-    for (const s of Object.keys(counts) as JobStatus[])
-      counts[s] = Number((await q.count[s].first(this.#db, {}))?.n ?? 0);
-    return counts;
+    const r = await q.counts.first(this.#db, {});
+    return {
+      ready: Number(r?.ready ?? 0),
+      active: Number(r?.active ?? 0),
+      done: Number(r?.done ?? 0),
+      dead: Number(r?.dead ?? 0),
+    };
   }
 
   /**

@@ -46,14 +46,7 @@ export const firstOfIdleKey = (eb: ExpressionBuilder<Database & { j: JobTable },
 };
 
 /** How many jobs have status `s`; done and dead are matched as jobs_finished's condition is written. */
-const countOf = (s: JobStatus) =>
-  compile<Record<string, never>, { n: number }>(
-    builder
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .$if(s === 'done' || s === 'dead', (qb) => qb.where('status', 'in', [DONE, status('dead')]))
-      .where('status', '=', status(s)),
-  );
+const STATUSES: readonly JobStatus[] = ['ready', 'active', 'done', 'dead'];
 
 /** The statements of every round, compiled once (store/prepared.ts). */
 export const q = {
@@ -120,13 +113,22 @@ export const q = {
       .where('queue', '=', p<string>('queue'))
       .where('runAt', '>', p<number>('after')),
   ),
-  /** Jobs of each status, counted over the status's own partial index. */
-  count: {
-    ready: countOf('ready'),
-    active: countOf('active'),
-    done: countOf('done'),
-    dead: countOf('dead'),
-  },
+  /**
+   * Jobs of each status, each counted over its status's own partial index; one statement, so that
+   * a job moving on meanwhile is counted once (one snapshot).
+   */
+  counts: compile<Record<string, never>, Record<JobStatus, number>>(
+    builder.selectNoFrom((eb) =>
+      STATUSES.map((s) =>
+        eb
+          .selectFrom('jobs')
+          .select((c) => c.fn.countAll<number>().as('n'))
+          .$if(s === 'done' || s === 'dead', (qb) => qb.where('status', 'in', [DONE, status('dead')]))
+          .where('status', '=', status(s))
+          .as(s),
+      ),
+    ),
+  ),
 };
 
 /** A job's identity and payload, from its row. */

@@ -3,8 +3,8 @@ import type { Kysely, Transaction } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
+import { StoredJobAdmin } from './job-admin.ts';
 import type { OutcomePolicy } from './outcomes.ts';
-import { PostgresJobAdmin } from './postgres-admin.ts';
 import { recordOutcomes } from './postgres-outcomes.ts';
 import {
   claim,
@@ -73,7 +73,7 @@ export interface PostgresQueueOptions {
 
 export class PostgresQueue implements WorkQueue {
   readonly #db: Kysely<Database>;
-  readonly #admin: PostgresJobAdmin;
+  readonly #admin: StoredJobAdmin;
   readonly #runner: JobRunner;
   readonly #maxAttempts: number;
   readonly #leaseMs: number;
@@ -103,7 +103,7 @@ export class PostgresQueue implements WorkQueue {
     this.#listen = options.listen;
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
-    this.#admin = new PostgresJobAdmin(db, this.#now);
+    this.#admin = new StoredJobAdmin(db, this.#now);
     this.#outcomes = {
       maxAttempts: this.#maxAttempts,
       backoffMs: options.backoffMs ?? backoffMs,

@@ -1,7 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import { comments, findSliced, loggedEvents, rawEvents, sends, whose } from './contact-rows.ts';
-import type { Contact } from './contacts.ts';
+import { type Contact, findContact } from './contacts.ts';
 import { type ConversationWithContact, conversationsOfContact } from './conversations.ts';
+import { kindOf } from './dialect.ts';
 import type { Message } from './messages.ts';
 import type { Note } from './notes.ts';
 import type {
@@ -30,7 +31,21 @@ export interface ContactData {
   webhookEvents: Selectable<WebhookEventTable>[];
 }
 
-export async function contactData(db: Kysely<Database>, contact: Contact): Promise<ContactData> {
+/**
+ * The contact's data read at one moment. On PostgreSQL, a read-only REPEATABLE READ transaction (one
+ * snapshot for every read: a message arriving meanwhile is in both its conversation's summary and the
+ * messages, or in neither). On SQLite a transaction would hold every writer back for the whole read.
+ */
+export async function contactExport(db: Kysely<Database>, id: string): Promise<ContactData | undefined> {
+  const read = async (on: Kysely<Database>) => {
+    const contact = await findContact(on, id);
+    return contact && contactData(on, contact);
+  };
+  if (kindOf(db) !== 'postgres') return read(db);
+  return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(read);
+}
+
+async function contactData(db: Kysely<Database>, contact: Contact): Promise<ContactData> {
   const w = await whose(db, contact);
   const ids = w.conversationIds;
   return {

@@ -45,7 +45,7 @@ export class StatementNames {
  */
 const preparable = (text: string) =>
   !text.includes('*') &&
-  !/^\s*(create|alter|drop|begin|commit|rollback|savepoint|release|set|listen)\b/i.test(text);
+  !/^\s*(create|alter|drop|begin|start|commit|rollback|savepoint|release|set|listen)\b/i.test(text);
 
 /** Makes `pool`'s clients, as it opens them, run repeated statements as named prepared statements. */
 export function prepareRepeated(pool: pg.Pool, names = new StatementNames()): void {
