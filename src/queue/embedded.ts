@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { StoredJobAdmin } from './job-admin.ts';
 import { ACTIVE, insertJobs, jobOf, q, UNFINISHED } from './job-statements.ts';
-import { failure, type Outcome, type OutcomePolicy, resultOf } from './outcomes.ts';
+import { failure, type Outcome, type OutcomePolicy, putOff, resultOf } from './outcomes.ts';
 import {
   backoffMs,
   type Job,
@@ -71,7 +71,6 @@ export class EmbeddedQueue implements WorkQueue {
       maxAttempts: this.#maxAttempts,
       backoffMs: options.backoffMs ?? backoffMs,
       delayed: (runAt) => this.#delayed(runAt),
-      runNowAsked: (job) => this.#runner.runNowAsked(job),
       log: this.#log,
     };
     this.#runner = new JobRunner({
@@ -83,7 +82,6 @@ export class EmbeddedQueue implements WorkQueue {
       roundStarts: () => this.#clearTimer(),
       scheduleNext: (claimedAt) => this.#scheduleNext(claimedAt),
       retryIn: (ms) => this.#schedule(ms),
-      makeDue: (queue, keys) => this.#makeDue(queue, keys),
       prune: (finishedBefore) => this.#admin.prune(finishedBefore),
       keepDoneMs: options.keepDoneMs ?? null,
       now: this.#now,
@@ -108,12 +106,11 @@ export class EmbeddedQueue implements WorkQueue {
     this.wake();
   }
 
-  runNow(queue: string, keys?: readonly string[]): Promise<number> {
-    return this.#runner.runNow(queue, keys);
-  }
-
-  /** The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed. */
-  async #makeDue(queue: string, keys?: readonly string[]): Promise<number> {
+  /**
+   * The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed; those
+   * running end with no wait, should they end asking for one (StoredJobAdmin.runNow).
+   */
+  async runNow(queue: string, keys?: readonly string[]): Promise<number> {
     const n = await this.#admin.runNow(queue, keys);
     this.#nextDueAt = null; // what is due next is read again
     this.wake();
@@ -242,11 +239,13 @@ export class EmbeddedQueue implements WorkQueue {
       await q.markDone.run(trx, { id: job.id, result: resultOf(outcome.result), now });
       return;
     }
-    await trx
+    const row = await trx
       .updateTable('jobs')
       .set(failure(job, outcome.err, now, this.#outcomes))
       .where('id', '=', job.id)
-      .execute();
+      .returning(['status', 'runAt'])
+      .executeTakeFirst();
+    putOff(row, this.#outcomes);
   }
 
   /** A job of this process's was put off until `runAt`. */

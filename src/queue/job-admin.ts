@@ -19,10 +19,21 @@ export class StoredJobAdmin implements JobAdmin {
     this.#now = now;
   }
 
-  /** Ready jobs of `queue` (of `keys`, if given) waiting for a later time are due now; how many. */
+  /**
+   * Ready jobs of `queue` (of `keys`, if given) waiting for a later time are due now; how many. Those
+   * running are marked: a wait their run ends with is cut short (outcomes.ts), whichever process
+   * runs them and whichever of the two writes comes first.
+   */
   async runNow(queue: string, keys?: readonly string[]): Promise<number> {
     if (keys?.length === 0) return 0;
     const now = this.#now();
+    await this.#db
+      .updateTable('jobs')
+      .set({ runAgain: 1 })
+      .where('queue', '=', queue)
+      .where('status', '=', ACTIVE)
+      .$if(keys !== undefined, (qb) => qb.where('key', 'in', keys!))
+      .execute();
     const r = await this.#db
       .updateTable('jobs')
       .set({ runAt: now, updatedAt: now })

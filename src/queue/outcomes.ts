@@ -22,8 +22,6 @@ export interface OutcomePolicy {
   backoffMs: (attempt: number) => number;
   /** A job was put off until `runAt` (the backend's timer may have to wake sooner). */
   delayed: (runAt: number) => void;
-  /** runNow() was asked for the job while it ran: a wait it ends with is cut short. */
-  runNowAsked?: (job: Job) => boolean;
   log?: Logger;
 }
 
@@ -31,7 +29,18 @@ export interface OutcomePolicy {
 export const resultOf = (result: unknown): string | null =>
   result === undefined ? null : JSON.stringify(result);
 
-/** What a failed run writes to its job: ready again later (RetryLater, a retry after its backoff), or dead. */
+/**
+ * A wait from `now`, cut to 10 ms when runNow() was asked while the job ran (its row's mark, set by
+ * runNow() in whichever process: it found the job running, not waiting). Drawn once (a backoff is
+ * jittered): the timer wakes for the time the row holds, which the write answers (RETURNING).
+ */
+const waitUntil = (now: number, ms: number) =>
+  sql<number>`case when run_again = 1 then cast(${Math.round(now + 10)} as bigint) else cast(${Math.round(now + ms)} as bigint) end`;
+
+/**
+ * What a failed run writes to its job: ready again later (RetryLater, a retry after its backoff), or
+ * dead. The caller reads back `run_at` and `status` to set its timer.
+ */
 export function failure(
   job: Job,
   err: unknown,
@@ -39,13 +48,11 @@ export function failure(
   policy: OutcomePolicy,
 ): UpdateObject<Database, 'jobs'> {
   if (err instanceof RetryLater) {
-    // Not a failure: the attempt is given back; never sooner than 10 ms, so nothing spins. A
-    // runNow() that came while it ran found it running, not waiting: it is due at once.
-    const runAt = now + (policy.runNowAsked?.(job) ? 10 : Math.max(10, err.ms));
-    policy.delayed(runAt);
+    // Not a failure: the attempt is given back; never sooner than 10 ms, so nothing spins.
     return {
       status: 'ready',
-      runAt,
+      runAt: waitUntil(now, Math.max(10, err.ms)),
+      runAgain: 0,
       attempts: sql<number>`attempts - 1`,
       lockedUntil: null,
       error: err.message,
@@ -54,19 +61,22 @@ export function failure(
   }
   const message = err instanceof Error ? err.message : String(err);
   const dead = job.attempts >= policy.maxAttempts;
-  // Drawn once (it is jittered): the timer must wake for the time the row holds.
-  const runAt = dead ? now : now + policy.backoffMs(job.attempts);
-  if (!dead) policy.delayed(runAt);
   policy.log?.warn(
     { job: job.id, queue: job.queue, attempts: job.attempts, err: message },
     dead ? 'job failed for the last time: dead' : 'job failed; will retry',
   );
   return {
     status: dead ? 'dead' : 'ready',
-    runAt,
+    runAt: dead ? now : waitUntil(now, policy.backoffMs(job.attempts)),
+    runAgain: 0,
     lockedUntil: null,
     error: message.slice(0, 2000),
     updatedAt: now,
     finishedAt: dead ? now : null,
   };
+}
+
+/** After a failure's write: the job is due again at the `runAt` its row got, if it is ready. */
+export function putOff(row: { status: string; runAt: number } | undefined, policy: OutcomePolicy): void {
+  if (row?.status === 'ready') policy.delayed(Number(row.runAt));
 }

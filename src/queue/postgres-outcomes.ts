@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
-import { type Ended, failure, type OutcomePolicy, resultOf } from './outcomes.ts';
+import { type Ended, failure, type OutcomePolicy, putOff, resultOf } from './outcomes.ts';
 import { settle, settleDone } from './postgres-statements.ts';
 
 // What the PostgreSQL queue (postgres.ts) writes when handlers end (outcomes.ts says what). Each
@@ -25,7 +25,9 @@ export async function recordOutcomes(
     if (outcome.ok) done.push({ id: job.id, attempts: job.attempts, result: resultOf(outcome.result) });
     else {
       freed.add(job.queue);
-      if (!(await settle(trx, job, failure(job, outcome.err, now, policy)))) lost.push(job.id);
+      const row = await settle(trx, job, failure(job, outcome.err, now, policy));
+      if (row) putOff(row, policy);
+      else lost.push(job.id);
     }
   }
   const { kept, waiting } = await settleDone(trx, done, now);

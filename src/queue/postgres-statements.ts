@@ -185,21 +185,22 @@ export async function claim(
 
 /**
  * Writes an outcome of the job's run `attempts` only: a job taken back meanwhile (its lease ran out)
- * and claimed again is the new run's. False when the run was no longer the job's.
+ * and claimed again is the new run's. The row as written (its status and when it is due), or
+ * undefined when the run was no longer the job's.
  */
-export async function settle(
+export function settle(
   trx: Db,
   job: Pick<Job, 'id' | 'attempts'>,
   values: UpdateObject<Database, 'jobs'>,
-): Promise<boolean> {
-  const r = await trx
+): Promise<{ status: string; runAt: number } | undefined> {
+  return trx
     .updateTable('jobs')
     .set(values)
     .where('id', '=', job.id)
     .where('status', '=', ACTIVE)
     .where('attempts', '=', job.attempts)
+    .returning(['status', 'runAt'])
     .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
 }
 
 /**

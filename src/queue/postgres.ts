@@ -108,7 +108,6 @@ export class PostgresQueue implements WorkQueue {
       maxAttempts: this.#maxAttempts,
       backoffMs: options.backoffMs ?? backoffMs,
       delayed: (runAt) => this.#delayed(runAt),
-      runNowAsked: (job) => this.#runner.runNowAsked(job),
       log: this.#log,
     };
     this.#runner = new JobRunner({
@@ -117,7 +116,6 @@ export class PostgresQueue implements WorkQueue {
       holdOf: (job) => job.attempts,
       scheduleNext: (claimedAt) => this.#scheduleNext(claimedAt),
       retryIn: (ms) => this.#scheduleDue(ms),
-      makeDue: (queue, keys) => this.#makeDue(queue, keys),
       prune: (finishedBefore) => this.#admin.prune(finishedBefore),
       keepDoneMs: options.keepDoneMs ?? null,
       now: this.#now,
@@ -175,12 +173,12 @@ export class PostgresQueue implements WorkQueue {
     this.#runner.wake();
   }
 
-  runNow(queue: string, keys?: readonly string[]): Promise<number> {
-    return this.#runner.runNow(queue, keys);
-  }
-
-  /** The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed. */
-  async #makeDue(queue: string, keys?: readonly string[]): Promise<number> {
+  /**
+   * The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed; those
+   * running, in whichever process, end with no wait, should they end asking for one
+   * (StoredJobAdmin.runNow).
+   */
+  async runNow(queue: string, keys?: readonly string[]): Promise<number> {
     const n = await this.#admin.runNow(queue, keys);
     this.#nextDueAt = null;
     if (n > 0) {

@@ -58,11 +58,6 @@ export interface RunnerBackend {
   scheduleNext(claimedAt: number): Promise<void>;
   /** A round failed: run one again after `ms`. */
   retryIn(ms: number): void;
-  /**
-   * The ready jobs of `queue` (of `keys`) waiting for a later time are due now, and claimed; how
-   * many (runNow() without the running jobs: JobRunner.runNow asks those).
-   */
-  makeDue(queue: string, keys?: readonly string[]): Promise<number>;
   /** Deletes the done jobs finished before `finishedBefore`; how many. */
   prune(finishedBefore: number): Promise<number>;
   /** Done jobs finished longer ago than this are deleted (null: kept). */
@@ -81,17 +76,6 @@ export class JobRunner {
   readonly #running = new Set<Promise<void>>();
   /** The jobs this process runs: id → what the backend holds them by (holdOf). */
   readonly mine = new Map<number, number>();
-  /** The jobs this process runs, by id. */
-  readonly #jobs = new Map<number, Job>();
-  /**
-   * Running jobs that a runNow() found running: how many times, and how many of those its outcome
-   * had seen when it decided (runNowAsked). A runNow() after that may have looked at the row before
-   * the outcome reached it (the job still running: it changed nothing), so the job is made due once
-   * its outcome is written (#release). A round whose write fails asks again when it writes again.
-   */
-  readonly #runNowAsked = new Map<number, { times: number; seen?: number }>();
-  /** makeDue() calls of #release under way (drain() waits for them). */
-  readonly #makingDue = new Set<Promise<unknown>>();
   #finished: Finished[] = [];
   #pumping: Promise<void> | null = null;
   #again = false;
@@ -240,32 +224,14 @@ export class JobRunner {
   }
 
   #release(f: Finished) {
-    const { id } = f.job;
-    // Asked for after its outcome was decided: runNow's UPDATE may have found the job still running.
-    const asked = this.#runNowAsked.get(id);
-    const missed = asked?.seen !== undefined && asked.times > asked.seen;
     f.w.running--;
-    this.mine.delete(id);
-    this.#jobs.delete(id);
-    this.#runNowAsked.delete(id);
+    this.mine.delete(f.job.id);
     f.recorded();
-    if (missed) this.#runAgain(f.job);
-  }
-
-  #runAgain(job: Job) {
-    const made = this.#backend
-      .makeDue(job.queue, [job.key])
-      .catch((err: unknown) =>
-        this.#backend.log?.error({ err, job: job.id }, 'queue: could not run a job again (runNow)'),
-      )
-      .finally(() => this.#makingDue.delete(made));
-    this.#makingDue.add(made);
   }
 
   #start(w: Worker, job: Job, claimedAt: number) {
     w.running++;
     this.mine.set(job.id, this.#backend.holdOf(job, claimedAt));
-    this.#jobs.set(job.id, job);
     const run = (async () => {
       let outcome: Outcome;
       try {
@@ -293,30 +259,6 @@ export class JobRunner {
     if (n > 0) this.#backend.log?.info({ jobs: n }, 'queue: deleted old done jobs');
   }
 
-  /**
-   * The ready jobs of `queue` (of `keys`) waiting for a later time are due now; those of it running
-   * here end with no wait, should they end asking for one (their outcome is written after runNow
-   * looked at their rows).
-   */
-  runNow(queue: string, keys?: readonly string[]): Promise<number> {
-    for (const job of this.#jobs.values())
-      if (job.queue === queue && (!keys || keys.includes(job.key))) {
-        const asked = this.#runNowAsked.get(job.id);
-        if (asked) asked.times++;
-        else this.#runNowAsked.set(job.id, { times: 1 });
-      }
-    return this.#backend.makeDue(queue, keys);
-  }
-
-  /** Whether runNow() was asked for the job while it ran (its outcome asks: outcomes.ts). */
-  runNowAsked(job: Job): boolean {
-    if (!this.#jobs.has(job.id)) return false;
-    const asked = this.#runNowAsked.get(job.id) ?? { times: 0 };
-    asked.seen = asked.times;
-    this.#runNowAsked.set(job.id, asked);
-    return asked.times > 0;
-  }
-
   /** Resolves when no handler is running and no round is under way. */
   async idle(): Promise<void> {
     for (;;) {
@@ -336,6 +278,5 @@ export class JobRunner {
     this.wake(); // outcomes waiting for a retry of their write are written now (or given up)
     await this.#pumping;
     await Promise.all([...this.#running]);
-    await Promise.all([...this.#makingDue]);
   }
 }

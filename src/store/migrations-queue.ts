@@ -47,4 +47,15 @@ export const queueMigrations = (kind: StoreKind): Record<string, Migration> => (
         end $$`.execute(db);
     },
   },
+  // runNow() asked while the job ran (1): a wait its run ends with is cut short (queue/outcomes.ts).
+  // On the row, so that a runNow() from any process and the run's outcome meet there, whichever
+  // comes first.
+  '0029_job_run_again': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('jobs')
+        .addColumn('run_again', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+    },
+  },
 });

@@ -159,6 +159,8 @@ export interface JobTable {
   status: JobStatus;
   attempts: number;
   runAt: number;
+  /** 1: runNow() was asked while the job ran; a wait its run ends with is cut short. */
+  runAgain: Generated<number>;
   /** An active job whose lease ran out belongs to a process that died: it is claimed again. */
   lockedUntil: number | null;
   /** The last failure. */

@@ -11,7 +11,7 @@ import { createTestDatabase, postgresAvailable, type TestDatabase } from '../sup
 // date and says what it applied, on PostgreSQL (several at once) and on the embedded store.
 
 const postgres = await postgresAvailable();
-const names = Object.keys(migrations('postgres'));
+const names = Object.keys(migrations('postgres')).sort(); // Kysely runs them by name
 const all = `${names.length} of ${names.length} migrations`;
 const span = `${names[0]} … ${names.at(-1)}`;
 

@@ -241,6 +241,27 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       expect(ran).toEqual(['committed']);
     });
 
+    it('a runNow() from another process while a job runs ends the wait the run then asks for', async () => {
+      const s = await backend.open();
+      const runs: string[] = [];
+      const held = gate();
+      // Polling once a minute: only the row's mark can bring the job back within the test.
+      s.queue({ pollMs: 60_000 }).work('q', async (j) => {
+        runs.push(nameOf(j));
+        if (runs.length > 1) return;
+        await held.opened;
+        throw new RetryLater(60_000, 'a minute from now');
+      });
+      const other = (await s.reopen()).queue({ pollMs: 60_000 });
+      await other.add([job('a', 1)]);
+      await until(() => runs.length === 1, 'the first run');
+      // The other process's runner never saw the job: the row carries the request.
+      expect(await other.runNow('q')).toBe(0);
+      held.open();
+      await until(() => runs.length === 2, 'run again at once, not in a minute');
+      expect(await other.counts()).toMatchObject({ ready: 0, active: 0, done: 1 });
+    });
+
     it('a lost wake-up connection is opened again, and what was added meanwhile runs', async () => {
       const s = await backend.open();
       const ran: string[] = [];

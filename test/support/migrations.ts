@@ -100,6 +100,10 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   async '0028_endpoint_snapshot'(db) {
     await sql`alter table webhook_endpoints drop column dispatch_snapshot`.execute(db);
   },
+  /** The jobs' mark of a runNow() asked while they ran. */
+  async '0029_job_run_again'(db) {
+    await sql`alter table jobs drop column run_again`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
