@@ -92,6 +92,22 @@ describe.skipIf(!postgres)('igdm migrate on PostgreSQL', () => {
     expect(await migrationsIn(url)).toEqual(names);
   });
 
+  it('reaches a server on the same machine through its Unix socket (host= in the URL, as README says)', async () => {
+    const { url } = await fresh();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const dirs = (await client.query('show unix_socket_directories')).rows[0]
+      .unix_socket_directories as string;
+    await client.end();
+    const socketDir = dirs.split(',')[0]!.trim();
+    expect(socketDir, 'the test server listens on a Unix socket').not.toBe('');
+    const database = new URL(url).pathname.slice(1);
+    const run = await migrate(`postgres://root@localhost/${database}?host=${socketDir}`);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`applied ${all}`);
+    expect(await migrationsIn(url)).toEqual(names);
+  });
+
   it('says which server it could not reach, without the password', async () => {
     const run = await migrate('postgres://root:hunter2-secret@127.0.0.1:9/igdm');
     expect(run.code).toBe(1);
