@@ -184,6 +184,7 @@ export class EmbeddedQueue implements WorkQueue {
           .set({
             status: 'dead',
             error: 'interrupted on its last attempt: the process running it stopped',
+            runAgain: 0,
             lockedUntil: null,
             updatedAt: now,
             finishedAt: now,
@@ -194,7 +195,7 @@ export class EmbeddedQueue implements WorkQueue {
       if (again.length > 0) {
         await trx
           .updateTable('jobs')
-          .set({ status: 'ready', runAt: now, lockedUntil: null, updatedAt: now })
+          .set({ status: 'ready', runAt: now, runAgain: 0, lockedUntil: null, updatedAt: now })
           .where('id', 'in', again)
           .execute();
       }

@@ -21,19 +21,28 @@ export class StoredJobAdmin implements JobAdmin {
 
   /**
    * Ready jobs of `queue` (of `keys`, if given) waiting for a later time are due now; how many. Those
-   * running are marked: a wait their run ends with is cut short (outcomes.ts), whichever process
-   * runs them and whichever of the two writes comes first.
+   * running are marked: a wait or a retry their run ends with is cut short (outcomes.ts), whichever
+   * process runs them and whichever of the two writes comes first. One row per statement: a
+   * statement locking several running rows could deadlock with a round's outcomes, which lock
+   * several too, in their own order (a job claimed after the read started after this call).
    */
   async runNow(queue: string, keys?: readonly string[]): Promise<number> {
     if (keys?.length === 0) return 0;
     const now = this.#now();
-    await this.#db
-      .updateTable('jobs')
-      .set({ runAgain: 1 })
+    const running = await this.#db
+      .selectFrom('jobs')
+      .select('id')
       .where('queue', '=', queue)
       .where('status', '=', ACTIVE)
       .$if(keys !== undefined, (qb) => qb.where('key', 'in', keys!))
       .execute();
+    for (const { id } of running)
+      await this.#db
+        .updateTable('jobs')
+        .set({ runAgain: 1 })
+        .where('id', '=', id)
+        .where('status', '=', ACTIVE)
+        .execute();
     const r = await this.#db
       .updateTable('jobs')
       .set({ runAt: now, updatedAt: now })
@@ -64,7 +73,7 @@ export class StoredJobAdmin implements JobAdmin {
     const now = this.#now();
     const done = await this.#db
       .updateTable('jobs')
-      .set({ status: 'ready', attempts: 0, runAt: now, finishedAt: null, updatedAt: now })
+      .set({ status: 'ready', attempts: 0, runAt: now, runAgain: 0, finishedAt: null, updatedAt: now })
       .where('id', '=', id)
       .where('status', '=', 'dead')
       .executeTakeFirst();

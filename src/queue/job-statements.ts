@@ -45,7 +45,7 @@ export const firstOfIdleKey = (eb: ExpressionBuilder<Database & { j: JobTable },
   ]);
 };
 
-/** How many jobs have status `s`; done and dead are matched as jobs_finished's condition is written. */
+/** The statuses counted (done and dead matched as jobs_finished's condition is written). */
 const STATUSES: readonly JobStatus[] = ['ready', 'active', 'done', 'dead'];
 
 /** The statements of every round, compiled once (store/prepared.ts). */

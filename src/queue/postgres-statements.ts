@@ -270,6 +270,7 @@ export async function takeBack(
     .set((eb) => ({
       status: sql`case when ${eb.ref('j.attempts')} >= ${maxAttempts} then 'dead' else 'ready' end`,
       runAt: now,
+      runAgain: 0,
       lockedUntil: null,
       updatedAt: now,
       error: sql`case when ${eb.ref('j.attempts')} >= ${maxAttempts}

@@ -89,7 +89,9 @@ export interface JobQueue {
   wake(queue?: string): void;
   /**
    * The ready jobs of `queue` (of `keys` only, if given) that wait for a later time are due now:
-   * their handlers decide again (a hold was lifted, the clock moved). Returns how many.
+   * their handlers decide again (a hold was lifted, the clock moved). Those running, in any
+   * process, are due at once if their run ends waiting (RetryLater) or failed (its backoff). Returns
+   * how many were waiting.
    */
   runNow(queue: string, keys?: readonly string[]): Promise<number>;
 }

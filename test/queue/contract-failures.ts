@@ -157,6 +157,64 @@ export function failureContract(backend: QueueBackend) {
       expect(await q.counts()).toEqual({ ready: 0, active: 0, done: 3, dead: 0 });
     });
 
+    it('runNow() while jobs run: the wait their runs end with (RetryLater, a failure’s backoff) is cut short', async () => {
+      const s = await backend.open();
+      const q = s.queue({ backoffMs: () => 60_000 });
+      const ran: string[] = [];
+      const held = gate();
+      await q.add([job('a', 1, 'later'), job('b', 1, 'failing')]);
+      q.work('q', async (j) => {
+        ran.push(nameOf(j));
+        if (ran.filter((n) => n === nameOf(j)).length > 1) return;
+        await held.opened;
+        if (nameOf(j) === 'later') throw new RetryLater(60_000, 'a minute from now');
+        throw new Error('failed once');
+      });
+      await until(() => ran.length === 2, 'both running');
+      expect(await q.runNow('q')).toBe(0); // none was waiting yet
+      held.open();
+      await until(() => ran.length === 4, 'both run again at once, not in a minute');
+      expect(ran.sort()).toEqual(['failing', 'failing', 'later', 'later']);
+    });
+
+    it('a runNow() that marked a run whose process then died does not cut the next run’s wait', async () => {
+      const s = await backend.open();
+      const now = Date.now();
+      // Marked by a runNow() while its process ran it; the process died (its lease ran out).
+      await s.db
+        .insertInto('jobs')
+        .values({
+          queue: 'q',
+          key: 'a',
+          orderAt: 1,
+          dedupKey: 'taken-back',
+          payload: JSON.stringify({ name: 'taken-back' }),
+          status: 'active',
+          attempts: 1,
+          runAt: now - 1000,
+          runAgain: 1,
+          lockedUntil: now - 1000,
+          error: null,
+          result: null,
+          createdAt: now - 1000,
+          updatedAt: now - 1000,
+          finishedAt: null,
+        })
+        .execute();
+      const q = s.queue();
+      const ran: string[] = [];
+      q.work('q', async (j) => {
+        ran.push(nameOf(j));
+        throw new RetryLater(60_000, 'a minute from now');
+      });
+      await until(() => ran.length === 1, 'taken back and run');
+      await q.idle(); // its outcome written
+      const [row] = await q.list({ limit: 1 });
+      expect(row).toMatchObject({ status: 'ready', error: 'a minute from now' });
+      expect(row!.runAt - Date.now()).toBeGreaterThan(30_000);
+      expect(ran).toEqual(['taken-back']);
+    });
+
     it('a job put off runs at its time though a wake took its outcome and a round with nothing to do followed', async () => {
       const s = await backend.open();
       const q = s.queue();

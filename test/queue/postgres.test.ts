@@ -259,6 +259,7 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       expect(await other.runNow('q')).toBe(0);
       held.open();
       await until(() => runs.length === 2, 'run again at once, not in a minute');
+      await until(async () => (await other.counts()).done === 1, 'its outcome written');
       expect(await other.counts()).toMatchObject({ ready: 0, active: 0, done: 1 });
     });
 
