@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Job, RetryLater } from '../../src/queue/queue.ts';
 import type { QueueBackend } from './contract.ts';
-import { gate, job, Recorder, sleep, until } from './support.ts';
+import { gate, job, Recorder, runningRow, sleep, until } from './support.ts';
 
 // The queue port's failures (contract.ts): retries with backoff that nothing of their key
 // overtakes, dead letters that release their key and can be retried, RetryLater, jobs of a process
@@ -183,23 +183,9 @@ export function failureContract(backend: QueueBackend) {
       // Marked by a runNow() while its process ran it; the process died (its lease ran out).
       await s.db
         .insertInto('jobs')
-        .values({
-          queue: 'q',
-          key: 'a',
-          orderAt: 1,
-          dedupKey: 'taken-back',
-          payload: JSON.stringify({ name: 'taken-back' }),
-          status: 'active',
-          attempts: 1,
-          runAt: now - 1000,
-          runAgain: 1,
-          lockedUntil: now - 1000,
-          error: null,
-          result: null,
-          createdAt: now - 1000,
-          updatedAt: now - 1000,
-          finishedAt: null,
-        })
+        .values(
+          runningRow({ key: 'a', dedupKey: 'taken-back', attempts: 1, lockedUntil: now - 1000, runAgain: 1 }),
+        )
         .execute();
       const q = s.queue();
       const ran: string[] = [];
@@ -275,22 +261,8 @@ export function failureContract(backend: QueueBackend) {
     it('a job whose process died on its last attempt is dead, not run at every start', async () => {
       const s = await backend.open();
       const now = Date.now();
-      const row = (dedupKey: string, key: string, attempts: number) => ({
-        queue: 'q',
-        key,
-        orderAt: 1,
-        dedupKey,
-        payload: JSON.stringify({ name: dedupKey }),
-        status: 'active' as const,
-        attempts,
-        runAt: now - 1000,
-        lockedUntil: now - 1000, // its lease ran out
-        error: null,
-        result: null,
-        createdAt: now - 1000,
-        updatedAt: now - 1000,
-        finishedAt: null,
-      });
+      const row = (dedupKey: string, key: string, attempts: number) =>
+        runningRow({ key, dedupKey, attempts, lockedUntil: now - 1000 }); // its lease ran out
       // maxAttempts is 3: the poison pill was on its third attempt, the other on its second.
       await s.db
         .insertInto('jobs')

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log.ts';
 import { backoffMs, type Job, RetryLater } from '../../src/queue/queue.ts';
 import { queueContract } from './contract.ts';
-import { closeAll, gate, job, queueStore, Recorder, sleep, until } from './support.ts';
+import { closeAll, gate, job, queueStore, Recorder, runningRow, sleep, until } from './support.ts';
 
 // The embedded queue on a real store (SQLite): the port's guarantees (contract.ts), then what is its
 // own: one process has the store, so at its start it takes back every job left active, lease or not;
@@ -54,22 +54,10 @@ describe('a process that dies', () => {
     const now = Date.now();
     await s.store.db
       .insertInto('jobs')
-      .values({
-        queue: 'q',
-        key: 'a',
-        orderAt: 1,
-        dedupKey: 'killed',
-        payload: JSON.stringify({ name: 'a@1' }),
-        status: 'active',
-        attempts: 1,
-        runAt: now - 1000,
-        lockedUntil: now + 600_000, // its lease has not even run out
-        error: null,
-        result: null,
-        createdAt: now - 1000,
-        updatedAt: now - 1000,
-        finishedAt: null,
-      })
+      // Its lease has not even run out.
+      .values(
+        runningRow({ key: 'a', dedupKey: 'killed', name: 'a@1', attempts: 1, lockedUntil: now + 600_000 }),
+      )
       .execute();
     const q = s.queue();
     await q.add([job('a', 2)]);

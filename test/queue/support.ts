@@ -90,6 +90,38 @@ export function job(key: string, orderAt: number, name = `${key}@${orderAt}`, qu
   return { queue, key, orderAt, dedupKey: `${name}#${++seq}`, payload: { name } };
 }
 
+/**
+ * The row of a job a process was running when it stopped (its lease ended at `lockedUntil`), as the
+ * store has it; the payload names it `name`.
+ */
+export function runningRow(r: {
+  key: string;
+  dedupKey: string;
+  attempts: number;
+  lockedUntil: number;
+  name?: string;
+  runAgain?: number;
+}) {
+  const at = Date.now() - 1000;
+  return {
+    queue: 'q',
+    key: r.key,
+    orderAt: 1,
+    dedupKey: r.dedupKey,
+    payload: JSON.stringify({ name: r.name ?? r.dedupKey }),
+    status: 'active' as const,
+    attempts: r.attempts,
+    runAt: at,
+    runAgain: r.runAgain ?? 0,
+    lockedUntil: r.lockedUntil,
+    error: null,
+    result: null,
+    createdAt: at,
+    updatedAt: at,
+    finishedAt: null,
+  };
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `done` holds; fails after the timeout. */
