@@ -81,7 +81,7 @@ const q = {
   /**
    * Adds jobs (one skipped when its dedup key exists) and NOTIFYs each queue that got one, in one
    * statement: the notifications are delivered when the transaction commits. A queue of `mine` is
-   * notified as `queue|origin` (wakes.ts: the adding process claims those itself).
+   * notified as `queue|origin` (postgres.ts: the adding process claims those itself).
    */
   insert: compile<
     {
@@ -142,7 +142,7 @@ const insertArgs = (jobs: NewJob[], now: number, wake: Wake) => ({
 
 /**
  * Adds jobs inside `trx` (one whose dedup key exists is skipped), waking their queues: those of
- * `mine` for `origin` only (wakes.ts). The number added.
+ * `mine` for `origin` only (postgres.ts). The number added.
  */
 export async function insertJobs(
   trx: Transaction<Database>,

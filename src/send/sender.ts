@@ -58,13 +58,6 @@ export class Sender {
   /** Rows waiting for their echo, and their lanes: an echo applied wakes their jobs. */
   readonly #awaitingEcho = new Map<string, string>();
   #stopped = false;
-  /**
-   * wake() calls so far. A run under way when one comes is not made due by it (the queue moves
-   * waiting jobs only): if it then finds its channel held or its row due later, it may have read
-   * the hold or the clock just before the wake's reason, so it looks again at once rather than
-   * when its timer fires.
-   */
-  #wakes = 0;
 
   constructor(deps: SenderDeps) {
     this.#d = deps;
@@ -137,7 +130,6 @@ export class Sender {
 
   /** Every waiting send looks at its row again now (a hold was lifted, the clock moved). */
   wake(): void {
-    this.#wakes++;
     this.#d.queue
       .runNow(SEND_QUEUE)
       .catch((err: unknown) => this.#d.log.error({ err }, 'could not wake the waiting sends'));
@@ -151,7 +143,6 @@ export class Sender {
   /** One run of a send job: done once its row is sent or failed; RetryLater while it must wait. */
   async #run(job: Job<SendJob>): Promise<unknown> {
     const { outboxId } = job.payload;
-    const wakes = this.#wakes;
     this.#awaitingEcho.delete(outboxId);
     for (let step = 0; step < MAX_STEPS; step++) {
       if (this.#stopped) throw new RetryLater(0, 'igdm is stopping');
@@ -184,14 +175,12 @@ export class Sender {
           // A deleted channel's sends fail at once (Attempts.send), held or not.
           const live = this.#d.channels().some((c) => c.id === row.channelId);
           const held = live ? this.#d.health.holdMs(row.channelId, now) : 0;
-          const woken = this.#wakes !== wakes;
+          // A wake() meanwhile (a hold lifted, the clock moved) cuts these waits short: runNow()
+          // marks a running job's row (queue/outcomes.ts), in whichever process it runs.
           if (held > 0)
-            throw new RetryLater(
-              woken ? 0 : Math.min(held, NEEDS_TOKEN_LOOK_MS),
-              `channel ${row.channelId} is held`,
-            );
+            throw new RetryLater(Math.min(held, NEEDS_TOKEN_LOOK_MS), `channel ${row.channelId} is held`);
           const due = Number(row.nextAttemptAt);
-          if (live && due > now) throw new RetryLater(woken ? 0 : due - now, 'due later');
+          if (live && due > now) throw new RetryLater(due - now, 'due later');
           if ((await this.#attempts.send(row)) === 'settled') return { status: 'settled' };
           continue;
         }
