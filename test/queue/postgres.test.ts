@@ -8,7 +8,7 @@ import { type Job, RetryLater } from '../../src/queue/queue.ts';
 import type { Database } from '../../src/store/schema.ts';
 import { queueContract } from './contract.ts';
 import { freshDatabase, postgresBackend, postgresReachable } from './postgres-support.ts';
-import { gate, job, Recorder, sleep, until } from './support.ts';
+import { gate, job, Recorder, runningRow, sleep, until } from './support.ts';
 
 // The queue on PostgreSQL (src/queue/postgres.ts): the port's guarantees (contract.ts), then what
 // several processes on one database add: two workers never run two jobs of one key at once and keep
@@ -261,6 +261,58 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       await until(() => runs.length === 2, 'run again at once, not in a minute');
       await until(async () => (await other.counts()).done === 1, 'its outcome written');
       expect(await other.counts()).toMatchObject({ ready: 0, active: 0, done: 1 });
+    });
+
+    it('runNow() marking running jobs never deadlocks with a transaction that locks them in the other order', async () => {
+      // A round's outcomes lock several job rows in one transaction, in their own order. Were the
+      // marks one UPDATE over several rows, it would hold the first row while waiting for the
+      // second, which the transaction holds while waiting for the first: PostgreSQL would end one
+      // of them with a deadlock. One row per statement holds nothing while it waits.
+      const s = await backend.open();
+      const later = Date.now() + 60_000;
+      const [first, second] = await s.db
+        .insertInto('jobs')
+        .values([
+          {
+            ...runningRow({ key: 'a', dedupKey: 'mark-first', attempts: 1, lockedUntil: later }),
+            queue: 'marks',
+          },
+          {
+            ...runningRow({ key: 'b', dedupKey: 'mark-second', attempts: 1, lockedUntil: later }),
+            queue: 'marks',
+          },
+        ])
+        .returning('id')
+        .execute();
+      const marked = await s.db.connection().execute(async (c) => {
+        await sql`begin`.execute(c);
+        await sql`update jobs set updated_at = updated_at + 1 where id = ${second!.id}`.execute(c);
+        const marking = s.queue().runNow('marks');
+        marking.catch(() => {}); // a deadlock would end one of the two: either fails the test
+        // runNow() has marked the first row and waits for the second, which this transaction holds.
+        await until(
+          async () =>
+            (
+              await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+                where datname = current_database() and wait_event_type = 'Lock'`.execute(s.db)
+            ).rows[0]!.n === 1,
+          'runNow() waiting for the row this transaction holds',
+        );
+        await sql`update jobs set updated_at = updated_at + 1 where id = ${first!.id}`.execute(c);
+        await sql`commit`.execute(c);
+        return marking;
+      });
+      expect(marked).toBe(0); // no job was waiting to be made due
+      const rows = await s.db
+        .selectFrom('jobs')
+        .select(['id', 'runAgain'])
+        .where('queue', '=', 'marks')
+        .orderBy('id')
+        .execute();
+      expect(rows).toEqual([
+        { id: first!.id, runAgain: 1 },
+        { id: second!.id, runAgain: 1 },
+      ]);
     });
 
     it('a lost wake-up connection is opened again, and what was added meanwhile runs', async () => {
