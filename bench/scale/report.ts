@@ -36,6 +36,10 @@ export function commandLine(): string {
   return [...set, 'npm run bench:scale'].join(' ');
 }
 
+/** The configuration's name, and its round when there are several. */
+export const label = (r: ConfigurationResult): string =>
+  options.rounds > 1 ? `${r.configuration.name} #${r.round}` : r.configuration.name;
+
 const per = (p: PerThousand | undefined, store: string) =>
   p === undefined
     ? '–'
@@ -79,7 +83,7 @@ function row(r: ConfigurationResult): string[] {
   const a = r.accounting;
   const store = r.configuration.store;
   return [
-    r.configuration.name,
+    label(r),
     f ? `${fixed(f.e2eMs.p50, 0)} / ${fixed(f.e2eMs.p99, 0)}${r.fixed!.holds ? '' : ' ✗'}` : '–',
     per(r.fixed?.per1000, store),
     sustained(r),
@@ -128,25 +132,58 @@ function phaseRow(name: string, p: RatePhase): string[] {
 function phaseRows(results: ConfigurationResult[]): string[][] {
   const rows: string[][] = [];
   for (const r of results) {
-    if (r.fixed) rows.push(phaseRow(`${r.configuration.name} fixed`, r.fixed));
-    for (const s of r.steps) rows.push(phaseRow(`${r.configuration.name} search`, s));
+    if (r.fixed) rows.push(phaseRow(`${label(r)} fixed`, r.fixed));
+    for (const s of r.steps) rows.push(phaseRow(`${label(r)} search`, s));
   }
   return rows;
 }
 
 export function targets(results: ConfigurationResult[]): Target[] {
+  const rounds = [...new Set(results.map((r) => r.round))];
+  const each = rounds.map((round) => roundTargets(results.filter((r) => r.round === round)));
+  const out: Target[] = each.flatMap((ts, i) =>
+    ts.map(({ name, value, met }) => ({
+      name: rounds.length > 1 ? `${name}, round ${rounds[i]}` : name,
+      value,
+      met,
+    })),
+  );
+  if (rounds.length > 1)
+    for (const [i, t] of (each[0] ?? []).entries()) {
+      const ratios = each.map((ts) => ts[i]?.ratio).filter((v): v is number => v !== undefined);
+      if (ratios.length === 0) continue;
+      const med = median(ratios);
+      out.push({
+        name: `${t.name}, median of ${ratios.length} rounds`,
+        value: `${fixed(med, 2)} (rounds: ${ratios.map((v) => fixed(v, 2)).join(', ')})`,
+        met: med >= t.threshold,
+      });
+    }
+  return out;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** One round's targets, with the ratio each is judged on (met when it is at least `threshold`). */
+function roundTargets(results: ConfigurationResult[]): (Target & { ratio?: number; threshold: number })[] {
   const of = (name: string) => results.find((r) => r.configuration.name === name);
   // The highest rate held; 0 when not even the lowest tried held; undefined when the run failed.
   const rate = (r: ConfigurationResult | undefined) => (r?.ok ? (r.maxSustained ?? 0) : undefined);
   const e = rate(of('embedded'));
   const one = rate(of('pg-1-worker'));
   const two = rate(of('pg-2-workers'));
-  const out: Target[] = [];
+  const out: (Target & { ratio?: number; threshold: number })[] = [];
   if (of('embedded') && of('pg-1-worker'))
     out.push({
       name: `PostgreSQL, 1 worker, max sustained ≥ 0.5 × embedded (p99 ≤ ${options.p99LimitMs} ms)`,
       value: e && one !== undefined ? `${one} / ${e} = ${fixed(one / e, 2)}` : 'not measured',
       met: e && one !== undefined ? one >= 0.5 * e : undefined,
+      ...(e && one !== undefined && { ratio: one / e }),
+      threshold: 0.5,
     });
   if (of('pg-1-worker') && of('pg-2-workers')) {
     const measured = one !== undefined && two !== undefined && (one > 0 || two > 0);
@@ -156,6 +193,8 @@ export function targets(results: ConfigurationResult[]): Target[] {
         ? `${two} / ${one}${one ? ` = ${fixed(two! / one, 2)}` : ''}`
         : 'not measured (neither held a rate)',
       met: measured ? two! >= one! : undefined,
+      ...(measured && one! > 0 && { ratio: two! / one! }),
+      threshold: 1,
     });
   }
   return out;
@@ -170,7 +209,7 @@ function coreLines(results: ConfigurationResult[]): string[] {
       const top = r.fixed!.cpu.topThreads[0];
       const topPer1000 = top ? (top.cpuS / r.fixed!.figures.windowReplies) * 1000 : undefined;
       return (
-        `${r.configuration.name}: ${fixed(s, 2)} CPU-s per 1000 events at ${options.rate}/s → CPU alone allows ` +
+        `${label(r)}: ${fixed(s, 2)} CPU-s per 1000 events at ${options.rate}/s → CPU alone allows ` +
         `${fixed(2000 / s, 0)}/s on 2 cores, ${fixed(4000 / s, 0)}/s on 4, ${fixed(8000 / s, 0)}/s on 8` +
         (top && topPer1000
           ? `; its busiest thread (${top.name}, ${fixed(topPer1000, 2)} CPU-s per 1000) caps it at ${fixed(1000 / topPer1000, 0)}/s whatever the cores`
@@ -182,8 +221,8 @@ function coreLines(results: ConfigurationResult[]): string[] {
 function limitLines(results: ConfigurationResult[]): string[] {
   const out: string[] = [];
   for (const r of results) {
-    if (r.limit) out.push(`${r.configuration.name}, at ${r.limit.rate}/s: ${r.limit.summary}`);
-    if (r.ingest) out.push(`${r.configuration.name}, ingest at saturation: ${r.ingest.limit.summary}`);
+    if (r.limit) out.push(`${label(r)}, at ${r.limit.rate}/s: ${r.limit.summary}`);
+    if (r.ingest) out.push(`${label(r)}, ingest at saturation: ${r.ingest.limit.summary}`);
   }
   return out;
 }
@@ -219,7 +258,7 @@ export function output(report: ScaleReport, file: string): string {
   out.push('What more cores would give:', ...coreLines(report.results).map((l) => `  ${l}`), '');
   for (const t of report.targets)
     out.push(`target: ${t.name}: ${t.value}: ${t.met === undefined ? '–' : t.met ? 'met' : 'NOT MET'}`);
-  for (const r of report.results) for (const e of r.errors) out.push(`FAILED ${r.configuration.name}: ${e}`);
+  for (const r of report.results) for (const e of r.errors) out.push(`FAILED ${label(r)}: ${e}`);
   out.push('', `results: ${path.relative(ROOT, file)} (${fixed(report.seconds, 0)} s)`, '');
   out.push('Markdown for BENCHMARKS.md:', '', markdown(report), '');
   return out.join('\n');

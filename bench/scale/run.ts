@@ -39,8 +39,11 @@ async function main(): Promise<number> {
     results: [],
     targets: [],
   };
-  for (const configuration of options.configurations)
-    report.results.push(await runConfiguration(configuration, feed));
+  for (let round = 1; round <= options.rounds; round++)
+    for (const configuration of options.configurations) {
+      if (options.rounds > 1) log(`round ${round} of ${options.rounds}: ${configuration.name}`);
+      report.results.push(await runConfiguration(configuration, feed, round));
+    }
   report.targets = targets(report.results);
   report.machine.loadAtEnd = loadAverage();
   report.seconds = (Date.now() - started) / 1000;

@@ -64,6 +64,8 @@ export interface Accounting {
 
 export interface ConfigurationResult {
   configuration: Configuration;
+  /** Which round of BENCH_SCALE_ROUNDS (1-based). */
+  round: number;
   ok: boolean;
   errors: string[];
   database?: string;
@@ -331,9 +333,11 @@ class Run {
 export async function runConfiguration(
   configuration: Configuration,
   feed: WebhookFeed,
+  round = 1,
 ): Promise<ConfigurationResult> {
   const result: ConfigurationResult = {
     configuration,
+    round,
     ok: false,
     errors: [],
     steps: [],
