@@ -13,9 +13,8 @@ import { snakeCase } from '../store/rows.ts';
 import type { Database } from '../store/schema.ts';
 import { rawEventOf, STORED_EVENT_COLUMNS, type StoredEvent } from '../store/webhook-events.ts';
 import { engineJobOf } from './engine-jobs.ts';
-import { isConversationKind } from './kinds.ts';
+import { applyComment, awaitSteps, handlerOf, isConversationKind, type Scope } from './kinds.ts';
 import { APPLIED, ignored, type Outcome, skipOf, unapplied } from './outcomes.ts';
-import { type AsyncScope, applyCommentAsync, asyncHandlerOf } from './postgres-kinds.ts';
 import { type AsyncStatements, postgresStatements } from './postgres-statements.ts';
 import type { Limits, ProjectResult } from './projector.ts';
 
@@ -72,6 +71,15 @@ const pendingLocked = compile<{ limit: number }, { got: boolean } & Partial<Pend
       where l.got and applied_at is null order by meta_timestamp, id limit ${p('limit')}::integer
     ) e on true`,
 );
+
+/** The handlers' scope on PostgreSQL: together()'s writes wait for the event's log entries (flush). */
+type PostgresScope = Omit<Scope<Write>, 'rowId'> & {
+  rowId(mid: string): Promise<string>;
+  /** Sends what together() holds, with `more`, as one statement. */
+  flush(more?: Write[]): Promise<void>;
+  /** The event is the echo of a send igdm recorded. */
+  sentByIgdm: boolean;
+};
 
 /** Adds jobs inside the projector's transaction (PostgresQueue.enqueue). */
 export type EnqueueIn = (trx: Transaction<Database>, jobs: NewJob[]) => Promise<void>;
@@ -199,14 +207,14 @@ export class PostgresProjector {
   ): Promise<{ conversation: string | null; ownEcho: boolean }> {
     const nothing = { conversation: null, ownEcho: false };
     if (event.kind === 'comment') {
-      await applyCommentAsync(q, channelId, event, Date.now());
+      await awaitSteps(applyComment(q, channelId, event, Date.now()));
       return nothing;
     }
     if (!isConversationKind(event.kind)) return nothing;
     const igsid = event.igsid;
     if (!igsid || igsid === event.accountId) return nothing;
     const scope = await this.#scope(trx, q, channelId, igsid, event.timestamp, eventKey);
-    await asyncHandlerOf(event.kind)(scope, event);
+    await awaitSteps(handlerOf(event.kind)(scope, event));
     const referral = referralOf(event);
     if (referral) {
       await scope.flush();
@@ -235,7 +243,7 @@ export class PostgresProjector {
     igsid: string,
     at: number,
     eventKey: string,
-  ): Promise<AsyncScope & { sentByIgdm: boolean }> {
+  ): Promise<PostgresScope> {
     const now = Date.now();
     const conversationId = conversationIdOf(channelId, igsid);
     // Both kept if there already: written ahead of the event's writes, this costs no round trip,
@@ -254,7 +262,7 @@ export class PostgresProjector {
       inbound: inbound ? 1 : 0,
       message: message ? 1 : 0,
     });
-    const scope: AsyncScope & { sentByIgdm: boolean } = {
+    const scope: PostgresScope = {
       q,
       channelId,
       conversationId,
@@ -265,7 +273,7 @@ export class PostgresProjector {
       sentByIgdm: false,
       touch: (inbound, message = true) => q.touch.later(touchArgs(inbound, message)),
       touchWrite: (inbound, message = true) => q.touch.write(touchArgs(inbound, message)),
-      together: async (writes) => {
+      together: (writes) => {
         buffered.push(...writes);
       },
       flush: async (more = []) => {

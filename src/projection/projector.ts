@@ -9,7 +9,14 @@ import { isStoreFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { rawEventOf } from '../store/webhook-events.ts';
 import { engineJobOf } from './engine-jobs.ts';
-import { applyComment, CONVERSATION_HANDLERS, isConversationKind, type Scope } from './kinds.ts';
+import {
+  applyComment,
+  type HandlerStatements,
+  handlerOf,
+  isConversationKind,
+  runSteps,
+  type Scope,
+} from './kinds.ts';
 import { APPLIED, ignored, type Outcome, skipOf, unapplied } from './outcomes.ts';
 import { type Statements, statements } from './statements.ts';
 
@@ -75,15 +82,29 @@ const PENDING_CHUNK = 32;
 
 const NOTHING: Applied = { conversation: null, ownEcho: false };
 
+/** A write as SQLite's scope makes it for together(): run when called. */
+type Write = () => void;
+
+/** The handlers' scope on SQLite: its lookups answer at once. */
+type SqliteScope = Omit<Scope<Write>, 'rowId' | 'earlyRow'> & {
+  rowId(mid: string): string;
+  earlyRow(mid: string): string;
+  /** The event is the echo of a send igdm recorded. */
+  sentByIgdm: boolean;
+};
+
 /** Applies stored events on one SQLite connection, which it owns. */
 export class Projector {
   readonly #sqlite: DatabaseSync;
   readonly #q: Statements;
+  /** The same statements as the handlers use them (kinds.ts). */
+  readonly #h: HandlerStatements<Write>;
   readonly #enqueue: ((job: NewJob) => void) | null;
 
   constructor(sqlite: DatabaseSync, options: ProjectorOptions = {}) {
     this.#sqlite = sqlite;
     this.#q = statements(sqlite);
+    this.#h = handlerStatements(this.#q);
     this.#enqueue = options.enqueue ?? null;
   }
 
@@ -204,14 +225,14 @@ export class Projector {
   /** Applies one domain event. */
   applyEvent(channelId: string, event: DomainEvent, eventKey: string): Applied {
     if (event.kind === 'comment') {
-      applyComment(this.#q, channelId, event, Date.now());
+      runSteps(applyComment(this.#h, channelId, event, Date.now()));
       return NOTHING;
     }
     if (!isConversationKind(event.kind)) return NOTHING;
     const igsid = event.igsid;
     if (!igsid || igsid === event.accountId) return NOTHING;
     const scope = this.#scope(channelId, igsid, event.timestamp, eventKey);
-    (CONVERSATION_HANDLERS[event.kind] as (s: Scope, e: DomainEvent) => void)(scope, event);
+    runSteps(handlerOf(event.kind)(scope, event));
     const referral = referralOf(event);
     if (referral)
       this.#q.setSource.run({ id: scope.conversationId, source: sourceOf(referral), at: event.timestamp });
@@ -231,12 +252,14 @@ export class Projector {
     return { conversation: scope.conversationId, ownEcho: event.kind === 'echo' && scope.sentByIgdm };
   }
 
-  #scope(channelId: string, igsid: string, at: number, eventKey: string): Scope & { sentByIgdm: boolean } {
+  #scope(channelId: string, igsid: string, at: number, eventKey: string): SqliteScope {
     const q = this.#q;
     const now = Date.now();
     const conversationId = this.#ensureConversation(channelId, igsid, at);
+    const touch = (inbound: boolean, message = true) =>
+      q.touch.run({ id: conversationId, at, now, inbound: inbound ? 1 : 0, message: message ? 1 : 0 });
     const scope = {
-      q,
+      q: this.#h,
       channelId,
       conversationId,
       igsid,
@@ -244,8 +267,14 @@ export class Projector {
       now,
       eventKey,
       sentByIgdm: false,
-      touch: (inbound: boolean, message = true) =>
-        q.touch.run({ id: conversationId, at, now, inbound: inbound ? 1 : 0, message: message ? 1 : 0 }),
+      touch,
+      touchWrite:
+        (inbound: boolean, message = true) =>
+        () =>
+          touch(inbound, message),
+      together: (writes: Write[]) => {
+        for (const write of writes) write();
+      },
       // Customers' messages are keyed by a hash of their mid; messages igdm sent keep the id the
       // API gave them when queued, found through the outbox by the mid Meta assigned.
       rowId: (mid: string) => {
@@ -286,3 +315,17 @@ const sourceOf = (r: Referral) =>
     type: r.type ?? null,
     adId: r.adId ?? null,
   });
+
+/** The statements as the handlers use them on SQLite: a write runs at once, or when together() runs it. */
+function handlerStatements(q: Statements): HandlerStatements<Write> {
+  return Object.fromEntries(
+    Object.entries(q).map(([name, p]) => [
+      name,
+      {
+        later: (args: never) => p.run(args),
+        write: (args: never) => () => p.run(args),
+        get: (args: never) => p.get(args),
+      },
+    ]),
+  ) as unknown as HandlerStatements<Write>;
+}

@@ -17,8 +17,8 @@ import {
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 import { ACCOUNT_ID, igBody, mid, startTestService, type TestService } from '../support/service.ts';
 
-// The projection on PostgreSQL (postgres-projector.ts, postgres-kinds.ts) against SQLite's
-// (projector.ts, kinds.ts): the same webhooks, out of order and redelivered, delivered through HTTP
+// The projection on PostgreSQL (postgres-projector.ts) against SQLite's (projector.ts), both running
+// the handlers of kinds.ts: the same webhooks, out of order and redelivered, delivered through HTTP
 // to a service on each store, leave the same conversations, messages, comments and event log.
 
 const postgres = await postgresAvailable();
