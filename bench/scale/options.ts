@@ -58,9 +58,9 @@ export const options = {
   ingestWarmupS: envNumber('BENCH_SCALE_INGEST_WARMUP', 2),
   ingestConnections: Math.round(envNumber('BENCH_SCALE_CONNECTIONS', 50)),
   /**
-   * Rounds of the whole list of configurations, one after the other (embedded, pg-1-worker, …, then
-   * again): a single round's highest rates move by a third between runs on a shared machine, so the
-   * targets are also given as the median over the rounds.
+   * Rounds of the whole list of configurations, one after the other (every other round reversed): a
+   * single round's highest rates move by a third between runs on a shared machine, so the targets
+   * are also given as the median of the rounds' ratios.
    */
   rounds: Math.max(1, Math.round(envNumber('BENCH_SCALE_ROUNDS', 1))),
   /** The checkout igdm runs from (another commit or branch); the sandbox and the runner are this one. */

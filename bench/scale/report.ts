@@ -149,18 +149,23 @@ export function targets(results: ConfigurationResult[]): Target[] {
     })),
   );
   if (rounds.length > 1)
-    for (const [i, t] of (each[0] ?? []).entries()) {
-      const ratios = each.map((ts) => ts[i]?.ratio).filter((v): v is number => v !== undefined);
+    for (const t of each[0] ?? []) {
+      // Matched by name: each round's ratio, or none when that round could not judge it.
+      const per = each.map((ts) => ts.find((x) => x.name === t.name)?.ratio);
+      const ratios = per.filter((v): v is number => v !== undefined);
       if (ratios.length === 0) continue;
       const med = median(ratios);
       out.push({
-        name: `${t.name}, median of ${ratios.length} rounds`,
-        value: `${fixed(med, 2)} (rounds: ${ratios.map((v) => fixed(v, 2)).join(', ')})`,
+        name: `${t.name}, median of ${ratios.length} round${ratios.length === 1 ? '' : 's'}`,
+        value: `${ratioText(med)} (${per.map((v, i) => `round ${rounds[i]}: ${v === undefined ? '–' : ratioText(v)}`).join(', ')})`,
         met: med >= t.threshold,
       });
     }
   return out;
 }
+
+/** A ratio to print; ∞ when the rate it divides by was 0. */
+const ratioText = (v: number) => (Number.isFinite(v) ? fixed(v, 2) : '∞');
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -193,7 +198,8 @@ function roundTargets(results: ConfigurationResult[]): (Target & { ratio?: numbe
         ? `${two} / ${one}${one ? ` = ${fixed(two! / one, 2)}` : ''}`
         : 'not measured (neither held a rate)',
       met: measured ? two! >= one! : undefined,
-      ...(measured && one! > 0 && { ratio: two! / one! }),
+      // Two workers held a rate where one held none: as far above one worker as can be.
+      ...(measured && { ratio: one! > 0 ? two! / one! : Number.POSITIVE_INFINITY }),
       threshold: 1,
     });
   }

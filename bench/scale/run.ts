@@ -40,7 +40,9 @@ async function main(): Promise<number> {
     targets: [],
   };
   for (let round = 1; round <= options.rounds; round++)
-    for (const configuration of options.configurations) {
+    // Every other round in the reverse order, so that a machine drifting over the run does not
+    // favour the configurations that always come first.
+    for (const configuration of round % 2 ? options.configurations : options.configurations.toReversed()) {
       if (options.rounds > 1) log(`round ${round} of ${options.rounds}: ${configuration.name}`);
       report.results.push(await runConfiguration(configuration, feed, round));
     }

@@ -35,6 +35,7 @@ export class StoredJobAdmin implements JobAdmin {
       .where('queue', '=', queue)
       .where('status', '=', ACTIVE)
       .$if(keys !== undefined, (qb) => qb.where('key', 'in', keys!))
+      .orderBy('id')
       .execute();
     for (const { id } of running)
       await this.#db

@@ -286,21 +286,29 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
         .execute();
       const marked = await s.db.connection().execute(async (c) => {
         await sql`begin`.execute(c);
-        await sql`update jobs set updated_at = updated_at + 1 where id = ${second!.id}`.execute(c);
-        const marking = s.queue().runNow('marks');
-        marking.catch(() => {}); // a deadlock would end one of the two: either fails the test
-        // runNow() has marked the first row and waits for the second, which this transaction holds.
-        await until(
-          async () =>
-            (
-              await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-                where datname = current_database() and wait_event_type = 'Lock'`.execute(s.db)
-            ).rows[0]!.n === 1,
-          'runNow() waiting for the row this transaction holds',
-        );
-        await sql`update jobs set updated_at = updated_at + 1 where id = ${first!.id}`.execute(c);
-        await sql`commit`.execute(c);
-        return marking;
+        try {
+          const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(c);
+          const pid = rows[0]!.pid;
+          await sql`update jobs set updated_at = updated_at + 1 where id = ${second!.id}`.execute(c);
+          const marking = s.queue().runNow('marks');
+          marking.catch(() => {}); // a deadlock would end one of the two: either fails the test
+          // runNow() has marked the first row (it goes by id) and waits for the second, held here.
+          await until(
+            async () =>
+              (
+                await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+                  where ${pid}::int = any(pg_blocking_pids(pid))`.execute(s.db)
+              ).rows[0]!.n === 1,
+            'runNow() waiting for the row this transaction holds',
+          );
+          await sql`update jobs set updated_at = updated_at + 1 where id = ${first!.id}`.execute(c);
+          await sql`commit`.execute(c);
+          return marking;
+        } catch (err) {
+          // Not back to the pool with the row still locked: the next tests would wait on it.
+          await sql`rollback`.execute(c).catch(() => {});
+          throw err;
+        }
       });
       expect(marked).toBe(0); // no job was waiting to be made due
       const rows = await s.db
