@@ -37,7 +37,11 @@ let dir: string;
 let sandbox: SandboxServer;
 const procs: Record<'webA' | 'webB' | 'worker1' | 'worker2', IgdmProcess> = {} as never;
 
-/** The outbound webhook endpoint's receiver: each request's webhook-id (the event's id) and body. */
+/**
+ * The outbound webhook endpoint's receiver: each request's webhook-id (the event's id) and body. It
+ * answers after a second, so that deliveries are still going out when a worker is killed: answered
+ * at once, they all arrived before the replies on a slow host, and the kill tested nothing of them.
+ */
 let receiver: Server;
 const received: { webhookId: string; event: string }[] = [];
 
@@ -69,7 +73,7 @@ beforeAll(async () => {
     });
     req.on('end', () => {
       received.push({ webhookId: String(req.headers['webhook-id']), event: JSON.parse(body).event });
-      res.end('ok');
+      setTimeout(() => res.end('ok'), 1000);
     });
   });
   receiver.listen(0, '127.0.0.1');

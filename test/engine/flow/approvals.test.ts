@@ -181,6 +181,8 @@ describe('an answer decides an approval once', () => {
       'both events delivered',
     );
     for (const h of got) verifyWebhook(h.raw, h.headers, endpointSecret);
+    // Deliveries are not ordered (README): the events' ids give the order.
+    got.sort((x, y) => Number(x.body.id) - Number(y.body.id));
     expect(got.map((h) => [h.body.event, h.body.data.approval.status])).toEqual([
       ['approval.created', 'pending'],
       ['approval.decided', 'approved'],
