@@ -15,7 +15,7 @@ import type { ArgsOf, MessageArgs, Queries } from './statements.ts';
  * on PostgreSQL a lookup or a write returns a promise, and writes are answered with the transaction's
  * next awaited statement. `W` is a write as the store makes it for together().
  */
-export interface Scope<W = unknown> {
+export interface Scope<W> {
   q: HandlerStatements<W>;
   channelId: string;
   conversationId: string;
@@ -52,7 +52,7 @@ export interface HandlerStatement<A, W> {
   get<R>(args: A): R | undefined | Promise<R | undefined>;
 }
 
-export type HandlerStatements<W = unknown> = {
+export type HandlerStatements<W> = {
   [K in keyof Queries]: HandlerStatement<ArgsOf<Queries[K]>, W>;
 };
 
@@ -255,7 +255,7 @@ function* customerWrote<W>(
 }
 
 export const ids = (
-  s: Pick<Scope, 'channelId' | 'conversationId' | 'at' | 'now'>,
+  s: Pick<Scope<unknown>, 'channelId' | 'conversationId' | 'at' | 'now'>,
   id: string,
   mid: string,
 ) => ({
