@@ -43,10 +43,12 @@ const insertEvents = compile<
   sql`with added as (
     insert into webhook_events (dedup_key, channel_id, object, source, kind, entry_id, entry_time, igsid,
       meta_timestamp, payload, received_at, backfilled)
-    select e.*, ${p('receivedAt')}::bigint, ${p('backfilled')}::integer
+    select e.dedup_key, e.channel_id, e.object, e.source, e.kind, e.entry_id, e.entry_time, e.igsid,
+      e.meta_timestamp, e.payload, ${p('receivedAt')}::bigint, ${p('backfilled')}::integer
     from unnest(${p('dedupKeys')}::text[], ${p('channelIds')}::text[], ${p('objects')}::text[],
       ${p('sources')}::text[], ${p('kinds')}::text[], ${p('entryIds')}::text[], ${p('entryTimes')}::bigint[],
-      ${p('igsids')}::text[], ${p('metaTimestamps')}::bigint[], ${p('payloads')}::text[]) as e
+      ${p('igsids')}::text[], ${p('metaTimestamps')}::bigint[], ${p('payloads')}::text[])
+      as e(dedup_key, channel_id, object, source, kind, entry_id, entry_time, igsid, meta_timestamp, payload)
     on conflict (dedup_key) do nothing
     returning id),
   stored as (select pg_notify(${STORED_CHANNEL}, '') where exists (select 1 from added))

@@ -22,11 +22,35 @@ const byId = compile<{ id: string }, Selectable<OutboxTable>>(
 /** A send as the outbox has it (the API shows it). */
 export const findOutboxEntry = (db: Kysely<Database>, id: string) => byId.first(db, { id });
 
+const OUTBOX_COLUMNS = [
+  'id',
+  'channelId',
+  'messageId',
+  'conversationId',
+  'recipient',
+  'kind',
+  'body',
+  'human',
+  'status',
+  'attempts',
+  'nextAttemptAt',
+  'mid',
+  'error',
+  'causedBy',
+  'createdAt',
+  'updatedAt',
+  'sentAt',
+] as const satisfies readonly (keyof OutboxTable)[];
+// Every column of the table, so that the row read is the whole send.
+const _everyColumn: Exclude<keyof OutboxTable, (typeof OUTBOX_COLUMNS)[number]> extends never ? true : never =
+  true;
+
 const sendById = compile<{ id: string }, Selectable<OutboxTable> & { lastInboundAt: number | null }>(
   builder
     .selectFrom('outbox')
     .leftJoin('conversations', 'conversations.id', 'outbox.conversationId')
-    .selectAll('outbox')
+    // Named, not `outbox.*`: a statement with a wildcard is not prepared (store/postgres-prepared.ts).
+    .select(OUTBOX_COLUMNS.map((c) => `outbox.${c}` as const))
     .select('conversations.lastInboundAt')
     .where('outbox.id', '=', p<string>('id')),
 );

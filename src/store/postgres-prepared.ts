@@ -39,12 +39,14 @@ export class StatementNames {
 }
 
 /**
- * Not named: DDL and transaction control, and a text with `*` (a column added by a newer igdm
- * during a rolling deploy would make PostgreSQL refuse its cached plan: "cached plan must not
- * change result type").
+ * Not named: DDL and transaction control, and a text with a column wildcard (`select *`, `t.*`,
+ * `returning *`): a column added by a newer igdm during a rolling deploy would make PostgreSQL refuse
+ * its cached plan ("cached plan must not change result type"). Any other `*` (`count(*)`, a product)
+ * does not expand: such texts are named like the rest.
  */
+const WILDCARD = /(\bselect|\bdistinct|\breturning|,|\.)\s*\*/i;
 const preparable = (text: string) =>
-  !text.includes('*') &&
+  !WILDCARD.test(text) &&
   !/^\s*(create|alter|drop|begin|start|commit|rollback|savepoint|release|set|listen)\b/i.test(text);
 
 /** Makes `pool`'s clients, as it opens them, run repeated statements as named prepared statements. */

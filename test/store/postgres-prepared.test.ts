@@ -20,17 +20,34 @@ describe('which texts get a name', () => {
     expect(names.nameOf('select 2 where $1')).not.toBe(name);
   });
 
-  it('never transaction control, DDL, a text with * (its columns may change) or one too long to repeat', () => {
+  it('never transaction control, DDL, a column wildcard (its columns may change) or one too long to repeat', () => {
     const names = new StatementNames();
     for (const text of [
       'begin',
       'commit',
       'create table t (a int)',
       'select * from jobs where id = $1',
+      'select "outbox".*, "c"."at" from "outbox" join "c" on true',
+      'select a, j.* from jobs j',
+      'select distinct * from jobs',
+      'update jobs set status = $1 returning *',
+      'with r as (select * from unnest($1::int[]) as r(id)) select id from r',
       `select ${'1,'.repeat(5000)}1`,
     ]) {
       names.nameOf(text);
       expect(names.nameOf(text)).toBeUndefined();
+    }
+  });
+
+  it('a * that is not a wildcard (a count, a product) does not keep a text from its name', () => {
+    const names = new StatementNames();
+    for (const text of [
+      'select count(*) from jobs where queue = $1',
+      'select (extract(epoch from now()) * 1000)::bigint as at',
+      'select $1::int*2 as n',
+    ]) {
+      names.nameOf(text);
+      expect(names.nameOf(text)).toMatch(/^igdm_\d+$/);
     }
   });
 
