@@ -76,7 +76,10 @@ export class SharedRateLimiter implements Limiter {
       if (hinted > 0) return { place: null, waitMs: hinted };
       const place = randomUUID();
       const keys = windows.map((w) => w.key);
-      const { rows } = await sql<{ wait: number; blocking: number | null }>`select * from igdm_rate_take(
+      const { rows } = await sql<{
+        wait: number;
+        blocking: number | null;
+      }>`select wait, blocking from igdm_rate_take(
           ${account}, ${place}, ${keys}::text[], ${windows.map((w) => w.limit)}::integer[],
           ${windows.map((w) => w.periodMs)}::bigint[], ${this.#o.now?.() ?? null}::bigint, ${this.#o.inFlightMs}::bigint
         )`.execute(this.#db);

@@ -37,6 +37,13 @@ export const sharedLimitsMigrations = (kind: StoreKind): Record<string, Migratio
         .execute();
       if (kind === 'sqlite') return;
       await sql.raw(TAKE_FUNCTION).execute(db);
+      await sql.raw(SETTLE_0025).execute(db);
+    },
+  },
+  '0030_rate_settle_by_key': {
+    async up(db: Kysely<unknown>) {
+      if (kind === 'sqlite') return;
+      await sql.raw(SETTLE_BY_KEY).execute(db);
     },
   },
 });
@@ -116,9 +123,11 @@ begin
     delete from rate_windows where updated_at < v_now - 86400000;
   end if;
 end
-$$;
+$$`;
 
-create function igdm_rate_settle(
+/** 0025's igdm_rate_settle (replaced by 0030's; test/support/migrations.ts puts it back). */
+export const SETTLE_0025 = `
+create or replace function igdm_rate_settle(
   p_account text, p_place text, p_keys text[], p_now bigint, p_counted boolean
 ) returns void language plpgsql as $$
 declare
@@ -142,5 +151,38 @@ begin
       group by r.key
     ) as f
     where w.key = f.key and f.held;
+end
+$$`;
+
+/**
+ * igdm_rate_settle again (0030), the same outcome for less work: each window's row read and written
+ * by its key, the place taken out by its position, the answer's time appended (igdm_rate_take sorts
+ * the hits it reads). 0025's one statement over all the keys (`key = any(...)`, a lateral unnest and
+ * a group) was planned afresh at every call, since PostgreSQL judged its generic plan costlier; a
+ * statement on one key is planned once per connection.
+ */
+const SETTLE_BY_KEY = `
+create or replace function igdm_rate_settle(
+  p_account text, p_place text, p_keys text[], p_now bigint, p_counted boolean
+) returns void language plpgsql as $$
+declare
+  v_now bigint := coalesce(p_now, (extract(epoch from clock_timestamp()) * 1000)::bigint);
+  v_p text[];
+  v_u bigint[];
+  v_at integer;
+begin
+  perform set_config('synchronous_commit', 'off', true);
+  perform pg_advisory_xact_lock(${RATE_LOCK_NAMESPACE}, hashtext(p_account));
+  for i in 1 .. coalesce(array_length(p_keys, 1), 0) loop
+    select flying::text[], flying_until::bigint[] into v_p, v_u from rate_windows where key = p_keys[i];
+    v_at := array_position(v_p, p_place);
+    continue when v_at is null;
+    update rate_windows set
+        hits = case when p_counted then (hits::bigint[] || v_now)::text else hits end,
+        flying = (v_p[:v_at - 1] || v_p[v_at + 1:])::text,
+        flying_until = (v_u[:v_at - 1] || v_u[v_at + 1:])::text,
+        updated_at = v_now
+      where key = p_keys[i];
+  end loop;
 end
 $$`;

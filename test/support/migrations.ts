@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { kindOf } from '../../src/store/dialect.ts';
+import { SETTLE_0025 } from '../../src/store/migrations-shared-limits.ts';
 import type { Database } from '../../src/store/schema.ts';
 
 // Stores as earlier versions left them: what a migration added, taken away again (with its record),
@@ -103,6 +104,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   /** The jobs' mark of a runNow() asked while they ran. */
   async '0029_job_run_again'(db) {
     await sql`alter table jobs drop column run_again`.execute(db);
+  },
+  /** The rate windows' settle by key (PostgreSQL only): 0025's back. */
+  async '0030_rate_settle_by_key'(db) {
+    if (kindOf(db) === 'sqlite') return;
+    await sql.raw(SETTLE_0025).execute(db);
   },
 };
 
