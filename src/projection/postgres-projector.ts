@@ -53,6 +53,15 @@ const marks = compile<{ ids: number[]; statuses: string[]; errors: (string | nul
     from unnest(${p('ids')}::bigint[], ${p('statuses')}::text[], ${p('errors')}::text[]) as m(id, status, error)
     where w.id = m.id`,
 );
+/**
+ * One event's mark (most batches when events come one by one): `marks` is planned afresh at every
+ * run (PostgreSQL judges a plan for an array of unknown length costlier than one for its one
+ * element), this one once per connection.
+ */
+const mark = compile<{ id: number; status: string; error: string | null; now: number }>(
+  sql`update webhook_events set applied_at = ${p('now')}::bigint, apply_status = ${p('status')}::text,
+    apply_error = ${p('error')}::text where id = ${p('id')}::bigint`,
+);
 
 /**
  * The projection's lock, and then, when it was got, the oldest unapplied events: one round trip (the
@@ -130,7 +139,10 @@ export class PostgresProjector {
           break;
         }
       }
-      if (applied.length > 0)
+      const [one] = applied;
+      if (applied.length === 1 && one)
+        await mark.later(trx, { id: one.id, status: one.status, error: one.error, now: Date.now() });
+      else if (applied.length > 1)
         await marks.later(trx, {
           ids: applied.map((m) => m.id),
           statuses: applied.map((m) => m.status),
