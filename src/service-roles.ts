@@ -12,14 +12,15 @@ import type { Dispatcher } from './deliveries/dispatcher.ts';
 import type { Logger } from './log.ts';
 
 // What a process runs, by its role (IGDM_ROLE; docs/postgres.md, Roles): `web` the HTTP app (it
-// stores webhooks and adds jobs), `worker` the projection, the queue's workers and the periodic
-// tasks, `all` both (the embedded store's only role). On PostgreSQL the periodic tasks run in one
+// stores webhooks, applies them and adds jobs), `worker` the queue's workers, the periodic tasks and
+// the projection as the web processes' fallback (service-store.ts), `all` both (the embedded
+// store's only role). On PostgreSQL the periodic tasks run in one
 // process of the deployment, the leader, and every process follows the changes others make.
 
 export interface Runs {
-  /** The HTTP app: webhooks, the API, the event stream, the inbox. */
+  /** The HTTP app: webhooks (stored and applied), the API, the event stream, the inbox. */
   web: boolean;
-  /** The projection, the engine, the sender, deliveries, media and the periodic tasks. */
+  /** The engine, the sender, deliveries, media and the periodic tasks (and applying, as a fallback). */
   worker: boolean;
 }
 

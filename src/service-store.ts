@@ -59,6 +59,9 @@ export interface StoreParts {
   start(): void;
 }
 
+/** How long an event waits before a `worker` applies it in place of the web processes. */
+const PROJECTION_FALLBACK_MS = 1000;
+
 export function storeParts(
   opened: OpenedStore,
   config: Config,
@@ -73,12 +76,14 @@ export function storeParts(
     // (store/index.ts, relaxed): the projection is applied again from the event log, a job whose
     // outcome is lost runs again, and the sender's claim flushes both before anything leaves igdm.
     const queue = new PostgresQueue(store.relaxed, { listen: config.databaseUrl, keepDoneMs, log });
-    // A `web` process stores webhooks and leaves applying them to the workers (their loop hears
-    // of them on LISTEN igdm_stored): its projection neither listens nor runs.
-    const applies = config.role !== 'web';
+    // The processes that store webhooks apply them (`web` and `all`: the first to know, and the
+    // workers' main threads are the busier); a `worker` is their fallback, for events that waited
+    // (no web process applies them, or the leader's backfill stored them). Docs: postgres.md, Roles.
     const projection = new PostgresProjection(store.relaxed, {
       enqueue: (trx, jobs) => queue.enqueue(trx, jobs),
-      ...(applies && { listen: config.databaseUrl }),
+      ...(config.role === 'worker'
+        ? { fallbackAfterMs: PROJECTION_FALLBACK_MS }
+        : { listen: config.databaseUrl }),
       log,
     });
     const writer = new PostgresIngestWriter(store.db, routes, () => projection.wake());
@@ -88,9 +93,7 @@ export function storeParts(
       queue,
       diskPath: join(opened.dataDir, 'media'),
       started: (timeoutMs) => writer.ping(timeoutMs),
-      start: () => {
-        if (applies) projection.start();
-      },
+      start: () => projection.start(),
     };
   }
   // The ingest worker appends to the event log; it tells the projector, which applies the events.

@@ -270,7 +270,7 @@ export async function startService(
     store,
     diskPath: parts.diskPath,
     writer,
-    projection: runs.worker ? projection : undefined,
+    projection,
     channels: registry,
     graphApiVersion: config.graphApiVersion,
     channelHealth: shownHealth,

@@ -48,7 +48,7 @@ export interface AppDeps {
   /** A path on the disk igdm writes to (/readyz's free space): the SQLite file, or the data folder. */
   diskPath: string;
   writer: WebhookWriter;
-  /** Applying stored events; absent in a `web` process (the workers apply: docs/postgres.md, Roles). */
+  /** Applying stored events (on PostgreSQL every role applies: docs/postgres.md, Roles). */
   projection?: Projection;
   /** The live channels: read by every route, changed through /v1/channels. */
   channels: ChannelRegistry;

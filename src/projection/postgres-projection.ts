@@ -12,10 +12,16 @@ import type { ApplyFailure, Backlog, Projection, ProjectionEvents } from './thre
 // (postgres-projector.ts). It looks when this process stored events, when another one did
 // (LISTEN on STORED_CHANNEL), and every POLL_MS: the lock's holder may have died mid-batch.
 //
-// With several workers, every one hears every notification, and all but one would find the lock
+// With several processes, every one hears every notification, and all but one would find the lock
 // taken: three round trips each, for every webhook. So a process that found it taken stands by: it
 // looks only every POLL_MS until a batch of its own gets the lock (the other stopped, or was between
 // batches at that moment), and then follows the notifications again.
+//
+// A process can also be a fallback (`fallbackAfterMs`: the workers, when web processes store and
+// apply what they receive): it neither listens nor takes the lock while events are applied in time;
+// at each poll it looks how long the oldest unapplied event has waited, and applies only past that
+// (no process applies them: the web processes stopped, or the leader's backfill stored them). Taking
+// the lock at every poll would make the process applying stand by for a poll now and then.
 
 const BATCH = { maxEvents: 200, budgetMs: 100 };
 const POLL_MS = 500;
@@ -28,6 +34,8 @@ export interface PostgresProjectionOptions {
   enqueue: EnqueueIn;
   /** Where to LISTEN for events other processes stored (DATABASE_URL); without it, polling only. */
   listen?: string;
+  /** Apply only events that have waited this long (and those this process stored): a fallback. */
+  fallbackAfterMs?: number;
   log: Logger;
 }
 
@@ -35,6 +43,9 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
   readonly #projector: PostgresProjector;
   readonly #log: Logger;
   readonly #listener: WakeListener | null;
+  readonly #fallbackAfterMs: number | null;
+  /** This process stored events since the last look (a fallback applies those at once). */
+  #stored = false;
   #backlog: Backlog = { events: 0, lagMs: 0 };
   #failure: ApplyFailure | null = null;
   #wanted = true;
@@ -50,6 +61,7 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
     super();
     this.#projector = new PostgresProjector(db, options.enqueue);
     this.#log = options.log;
+    this.#fallbackAfterMs = options.fallbackAfterMs ?? null;
     this.#listener = options.listen
       ? new WakeListener({
           connection: options.listen,
@@ -78,15 +90,31 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
   /** Events were stored: look now (standing by, at the next poll). */
   wake() {
     this.#wanted = true;
+    this.#stored = true;
     if (!this.#standingBy) this.#wake?.();
+  }
+
+  /** A fallback's look: whether events wait that no other process applies (or this one stored some). */
+  async #due(draining: boolean): Promise<boolean> {
+    if (this.#fallbackAfterMs === null || this.#stored || draining) return true;
+    this.#backlog = await this.#projector.backlog();
+    this.#backlogAt = Date.now();
+    return this.#backlog.events > 0 && this.#backlog.lagMs >= this.#fallbackAfterMs;
   }
 
   async #run() {
     let retryMs = RETRY_FIRST_MS;
+    let draining = false; // a batch left more: the next needs no look first
     while (!this.#closed) {
       if (this.#wanted) {
         this.#wanted = false;
         try {
+          if (!(await this.#due(draining))) {
+            await this.#sleep(POLL_MS);
+            this.#wanted = true;
+            continue;
+          }
+          this.#stored = false;
           const r = await this.#projector.applyPending(BATCH);
           this.#standingBy = r.busy;
           if (this.#failure) {
@@ -97,6 +125,7 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
           if (r.events > 0) this.emit('applied', { events: r.events, conversations: r.conversations });
           if (Object.keys(r.unapplied).length > 0) this.emit('unapplied', r.unapplied);
           if (r.more) this.#wanted = true;
+          draining = r.more;
           await this.#noteBacklog();
         } catch (err) {
           const message = (err as Error).message;

@@ -1,8 +1,11 @@
+import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Leader } from '../../src/cluster/leader.ts';
 import { ChangeNotices } from '../../src/cluster/notices.ts';
+import { PostgresIngestWriter } from '../../src/ingest/postgres-writer.ts';
 import { createLogger } from '../../src/log.ts';
+import { PostgresProjection } from '../../src/projection/postgres-projection.ts';
 import { openPostgresStore, type PostgresStore } from '../../src/store/index.ts';
 import { sleep, until } from '../send/support.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
@@ -161,5 +164,54 @@ describe.skipIf(!available)('processes on one PostgreSQL database', () => {
       'everything read again after the reconnect',
       10_000,
     );
+  });
+
+  it("a worker's projection is the web processes' fallback: fresh events are theirs, one that waited a second is applied", async () => {
+    // Stored as a web process stores them; no web process applies them here.
+    const writer = new PostgresIngestWriter(store.db, [], () => {});
+    const fallback = new PostgresProjection(store.relaxed, {
+      enqueue: async () => {},
+      fallbackAfterMs: 1000,
+      log,
+    });
+    closing.push(fallback);
+    fallback.start();
+    const unapplied = async () =>
+      Number(
+        (
+          await sql<{ n: string }>`select count(*) as n from webhook_events where applied_at is null`.execute(
+            store.db,
+          )
+        ).rows[0]!.n,
+      );
+    const at = Date.now();
+    const body = {
+      object: 'instagram',
+      entry: [
+        {
+          id: '17841400000000777',
+          time: at,
+          messaging: [
+            {
+              sender: { id: '5550001' },
+              recipient: { id: '17841400000000777' },
+              timestamp: at,
+              message: { mid: 'fallback-m1', text: 'waits for the web process' },
+            },
+          ],
+        },
+      ],
+    };
+    const stored = await writer.write({
+      body: JSON.stringify(body),
+      channelId: null,
+      verifiedBy: [],
+      receivedAt: at,
+    });
+    expect(stored).toMatchObject({ status: 'stored', inserted: 1 });
+    await sleep(700); // the fallback has looked (every 500 ms): the event is younger than a second
+    expect(await unapplied()).toBe(1);
+    await until(unapplied, (n) => n === 0, 'applied by the fallback once it waited');
+    expect(Date.now() - at).toBeGreaterThanOrEqual(1000);
   });
 });
