@@ -48,7 +48,11 @@ const q = {
     builder
       .updateTable('jobs as j')
       .from(
-        sql<{ id: number; attempts: number; result: string | null }>`(select r.id, r.attempts, r.result from unnest(
+        sql<{
+          id: number;
+          attempts: number;
+          result: string | null;
+        }>`(select r.id, r.attempts, r.result from unnest(
           ${p('ids')}::bigint[], ${p('attempts')}::int[], ${p('results')}::text[]) as r(id, attempts, result))`.as(
           'r',
         ),
