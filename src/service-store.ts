@@ -59,8 +59,11 @@ export interface StoreParts {
   start(): void;
 }
 
-/** How long an event waits before a `worker` applies it in place of the web processes. */
-const PROJECTION_FALLBACK_MS = 1000;
+/**
+ * How long an event waits before a `worker` applies it in place of the web processes: long enough
+ * that a web process behind in a burst is not made to stand by (postgres-projection.ts).
+ */
+const PROJECTION_FALLBACK_MS = 5000;
 
 export function storeParts(
   opened: OpenedStore,
@@ -78,7 +81,8 @@ export function storeParts(
     const queue = new PostgresQueue(store.relaxed, { listen: config.databaseUrl, keepDoneMs, log });
     // The processes that store webhooks apply them (`web` and `all`: the first to know, and the
     // workers' main threads are the busier); a `worker` is their fallback, for events that waited
-    // (no web process applies them, or the leader's backfill stored them). Docs: postgres.md, Roles.
+    // (no web process applies them), and applies what it stored itself (backfill). Docs: postgres.md,
+    // Roles.
     const projection = new PostgresProjection(store.relaxed, {
       enqueue: (trx, jobs) => queue.enqueue(trx, jobs),
       ...(config.role === 'worker'

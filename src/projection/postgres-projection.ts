@@ -20,8 +20,8 @@ import type { ApplyFailure, Backlog, Projection, ProjectionEvents } from './thre
 // A process can also be a fallback (`fallbackAfterMs`: the workers, when web processes store and
 // apply what they receive): it neither listens nor takes the lock while events are applied in time;
 // at each poll it looks how long the oldest unapplied event has waited, and applies only past that
-// (no process applies them: the web processes stopped, or the leader's backfill stored them). Taking
-// the lock at every poll would make the process applying stand by for a poll now and then.
+// (no process applies them: the web processes stopped), or when it stored events itself (backfill).
+// Taking the lock at every poll would make the process applying stand by for a poll now and then.
 
 const BATCH = { maxEvents: 200, budgetMs: 100 };
 const POLL_MS = 500;
