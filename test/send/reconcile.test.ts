@@ -93,6 +93,21 @@ async function outboxRow(svc: TestService, id: string) {
   return svc.store.db.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 
+/** Meta's echoes wait until the returned function is called (after a restart, however long it takes). */
+function holdEchoes(s: Stack): () => void {
+  const delivery = s.sandbox.state.delivery;
+  const deliver = delivery.deliver.bind(delivery);
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  delivery.deliver = async (kind, body) => {
+    if (kind === 'echo') await gate;
+    return deliver(kind, body);
+  };
+  return release;
+}
+
 /** The row once its job has looked at it after the restart (a row left `sending` waits for its echo). */
 const unconfirmed = (svc: TestService, id: string) =>
   until(
@@ -141,16 +156,17 @@ it('(a) Meta got it and its echo was stored before the restart: sent once, with 
 });
 
 it('(a) the echo arrives after the restart: settled as soon as it is applied, long before the grace ends', async () => {
-  // The echo comes once igdm is back (a restart takes a second or two on a busy machine).
-  const s = await start({ echoDelayMs: 4000 });
+  const s = await start();
   const igsid = await customer(s, 'late echo customer');
   await stop(s);
   const [row] = await crashState(s, [{ to: igsid, text: 'We open at 9' }]);
+  const echoes = holdEchoes(s); // the echo comes once igdm is back
   const mid = await metaGot(s, row!.body); // igdm is down; Meta answered, the echo follows
   const started = Date.now();
   await restart(s);
   // Its job finds it claimed by the process that died: it waits for its echo.
   expect(await unconfirmed(s.svc, row!.outboxId)).toMatchObject({ status: 'unconfirmed', attempts: 1 });
+  echoes();
 
   const sent = await until(
     () => message(s.svc, row!.messageId),
@@ -328,18 +344,20 @@ it('(c) a later row to the same customer waits behind the unconfirmed one; anoth
 });
 
 it('(c) the row behind an unconfirmed one goes as soon as the echo settles it', async () => {
-  const s = await start({ echoDelayMs: 4000 }); // after the restart; the grace is 20 s
+  const s = await start(); // the grace is 20 s
   const igsid = await customer(s, 'patient customer');
   await stop(s);
   const [first, second] = await crashState(s, [
     { to: igsid, text: 'one' },
     { to: igsid, text: 'two', queued: true },
   ]);
+  const echoes = holdEchoes(s); // after the restart
   const mid = await metaGot(s, first!.body);
   const started = Date.now();
   await restart(s);
   await sleep(300);
   expect(textsDelivered(s)).toEqual(['one']); // only Meta's copy of the first
+  echoes();
 
   const sent = await until(
     () => message(s.svc, second!.messageId),
@@ -370,8 +388,9 @@ it('a sender action left sending has no echo: it is sent again at once', async (
 });
 
 it('a send whose outcome cannot be recorded waits for its echo too, and its customer’s next reply behind it', async () => {
-  const s = await start({ echoDelayMs: 800 });
+  const s = await start();
   const igsid = await customer(s, 'unrecorded customer');
+  const echoes = holdEchoes(s);
   // The store refuses to record this one message as sent (the disk is full, say).
   const db = s.svc.store.db;
   if (s.svc.store.kind === 'sqlite')
@@ -407,6 +426,7 @@ it('a send whose outcome cannot be recorded waits for its echo too, and its cust
   else await sql`drop trigger refuse_boom on messages`.execute(db);
   await sleep(200);
   expect(textsDelivered(s)).toEqual(['boom']); // the next waits behind the unconfirmed one
+  echoes();
 
   // The echo comes, settles it, and the next reply goes.
   const sent = await until(

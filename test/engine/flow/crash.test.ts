@@ -191,7 +191,6 @@ it(`${CUSTOMERS} customers × ${SEQS} messages, igdm SIGKILLed twice while reply
     }
   })();
 
-  let lastStart = Date.now();
   const kills: {
     at: number;
     acks: number;
@@ -225,7 +224,6 @@ it(`${CUSTOMERS} customers × ${SEQS} messages, igdm SIGKILLed twice while reply
     kills.push({ at: threshold, acks: acks().length, ambiguous, undelivered: undelivered.length });
 
     const restarting = Date.now();
-    lastStart = restarting;
     igdm = await spawnIgdm(dir, port, env);
     const readyMs = Date.now() - restarting;
     // What igdm missed, again: the echoes at once (within the echo grace: a send still unsettled by
@@ -261,18 +259,20 @@ it(`${CUSTOMERS} customers × ${SEQS} messages, igdm SIGKILLed twice while reply
     err.message += `\n${JSON.stringify({ kills, perCustomer, refused: refused.slice(-20), jobs: jobs.counts ?? jobs, undelivered: undelivered.length })}\n${outputs.join('\n----\n')}${igdm.output()}`;
     throw err;
   });
-  // Past the echo grace of the last start: a send cut by a kill and not settled by its echo would
-  // have gone again by now.
-  await sleep(Math.max(0, lastStart + ECHO_GRACE_MS + 1000 - Date.now()));
+  // Every job done: a send cut by a kill waits (its job ready, put off) for its echo or the echo
+  // grace, so that no job is left means each such send was settled, or went again (which the
+  // counts below would show). Then what igdm missed late (none expected: it is up), and it settles.
+  const allDone = () =>
+    until(
+      async () => (await api(igdm, '/v1/jobs?limit=1')).counts,
+      (c) => c.ready === 0 && c.active === 0,
+      'the engine and the sender done',
+      ECHO_GRACE_MS + 15_000,
+    );
+  await allDone();
   await delivery.settled();
-  // Whatever igdm missed late (none expected: it is up), and it settles.
   for (const w of undelivered.splice(0)) await deliver(w.kind, w.body);
-  await until(
-    async () => (await api(igdm, '/v1/jobs?limit=1')).counts,
-    (c) => c.ready === 0 && c.active === 0,
-    'the engine done',
-    10_000,
-  );
+  await allDone();
 
   const sent = acks();
   if (process.env['CRASH_DEBUG']) {
