@@ -270,7 +270,9 @@ export async function startService(
     store,
     diskPath: parts.diskPath,
     writer,
-    projection,
+    // A web process's readiness is storing webhooks: applying them (here too) is not in it, so that a
+    // backlog does not take every web process out of the load balancer and refuse Meta's deliveries.
+    projection: runs.worker ? projection : undefined,
     channels: registry,
     graphApiVersion: config.graphApiVersion,
     channelHealth: shownHealth,

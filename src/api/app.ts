@@ -48,7 +48,7 @@ export interface AppDeps {
   /** A path on the disk igdm writes to (/readyz's free space): the SQLite file, or the data folder. */
   diskPath: string;
   writer: WebhookWriter;
-  /** Applying stored events (on PostgreSQL every role applies: docs/postgres.md, Roles). */
+  /** Applying stored events, in /readyz: absent in a `web` process (its readiness is storing them). */
   projection?: Projection;
   /** The live channels: read by every route, changed through /v1/channels. */
   channels: ChannelRegistry;

@@ -72,9 +72,12 @@ export class Dispatcher {
     this.wake();
   }
 
-  /** The log may have grown. */
+  /**
+   * The log may have grown. Only where the dispatcher runs (start(): the leader): a process that
+   * applied events elsewhere (a web process) leaves them to the leader's look every LOOK_EVERY_MS.
+   */
   wake(): void {
-    if (performance.now() < this.#noneUntil) return;
+    if (!this.#timer || performance.now() < this.#noneUntil) return;
     if (this.#running) {
       this.#again = true;
       return;

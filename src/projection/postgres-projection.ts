@@ -94,6 +94,12 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
     if (!this.#standingBy) this.#wake?.();
   }
 
+  #recovered() {
+    if (!this.#failure) return;
+    this.#log.info({ since: new Date(this.#failure.since) }, 'applying stored events works again');
+    this.#failure = null;
+  }
+
   /** A fallback's look: whether events wait that no other process applies (or this one stored some). */
   async #due(draining: boolean): Promise<boolean> {
     if (this.#fallbackAfterMs === null || this.#stored || draining) return true;
@@ -110,6 +116,9 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
         this.#wanted = false;
         try {
           if (!(await this.#due(draining))) {
+            // The store answers, and the events are applied in time (elsewhere).
+            this.#recovered();
+            retryMs = RETRY_FIRST_MS;
             await this.#sleep(POLL_MS);
             this.#wanted = true;
             continue;
@@ -117,10 +126,7 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
           this.#stored = false;
           const r = await this.#projector.applyPending(BATCH);
           this.#standingBy = r.busy;
-          if (this.#failure) {
-            this.#log.info({ since: new Date(this.#failure.since) }, 'applying stored events works again');
-            this.#failure = null;
-          }
+          this.#recovered();
           retryMs = RETRY_FIRST_MS;
           if (r.events > 0) this.emit('applied', { events: r.events, conversations: r.conversations });
           if (Object.keys(r.unapplied).length > 0) this.emit('unapplied', r.unapplied);

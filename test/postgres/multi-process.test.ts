@@ -122,16 +122,13 @@ describe.skipIf(!available)('two web and two worker processes on one database', 
       const readyz = await fetch(`${p.url}/readyz`);
       expect(readyz.status, name).toBe(200);
       const ready = (await readyz.json()) as Record<string, unknown>;
-      // Every role applies stored events: the web processes those they stored, the workers as their
-      // fallback.
-      expect(ready, name).toMatchObject({
-        status: 'ready',
-        store: { ok: true },
-        disk: { ok: true },
-        apply: { ok: true },
-      });
-      if (name.startsWith('web')) expect(ready, name).toMatchObject({ ingest: { ok: true } });
-      else expect(ready, name).toMatchObject({ queue: { ok: true } });
+      expect(ready, name).toMatchObject({ status: 'ready', store: { ok: true }, disk: { ok: true } });
+      // A web process applies what it stores, but its readiness is storing them: a backlog must not
+      // take every web process out of the load balancer. The workers report applying (the fallback).
+      if (name.startsWith('web')) {
+        expect(ready, name).toMatchObject({ ingest: { ok: true } });
+        expect(ready.apply, name).toBeUndefined();
+      } else expect(ready, name).toMatchObject({ queue: { ok: true }, apply: { ok: true } });
       const metrics = await fetch(`${p.url}/metrics`);
       expect(metrics.status, name).toBe(200);
       expect(await metrics.text(), name).toContain('# TYPE');
