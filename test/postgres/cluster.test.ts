@@ -214,4 +214,45 @@ describe.skipIf(!available)('processes on one PostgreSQL database', () => {
     await until(unapplied, (n) => n === 0, 'applied by the fallback once it waited', 10_000);
     expect(Date.now() - at).toBeGreaterThanOrEqual(3000);
   });
+
+  it("a fallback whose look failed reports it in /readyz's apply until a look succeeds, though it applies nothing", async () => {
+    const own = await openPostgresStore(db.url); // pools of its own: the earlier tests end connections
+    const fallback = new PostgresProjection(own.relaxed, {
+      enqueue: async () => {},
+      fallbackAfterMs: 60_000,
+      log,
+    });
+    closing.push(fallback, own);
+    fallback.start();
+    // The events table locked by another connection: the fallback's next look waits on it, and is
+    // cancelled (as a failover or a restart of PostgreSQL would end it).
+    const locker = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('lock table webhook_events in access exclusive mode');
+      // Every look waiting on it is cancelled (the earlier test's fallback looks too) until this one's was.
+      const waiting = `pid in (select pid from pg_locks where not granted and relation = 'webhook_events'::regclass)`;
+      await until(
+        async () => {
+          await locker.query(
+            `select pg_cancel_backend(pid) from pg_stat_activity where datname = current_database() and ${waiting}`,
+          );
+          await sleep(50);
+          return fallback.applyFailure;
+        },
+        (f) => f !== null,
+        'the failed look reported',
+        10_000,
+      );
+    } finally {
+      await locker.query('rollback').catch(() => {});
+      await locker.end();
+    }
+    await until(
+      () => fallback.applyFailure,
+      (f) => f === null,
+      'reported no more once a look succeeds',
+    );
+  });
 });
