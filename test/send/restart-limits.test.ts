@@ -83,7 +83,8 @@ it('a per-second throttle from Meta holds the sends for a second, and every mess
   // igdm allows itself 100 calls/s; this Meta takes 2.
   const s = await start({ sendRatePerSecond: 2 });
   const customers: string[] = [];
-  for (let i = 0; i < 6; i++) customers.push(await customerWrites(s, `burst customer ${i}`));
+  // Ten, so that Meta throttles them even when a busy machine spreads igdm's first sends over seconds.
+  for (let i = 0; i < 10; i++) customers.push(await customerWrites(s, `burst customer ${i}`));
   // Queued while igdm is down, so that they go out together when it starts.
   await stopIgdm(s);
   const store = await openStore(s.svc.config.databaseUrl);
