@@ -103,8 +103,7 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
   /** A fallback's look: whether events wait that no other process applies (or this one stored some). */
   async #due(draining: boolean): Promise<boolean> {
     if (this.#fallbackAfterMs === null || this.#stored || draining) return true;
-    this.#backlog = await this.#projector.backlog();
-    this.#backlogAt = Date.now();
+    await this.#noteBacklog(true);
     return this.#backlog.events > 0 && this.#backlog.lagMs >= this.#fallbackAfterMs;
   }
 
@@ -149,9 +148,10 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
     }
   }
 
-  async #noteBacklog() {
+  /** Reads the backlog (at most every BACKLOG_EVERY_MS unless `force`), and warns when it is behind. */
+  async #noteBacklog(force = false) {
     const now = Date.now();
-    if (now - this.#backlogAt < BACKLOG_EVERY_MS) return;
+    if (!force && now - this.#backlogAt < BACKLOG_EVERY_MS) return;
     this.#backlogAt = now;
     this.#backlog = await this.#projector.backlog(now);
     if (this.#backlog.lagMs >= LAG_WARN_MS && now - this.#warnedAt >= 10_000) {
