@@ -5,7 +5,12 @@ import { POSTGRES_ADMIN_URL, postgresAvailable } from './test/support/postgres.t
 // the suites that start igdm again with its store on PostgreSQL (igdm-postgres); and the inbox's
 // component tests (web/src/**/*.test.ts[x], in happy-dom, with web's Vite config).
 
-const shared = { testTimeout: 30_000, hookTimeout: 30_000, pool: 'forks' } as const;
+/**
+ * `isolate: false`: each worker process runs file after file, importing igdm's modules once rather
+ * than once per file (the whole run 812 s → 565 s, 2026-12-07). A file restores whatever it stubs
+ * (vi.unstubAllGlobals, mockRestore) and leaves no environment variable changed.
+ */
+const shared = { testTimeout: 30_000, hookTimeout: 30_000, pool: 'forks', isolate: false } as const;
 
 /**
  * The suites that go through a service (test/support/service.ts, or `igdm start` as a child
