@@ -146,7 +146,11 @@ export async function webhookEndpointRoutes(scope: FastifyInstance, deps: Webhoo
     const attempts = await attemptsOf(db, shown);
     const last = shown.at(-1);
     return {
-      data: shown.map((d) => deliveryView(d, attempts.get(d.id) ?? [])),
+      // One deleted since the page was read (pruned, erased) is left out, as it would be now.
+      data: shown.flatMap((d) => {
+        const made = attempts.get(d.id);
+        return made ? [deliveryView(d, made)] : [];
+      }),
       nextCursor: rows.length > limit && last ? encodeCursor([last.createdAt, last.id]) : null,
     };
   };
@@ -283,7 +287,11 @@ export async function webhookEndpointRoutes(scope: FastifyInstance, deps: Webhoo
     if (!d || !sees(req, d.channelId)) throw errors.deliveryNotFound(id);
     return d;
   };
-  const oneDelivery = async (d: Delivery) => deliveryView(d, (await attemptsOf(db, [d])).get(d.id) ?? []);
+  const oneDelivery = async (d: Delivery) => {
+    const attempts = (await attemptsOf(db, [d])).get(d.id);
+    if (!attempts) throw errors.deliveryNotFound(d.id); // deleted since it was read (pruned, erased)
+    return deliveryView(d, attempts);
+  };
 
   app.get(
     '/v1/webhook-deliveries/:id',

@@ -93,7 +93,9 @@ export async function getDelivery(db: Kysely<Database>, id: string): Promise<Del
 /**
  * The attempts of each delivery, oldest first: those its row counts. An attempt is recorded with
  * its row's count in one transaction, but this read comes after the rows' read: on PostgreSQL an
- * attempt committed in between would show beside a row that does not have it yet.
+ * attempt committed in between would show beside a row that does not have it yet. A delivery whose
+ * row counted attempts and none is found was deleted in between (pruning and erasure delete a
+ * delivery's attempts with it, in one transaction): it is left out of the answer.
  */
 export async function attemptsOf(
   db: Kysely<Database>,
@@ -111,6 +113,8 @@ export async function attemptsOf(
   for (const { deliveryId, ...r } of rows)
     if (r.attempt <= (counted.get(deliveryId) ?? 0))
       byDelivery.get(deliveryId)?.push({ ...r, at: Number(r.at) });
+  for (const [id, attempts] of byDelivery)
+    if (attempts.length === 0 && counted.get(id)! > 0) byDelivery.delete(id);
   return byDelivery;
 }
 

@@ -14,6 +14,13 @@ import type { Store, StoreKind } from '../../src/store/index.ts';
 import { findMessage, lastTurns, listMessages, setAuthor } from '../../src/store/messages.ts';
 import { addNote } from '../../src/store/notes.ts';
 import {
+  attemptsOf,
+  getDelivery,
+  insertDeliveries,
+  pruneDeliveries,
+  recordAttempt,
+} from '../../src/store/webhook-deliveries.ts';
+import {
   listWebhookEvents,
   rawEventOf,
   retryUnapplied,
@@ -374,6 +381,43 @@ describe.each(kinds)('the repositories on %s', (kind) => {
       expect(await retryUnapplied(db())).toBe(1);
       expect(await list()).toEqual([[one, 'applied', null]]);
       expect(three).toBeGreaterThan(two!);
+    });
+  });
+
+  describe('webhook deliveries', () => {
+    it('reads each delivery’s attempts, and leaves out one deleted since its row was read', async () => {
+      const channelId = await addChannel(db());
+      const made = async (n: number) =>
+        (
+          await insertDeliveries(
+            db(),
+            [
+              {
+                endpointId: null,
+                rule: 'r',
+                url: 'https://example.com/hook',
+                eventId: null,
+                event: 'message.received',
+                channelId,
+                conversationId: null,
+                webhookId: `wh_${channelId}_${n}`,
+                body: '{}',
+                dedupKey: `${channelId}:${n}`,
+                retryUntil: 2_000,
+              },
+            ],
+            1_000,
+          )
+        )[0]!;
+      const [tried, untried] = [await made(1), await made(2)];
+      const attempt = { attempt: 1, at: 1_100, status: 200, error: null, response: 'ok', durationMs: 5 };
+      await recordAttempt(db(), tried, attempt, { status: 'succeeded', nextAttemptAt: null });
+      const read = [(await getDelivery(db(), tried))!, (await getDelivery(db(), untried))!];
+      expect(read.map((d) => d.attempts)).toEqual([1, 0]);
+      expect(Object.fromEntries(await attemptsOf(db(), read))).toEqual({ [tried]: [attempt], [untried]: [] });
+      // The settled one pruned after its row was read (its attempts go with it); the pending one stays.
+      expect(await pruneDeliveries(db(), 1_200)).toBe(1);
+      expect(await attemptsOf(db(), read)).toEqual(new Map([[untried, []]]));
     });
   });
 });
