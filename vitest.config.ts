@@ -100,6 +100,7 @@ export default defineConfig(async () => {
           : ON_BOTH_STORES,
         exclude: NOT_ON_POSTGRES,
         env: { IGDM_TEST_STORE: 'postgres' },
+        setupFiles: ['test/support/postgres-setup.ts'],
         ...shared,
         ...inGroup(0, 2),
       },

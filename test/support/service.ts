@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { sign } from '../../src/meta/signature.ts';
@@ -162,11 +162,16 @@ export function sqliteStoreOf(svc: Pick<Service, 'store'>): SqliteStore {
  * folder stops, or at the end of the file (docs/postgres.md lists what fails there).
  */
 const PG_BY_DIR = new Map<string, TestDatabase>();
-if (TEST_STORE === 'postgres')
-  afterAll(async () => {
-    for (const db of PG_BY_DIR.values()) await db.drop();
-    PG_BY_DIR.clear();
-  });
+
+/**
+ * Drops the databases of the data folders this file used. Run after every file by
+ * postgres-setup.ts (a setup file runs for each file, where this module is imported once per
+ * worker: vitest.config.ts, isolate).
+ */
+export async function dropFolderDatabases(): Promise<void> {
+  for (const db of PG_BY_DIR.values()) await db.drop();
+  PG_BY_DIR.clear();
+}
 
 /**
  * Where the store of a data folder is, beyond testEnv's SQLite file in it: on PostgreSQL, the
