@@ -12,7 +12,7 @@ import type { ChannelHealth } from './store/schema.ts';
 // the queues' depth and lag, how long jobs and sends take, Graph API errors by class, rate-limit
 // waits and each channel's health. One registry per service, so that services in one process
 // (tests) do not add to each other's counts: Graph calls, which any part of igdm makes, are counted
-// only for this service's own channels.
+// only for this service's own channels. The process's own metrics are collected once per process.
 
 const HEALTH_STATES: readonly ChannelHealth[] = ['ok', 'throttled', 'needs_token', 'paused'];
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -24,7 +24,22 @@ export interface MetricSources {
   health: (channelId: string) => ChannelHealth;
 }
 
+/**
+ * The process's own metrics (prom-client's defaults: CPU, memory, event loop, GC), collected once per
+ * process however many services it runs (tests run many): each collection keeps a timer and a GC
+ * observer running for good.
+ */
+let processRegistry: Registry | null = null;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
 export class Metrics {
+  /** This service's metrics (the process's own are added by exposition()). */
   readonly registry = new Registry();
   /** Stored webhook events that could not be applied, by reason (GET /v1/webhook-events lists them). */
   readonly unappliedEvents: Counter<'reason'>;
@@ -44,7 +59,6 @@ export class Metrics {
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
     this.unappliedEvents = new Counter({
       name: 'igdm_webhook_events_unapplied_total',
       help: 'Stored webhook events igdm could not apply, by reason (see GET /v1/webhook-events?status=unapplied).',
@@ -100,6 +114,12 @@ export class Metrics {
       labelNames: ['channel', 'kind'],
       registers,
     });
+  }
+
+  /** GET /metrics: this service's metrics and the process's, in Prometheus' text format. */
+  async exposition(): Promise<{ contentType: string; text: string }> {
+    const all = Registry.merge([this.registry, processMetrics()]);
+    return { contentType: all.contentType, text: await all.metrics() };
   }
 
   /** Reads the queues and channels at each scrape, and counts this service's Graph calls. */

@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.ts';
 
 export async function metricsRoutes(app: FastifyInstance, metrics: Metrics) {
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
+    const { contentType, text } = await metrics.exposition();
+    return reply.type(contentType).send(text);
   });
 }
