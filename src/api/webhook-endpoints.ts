@@ -314,7 +314,9 @@ export async function webhookEndpointRoutes(scope: FastifyInstance, deps: Webhoo
     },
     async (req, reply) => {
       const d = await deliveryFor(req, req.params.id);
-      return reply.code(202).send(await oneDelivery(await webhooks.retry(d)));
+      const retried = await webhooks.retry(d);
+      if (!retried) throw errors.deliveryNotFound(d.id); // deleted since it was read (pruned, erased)
+      return reply.code(202).send(await oneDelivery(retried));
     },
   );
 }

@@ -93,21 +93,24 @@ export class WebhookEndpoints {
 
   /**
    * One more attempt now. A pending delivery (waiting between attempts) is tried at once; a settled
-   * one (delivered, failed or cancelled) is sent again, once, with the same webhook-id.
+   * one (delivered, failed or cancelled) is sent again, once, with the same webhook-id. Null: it was
+   * deleted meanwhile (pruned, erased).
    */
-  async retry(d: Delivery): Promise<Delivery> {
+  async retry(d: Delivery): Promise<Delivery | null> {
     const now = Date.now();
     if (d.status === 'pending') {
       await this.#jobs.runNow(WEBHOOK_QUEUE, [d.id]);
     } else {
-      await this.#db.transaction().execute(async (trx) => {
-        await reopenDelivery(trx, d.id, now);
+      const reopened = await this.#db.transaction().execute(async (trx) => {
+        if (!(await reopenDelivery(trx, d.id, now))) return false;
         await this.#jobs.enqueue(trx, [
           deliveryJob(d.id, now, `retry:${randomBytes(6).toString('base64url')}`),
         ]);
+        return true;
       });
+      if (!reopened) return null;
       this.#jobs.wake();
     }
-    return (await getDelivery(this.#db, d.id))!;
+    return getDelivery(this.#db, d.id);
   }
 }

@@ -180,13 +180,14 @@ export async function cancelDelivery(db: Kysely<Database>, id: string, reason: s
     .execute();
 }
 
-/** A settled delivery made pending again, for one more attempt now (a retry by hand). */
-export async function reopenDelivery(db: Kysely<Database>, id: string, now: number): Promise<void> {
-  await db
+/** A settled delivery made pending again, for one more attempt now (a retry by hand); false if gone. */
+export async function reopenDelivery(db: Kysely<Database>, id: string, now: number): Promise<boolean> {
+  const r = await db
     .updateTable('webhookDeliveries')
     .set({ status: 'pending', retryUntil: now, nextAttemptAt: now, updatedAt: now })
     .where('id', '=', id)
-    .execute();
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
 }
 
 /**

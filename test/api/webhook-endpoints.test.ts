@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { WebhookEndpoints } from '../../src/deliveries/endpoints.ts';
+import { SecretBox } from '../../src/store/secret-box.ts';
+import { getDelivery } from '../../src/store/webhook-deliveries.ts';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
 import { callApi } from '../support/service.ts';
@@ -185,6 +189,25 @@ describe('webhook endpoints', () => {
       .execute();
     expect((await svc.json(`/v1/webhook-deliveries/${done.id}`)).body).toEqual(done);
     expect(await deliveriesOf(made.id)).toEqual([done]);
+    // Deleted (pruned, erased) after a retry by hand read it: not reopened, nothing queued for it.
+    const read = (await getDelivery(svc.store.db, done.id))!;
+    await svc.store.db.deleteFrom('webhookAttempts').where('deliveryId', '=', done.id).execute();
+    await svc.store.db.deleteFrom('webhookDeliveries').where('id', '=', done.id).execute();
+    const endpoints = new WebhookEndpoints({
+      db: svc.store.db,
+      box: new SecretBox(randomBytes(32)),
+      jobs: svc.queue,
+      dispatcher: { endpointsChanged: () => {} },
+    });
+    expect(await endpoints.retry(read)).toBeNull();
+    const queued = await svc.store.db
+      .selectFrom('jobs')
+      .select('dedupKey')
+      .where('key', '=', done.id)
+      .execute();
+    expect(queued.map((j) => j.dedupKey)).toEqual([`webhook:${done.id}:first`]);
+    expect((await svc.json(`/v1/webhook-deliveries/${done.id}`)).status).toBe(404);
+    expect(await deliveriesOf(made.id)).toEqual([]);
     await remove(made.id);
   });
 
