@@ -287,16 +287,17 @@ export async function webhookEndpointRoutes(scope: FastifyInstance, deps: Webhoo
     if (!d || !sees(req, d.channelId)) throw errors.deliveryNotFound(id);
     return d;
   };
-  const oneDelivery = async (d: Delivery) => {
-    const attempts = (await attemptsOf(db, [d])).get(d.id);
-    if (!attempts) throw errors.deliveryNotFound(d.id); // deleted since it was read (pruned, erased)
+  /** A delivery with its attempts; 404 if it was deleted since it was read (pruned, erased). */
+  const oneDelivery = async (id: string, d: Delivery | null) => {
+    const attempts = d && (await attemptsOf(db, [d])).get(d.id);
+    if (!d || !attempts) throw errors.deliveryNotFound(id);
     return deliveryView(d, attempts);
   };
 
   app.get(
     '/v1/webhook-deliveries/:id',
     { config: admin, schema: { params: Params, response: { 200: DeliveryView } } },
-    async (req) => oneDelivery(await deliveryFor(req, req.params.id)),
+    async (req) => oneDelivery(req.params.id, await deliveryFor(req, req.params.id)),
   );
 
   app.post(
@@ -314,9 +315,7 @@ export async function webhookEndpointRoutes(scope: FastifyInstance, deps: Webhoo
     },
     async (req, reply) => {
       const d = await deliveryFor(req, req.params.id);
-      const retried = await webhooks.retry(d);
-      if (!retried) throw errors.deliveryNotFound(d.id); // deleted since it was read (pruned, erased)
-      return reply.code(202).send(await oneDelivery(retried));
+      return reply.code(202).send(await oneDelivery(d.id, await webhooks.retry(d)));
     },
   );
 }

@@ -113,8 +113,8 @@ export async function attemptsOf(
   for (const { deliveryId, ...r } of rows)
     if (r.attempt <= (counted.get(deliveryId) ?? 0))
       byDelivery.get(deliveryId)?.push({ ...r, at: Number(r.at) });
-  for (const [id, attempts] of byDelivery)
-    if (attempts.length === 0 && counted.get(id)! > 0) byDelivery.delete(id);
+  for (const d of deliveries)
+    if (d.attempts > 0 && byDelivery.get(d.id)?.length === 0) byDelivery.delete(d.id);
   return byDelivery;
 }
 
