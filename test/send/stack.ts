@@ -35,11 +35,10 @@ export function runTestSandbox(
 }
 
 export async function startStack(
-  opts: { echoDelayMs?: number; sendRatePerSecond?: number; env?: Record<string, string> } = {},
+  opts: { sendRatePerSecond?: number; env?: Record<string, string> } = {},
 ): Promise<Stack> {
   const port = await freePort();
   const sandbox = await runTestSandbox(port, {
-    echoDelayMs: opts.echoDelayMs ?? 0,
     ...(opts.sendRatePerSecond !== undefined && { sendRatePerSecond: opts.sendRatePerSecond }),
   });
   const dir = mkdtempSync(join(tmpdir(), 'igdm-stack-'));
