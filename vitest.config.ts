@@ -6,11 +6,11 @@ import { POSTGRES_ADMIN_URL, postgresAvailable } from './test/support/postgres.t
 // component tests (web/src/**/*.test.ts[x], in happy-dom, with web's Vite config).
 
 /**
- * `isolate: false`: each worker process runs file after file, importing igdm's modules once rather
- * than once per file (the whole run 812 s → 565 s, 2026-12-07). A file restores whatever it stubs
- * (vi.unstubAllGlobals, mockRestore) and leaves no environment variable changed.
+ * Each file in a fresh process (isolate, the default). Without it the run took 555–578 s against
+ * 812 s, but one of five full runs had test/api/media.test.ts's afterAll hang for 30 s, cause not
+ * found (state a worker kept from earlier files, such as fetch's connection pool, is the suspect).
  */
-const shared = { testTimeout: 30_000, hookTimeout: 30_000, pool: 'forks', isolate: false } as const;
+const shared = { testTimeout: 30_000, hookTimeout: 30_000, pool: 'forks' } as const;
 
 /**
  * The suites that go through a service (test/support/service.ts, or `igdm start` as a child

@@ -163,11 +163,7 @@ export function sqliteStoreOf(svc: Pick<Service, 'store'>): SqliteStore {
  */
 const PG_BY_DIR = new Map<string, TestDatabase>();
 
-/**
- * Drops the databases of the data folders this file used. Run after every file by
- * postgres-setup.ts (a setup file runs for each file, where this module is imported once per
- * worker: vitest.config.ts, isolate).
- */
+/** Drops the databases of the data folders this file used: after every file (postgres-setup.ts). */
 export async function dropFolderDatabases(): Promise<void> {
   for (const db of PG_BY_DIR.values()) await db.drop();
   PG_BY_DIR.clear();
