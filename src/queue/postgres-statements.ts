@@ -4,6 +4,7 @@ import { compile, param as p } from '../store/prepared.ts';
 import type { Database, JobTable } from '../store/schema.ts';
 import { ACTIVE, jobOf, READY } from './job-statements.ts';
 import type { Job, NewJob } from './queue.ts';
+import type { Wanted } from './runner.ts';
 
 // The PostgreSQL queue's statements (postgres.ts), on the store's `jobs` table. Statuses are SQL
 // literals, as in job-statements.ts: PostgreSQL too uses a partial index only when the query's
@@ -29,13 +30,16 @@ export const WAKE_CHANNEL = 'igdm_jobs';
 const dbNow = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
 const q = {
-  /** The claim (igdm_claim, migrations-queue.ts): the candidates and their activation, in one call. */
+  /**
+   * The claim (igdm_claim, migrations-queue.ts): each queue's candidates and their activation, for
+   * every queue asked, in one call (igdm_claim_all).
+   */
   claim: compile<
-    { queue: string; now: number; limit: number; leaseMs: number },
+    { queues: string[]; limits: number[]; now: number; leaseMs: number },
     Pick<Selectable<JobTable>, 'id' | 'queue' | 'key' | 'orderAt' | 'dedupKey' | 'payload' | 'attempts'>
   >(
-    sql`select id, queue, key, order_at, dedup_key, payload, attempts
-      from igdm_claim(${p('queue')}, ${p('now')}::bigint, ${p('limit')}::integer, ${p('leaseMs')}::bigint)`,
+    sql`select id, queue, key, order_at, dedup_key, payload, attempts from igdm_claim_all(
+      ${p('queues')}::text[], ${p('limits')}::integer[], ${p('now')}::bigint, ${p('leaseMs')}::bigint)`,
   ),
   /**
    * Marks done the runs that succeeded, fenced on their attempts: the ids that were still theirs, and
@@ -173,18 +177,25 @@ export async function insertJobsLater(
 }
 
 /**
- * Up to `limit` jobs of `queue` that may run now, marked active with a lease of `leaseMs`: the
- * oldest unfinished job of its key (order_at, then id), due, with none of its key running. One
- * statement: run outside a transaction, it commits at once, releasing the keys' locks.
+ * For each queue wanted, up to its `limit` jobs that may run now, marked active with a lease of
+ * `leaseMs`: the oldest unfinished job of its key (order_at, then id), due, with none of its key
+ * running. One statement for them all: run outside a transaction, it commits at once, releasing the
+ * keys' locks. The jobs by queue, oldest first.
  */
 export async function claim(
   db: Db,
-  args: { queue: string; limit: number; now: number; leaseMs: number },
-): Promise<Job[]> {
-  const rows = await q.claim.all(db, args);
-  return rows
+  args: { wanted: readonly Wanted[]; now: number; leaseMs: number },
+): Promise<Map<string, Job[]>> {
+  const rows = await q.claim.all(db, {
+    queues: args.wanted.map((w) => w.queue),
+    limits: args.wanted.map((w) => w.limit),
+    now: args.now,
+    leaseMs: args.leaseMs,
+  });
+  const jobs = rows
     .map((r) => ({ ...jobOf(r), attempts: Number(r.attempts) }))
     .sort((a, b) => a.orderAt - b.orderAt || a.id - b.id);
+  return Map.groupBy(jobs, (j) => j.queue);
 }
 
 /**

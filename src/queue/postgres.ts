@@ -18,6 +18,7 @@ import {
 import { WakeListener } from './postgres-wakes.ts';
 import {
   backoffMs,
+  type Job,
   type JobAdmin,
   type JobHandler,
   type JobStatus,
@@ -260,15 +261,16 @@ export class PostgresQueue implements WorkQueue {
       wanted.filter((w) => own.has(w.queue) && freeSlots(w, ended) <= 0).map((w) => w.queue),
     );
     let failed: unknown = null;
-    const claimed = await this.#runner.claim(wanted, ended, true, (queue, limit) =>
-      claim(this.#db, { queue, limit, now, leaseMs: this.#leaseMs }).then(
-        (jobs) => {
-          if (own.has(queue) && jobs.length === limit) spill.add(queue);
-          return jobs;
+    const claimed = await this.#runner.claim(wanted, ended, true, (asked) =>
+      claim(this.#db, { wanted: asked, now, leaseMs: this.#leaseMs }).then(
+        (found) => {
+          for (const { queue, limit } of asked)
+            if (own.has(queue) && (found.get(queue)?.length ?? 0) === limit) spill.add(queue);
+          return found;
         },
         (err: unknown) => {
           failed = err;
-          return [];
+          return new Map<string, Job[]>();
         },
       ),
     );
@@ -277,8 +279,8 @@ export class PostgresQueue implements WorkQueue {
         this.#log?.error({ err }, 'queue: could not wake the other processes'),
       );
     if (failed) {
-      // The outcomes are written and the other queues' claims made: the rest is tried again in a
-      // second (a claim that failed committed nothing).
+      // The outcomes are written: the claim is tried again in a second (one that failed committed
+      // nothing).
       this.#log?.error({ err: failed }, 'queue: claiming jobs failed; trying again in 1 s');
       this.#scheduleDue(1000);
     }

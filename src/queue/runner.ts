@@ -26,6 +26,12 @@ export interface Finished extends Ended {
 /** The jobs a round claimed, by worker. */
 export type Claimed = [Worker, Job[]][];
 
+/** A queue to claim in, and how many of its jobs at most. */
+export interface Wanted {
+  queue: string;
+  limit: number;
+}
+
 /** What woke a round: jobs may be claimable in every queue, or in these. */
 export interface Woken {
   all: boolean;
@@ -199,28 +205,30 @@ export class JobRunner {
 
   /**
    * In a round: claims for each worker of `claiming` as many jobs as it has free slots (those of its
-   * jobs in `ended` are free: their outcomes are written in this round), through `claimOf`. `due`:
-   * jobs may be due (a full worker claims them at a later round).
+   * jobs in `ended` are free: their outcomes are written in this round), through `claimOf`, which
+   * claims in every queue asked (in one statement on PostgreSQL) and answers the jobs by queue.
+   * `due`: jobs may be due (a full worker claims them at a later round).
    */
   async claim(
     claiming: Worker[],
     ended: Finished[],
     due: boolean,
-    claimOf: (queue: string, limit: number) => Promise<Job[]>,
+    claimOf: (wanted: Wanted[]) => Promise<Map<string, Job[]>>,
   ): Promise<Claimed> {
-    const out: Claimed = [];
+    const wanted: [Worker, number][] = [];
     for (const w of claiming) {
       const free = freeSlots(w, ended);
-      if (free <= 0) {
-        // Its jobs that were due still are: claim them once a slot is free.
-        if (due) this.#dueQueues.add(w.queue);
-        continue;
-      }
-      const jobs = await claimOf(w.queue, free);
-      if (jobs.length === free) this.#dueQueues.add(w.queue); // more may be waiting for a free slot
-      out.push([w, jobs]);
+      if (free > 0) wanted.push([w, free]);
+      // Its jobs that were due still are: claim them once a slot is free.
+      else if (due) this.#dueQueues.add(w.queue);
     }
-    return out;
+    if (wanted.length === 0) return [];
+    const found = await claimOf(wanted.map(([w, limit]) => ({ queue: w.queue, limit })));
+    return wanted.map(([w, free]) => {
+      const jobs = found.get(w.queue) ?? [];
+      if (jobs.length === free) this.#dueQueues.add(w.queue); // more may be waiting for a free slot
+      return [w, jobs];
+    });
   }
 
   #release(f: Finished) {

@@ -122,25 +122,54 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       const two = await one.reopen();
       const adder = one.queue();
       await adder.add([job('a', 20)]);
-      const args = { queue: 'q', limit: 5, leaseMs: 60_000 };
+      const args = { wanted: [{ queue: 'q', limit: 5 }], leaseMs: 60_000 };
+      const claimed = async (db: Parameters<typeof claim>[0]) =>
+        ((await claim(db, { ...args, now: Date.now() })).get('q') ?? []).map(nameOf);
       const firstClaimed = gate();
       const commit = gate();
       const first = one.db.transaction().execute(async (trx) => {
-        const jobs = await claim(trx, { ...args, now: Date.now() });
+        const jobs = await claimed(trx);
         firstClaimed.open();
         await commit.opened;
-        return jobs.map(nameOf);
+        return jobs;
       });
       await firstClaimed.opened;
       await adder.add([job('a', 10)]);
-      const meanwhile = await two.db.transaction().execute((trx) => claim(trx, { ...args, now: Date.now() }));
+      const meanwhile = await two.db.transaction().execute(claimed);
       commit.open();
       expect(await first).toEqual(['a@20']);
       expect(meanwhile).toEqual([]);
       // Committed: the key has a job running.
-      expect(await two.db.transaction().execute((trx) => claim(trx, { ...args, now: Date.now() }))).toEqual(
-        [],
-      );
+      expect(await two.db.transaction().execute(claimed)).toEqual([]);
+    });
+
+    it('one claim takes jobs in several queues, each up to its own limit and its keys’ heads only', async () => {
+      const s = await backend.open();
+      await s
+        .queue()
+        .add([
+          job('a', 1, 'a@1', 'q1'),
+          job('a', 2, 'a@2', 'q1'),
+          job('b', 3, 'b@3', 'q1'),
+          job('c', 4, 'c@4', 'q1'),
+          job('a', 5, 'r:a@5', 'q2'),
+          job('d', 6, 'r:d@6', 'q2'),
+        ]);
+      const found = await claim(s.db, {
+        wanted: [
+          { queue: 'q1', limit: 2 },
+          { queue: 'q2', limit: 5 },
+          { queue: 'q3', limit: 5 },
+        ],
+        now: Date.now(),
+        leaseMs: 60_000,
+      });
+      // a@2 waits behind a@1; c@4 is past q1's limit; the key 'a' of q2 is another queue's.
+      expect(found.get('q1')?.map(nameOf)).toEqual(['a@1', 'b@3']);
+      expect(found.get('q2')?.map(nameOf)).toEqual(['r:a@5', 'r:d@6']);
+      expect(found.has('q3')).toBe(false);
+      const active = await s.db.selectFrom('jobs').select('queue').where('status', '=', 'active').execute();
+      expect(active).toHaveLength(4);
     });
 
     it('a run taken over meanwhile does not write its outcome over the new run’s', async () => {

@@ -110,6 +110,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     if (kindOf(db) === 'sqlite') return;
     await sql.raw(SETTLE_0025).execute(db);
   },
+  /** The claim of several queues in one call (PostgreSQL only; nothing on SQLite). */
+  async '0031_queue_claim_all'(db) {
+    if (kindOf(db) === 'sqlite') return;
+    await sql`drop function igdm_claim_all`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
