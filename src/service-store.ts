@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
@@ -83,14 +84,15 @@ export function storeParts(
     // workers' main threads are the busier); a `worker` is their fallback, for events that waited
     // (no web process applies them), and applies what it stored itself (backfill). Docs: postgres.md,
     // Roles.
+    const origin = randomBytes(6).toString('hex');
     const projection = new PostgresProjection(store.relaxed, {
       enqueue: (trx, jobs) => queue.enqueue(trx, jobs),
       ...(config.role === 'worker'
         ? { fallbackAfterMs: PROJECTION_FALLBACK_MS }
-        : { listen: config.databaseUrl }),
+        : { listen: config.databaseUrl, origin }),
       log,
     });
-    const writer = new PostgresIngestWriter(store.db, routes, () => projection.wake());
+    const writer = new PostgresIngestWriter(store.db, routes, () => projection.wake(), origin);
     return {
       writer,
       projection,

@@ -12,7 +12,10 @@ import type { IngestWriterEvents, WebhookWriter } from './writer.ts';
 // No thread of its own: the pool's connections wait for the server, not the event loop. The
 // projectors of every process hear of new events through STORED_CHANNEL (postgres-projection.ts).
 
-/** NOTIFY'd in the transaction that stores new events: delivered only once they are committed. */
+/**
+ * NOTIFY'd in the transaction that stores new events: delivered only once they are committed. Its
+ * payload names the process that stored them, which looks at once without it (and leaves its own).
+ */
 export const STORED_CHANNEL = 'igdm_stored';
 /** Rows per insert statement: a request with more (rare) is stored in one transaction of several. */
 const ROWS_PER_INSERT = 1000;
@@ -37,6 +40,7 @@ const insertEvents = compile<
     payloads: Column<string>;
     receivedAt: number;
     backfilled: number;
+    origin: string;
   },
   { inserted: number }
 >(
@@ -51,23 +55,28 @@ const insertEvents = compile<
       as e(dedup_key, channel_id, object, source, kind, entry_id, entry_time, igsid, meta_timestamp, payload)
     on conflict (dedup_key) do nothing
     returning id),
-  stored as (select pg_notify(${STORED_CHANNEL}, '') where exists (select 1 from added))
+  stored as (select pg_notify(${STORED_CHANNEL}, ${p('origin')}::text) where exists (select 1 from added))
   select (select count(*) from added)::int as inserted, (select count(*) from stored)::int as notified`,
 );
 
 export class PostgresIngestWriter extends EventEmitter<IngestWriterEvents> implements WebhookWriter {
   readonly #db: Kysely<Database>;
   readonly #stored: () => void;
+  readonly #origin: string;
   readonly #writing = new Set<Promise<unknown>>();
   #routes: Routes;
   #closing = false;
 
-  /** `stored`: new events were committed (this process's projector looks at once). */
-  constructor(db: Kysely<Database>, routes: ChannelRoute[], stored: () => void) {
+  /**
+   * `stored`: new events were committed (this process's projector looks at once); `origin`: this
+   * process in the notifications (its projector leaves those, postgres-projection.ts).
+   */
+  constructor(db: Kysely<Database>, routes: ChannelRoute[], stored: () => void, origin = '') {
     super();
     this.#db = db;
     this.#routes = routeMap(routes);
     this.#stored = stored;
+    this.#origin = origin;
   }
 
   /** Resolves once the body's events are committed (or refused). Never rejects. */
@@ -105,11 +114,11 @@ export class PostgresIngestWriter extends EventEmitter<IngestWriterEvents> imple
     try {
       if (rows.length === 0)
         inserted = 0; // a body with no events: acknowledged, nothing to store
-      else if (rows.length <= ROWS_PER_INSERT) inserted = await insertRows(this.#db, rows);
+      else if (rows.length <= ROWS_PER_INSERT) inserted = await insertRows(this.#db, rows, this.#origin);
       else
         await this.#db.transaction().execute(async (trx) => {
           for (let i = 0; i < rows.length; i += ROWS_PER_INSERT)
-            inserted += await insertRows(trx, rows.slice(i, i + ROWS_PER_INSERT));
+            inserted += await insertRows(trx, rows.slice(i, i + ROWS_PER_INSERT), this.#origin);
         });
     } catch (err) {
       return { status: 'failed', reason: (err as Error).message };
@@ -153,7 +162,7 @@ export class PostgresIngestWriter extends EventEmitter<IngestWriterEvents> imple
 }
 
 /** Inserts `rows` (all of one request: one receivedAt, one backfilled); how many were new. */
-async function insertRows(db: Kysely<Database>, rows: NewWebhookEvent[]): Promise<number> {
+async function insertRows(db: Kysely<Database>, rows: NewWebhookEvent[], origin: string): Promise<number> {
   const row = await insertEvents.first(db, {
     dedupKeys: rows.map((r) => r.dedupKey),
     channelIds: rows.map((r) => r.channelId ?? null),
@@ -166,6 +175,7 @@ async function insertRows(db: Kysely<Database>, rows: NewWebhookEvent[]): Promis
     metaTimestamps: rows.map((r) => r.metaTimestamp),
     payloads: rows.map((r) => r.payload),
     receivedAt: rows[0]!.receivedAt,
+    origin,
     backfilled: rows[0]!.backfilled ?? 0,
   });
   return Number(row?.inserted ?? 0);

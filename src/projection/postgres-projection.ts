@@ -34,6 +34,12 @@ export interface PostgresProjectionOptions {
   enqueue: EnqueueIn;
   /** Where to LISTEN for events other processes stored (DATABASE_URL); without it, polling only. */
   listen?: string;
+  /**
+   * This process in the notifications of the events it stored (PostgresIngestWriter's): it looked
+   * at once when it stored them (wake()), and a second look, when its own notification came back,
+   * was most often a batch with nothing in it.
+   */
+  origin?: string;
   /** Apply only events that have waited this long (and those this process stored): a fallback. */
   fallbackAfterMs?: number;
   log: Logger;
@@ -66,7 +72,9 @@ export class PostgresProjection extends EventEmitter<ProjectionEvents> implement
       ? new WakeListener({
           connection: options.listen,
           channel: STORED_CHANNEL,
-          onWake: () => this.wake(),
+          onWake: (payload) => {
+            if (payload === null || payload !== options.origin) this.wake();
+          },
           log: options.log,
         })
       : null;
