@@ -147,6 +147,7 @@ export class ScaleSystem implements System {
       [
         '--max-semi-space-size=4',
         ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
+        ...(process.env.BENCH_IMPORT ? ['--import', process.env.BENCH_IMPORT] : []),
         'bin/igdm.mjs',
         'start',
       ],

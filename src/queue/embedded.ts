@@ -213,11 +213,10 @@ export class EmbeddedQueue implements WorkQueue {
     return this.#db.transaction().execute(async (trx) => {
       for (const f of ended) await this.#record(trx, f.job, f.outcome, now);
       if (!claimDue && !(await this.#nextOfKeyWaits(trx, ended))) return [];
-      return this.#runner.claim(claiming, ended, claimDue, async (wanted) => {
-        const found = new Map<string, Job[]>();
-        for (const { queue, limit } of wanted) found.set(queue, await this.#claim(trx, queue, limit, now));
-        return found;
-      });
+      const wanted = this.#runner.wanted(claiming, ended, claimDue);
+      const found = new Map<string, Job[]>();
+      for (const { queue, limit } of wanted) found.set(queue, await this.#claim(trx, queue, limit, now));
+      return this.#runner.claimed(wanted, found);
     });
   }
 

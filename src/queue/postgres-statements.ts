@@ -41,6 +41,36 @@ const q = {
     sql`select id, queue, key, order_at, dedup_key, payload, attempts from igdm_claim_all(
       ${p('queues')}::text[], ${p('limits')}::integer[], ${p('now')}::bigint, ${p('leaseMs')}::bigint)`,
   ),
+  /** A round whose runs all succeeded (igdm_round, migrations-queue.ts): settleDone, then the claims. */
+  round: compile<
+    {
+      ids: number[];
+      attempts: number[];
+      results: (string | null)[];
+      now: number;
+      queues: string[];
+      limits: number[];
+      ifWaiting: boolean[];
+      leaseMs: number;
+    },
+    {
+      settled: boolean;
+      waiting: boolean;
+      id: number;
+      queue: string;
+      key: string;
+      orderAt: number;
+      dedupKey: string;
+      payload: string;
+      attempts: number;
+    }
+  >(
+    sql`select o_settled as settled, o_waiting as waiting, o_id as id, o_queue as queue, o_key as key,
+        o_order_at as order_at, o_dedup_key as dedup_key, o_payload as payload, o_attempts as attempts
+      from igdm_round(${p('ids')}::bigint[], ${p('attempts')}::integer[], ${p('results')}::text[],
+        ${p('now')}::bigint, ${p('queues')}::text[], ${p('limits')}::integer[], ${p('ifWaiting')}::boolean[],
+        ${p('leaseMs')}::bigint)`,
+  ),
   /**
    * Marks done the runs that succeeded, fenced on their attempts: the ids that were still theirs, and
    * whether a job of the same key waits (only then is the queue claimed for it).
@@ -184,7 +214,7 @@ export async function insertJobsLater(
  */
 export async function claim(
   db: Db,
-  args: { wanted: readonly Wanted[]; now: number; leaseMs: number },
+  args: { wanted: readonly Omit<Wanted, 'w'>[]; now: number; leaseMs: number },
 ): Promise<Map<string, Job[]>> {
   const rows = await q.claim.all(db, {
     queues: args.wanted.map((w) => w.queue),
@@ -192,11 +222,47 @@ export async function claim(
     now: args.now,
     leaseMs: args.leaseMs,
   });
-  const jobs = rows
-    .map((r) => ({ ...jobOf(r), attempts: Number(r.attempts) }))
-    .sort((a, b) => a.orderAt - b.orderAt || a.id - b.id);
-  return Map.groupBy(jobs, (j) => j.queue);
+  return byQueue(rows);
 }
+
+/**
+ * One round whose runs all succeeded, in one statement (one transaction): `done` marked done where
+ * the run is still the job's (`kept`), then the claims of `wanted` as claim() makes them; a queue
+ * asked `ifWaiting` is claimed only when a job that ended there has another of its key ready.
+ */
+export async function settleAndClaim(
+  db: Db,
+  args: {
+    done: { id: number; attempts: number; result: string | null }[];
+    wanted: readonly (Omit<Wanted, 'w'> & { ifWaiting: boolean })[];
+    now: number;
+    leaseMs: number;
+  },
+): Promise<{ kept: Set<number>; claimed: Map<string, Job[]> }> {
+  const rows = await q.round.all(db, {
+    ids: args.done.map((r) => r.id),
+    attempts: args.done.map((r) => r.attempts),
+    results: args.done.map((r) => r.result),
+    now: args.now,
+    queues: args.wanted.map((w) => w.queue),
+    limits: args.wanted.map((w) => w.limit),
+    ifWaiting: args.wanted.map((w) => w.ifWaiting),
+    leaseMs: args.leaseMs,
+  });
+  return {
+    kept: new Set(rows.filter((r) => r.settled).map((r) => Number(r.id))),
+    claimed: byQueue(rows.filter((r) => !r.settled)),
+  };
+}
+
+/** Claimed rows as jobs by queue, oldest first. */
+const byQueue = (rows: (Parameters<typeof jobOf>[0] & { attempts: number | string })[]): Map<string, Job[]> =>
+  Map.groupBy(
+    rows
+      .map((r) => ({ ...jobOf(r), attempts: Number(r.attempts) }))
+      .sort((a, b) => a.orderAt - b.orderAt || a.id - b.id),
+    (j) => j.queue,
+  );
 
 /**
  * Writes an outcome of the job's run `attempts` only: a job taken back meanwhile (its lease ran out)

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { StoredJobAdmin } from './job-admin.ts';
-import type { OutcomePolicy } from './outcomes.ts';
+import { type OutcomePolicy, resultOf } from './outcomes.ts';
 import { recordOutcomes } from './postgres-outcomes.ts';
 import {
   claim,
@@ -13,6 +13,7 @@ import {
   nextDue,
   notify,
   renew,
+  settleAndClaim,
   takeBack,
 } from './postgres-statements.ts';
 import { WakeListener } from './postgres-wakes.ts';
@@ -32,6 +33,7 @@ import {
   type Finished,
   freeSlots,
   JobRunner,
+  type Wanted,
   type Woken,
   type Worker,
   wokenFor,
@@ -55,6 +57,13 @@ import {
 // - As in the embedded queue, a round writes the outcomes of the jobs that ended and claims the
 //   next in one transaction; runner.ts runs the handlers and the rounds, this class is the round's
 //   transaction, the leases, the wake-ups and the timers.
+
+/** What a round wrote: the runs no longer theirs, what it asked to claim, and what it claimed. */
+interface RoundWrites {
+  lost: number[];
+  wanted: Wanted[];
+  found: Map<string, Job[]>;
+}
 
 export interface PostgresQueueOptions {
   maxAttempts?: number;
@@ -231,11 +240,12 @@ export class PostgresQueue implements WorkQueue {
   }
 
   /**
-   * Writes the outcomes of the jobs that ended, then claims the next. A queue is claimed when it was
-   * woken, or when a job that ended there may have freed the next of its key. The outcomes are one
-   * statement when every job succeeded (the common round), else one transaction: written all or
-   * none, since a round that fails is written again, and a failed job's row may meanwhile be another
-   * run's under the same attempt count. Each claim commits its jobs as active at once.
+   * Writes the outcomes of the jobs that ended and claims the next. A queue is claimed when it was
+   * woken, or when a job that ended there may have freed the next of its key. When every job
+   * succeeded (the common round) both are one statement (settleAndClaim), written all or none: a
+   * round that fails is written again. Otherwise the outcomes are one transaction (a failed job's row
+   * may meanwhile be another run's under the same attempt count), then the claims one statement.
+   * Either way the claimed jobs are committed as active at once.
    */
   async #round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null> {
     const own = this.#ownWoken;
@@ -244,47 +254,82 @@ export class PostgresQueue implements WorkQueue {
       this.#nextDueAt !== null && this.#nextDueAt <= now ? { all: true, queues: woken.queues } : woken;
     const claimDue = claiming.length > 0 && (due.all || due.queues.size > 0 || ended.length > 0);
     if (ended.length === 0 && !claimDue) return null;
-    const { lost, freed } = ended.every((f) => f.outcome.ok)
-      ? await recordOutcomes(this.#db, ended, now, this.#outcomes)
-      : await this.#db.transaction().execute((trx) => recordOutcomes(trx, ended, now, this.#outcomes));
+    const endedIn = new Set(ended.map((f) => f.job.queue));
+    const candidates = claiming.filter((w) => wokenFor(due, w) || endedIn.has(w.queue));
+    // Jobs added here for itself that it cannot all take now: for every worker (they may be more).
+    const spill = new Set(
+      candidates.filter((w) => own.has(w.queue) && freeSlots(w, ended) <= 0).map((w) => w.queue),
+    );
+    const { lost, wanted, found } = ended.every((f) => f.outcome.ok)
+      ? await this.#settleAndClaim(ended, candidates, due, now)
+      : await this.#failedThenClaim(ended, candidates, due, now);
     if (lost.length > 0)
       this.#log?.warn({ jobs: lost }, 'queue: outcomes not recorded: the jobs were taken back meanwhile');
     // Stopping: the next jobs of these keys are for the other processes now.
     if (this.#runner.closed && ended.length > 0)
-      await notify(
-        this.#db,
-        ended.map((f) => f.job.queue),
-      ).catch((err: unknown) => this.#log?.error({ err }, 'queue: could not wake the other processes'));
-    const wanted = claiming.filter((w) => wokenFor(due, w) || freed.has(w.queue));
-    // Jobs added here for itself that it cannot all take now: for every worker (they may be more).
-    const spill = new Set(
-      wanted.filter((w) => own.has(w.queue) && freeSlots(w, ended) <= 0).map((w) => w.queue),
-    );
-    let failed: unknown = null;
-    const claimed = await this.#runner.claim(wanted, ended, true, (asked) =>
-      claim(this.#db, { wanted: asked, now, leaseMs: this.#leaseMs }).then(
-        (found) => {
-          for (const { queue, limit } of asked)
-            if (own.has(queue) && (found.get(queue)?.length ?? 0) === limit) spill.add(queue);
-          return found;
-        },
-        (err: unknown) => {
-          failed = err;
-          return new Map<string, Job[]>();
-        },
-      ),
-    );
+      await notify(this.#db, endedIn).catch((err: unknown) =>
+        this.#log?.error({ err }, 'queue: could not wake the other processes'),
+      );
+    for (const { queue, limit } of wanted)
+      if (own.has(queue) && (found.get(queue)?.length ?? 0) === limit) spill.add(queue);
     if (spill.size > 0)
       await notify(this.#db, spill).catch((err: unknown) =>
         this.#log?.error({ err }, 'queue: could not wake the other processes'),
       );
-    if (failed) {
-      // The outcomes are written: the claim is tried again in a second (one that failed committed
-      // nothing).
-      this.#log?.error({ err: failed }, 'queue: claiming jobs failed; trying again in 1 s');
-      this.#scheduleDue(1000);
-    }
-    return claimed;
+    return this.#runner.claimed(wanted, found);
+  }
+
+  /** Every job that ended succeeded: their outcomes and the claims in one statement. */
+  async #settleAndClaim(
+    ended: Finished[],
+    candidates: Worker[],
+    due: Woken,
+    now: number,
+  ): Promise<RoundWrites> {
+    const wanted = this.#runner.wanted(candidates, ended, true);
+    if (ended.length === 0 && wanted.length === 0) return { lost: [], wanted, found: new Map() };
+    const { kept, claimed } = await settleAndClaim(this.#db, {
+      done: ended.map(({ job, outcome }) => ({
+        id: job.id,
+        attempts: job.attempts,
+        result: outcome.ok ? resultOf(outcome.result) : null,
+      })),
+      // A queue only its ended jobs name is claimed if the next of one of their keys waits.
+      wanted: wanted.map(({ w, queue, limit }) => ({ queue, limit, ifWaiting: !wokenFor(due, w) })),
+      now,
+      leaseMs: this.#leaseMs,
+    });
+    const lost = ended.filter((f) => !kept.has(f.job.id)).map((f) => f.job.id);
+    return { lost, wanted, found: claimed };
+  }
+
+  /**
+   * Some job failed: the outcomes in one transaction, then the claims. A claim that fails is tried
+   * again in a second (it committed nothing; the outcomes are written).
+   */
+  async #failedThenClaim(
+    ended: Finished[],
+    candidates: Worker[],
+    due: Woken,
+    now: number,
+  ): Promise<RoundWrites> {
+    const { lost, freed } = await this.#db
+      .transaction()
+      .execute((trx) => recordOutcomes(trx, ended, now, this.#outcomes));
+    const wanted = this.#runner.wanted(
+      candidates.filter((w) => wokenFor(due, w) || freed.has(w.queue)),
+      ended,
+      true,
+    );
+    let found = new Map<string, Job[]>();
+    if (wanted.length > 0)
+      try {
+        found = await claim(this.#db, { wanted, now, leaseMs: this.#leaseMs });
+      } catch (err) {
+        this.#log?.error({ err }, 'queue: claiming jobs failed; trying again in 1 s');
+        this.#scheduleDue(1000);
+      }
+    return { lost, wanted, found };
   }
 
   #delayed(runAt: number) {

@@ -26,8 +26,9 @@ export interface Finished extends Ended {
 /** The jobs a round claimed, by worker. */
 export type Claimed = [Worker, Job[]][];
 
-/** A queue to claim in, and how many of its jobs at most. */
+/** A worker's claim in a round: its queue, and how many of its jobs at most. */
 export interface Wanted {
+  w: Worker;
   queue: string;
   limit: number;
 }
@@ -48,8 +49,8 @@ export const wokenFor = (woken: Woken, w: Worker): boolean => woken.all || woken
 /** What the backend does for its runner. */
 export interface RunnerBackend {
   /**
-   * One round, in one transaction: writes the outcomes of `ended` and, if it claims, claims through
-   * the runner's claim(). `claiming`: the workers that were woken or whose jobs ended (none once
+   * One round, in one transaction: writes the outcomes of `ended` and, if it claims, claims what the
+   * runner's wanted() asks, answering with its claimed(). `claiming`: the workers that were woken or whose jobs ended (none once
    * closed); `woken`: where jobs were added or fell due since the last claim (wake()), or the last
    * claim took as many as it could. Null: there was nothing to do (no claim, nothing scheduled after).
    */
@@ -204,29 +205,26 @@ export class JobRunner {
   }
 
   /**
-   * In a round: claims for each worker of `claiming` as many jobs as it has free slots (those of its
-   * jobs in `ended` are free: their outcomes are written in this round), through `claimOf`, which
-   * claims in every queue asked (in one statement on PostgreSQL) and answers the jobs by queue.
-   * `due`: jobs may be due (a full worker claims them at a later round).
+   * In a round: what each worker of `claiming` claims, as many jobs as it has free slots (those of
+   * its jobs in `ended` are free: their outcomes are written in this round). `due`: jobs may be due
+   * (a full worker claims them at a later round).
    */
-  async claim(
-    claiming: Worker[],
-    ended: Finished[],
-    due: boolean,
-    claimOf: (wanted: Wanted[]) => Promise<Map<string, Job[]>>,
-  ): Promise<Claimed> {
-    const wanted: [Worker, number][] = [];
+  wanted(claiming: Worker[], ended: Finished[], due: boolean): Wanted[] {
+    const wanted: Wanted[] = [];
     for (const w of claiming) {
       const free = freeSlots(w, ended);
-      if (free > 0) wanted.push([w, free]);
+      if (free > 0) wanted.push({ w, queue: w.queue, limit: free });
       // Its jobs that were due still are: claim them once a slot is free.
       else if (due) this.#dueQueues.add(w.queue);
     }
-    if (wanted.length === 0) return [];
-    const found = await claimOf(wanted.map(([w, limit]) => ({ queue: w.queue, limit })));
-    return wanted.map(([w, free]) => {
+    return wanted;
+  }
+
+  /** The jobs the backend claimed for `wanted` (by queue), by worker. */
+  claimed(wanted: Wanted[], found: ReadonlyMap<string, Job[]>): Claimed {
+    return wanted.map(({ w, limit }) => {
       const jobs = found.get(w.queue) ?? [];
-      if (jobs.length === free) this.#dueQueues.add(w.queue); // more may be waiting for a free slot
+      if (jobs.length === limit) this.#dueQueues.add(w.queue); // more may be waiting for a free slot
       return [w, jobs];
     });
   }

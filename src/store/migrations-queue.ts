@@ -62,6 +62,48 @@ export const queueMigrations = (kind: StoreKind): Record<string, Migration> => (
         end $$`.execute(db);
     },
   },
+  // A round in one call (src/queue/postgres.ts): the runs that succeeded marked done (fenced on their
+  // attempts, as settleDone), then the claims of igdm_claim_all, in one transaction; a queue asked
+  // `if waiting` is claimed only when a job that ended there has another of its key ready. The
+  // outcomes and the next claim were two round trips a round, two a reply per worker.
+  '0032_queue_round': {
+    async up(db: Kysely<unknown>) {
+      if (kind === 'sqlite') return;
+      await sql`create or replace function igdm_round(p_ids bigint[], p_attempts integer[], p_results text[],
+          p_now bigint, p_queues text[], p_limits integer[], p_if_waiting boolean[], p_lease bigint)
+        returns table (o_settled boolean, o_waiting boolean, o_id bigint, o_queue text, o_key text,
+          o_order_at bigint, o_dedup_key text, o_payload text, o_attempts integer)
+        language plpgsql volatile as $$
+        declare
+          v_ids bigint[];
+          v_queues text[];
+          v_waiting boolean[];
+        begin
+          with s as (
+            update jobs j set status = 'done', result = r.result, locked_until = null,
+              updated_at = p_now, finished_at = p_now
+            from unnest(p_ids, p_attempts, p_results) as r(id, attempts, result)
+            where j.id = r.id and j.attempts = r.attempts and j.status = 'active'
+            returning j.id, j.queue, exists (select 1 from jobs k where k.queue = j.queue and k.key = j.key
+              and k.status = 'ready') as waiting)
+          select coalesce(array_agg(s.id), '{}'), coalesce(array_agg(s.queue), '{}'),
+              coalesce(array_agg(s.waiting), '{}')
+            into v_ids, v_queues, v_waiting from s;
+          return query select true, t.waiting, t.id, t.queue, null::text, null::bigint, null::text, null::text,
+              null::integer
+            from unnest(v_ids, v_queues, v_waiting) as t(id, queue, waiting);
+          for n in 1 .. coalesce(array_length(p_queues, 1), 0) loop
+            if not p_if_waiting[n]
+                or exists (select 1 from unnest(v_queues, v_waiting) as u(queue, waiting)
+                  where u.queue = p_queues[n] and u.waiting) then
+              return query select false, false, c.id, c.queue, c.key, c.order_at, c.dedup_key, c.payload,
+                  c.attempts
+                from igdm_claim(p_queues[n], p_now, p_limits[n], p_lease) c;
+            end if;
+          end loop;
+        end $$`.execute(db);
+    },
+  },
   // runNow() asked while the job ran (1): a wait its run ends with is cut short (queue/outcomes.ts).
   // On the row, so that a runNow() from any process and the run's outcome meet there, whichever
   // comes first.

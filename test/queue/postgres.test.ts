@@ -2,7 +2,7 @@ import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresQueue } from '../../src/queue/postgres.ts';
-import { claim } from '../../src/queue/postgres-statements.ts';
+import { claim, settleAndClaim } from '../../src/queue/postgres-statements.ts';
 import { WakeListener } from '../../src/queue/postgres-wakes.ts';
 import { type Job, RetryLater } from '../../src/queue/queue.ts';
 import type { Database } from '../../src/store/schema.ts';
@@ -170,6 +170,57 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       expect(found.has('q3')).toBe(false);
       const active = await s.db.selectFrom('jobs').select('queue').where('status', '=', 'active').execute();
       expect(active).toHaveLength(4);
+    });
+
+    it('a round’s outcomes and claims are one statement: a queue where a job ended is claimed only if the next of its key waits', async () => {
+      const s = await backend.open();
+      await s
+        .queue()
+        .add([
+          job('a', 1, 'a@1', 'q1'),
+          job('a', 2, 'a@2', 'q1'),
+          job('b', 3, 'b@3', 'q2'),
+          job('c', 4, 'c@4', 'q3'),
+        ]);
+      const leaseMs = 60_000;
+      const first = await claim(s.db, {
+        wanted: [
+          { queue: 'q1', limit: 5 },
+          { queue: 'q2', limit: 5 },
+        ],
+        now: Date.now(),
+        leaseMs,
+      });
+      const a1 = first.get('q1')![0]!;
+      const b3 = first.get('q2')![0]!;
+      // Added without a wake-up for this round: q2 is asked only for the next of b's key.
+      await s.queue().add([job('d', 5, 'd@5', 'q2')]);
+      const round = await settleAndClaim(s.db, {
+        done: [
+          { id: a1.id, attempts: a1.attempts, result: '"ok"' },
+          { id: b3.id, attempts: b3.attempts, result: null },
+          { id: b3.id, attempts: b3.attempts + 1, result: null }, // a run taken over: not its own
+        ],
+        wanted: [
+          { queue: 'q1', limit: 5, ifWaiting: true },
+          { queue: 'q2', limit: 5, ifWaiting: true },
+          { queue: 'q3', limit: 5, ifWaiting: false }, // woken
+        ],
+        now: Date.now(),
+        leaseMs,
+      });
+      expect([...round.kept].sort((x, y) => x - y)).toEqual([a1.id, b3.id].sort((x, y) => x - y));
+      expect(round.claimed.get('q1')?.map(nameOf)).toEqual(['a@2']);
+      expect(round.claimed.has('q2')).toBe(false);
+      expect(round.claimed.get('q3')?.map(nameOf)).toEqual(['c@4']);
+      const rows = await s.db.selectFrom('jobs').select(['status', 'result']).orderBy('orderAt').execute();
+      expect(rows).toEqual([
+        { status: 'done', result: '"ok"' },
+        { status: 'active', result: null },
+        { status: 'done', result: null },
+        { status: 'active', result: null },
+        { status: 'ready', result: null },
+      ]);
     });
 
     it('a run taken over meanwhile does not write its outcome over the new run’s', async () => {

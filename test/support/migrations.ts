@@ -115,6 +115,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     if (kindOf(db) === 'sqlite') return;
     await sql`drop function igdm_claim_all`.execute(db);
   },
+  /** A round's outcomes and claims in one call (PostgreSQL only; nothing on SQLite). */
+  async '0032_queue_round'(db) {
+    if (kindOf(db) === 'sqlite') return;
+    await sql`drop function igdm_round`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
