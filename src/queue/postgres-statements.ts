@@ -119,7 +119,7 @@ const q = {
   /**
    * Adds jobs (one skipped when its dedup key exists) and NOTIFYs each queue that got one, in one
    * statement: the notifications are delivered when the transaction commits. A queue of `mine` is
-   * notified as `queue|origin` (postgres.ts: the adding process claims those itself).
+   * not notified (postgres.ts: the adding process claims those itself).
    */
   insert: compile<
     {
@@ -130,7 +130,6 @@ const q = {
       payloads: string[];
       now: number;
       mine: string[];
-      origin: string;
     },
     { added: number; woken: number }
   >(
@@ -141,9 +140,8 @@ const q = {
         ${p('dedupKeys')}::text[], ${p('payloads')}::text[]) as t(queue, key, order_at, dedup_key, payload)
       on conflict (dedup_key) do nothing
       returning queue),
-    woken as (select pg_notify(${WAKE_CHANNEL},
-      case when d.queue = any(${p('mine')}::text[]) then d.queue || '|' || ${p('origin')} else d.queue end)
-      from (select distinct queue from added) d)
+    woken as (select pg_notify(${WAKE_CHANNEL}, d.queue)
+      from (select distinct queue from added) d where not d.queue = any(${p('mine')}::text[]))
     select (select count(*) from added)::int as added, (select count(*) from woken)::int as woken`,
   ),
   nextDue: compile<{ queues: string[]; after: number }, { at: number | null }>(
@@ -165,11 +163,9 @@ export async function notify(db: Db, queues: Iterable<string>): Promise<void> {
   if (distinct.length > 0) await q.notify.run(db, { queues: distinct });
 }
 
-type Wake = { mine: string[]; origin: string };
-
-/** The insert's arguments: the jobs as columns. */
-const insertArgs = (jobs: NewJob[], now: number, wake: Wake) => ({
-  ...wake,
+/** The insert's arguments: the jobs as columns; `mine`, the queues not to notify. */
+const insertArgs = (jobs: NewJob[], now: number, mine: string[]) => ({
+  mine,
   queues: jobs.map((j) => j.queue),
   keys: jobs.map((j) => j.key),
   orderAts: jobs.map((j) => j.orderAt),
@@ -179,17 +175,17 @@ const insertArgs = (jobs: NewJob[], now: number, wake: Wake) => ({
 });
 
 /**
- * Adds jobs inside `trx` (one whose dedup key exists is skipped), waking their queues: those of
- * `mine` for `origin` only (postgres.ts). The number added.
+ * Adds jobs inside `trx` (one whose dedup key exists is skipped), notifying their queues but those
+ * of `mine` (postgres.ts: the adding process claims them). The number added.
  */
 export async function insertJobs(
   trx: Transaction<Database>,
   jobs: NewJob[],
   now: number,
-  wake: Wake = { mine: [], origin: '' },
+  mine: string[] = [],
 ): Promise<number> {
   if (jobs.length === 0) return 0;
-  const row = await q.insert.first(trx, insertArgs(jobs, now, wake));
+  const row = await q.insert.first(trx, insertArgs(jobs, now, mine));
   return Number(row?.added ?? 0);
 }
 
@@ -201,9 +197,9 @@ export async function insertJobsLater(
   trx: Transaction<Database>,
   jobs: NewJob[],
   now: number,
-  wake: Wake,
+  mine: string[],
 ): Promise<void> {
-  if (jobs.length > 0) await q.insert.later(trx, insertArgs(jobs, now, wake));
+  if (jobs.length > 0) await q.insert.later(trx, insertArgs(jobs, now, mine));
 }
 
 /**

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
@@ -49,11 +48,13 @@ import {
 // - Wake-ups: a process that adds jobs NOTIFYs in the adding transaction; workers LISTEN
 //   (postgres-wakes.ts), claim the next job of a key when one ends, and poll every `pollMs` for what
 //   no notification says (a retry another process put off and then died, a lost connection).
-// - Jobs a worker adds to a queue it works itself (the projection's engine jobs, the engine's sends)
-//   are its own to claim: their notification names it (`queue|origin`) and the other processes
-//   leave them. Every worker claiming on every notification cost each job one empty claim per
-//   other worker. When this process cannot take them all (its slots are full), it notifies the
-//   queue again for everyone; if it dies first, the others' polls find them.
+// - Jobs a worker adds to a queue it works itself (the engine's sends, the deliveries it makes) are
+//   its own to claim: they are not notified, and its own wake() after the commit claims them, with
+//   the outcome of the job that added them when that job then ends (one round, one statement).
+//   Every worker claiming on every notification cost each job one empty claim per other worker, and
+//   hearing its own notification cost a round trip and a round. When this process cannot take them
+//   all (its slots are full), it notifies the queue for everyone; if it dies first, the others'
+//   polls find them.
 // - As in the embedded queue, a round writes the outcomes of the jobs that ended and claims the
 //   next in one transaction; runner.ts runs the handlers and the rounds, this class is the round's
 //   transaction, the leases, the wake-ups and the timers.
@@ -100,9 +101,7 @@ export class PostgresQueue implements WorkQueue {
   #renewedAt = 0;
   #polledAt = 0;
   #listener: WakeListener | null = null;
-  /** Names this process in the notifications of the jobs it adds for itself. */
-  readonly #origin = randomBytes(6).toString('hex');
-  /** Queues woken by this process's own notifications since the last round. */
+  /** Queues this process added jobs to since the last round (wake()). */
   #ownWoken = new Set<string>();
 
   constructor(db: Kysely<Database>, options: PostgresQueueOptions = {}) {
@@ -137,23 +136,25 @@ export class PostgresQueue implements WorkQueue {
     if (jobs.length === 0) return 0;
     const added = await this.#db
       .transaction()
-      .execute((trx) => insertJobs(trx, jobs, this.#now(), this.#wakeAs()));
+      .execute((trx) => insertJobs(trx, jobs, this.#now(), this.#mine()));
     for (const queue of new Set(jobs.map((j) => j.queue))) this.wake(queue);
     return added;
   }
 
   /**
    * Adds jobs inside the caller's transaction, without waiting for the insert's answer (queue.ts);
-   * the other processes are woken when it commits.
+   * the other processes are woken when it commits, this one by the caller's wake() after it.
    */
   async enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<void> {
-    await insertJobsLater(trx, jobs, this.#now(), this.#wakeAs());
+    await insertJobsLater(trx, jobs, this.#now(), this.#mine());
   }
 
-  /** Only while it hears its own notifications (LISTEN) does this process keep the jobs it adds. */
-  #wakeAs(): { mine: string[]; origin: string } {
-    const mine = this.#listener?.listening && !this.#runner.closed ? [...this.#runner.queues()] : [];
-    return { mine, origin: this.#origin };
+  /**
+   * The queues whose new jobs this process claims itself, not notified: those it works, while it
+   * listens (it hears the others' notifications) and is not closing.
+   */
+  #mine(): string[] {
+    return this.#listener?.listening && !this.#runner.closed ? [...this.#runner.queues()] : [];
   }
 
   work<P>(queue: string, handler: JobHandler<P>, options: { concurrency?: number } = {}): void {
@@ -168,10 +169,9 @@ export class PostgresQueue implements WorkQueue {
             this.#nextDueAt = null;
             return this.#runner.wake();
           }
-          const [queue, origin] = payload.split('|') as [string, string | undefined];
-          if (origin !== undefined && origin !== this.#origin) return; // the adding process claims them
-          if (origin !== undefined) this.#ownWoken.add(queue);
-          this.#runner.wake(queue);
+          // `queue|origin`: jobs an earlier igdm added for itself (the adding process claims them).
+          if (payload.includes('|')) return;
+          this.#runner.wake(payload);
         },
       });
     }
@@ -193,19 +193,22 @@ export class PostgresQueue implements WorkQueue {
     this.#nextDueAt = null;
     if (n > 0) {
       await notify(this.#db, [queue]); // the other processes', and this one's while it listens
-      this.wake(queue);
+      if (!this.#listener?.listening) this.#runner.wake(queue);
     }
     return n;
   }
 
   /**
-   * Jobs were added (in `queue`, or anywhere). Adding jobs NOTIFYs their queues: while this process
-   * LISTENs, the notifications wake it, and a wake here as well would be a second, empty claim per
-   * queue (the queue's own wake-ups, for runNow, polls and timers, go to the runner directly).
+   * This process added jobs (in `queue`, or anywhere), committed now. Those of the queues it works
+   * were not notified (#mine): this wake claims them, or notifies them for everyone when it cannot
+   * take them all (#round's spill). It waits for the event loop's turn, so that a job that adds jobs
+   * and then ends makes one round: its outcome and the claim of what it added. (The queue's own
+   * wake-ups, for notifications, polls and timers, go to the runner directly.)
    */
   wake(queue?: string): void {
-    if (this.#listener?.listening) return;
-    this.#runner.wake(queue);
+    for (const q of queue === undefined ? this.#runner.queues() : [queue])
+      if (this.#runner.works(q)) this.#ownWoken.add(q);
+    this.#runner.wakeSoon(queue);
   }
 
   /** Renews this process's leases, takes back the jobs of dead processes, and polls. */

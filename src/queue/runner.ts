@@ -123,10 +123,20 @@ export class JobRunner {
 
   /** Jobs were added, retried or fell due (in `queue`, or anywhere): claim at the next round. */
   wake(queue?: string): void {
+    if (this.#due(queue)) this.#kick();
+  }
+
+  /** As wake(), once the event loop has run what is ready (see #wakeSoon). */
+  wakeSoon(queue?: string): void {
+    if (this.#due(queue)) this.#wakeSoon();
+  }
+
+  /** Marks `queue` (or every queue) for the next claim; false if this process does not work it. */
+  #due(queue: string | undefined): boolean {
     if (queue === undefined) this.#claimAll = true;
     else if (this.#workers.has(queue)) this.#dueQueues.add(queue);
-    else return;
-    this.#kick();
+    else return false;
+    return true;
   }
 
   /** Runs a round now (or once the one under way is done). */

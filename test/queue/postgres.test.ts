@@ -2,7 +2,7 @@ import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresQueue } from '../../src/queue/postgres.ts';
-import { claim, settleAndClaim } from '../../src/queue/postgres-statements.ts';
+import { claim, settleAndClaim, WAKE_CHANNEL } from '../../src/queue/postgres-statements.ts';
 import { WakeListener } from '../../src/queue/postgres-wakes.ts';
 import { type Job, RetryLater } from '../../src/queue/queue.ts';
 import type { Database } from '../../src/store/schema.ts';
@@ -319,6 +319,50 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       await web.db.transaction().execute((trx) => adder.enqueue(trx, [job('a', 2, 'committed')]));
       await until(() => ran.length === 1, 'woken by the commit');
       expect(ran).toEqual(['committed']);
+    });
+
+    it('jobs a worker adds to a queue it works are its own, with no notification; those it cannot take, it notifies', async () => {
+      const one = await backend.open();
+      const two = await one.reopen();
+      const heard: string[] = [];
+      const ear = new pg.Client({ connectionString: database!.url });
+      await ear.connect();
+      ear.on('notification', (n) => heard.push(n.payload ?? ''));
+      await ear.query(`listen ${WAKE_CHANNEL}`);
+      const ranBy: Record<string, string | undefined> = {};
+      const held = gate();
+      // `one` runs two jobs at a time; `two` polls once a minute: only a notification wakes it in time.
+      const mine = one.queue({ pollMs: 60_000 });
+      mine.work(
+        'q',
+        async (j) => {
+          ranBy[nameOf(j)] = 'one';
+          if (nameOf(j).startsWith('holds')) await held.opened;
+        },
+        { concurrency: 2 },
+      );
+      two.queue({ pollMs: 60_000 }).work('q', async (j) => {
+        ranBy[nameOf(j)] = 'two';
+      });
+      try {
+        // The test's queues share one LISTEN connection (one per process), and `ear` has its own.
+        await until(async () => (await listeners(one.db)) >= 2, 'listening');
+        await sleep(300); // the queues' LISTEN on a connection already open
+        await mine.add([job('a', 1, 'added')]);
+        await until(async () => (await mine.counts()).done === 1, 'run');
+        await mine.add([job('h', 2, 'holds 1')]);
+        await until(() => ranBy['holds 1'] !== undefined, 'holding a slot');
+        expect(ranBy).toEqual({ added: 'one', 'holds 1': 'one' });
+        expect(heard).toEqual([]);
+        // One slot left for two jobs: the rest is for every worker.
+        await mine.add([job('i', 3, 'holds 2'), job('j', 4, 'spilled')]);
+        await until(() => ranBy.spilled !== undefined, 'run elsewhere');
+        expect(ranBy).toEqual({ added: 'one', 'holds 1': 'one', 'holds 2': 'one', spilled: 'two' });
+        expect(heard).toEqual(['q']);
+      } finally {
+        held.open();
+        await ear.end();
+      }
     });
 
     it('a runNow() from another process while a job runs ends the wait the run then asks for', async () => {
