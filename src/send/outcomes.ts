@@ -59,7 +59,8 @@ const q = {
       .where('id', '=', p<string>('echoId'))
       .where('id', '!=', p<string>('messageId')),
   ),
-  messageSent: compile<{ id: string; mid: string | null; echoed: number; now: number }>(
+  /** The message sent; an echo when the projection had a row of the echo (deleteEchoRow then drops it). */
+  messageSent: compile<{ id: string; mid: string | null; echoId: string | null; now: number }>(
     builder
       .updateTable('messages')
       .set({
@@ -67,7 +68,8 @@ const q = {
         mid: p<string | null>('mid'),
         error: null,
         updatedAt: p<number>('now'),
-        isEcho: sql<number>`case when ${p<number>('echoed')} = 1 then 1 else is_echo end`,
+        isEcho: sql<number>`case when exists (select 1 from messages e where e.id = ${p<string | null>('echoId')}
+          and e.id != ${p<string>('id')}) then 1 else is_echo end`,
       })
       .where('id', '=', p<string>('id')),
   ),
@@ -253,14 +255,13 @@ export async function markSent(
     ...eventWrites([sendEvent('message.sent', row, { mid })], now),
   ];
   if (!row.messageId) return together(trx, sent);
-  const echoed =
-    mid !== null &&
-    (await q.deleteEchoRow.changes(trx, {
-      echoId: messageIdOf(row.channelId, mid),
-      messageId: row.messageId,
-    })) > 0;
+  // The echo's row, if the projection made one (the echo came first), is this message's: the message
+  // is marked an echo, and that row deleted (in this order on SQLite; one snapshot on PostgreSQL).
+  const echoId = mid === null ? null : messageIdOf(row.channelId, mid);
+  const message: Write[] = [[q.messageSent, { id: row.messageId, mid, echoId, now }]];
+  if (echoId !== null) message.push([q.deleteEchoRow, { echoId, messageId: row.messageId }]);
   // One statement on PostgreSQL (together()): the outbox row, the event and the message.
-  await together(trx, [...sent, [q.messageSent, { id: row.messageId, mid, echoed: echoed ? 1 : 0, now }]]);
+  await together(trx, [...sent, ...message]);
 }
 
 /** igdm's own reaction shows on the customer's message. */
