@@ -56,8 +56,8 @@ import {
 //   all (its slots are full), it notifies the queue for everyone; if it dies first, the others'
 //   polls find them.
 // - As in the embedded queue, a round writes the outcomes of the jobs that ended and claims the
-//   next in one transaction; runner.ts runs the handlers and the rounds, this class is the round's
-//   transaction, the leases, the wake-ups and the timers.
+//   next, in one statement when they all succeeded (#round); runner.ts runs the handlers and the
+//   rounds, this class is the round's statements, the leases, the wake-ups and the timers.
 
 /** What a round wrote: the runs no longer theirs, what it asked to claim, and what it claimed. */
 interface RoundWrites {
@@ -101,6 +101,8 @@ export class PostgresQueue implements WorkQueue {
   #renewedAt = 0;
   #polledAt = 0;
   #listener: WakeListener | null = null;
+  /** The last round of one statement (outcomes and claims) failed: the next writes them apart. */
+  #roundFailed = false;
   /** Queues this process added jobs to since the last round (wake()). */
   #ownWoken = new Set<string>();
 
@@ -206,8 +208,17 @@ export class PostgresQueue implements WorkQueue {
    * wake-ups, for notifications, polls and timers, go to the runner directly.)
    */
   wake(queue?: string): void {
-    for (const q of queue === undefined ? this.#runner.queues() : [queue])
-      if (this.#runner.works(q)) this.#ownWoken.add(q);
+    if (this.#runner.closed) {
+      // Added for this process as it closed (after close() told the others): theirs now.
+      const queues = [...this.#runner.queues()].filter((q) => queue === undefined || q === queue);
+      void notify(this.#db, queues).catch((err: unknown) =>
+        this.#log?.error({ err }, 'queue: could not wake the other processes'),
+      );
+      return;
+    }
+    // A wake that names no queue (made deliveries, a batch applied) claims in every queue, but is
+    // not taken for jobs of each: a full queue would notify the others for nothing.
+    if (queue !== undefined && this.#runner.works(queue)) this.#ownWoken.add(queue);
     this.#runner.wakeSoon(queue);
   }
 
@@ -253,6 +264,22 @@ export class PostgresQueue implements WorkQueue {
   async #round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null> {
     const own = this.#ownWoken;
     this.#ownWoken = new Set();
+    try {
+      return await this.#roundOf(ended, claiming, now, woken, own);
+    } catch (err) {
+      // Written again at the next round (the runner keeps the outcomes), with what it was woken for.
+      for (const q of own) this.#ownWoken.add(q);
+      throw err;
+    }
+  }
+
+  async #roundOf(
+    ended: Finished[],
+    claiming: Worker[],
+    now: number,
+    woken: Woken,
+    own: Set<string>,
+  ): Promise<Claimed | null> {
     const due: Woken =
       this.#nextDueAt !== null && this.#nextDueAt <= now ? { all: true, queues: woken.queues } : woken;
     const claimDue = claiming.length > 0 && (due.all || due.queues.size > 0 || ended.length > 0);
@@ -263,9 +290,20 @@ export class PostgresQueue implements WorkQueue {
     const spill = new Set(
       candidates.filter((w) => own.has(w.queue) && freeSlots(w, ended) <= 0).map((w) => w.queue),
     );
-    const { lost, wanted, found } = ended.every((f) => f.outcome.ok)
-      ? await this.#settleAndClaim(ended, candidates, due, now)
-      : await this.#failedThenClaim(ended, candidates, due, now);
+    // After a round of one statement failed, the next writes its outcomes on their own first: an
+    // error in the claims would otherwise keep every outcome from being written.
+    const together = ended.every((f) => f.outcome.ok) && !this.#roundFailed;
+    let writes: RoundWrites;
+    try {
+      writes = together
+        ? await this.#settleAndClaim(ended, candidates, due, now)
+        : await this.#outcomesThenClaim(ended, candidates, due, now);
+    } catch (err) {
+      if (together) this.#roundFailed = true;
+      throw err;
+    }
+    if (!together) this.#roundFailed = false;
+    const { lost, wanted, found } = writes;
     if (lost.length > 0)
       this.#log?.warn({ jobs: lost }, 'queue: outcomes not recorded: the jobs were taken back meanwhile');
     // Stopping: the next jobs of these keys are for the other processes now.
@@ -307,10 +345,11 @@ export class PostgresQueue implements WorkQueue {
   }
 
   /**
-   * Some job failed: the outcomes in one transaction, then the claims. A claim that fails is tried
-   * again in a second (it committed nothing; the outcomes are written).
+   * Some job failed (or the last round of one statement did): the outcomes in one transaction, then
+   * the claims. A claim that fails is tried again in a second (it committed nothing; the outcomes
+   * are written).
    */
-  async #failedThenClaim(
+  async #outcomesThenClaim(
     ended: Finished[],
     candidates: Worker[],
     due: Woken,

@@ -85,7 +85,11 @@ export interface JobQueue {
    * transaction's next statement (at the latest its commit) fails with its error.
    */
   enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<void>;
-  /** New jobs may be ready (e.g. the projector added some), in `queue` or in any. */
+  /**
+   * New jobs may be ready (e.g. the projector added some), in `queue` or in any: call it after the
+   * commit that added them. On PostgreSQL it is how the adding process claims the jobs of the queues
+   * it works (those are not notified).
+   */
   wake(queue?: string): void;
   /**
    * The ready jobs of `queue` (of `keys` only, if given) that wait for a later time are due now:

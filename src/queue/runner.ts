@@ -4,8 +4,8 @@ import type { Job, JobHandler } from './queue.ts';
 
 // The in-process side of a queue backend (the port's JobWorker: embedded.ts, postgres.ts drive it):
 // the workers this process has, the handlers it runs, and its rounds. A round writes the outcomes of
-// the jobs that ended and claims the jobs that may run now, in one transaction of the backend's (its
-// `round`); this starts what it claimed and collects what ends. There is no loop: a round runs when
+// the jobs that ended and claims the jobs that may run now, in the backend's `round` (one transaction
+// on SQLite; one statement on PostgreSQL when every job succeeded); this starts what it claimed and collects what ends. There is no loop: a round runs when
 // the queue is woken (jobs were added or fell due) and when jobs end (those that end in one turn of
 // the event loop share a round), one round at a time. The backend keeps its own timers and leases.
 
@@ -17,7 +17,7 @@ export interface Worker {
   running: number;
 }
 
-/** A handler's outcome waiting to be written, with the next claim, in one transaction. */
+/** A handler's outcome waiting to be written, with the next claim (the backend's round). */
 export interface Finished extends Ended {
   w: Worker;
   recorded: () => void;
@@ -49,9 +49,9 @@ export const wokenFor = (woken: Woken, w: Worker): boolean => woken.all || woken
 /** What the backend does for its runner. */
 export interface RunnerBackend {
   /**
-   * One round, in one transaction: writes the outcomes of `ended` and, if it claims, claims what the
-   * runner's wanted() asks, answering with its claimed(). `claiming`: the workers that were woken or whose jobs ended (none once
-   * closed); `woken`: where jobs were added or fell due since the last claim (wake()), or the last
+   * One round: writes the outcomes of `ended` and, if it claims, claims what the runner's wanted()
+   * asks, answering with its claimed(); written all or none, or the outcomes first (postgres.ts).
+   * `claiming`: the workers that were woken or whose jobs ended (none once closed); `woken`: where jobs were added or fell due since the last claim (wake()), or the last
    * claim took as many as it could. Null: there was nothing to do (no claim, nothing scheduled after).
    */
   round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null>;
@@ -91,7 +91,7 @@ export class JobRunner {
    * A claim may find jobs in every queue: jobs were added or fell due without saying where (a timer,
    * a poll, a lost wake-up). Otherwise only the queues in #dueQueues (woken by name, or whose last
    * claim took as many as it could) and those whose jobs ended (the next of their keys) are claimed:
-   * on PostgreSQL a claim is a round trip, and one per queue per round was most of the queue's cost.
+   * each queue's claim is a search of its table, on PostgreSQL in a statement of the round.
    */
   #claimAll = true;
   readonly #dueQueues = new Set<string>();
