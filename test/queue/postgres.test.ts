@@ -223,6 +223,40 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       ]);
     });
 
+    it('claims that keep failing do not keep the outcomes of a round from being written', async () => {
+      const s = await backend.open();
+      // Every claim in `broken` fails, as a fault in the claims would, which a round of one
+      // statement shares with the outcomes it writes.
+      await sql`alter function igdm_claim(text, bigint, integer, bigint) rename to igdm_claim_real`.execute(
+        s.db,
+      );
+      await sql`create function igdm_claim(p_queue text, p_now bigint, p_limit integer, p_lease bigint)
+        returns setof jobs language plpgsql volatile as $$
+        begin
+          if p_queue = 'broken' then raise exception 'the claims of broken fail'; end if;
+          return query select * from igdm_claim_real(p_queue, p_now, p_limit, p_lease);
+        end $$`.execute(s.db);
+      try {
+        const q = s.queue();
+        const hold = gate();
+        let started = false;
+        q.work('q', async () => {
+          started = true;
+          await hold.opened;
+        });
+        await q.add([job('a', 1)]);
+        await until(() => started, 'running');
+        q.work('broken', async () => {});
+        hold.open();
+        await until(async () => (await q.counts()).done === 1, 'the outcome written', 10_000);
+      } finally {
+        await sql`drop function igdm_claim(text, bigint, integer, bigint)`.execute(s.db);
+        await sql`alter function igdm_claim_real(text, bigint, integer, bigint) rename to igdm_claim`.execute(
+          s.db,
+        );
+      }
+    });
+
     it('a run taken over meanwhile does not write its outcome over the new run’s', async () => {
       const s = await backend.open();
       const hold = gate();
