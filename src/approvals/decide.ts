@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { deliveryJob, RETRY_FOR_MS } from '../deliveries/jobs.ts';
+import { deliveryJob, RETRY_FOR_MS, WEBHOOK_QUEUE } from '../deliveries/jobs.ts';
 import type { JobQueue } from '../queue/queue.ts';
 import {
   type Approval,
@@ -77,6 +77,6 @@ export async function decideApproval(
     );
     return a;
   });
-  if (decided) jobs.wake();
+  if (decided) jobs.wake(WEBHOOK_QUEUE);
   return decided;
 }

@@ -6,7 +6,7 @@ import type { StoredEvent } from '../store/events.ts';
 import type { Database } from '../store/schema.ts';
 import { insertDeliveries, type NewDelivery, pruneDeliveries } from '../store/webhook-deliveries.ts';
 import { listEndpoints, markDispatched, placeOf, type WebhookEndpoint } from '../store/webhook-endpoints.ts';
-import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
+import { deliveryJob, RETRY_FOR_MS, WEBHOOK_QUEUE } from './jobs.ts';
 
 // Follows the event log and makes a delivery (with its job) for each event an endpoint asked for.
 // Each endpoint keeps how far into the log it has been served, in the transaction that makes its
@@ -137,7 +137,7 @@ export class Dispatcher {
         );
         return ids.length;
       });
-      if (made > 0) this.#jobs.wake();
+      if (made > 0) this.#jobs.wake(WEBHOOK_QUEUE);
       if (events.length < PAGE) return;
     }
   }

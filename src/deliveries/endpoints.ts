@@ -109,7 +109,7 @@ export class WebhookEndpoints {
         return true;
       });
       if (!reopened) return null;
-      this.#jobs.wake();
+      this.#jobs.wake(WEBHOOK_QUEUE);
     }
     return getDelivery(this.#db, d.id);
   }

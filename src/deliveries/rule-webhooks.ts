@@ -3,7 +3,7 @@ import type { DomainEvent } from '../meta/events.ts';
 import type { JobQueue } from '../queue/queue.ts';
 import type { Database } from '../store/schema.ts';
 import { insertDeliveries } from '../store/webhook-deliveries.ts';
-import { deliveryJob, RETRY_FOR_MS } from './jobs.ts';
+import { deliveryJob, RETRY_FOR_MS, WEBHOOK_QUEUE } from './jobs.ts';
 
 // A rule's `webhook` action: the event, POSTed as JSON to the rule's URL. The engine only queues the
 // delivery (once per event and rule: `delivery` is the dedup key), so a slow receiver never holds the
@@ -54,5 +54,5 @@ export async function queueRuleWebhook(
     );
     return ids.length;
   });
-  if (made > 0) jobs.wake();
+  if (made > 0) jobs.wake(WEBHOOK_QUEUE);
 }
