@@ -189,7 +189,8 @@ export async function startService(
     everyMs: options.approvalSweepEveryMs,
   });
   projection.on('applied', () => {
-    queue.wake();
+    // The jobs the batch added (named: on PostgreSQL a worker hands over those it cannot take).
+    queue.wake(ENGINE_QUEUE, MEDIA_QUEUE);
     sender.echoesArrived();
   });
   // What follows the channel list: the ingest worker's routes at once, and the sends held for a

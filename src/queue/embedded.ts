@@ -118,8 +118,8 @@ export class EmbeddedQueue implements WorkQueue {
   }
 
   /** Jobs were added, retried or fell due (in `queue`, or in any): claim at the next round. */
-  wake(queue?: string): void {
-    this.#runner.wake(queue);
+  wake(...queues: string[]): void {
+    this.#runner.wake(...queues);
   }
 
   /**

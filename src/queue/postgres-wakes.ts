@@ -4,9 +4,9 @@ import { WAKE_CHANNEL } from './postgres-statements.ts';
 
 // Wake-ups across processes: a connection of its own LISTENs (a pooled connection cannot: it goes
 // back to the pool between queries). A notification names a queue with jobs to look at (added:
-// enqueue notifies in the adding transaction, so only once it commits, but for the queues the adding
-// process works itself; retried, made due now, or freed by a process that stopped), or what else
-// its channel carries. A lost connection is opened
+// enqueue notifies in the adding transaction, so only once it commits, except in the queues the
+// adding process works while it listens and is not closing; retried, made due now, or freed by a
+// process that stopped), or what else its channel carries. A lost connection is opened
 // again with backoff; while it is down, and for whatever a notification cannot say, the listeners
 // poll or read again.
 //

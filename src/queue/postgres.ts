@@ -56,7 +56,8 @@ import {
 //   all (its slots are full), it notifies the queue for everyone; if it dies first, the others'
 //   polls find them.
 // - As in the embedded queue, a round writes the outcomes of the jobs that ended and claims the
-//   next, in one statement when they all succeeded (#round); runner.ts runs the handlers and the
+//   next, in one statement when they all succeeded and the last claims did not fail (#round);
+//   runner.ts runs the handlers and the
 //   rounds, this class is the round's statements, the leases, the wake-ups and the timers.
 
 /** What a round wrote: the runs no longer theirs, what it asked to claim, and what it claimed. */
@@ -64,6 +65,8 @@ interface RoundWrites {
   lost: number[];
   wanted: Wanted[];
   found: Map<string, Job[]>;
+  /** The claims failed (they are tried again in a second; the outcomes are written). */
+  claimFailed: boolean;
 }
 
 export interface PostgresQueueOptions {
@@ -201,25 +204,25 @@ export class PostgresQueue implements WorkQueue {
   }
 
   /**
-   * This process added jobs (in `queue`, or anywhere), committed now. Those of the queues it works
-   * were not notified (#mine): this wake claims them, or notifies them for everyone when it cannot
-   * take them all (#round's spill). It waits for the event loop's turn, so that a job that adds jobs
+   * This process added jobs (in `queues`, or anywhere), committed now. Those of the queues it works
+   * were not notified (#mine): this wake claims them, and when it names their queue, notifies them
+   * for everyone if it cannot take them all (#round's spill); callers name it. It waits for the event loop's turn, so that a job that adds jobs
    * and then ends makes one round: its outcome and the claim of what it added. (The queue's own
    * wake-ups, for notifications, polls and timers, go to the runner directly.)
    */
-  wake(queue?: string): void {
+  wake(...queues: string[]): void {
     if (this.#runner.closed) {
       // Added for this process as it closed (after close() told the others): theirs now.
-      const queues = [...this.#runner.queues()].filter((q) => queue === undefined || q === queue);
-      void notify(this.#db, queues).catch((err: unknown) =>
+      const worked = [...this.#runner.queues()].filter((q) => queues.length === 0 || queues.includes(q));
+      void notify(this.#db, worked).catch((err: unknown) =>
         this.#log?.error({ err }, 'queue: could not wake the other processes'),
       );
       return;
     }
-    // A wake that names no queue (made deliveries, a batch applied) claims in every queue, but is
-    // not taken for jobs of each: a full queue would notify the others for nothing.
-    if (queue !== undefined && this.#runner.works(queue)) this.#ownWoken.add(queue);
-    this.#runner.wakeSoon(queue);
+    // A wake that names no queue claims in every queue, but hands nothing over to the others: it
+    // does not say where jobs were added, and every full queue would be notified.
+    for (const queue of queues) if (this.#runner.works(queue)) this.#ownWoken.add(queue);
+    this.#runner.wakeSoon(...queues);
   }
 
   /** Renews this process's leases, takes back the jobs of dead processes, and polls. */
@@ -257,9 +260,10 @@ export class PostgresQueue implements WorkQueue {
    * Writes the outcomes of the jobs that ended and claims the next. A queue is claimed when it was
    * woken, or when a job that ended there may have freed the next of its key. When every job
    * succeeded (the common round) both are one statement (settleAndClaim), written all or none: a
-   * round that fails is written again. Otherwise the outcomes are one transaction (a failed job's row
-   * may meanwhile be another run's under the same attempt count), then the claims one statement.
-   * Either way the claimed jobs are committed as active at once.
+   * round that fails is written again. Otherwise, or while the last claims failed (#roundFailed), the
+   * outcomes are one transaction (a failed job's row may meanwhile be another run's under the same
+   * attempt count), then the claims one statement. Either way the claimed jobs are committed as
+   * active at once.
    */
   async #round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null> {
     const own = this.#ownWoken;
@@ -302,8 +306,8 @@ export class PostgresQueue implements WorkQueue {
       if (together) this.#roundFailed = true;
       throw err;
     }
-    if (!together) this.#roundFailed = false;
-    const { lost, wanted, found } = writes;
+    const { lost, wanted, found, claimFailed } = writes;
+    if (!together) this.#roundFailed = claimFailed;
     if (lost.length > 0)
       this.#log?.warn({ jobs: lost }, 'queue: outcomes not recorded: the jobs were taken back meanwhile');
     // Stopping: the next jobs of these keys are for the other processes now.
@@ -328,7 +332,8 @@ export class PostgresQueue implements WorkQueue {
     now: number,
   ): Promise<RoundWrites> {
     const wanted = this.#runner.wanted(candidates, ended, true);
-    if (ended.length === 0 && wanted.length === 0) return { lost: [], wanted, found: new Map() };
+    if (ended.length === 0 && wanted.length === 0)
+      return { lost: [], wanted, found: new Map(), claimFailed: false };
     const { kept, claimed } = await settleAndClaim(this.#db, {
       done: ended.map(({ job, outcome }) => ({
         id: job.id,
@@ -341,7 +346,7 @@ export class PostgresQueue implements WorkQueue {
       leaseMs: this.#leaseMs,
     });
     const lost = ended.filter((f) => !kept.has(f.job.id)).map((f) => f.job.id);
-    return { lost, wanted, found: claimed };
+    return { lost, wanted, found: claimed, claimFailed: false };
   }
 
   /**
@@ -364,14 +369,16 @@ export class PostgresQueue implements WorkQueue {
       true,
     );
     let found = new Map<string, Job[]>();
+    let claimFailed = false;
     if (wanted.length > 0)
       try {
         found = await claim(this.#db, { wanted, now, leaseMs: this.#leaseMs });
       } catch (err) {
+        claimFailed = true;
         this.#log?.error({ err }, 'queue: claiming jobs failed; trying again in 1 s');
         this.#scheduleDue(1000);
       }
-    return { lost, wanted, found };
+    return { lost, wanted, found, claimFailed };
   }
 
   #delayed(runAt: number) {

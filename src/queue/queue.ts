@@ -86,11 +86,11 @@ export interface JobQueue {
    */
   enqueue(trx: Transaction<Database>, jobs: NewJob[]): Promise<void>;
   /**
-   * New jobs may be ready (e.g. the projector added some), in `queue` or in any: call it after the
-   * commit that added them. On PostgreSQL it is how the adding process claims the jobs of the queues
-   * it works (those are not notified).
+   * New jobs may be ready (e.g. the projector added some), in `queues` (none: in any): call it after
+   * the commit that added them, naming their queues. On PostgreSQL it is how the adding process
+   * claims the jobs of the queues it works (those are not notified), or hands them over.
    */
-  wake(queue?: string): void;
+  wake(...queues: string[]): void;
   /**
    * The ready jobs of `queue` (of `keys` only, if given) that wait for a later time are due now:
    * their handlers decide again (a hold was lifted, the clock moved). Those running, in any

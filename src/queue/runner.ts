@@ -4,8 +4,8 @@ import type { Job, JobHandler } from './queue.ts';
 
 // The in-process side of a queue backend (the port's JobWorker: embedded.ts, postgres.ts drive it):
 // the workers this process has, the handlers it runs, and its rounds. A round writes the outcomes of
-// the jobs that ended and claims the jobs that may run now, in the backend's `round` (one transaction
-// on SQLite; one statement on PostgreSQL when every job succeeded); this starts what it claimed and collects what ends. There is no loop: a round runs when
+// the jobs that ended and claims the jobs that may run now, in the backend's `round` (one
+// transaction on SQLite; on PostgreSQL one statement when every job succeeded); this starts what it claimed and collects what ends. There is no loop: a round runs when
 // the queue is woken (jobs were added or fell due) and when jobs end (those that end in one turn of
 // the event loop share a round), one round at a time. The backend keeps its own timers and leases.
 
@@ -49,8 +49,8 @@ export const wokenFor = (woken: Woken, w: Worker): boolean => woken.all || woken
 /** What the backend does for its runner. */
 export interface RunnerBackend {
   /**
-   * One round: writes the outcomes of `ended` and, if it claims, claims what the runner's wanted()
-   * asks, answering with its claimed(); written all or none, or the outcomes first (postgres.ts).
+   * One round: writes the outcomes of `ended` and, if it claims, claims what the runner's
+   * wanted() asks, answering with its claimed(); all or none, or the outcomes first (postgres.ts).
    * `claiming`: the workers that were woken or whose jobs ended (none once closed); `woken`: where jobs were added or fell due since the last claim (wake()), or the last
    * claim took as many as it could. Null: there was nothing to do (no claim, nothing scheduled after).
    */
@@ -91,7 +91,7 @@ export class JobRunner {
    * A claim may find jobs in every queue: jobs were added or fell due without saying where (a timer,
    * a poll, a lost wake-up). Otherwise only the queues in #dueQueues (woken by name, or whose last
    * claim took as many as it could) and those whose jobs ended (the next of their keys) are claimed:
-   * each queue's claim is a search of its table, on PostgreSQL in a statement of the round.
+   * each queue's claim is a search of its table (on PostgreSQL, of the round's claiming statement).
    */
   #claimAll = true;
   readonly #dueQueues = new Set<string>();
@@ -121,22 +121,29 @@ export class JobRunner {
     this.#workers.set(queue, { queue, handler, concurrency: Math.max(1, concurrency), running: 0 });
   }
 
-  /** Jobs were added, retried or fell due (in `queue`, or anywhere): claim at the next round. */
-  wake(queue?: string): void {
-    if (this.#due(queue)) this.#kick();
+  /** Jobs were added, retried or fell due (in `queues`, or anywhere): claim at the next round. */
+  wake(...queues: string[]): void {
+    if (this.#due(queues)) this.#kick();
   }
 
   /** As wake(), once the event loop has run what is ready (see #wakeSoon). */
-  wakeSoon(queue?: string): void {
-    if (this.#due(queue)) this.#wakeSoon();
+  wakeSoon(...queues: string[]): void {
+    if (this.#due(queues)) this.#wakeSoon();
   }
 
-  /** Marks `queue` (or every queue) for the next claim; false if this process does not work it. */
-  #due(queue: string | undefined): boolean {
-    if (queue === undefined) this.#claimAll = true;
-    else if (this.#workers.has(queue)) this.#dueQueues.add(queue);
-    else return false;
-    return true;
+  /** Marks `queues` (none: every queue) for the next claim; false if this process works none of them. */
+  #due(queues: readonly string[]): boolean {
+    if (queues.length === 0) {
+      this.#claimAll = true;
+      return true;
+    }
+    let any = false;
+    for (const queue of queues)
+      if (this.#workers.has(queue)) {
+        this.#dueQueues.add(queue);
+        any = true;
+      }
+    return any;
   }
 
   /** Runs a round now (or once the one under way is done). */

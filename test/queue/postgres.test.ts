@@ -227,16 +227,18 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
       const s = await backend.open();
       // Every claim in `broken` fails, as a fault in the claims would, which a round of one
       // statement shares with the outcomes it writes.
-      await sql`alter function igdm_claim(text, bigint, integer, bigint) rename to igdm_claim_real`.execute(
-        s.db,
-      );
-      await sql`create function igdm_claim(p_queue text, p_now bigint, p_limit integer, p_lease bigint)
-        returns setof jobs language plpgsql volatile as $$
-        begin
-          if p_queue = 'broken' then raise exception 'the claims of broken fail'; end if;
-          return query select * from igdm_claim_real(p_queue, p_now, p_limit, p_lease);
-        end $$`.execute(s.db);
       try {
+        await s.db.transaction().execute(async (trx) => {
+          await sql`alter function igdm_claim(text, bigint, integer, bigint) rename to igdm_claim_real`.execute(
+            trx,
+          );
+          await sql`create function igdm_claim(p_queue text, p_now bigint, p_limit integer, p_lease bigint)
+            returns setof jobs language plpgsql volatile as $$
+            begin
+              if p_queue = 'broken' then raise exception 'the claims of broken fail'; end if;
+              return query select * from igdm_claim_real(p_queue, p_now, p_limit, p_lease);
+            end $$`.execute(trx);
+        });
         const q = s.queue();
         const hold = gate();
         let started = false;
@@ -250,10 +252,13 @@ describe.skipIf(!reachable)('the queue on PostgreSQL', () => {
         hold.open();
         await until(async () => (await q.counts()).done === 1, 'the outcome written', 10_000);
       } finally {
-        await sql`drop function igdm_claim(text, bigint, integer, bigint)`.execute(s.db);
-        await sql`alter function igdm_claim_real(text, bigint, integer, bigint) rename to igdm_claim`.execute(
-          s.db,
-        );
+        // The function as it was, in one statement (whatever got as far as it did).
+        await sql`do $$ begin
+          if to_regprocedure('igdm_claim_real(text, bigint, integer, bigint)') is not null then
+            drop function if exists igdm_claim(text, bigint, integer, bigint);
+            alter function igdm_claim_real(text, bigint, integer, bigint) rename to igdm_claim;
+          end if;
+        end $$`.execute(s.db);
       }
     });
 
