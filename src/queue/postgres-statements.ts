@@ -1,7 +1,7 @@
-import { type Kysely, type Selectable, sql, type Transaction, type UpdateObject } from 'kysely';
+import { type Kysely, sql, type Transaction, type UpdateObject } from 'kysely';
 import { builder } from '../store/builder.ts';
 import { compile, param as p } from '../store/prepared.ts';
-import type { Database, JobTable } from '../store/schema.ts';
+import type { Database } from '../store/schema.ts';
 import { ACTIVE, jobOf, READY } from './job-statements.ts';
 import type { Job, NewJob } from './queue.ts';
 import type { Wanted } from './runner.ts';
@@ -31,17 +31,9 @@ const dbNow = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint
 
 const q = {
   /**
-   * The claim (igdm_claim, migrations-queue.ts): each queue's candidates and their activation, for
-   * every queue asked, in one call (igdm_claim_all).
+   * A round (igdm_round, migrations-queue.ts): the runs that succeeded marked done, fenced on their
+   * attempts (`settled` rows: whether a job of the key waits), then the claims (the other rows).
    */
-  claim: compile<
-    { queues: string[]; limits: number[]; now: number; leaseMs: number },
-    Pick<Selectable<JobTable>, 'id' | 'queue' | 'key' | 'orderAt' | 'dedupKey' | 'payload' | 'attempts'>
-  >(
-    sql`select id, queue, key, order_at, dedup_key, payload, attempts from igdm_claim_all(
-      ${p('queues')}::text[], ${p('limits')}::integer[], ${p('now')}::bigint, ${p('leaseMs')}::bigint)`,
-  ),
-  /** A round whose runs all succeeded (igdm_round, migrations-queue.ts): settleDone, then the claims. */
   round: compile<
     {
       ids: number[];
@@ -70,51 +62,6 @@ const q = {
       from igdm_round(${p('ids')}::bigint[], ${p('attempts')}::integer[], ${p('results')}::text[],
         ${p('now')}::bigint, ${p('queues')}::text[], ${p('limits')}::integer[], ${p('ifWaiting')}::boolean[],
         ${p('leaseMs')}::bigint)`,
-  ),
-  /**
-   * Marks done the runs that succeeded, fenced on their attempts: the ids that were still theirs, and
-   * whether a job of the same key waits (only then is the queue claimed for it).
-   */
-  settleDone: compile<
-    { ids: number[]; attempts: number[]; results: (string | null)[]; now: number },
-    { id: number; queue: string; waiting: boolean }
-  >(
-    builder
-      .updateTable('jobs as j')
-      .from(
-        sql<{
-          id: number;
-          attempts: number;
-          result: string | null;
-        }>`(select r.id, r.attempts, r.result from unnest(
-          ${p('ids')}::bigint[], ${p('attempts')}::int[], ${p('results')}::text[]) as r(id, attempts, result))`.as(
-          'r',
-        ),
-      )
-      .set((eb) => ({
-        status: 'done',
-        result: eb.ref('r.result'),
-        lockedUntil: null,
-        updatedAt: p<number>('now'),
-        finishedAt: p<number>('now'),
-      }))
-      .whereRef('j.id', '=', 'r.id')
-      .whereRef('j.attempts', '=', 'r.attempts')
-      .where('j.status', '=', ACTIVE)
-      .returning((eb) => [
-        'j.id',
-        'j.queue',
-        eb
-          .exists(
-            eb
-              .selectFrom('jobs as k')
-              .select(sql`1`.as('one'))
-              .whereRef('k.queue', '=', 'j.queue')
-              .whereRef('k.key', '=', 'j.key')
-              .where('k.status', '=', READY),
-          )
-          .as('waiting'),
-      ]),
   ),
   /**
    * Adds jobs (one skipped when its dedup key exists) and NOTIFYs each queue that got one, in one
@@ -202,39 +149,30 @@ export async function insertJobsLater(
   if (jobs.length > 0) await q.insert.later(trx, insertArgs(jobs, now, mine));
 }
 
-/**
- * For each queue wanted, up to its `limit` jobs that may run now, marked active with a lease of
- * `leaseMs`: the oldest unfinished job of its key (order_at, then id), due, with none of its key
- * running. One statement for them all: run outside a transaction, it commits at once, releasing the
- * keys' locks. The jobs by queue, oldest first.
- */
-export async function claim(
-  db: Db,
-  args: { wanted: readonly Omit<Wanted, 'w'>[]; now: number; leaseMs: number },
-): Promise<Map<string, Job[]>> {
-  const rows = await q.claim.all(db, {
-    queues: args.wanted.map((w) => w.queue),
-    limits: args.wanted.map((w) => w.limit),
-    now: args.now,
-    leaseMs: args.leaseMs,
-  });
-  return byQueue(rows);
+/** A finished run to mark done, if it is still the job's. */
+export interface DoneRun {
+  id: number;
+  attempts: number;
+  result: string | null;
 }
 
 /**
- * One round whose runs all succeeded, in one statement (one transaction): `done` marked done where
- * the run is still the job's (`kept`), then the claims of `wanted` as claim() makes them; a queue
- * asked `ifWaiting` is claimed only when a job that ended there has another of its key ready.
+ * One round in one statement (one transaction): `done` marked done where the run is still the
+ * job's (`kept`; `waiting`: the queues where one of them has another job of its key ready), then for
+ * each queue wanted up to its `limit` jobs that may run now, marked active with a lease of `leaseMs`:
+ * the oldest unfinished job of its key (order_at, then id), due, with none of its key running. A
+ * queue asked `ifWaiting` is claimed only when it is in `waiting`. Run outside a transaction, it
+ * commits at once, releasing the keys' locks. The claimed jobs by queue, oldest first.
  */
 export async function settleAndClaim(
   db: Db,
   args: {
-    done: { id: number; attempts: number; result: string | null }[];
+    done: readonly DoneRun[];
     wanted: readonly (Omit<Wanted, 'w'> & { ifWaiting: boolean })[];
     now: number;
     leaseMs: number;
   },
-): Promise<{ kept: Set<number>; claimed: Map<string, Job[]> }> {
+): Promise<{ kept: Set<number>; waiting: Set<string>; claimed: Map<string, Job[]> }> {
   const rows = await q.round.all(db, {
     ids: args.done.map((r) => r.id),
     attempts: args.done.map((r) => r.attempts),
@@ -245,10 +183,32 @@ export async function settleAndClaim(
     ifWaiting: args.wanted.map((w) => w.ifWaiting),
     leaseMs: args.leaseMs,
   });
+  const settled = rows.filter((r) => r.settled);
   return {
-    kept: new Set(rows.filter((r) => r.settled).map((r) => Number(r.id))),
+    kept: new Set(settled.map((r) => Number(r.id))),
+    waiting: new Set(settled.filter((r) => r.waiting).map((r) => r.queue)),
     claimed: byQueue(rows.filter((r) => !r.settled)),
   };
+}
+
+/** The claims of a round alone (settleAndClaim with no runs): the jobs by queue. */
+export async function claim(
+  db: Db,
+  args: { wanted: readonly Omit<Wanted, 'w'>[]; now: number; leaseMs: number },
+): Promise<Map<string, Job[]>> {
+  const wanted = args.wanted.map((w) => ({ ...w, ifWaiting: false }));
+  return (await settleAndClaim(db, { ...args, done: [], wanted })).claimed;
+}
+
+/** The outcomes of a round alone (settleAndClaim with no queues), in the caller's transaction. */
+export async function settleDone(
+  trx: Db,
+  runs: readonly DoneRun[],
+  now: number,
+): Promise<{ kept: Set<number>; waiting: Set<string> }> {
+  if (runs.length === 0) return { kept: new Set(), waiting: new Set() };
+  const { kept, waiting } = await settleAndClaim(trx, { done: runs, wanted: [], now, leaseMs: 0 });
+  return { kept, waiting };
 }
 
 /** Claimed rows as jobs by queue, oldest first. */
@@ -278,29 +238,6 @@ export function settle(
     .where('attempts', '=', job.attempts)
     .returning(['status', 'runAt'])
     .executeTakeFirst();
-}
-
-/**
- * Marks done, in one statement, the runs that succeeded (the common outcome: a round's worth of
- * them costs one round trip, not one each); fenced as settle() is. The ids that were still theirs,
- * and the queues where one of them has a job of its key waiting.
- */
-export async function settleDone(
-  trx: Db,
-  runs: { id: number; attempts: number; result: string | null }[],
-  now: number,
-): Promise<{ kept: Set<number>; waiting: Set<string> }> {
-  if (runs.length === 0) return { kept: new Set(), waiting: new Set() };
-  const rows = await q.settleDone.all(trx, {
-    ids: runs.map((r) => r.id),
-    attempts: runs.map((r) => r.attempts),
-    results: runs.map((r) => r.result),
-    now,
-  });
-  return {
-    kept: new Set(rows.map((r) => Number(r.id))),
-    waiting: new Set(rows.filter((r) => r.waiting).map((r) => r.queue)),
-  };
 }
 
 /** Renews the leases of the runs this process has (job id, attempt); the ids still its own. */

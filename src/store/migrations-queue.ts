@@ -47,26 +47,12 @@ export const queueMigrations = (kind: StoreKind): Record<string, Migration> => (
         end $$`.execute(db);
     },
   },
-  // The claims of several queues in one round trip (a round that claims for every queue, at each
-  // poll, was four in a row): igdm_claim for each, in the order given, in one statement (one
-  // transaction), so each key's lock is held until the whole claim commits.
-  '0031_queue_claim_all': {
-    async up(db: Kysely<unknown>) {
-      if (kind === 'sqlite') return;
-      await sql`create or replace function igdm_claim_all(p_queues text[], p_limits integer[], p_now bigint, p_lease bigint)
-        returns setof jobs language plpgsql volatile as $$
-        begin
-          for i in 1 .. coalesce(array_length(p_queues, 1), 0) loop
-            return query select * from igdm_claim(p_queues[i], p_now, p_limits[i], p_lease);
-          end loop;
-        end $$`.execute(db);
-    },
-  },
   // A round in one call (src/queue/postgres.ts): the runs that succeeded marked done (fenced on their
-  // attempts, as settleDone), then the claims of igdm_claim_all, in one transaction; a queue asked
-  // `if waiting` is claimed only when a job that ended there has another of its key ready. The
-  // outcomes and the next claim were two round trips a round, two a reply per worker.
-  '0032_queue_round': {
+  // attempts), then igdm_claim for each queue asked, in one statement (one transaction: each key's
+  // lock is held until it all commits); a queue asked `if waiting` is claimed only when a job that
+  // ended there has another of its key ready. The outcomes and the claims (one per queue) were a
+  // round trip each. With no runs it is the claims alone; with no queues, the outcomes alone.
+  '0031_queue_round': {
     async up(db: Kysely<unknown>) {
       if (kind === 'sqlite') return;
       await sql`create or replace function igdm_round(p_ids bigint[], p_attempts integer[], p_results text[],

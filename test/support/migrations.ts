@@ -110,13 +110,8 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     if (kindOf(db) === 'sqlite') return;
     await sql.raw(SETTLE_0025).execute(db);
   },
-  /** The claim of several queues in one call (PostgreSQL only; nothing on SQLite). */
-  async '0031_queue_claim_all'(db) {
-    if (kindOf(db) === 'sqlite') return;
-    await sql`drop function igdm_claim_all`.execute(db);
-  },
   /** A round's outcomes and claims in one call (PostgreSQL only; nothing on SQLite). */
-  async '0032_queue_round'(db) {
+  async '0031_queue_round'(db) {
     if (kindOf(db) === 'sqlite') return;
     await sql`drop function igdm_round`.execute(db);
   },
