@@ -1,10 +1,17 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import { type Ended, failure, type OutcomePolicy, putOff, resultOf } from './outcomes.ts';
-import { settle, settleDone } from './postgres-statements.ts';
+import { type DoneRun, settle, settleDone } from './postgres-statements.ts';
 
 // What the PostgreSQL queue (postgres.ts) writes when handlers end (outcomes.ts says what). Each
 // write is fenced on the run (postgres-statements.ts): a run taken over writes nothing.
+
+/** A run that succeeded, as its job is marked done (settleDone, settleAndClaim). */
+export const doneRun = ({ job, outcome }: Ended): DoneRun => ({
+  id: job.id,
+  attempts: job.attempts,
+  result: outcome.ok ? resultOf(outcome.result) : null,
+});
 
 /**
  * Writes the outcomes of a round. `lost`: the jobs whose runs were no longer theirs (taken over);
@@ -20,9 +27,10 @@ export async function recordOutcomes(
   const lost: number[] = [];
   const freed = new Set<string>();
   // The common outcome: a round's worth of them in one statement.
-  const done: { id: number; attempts: number; result: string | null }[] = [];
-  for (const { job, outcome } of ended) {
-    if (outcome.ok) done.push({ id: job.id, attempts: job.attempts, result: resultOf(outcome.result) });
+  const done: DoneRun[] = [];
+  for (const e of ended) {
+    const { job, outcome } = e;
+    if (outcome.ok) done.push(doneRun(e));
     else {
       freed.add(job.queue);
       const row = await settle(trx, job, failure(job, outcome.err, now, policy));

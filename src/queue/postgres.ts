@@ -3,8 +3,8 @@ import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import type { Database } from '../store/schema.ts';
 import { StoredJobAdmin } from './job-admin.ts';
-import { type OutcomePolicy, resultOf } from './outcomes.ts';
-import { recordOutcomes } from './postgres-outcomes.ts';
+import type { OutcomePolicy } from './outcomes.ts';
+import { doneRun, recordOutcomes } from './postgres-outcomes.ts';
 import {
   claim,
   insertJobs,
@@ -57,8 +57,8 @@ import {
 //   polls find them.
 // - As in the embedded queue, a round writes the outcomes of the jobs that ended and claims the
 //   next, in one statement when they all succeeded and the last claims did not fail (#round);
-//   runner.ts runs the handlers and the
-//   rounds, this class is the round's statements, the leases, the wake-ups and the timers.
+//   runner.ts runs the handlers and the rounds, this class is the round's statements, the leases,
+//   the wake-ups and the timers.
 
 /** What a round wrote: the runs no longer theirs, what it asked to claim, and what it claimed. */
 interface RoundWrites {
@@ -206,8 +206,9 @@ export class PostgresQueue implements WorkQueue {
   /**
    * This process added jobs (in `queues`, or anywhere), committed now. Those of the queues it works
    * were not notified (#mine): this wake claims them, and when it names their queue, notifies them
-   * for everyone if it cannot take them all (#round's spill); callers name it. It waits for the event loop's turn, so that a job that adds jobs
-   * and then ends makes one round: its outcome and the claim of what it added. (The queue's own
+   * for everyone if it cannot take them all (#round's spill); callers name it. It waits for the
+   * event loop's turn, so that a job that adds jobs and then ends makes one round: its outcome and
+   * the claim of what it added. (The queue's own
    * wake-ups, for notifications, polls and timers, go to the runner directly.)
    */
   wake(...queues: string[]): void {
@@ -335,11 +336,7 @@ export class PostgresQueue implements WorkQueue {
     if (ended.length === 0 && wanted.length === 0)
       return { lost: [], wanted, found: new Map(), claimFailed: false };
     const { kept, claimed } = await settleAndClaim(this.#db, {
-      done: ended.map(({ job, outcome }) => ({
-        id: job.id,
-        attempts: job.attempts,
-        result: outcome.ok ? resultOf(outcome.result) : null,
-      })),
+      done: ended.map(doneRun),
       // A queue only its ended jobs name is claimed if the next of one of their keys waits.
       wanted: wanted.map(({ w, queue, limit }) => ({ queue, limit, ifWaiting: !wokenFor(due, w) })),
       now,

@@ -5,9 +5,10 @@ import type { Job, JobHandler } from './queue.ts';
 // The in-process side of a queue backend (the port's JobWorker: embedded.ts, postgres.ts drive it):
 // the workers this process has, the handlers it runs, and its rounds. A round writes the outcomes of
 // the jobs that ended and claims the jobs that may run now, in the backend's `round` (one
-// transaction on SQLite; on PostgreSQL one statement when every job succeeded); this starts what it claimed and collects what ends. There is no loop: a round runs when
-// the queue is woken (jobs were added or fell due) and when jobs end (those that end in one turn of
-// the event loop share a round), one round at a time. The backend keeps its own timers and leases.
+// transaction on SQLite; on PostgreSQL one statement when every job succeeded); this starts what
+// it claimed and collects what ends. There is no loop: a round runs when the queue is woken (jobs
+// were added or fell due) and when jobs end (those that end in one turn of the event loop share a
+// round), one round at a time. The backend keeps its own timers and leases.
 
 export interface Worker {
   queue: string;
@@ -51,8 +52,9 @@ export interface RunnerBackend {
   /**
    * One round: writes the outcomes of `ended` and, if it claims, claims what the runner's
    * wanted() asks, answering with its claimed(); all or none, or the outcomes first (postgres.ts).
-   * `claiming`: the workers that were woken or whose jobs ended (none once closed); `woken`: where jobs were added or fell due since the last claim (wake()), or the last
-   * claim took as many as it could. Null: there was nothing to do (no claim, nothing scheduled after).
+   * `claiming`: the workers that were woken or whose jobs ended (none once closed); `woken`: where
+   * jobs were added or fell due since the last claim (wake()), or the last claim took as many as it
+   * could. Null: there was nothing to do (no claim, nothing scheduled after).
    */
   round(ended: Finished[], claiming: Worker[], now: number, woken: Woken): Promise<Claimed | null>;
   /** Awaited before a round that may claim (the embedded queue takes back an earlier process's jobs). */
