@@ -37,7 +37,10 @@ class Cdn {
     return this.url + path;
   }
   stop() {
-    return new Promise((resolve) => this.#server.close(resolve));
+    // Keep-alive connections of this process's clients (fetch's, http-client's) would hold close().
+    const closed = new Promise((resolve) => this.#server.close(resolve));
+    this.#server.closeAllConnections();
+    return closed;
   }
 }
 
