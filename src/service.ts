@@ -326,6 +326,7 @@ export async function startService(
     );
   }
 
+  let keeper: MediaKeeper | undefined;
   if (runs.worker) {
     // Jobs wait for the store and the network more than for the CPU: at 8 at once, the slots were
     // what held replies up at 500 events/s (BENCHMARKS.md, e2e).
@@ -333,7 +334,7 @@ export async function startService(
     // A delivery mostly waits for its receiver (up to 15 s): many at once.
     queue.work(WEBHOOK_QUEUE, deliverer.handle, { concurrency: 16 });
     // Copies of inbound media, in the data folder (beside the embedded store).
-    const keeper = new MediaKeeper({
+    keeper = new MediaKeeper({
       db: store.db,
       dir: join(dataDir, 'media'),
       maxFileBytes: config.mediaMaxFileBytes,
@@ -369,6 +370,7 @@ export async function startService(
       await leader?.close(); // another process takes the periodic tasks over
       await tokens.stop();
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
+      keeper?.stop(); // media downloads in flight stop (they run again at the next start)
       await expiry.stop();
       await dispatcher.stop();
       await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start

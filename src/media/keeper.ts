@@ -5,7 +5,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.ts';
-import type { Job } from '../queue/queue.ts';
+import { type Job, RetryLater } from '../queue/queue.ts';
 import { keptMediaIdOf } from '../store/ids.ts';
 import { findKeptMedia, saveKeptMedia, trimKeptMedia } from '../store/kept-media.ts';
 import type { Database } from '../store/schema.ts';
@@ -44,13 +44,22 @@ class NotKept extends Error {
 
 export class MediaKeeper {
   readonly #o: KeeperOptions;
+  /** Aborted when igdm stops: a download in flight would otherwise hold the queue's close up to its timeout. */
+  readonly #stopping = new AbortController();
 
   constructor(options: KeeperOptions) {
     this.#o = options;
   }
 
+  /** Downloads in flight stop; their jobs run again at the next start, the attempt given back. */
+  stop(): void {
+    this.#stopping.abort();
+  }
+
   readonly handle = async (job: Job<MediaJob>) => {
     const { db } = this.#o;
+    const stopping = () => new RetryLater(0, 'igdm is stopping');
+    if (this.#stopping.signal.aborted) throw stopping();
     if (this.#o.maxTotalBytes === 0) return { kept: 0, skipped: 'IGDM_MEDIA_MAX_MB is 0' };
     const m = await db
       .selectFrom('messages')
@@ -83,6 +92,7 @@ export class MediaKeeper {
         await saveKeptMedia(db, { ...row, status: 'kept', file, contentType, bytes, error: null });
         kept++;
       } catch (caught) {
+        if (this.#stopping.signal.aborted) throw stopping();
         // A failure that may pass (the network, Meta's 5xx) is tried again, TRIES times in all.
         if (!(caught instanceof NotKept) && job.attempts < TRIES) throw caught;
         const err =
@@ -112,7 +122,7 @@ export class MediaKeeper {
   ): Promise<{ file: string; contentType: string | null; bytes: number }> {
     const { dir, maxFileBytes } = this.#o;
     const res = await fetch(url, {
-      signal: AbortSignal.timeout(this.#o.timeoutMs ?? 30_000),
+      signal: AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(this.#o.timeoutMs ?? 30_000)]),
       redirect: 'follow',
     });
     if (res.status >= 400 && res.status < 500) {

@@ -1,6 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver, messageItem, newIgsid, threadOf } from '../support/conversations.ts';
 import { API_KEY, callApi, igBody, startTestService, type TestService } from '../support/service.ts';
@@ -180,5 +182,56 @@ describe('copies of inbound media', () => {
     expect(erased.body.counts.media).toBe(1);
     expect(existsSync(row.file!)).toBe(false);
     expect((await callApi(svc, 'GET', image!.kept!.url)).status).toBe(404);
+  });
+});
+
+describe('a download in flight when igdm stops', () => {
+  it('stops without waiting for it, and the copy is made at the next start', async () => {
+    // A CDN that takes the request and answers only once told to.
+    let answering = false;
+    let asked = 0;
+    let abandoned = 0;
+    const slow = http.createServer((_req, res) => {
+      if (answering) {
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': PNG.length }).end(PNG);
+        return;
+      }
+      asked++;
+      res.on('close', () => abandoned++);
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const link = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/v/t51/slow.png`;
+    const dir = mkdtempSync(join(tmpdir(), 'igdm-media-stop-'));
+    const env = { IGDM_MEDIA_MAX_FILE_MB: '1', IGDM_MEDIA_MAX_MB: '2' };
+    const first = await startTestService(env, dir);
+    let second: TestService | undefined;
+    try {
+      const igsid = newIgsid();
+      await deliver(
+        first,
+        igBody([
+          messageItem(igsid, Date.now(), { attachments: [{ type: 'image', payload: { url: link } }] }),
+        ]),
+      );
+      for (let i = 0; i < 100 && asked === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(asked).toBe(1);
+      // The CDN has not answered: only a stop that abandons the download ends (a fetch's own limit is
+      // 30 s, this test's time).
+      await first.stop();
+      for (let i = 0; i < 40 && abandoned === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(abandoned).toBe(1);
+
+      // The job was given back, not given up: the next start downloads it.
+      answering = true;
+      second = await startTestService(env, dir);
+      const [image] = await attachmentsOnceKept(second, igsid, (a) => a[0]?.kept !== undefined);
+      expect(image?.kept).toMatchObject({ contentType: 'image/png', bytes: PNG.length });
+    } finally {
+      await first.stop();
+      await second?.stop();
+      slow.closeAllConnections();
+      await new Promise((resolve) => slow.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
