@@ -11,12 +11,13 @@ import { type Job, type JobQueue, RetryLater } from '../queue/queue.ts';
 import type { Channel } from '../store/channels.ts';
 import { contactName } from '../store/contacts.ts';
 import { type AutomationView, addTags, automationView, setIntent } from '../store/conversations.ts';
+import { eventAndConversation } from '../store/engine-reads.ts';
 import { recordEvents } from '../store/events.ts';
 import { conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lastTurns, setAuthor } from '../store/messages.ts';
 import { attemptedSend, sentByIgdm, unsettledSend } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
-import { rawEventOf, type StoredEvent, storedEvent } from '../store/webhook-events.ts';
+import { rawEventOf, type StoredEvent } from '../store/webhook-events.ts';
 import {
   type AiProvider,
   type AiTurn,
@@ -107,19 +108,35 @@ export class Engine {
 
   /** The queue's handler for ENGINE_QUEUE jobs. */
   readonly handle = async (job: Job<EngineJob>): Promise<EventOutcome[]> => {
-    const row = await storedEvent(this.#d.db, job.payload.eventId);
+    // The job's key and time are its event's conversation and timestamp: the conversation is read
+    // with the event, in one statement.
+    const read = await eventAndConversation(this.#d.db, job.payload.eventId, job.key, job.orderAt);
+    const row = read?.row;
     if (!row?.channelId) return [];
     const channel = this.#d.channels().find((c) => c.id === row.channelId);
     if (!channel) return [];
     const outcomes: EventOutcome[] = [];
-    for (const event of normalise(rawEventOf(row))) {
+    const events = normalise(rawEventOf(row));
+    for (const event of events) {
       if (!event.igsid || event.igsid === event.accountId) continue;
-      outcomes.push(await this.#event(channel, row, event));
+      const readWith =
+        events.length === 1 &&
+        event.timestamp === job.orderAt &&
+        conversationIdOf(channel.id, event.igsid) === job.key
+          ? read?.view
+          : undefined;
+      outcomes.push(await this.#event(channel, row, event, readWith));
     }
     return outcomes;
   };
 
-  async #event(channel: Channel, row: StoredEvent, event: DomainEvent): Promise<EventOutcome> {
+  async #event(
+    channel: Channel,
+    row: StoredEvent,
+    event: DomainEvent,
+    /** The conversation as read with the event (undefined: read it when needed). */
+    view: AutomationView | undefined,
+  ): Promise<EventOutcome> {
     const conversationId = conversationIdOf(channel.id, event.igsid!);
     switch (event.kind) {
       case 'echo':
@@ -135,7 +152,7 @@ export class Engine {
       case 'postback':
       case 'reaction':
       case 'referral':
-        return this.#inbound(channel, row, conversationId, event);
+        return this.#inbound(channel, row, conversationId, event, view);
       case 'comment':
         return answerComment(
           { ...this.#deps(), jobs: this.#d.jobs, automation: this.#d.automation },
@@ -210,8 +227,12 @@ export class Engine {
     row: StoredEvent,
     conversationId: string,
     event: Extract<DomainEvent, { kind: 'message' | 'postback' | 'reaction' | 'referral' }>,
+    read: AutomationView | undefined,
   ): Promise<EventOutcome> {
     const { db } = this.#d;
+    // The conversation read with the event serves unless something slow came between (a story's
+    // lookup, an LLM's intent): an agent may have taken it over meanwhile.
+    let view = read;
     if (this.#d.approvals && (event.kind === 'message' || event.kind === 'postback')) {
       const answered = await this.#d.approvals.answer(channel, row, conversationId, event);
       if (answered) return { kind: event.kind, ...answered };
@@ -221,12 +242,16 @@ export class Engine {
     // A mention is thanked once per story, however often it is mentioned: the story is the cause.
     let cause = row.dedupKey;
     if (event.kind === 'message' && event.attachments.some((a) => a.type === 'story_mention')) {
+      view = undefined;
       const mention = await recordStoryMention(this.#deps(), channel, conversationId, event);
       out.storyMention = { storyId: mention.storyId, ...(mention.lookup && { lookup: mention.lookup }) };
       cause = `story:${channel.id}:${mention.storyKey}`;
     }
-    if (text?.trim()) out.intent = await this.#classify(text);
-    const conversation = await automationView(db, conversationId, event.timestamp);
+    if (text?.trim()) {
+      if (this.#d.automation?.ai.intent === 'llm') view = undefined;
+      out.intent = await this.#classify(text);
+    }
+    const conversation = view ?? (await automationView(db, conversationId, event.timestamp));
     if (!conversation) return { ...out, silent: 'no such conversation' };
     // Most messages keep the intent: no write for those.
     if (out.intent && out.intent !== conversation.intent) await setIntent(db, conversationId, out.intent);

@@ -13,10 +13,14 @@ import {
 
 // The rate limits on PostgreSQL, shared by every igdm process on the database: Meta's limits hold
 // per account, whichever process calls. The same rules as RateLimiter (graph/rate-limit.ts), kept in
-// rows (`rate_windows`, migration 0025) instead of memory: a call takes its places in one round trip
-// (igdm_rate_take, under the account's advisory lock), holds them while in flight, and is counted
-// from its answer on (igdm_rate_settle, a second round trip the caller does not wait for). A process that dies mid-call leaves its places in flight until they expire
-// (the Graph timeout and a margin). A new process reads the windows as they are: no priming.
+// rows (`rate_windows`, migration 0025) instead of memory: a call takes its places under the
+// account's advisory lock, holds them while in flight, and is counted from its answer on. One round
+// trip per account at a time carries everything this process has for it (igdm_rate_batch, 0032):
+// the places answered since the last (settled, each at its answer's time), then the calls waiting
+// for a place, in order. So under load a call's two writes ride on one shared statement; a settle
+// with no take to ride on goes alone a moment later (SETTLE_DELAY_MS). A process that dies mid-call
+// leaves its places in flight until they expire (the Graph timeout and a margin). A new process
+// reads the windows as they are: no priming.
 
 export interface SharedRateLimiterOptions {
   /** Keeps the windows of different APIs apart (e.g. `send`, `conversations`). */
@@ -32,22 +36,52 @@ export interface SharedRateLimiterOptions {
 /** Beyond the Graph timeout, before a call's place is taken for a dead process's. */
 export const IN_FLIGHT_MARGIN_MS = 5_000;
 
+/**
+ * How long a settled place waits for a take of its account to ride with. It counts as in flight
+ * meanwhile (as many places as once it is settled; only a full window's wait is longer for it), and
+ * its answer's time goes with it.
+ */
+const SETTLE_DELAY_MS = 20;
+
+type Window = ReturnType<typeof windowsOf>[number];
+
+interface TakeAsked {
+  windows: Window[];
+  resolve: (t: Taken) => void;
+  reject: (err: unknown) => void;
+}
+
+interface SettleAsked {
+  place: string;
+  keys: string[];
+  counted: boolean;
+  /** The given clock's time of the answer (tests), or null: the process's monotonic time of it. */
+  at: number | null;
+  answeredAt: number;
+}
+
+/** What this process has for one account, waiting for its next round trip. */
+interface AccountBatch {
+  takes: TakeAsked[];
+  settles: SettleAsked[];
+  /** The round trip in flight, if any (one per account at a time). */
+  running: Promise<void> | null;
+  timer: NodeJS.Timeout | null;
+}
+
 export class SharedRateLimiter implements Limiter {
   onWait: ((w: RateLimitWait) => void) | null = null;
   readonly #db: Kysely<Database>;
   readonly #limits: RateLimits;
   readonly #o: SharedRateLimiterOptions;
   readonly #sleep: (ms: number) => Promise<void>;
-  /** The last call of each account's waiting for its turn to ask the database (see take). */
-  readonly #turns = new Map<string, Promise<void>>();
+  readonly #batches = new Map<string, AccountBatch>();
   /**
    * Windows the database said were full, until when (this process's clock): a call in one waits that
    * long without asking. Only a delay: a place freed sooner (a call that never left) is missed here,
    * never one too many taken.
    */
   readonly #fullUntil = new Map<string, number>();
-  /** Settling writes not yet done. */
-  readonly #settling = new Set<Promise<unknown>>();
 
   constructor(db: Kysely<Database>, limits: RateLimits, options: SharedRateLimiterOptions) {
     this.#db = db;
@@ -56,44 +90,105 @@ export class SharedRateLimiter implements Limiter {
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  async take(account: string, kind: string, recipient: string | null): Promise<Taken> {
+  take(account: string, kind: string, recipient: string | null): Promise<Taken> {
     const windows = windowsOf(this.#limits, `${this.#o.namespace}:${account}`, kind, recipient);
-    // One call of an account's at a time from this process: the database serialises them anyway
-    // (the account's lock), and the callers after a refusal learn from it without asking.
-    const before = this.#turns.get(account) ?? Promise.resolve();
-    let done = () => {};
-    const turn = before.then(
-      () =>
-        new Promise<void>((resolve) => {
-          done = resolve;
-        }),
-    );
-    this.#turns.set(account, turn);
-    await before;
-    try {
-      const local = this.#localNow();
-      const hinted = Math.max(0, ...windows.map((w) => (this.#fullUntil.get(w.key) ?? 0) - local));
-      if (hinted > 0) return { place: null, waitMs: hinted };
-      const place = randomUUID();
-      const keys = windows.map((w) => w.key);
-      const { rows } = await sql<{
-        wait: number;
-        blocking: number | null;
-      }>`select wait, blocking from igdm_rate_take(
-          ${account}, ${place}, ${keys}::text[], ${windows.map((w) => w.limit)}::integer[],
-          ${windows.map((w) => w.periodMs)}::bigint[], ${this.#o.now?.() ?? null}::bigint, ${this.#o.inFlightMs}::bigint
-        )`.execute(this.#db);
-      const waitMs = Number(rows[0]!.wait);
-      if (waitMs === 0) return { place: this.#reservation(account, place, keys), waitMs: 0 };
-      const full = windows[Number(rows[0]!.blocking) - 1];
-      if (full) this.#fullUntil.set(full.key, local + waitMs);
-      if (this.#fullUntil.size > 1000)
-        for (const [key, until] of this.#fullUntil) if (until <= local) this.#fullUntil.delete(key);
-      return { place: null, waitMs };
-    } finally {
-      done();
-      if (this.#turns.get(account) === turn) this.#turns.delete(account);
+    return new Promise<Taken>((resolve, reject) => {
+      const batch = this.#batchOf(account);
+      batch.takes.push({ windows, resolve, reject });
+      this.#send(account, batch);
+    });
+  }
+
+  #batchOf(account: string): AccountBatch {
+    let batch = this.#batches.get(account);
+    if (!batch) {
+      batch = { takes: [], settles: [], running: null, timer: null };
+      this.#batches.set(account, batch);
     }
+    return batch;
+  }
+
+  /** Sends what the account has now, unless a round trip of its is in flight (its end sends it). */
+  #send(account: string, batch: AccountBatch): void {
+    if (batch.running) return;
+    if (batch.timer) {
+      clearTimeout(batch.timer);
+      batch.timer = null;
+    }
+    const local = this.#localNow();
+    // In order: a call in a window known to be full waits without asking (the ones after it may fit
+    // other windows: a different recipient's).
+    const takes: { asked: TakeAsked; place: string }[] = [];
+    for (const asked of batch.takes.splice(0)) {
+      const hinted = Math.max(0, ...asked.windows.map((w) => (this.#fullUntil.get(w.key) ?? 0) - local));
+      if (hinted > 0) asked.resolve({ place: null, waitMs: hinted });
+      else takes.push({ asked, place: randomUUID() });
+    }
+    const settles = batch.settles.splice(0);
+    if (takes.length === 0 && settles.length === 0) {
+      this.#batches.delete(account);
+      return;
+    }
+    batch.running = this.#roundTrip(account, takes, settles).finally(() => {
+      batch.running = null;
+      if (batch.takes.length > 0) this.#send(account, batch);
+      else if (batch.settles.length > 0) this.#later(account, batch);
+      else this.#batches.delete(account);
+    });
+  }
+
+  /** A settle with no take to ride on goes alone, a moment later. */
+  #later(account: string, batch: AccountBatch): void {
+    if (batch.running || batch.timer) return;
+    batch.timer = setTimeout(() => {
+      batch.timer = null;
+      this.#send(account, batch);
+    }, SETTLE_DELAY_MS);
+  }
+
+  async #roundTrip(
+    account: string,
+    takes: { asked: TakeAsked; place: string }[],
+    settles: SettleAsked[],
+  ): Promise<void> {
+    const now = performance.now();
+    const settled = settles.map((s) => ({
+      place: s.place,
+      keys: s.keys,
+      counted: s.counted,
+      ...(s.at === null ? { ago: Math.max(0, Math.round(now - s.answeredAt)) } : { at: s.at }),
+    }));
+    const asked = takes.map(({ asked, place }) => ({
+      place,
+      keys: asked.windows.map((w) => w.key),
+      limits: asked.windows.map((w) => w.limit),
+      periods: asked.windows.map((w) => w.periodMs),
+    }));
+    let rows: { wait: number | string; blocking: number | null }[];
+    try {
+      ({ rows } = await sql<{ wait: number | string; blocking: number | null }>`select wait, blocking
+        from igdm_rate_batch(${account}, ${JSON.stringify(settled)}::jsonb, ${JSON.stringify(asked)}::jsonb,
+          ${this.#o.now?.() ?? null}::bigint, ${this.#o.inFlightMs}::bigint)`.execute(this.#db));
+    } catch (err) {
+      if (settles.length > 0)
+        this.#o.log?.warn({ err }, 'could not settle rate-limit places; they are freed when they expire');
+      for (const { asked } of takes) asked.reject(err);
+      return;
+    }
+    const local = this.#localNow();
+    for (const [i, { asked: a, place }] of takes.entries()) {
+      const waitMs = Number(rows[i]!.wait);
+      const keys = asked[i]!.keys;
+      if (waitMs === 0) {
+        a.resolve({ place: this.#reservation(account, place, keys), waitMs: 0 });
+        continue;
+      }
+      const full = a.windows[Number(rows[i]!.blocking) - 1];
+      if (full) this.#fullUntil.set(full.key, local + waitMs);
+      a.resolve({ place: null, waitMs });
+    }
+    if (this.#fullUntil.size > 1000)
+      for (const [key, until] of this.#fullUntil) if (until <= local) this.#fullUntil.delete(key);
   }
 
   #localNow(): number {
@@ -126,7 +221,12 @@ export class SharedRateLimiter implements Limiter {
 
   /** Resolves once every place settled so far is written (tests; and before the pool closes). */
   async settled(): Promise<void> {
-    await Promise.all([...this.#settling]);
+    for (const [account, batch] of this.#batches) this.#send(account, batch);
+    // A round trip in flight sends what came meanwhile when it ends: wait for those too.
+    while ([...this.#batches.values()].some((b) => b.running || b.settles.length > 0)) {
+      await Promise.all([...this.#batches.values()].map((b) => b.running));
+      for (const [account, batch] of this.#batches) if (!batch.running) this.#send(account, batch);
+    }
   }
 
   /**
@@ -141,15 +241,10 @@ export class SharedRateLimiter implements Limiter {
       settled = true;
       // A place freed: its windows may have room before the last refusal said.
       if (!counted) for (const key of keys) this.#fullUntil.delete(key);
-      const now = this.#o.now?.() ?? null;
-      const write = sql`select igdm_rate_settle(${account}, ${place}, ${keys}::text[], ${now}::bigint, ${counted})`;
-      const done = write
-        .execute(this.#db)
-        .catch((err: unknown) =>
-          this.#o.log?.warn({ err }, 'could not settle a rate-limit place; it is freed when it expires'),
-        )
-        .finally(() => this.#settling.delete(done));
-      this.#settling.add(done);
+      const batch = this.#batchOf(account);
+      batch.settles.push({ place, keys, counted, at: this.#o.now?.() ?? null, answeredAt: performance.now() });
+      if (batch.takes.length > 0) this.#send(account, batch);
+      else this.#later(account, batch);
     };
     return { record: () => settle(true), release: () => settle(false) };
   }

@@ -46,6 +46,12 @@ export const sharedLimitsMigrations = (kind: StoreKind): Record<string, Migratio
       await sql.raw(SETTLE_BY_KEY).execute(db);
     },
   },
+  '0032_rate_batch': {
+    async up(db: Kysely<unknown>) {
+      if (kind === 'sqlite') return;
+      await sql.raw(BATCH_FUNCTION).execute(db);
+    },
+  },
 });
 
 /**
@@ -183,6 +189,35 @@ begin
         flying_until = (v_u[:v_at - 1] || v_u[v_at + 1:])::text,
         updated_at = v_now
       where key = p_keys[i];
+  end loop;
+end
+$$`;
+
+/**
+ * igdm_rate_batch (0032): one round trip for what one process has for an account at once, under the
+ * account's lock: first the places to settle (each answered `ago` ms before this call by the
+ * process's own clock, or at `at` on a given clock), then the places to take, in order, each seeing
+ * the ones before it. One row per take, in the order given: its `wait` and `blocking`, as
+ * igdm_rate_take's.
+ */
+const BATCH_FUNCTION = `
+create function igdm_rate_batch(
+  p_account text, p_settles jsonb, p_takes jsonb, p_now bigint, p_in_flight_ms bigint
+) returns table (wait bigint, blocking integer) language plpgsql as $$
+declare
+  v_now bigint := coalesce(p_now, (extract(epoch from clock_timestamp()) * 1000)::bigint);
+  s jsonb;
+  t jsonb;
+begin
+  for s in select * from jsonb_array_elements(p_settles) loop
+    perform igdm_rate_settle(p_account, s->>'place', array(select jsonb_array_elements_text(s->'keys')),
+      coalesce((s->>'at')::bigint, v_now - (s->>'ago')::bigint), (s->>'counted')::boolean);
+  end loop;
+  for t in select * from jsonb_array_elements(p_takes) loop
+    return query select r.wait, r.blocking from igdm_rate_take(p_account, t->>'place',
+      array(select jsonb_array_elements_text(t->'keys')),
+      array(select jsonb_array_elements_text(t->'limits')::integer),
+      array(select jsonb_array_elements_text(t->'periods')::bigint), p_now, p_in_flight_ms) r;
   end loop;
 end
 $$`;

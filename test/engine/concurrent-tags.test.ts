@@ -85,7 +85,8 @@ it("a rule's tags and a PATCH made while the rule runs both survive", async () =
     handoverAppId: null,
     conversationsApi: conversationsApiLimiter(),
   });
-  const outcomes = await engine.handle(job as Job<EngineJob>);
+  // The API shows the job's time as a date; the queue hands it over in milliseconds.
+  const outcomes = await engine.handle({ ...job, orderAt: Date.parse(job.orderAt) } as Job<EngineJob>);
 
   expect(pause.paused, 'the engine read the tags').toBe(true);
   expect(outcomes).toMatchObject([{ rule: 'vip', tags: ['agent', 'vip'] }]);

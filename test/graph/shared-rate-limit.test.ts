@@ -239,6 +239,20 @@ describe.skipIf(!postgres)('the limiter shared on PostgreSQL', () => {
     expect(takes.filter((t) => !t.place).every((t) => t.waitMs === 1000)).toBe(true);
   });
 
+  it('calls asked together from one process get the places in the order asked; a place freed is room for the next call at once', async () => {
+    const c = clock();
+    const s = shared(store!.db, { sendPerSecond: 3, mediaPerSecond: 1 }, c);
+    const acct = account();
+    // One round trip in flight per account: the calls asked meanwhile go together in the next.
+    const takes = await Promise.all(Array.from({ length: 6 }, () => s.limiter.take(acct, 'text', null)));
+    expect(takes.map((t) => t.waitMs)).toEqual([0, 0, 0, 1000, 1000, 1000]);
+    // Freed, then a call straight after, before the free was written on its own: it goes first.
+    takes[1]!.place!.release();
+    const next = await s.limiter.take(acct, 'text', null);
+    expect(next.waitMs).toBe(0);
+    expect((await s.limiter.take(acct, 'text', null)).waitMs).toBe(1000);
+  });
+
   it('a place left in flight by a process that died is free once it expires', async () => {
     const c = clock();
     const limits = { sendPerSecond: 1, mediaPerSecond: 1 };

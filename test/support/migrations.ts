@@ -115,6 +115,11 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
     if (kindOf(db) === 'sqlite') return;
     await sql`drop function igdm_round`.execute(db);
   },
+  /** The rate limits' batch (PostgreSQL only). */
+  async '0032_rate_batch'(db) {
+    if (kindOf(db) === 'sqlite') return;
+    await sql`drop function igdm_rate_batch`.execute(db);
+  },
 };
 
 /** Undoes the migration `from` and every later one. */
