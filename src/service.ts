@@ -32,6 +32,7 @@ import type { WorkQueue } from './queue/queue.ts';
 import { createSandboxState, type SandboxState, sandboxChannelSettings } from './sandbox/index.ts';
 import { Health } from './send/channel-health.ts';
 import { openLimits } from './send/limits.ts';
+import { QueuedHere } from './send/queued-here.ts';
 import { Sender } from './send/sender.ts';
 import { followChanges, PeriodicTasks, runPeriodic, runsOf } from './service-roles.ts';
 import { openServiceStore, storeParts } from './service-store.ts';
@@ -48,6 +49,8 @@ export interface Service {
   writer: WebhookWriter;
   projection: Projection;
   sender: Sender;
+  /** The replies the engine queued, remembered for this process's sender (send/queued-here.ts). */
+  queuedHere: QueuedHere;
   queue: WorkQueue;
   engine: Engine;
   /** Catching up on missed webhooks (src/backfill/). */
@@ -152,8 +155,11 @@ export async function startService(
   const queue = metrics.timedJobs(parts.queue);
   limiter.onWait = metrics.rateLimitWaited;
   conversationsApi.onWait = metrics.rateLimitWaited;
+  // Replies the engine queues, handed to the sender in this process without a read back.
+  const queuedHere = new QueuedHere();
   const sender = new Sender({
     conversationsApi,
+    queuedHere,
     db: store.db,
     queue,
     relaxed: store.relaxed,
@@ -180,6 +186,7 @@ export async function startService(
     conversationsApi,
     // Decisions are durable: each goes out as a callback.
     approvals: new ApprovalAnswers({ db: store.db, jobs: queue, log, now }),
+    queuedHere,
   });
   const expiry = new ApprovalExpiry({
     db: store.db,
@@ -359,6 +366,7 @@ export async function startService(
     projection,
     url: `http://127.0.0.1:${port}`,
     sender,
+    queuedHere,
     queue,
     engine,
     channels: registry,

@@ -8,6 +8,7 @@ import type { DomainEvent, EchoEvent } from '../meta/events.ts';
 import { normalise } from '../meta/normalise.ts';
 import { type Content, SendValidationError } from '../meta/send.ts';
 import { type Job, type JobQueue, RetryLater } from '../queue/queue.ts';
+import type { QueuedHere } from '../send/queued-here.ts';
 import type { Channel } from '../store/channels.ts';
 import { contactName } from '../store/contacts.ts';
 import { type AutomationView, addTags, automationView, setIntent } from '../store/conversations.ts';
@@ -58,6 +59,8 @@ export interface EngineDeps {
   conversationsApi: Limiter;
   /** Approvers' answers (src/approvals/): taken before the automation, which never sees them. */
   approvals?: ApprovalAnswers;
+  /** The replies it queues, remembered for this process's sender (send/queued-here.ts). */
+  queuedHere?: QueuedHere;
 }
 
 export interface EngineJob {
@@ -347,6 +350,7 @@ export class Engine {
         channel,
         { to: igsid, content, causedBy, author: 'bot' },
         this.#d.now(),
+        this.#d.queuedHere,
       );
       out.queued = [...(out.queued ?? []), q.messageId ?? q.outboxId];
     } catch (err) {

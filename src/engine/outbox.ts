@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { messagePolicy, type PolicyRefusal, privateReplyPolicy } from '../meta/policy.ts';
 import { type Content, isSenderAction, parseContent, type SendBody, sendBody } from '../meta/send.ts';
 import type { JobQueue } from '../queue/queue.ts';
+import type { QueuedHere } from '../send/queued-here.ts';
 import { SEND_QUEUE, sendJob } from '../send/send-jobs.ts';
 import { windowRefusal } from '../send/window.ts';
 import type { Channel } from '../store/channels.ts';
@@ -158,6 +159,8 @@ export async function queueSend(
   channel: Channel,
   req: SendRequest,
   now = Date.now(),
+  /** Where a customer's send is remembered for this process's sender (send/queued-here.ts). */
+  queuedHere?: QueuedHere,
 ): Promise<Queued> {
   const content = parseContent(req.content);
   if (req.causedBy && req.commentId !== undefined) {
@@ -266,6 +269,21 @@ export async function queueSend(
     ]);
     await req.also?.(trx, { messageId, outboxId });
   });
+  // Before the wake that claims its job.
+  if (seen && queuedHere)
+    queuedHere.remember({
+      id: outboxId,
+      channelId: channel.id,
+      messageId,
+      conversationId,
+      kind: content.type,
+      body: JSON.stringify(body),
+      human: req.humanAgent ? 1 : 0,
+      attempts: 0,
+      createdAt: now,
+      lastInboundAt: seen.conversation?.lastInboundAt ?? null,
+      remembered: true,
+    });
   jobs.wake(SEND_QUEUE);
   return { messageId, outboxId, content };
 }

@@ -242,7 +242,13 @@ export class SharedRateLimiter implements Limiter {
       // A place freed: its windows may have room before the last refusal said.
       if (!counted) for (const key of keys) this.#fullUntil.delete(key);
       const batch = this.#batchOf(account);
-      batch.settles.push({ place, keys, counted, at: this.#o.now?.() ?? null, answeredAt: performance.now() });
+      batch.settles.push({
+        place,
+        keys,
+        counted,
+        at: this.#o.now?.() ?? null,
+        answeredAt: performance.now(),
+      });
       if (batch.takes.length > 0) this.#send(account, batch);
       else this.#later(account, batch);
     };

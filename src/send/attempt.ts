@@ -21,7 +21,11 @@ import { windowRefusal } from './window.ts';
 export type Row = Pick<
   OutboxTable,
   'id' | 'channelId' | 'messageId' | 'conversationId' | 'kind' | 'body' | 'human' | 'attempts' | 'createdAt'
-> & { lastInboundAt?: number | null };
+> & {
+  lastInboundAt?: number | null;
+  /** As this process queued it, not read from the store (queued-here.ts). */
+  remembered?: boolean;
+};
 
 /**
  * How an attempt ended: `settled` (sent or failed for good) or `waiting` (the row is back in the
@@ -67,7 +71,8 @@ export class Attempts {
       );
     const body = JSON.parse(row.body) as SendBody;
     const refusal = await windowRefusal(this.#d.db, row, body, this.#d.now(), row.lastInboundAt);
-    if (refusal) return this.#fail(row, refusal, queued);
+    // The customer may have written since it was remembered: the row is read again before a refusal.
+    if (refusal) return row.remembered ? 'waiting' : this.#fail(row, refusal, queued);
 
     // Meta counts a call when it arrives, somewhere between leaving igdm and its answer. So the call
     // holds a place in the windows from before it leaves (with others in flight, none may overfill

@@ -5,9 +5,10 @@ import { type Job, type JobQueue, type JobWorker, RetryLater } from '../queue/qu
 import type { Channel } from '../store/channels.ts';
 import { findSend } from '../store/outbox.ts';
 import type { Database } from '../store/schema.ts';
-import { Attempts } from './attempt.ts';
+import { Attempts, type Outcome, type Row } from './attempt.ts';
 import type { Health } from './channel-health.ts';
 import { Outcomes } from './outcomes.ts';
+import type { QueuedHere } from './queued-here.ts';
 import { Reconciler } from './reconcile.ts';
 import { laneOf, SEND_QUEUE, type SendJob } from './send-jobs.ts';
 
@@ -39,6 +40,8 @@ export interface SenderDeps {
   concurrency?: number;
   /** Paces Conversations API calls (shared with the engine's story lookups). */
   conversationsApi: Limiter;
+  /** The rows this process's engine queued a moment ago (queued-here.ts). */
+  queuedHere?: QueuedHere;
 }
 
 // Calls in flight cover the Send API's answer time: at Meta's ~0.3 s and its 100 calls/s per
@@ -146,9 +149,14 @@ export class Sender {
     this.#awaitingEcho.delete(outboxId);
     for (let step = 0; step < MAX_STEPS; step++) {
       if (this.#stopped) throw new RetryLater(0, 'igdm is stopping');
+      const remembered = step === 0 ? this.#d.queuedHere?.take(outboxId) : undefined;
+      if (remembered) {
+        if ((await this.#queued(remembered, remembered.createdAt)) === 'settled')
+          return { status: 'settled' };
+        continue;
+      }
       const row = await findSend(this.#d.db, outboxId);
       if (!row) return { status: 'missing' };
-      const now = this.#now();
       switch (row.status) {
         case 'sent':
         case 'failed':
@@ -171,21 +179,26 @@ export class Sender {
           this.#awaitingEcho.set(row.id, laneOf(row));
           throw new RetryLater(wait, 'waiting for its echo');
         }
-        case 'queued': {
-          // A deleted channel's sends fail at once (Attempts.send), held or not.
-          const live = this.#d.channels().some((c) => c.id === row.channelId);
-          const held = live ? this.#d.health.holdMs(row.channelId, now) : 0;
-          // A wake() meanwhile (a hold lifted, the clock moved) cuts these waits short: runNow()
-          // marks a running job's row (queue/outcomes.ts), in whichever process it runs.
-          if (held > 0)
-            throw new RetryLater(Math.min(held, NEEDS_TOKEN_LOOK_MS), `channel ${row.channelId} is held`);
-          const due = Number(row.nextAttemptAt);
-          if (live && due > now) throw new RetryLater(due - now, 'due later');
-          if ((await this.#attempts.send(row)) === 'settled') return { status: 'settled' };
+        case 'queued':
+          if ((await this.#queued(row, Number(row.nextAttemptAt))) === 'settled')
+            return { status: 'settled' };
           continue;
-        }
       }
     }
     throw new RetryLater(10, 'its row changed meanwhile');
+  }
+
+  /** A queued row: sent if it is due and its channel not held; RetryLater until then. */
+  async #queued(row: Row, due: number): Promise<Outcome> {
+    const now = this.#now();
+    // A deleted channel's sends fail at once (Attempts.send), held or not.
+    const live = this.#d.channels().some((c) => c.id === row.channelId);
+    const held = live ? this.#d.health.holdMs(row.channelId, now) : 0;
+    // A wake() meanwhile (a hold lifted, the clock moved) cuts these waits short: runNow()
+    // marks a running job's row (queue/outcomes.ts), in whichever process it runs.
+    if (held > 0)
+      throw new RetryLater(Math.min(held, NEEDS_TOKEN_LOOK_MS), `channel ${row.channelId} is held`);
+    if (live && due > now) throw new RetryLater(due - now, 'due later');
+    return this.#attempts.send(row);
   }
 }
