@@ -7,8 +7,9 @@ import { POSTGRES_ADMIN_URL, postgresAvailable } from './test/support/postgres.t
 
 /**
  * Each file in a fresh process (isolate, the default). Without it the run took 555–578 s against
- * 812 s, but one of five full runs had test/api/media.test.ts's afterAll hang for 30 s, cause not
- * found (state a worker kept from earlier files, such as fetch's connection pool, is the suspect).
+ * 812 s, but one of five full runs had test/api/media.test.ts's afterAll hang for 30 s. It hung with
+ * isolation too: a media download in flight held igdm's stop for its 30 s timeout (mended on
+ * 2026-12-07: a stop abandons it, test/api/media.test.ts). Isolation was not tried again since.
  */
 const shared = { testTimeout: 30_000, hookTimeout: 30_000, pool: 'forks' } as const;
 

@@ -378,9 +378,9 @@ export async function startService(
       await leader?.close(); // another process takes the periodic tasks over
       await tokens.stop();
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
-      keeper?.stop(); // media downloads in flight stop (they run again at the next start)
       await expiry.stop();
       await dispatcher.stop();
+      keeper?.stop(); // media downloads in flight stop (they run again at the next start)
       await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start
       await writer.close(); // finish the writes handed over
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)

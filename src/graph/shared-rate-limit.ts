@@ -144,6 +144,7 @@ export class SharedRateLimiter implements Limiter {
       batch.timer = null;
       this.#send(account, batch);
     }, SETTLE_DELAY_MS);
+    batch.timer.unref();
   }
 
   async #roundTrip(
@@ -164,31 +165,36 @@ export class SharedRateLimiter implements Limiter {
       limits: asked.windows.map((w) => w.limit),
       periods: asked.windows.map((w) => w.periodMs),
     }));
-    let rows: { wait: number | string; blocking: number | null }[];
     try {
-      ({ rows } = await sql<{ wait: number | string; blocking: number | null }>`select wait, blocking
+      const { rows } = await sql<{ wait: number | string; blocking: number | null }>`select wait, blocking
         from igdm_rate_batch(${account}, ${JSON.stringify(settled)}::jsonb, ${JSON.stringify(asked)}::jsonb,
-          ${this.#o.now?.() ?? null}::bigint, ${this.#o.inFlightMs}::bigint)`.execute(this.#db));
-    } catch (err) {
-      if (settles.length > 0)
-        this.#o.log?.warn({ err }, 'could not settle rate-limit places; they are freed when they expire');
-      for (const { asked } of takes) asked.reject(err);
-      return;
-    }
-    const local = this.#localNow();
-    for (const [i, { asked: a, place }] of takes.entries()) {
-      const waitMs = Number(rows[i]!.wait);
-      const keys = asked[i]!.keys;
-      if (waitMs === 0) {
-        a.resolve({ place: this.#reservation(account, place, keys), waitMs: 0 });
-        continue;
+          ${this.#o.now?.() ?? null}::bigint, ${this.#o.inFlightMs}::bigint)`.execute(this.#db);
+      if (rows.length !== takes.length)
+        throw new Error(`igdm_rate_batch answered ${rows.length} of ${takes.length}`);
+      const local = this.#localNow();
+      for (const [i, { asked: a, place }] of takes.entries()) {
+        const waitMs = Number(rows[i]!.wait);
+        const keys = asked[i]!.keys;
+        if (waitMs === 0) {
+          a.resolve({ place: this.#reservation(account, place, keys), waitMs: 0 });
+          continue;
+        }
+        const full = a.windows[Number(rows[i]!.blocking) - 1];
+        if (full) this.#fullUntil.set(full.key, local + waitMs);
+        a.resolve({ place: null, waitMs });
       }
-      const full = a.windows[Number(rows[i]!.blocking) - 1];
-      if (full) this.#fullUntil.set(full.key, local + waitMs);
-      a.resolve({ place: null, waitMs });
+      if (this.#fullUntil.size > 1000)
+        for (const [key, until] of this.#fullUntil) if (until <= local) this.#fullUntil.delete(key);
+    } catch (err) {
+      for (const { asked } of takes) asked.reject(err); // a take answered already is not changed
+      // The settles go again with the account's next round trip, while their places may still be in
+      // flight there; a place expired meanwhile is free anyway (and its answer not counted).
+      const current = performance.now();
+      const kept = settles.filter((s) => current - s.answeredAt < this.#o.inFlightMs);
+      if (kept.length < settles.length)
+        this.#o.log?.warn({ err }, 'could not settle rate-limit places; they are freed when they expire');
+      if (kept.length > 0) this.#batchOf(account).settles.unshift(...kept);
     }
-    if (this.#fullUntil.size > 1000)
-      for (const [key, until] of this.#fullUntil) if (until <= local) this.#fullUntil.delete(key);
   }
 
   #localNow(): number {
@@ -221,11 +227,13 @@ export class SharedRateLimiter implements Limiter {
 
   /** Resolves once every place settled so far is written (tests; and before the pool closes). */
   async settled(): Promise<void> {
-    for (const [account, batch] of this.#batches) this.#send(account, batch);
-    // A round trip in flight sends what came meanwhile when it ends: wait for those too.
-    while ([...this.#batches.values()].some((b) => b.running || b.settles.length > 0)) {
-      await Promise.all([...this.#batches.values()].map((b) => b.running));
-      for (const [account, batch] of this.#batches) if (!batch.running) this.#send(account, batch);
+    // A round trip in flight sends what came meanwhile when it ends: a few passes wait for those too.
+    // Settles that keep failing (the database is down) are left to their timer, not waited for.
+    for (let pass = 0; pass < 3; pass++) {
+      for (const [account, batch] of this.#batches) this.#send(account, batch);
+      const running = [...this.#batches.values()].flatMap((b) => (b.running ? [b.running] : []));
+      if (running.length === 0) return;
+      await Promise.all(running);
     }
   }
 

@@ -27,6 +27,8 @@ export interface SendRow {
   /** The Send API body, as JSON. */
   body: string;
   attempts: number;
+  /** As this process queued it, not read from the store (queued-here.ts). */
+  remembered?: boolean;
 }
 
 type Failure = Pick<GraphFailure, 'reason' | 'message'> & Partial<GraphFailure>;
@@ -39,6 +41,19 @@ const q = {
       .set({ status: 'sending', attempts: p<number>('attempts'), updatedAt: p<number>('now') })
       .where('id', '=', p<string>('id'))
       .where('status', '=', 'queued'),
+  ),
+  /**
+   * A remembered row's claim: only while it is as it was queued, never attempted nor rescheduled (a
+   * backoff, a throttle, a postponement move next_attempt_at). Else its job reads the store.
+   */
+  claimAsQueued: compile<{ id: string; now: number }>(
+    builder
+      .updateTable('outbox')
+      .set({ status: 'sending', attempts: 1, updatedAt: p<number>('now') })
+      .where('id', '=', p<string>('id'))
+      .where('status', '=', 'queued')
+      .where('attempts', '=', 0)
+      .whereRef('nextAttemptAt', '=', 'createdAt'),
   ),
   outboxSent: compile<{ id: string; mid: string | null; sentAt: number; now: number }>(
     builder
@@ -105,8 +120,11 @@ export class Outcomes {
    * `queued` would be sent again blindly. False if it is no longer queued.
    */
   async claim(row: SendRow): Promise<boolean> {
+    const now = this.#d.now();
     const claimed = await this.#commit.statement((trx) =>
-      q.claim.changes(trx, { id: row.id, attempts: row.attempts + 1, now: this.#d.now() }),
+      row.remembered
+        ? q.claimAsQueued.changes(trx, { id: row.id, now })
+        : q.claim.changes(trx, { id: row.id, attempts: row.attempts + 1, now }),
     );
     return claimed > 0;
   }

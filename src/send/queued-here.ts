@@ -1,12 +1,12 @@
 import type { Row } from './attempt.ts';
 
 // The sends this process queued a moment ago, as it wrote them: most send jobs run in the process
-// whose engine queued them (its own wake claims them), so the first run of such a job takes its row
-// from here rather than reading it back from the store, a round trip on PostgreSQL. Safe because the
-// row cannot have changed unseen: until its first attempt a queued row is only ever moved out of
-// `queued` (an erasure, a deleted channel), and the attempt's claim is made only while it is still
-// queued. The conversation's last inbound time may have moved on since (only later, so the window only
-// grew): a send the remembered time refuses is read again before it is refused.
+// whose engine queued them (its own wake claims them), so the first run of such a job here takes its
+// row from here rather than reading it back from the store, a round trip on PostgreSQL. The store
+// still decides: the claim of a remembered row holds only while the row is queued and as it was
+// queued, never attempted nor rescheduled (Outcomes.claim); else the job reads the store and goes on
+// from there. The conversation's last inbound time may have moved on since (only later, so the window
+// only grew): a send the remembered time refuses is read again before it is refused.
 
 /** More than this many and the oldest are forgotten (read from the store instead). */
 const MAX_ROWS = 1000;

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CONVERSATIONS_API_LIMITS,
@@ -251,6 +251,30 @@ describe.skipIf(!postgres)('the limiter shared on PostgreSQL', () => {
     const next = await s.limiter.take(acct, 'text', null);
     expect(next.waitMs).toBe(0);
     expect((await s.limiter.take(acct, 'text', null)).waitMs).toBe(1000);
+  });
+
+  it('a settle whose round trip failed goes again with the next: its answer counts from when it came', async () => {
+    const c = clock();
+    let failNext = false;
+    const flaky: KyselyPlugin = {
+      transformQuery({ node }) {
+        if (failNext) {
+          failNext = false;
+          throw new Error('the connection was lost');
+        }
+        return node;
+      },
+      transformResult: async ({ result }) => result,
+    };
+    const s = shared(store!.db.withPlugin(flaky), { sendPerSecond: 1, mediaPerSecond: 1 }, c);
+    const acct = account();
+    const t = await s.limiter.take(acct, 'text', null);
+    c.advance(100);
+    failNext = true;
+    t.place!.record(); // answered at +100; the round trip that carries it fails
+    await s.settled();
+    c.advance(500);
+    expect((await s.limiter.take(acct, 'text', null)).waitMs).toBe(500); // it leaves at +1100
   });
 
   it('a place left in flight by a process that died is free once it expires', async () => {

@@ -60,3 +60,44 @@ it('a remembered reply that the store no longer has queued is not sent', async (
   await svc.waitMessage(sent.body.id);
   expect((await svc.outbox()).length).toBe(before + 1);
 });
+
+it('a remembered reply the store has rescheduled goes when the store says, once', async () => {
+  const clock = new Clock();
+  svc = await startSandboxService({ clock });
+  const { igsid } = await svc.customer({ from: 'rescheduled', text: 'hi' });
+  const channel = svc.channels.get('default')!;
+  const before = (await svc.outbox()).length;
+  const later = clock.now() + 60_000;
+  // As a postponement over a rate cap would: still queued, due in a minute.
+  const queued = await queueSend(
+    svc.store.db,
+    svc.queue,
+    channel,
+    {
+      to: igsid,
+      content: { type: 'text', text: 'in a minute' },
+      author: 'bot',
+      also: async (trx, { outboxId }) => {
+        await trx.updateTable('outbox').set({ nextAttemptAt: later }).where('id', '=', outboxId).execute();
+      },
+    },
+    clock.now(),
+    svc.queuedHere,
+  );
+  // Its job looked, and waits for the time the store has.
+  await until(
+    () =>
+      svc!.store.db
+        .selectFrom('jobs')
+        .select('runAt')
+        .where('dedupKey', '=', `send:${queued.outboxId}`)
+        .executeTakeFirst(),
+    (j) => Number(j?.runAt) > Date.now() + 30_000,
+    'the send job waiting',
+  );
+  expect((await svc.outbox()).length).toBe(before);
+  clock.advance(60_000);
+  svc.sender.wake();
+  await svc.waitMessage(queued.messageId!);
+  expect((await svc.outbox()).length).toBe(before + 1);
+});
