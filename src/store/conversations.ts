@@ -75,37 +75,41 @@ export interface AutomationView {
   wroteBefore: boolean;
 }
 
+/**
+ * The conversation `conversationId` as the automation sees it, with whether the customer wrote in it
+ * before `before` (also read with the engine job's event: store/engine-reads.ts).
+ */
+export const automationViewQuery = builder
+  .selectFrom('conversations')
+  .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
+  .select([
+    'conversations.threadOwner',
+    'conversations.intent',
+    'contacts.id as contactId',
+    'contacts.username',
+    'contacts.name',
+    'contacts.profileCheckedAt',
+  ])
+  .select((eb) =>
+    eb
+      .exists(
+        eb
+          .selectFrom('messages')
+          .select('messages.id')
+          .whereRef('messages.conversationId', '=', 'conversations.id')
+          .where('messages.direction', '=', 'inbound')
+          .where('messages.createdAt', '<', p<number>('before')),
+      )
+      .as('wrote'),
+  )
+  .where('conversations.id', '=', p<string>('conversationId'));
+
 /** The statements of every engine job, compiled once (store/prepared.ts). */
 const q = {
   automationView: compile<
-    { id: string; before: number },
+    { conversationId: string; before: number },
     Omit<AutomationView, 'wroteBefore'> & { wrote: unknown }
-  >(
-    builder
-      .selectFrom('conversations')
-      .innerJoin('contacts', 'contacts.id', 'conversations.contactId')
-      .select([
-        'conversations.threadOwner',
-        'conversations.intent',
-        'contacts.id as contactId',
-        'contacts.username',
-        'contacts.name',
-        'contacts.profileCheckedAt',
-      ])
-      .select((eb) =>
-        eb
-          .exists(
-            eb
-              .selectFrom('messages')
-              .select('messages.id')
-              .whereRef('messages.conversationId', '=', 'conversations.id')
-              .where('messages.direction', '=', 'inbound')
-              .where('messages.createdAt', '<', p<number>('before')),
-          )
-          .as('wrote'),
-      )
-      .where('conversations.id', '=', p<string>('id')),
-  ),
+  >(automationViewQuery),
   setIntent: compile<{ id: string; intent: string }>(
     builder
       .updateTable('conversations')
@@ -238,7 +242,7 @@ export async function automationView(
   id: string,
   before: number,
 ): Promise<AutomationView | undefined> {
-  const row = await q.automationView.first(db, { id, before });
+  const row = await q.automationView.first(db, { conversationId: id, before });
   if (!row) return undefined;
   const { wrote, ...view } = row;
   // PostgreSQL's boolean, SQLite's 0 or 1.

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { builder } from './builder.ts';
-import type { AutomationView } from './conversations.ts';
+import { type AutomationView, automationViewQuery } from './conversations.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database } from './schema.ts';
 import { STORED_EVENT_COLUMNS, type StoredEvent } from './webhook-events.ts';
@@ -22,29 +22,17 @@ type Read = StoredEvent & {
 const eventAndView = compile<{ id: number; conversationId: string; before: number }, Read>(
   builder
     .selectFrom('webhookEvents')
-    .leftJoin('conversations', (join) => join.on('conversations.id', '=', p<string>('conversationId')))
-    .leftJoin('contacts', 'contacts.id', 'conversations.contactId')
+    .leftJoin(automationViewQuery.as('view'), (join) => join.onTrue())
     .select(STORED_EVENT_COLUMNS.map((c) => `webhookEvents.${c}` as const))
     .select([
-      'conversations.threadOwner',
-      'conversations.intent',
-      'contacts.id as contactId',
-      'contacts.username',
-      'contacts.name',
-      'contacts.profileCheckedAt',
+      'view.threadOwner',
+      'view.intent',
+      'view.contactId',
+      'view.username',
+      'view.name',
+      'view.profileCheckedAt',
+      'view.wrote',
     ])
-    .select((eb) =>
-      eb
-        .exists(
-          eb
-            .selectFrom('messages')
-            .select('messages.id')
-            .whereRef('messages.conversationId', '=', 'conversations.id')
-            .where('messages.direction', '=', 'inbound')
-            .where('messages.createdAt', '<', p<number>('before')),
-        )
-        .as('wrote'),
-    )
     .where('webhookEvents.id', '=', p<number>('id')),
 );
 
