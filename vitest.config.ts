@@ -6,10 +6,12 @@ import { POSTGRES_ADMIN_URL, postgresAvailable } from './test/support/postgres.t
 // component tests (web/src/**/*.test.ts[x], in happy-dom, with web's Vite config).
 
 /**
- * Each file in a fresh process (isolate, the default). Without it the run took 555–578 s against
- * 812 s, but one of five full runs had test/api/media.test.ts's afterAll hang for 30 s. It hung with
- * isolation too: a media download in flight held igdm's stop for its 30 s timeout (mended on
- * 2026-12-07: a stop abandons it, test/api/media.test.ts). Isolation was not tried again since.
+ * Each file in a fresh process (isolate, the default). Without it the run took 383–426 s against
+ * 526 s on one host (555–578 against 812 on another), but test/api/media.test.ts's afterAll hung for
+ * 30 s on PostgreSQL in one of five full runs and then in one of four, and
+ * test/send/restart-limits.test.ts timed out once. The hang was also seen once with isolation (in
+ * six runs); a media download in flight holding igdm's stop was one cause (mended: a stop abandons
+ * it), not necessarily the only one.
  */
 const shared = { testTimeout: 30_000, hookTimeout: 30_000, pool: 'forks' } as const;
 
