@@ -381,6 +381,7 @@ export async function startService(
       await expiry.stop();
       await dispatcher.stop();
       keeper?.stop(); // media downloads in flight stop (they run again at the next start)
+      deliverer.stop(); // so do deliveries waiting for their receiver (tried again at the next start)
       await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start
       await writer.close(); // finish the writes handed over
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)

@@ -52,10 +52,20 @@ export interface DeliveryOutcome {
 export class Deliverer {
   readonly #d: DelivererDeps;
   readonly #clock: () => number;
+  /** Aborted when igdm stops: an attempt waiting for its receiver would hold the queue's close. */
+  readonly #stopping = new AbortController();
 
   constructor(deps: DelivererDeps) {
     this.#d = deps;
     this.#clock = deps.clock ?? Date.now;
+  }
+
+  /**
+   * Attempts waiting for their receiver's answer stop waiting: each is recorded as cut off, and its
+   * delivery is tried again at the next start (the receiver may have it: the same webhook-id).
+   */
+  stop(): void {
+    this.#stopping.abort();
   }
 
   readonly handle = async (job: Job<DeliveryJob>): Promise<DeliveryOutcome> => {
@@ -70,11 +80,13 @@ export class Deliverer {
     }
     const attempt = d.attempts + 1;
     const at = this.#clock();
-    const answer = await post(target, d.webhookId, Math.floor(at / 1000));
+    const answer = await post(target, d.webhookId, Math.floor(at / 1000), this.#stopping.signal);
     const done = this.#clock();
     const ok = answer.status !== null && answer.status >= 200 && answer.status < 300;
     const expired = done >= d.retryUntil;
-    const wait = ok || expired ? null : Math.max(0, Math.min(retryDelayMs(attempt), d.retryUntil - done));
+    const stopped = !ok && this.#stopping.signal.aborted;
+    const wait =
+      ok || expired ? null : stopped ? 0 : Math.max(0, Math.min(retryDelayMs(attempt), d.retryUntil - done));
     const status: DeliveryStatus = ok ? 'succeeded' : expired ? 'failed' : 'pending';
     await recordAttempt(
       db,
@@ -145,7 +157,7 @@ interface Answered {
   text: string | null;
 }
 
-async function post(t: Target, id: string, timestamp: number): Promise<Answered> {
+async function post(t: Target, id: string, timestamp: number, stopping: AbortSignal): Promise<Answered> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': 'igdm-webhooks',
@@ -159,7 +171,7 @@ async function post(t: Target, id: string, timestamp: number): Promise<Answered>
       method: 'POST',
       headers,
       body: t.body,
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+      signal: AbortSignal.any([stopping, AbortSignal.timeout(TIMEOUT_MS)]),
       maxAnswerBytes: MAX_ANSWER_BYTES,
     });
     const ok = res.status >= 200 && res.status < 300;
@@ -172,7 +184,11 @@ async function post(t: Target, id: string, timestamp: number): Promise<Answered>
     if (!(err instanceof RequestFailed)) throw err;
     return {
       status: null,
-      error: err.failure === 'timeout' ? `no answer within ${TIMEOUT_MS / 1000} s` : err.message,
+      error: stopping.aborted
+        ? 'igdm stopped before the answer came'
+        : err.failure === 'timeout'
+          ? `no answer within ${TIMEOUT_MS / 1000} s`
+          : err.message,
       text: null,
     };
   }

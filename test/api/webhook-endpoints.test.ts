@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { verifyWebhook } from '@igdm/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebhookEndpoints } from '../../src/deliveries/endpoints.ts';
@@ -6,7 +9,8 @@ import { SecretBox } from '../../src/store/secret-box.ts';
 import { getDelivery } from '../../src/store/webhook-deliveries.ts';
 import { type HookReceiver, startHookReceiver } from '../engine/flow/support.ts';
 import { type SandboxService, startSandboxService, until } from '../send/support.ts';
-import { callApi } from '../support/service.ts';
+import { deliver, messageItem, newIgsid } from '../support/conversations.ts';
+import { callApi, igBody, startTestService, type TestService } from '../support/service.ts';
 import { storedBytes } from '../support/stored.ts';
 
 // Outbound webhooks through the API and a real receiver: endpoints made, changed, rotated and
@@ -410,5 +414,49 @@ describe('webhook endpoints and API keys', () => {
     expect((await as(elsewhere, `/v1/webhook-deliveries/${seen[0].id}`)).status).toBe(404);
     expect((await as(elsewhere, `/v1/webhook-endpoints/${mine.id}/deliveries`)).status).toBe(404);
     for (const e of [all, mine, theirs]) await remove(e.id);
+  });
+});
+
+describe('a delivery waiting for its receiver when igdm stops', () => {
+  it('is cut off, recorded as such, and delivered at the next start with the same webhook-id', async () => {
+    const receiver = await startHookReceiver();
+    receiver.delayMs = () => 60_000; // answers long after the 15 s igdm waits for
+    const dir = mkdtempSync(join(tmpdir(), 'igdm-delivery-stop-'));
+    const first = await startTestService({}, dir);
+    let second: TestService | undefined;
+    try {
+      const made = await callApi(first, 'POST', '/v1/webhook-endpoints', {
+        body: { url: receiver.url, events: ['message.received'] },
+      });
+      expect(made.status, JSON.stringify(made.body)).toBe(201);
+      await deliver(first, igBody([messageItem(newIgsid(), Date.now(), { text: 'are you there?' })]));
+      await until(
+        () => receiver.received.length,
+        (n) => n === 1,
+        'the first attempt at the receiver',
+      );
+      // Only a stop that stops waiting ends before the receiver answers (igdm's own limit is 15 s).
+      await first.stop();
+
+      receiver.delayMs = () => 0;
+      second = await startTestService({}, dir);
+      const deliveries = () =>
+        callApi(second!, 'GET', `/v1/webhook-endpoints/${made.body.id}/deliveries`).then(
+          (r) => r.body.data as Any[],
+        );
+      const [done] = await until(deliveries, (ds) => ds[0]?.status === 'succeeded', 'delivered');
+      expect(done.attempts).toMatchObject([
+        { attempt: 1, status: null, error: 'igdm stopped before the answer came' },
+        { attempt: 2, status: 200, error: null },
+      ]);
+      const ids = new Set(receiver.received.map((h) => h.headers['webhook-id']));
+      expect(receiver.received).toHaveLength(2);
+      expect(ids.size).toBe(1);
+    } finally {
+      await first.stop();
+      await second?.stop();
+      await receiver.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
