@@ -157,7 +157,8 @@ export class SharedRateLimiter implements Limiter {
       place: s.place,
       keys: s.keys,
       counted: s.counted,
-      ...(s.at === null ? { ago: Math.max(0, Math.round(now - s.answeredAt)) } : { at: s.at }),
+      // Whole milliseconds, rounded down: never counted from before the answer came.
+      ...(s.at === null ? { ago: Math.max(0, Math.floor(now - s.answeredAt)) } : { at: s.at }),
     }));
     const asked = takes.map(({ asked, place }) => ({
       place,

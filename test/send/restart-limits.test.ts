@@ -74,8 +74,9 @@ it('a per-recipient daily cap still holds after a restart', async () => {
     (r) => Number(r.nextAttemptAt) > Date.now() + 60_000,
     'A2 put off',
   );
-  // Its turn comes a day after A1 (sent by the earlier process), not a day after the restart.
-  expect(Number(row.nextAttemptAt)).toBeGreaterThanOrEqual(sentA1 + DAY);
+  // Its turn comes a day after A1 (sent by the earlier process): counted from Meta's answer, which
+  // comes a moment before A1's row is marked sent (on PostgreSQL the windows keep the answer's time).
+  expect(Number(row.nextAttemptAt)).toBeGreaterThanOrEqual(sentA1 + DAY - 100);
   expect(textsAtMeta(s)).toEqual(['A1', 'B1']);
 });
 
