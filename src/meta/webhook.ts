@@ -44,7 +44,9 @@ export function splitWebhook(body: unknown): SplitEvent[] {
       continue;
     }
     const entryId = idOf(entry);
-    const entryTime = num(entry.time);
+    // Stored as a whole number (an integer column): Meta's is one, and a fraction must not fail the store.
+    const time = num(entry.time);
+    const entryTime = time === null ? null : Math.round(time);
     let found = false;
     for (const source of ENTRY_LISTS) {
       const items = entry[source];

@@ -196,6 +196,21 @@ describe('timestamps in seconds or implausible', () => {
     expect(messages).toMatchObject([{ mid: m, text: 'random_text', createdAt: iso(entrySeconds * 1000) }]);
   });
 
+  it('an entry.time that is not a whole number is stored as one (PostgreSQL refused it: a 503 Meta would retry forever)', async () => {
+    const tiny = newIgsid();
+    const half = newIgsid();
+    const at = Date.now() - 30_000;
+    await deliver(
+      svc,
+      bodyAt(5e-324, [messageItem(tiny, at, { text: 'a tiny entry time' })]),
+      bodyAt(at + 0.5, [messageItem(half, at, { text: 'half a millisecond' })]),
+    );
+    for (const igsid of [tiny, half]) {
+      const { messages } = await threadOf(svc, igsid);
+      expect(messages).toMatchObject([{ createdAt: iso(at) }]);
+    }
+  });
+
   it('a far-future or tiny timestamp without entry.time gives way to the time igdm received it', async () => {
     const before = Date.now();
     const future = newIgsid();
