@@ -196,10 +196,10 @@ export class Metrics {
 
   /** `handler`, timed into igdm_job_duration_seconds. */
   timed<P>(queue: string, handler: JobHandler<P>): JobHandler<P> {
-    return async (job) => {
+    return async (job, stopping) => {
       const end = this.#jobSeconds.startTimer({ queue });
       try {
-        const result = await handler(job);
+        const result = await handler(job, stopping);
         end({ outcome: 'done' });
         return result;
       } catch (err) {

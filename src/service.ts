@@ -333,7 +333,6 @@ export async function startService(
     );
   }
 
-  let keeper: MediaKeeper | undefined;
   if (runs.worker) {
     // Jobs wait for the store and the network more than for the CPU: at 8 at once, the slots were
     // what held replies up at 500 events/s (BENCHMARKS.md, e2e).
@@ -341,7 +340,7 @@ export async function startService(
     // A delivery mostly waits for its receiver (up to 15 s): many at once.
     queue.work(WEBHOOK_QUEUE, deliverer.handle, { concurrency: 16 });
     // Copies of inbound media, in the data folder (beside the embedded store).
-    keeper = new MediaKeeper({
+    const keeper = new MediaKeeper({
       db: store.db,
       dir: join(dataDir, 'media'),
       maxFileBytes: config.mediaMaxFileBytes,
@@ -380,9 +379,9 @@ export async function startService(
       sender.stop(); // sends waiting for the rate limit or for Meta stop waiting
       await expiry.stop();
       await dispatcher.stop();
-      keeper?.stop(); // media downloads in flight stop (they run again at the next start)
-      deliverer.stop(); // so do deliveries waiting for their receiver (tried again at the next start)
-      await queue.close(); // finish the jobs running (a send in flight is recorded); the rest wait for the next start
+      // Finish the jobs running (a send in flight is recorded; a download or a delivery waiting on the
+      // network stops waiting); the rest wait for the next start.
+      await queue.close();
       await writer.close(); // finish the writes handed over
       await projection.close(); // apply what they stored (for a moment at most; the rest at the next start)
       await profiles.idle();

@@ -52,8 +52,6 @@ export interface DeliveryOutcome {
 export class Deliverer {
   readonly #d: DelivererDeps;
   readonly #clock: () => number;
-  /** Aborted when igdm stops: an attempt waiting for its receiver would hold the queue's close. */
-  readonly #stopping = new AbortController();
 
   constructor(deps: DelivererDeps) {
     this.#d = deps;
@@ -61,14 +59,11 @@ export class Deliverer {
   }
 
   /**
-   * Attempts waiting for their receiver's answer stop waiting: each is recorded as cut off, and its
-   * delivery is tried again at the next start (the receiver may have it: the same webhook-id).
+   * The WEBHOOK_QUEUE's handler. An attempt waiting for its receiver when the queue closes
+   * (`stopping`) stops waiting: it is recorded as cut off, and the delivery is tried again at the
+   * next start (the receiver may have it: the same webhook-id).
    */
-  stop(): void {
-    this.#stopping.abort();
-  }
-
-  readonly handle = async (job: Job<DeliveryJob>): Promise<DeliveryOutcome> => {
+  readonly handle = async (job: Job<DeliveryJob>, stopping: AbortSignal): Promise<DeliveryOutcome> => {
     const { db } = this.#d;
     const d = await getDelivery(db, job.payload.deliveryId);
     if (!d) return { status: 'gone' };
@@ -78,13 +73,15 @@ export class Deliverer {
       await cancelDelivery(db, d.id, target, this.#clock());
       return { status: 'cancelled', reason: target };
     }
+    // Claimed as the queue closed: no attempt is made (nor recorded) now.
+    if (stopping.aborted) throw new RetryLater(0, 'igdm is stopping');
     const attempt = d.attempts + 1;
     const at = this.#clock();
-    const answer = await post(target, d.webhookId, Math.floor(at / 1000), this.#stopping.signal);
+    const answer = await post(target, d.webhookId, Math.floor(at / 1000), stopping);
     const done = this.#clock();
     const ok = answer.status !== null && answer.status >= 200 && answer.status < 300;
     const expired = done >= d.retryUntil;
-    const stopped = !ok && this.#stopping.signal.aborted;
+    const stopped = !ok && stopping.aborted;
     const wait =
       ok || expired ? null : stopped ? 0 : Math.max(0, Math.min(retryDelayMs(attempt), d.retryUntil - done));
     const status: DeliveryStatus = ok ? 'succeeded' : expired ? 'failed' : 'pending';

@@ -192,6 +192,17 @@ export async function queueSend(
   const conversationId = igsid ? conversationIdOf(channel.id, igsid) : null;
   const messageId = isSenderAction(content) || !conversationId ? null : newId('msg');
   const outboxId = newId('out');
+  // The outbox row, as it is written and as this process's sender may take it (queued-here.ts).
+  const row = {
+    id: outboxId,
+    channelId: channel.id,
+    messageId,
+    conversationId,
+    kind: content.type,
+    body: JSON.stringify(body),
+    human: req.humanAgent ? 1 : 0,
+  };
+  const recipient = JSON.stringify(body.recipient);
   await db.transaction().execute(async (trx) => {
     // One statement on PostgreSQL (together()): the message, the conversation's touch, the outbox row.
     const writes: Write[] = [];
@@ -227,22 +238,7 @@ export async function queueSend(
       ]);
       writes.push([q.touchConversation, { id: conversationId, now }]);
     }
-    const recipient = JSON.stringify(body.recipient);
-    writes.push([
-      q.insertOutbox,
-      {
-        id: outboxId,
-        channelId: channel.id,
-        messageId,
-        conversationId,
-        recipient,
-        kind: content.type,
-        body: JSON.stringify(body),
-        human: req.humanAgent ? 1 : 0,
-        causedBy: req.causedBy ?? null,
-        now,
-      },
-    ]);
+    writes.push([q.insertOutbox, { ...row, recipient, causedBy: req.causedBy ?? null, now }]);
     await together(trx, [
       ...writes,
       ...eventWrites(
@@ -272,17 +268,10 @@ export async function queueSend(
   // Before the wake that claims its job.
   if (seen && queuedHere)
     queuedHere.remember({
-      id: outboxId,
-      channelId: channel.id,
-      messageId,
-      conversationId,
-      kind: content.type,
-      body: JSON.stringify(body),
-      human: req.humanAgent ? 1 : 0,
+      ...row,
       attempts: 0,
       createdAt: now,
       lastInboundAt: seen.conversation?.lastInboundAt ?? null,
-      remembered: true,
     });
   jobs.wake(SEND_QUEUE);
   return { messageId, outboxId, content };

@@ -44,22 +44,17 @@ class NotKept extends Error {
 
 export class MediaKeeper {
   readonly #o: KeeperOptions;
-  /** Aborted when igdm stops: a download in flight would otherwise hold the queue's close up to its timeout. */
-  readonly #stopping = new AbortController();
 
   constructor(options: KeeperOptions) {
     this.#o = options;
   }
 
-  /** Downloads in flight stop; their jobs run again at the next start, the attempt given back. */
-  stop(): void {
-    this.#stopping.abort();
-  }
-
-  readonly handle = async (job: Job<MediaJob>) => {
+  /**
+   * The MEDIA_QUEUE's handler. A download in flight when the queue closes (`stopping`) is abandoned:
+   * its job runs again at the next start, the attempt given back.
+   */
+  readonly handle = async (job: Job<MediaJob>, stopping: AbortSignal) => {
     const { db } = this.#o;
-    const stopping = () => new RetryLater(0, 'igdm is stopping');
-    if (this.#stopping.signal.aborted) throw stopping();
     if (this.#o.maxTotalBytes === 0) return { kept: 0, skipped: 'IGDM_MEDIA_MAX_MB is 0' };
     const m = await db
       .selectFrom('messages')
@@ -83,7 +78,7 @@ export class MediaKeeper {
         createdAt: Date.now(),
       };
       try {
-        const { file, contentType, bytes } = await this.#fetch(a.url, id);
+        const { file, contentType, bytes } = await this.#fetch(a.url, id, stopping);
         // Erased meanwhile: nothing of theirs is kept.
         if (!(await db.selectFrom('messages').select('id').where('id', '=', m.id).executeTakeFirst())) {
           await rm(file, { force: true });
@@ -92,7 +87,7 @@ export class MediaKeeper {
         await saveKeptMedia(db, { ...row, status: 'kept', file, contentType, bytes, error: null });
         kept++;
       } catch (caught) {
-        if (this.#stopping.signal.aborted) throw stopping();
+        if (stopping.aborted) throw new RetryLater(0, 'igdm is stopping');
         // A failure that may pass (the network, Meta's 5xx) is tried again, TRIES times in all.
         if (!(caught instanceof NotKept) && job.attempts < TRIES) throw caught;
         const err =
@@ -119,10 +114,11 @@ export class MediaKeeper {
   async #fetch(
     url: string,
     id: string,
+    stopping: AbortSignal,
   ): Promise<{ file: string; contentType: string | null; bytes: number }> {
     const { dir, maxFileBytes } = this.#o;
     const res = await fetch(url, {
-      signal: AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(this.#o.timeoutMs ?? 30_000)]),
+      signal: AbortSignal.any([stopping, AbortSignal.timeout(this.#o.timeoutMs ?? 30_000)]),
       redirect: 'follow',
     });
     if (res.status >= 400 && res.status < 500) {

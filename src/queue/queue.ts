@@ -71,9 +71,12 @@ export class RetryLater extends Error {
   }
 }
 
-/** Does the job; its result is kept with the job. Throwing retries it (with backoff) or, after the
- * last attempt, makes it dead. */
-export type JobHandler<P = unknown> = (job: Job<P>) => Promise<unknown>;
+/**
+ * Does the job; its result is kept with the job. Throwing retries it (with backoff) or, after the
+ * last attempt, makes it dead. `stopping` is aborted when the queue closes: a handler waiting on the
+ * network (a download, a receiver) stops waiting, and its job runs again at the next start.
+ */
+export type JobHandler<P = unknown> = (job: Job<P>, stopping: AbortSignal) => Promise<unknown>;
 
 /** Adding jobs: the side the changes that cause work use. */
 export interface JobQueue {

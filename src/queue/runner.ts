@@ -99,6 +99,8 @@ export class JobRunner {
   readonly #dueQueues = new Set<string>();
   #prunedAt = 0;
   #closed = false;
+  /** The handlers' `stopping` (queue.ts, JobHandler). */
+  readonly #stopping = new AbortController();
 
   constructor(backend: RunnerBackend) {
     this.#backend = backend;
@@ -260,7 +262,7 @@ export class JobRunner {
     const run = (async () => {
       let outcome: Outcome;
       try {
-        outcome = { ok: true, result: await w.handler(job) };
+        outcome = { ok: true, result: await w.handler(job, this.#stopping.signal) };
       } catch (err) {
         outcome = { ok: false, err };
       }
@@ -293,9 +295,10 @@ export class JobRunner {
     }
   }
 
-  /** Stops claiming (the backend may stop its timers, then drain()). */
+  /** Stops claiming and tells the running handlers (the backend may stop its timers, then drain()). */
   stop(): void {
     this.#closed = true;
+    this.#stopping.abort();
   }
 
   /** Waits for the running handlers and writes their outcomes. */

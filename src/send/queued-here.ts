@@ -26,6 +26,6 @@ export class QueuedHere {
     const kept = this.#rows.get(id);
     if (!kept) return undefined;
     this.#rows.delete(id);
-    return performance.now() - kept.at <= MAX_AGE_MS ? kept.row : undefined;
+    return performance.now() - kept.at <= MAX_AGE_MS ? { ...kept.row, remembered: true } : undefined;
   }
 }

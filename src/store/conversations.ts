@@ -243,7 +243,13 @@ export async function automationView(
   before: number,
 ): Promise<AutomationView | undefined> {
   const row = await q.automationView.first(db, { conversationId: id, before });
-  if (!row) return undefined;
+  return row && automationViewOf(row);
+}
+
+/** automationViewQuery's row as the view. */
+export function automationViewOf(
+  row: Omit<AutomationView, 'wroteBefore'> & { wrote: unknown },
+): AutomationView {
   const { wrote, ...view } = row;
   // PostgreSQL's boolean, SQLite's 0 or 1.
   return { ...view, wroteBefore: wrote === true || wrote === 1 };

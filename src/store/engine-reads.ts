@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { builder } from './builder.ts';
-import { type AutomationView, automationViewQuery } from './conversations.ts';
+import { type AutomationView, automationViewOf, automationViewQuery } from './conversations.ts';
 import { compile, param as p } from './prepared.ts';
 import type { Database } from './schema.ts';
 import { STORED_EVENT_COLUMNS, type StoredEvent } from './webhook-events.ts';
@@ -49,18 +49,10 @@ export async function eventAndConversation(
   const read = await eventAndView.first(db, { id, conversationId, before });
   if (!read) return undefined;
   const { threadOwner, intent, contactId, username, name, profileCheckedAt, wrote, ...row } = read;
+  // No conversation (or contact): the left join's nulls.
   const view =
     threadOwner === null || contactId === null
       ? undefined
-      : {
-          threadOwner,
-          intent,
-          contactId,
-          username,
-          name,
-          profileCheckedAt: profileCheckedAt === null ? null : Number(profileCheckedAt),
-          // PostgreSQL's boolean, SQLite's 0 or 1.
-          wroteBefore: wrote === true || wrote === 1,
-        };
+      : automationViewOf({ threadOwner, intent, contactId, username, name, profileCheckedAt, wrote });
   return { row, view };
 }

@@ -349,6 +349,23 @@ export function failureContract(backend: QueueBackend) {
       expect(rows.map((r) => r.status).sort()).toEqual(['done', 'done', 'ready']);
     });
 
+    it('close() tells the running handlers it is stopping: one that stops waiting runs again later', async () => {
+      const s = await backend.open();
+      const q = s.queue();
+      let started = false;
+      await q.add([job('a', 1)]);
+      q.work('q', async (_j, stopping) => {
+        started = true;
+        // A wait on the network that only `stopping` ends (a download, a receiver).
+        await new Promise((resolve) => stopping.addEventListener('abort', resolve, { once: true }));
+        throw new RetryLater(0, 'stopping');
+      });
+      await until(() => started, 'a@1 started');
+      await q.close();
+      const [row] = await s.db.selectFrom('jobs').select(['status', 'attempts']).execute();
+      expect(row).toMatchObject({ status: 'ready', attempts: 0 });
+    });
+
     it('prune() deletes done jobs finished before a time; dead and unfinished ones stay', async () => {
       const s = await backend.open();
       let now = Date.UTC(2026, 0, 1);
