@@ -40,6 +40,8 @@ it('asks a profile when the customer first writes, not again that day, and again
   const a = newIgsid();
   await write(a);
   await until(() => times(a) === 1, 'the first profile request');
+  // Saved once Meta's answer is back, a moment after the request came.
+  await until(async () => (await conversationOf(svc, a))?.contact.username != null, "a's profile saved");
   expect((await conversationOf(svc, a))?.contact).toMatchObject({ username: `user_${a}`, name: `Name ${a}` });
 
   // Profiles are asked one after another, in the order customers write: once b's is asked, a's
