@@ -8,6 +8,7 @@ import { argsOf } from '../store/events.ts';
 import { isPostgresFault } from '../store/faults.ts';
 import { contactIdOf, conversationIdOf, messageIdOf } from '../store/ids.ts';
 import { lockMid } from '../store/mid-lock.ts';
+import { PLANNED_PER_RUN } from '../store/postgres-prepared.ts';
 import { compile, param as p, together, type Write } from '../store/prepared.ts';
 import { snakeCase } from '../store/rows.ts';
 import type { Database } from '../store/schema.ts';
@@ -49,14 +50,14 @@ interface Mark {
 }
 
 const marks = compile<{ ids: number[]; statuses: string[]; errors: (string | null)[]; now: number }>(
-  sql`update webhook_events w set applied_at = ${p('now')}::bigint, apply_status = m.status, apply_error = m.error
+  sql`${sql.raw(PLANNED_PER_RUN)}update webhook_events w set applied_at = ${p('now')}::bigint, apply_status = m.status, apply_error = m.error
     from unnest(${p('ids')}::bigint[], ${p('statuses')}::text[], ${p('errors')}::text[]) as m(id, status, error)
     where w.id = m.id`,
 );
 /**
  * One event's mark (most batches when events come one by one): `marks` is planned afresh at every
- * run (PostgreSQL judges a plan for an array of unknown length costlier than one for its one
- * element), this one once per connection.
+ * run (PLANNED_PER_RUN: its generic plan, made while the table was small, scanned all of it), this
+ * one once per connection.
  */
 const mark = compile<{ id: number; status: string; error: string | null; now: number }>(
   sql`update webhook_events set applied_at = ${p('now')}::bigint, apply_status = ${p('status')}::text,

@@ -39,13 +39,22 @@ export class StatementNames {
 }
 
 /**
- * Not named: DDL and transaction control, and a text with a column wildcard (`select *`, `t.*`,
+ * Leads a text that must be planned with its arguments at every run: a join on an array of ids. A
+ * generic plan for it is chosen after five runs and kept for the connection's life; made while the
+ * table was small, it scans the whole table (a hash join), and nothing replaces it as the table grows
+ * unless the table is analysed (not before autovacuum gets to it, never where it is off).
+ */
+export const PLANNED_PER_RUN = '/* planned per run */ ';
+
+/**
+ * Not named: text marked PLANNED_PER_RUN, DDL and transaction control, and a text with a column wildcard (`select *`, `t.*`,
  * `returning *`): a column added by a newer igdm during a rolling deploy would make PostgreSQL refuse
  * its cached plan ("cached plan must not change result type"). Any other `*` (`count(*)`, a product)
  * does not expand: such texts are named like the rest.
  */
 const WILDCARD = /(\bselect|\bdistinct|\breturning|,|\.)\s*\*/i;
 const preparable = (text: string) =>
+  !text.startsWith(PLANNED_PER_RUN) &&
   !WILDCARD.test(text) &&
   !/^\s*(create|alter|drop|begin|start|commit|rollback|savepoint|release|set|listen)\b/i.test(text);
 

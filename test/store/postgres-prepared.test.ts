@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres } from '../../src/store/postgres.ts';
-import { StatementNames } from '../../src/store/postgres-prepared.ts';
+import { PLANNED_PER_RUN, StatementNames } from '../../src/store/postgres-prepared.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/postgres.ts';
 
 // Repeated statements run as named prepared statements on PostgreSQL (postgres-prepared.ts):
@@ -18,6 +18,12 @@ describe('which texts get a name', () => {
     expect(names.nameOf('select 1 where $1')).toBe(name);
     expect(names.nameOf('select 2 where $1')).toBeUndefined();
     expect(names.nameOf('select 2 where $1')).not.toBe(name);
+  });
+
+  it('never a text marked to be planned at every run (a join on an array of ids)', () => {
+    const names = new StatementNames();
+    const text = `${PLANNED_PER_RUN}update t set a = m.a from unnest($1::int[], $2::int[]) as m(id, a) where t.id = m.id`;
+    for (let i = 0; i < 10; i++) expect(names.nameOf(text)).toBeUndefined();
   });
 
   it('never transaction control, DDL, a column wildcard (its columns may change) or one too long to repeat', () => {
