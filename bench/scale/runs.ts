@@ -168,7 +168,7 @@ class Run {
     return result;
   }
 
-  /** The rates up from the start by the factor until one fails (or down until one holds), then one halfway. */
+  /** The rates up from the start by the factor until one fails (or down until one holds), then halfway until within 20 %. */
   async search(result: ConfigurationResult): Promise<void> {
     const tried = new Map<number, boolean>();
     const step = async (rate: number) => {
@@ -212,7 +212,8 @@ class Run {
         failed = rate;
       }
     }
-    if (held !== undefined && failed !== undefined && failed / held > 1.2) {
+    // Halfway until the two are within 20 %: with steps of 1.5 ×, twice (1.22 ×, then 1.11 ×).
+    while (held !== undefined && failed !== undefined && failed / held > 1.2) {
       const mid = Math.round(Math.sqrt(held * failed));
       if (await step(mid)) held = mid;
       else failed = mid;
