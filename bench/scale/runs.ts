@@ -215,6 +215,7 @@ class Run {
     // Halfway until the two are within 20 %: with steps of 1.5 ×, twice (1.22 ×, then 1.11 ×).
     while (held !== undefined && failed !== undefined && failed / held > 1.2) {
       const mid = Math.round(Math.sqrt(held * failed));
+      if (mid <= held || mid >= failed) break; // rates a step apart (below 5/s)
       if (await step(mid)) held = mid;
       else failed = mid;
     }

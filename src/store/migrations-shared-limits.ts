@@ -248,7 +248,7 @@ create or replace function igdm_rate_batch(
   p_account text, p_settles jsonb, p_takes jsonb, p_now bigint, p_in_flight_ms bigint
 ) returns table (wait bigint, blocking integer) language plpgsql as $$
 declare
-  v_now bigint := coalesce(p_now, (extract(epoch from clock_timestamp()) * 1000)::bigint);
+  v_now bigint;
   v_keys text[] := '{}';
   v_states igdm_rate_state[] := '{}';
   v_key text;
@@ -276,6 +276,8 @@ declare
 begin
   perform set_config('synchronous_commit', 'off', true);
   perform pg_advisory_xact_lock(${RATE_LOCK_NAMESPACE}, hashtext(p_account));
+  -- The clock once the lock is held: a call that waited for it counts from when it got it.
+  v_now := coalesce(p_now, (extract(epoch from clock_timestamp()) * 1000)::bigint);
   -- Every window the call names, read once.
   for v_key in select distinct k from jsonb_array_elements(p_settles || p_takes) e,
       jsonb_array_elements_text(e->'keys') k loop
