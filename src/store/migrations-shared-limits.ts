@@ -11,6 +11,20 @@ import type { StoreKind } from './dialect.ts';
 /** The advisory lock namespace of an account's rate windows: 'igdm' as an int4 (store/mid-lock.ts). */
 export const RATE_LOCK_NAMESPACE = 0x6967646e;
 
+/**
+ * The end of the take (0025) and of the batch (0033): the windows' rows upserted from the insert's
+ * select, and now and then the windows no call has touched for a day dropped.
+ */
+const WRITE_WINDOWS_END = `    on conflict (key) do update
+      set hits = excluded.hits, flying = excluded.flying, flying_until = excluded.flying_until,
+        updated_at = excluded.updated_at;
+  -- Windows no call has touched for a day hold nothing that counts: dropped now and then.
+  if random() < 0.001 then
+    delete from rate_windows where updated_at < v_now - 86400000;
+  end if;
+end
+$$`;
+
 export const sharedLimitsMigrations = (kind: StoreKind): Record<string, Migration> => ({
   '0025_shared_limits': {
     async up(db: Kysely<unknown>) {
@@ -128,15 +142,7 @@ begin
   end if;
   insert into rate_windows as w (key, hits, flying, flying_until, updated_at)
     select k, h, p, u, v_now from unnest(p_keys, v_hit_rows, v_place_rows, v_until_rows) as t(k, h, p, u)
-    on conflict (key) do update
-      set hits = excluded.hits, flying = excluded.flying, flying_until = excluded.flying_until,
-        updated_at = excluded.updated_at;
-  -- Windows no call has touched for a day hold nothing that counts: dropped now and then.
-  if random() < 0.001 then
-    delete from rate_windows where updated_at < v_now - 86400000;
-  end if;
-end
-$$`;
+${WRITE_WINDOWS_END}`;
 
 /** 0025's igdm_rate_settle (replaced by 0030's; test/support/migrations.ts puts it back). */
 export const SETTLE_0025 = `
@@ -361,12 +367,4 @@ begin
   insert into rate_windows as w (key, hits, flying, flying_until, updated_at)
     select v_keys[i], (v_states[i]).hits::text, (v_states[i]).places::text, (v_states[i]).untils::text, v_now
     from generate_subscripts(v_keys, 1) as i where (v_states[i]).dirty
-    on conflict (key) do update
-      set hits = excluded.hits, flying = excluded.flying, flying_until = excluded.flying_until,
-        updated_at = excluded.updated_at;
-  -- Windows no call has touched for a day hold nothing that counts: dropped now and then.
-  if random() < 0.001 then
-    delete from rate_windows where updated_at < v_now - 86400000;
-  end if;
-end
-$$`;
+${WRITE_WINDOWS_END}`;
