@@ -11,20 +11,6 @@ import type { StoreKind } from './dialect.ts';
 /** The advisory lock namespace of an account's rate windows: 'igdm' as an int4 (store/mid-lock.ts). */
 export const RATE_LOCK_NAMESPACE = 0x6967646e;
 
-/**
- * The end of the take (0025) and of the batch (0033): the windows' rows upserted from the insert's
- * select, and now and then the windows no call has touched for a day dropped.
- */
-const WRITE_WINDOWS_END = `    on conflict (key) do update
-      set hits = excluded.hits, flying = excluded.flying, flying_until = excluded.flying_until,
-        updated_at = excluded.updated_at;
-  -- Windows no call has touched for a day hold nothing that counts: dropped now and then.
-  if random() < 0.001 then
-    delete from rate_windows where updated_at < v_now - 86400000;
-  end if;
-end
-$$`;
-
 export const sharedLimitsMigrations = (kind: StoreKind): Record<string, Migration> => ({
   '0025_shared_limits': {
     async up(db: Kysely<unknown>) {
@@ -63,14 +49,7 @@ export const sharedLimitsMigrations = (kind: StoreKind): Record<string, Migratio
   '0032_rate_batch': {
     async up(db: Kysely<unknown>) {
       if (kind === 'sqlite') return;
-      await sql.raw(BATCH_0032).execute(db);
-    },
-  },
-  '0033_rate_batch_one_read': {
-    async up(db: Kysely<unknown>) {
-      if (kind === 'sqlite') return;
-      await sql.raw(BATCH_STATE_TYPE).execute(db);
-      await sql.raw(BATCH_ONE_READ).execute(db);
+      await sql.raw(BATCH_FUNCTION).execute(db);
     },
   },
 });
@@ -142,7 +121,15 @@ begin
   end if;
   insert into rate_windows as w (key, hits, flying, flying_until, updated_at)
     select k, h, p, u, v_now from unnest(p_keys, v_hit_rows, v_place_rows, v_until_rows) as t(k, h, p, u)
-${WRITE_WINDOWS_END}`;
+    on conflict (key) do update
+      set hits = excluded.hits, flying = excluded.flying, flying_until = excluded.flying_until,
+        updated_at = excluded.updated_at;
+  -- Windows no call has touched for a day hold nothing that counts: dropped now and then.
+  if random() < 0.001 then
+    delete from rate_windows where updated_at < v_now - 86400000;
+  end if;
+end
+$$`;
 
 /** 0025's igdm_rate_settle (replaced by 0030's; test/support/migrations.ts puts it back). */
 export const SETTLE_0025 = `
@@ -207,14 +194,14 @@ end
 $$`;
 
 /**
- * igdm_rate_batch (0032, replaced by 0033's; test/support/migrations.ts puts it back): one round trip for what one process has for an account at once, under the
+ * igdm_rate_batch (0032): one round trip for what one process has for an account at once, under the
  * account's lock: first the places to settle (each answered `ago` ms before this call by the
  * process's own clock, or at `at` on a given clock), then the places to take, in order, each seeing
  * the ones before it. One row per take, in the order given: its `wait` and `blocking`, as
  * igdm_rate_take's.
  */
-export const BATCH_0032 = `
-create or replace function igdm_rate_batch(
+const BATCH_FUNCTION = `
+create function igdm_rate_batch(
   p_account text, p_settles jsonb, p_takes jsonb, p_now bigint, p_in_flight_ms bigint
 ) returns table (wait bigint, blocking integer) language plpgsql as $$
 declare
@@ -234,137 +221,3 @@ begin
   end loop;
 end
 $$`;
-
-/** One window's row as igdm_rate_batch (0033) holds it while it runs: its hits sorted. */
-const BATCH_STATE_TYPE = `
-create type igdm_rate_state as (hits bigint[], places text[], untils bigint[], dirty boolean)`;
-
-/**
- * igdm_rate_batch again (0033), the same answers for less work: each window's row read once and
- * written once per call, whatever the number of settles and takes in it, instead of once for each
- * of them through igdm_rate_settle and igdm_rate_take (each parsed the row's text arrays, filtered,
- * sorted and wrote them back: a take's cost grew with the calls in the window, a call's with the
- * takes and settles riding with it). The hits are sorted when read and kept sorted (a settle's time
- * goes in at its place, near the end); a window's passed hits are pruned as 0025's take did, also
- * when the call is refused (they count for nothing). Every take and settle sees the clock `v_now`
- * of the call.
- */
-const BATCH_ONE_READ = `
-create or replace function igdm_rate_batch(
-  p_account text, p_settles jsonb, p_takes jsonb, p_now bigint, p_in_flight_ms bigint
-) returns table (wait bigint, blocking integer) language plpgsql as $$
-declare
-  v_now bigint;
-  v_keys text[] := '{}';
-  v_states igdm_rate_state[] := '{}';
-  v_key text;
-  v_state igdm_rate_state;
-  v_row rate_windows%rowtype;
-  s jsonb;
-  t jsonb;
-  v_i integer;
-  v_at integer;
-  v_pos integer;
-  v_time bigint;
-  v_h bigint[];
-  v_p text[];
-  v_u bigint[];
-  v_e integer;
-  v_len integer;
-  v_over integer;
-  v_wait bigint;
-  v_window_wait bigint;
-  v_blocking integer;
-  v_take_keys text[];
-  v_limits integer[];
-  v_periods bigint[];
-  v_idx integer[];
-begin
-  perform set_config('synchronous_commit', 'off', true);
-  perform pg_advisory_xact_lock(${RATE_LOCK_NAMESPACE}, hashtext(p_account));
-  -- The clock once the lock is held: a call that waited for it counts from when it got it.
-  v_now := coalesce(p_now, (extract(epoch from clock_timestamp()) * 1000)::bigint);
-  -- Every window the call names, read once.
-  for v_key in select distinct k from jsonb_array_elements(p_settles || p_takes) e,
-      jsonb_array_elements_text(e->'keys') k loop
-    select * into v_row from rate_windows where key = v_key;
-    if found then
-      v_state := row(array(select h from unnest(v_row.hits::bigint[]) h order by h),
-        v_row.flying::text[], v_row.flying_until::bigint[], false)::igdm_rate_state;
-    else
-      v_state := row('{}'::bigint[], '{}'::text[], '{}'::bigint[], false)::igdm_rate_state;
-    end if;
-    v_keys := v_keys || v_key;
-    v_states := v_states || v_state;
-  end loop;
-  -- The settles: each place out of its windows, counted at its answer's time or not at all.
-  for s in select * from jsonb_array_elements(p_settles) loop
-    v_time := coalesce((s->>'at')::bigint, v_now - (s->>'ago')::bigint);
-    for v_key in select jsonb_array_elements_text(s->'keys') loop
-      v_i := array_position(v_keys, v_key);
-      v_state := v_states[v_i];
-      v_at := array_position(v_state.places, s->>'place');
-      continue when v_at is null;
-      v_h := v_state.hits;
-      if (s->>'counted')::boolean then
-        v_pos := coalesce(array_length(v_h, 1), 0);
-        while v_pos > 0 and v_h[v_pos] > v_time loop
-          v_pos := v_pos - 1;
-        end loop;
-        v_h := v_h[:v_pos] || v_time || v_h[v_pos + 1:];
-      end if;
-      v_states[v_i] := row(v_h, v_state.places[:v_at - 1] || v_state.places[v_at + 1:],
-        v_state.untils[:v_at - 1] || v_state.untils[v_at + 1:], true)::igdm_rate_state;
-    end loop;
-  end loop;
-  -- The takes, in order, each seeing the places taken before it.
-  for t in select * from jsonb_array_elements(p_takes) loop
-    v_take_keys := array(select jsonb_array_elements_text(t->'keys'));
-    v_limits := array(select jsonb_array_elements_text(t->'limits')::integer);
-    v_periods := array(select jsonb_array_elements_text(t->'periods')::bigint);
-    v_idx := '{}';
-    v_wait := 0;
-    v_blocking := null;
-    for j in 1 .. coalesce(array_length(v_take_keys, 1), 0) loop
-      v_i := array_position(v_keys, v_take_keys[j]);
-      v_idx := v_idx || v_i;
-      v_state := v_states[v_i];
-      -- What has left the window: answered calls older than its period, places past their expiry.
-      v_len := coalesce(array_length(v_state.hits, 1), 0);
-      v_e := 0;
-      while v_e < v_len and v_state.hits[v_e + 1] <= v_now - v_periods[j] loop
-        v_e := v_e + 1;
-      end loop;
-      v_h := v_state.hits[v_e + 1:];
-      select coalesce(array_agg(p order by o), '{}'), coalesce(array_agg(u order by o), '{}') into v_p, v_u
-        from unnest(v_state.places, v_state.untils) with ordinality as f(p, u, o) where u > v_now;
-      v_states[v_i] := row(v_h, v_p, v_u,
-        v_state.dirty or v_e > 0 or cardinality(v_p) < cardinality(v_state.places))::igdm_rate_state;
-      v_len := cardinality(v_h);
-      v_over := v_len + cardinality(v_p) - v_limits[j];
-      if v_over >= 0 then
-        v_window_wait := case when v_over < v_len then v_h[v_over + 1] + v_periods[j] - v_now
-          else v_periods[j] end;
-        if v_window_wait > v_wait then
-          v_wait := v_window_wait;
-          -- Named only when answered calls fill it: then nothing but a freed place makes room sooner.
-          v_blocking := case when v_over < v_len then j end;
-        end if;
-      end if;
-    end loop;
-    if v_wait = 0 then
-      foreach v_i in array v_idx loop
-        v_state := v_states[v_i];
-        v_states[v_i] := row(v_state.hits, v_state.places || (t->>'place'),
-          v_state.untils || (v_now + p_in_flight_ms), true)::igdm_rate_state;
-      end loop;
-    end if;
-    wait := v_wait;
-    blocking := v_blocking;
-    return next;
-  end loop;
-  -- Each window changed, written once.
-  insert into rate_windows as w (key, hits, flying, flying_until, updated_at)
-    select v_keys[i], (v_states[i]).hits::text, (v_states[i]).places::text, (v_states[i]).untils::text, v_now
-    from generate_subscripts(v_keys, 1) as i where (v_states[i]).dirty
-${WRITE_WINDOWS_END}`;

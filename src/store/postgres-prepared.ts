@@ -47,10 +47,10 @@ export class StatementNames {
 export const PLANNED_PER_RUN = '/* planned per run */ ';
 
 /**
- * Not named: text marked PLANNED_PER_RUN, DDL and transaction control, and a text with a column wildcard (`select *`, `t.*`,
- * `returning *`): a column added by a newer igdm during a rolling deploy would make PostgreSQL refuse
- * its cached plan ("cached plan must not change result type"). Any other `*` (`count(*)`, a product)
- * does not expand: such texts are named like the rest.
+ * Not named: a text marked PLANNED_PER_RUN, DDL and transaction control, and a text with a column
+ * wildcard (`select *`, `t.*`, `returning *`): a column added by a newer igdm during a rolling deploy
+ * would make PostgreSQL refuse its cached plan ("cached plan must not change result type"). Any other
+ * `*` (`count(*)`, a product) does not expand: such texts are named like the rest.
  */
 const WILDCARD = /(\bselect|\bdistinct|\breturning|,|\.)\s*\*/i;
 const preparable = (text: string) =>

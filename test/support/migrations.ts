@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import { kindOf } from '../../src/store/dialect.ts';
-import { BATCH_0032, SETTLE_0025 } from '../../src/store/migrations-shared-limits.ts';
+import { SETTLE_0025 } from '../../src/store/migrations-shared-limits.ts';
 import type { Database } from '../../src/store/schema.ts';
 
 // Stores as earlier versions left them: what a migration added, taken away again (with its record),
@@ -114,12 +114,6 @@ const undo: Record<string, (db: Kysely<Database>) => Promise<void>> = {
   async '0031_queue_round'(db) {
     if (kindOf(db) === 'sqlite') return;
     await sql`drop function igdm_round`.execute(db);
-  },
-  /** The rate limits' batch reading each window once (PostgreSQL only): 0032's back. */
-  async '0033_rate_batch_one_read'(db) {
-    if (kindOf(db) === 'sqlite') return;
-    await sql.raw(BATCH_0032).execute(db);
-    await sql`drop type igdm_rate_state`.execute(db);
   },
   /** The rate limits' batch (PostgreSQL only). */
   async '0032_rate_batch'(db) {
