@@ -68,18 +68,30 @@ export async function messageRoutes(scope: FastifyInstance, deps: MessageDeps) {
       // A person's key: what they send is theirs (a human reply).
       const { agent } = req.principal;
       try {
+        // The message as it was queued, read before the commit: after it, the sender may have sent it.
+        let accepted: Awaited<ReturnType<typeof findMessage>>;
         const queued = await queueSend(
           deps.db,
           deps.jobs,
           channel,
-          { to, commentId, content, humanAgent, replyTo, ...(agent && { agent, author: 'human' as const }) },
+          {
+            to,
+            commentId,
+            content,
+            humanAgent,
+            replyTo,
+            ...(agent && { agent, author: 'human' as const }),
+            also: async (trx, { messageId }) => {
+              if (messageId) accepted = await findMessage(trx, messageId);
+            },
+          },
           deps.now(),
         );
         if (humanAgent && to !== undefined) await deps.handover(conversationIdOf(channel.id, to), 'human');
         if (!queued.messageId) {
           return reply.code(202).send({ id: queued.outboxId, type: queued.content.type, status: 'queued' });
         }
-        return reply.code(202).send(messageView((await findMessage(deps.db, queued.messageId))!));
+        return reply.code(202).send(messageView(accepted!));
       } catch (err) {
         if (err instanceof SendValidationError) throw errors.invalidContent(err.message, err.issues);
         if (err instanceof PolicyError) throw errors.sendRefused(err.reason, err.message);
