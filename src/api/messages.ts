@@ -125,15 +125,17 @@ export async function messageRoutes(scope: FastifyInstance, deps: MessageDeps) {
       if (!message || !sees(req, message.channelId)) throw errors.messageNotFound(id);
       const send = message.status === 'failed' ? await lastSendOf(deps.db, id) : undefined;
       if (!send) throw errors.messageNotFailed(id, message.status);
+      const now = deps.now();
       try {
-        const queued = await queueRetry(deps.db, deps.jobs, { ...send, messageId: id }, deps.now());
+        const queued = await queueRetry(deps.db, deps.jobs, { ...send, messageId: id }, now);
         // Another retry took it between the read and the write.
         if (!queued) throw errors.messageNotFailed(id, 'queued');
       } catch (err) {
         if (err instanceof PolicyError) throw errors.sendRefused(err.reason, err.message);
         throw err;
       }
-      return reply.code(202).send(messageView((await findMessage(deps.db, id))!));
+      // The message as the retry queued it: read after the commit, the sender may have sent it.
+      return reply.code(202).send(messageView({ ...message, status: 'queued', error: null, updatedAt: now }));
     },
   );
 }
