@@ -91,7 +91,8 @@ export async function messageRoutes(scope: FastifyInstance, deps: MessageDeps) {
         if (!queued.messageId) {
           return reply.code(202).send({ id: queued.outboxId, type: queued.content.type, status: 'queued' });
         }
-        return reply.code(202).send(messageView(accepted!));
+        // (A send of a cause asked again returns before the transaction: read it then.)
+        return reply.code(202).send(messageView(accepted ?? (await findMessage(deps.db, queued.messageId))!));
       } catch (err) {
         if (err instanceof SendValidationError) throw errors.invalidContent(err.message, err.issues);
         if (err instanceof PolicyError) throw errors.sendRefused(err.reason, err.message);
